@@ -1,0 +1,90 @@
+"""csrc/glue.h: queues, timer, RNG, time and helpers (see glue.h)."""
+
+INCLUDES = """
+#include "glue.h"
+"""
+
+TYPES = """
+#define MPY_QUEUE_EMPTY ...
+#define MPY_QUEUE_FULL ...
+#define MPY_DATAGRAM_SIZE ...
+#define MPY_NO_MEMORY ...
+#define MPY_MAX_DATAGRAM ...
+
+typedef struct {
+    size_t count;
+    size_t bytes;
+    size_t max_count;
+    size_t max_datagram;
+    ...;
+} mpy_queue;
+
+typedef struct {
+    uint64_t now_ms;
+} mpy_clock;
+
+typedef struct {
+    uint64_t start_ms;
+    uint32_t int_ms;
+    uint32_t fin_ms;
+    ...;
+} mpy_timer;
+
+typedef struct {
+    mbedtls_ssl_context ssl;
+    mpy_queue inq;
+    mpy_queue outq;
+    mpy_timer timer;
+    int recv_timeout_mode;
+    uint64_t datagrams_in;
+    uint64_t datagrams_out;
+    int keys_ready;
+    int tls_prf_type;
+    unsigned char client_random[32];
+    unsigned char server_random[32];
+    unsigned char master_secret[48];
+    ...;
+} mpy_conn;
+
+typedef struct { ...; } mpy_rng;
+
+typedef void mpy_debug_fn(void *, int, const char *, int, const char *);
+"""
+
+FUNCTIONS = """
+int mpy_global_init(void);
+const char *mpy_package_version(void);
+const char *mpy_pinned_mbedtls_version(void);
+
+mpy_conn *mpy_conn_new(size_t max_queue, size_t max_datagram);
+int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock *clock);
+void mpy_conn_set_clock(mpy_conn *c, const mpy_clock *clock);
+void mpy_conn_free(mpy_conn *c);
+void mpy_conn_clear(mpy_conn *c);
+
+int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);
+int mpy_queue_peek(const mpy_queue *q, const unsigned char **data);
+int mpy_queue_pop(mpy_queue *q);
+int mpy_queue_move(mpy_queue *from_, mpy_queue *to);
+void mpy_queue_clear(mpy_queue *q);
+int mpy_conn_last_in(const mpy_conn *c, const unsigned char **data);
+
+int64_t mpy_conn_timer_deadline(const mpy_conn *c);
+int mpy_timer_get(void *ctx);
+uint64_t mpy_monotonic_ms(void);
+
+int mpy_rng_init_system(mpy_rng *r);
+int mpy_rng_init_seeded(mpy_rng *r, const unsigned char *seed, size_t seed_len);
+int mpy_rng_random(void *ctx, unsigned char *out, size_t len);
+void mpy_rng_free(mpy_rng *r);
+void mpy_conf_rng(mbedtls_ssl_config *conf, mpy_rng *r);
+
+void mpy_set_time(int64_t unix_seconds);
+int64_t mpy_get_time(void);
+
+void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx);
+void mpy_conf_dbg(mbedtls_ssl_config *conf, mpy_debug_fn *fn, void *arg);
+
+int mpy_ssl_state(const mbedtls_ssl_context *ssl);
+const char *mpy_ssl_state_name(int state);
+"""

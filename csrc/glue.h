@@ -1,0 +1,137 @@
+/*
+ * mbedtls-py C glue: what sits between Mbed TLS's callbacks and Python.
+ *
+ *  - per-connection datagram queues behind mbedtls_ssl_set_bio(), so Python
+ *    moves whole datagrams and never runs inside a BIO callback;
+ *  - a DTLS timer behind mbedtls_ssl_set_timer_cb() that reads a clock owned
+ *    by the harness (virtual milliseconds) or the real monotonic clock;
+ *  - an RNG for mbedtls_ssl_conf_rng(): CTR_DRBG over system entropy, or over
+ *    a deterministic stream derived from a seed;
+ *  - the wall-clock time Mbed TLS reads (mbedtls_time), settable;
+ *  - the key export callback, recording the TLS 1.2 master secret.
+ *
+ * The same file is linked into the extension and the native benchmark driver.
+ */
+#ifndef MBEDTLS_PY_GLUE_H
+#define MBEDTLS_PY_GLUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbedtls/ssl.h"
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/entropy.h"
+
+/* Glue-level results (not Mbed TLS codes; Python maps them to exceptions). */
+#define MPY_QUEUE_EMPTY     (-1)
+#define MPY_QUEUE_FULL      (-2)
+#define MPY_DATAGRAM_SIZE   (-3)
+#define MPY_NO_MEMORY       (-4)
+
+/* Largest datagram a queue accepts: the largest UDP payload. */
+#define MPY_MAX_DATAGRAM    65507
+
+typedef struct mpy_datagram {
+    struct mpy_datagram *next;
+    size_t len;
+    unsigned char data[];
+} mpy_datagram;
+
+typedef struct {
+    mpy_datagram *head;
+    mpy_datagram *tail;
+    size_t count;
+    size_t bytes;
+    size_t max_count;
+    size_t max_datagram;
+} mpy_queue;
+
+/* A clock the harness owns; several connections may share one. */
+typedef struct {
+    uint64_t now_ms;
+} mpy_clock;
+
+typedef struct {
+    const mpy_clock *clock;     /* NULL: the real monotonic clock */
+    uint64_t start_ms;
+    uint32_t int_ms;
+    uint32_t fin_ms;            /* 0: no timer running */
+} mpy_timer;
+
+typedef struct {
+    mbedtls_ssl_context ssl;
+    mpy_queue inq;              /* datagrams waiting for mbedtls_ssl_*() to read */
+    mpy_queue outq;             /* datagrams Mbed TLS has sent */
+    mpy_timer timer;
+    mpy_datagram *last_in;      /* the datagram most recently read by Mbed TLS */
+    int recv_timeout_mode;      /* empty inbound queue: TIMEOUT instead of WANT_READ */
+    uint64_t datagrams_in;
+    uint64_t datagrams_out;
+    /* key export (TLS 1.2 master secret) */
+    int keys_ready;
+    int tls_prf_type;
+    unsigned char client_random[32];
+    unsigned char server_random[32];
+    unsigned char master_secret[48];
+} mpy_conn;
+
+typedef struct {
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_entropy_context entropy;
+    int seeded;                 /* 1: deterministic stream from seed */
+    unsigned char seed[32];
+    uint64_t counter;
+} mpy_rng;
+
+/* Once per process: time hook and PSA crypto.  Returns a PSA status. */
+int mpy_global_init(void);
+
+/* Connections */
+mpy_conn *mpy_conn_new(size_t max_queue, size_t max_datagram);
+int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock *clock);
+void mpy_conn_set_clock(mpy_conn *c, const mpy_clock *clock);
+void mpy_conn_free(mpy_conn *c);
+void mpy_conn_clear(mpy_conn *c);
+
+/* Queues: push copies, peek borrows, pop discards, move hands over. */
+int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);
+int mpy_queue_peek(const mpy_queue *q, const unsigned char **data);
+int mpy_queue_pop(mpy_queue *q);
+int mpy_queue_move(mpy_queue *from, mpy_queue *to);
+void mpy_queue_clear(mpy_queue *q);
+int mpy_conn_last_in(const mpy_conn *c, const unsigned char **data);
+
+/* The BIO callbacks (also usable by a native driver). */
+int mpy_bio_send(void *ctx, const unsigned char *buf, size_t len);
+int mpy_bio_recv(void *ctx, unsigned char *buf, size_t len);
+int mpy_bio_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout);
+
+/* Timer */
+void mpy_timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms);
+int mpy_timer_get(void *ctx);
+int64_t mpy_conn_timer_deadline(const mpy_conn *c);
+uint64_t mpy_monotonic_ms(void);
+
+/* RNG */
+int mpy_rng_init_system(mpy_rng *r);
+int mpy_rng_init_seeded(mpy_rng *r, const unsigned char *seed, size_t seed_len);
+int mpy_rng_random(void *ctx, unsigned char *out, size_t len);
+void mpy_rng_free(mpy_rng *r);
+void mpy_conf_rng(mbedtls_ssl_config *conf, mpy_rng *r);
+
+/* Wall-clock time read by Mbed TLS: a fixed value, or the system's (-1). */
+void mpy_set_time(int64_t unix_seconds);
+int64_t mpy_get_time(void);
+
+/* Cookies: wire a real mbedtls_ssl_cookie context into a config (NULL: off). */
+void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx);
+
+/* Debug: forward to a callback (NULL: off). */
+typedef void mpy_debug_fn(void *, int, const char *, int, const char *);
+void mpy_conf_dbg(mbedtls_ssl_config *conf, mpy_debug_fn *fn, void *arg);
+
+/* The handshake state (ssl->state is private in Mbed TLS 3). */
+int mpy_ssl_state(const mbedtls_ssl_context *ssl);
+const char *mpy_ssl_state_name(int state);
+
+#endif /* MBEDTLS_PY_GLUE_H */

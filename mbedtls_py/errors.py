@@ -1,0 +1,150 @@
+"""Mbed TLS error codes and the exceptions that carry them.
+
+``Err`` holds every ``MBEDTLS_ERR_*`` and ``PSA_ERROR_*`` of the pinned
+headers; the names come from a scan of the headers at build time and the
+values from the compiler, so nothing is copied by hand::
+
+    >>> Err.SSL_UNEXPECTED_MESSAGE
+    <Err.SSL_UNEXPECTED_MESSAGE: -0x7700>
+    >>> Err(-0x7700) == -30464
+    True
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ._lib import ffi, lib
+
+__all__ = [
+    "Err",
+    "MbedTLSError",
+    "WantRead",
+    "WantWrite",
+    "HelloVerifyRequired",
+    "PeerCloseNotify",
+    "Timeout",
+    "ClosedError",
+    "NotAvailableError",
+    "strerror",
+    "check",
+    "error_name",
+    "as_err",
+]
+
+
+def _members() -> list[tuple[str, int]]:
+    mbedtls, psa = [], []
+    for name in dir(lib):
+        if name.startswith("MBEDTLS_ERR_"):
+            mbedtls.append((name[len("MBEDTLS_ERR_"):], getattr(lib, name)))
+        elif name.startswith("PSA_ERROR_"):
+            psa.append((name, getattr(lib, name)))
+    # Mbed TLS names first, so that they are canonical where a PSA code shares
+    # a value; within each group, sorted for a stable choice among aliases.
+    return sorted(mbedtls) + sorted(psa)
+
+
+def _hex(value: int) -> str:
+    return f"-0x{-value:04X}" if value < 0 else f"0x{value:04X}"
+
+
+Err = enum.IntEnum("Err", _members(), module=__name__)
+Err.__doc__ = "Every MBEDTLS_ERR_* (prefix dropped) and PSA_ERROR_* of the pinned Mbed TLS."
+Err.__repr__ = lambda self: f"<Err.{self.name}: {_hex(self.value)}>"  # type: ignore[method-assign]
+Err.__str__ = lambda self: f"{self.name} ({_hex(self.value)})"  # type: ignore[method-assign]
+
+# Fast int -> Err lookup for the hot path (Enum's own lookup is slower).
+# Iterating an Enum skips aliases, so each value maps to its canonical name.
+_BY_VALUE: dict[int, Err] = {int(m): m for m in Err}
+
+
+def as_err(rc: int) -> int:
+    """``rc`` as an ``Err`` member when it is a known negative code, else unchanged."""
+    if rc < 0:
+        return _BY_VALUE.get(rc, rc)
+    return rc
+
+
+def error_name(rc: int) -> str:
+    """The Mbed TLS name of a code (``MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE``), or its hex."""
+    member = _BY_VALUE.get(rc)
+    if member is None:
+        return _hex(rc)
+    return member.name if member.name.startswith("PSA_") else "MBEDTLS_ERR_" + member.name
+
+
+def strerror(rc: int) -> str:
+    """Mbed TLS's own description of ``rc`` (``mbedtls_strerror``)."""
+    if not isinstance(rc, int):
+        raise TypeError(f"error code must be an int, not {type(rc).__name__}")
+    if not -0x7FFFFFFF <= rc <= 0x7FFFFFFF:
+        raise ValueError(f"error code {rc} is out of range for a C int")
+    buf = ffi.new("char[]", 256)
+    lib.mbedtls_strerror(rc, buf, 256)
+    return ffi.string(buf).decode("utf-8", "replace")
+
+
+class MbedTLSError(Exception):
+    """An Mbed TLS call returned a negative code.
+
+    ``.code`` is the exact int (an ``Err`` member when known), ``.name`` the
+    Mbed TLS name and ``.message`` the ``mbedtls_strerror`` text.
+    """
+
+    def __init__(self, code: int, context: str | None = None) -> None:
+        self.code = as_err(code)
+        self.name = error_name(code)
+        self.message = strerror(code)
+        self.context = context
+        text = f"{self.name} ({_hex(code)}): {self.message}"
+        super().__init__(f"{context}: {text}" if context else text)
+
+
+class WantRead(MbedTLSError):
+    """``MBEDTLS_ERR_SSL_WANT_READ``: the call needs a datagram that has not arrived."""
+
+
+class WantWrite(MbedTLSError):
+    """``MBEDTLS_ERR_SSL_WANT_WRITE``: the outbound queue is full; drain it and retry."""
+
+
+class HelloVerifyRequired(MbedTLSError):
+    """``MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED``: the server sent a cookie; reset and go on."""
+
+
+class PeerCloseNotify(MbedTLSError):
+    """``MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY``: the peer closed the connection cleanly."""
+
+
+class Timeout(MbedTLSError):
+    """``MBEDTLS_ERR_SSL_TIMEOUT``: the handshake or read timed out."""
+
+
+class ClosedError(ValueError):
+    """An operation on a ``Context`` (or other handle) after ``close()``."""
+
+
+class NotAvailableError(RuntimeError):
+    """A feature that this build of Mbed TLS does not include."""
+
+
+_SUBCLASSES: dict[int, type[MbedTLSError]] = {
+    Err.SSL_WANT_READ: WantRead,
+    Err.SSL_WANT_WRITE: WantWrite,
+    Err.SSL_HELLO_VERIFY_REQUIRED: HelloVerifyRequired,
+    Err.SSL_PEER_CLOSE_NOTIFY: PeerCloseNotify,
+    Err.SSL_TIMEOUT: Timeout,
+}
+
+
+def error_for(rc: int, context: str | None = None) -> MbedTLSError:
+    """The exception for a negative code (the flow-control codes get subclasses)."""
+    return _SUBCLASSES.get(rc, MbedTLSError)(rc, context)
+
+
+def check(rc: int, context: str | None = None) -> int:
+    """Return ``rc`` when it is >= 0; raise the matching ``MbedTLSError`` otherwise."""
+    if rc < 0:
+        raise error_for(rc, context)
+    return rc

@@ -1,0 +1,106 @@
+"""Certificate chains and private keys, parsed by Mbed TLS itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ._lib import ffi, lib
+from .errors import check
+from .rng import Rng
+
+__all__ = ["CertificateChain", "PrivateKey"]
+
+CertificateData = "bytes | str | Iterable[bytes | str]"
+
+
+def _as_bytes(data: bytes | bytearray | memoryview | str, what: str) -> bytes:
+    if isinstance(data, str):
+        data = data.encode("ascii")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be bytes or str (PEM or DER), not {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise ValueError(f"{what} is empty")
+    return data
+
+
+def _is_pem(data: bytes) -> bool:
+    return b"-----BEGIN " in data
+
+
+class CertificateChain:
+    """An ``mbedtls_x509_crt`` chain from PEM (one or more certificates) or DER.
+
+    Pass several certificates as one PEM text, or as a list of PEM/DER items.
+    """
+
+    def __init__(self, data: bytes | str | Iterable[bytes | str]) -> None:
+        crt = ffi.new("mbedtls_x509_crt *")
+        lib.mbedtls_x509_crt_init(crt)
+        self._crt = ffi.gc(crt, lib.mbedtls_x509_crt_free)
+        items = [data] if isinstance(data, (bytes, bytearray, memoryview, str)) else list(data)
+        if not items:
+            raise ValueError("a certificate chain needs at least one certificate")
+        for item in items:
+            raw = _as_bytes(item, "certificate")
+            if _is_pem(raw):
+                # mbedtls_x509_crt_parse() wants PEM NUL-terminated, length included.
+                rc = lib.mbedtls_x509_crt_parse(self._crt, raw + b"\0", len(raw) + 1)
+                if rc > 0:
+                    raise ValueError(f"{rc} certificate(s) in the PEM text could not be parsed")
+            else:
+                rc = lib.mbedtls_x509_crt_parse_der(self._crt, raw, len(raw))
+            check(rc, "parsing a certificate")
+
+    def __len__(self) -> int:
+        n, crt = 0, self._crt
+        while crt != ffi.NULL and crt.raw.len:
+            n, crt = n + 1, crt.next
+        return n
+
+    def der(self) -> list[bytes]:
+        """The DER encoding of every certificate, leaf first."""
+        out, crt = [], self._crt
+        while crt != ffi.NULL and crt.raw.len:
+            out.append(bytes(ffi.buffer(crt.raw.p, crt.raw.len)))
+            crt = crt.next
+        return out
+
+    def info(self) -> str:
+        """Mbed TLS's human-readable description of the first certificate."""
+        buf = ffi.new("char[]", 4096)
+        check(lib.mbedtls_x509_crt_info(buf, 4096, b"", self._crt))
+        return ffi.string(buf).decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"<CertificateChain of {len(self)}>"
+
+
+class PrivateKey:
+    """An ``mbedtls_pk_context`` from a PEM or DER private key (ECDSA or RSA)."""
+
+    def __init__(self, data: bytes | str, password: bytes | str | None = None) -> None:
+        raw = _as_bytes(data, "private key")
+        if _is_pem(raw):
+            raw += b"\0"
+        pwd = password.encode() if isinstance(password, str) else (password or b"")
+        pk = ffi.new("mbedtls_pk_context *")
+        lib.mbedtls_pk_init(pk)
+        self._pk = ffi.gc(pk, lib.mbedtls_pk_free)
+        # RSA private-key checks use blinding, which needs an RNG.
+        rng = Rng()
+        check(lib.mbedtls_pk_parse_key(self._pk, raw, len(raw), pwd or ffi.NULL, len(pwd),
+                                       lib.mpy_rng_random, rng._ptr), "parsing a private key")
+
+    @property
+    def kind(self) -> str:
+        """``"RSA"``, ``"EC"`` or another Mbed TLS key type name."""
+        return ffi.string(lib.mbedtls_pk_get_name(self._pk)).decode()
+
+    @property
+    def bits(self) -> int:
+        """The key size in bits."""
+        return lib.mbedtls_pk_get_bitlen(self._pk)
+
+    def __repr__(self) -> str:
+        return f"<PrivateKey {self.kind} {self.bits} bits>"
