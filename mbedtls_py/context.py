@@ -220,7 +220,7 @@ class Context:
         if "\0" in hostname:
             raise ValueError("hostname contains NUL")
         with self._lock:
-            return as_err(lib.mbedtls_ssl_set_hostname(self._c(), hostname.encode("idna")))
+            return as_err(lib.mbedtls_ssl_set_hostname(self._c(), hostname.encode()))
 
     def set_mtu(self, mtu: int) -> None:
         """``mbedtls_ssl_set_mtu``: largest datagram Mbed TLS may send (0: no limit)."""
