@@ -232,9 +232,8 @@ class Config:
 
     def set_anti_replay(self, enabled: bool) -> None:
         """DTLS anti-replay window (on by default)."""
-        lib.mbedtls_ssl_conf_dtls_anti_replay(
-            self._conf, lib.MBEDTLS_SSL_ANTI_REPLAY_ENABLED if enabled
-            else lib.MBEDTLS_SSL_ANTI_REPLAY_DISABLED)
+        mode = lib.MBEDTLS_SSL_ANTI_REPLAY_ENABLED if enabled else lib.MBEDTLS_SSL_ANTI_REPLAY_DISABLED
+        lib.mbedtls_ssl_conf_dtls_anti_replay(self._conf, bytes([mode]))  # a C char
 
     def set_badmac_limit(self, limit: int) -> None:
         """Close the connection after this many records with a bad MAC (0: never)."""

@@ -69,9 +69,14 @@ def as_err(rc: int) -> int:
 def error_name(rc: int) -> str:
     """The Mbed TLS name of a code (``MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE``), or its hex."""
     member = _BY_VALUE.get(rc)
-    if member is None:
-        return _hex(rc)
-    return member.name if member.name.startswith("PSA_") else "MBEDTLS_ERR_" + member.name
+    if member is not None:
+        return member.name if member.name.startswith("PSA_") else "MBEDTLS_ERR_" + member.name
+    if -0xFFFF <= rc < 0:
+        # A high-level code plus a low-level one, split as mbedtls_strerror does.
+        high, low = _BY_VALUE.get(-(-rc & 0xFF80)), _BY_VALUE.get(-(-rc & ~0xFF80))
+        if high is not None and low is not None:
+            return f"MBEDTLS_ERR_{high.name} + MBEDTLS_ERR_{low.name}"
+    return _hex(rc)
 
 
 def strerror(rc: int) -> str:

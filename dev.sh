@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One entry point for newcomers and CI: sets up what it needs, then runs.
+#
+#   ./dev.sh repro [ARGS...]   the seed's close_notify race (python -m mbedtls_py repro close-notify)
+#   ./dev.sh test  [ARGS...]   the test suite (pytest)
+#   ./dev.sh shell             a shell with the project's virtual environment active
+#
+# Set-up (idempotent): a virtual environment in .venv, the pinned Mbed TLS
+# source fetched and verified (vendor/fetch.py), the extension built with
+# `pip install -e .[test]`, and the `openssl` command when the tests need it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+die() { echo "dev.sh: $*" >&2; exit 1; }
+
+apt_install() {
+    # Only as root (CI, fresh containers); otherwise say what to run.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        die "missing $*; install with: sudo apt-get install $*"
+    fi
+}
+
+setup() {
+    command -v "$PYTHON" >/dev/null || die "no $PYTHON; install Python >= 3.10"
+    command -v cc >/dev/null || command -v gcc >/dev/null || apt_install gcc libc6-dev
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$PYTHON" -m venv "$VENV"; }
+    fi
+    local stamp="$VENV/.mbedtls-py-installed"
+    local inputs
+    inputs=$(cat pyproject.toml setup.py csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pin.json \
+             mbedtls_py/_version.py | sha256sum | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
+        echo "dev.sh: building mbedtls-py (fetches and compiles Mbed TLS on first run)..." >&2
+        "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+        "$VENV/bin/python" -m pip install -q -e ".[test]"
+        echo "$inputs" > "$stamp"
+    fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    repro)
+        setup
+        exec "$VENV/bin/python" -m mbedtls_py repro close-notify "$@"
+        ;;
+    test)
+        command -v openssl >/dev/null || apt_install openssl
+        setup
+        exec "$VENV/bin/python" -m pytest -q "$@"
+        ;;
+    shell)
+        setup
+        exec bash --rcfile <(echo "source $VENV/bin/activate")
+        ;;
+    *)
+        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        [ -z "$cmd" ] || [ "$cmd" = -h ] || [ "$cmd" = --help ] || exit 2
+        ;;
+esac
