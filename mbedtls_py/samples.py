@@ -1,0 +1,411 @@
+"""``DTLSServer``: upstream's ``programs/ssl/dtls_server.c`` loop, over any
+datagram transport, with policies for a handshake that fails in its first
+flight.
+
+The loop, as in the sample: wait for a client; set its transport id
+(cookies); handshake (``HELLO_VERIFY_REQUIRED``: reset and wait for the
+ClientHello with the cookie); read the request; echo it; send close_notify;
+``session_reset``; wait for the next client.  Every step and every return
+code is emitted as a JSON-able event.
+
+Policies (what to do when the first datagram of a new connection makes the
+handshake fail, the seed's -0x7700):
+
+``none``
+    historical behaviour: the failure is reported as an error.
+``lenient``
+    upstream 3.6.6's workaround: ``SSL_UNEXPECTED_MESSAGE`` during a
+    handshake is taken as harmless, whatever caused it (hides real errors).
+``linger``
+    after closing, the old connection's context lingers (default: two
+    round-trip estimates) and is fed the previous peer's datagrams, so a late
+    close_notify is consumed as ``SSL_PEER_CLOSE_NOTIFY`` by the connection it
+    belongs to; a new client is served at once by a fresh context.
+``classify``
+    when the first flight fails, look at the datagram that caused it: an
+    encrypted record (epoch >= 1) from a recently closed peer is dropped with
+    a debug event naming it; anything else stays a reported error.
+
+The transport is anything with ``sendto(data, addr)``, ``recvfrom() ->
+(data, addr) | None`` (non-blocking) and a ``clock`` with ``now_ms``: the
+simulated network's ``SimSocket`` or a real UDP socket wrapper.  The server
+is driven by ``poll()`` (handle everything available now) and
+``next_deadline()`` (when it must be polled again).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from .config import Config
+from .context import Context, RealClock, VirtualClock
+from .errors import Err, as_err, error_name
+from .records import Datagram, parse_datagram
+
+__all__ = ["DTLSServer", "POLICIES", "Classification", "classify_datagram", "Event",
+           "DatagramTransport"]
+
+Policy = Literal["none", "lenient", "linger", "classify"]
+POLICIES: tuple[str, ...] = ("none", "lenient", "linger", "classify")
+Address = Hashable
+
+_FLOW = (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE)
+
+
+class DatagramTransport(Protocol):
+    """What ``DTLSServer`` needs from a socket."""
+
+    clock: VirtualClock | RealClock
+
+    def sendto(self, data: bytes, addr: Any) -> None: ...  # noqa: D102
+
+    def recvfrom(self) -> tuple[bytes, Any] | None: ...  # noqa: D102
+
+
+@dataclass
+class Event:
+    """One step of the server loop (JSON-able through ``to_dict``)."""
+
+    t_ms: int
+    event: str
+    peer: str | None = None
+    rc: int | None = None
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"t_ms": self.t_ms, "event": self.event}
+        if self.peer is not None:
+            d["peer"] = self.peer
+        if self.rc is not None:
+            d["rc"] = int(self.rc)
+            d["rc_hex"] = f"-0x{-int(self.rc):04X}" if self.rc < 0 else hex(self.rc)
+            d["rc_name"] = error_name(self.rc) if self.rc < 0 else "0"
+        if self.note:
+            d["note"] = self.note
+        d.update(self.data)
+        return d
+
+    def __str__(self) -> str:
+        rc = ""
+        if self.rc is not None:
+            rc = f" rc={self.rc}" if self.rc >= 0 else f" rc=-0x{-int(self.rc):04X}"
+        peer = f" {self.peer}" if self.peer is not None else ""
+        return f"{self.t_ms:>8} ms  {self.event:<16}{peer}{rc}  {self.note}".rstrip()
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What a datagram that failed a first flight looks like."""
+
+    stale: bool  # True: belongs to a previous connection; safe to drop
+    kind: str  # e.g. "encrypted alert (probably close_notify)"
+    reason: str
+
+
+_ENCRYPTED_KINDS = {
+    21: "encrypted alert (probably close_notify)",
+    22: "encrypted handshake (a retransmitted Finished)",
+    23: "late application data",
+    20: "change_cipher_spec",
+    25: "connection-ID record",
+}
+
+
+def classify_datagram(data: bytes, src: Address, recent_peers: set[Address]) -> Classification:
+    """Decide whether a datagram that failed a new connection's first flight is
+    a leftover of a previous connection with ``src`` (drop it) or a real error.
+
+    Stale means: it parses as DTLS, every record is encrypted (epoch >= 1), and
+    ``src`` is a peer whose connection this server closed recently.  Anything
+    else (not DTLS, plaintext that is not a ClientHello, a malformed
+    ClientHello, an encrypted record from an unknown address) is real.
+    """
+    dgram: Datagram = parse_datagram(data)
+    if not dgram.records or dgram.error and not dgram.records:
+        return Classification(False, "not DTLS", dgram.error or "no DTLS record")
+    first = dgram.records[0]
+    if dgram.error:
+        return Classification(False, "malformed DTLS", dgram.error)
+    if not all(r.encrypted for r in dgram.records):
+        if dgram.is_client_hello:
+            return Classification(False, "ClientHello", "a plaintext ClientHello that failed")
+        return Classification(False, f"plaintext {first.type_name}",
+                              "epoch 0 and not a ClientHello")
+    kind = _ENCRYPTED_KINDS.get(first.content_type, f"encrypted {first.type_name}")
+    kind = f"{kind}, epoch {first.epoch} seq {first.seq}"
+    if src not in recent_peers:
+        return Classification(False, kind, "encrypted record from an address with no "
+                                           "recently closed connection")
+    return Classification(True, kind, "encrypted record from the previous connection's peer")
+
+
+class _Conn:
+    """The server's current connection (one reusable context, as in the sample)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.peer: Address | None = None
+        self.phase = "idle"  # idle | handshake | read | closed
+        self.datagrams = 0
+        self.started_ms = 0
+
+
+class DTLSServer:
+    """The ``dtls_server`` sample's loop with a first-flight failure policy.
+
+    ``events`` collects every step; ``on_event`` (optional) is called with each
+    one as it happens (e.g. to write JSON lines).  ``echo=True`` writes the
+    request back, as the sample does.
+    """
+
+    def __init__(self, config: Config, transport: DatagramTransport, *,
+                 policy: Policy = "none", rtt_ms: float = 100.0,
+                 linger_ms: float | None = None, recent_ms: float | None = None,
+                 echo: bool = True, name: str = "server",
+                 on_event: Callable[[Event], None] | None = None) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if config.endpoint != "server":
+            raise ValueError("DTLSServer needs a server Config")
+        if rtt_ms <= 0:
+            raise ValueError("rtt_ms must be positive")
+        self.config = config
+        self.transport = transport
+        self.clock = transport.clock
+        self.policy = policy
+        self.name = name
+        self.echo = echo
+        self.linger_ms = 2 * rtt_ms if linger_ms is None else linger_ms
+        # How long a closed peer counts as "recent" for the classifier.
+        self.recent_ms = max(self.linger_ms, 10 * rtt_ms) if recent_ms is None else recent_ms
+        self.on_event = on_event
+        self.events: list[Event] = []
+        self._conn = _Conn(self._new_context())
+        self._backlog: list[tuple[bytes, Address]] = []
+        self._lingering: dict[Address, tuple[Context, float]] = {}
+        self._spare: list[Context] = []
+        self._recent: dict[Address, float] = {}
+        self.served = 0
+        self.errors: list[Event] = []
+        self.dropped: list[Event] = []
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _new_context(self) -> Context:
+        return Context(self.config, clock=self.clock, name=self.name)
+
+    def _now(self) -> int:
+        return int(self.clock.now_ms)
+
+    def _emit(self, event: str, peer: Address | None = None, rc: int | None = None,
+              note: str = "", **data: Any) -> Event:
+        ev = Event(self._now(), event, None if peer is None else _addr_str(peer),
+                   None if rc is None else as_err(rc), note, data)
+        self.events.append(ev)
+        if self.on_event is not None:
+            self.on_event(ev)
+        return ev
+
+    def _flush(self, ctx: Context, peer: Address) -> None:
+        while (d := ctx.pop()) is not None:
+            self.transport.sendto(d, peer)
+
+    # -- the loop --------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Handle every datagram available now and every expired timer."""
+        self._expire_lingering()
+        conn = self._conn
+        # The DTLS timer (retransmission / read timeout) of the current connection.
+        if conn.phase in ("handshake", "read") and conn.ctx.timer_state() == 2:
+            self._advance(conn)
+        while True:
+            item = self._next_datagram()
+            if item is None:
+                break
+            data, src = item
+            self._dispatch(data, src)
+
+    def next_deadline(self) -> int | None:
+        """The clock time at which ``poll`` must run again (``None``: only on input)."""
+        times = [until for _, until in self._lingering.values()]
+        if self._conn.phase in ("handshake", "read"):
+            d = self._conn.ctx.timer_deadline()
+            if d is not None:
+                times.append(d)
+        return int(min(times)) if times else None
+
+    def _next_datagram(self) -> tuple[bytes, Address] | None:
+        conn = self._conn
+        if self._backlog and conn.phase == "idle":
+            return self._backlog.pop(0)
+        return self.transport.recvfrom()
+
+    def _dispatch(self, data: bytes, src: Address) -> None:
+        conn = self._conn
+        lingering = self._lingering.get(src)
+        if lingering is not None and not parse_datagram(data).is_client_hello:
+            self._feed_lingering(src, lingering[0], data)
+            return
+        if conn.phase == "idle":
+            self._accept(src)
+        elif src != conn.peer:
+            # The sample's socket is connected to the current client: others wait.
+            self._backlog.append((data, src))
+            return
+        conn.ctx.push(data)
+        conn.datagrams += 1
+        self._advance(conn)
+
+    def _accept(self, src: Address) -> None:
+        conn = self._conn
+        conn.peer, conn.phase, conn.datagrams = src, "handshake", 0
+        conn.started_ms = self._now()
+        rc = conn.ctx.set_client_transport_id(_addr_str(src).encode())
+        self._emit("accept", src, rc, "waiting for ClientHello")
+
+    def _advance(self, conn: _Conn) -> None:
+        """Run the current connection as far as its input allows."""
+        ctx, peer = conn.ctx, conn.peer
+        if conn.phase == "handshake":
+            first_flight = ctx.state in ("HELLO_REQUEST", "CLIENT_HELLO")
+            rc = ctx.handshake()
+            self._flush(ctx, peer)
+            if rc in _FLOW:
+                return
+            if rc == Err.SSL_HELLO_VERIFY_REQUIRED:
+                self._emit("hello_verify", peer, rc, "cookie sent; reset and wait for ClientHello")
+                self._reset(linger=False)
+                return
+            if rc != 0:
+                self._handshake_failed(conn, rc, first_flight)
+                return
+            self._emit("handshake", peer, 0, f"{ctx.ciphersuite}")
+            conn.phase = "read"
+        if conn.phase == "read":
+            buf = bytearray(16384)
+            rc = ctx.read_into(buf)
+            self._flush(ctx, peer)
+            if rc in _FLOW:
+                return
+            if rc <= 0:
+                self._emit("read", peer, rc, "connection closed by peer"
+                           if rc == Err.SSL_PEER_CLOSE_NOTIFY else "read failed")
+                self._close(conn, send_close_notify=rc != Err.SSL_PEER_CLOSE_NOTIFY)
+                return
+            request = bytes(buf[:rc])
+            self._emit("read", peer, rc, f"{rc} bytes read", request=request.decode("latin-1"))
+            if self.echo:
+                wrc = ctx.write(request)
+                self._flush(ctx, peer)
+                self._emit("write", peer, wrc, f"{wrc} bytes written" if wrc >= 0 else "write failed")
+            self._close(conn, send_close_notify=True)
+
+    def _handshake_failed(self, conn: _Conn, rc: int, first_flight: bool) -> None:
+        ctx, peer = conn.ctx, conn.peer
+        bad = ctx.last_datagram() or b""
+        stale_candidate = first_flight and conn.datagrams == 1
+        if self.policy == "lenient" and rc == Err.SSL_UNEXPECTED_MESSAGE:
+            self._drop("lenient: UNEXPECTED_MESSAGE taken as harmless", peer, rc, bad)
+        elif self.policy == "classify" and stale_candidate:
+            verdict = classify_datagram(bad, peer, set(self._recent))
+            if verdict.stale:
+                self._drop(f"classify: dropped {verdict.kind}: {verdict.reason}", peer, rc, bad)
+            else:
+                self._error(f"classify: real error: {verdict.kind}: {verdict.reason}", peer, rc, bad)
+        else:
+            self._error("handshake failed", peer, rc, bad)
+        self._reset(linger=False)
+
+    def _error(self, note: str, peer: Address, rc: int, bad: bytes) -> None:
+        ev = self._emit("error", peer, rc, note, datagram=bad.hex(),
+                        records=[repr(r) for r in parse_datagram(bad).records])
+        self.errors.append(ev)
+
+    def _drop(self, note: str, peer: Address, rc: int, bad: bytes) -> None:
+        ev = self._emit("drop", peer, rc, note, datagram=bad.hex(),
+                        records=[repr(r) for r in parse_datagram(bad).records])
+        self.dropped.append(ev)
+
+    def _close(self, conn: _Conn, send_close_notify: bool) -> None:
+        ctx, peer = conn.ctx, conn.peer
+        if send_close_notify:
+            rc = ctx.close_notify()
+            self._flush(ctx, peer)
+            self._emit("close_notify", peer, rc)
+        self.served += 1
+        self._recent[peer] = self._now()
+        self._reset(linger=self.policy == "linger")
+
+    def _reset(self, linger: bool) -> None:
+        conn = self._conn
+        if linger and conn.peer is not None:
+            # Keep the old connection alive for late datagrams; serve the next
+            # client from a fresh (or recycled) context at once.
+            old = self._lingering.pop(conn.peer, None)
+            if old is not None:
+                self._recycle(old[0])
+            self._lingering[conn.peer] = (conn.ctx, self._now() + self.linger_ms)
+            self._emit("linger", conn.peer, None, f"old connection lingers {self.linger_ms:g} ms")
+            conn.ctx = self._spare.pop() if self._spare else self._new_context()
+            rc = 0
+        else:
+            rc = conn.ctx.session_reset()
+            conn.ctx.clear_queues()
+        self._emit("reset", conn.peer, rc)
+        conn.peer, conn.phase, conn.datagrams = None, "idle", 0
+
+    def _recycle(self, ctx: Context) -> None:
+        ctx.session_reset()
+        ctx.clear_queues()
+        self._spare.append(ctx)
+
+    def _feed_lingering(self, src: Address, ctx: Context, data: bytes) -> None:
+        ctx.push(data)
+        rc = ctx.read_into(bytearray(16384))
+        self._flush(ctx, src)
+        what = [repr(r) for r in parse_datagram(data).records]
+        if rc == Err.SSL_PEER_CLOSE_NOTIFY:
+            note = "late close_notify consumed by the lingering connection"
+        elif rc >= 0:
+            note = f"late application data ({rc} bytes) consumed by the lingering connection"
+        else:
+            note = "late datagram consumed by the lingering connection"
+        self._emit("linger_consumed", src, rc, note, records=what)
+
+    def _expire_lingering(self) -> None:
+        now = self._now()
+        for addr, (ctx, until) in list(self._lingering.items()):
+            if now >= until:
+                del self._lingering[addr]
+                self._recycle(ctx)
+                self._emit("linger_end", addr, None, "linger window over")
+        horizon = now - self.recent_ms
+        for addr, t in list(self._recent.items()):
+            if t < horizon:
+                del self._recent[addr]
+
+    def close(self) -> None:
+        """Free every context the server holds."""
+        self._conn.ctx.close()
+        for ctx, _ in self._lingering.values():
+            ctx.close()
+        for ctx in self._spare:
+            ctx.close()
+        self._lingering.clear()
+        self._spare.clear()
+
+    def events_json(self) -> str:
+        """The event log as JSON lines."""
+        return "".join(json.dumps(e.to_dict()) + "\n" for e in self.events)
+
+
+def _addr_str(addr: Address) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host, port = addr[0], addr[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(addr)
