@@ -1,0 +1,331 @@
+"""mbedtls-py benchmarks: Python-driven DTLS against a native C driver of the
+same Mbed TLS build, side by side, alternating runs (native, python, native,
+python, ...), medians and ratios (Python-driven over native).
+
+Rows (both drivers, same PKI, seeds, suites and calls; see bench/README.md):
+  cert_handshake    full ECDHE-ECDSA (P-256 certificates) handshakes/s, no cookies
+  cookie_handshake  the same with HelloVerifyRequest cookies
+  psk_handshake     TLS-PSK-WITH-AES-128-GCM-SHA256 handshakes/s
+  record_1k         application data MB/s, 1,000-byte records, one direction
+  record_16k        the same with 16,000-byte records
+  race_cert         close_notify race scenarios/s (two handshakes, an echo,
+  race_psk            a late alert, -0x7700, a reset), certificates / PSK
+  lost_flight_psk   a handshake losing three flights: real time per handshake
+  lost_flight_cert    against the virtual time it represents
+Optional: the same handshakes through python-mbedtls and pyOpenSSL (memory
+BIOs), when importable here or from build/bench/thirdparty
+(`--install-others` puts them there with pip).  Then memory (bench/memory.py).
+
+Examples:
+  python bench/run.py                 table
+  python bench/run.py --json          one JSON object (raw figures, `ratios`)
+  python bench/run.py --quick         a short run
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PKI = BENCH / "pki"
+OUT = ROOT / "build" / "bench"
+THIRDPARTY = OUT / "thirdparty"
+
+ROWS = ["cert_handshake", "cookie_handshake", "psk_handshake", "record_1k", "record_16k",
+        "race_cert", "race_psk", "lost_flight_psk", "lost_flight_cert"]
+# ratio key -> (row, figure, target)
+RATIOS = {
+    "cert_handshake": ("cert_handshake", "per_s", 0.90),
+    "cookie_handshake": ("cookie_handshake", "per_s", 0.90),
+    "psk_handshake": ("psk_handshake", "per_s", 0.60),
+    "record_1k": ("record_1k", "mb_per_s", 0.70),
+    "record_16k": ("record_16k", "mb_per_s", 0.90),
+}
+OTHER_RATIOS = {
+    "race_cert": ("race_cert", "per_s"),
+    "race_psk": ("race_psk", "per_s"),
+    "lost_flight_psk": ("lost_flight_psk", "per_s"),
+    "lost_flight_cert": ("lost_flight_cert", "per_s"),
+}
+LOST_FLIGHT_TARGET = 1000.0
+
+_quiet = False
+
+
+def progress(msg: str) -> None:
+    if not _quiet:
+        print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# -- building the native driver -------------------------------------------------------
+
+def build_native() -> Path:
+    """Compile bench/native_driver.c and csrc/glue.c with the extension's flags
+    and link the same static Mbed TLS archive (reused while nothing changed)."""
+    sys.path.insert(0, str(ROOT / "csrc"))
+    try:
+        import build  # csrc/build.py: also (re)writes csrc/_generated/
+    finally:
+        sys.path.pop(0)
+    src = build.mbedtls_source()
+    archive = build.build_static_library(verbose=not _quiet)
+    exe = OUT / "native_driver"
+    sources = [ROOT / "csrc" / "glue.c", BENCH / "native_driver.c"]
+    cmd = [*build.compiler(), *build.library_cflags(src), "-Wall", "-Wextra",
+           "-Wno-unused-parameter", *map(str, sources), str(archive), "-lpthread", "-o", str(exe)]
+    key = hashlib.sha256(" ".join(cmd).encode())
+    for f in [*sources, ROOT / "csrc" / "glue.h", ROOT / "csrc" / build.CONFIG_HEADER,
+              ROOT / "csrc" / "_generated" / "ssl_states.h", archive]:
+        key.update(f.read_bytes() if f.suffix != ".a" else str(f.stat().st_mtime_ns).encode())
+    stamp = OUT / "native_driver.stamp"
+    if exe.is_file() and stamp.is_file() and stamp.read_text() == key.hexdigest():
+        return exe
+    OUT.mkdir(parents=True, exist_ok=True)
+    progress("compiling the native driver")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: compiling the native driver failed:\n{' '.join(cmd)}\n"
+                         f"{proc.stderr}")
+    stamp.write_text(key.hexdigest())
+    return exe
+
+
+def install_others() -> None:
+    """pip-install python-mbedtls and pyOpenSSL into build/bench/thirdparty
+    (a separate directory, so the project's own environment is not changed)."""
+    progress(f"pip install --target {THIRDPARTY} python-mbedtls pyOpenSSL")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target",
+                    str(THIRDPARTY), "python-mbedtls", "pyOpenSSL"], check=True)
+
+
+# -- running ---------------------------------------------------------------------------
+
+def _run_json(cmd: list[str], env: dict | None = None) -> dict:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed (exit {proc.returncode}):\n"
+                         f"{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def python_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def others_env() -> dict:
+    env = dict(os.environ)
+    paths = [str(THIRDPARTY)] if THIRDPARTY.is_dir() else []
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*paths, env.get("PYTHONPATH")]))
+    return env
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cc = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return {"cpu": model, "nproc": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "cc": cc}
+
+
+def median_row(runs: list[dict], row: str, figure: str) -> float:
+    return statistics.median(r[row][figure] for r in runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global _quiet
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ap.add_argument("--quick", action="store_true",
+                    help="short run: 0.1 s per row, 5 runs, 10,000 lifecycles")
+    ap.add_argument("--runs", type=int, default=5, help="alternating runs per side (default 5)")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="time per row per run (default 0.6; 0.1 with --quick)")
+    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows to run")
+    ap.add_argument("--no-others", action="store_true", help="skip python-mbedtls and pyOpenSSL")
+    ap.add_argument("--install-others", action="store_true",
+                    help="pip-install python-mbedtls and pyOpenSSL into build/bench/thirdparty")
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
+    ap.add_argument("--lifecycles", type=int, default=None,
+                    help="context lifecycles for the growth check (default 100,000)")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    args = ap.parse_args(argv)
+    _quiet = args.quiet
+    secs = args.seconds or (0.1 if args.quick else 0.6)
+    rows = [r for r in args.rows.split(",") if r]
+    for r in rows:
+        if r not in ROWS:
+            ap.error(f"unknown row {r!r}; rows: {', '.join(ROWS)}")
+    if args.runs < 1:
+        ap.error("--runs must be >= 1")
+
+    native = build_native()
+    if args.install_others:
+        install_others()
+
+    started = time.time()
+    nat_runs: list[dict] = []
+    py_runs: list[dict] = []
+    other_runs: list[dict] = []
+    for i in range(args.runs):
+        progress(f"run {i + 1}/{args.runs}: native ({len(rows)} rows x {secs:g} s)")
+        nat_runs.append(_run_json([str(native), str(PKI), str(secs), ",".join(rows)]))
+        progress(f"run {i + 1}/{args.runs}: python")
+        py_runs.append(_run_json([sys.executable, str(BENCH / "py_driver.py"), str(PKI),
+                                  str(secs), ",".join(rows)], python_env()))
+        if not args.no_others:
+            progress(f"run {i + 1}/{args.runs}: python-mbedtls, pyOpenSSL")
+            other_runs.append(_run_json([sys.executable, str(BENCH / "others.py"), str(PKI),
+                                         str(secs)], others_env()))
+
+    transcripts_match = all(n["transcripts"] == p["transcripts"]
+                            for n, p in zip(nat_runs, py_runs))
+    result: dict = {
+        "machine": machine(),
+        "settings": {"runs": args.runs, "seconds_per_row": secs, "rows": rows},
+        "transcripts_match": transcripts_match,
+        "transcripts": py_runs[0]["transcripts"],
+        "native": {}, "python": {},
+    }
+    figures = {r: ("mb_per_s" if r.startswith("record") else "per_s") for r in rows}
+    for side, runs in (("native", nat_runs), ("python", py_runs)):
+        for r in rows:
+            fig = figures[r]
+            entry = {fig: median_row(runs, r, fig), "runs": [x[r][fig] for x in runs]}
+            if r.startswith("lost_flight"):
+                entry.update(real_ms=median_row(runs, r, "real_ms"),
+                             virtual_ms=median_row(runs, r, "virtual_ms"),
+                             speedup=median_row(runs, r, "speedup"))
+            result[side][r] = entry
+
+    def ratio(row: str, fig: str) -> float:
+        # median of the per-run ratios (each python run against the native run next to it)
+        return statistics.median(p[row][fig] / n[row][fig] for n, p in zip(nat_runs, py_runs))
+
+    result["ratios"] = {k: ratio(row, fig) for k, (row, fig, _) in RATIOS.items() if row in rows}
+    if "lost_flight_psk" in rows:
+        result["ratios"]["lost_flight_speedup"] = result["python"]["lost_flight_psk"]["speedup"]
+    result["other_ratios"] = {k: ratio(row, fig) for k, (row, fig) in OTHER_RATIOS.items()
+                              if row in rows}
+    if "lost_flight_cert" in rows:
+        result["other_ratios"]["lost_flight_cert_speedup"] = \
+            result["python"]["lost_flight_cert"]["speedup"]
+    targets = {k: t for k, (row, _, t) in RATIOS.items() if row in rows}
+    if "lost_flight_psk" in rows:
+        targets["lost_flight_speedup"] = LOST_FLIGHT_TARGET
+    result["targets"] = targets
+    result["meets_targets"] = {k: result["ratios"][k] >= t for k, t in targets.items()}
+
+    if other_runs:
+        result["others"] = summarize_others(other_runs)
+    if not args.no_memory:
+        sys.path.insert(0, str(BENCH))
+        import memory
+        lifecycles = args.lifecycles or (10_000 if args.quick else 100_000)
+        result["memory"] = memory.measure(native, 1000, lifecycles, progress)
+    result["elapsed_s"] = round(time.time() - started, 1)
+
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(render(result))
+    return 0
+
+
+def summarize_others(runs: list[dict]) -> dict:
+    out: dict = {}
+    for lib, first in runs[0].items():
+        if "skipped" in first:
+            out[lib] = first
+            continue
+        entry: dict = {"library": first.get("library")}
+        for row, val in first.items():
+            if row == "library":
+                continue
+            if "skipped" in val:
+                entry[row] = val
+            else:
+                entry[row] = {"per_s": statistics.median(r[lib][row]["per_s"] for r in runs)}
+                if "note" in val:
+                    entry[row]["note"] = val["note"]
+        out[lib] = entry
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
+
+
+def render(res: dict) -> str:
+    m = res["machine"]
+    s = res["settings"]
+    lines = [f"mbedtls-py benchmarks: {m['cpu']}, {m['nproc']} CPUs, Python {m['python']}",
+             f"median of {s['runs']} alternating runs, {s['seconds_per_row']:g} s per row per run;"
+             f" identical handshake bytes native/python: {'yes' if res['transcripts_match'] else 'NO'}",
+             "",
+             f"{'row':<18} {'unit':<12} {'native':>11} {'python':>11} {'ratio':>7} {'target':>7}"]
+    units = {"record_1k": "MB/s", "record_16k": "MB/s"}
+    ratio_of = {row: key for key, (row, _, _) in RATIOS.items()}
+    for row in s["rows"]:
+        n, p = res["native"][row], res["python"][row]
+        fig = "mb_per_s" if row in units else "per_s"
+        key = ratio_of.get(row)
+        ratio = res["ratios"].get(key) if key else res["other_ratios"].get(row)
+        target = res["targets"].get(key) if key else None
+        mark = "" if target is None else (" ok" if ratio >= target else " SHORT")
+        unit = units.get(row, "scenarios/s" if row.startswith("race") else "handshakes/s")
+        lines.append(f"{row:<18} {unit:<12} {_fmt(n[fig]):>11} {_fmt(p[fig]):>11} "
+                     f"{ratio:>7.2f} {'' if target is None else f'{target:.2f}':>7}{mark}")
+    for row in ("lost_flight_psk", "lost_flight_cert"):
+        if row in s["rows"]:
+            n, p = res["native"][row], res["python"][row]
+            lines.append(f"{row}: {p['virtual_ms']:,.0f} ms virtual in {p['real_ms']:.3f} ms real "
+                         f"(python), {n['real_ms']:.3f} ms (native): speed-up "
+                         f"{p['speedup']:,.0f}x python, {n['speedup']:,.0f}x native")
+    if "lost_flight_speedup" in res["ratios"]:
+        sp = res["ratios"]["lost_flight_speedup"]
+        lines.append(f"lost_flight_speedup (python, PSK): {sp:,.0f}x "
+                     f"(target {LOST_FLIGHT_TARGET:,.0f}x{'' if sp >= LOST_FLIGHT_TARGET else ', SHORT'})")
+    if "others" in res:
+        lines += ["", "What a user would otherwise pick (same handshakes, fresh objects each time)"]
+        for lib, rows in res["others"].items():
+            if "skipped" in rows:
+                lines.append(f"  {lib}: skipped ({rows['skipped']})")
+                continue
+            lines.append(f"  {rows['library']}")
+            for row, val in rows.items():
+                if row == "library":
+                    continue
+                if "skipped" in val:
+                    lines.append(f"    {row:<18} skipped: {val['skipped']}")
+                else:
+                    note = f"  ({val['note']})" if "note" in val else ""
+                    lines.append(f"    {row:<18} {_fmt(val['per_s']):>11} handshakes/s{note}")
+    if "memory" in res:
+        sys.path.insert(0, str(BENCH))
+        import memory
+        lines += ["", memory.table(res["memory"])]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
