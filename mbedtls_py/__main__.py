@@ -9,6 +9,7 @@ import sys
 # subcommand -> (module, one-line help); each module has main(argv) -> int.
 COMMANDS = {
     "selftest": ("mbedtls_py.selftest", "in-memory DTLS handshakes, echo, close_notify, reset"),
+    "repro": ("mbedtls_py.repro", "reproduce the close_notify race (-0x7700) and its remedies"),
 }
 
 

@@ -82,8 +82,9 @@ class Event:
             d["peer"] = self.peer
         if self.rc is not None:
             d["rc"] = int(self.rc)
-            d["rc_hex"] = f"-0x{-int(self.rc):04X}" if self.rc < 0 else hex(self.rc)
-            d["rc_name"] = error_name(self.rc) if self.rc < 0 else "0"
+            if self.rc < 0:
+                d["rc_hex"] = f"-0x{-int(self.rc):04X}"
+                d["rc_name"] = error_name(self.rc)
         if self.note:
             d["note"] = self.note
         d.update(self.data)
@@ -149,9 +150,13 @@ class _Conn:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.peer: Address | None = None
-        self.phase = "idle"  # idle | handshake | read | closed
+        self.phase = "idle"  # idle | handshake | read | closing
         self.datagrams = 0
         self.started_ms = 0
+        self.close_at = 0
+        # Datagrams from the peer while closing: they sit in the connection's
+        # socket, which the sample frees (mbedtls_net_free) with the connection.
+        self.socket_queue: list[bytes] = []
 
 
 class DTLSServer:
@@ -165,7 +170,7 @@ class DTLSServer:
     def __init__(self, config: Config, transport: DatagramTransport, *,
                  policy: Policy = "none", rtt_ms: float = 100.0,
                  linger_ms: float | None = None, recent_ms: float | None = None,
-                 echo: bool = True, name: str = "server",
+                 echo: bool = True, service_ms: int = 0, name: str = "server",
                  on_event: Callable[[Event], None] | None = None) -> None:
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
@@ -175,10 +180,14 @@ class DTLSServer:
             raise ValueError("rtt_ms must be positive")
         self.config = config
         self.transport = transport
+        self.sockets = [transport]  # the simulated network polls us on their input
         self.clock = transport.clock
         self.policy = policy
         self.name = name
         self.echo = echo
+        if service_ms < 0:
+            raise ValueError("service_ms must be >= 0")
+        self.service_ms = int(service_ms)
         self.linger_ms = 2 * rtt_ms if linger_ms is None else linger_ms
         # How long a closed peer counts as "recent" for the classifier.
         self.recent_ms = max(self.linger_ms, 10 * rtt_ms) if recent_ms is None else recent_ms
@@ -223,6 +232,8 @@ class DTLSServer:
         # The DTLS timer (retransmission / read timeout) of the current connection.
         if conn.phase in ("handshake", "read") and conn.ctx.timer_state() == 2:
             self._advance(conn)
+        if conn.phase == "closing" and self._now() >= conn.close_at:
+            self._finish(conn)
         while True:
             item = self._next_datagram()
             if item is None:
@@ -233,6 +244,8 @@ class DTLSServer:
     def next_deadline(self) -> int | None:
         """The clock time at which ``poll`` must run again (``None``: only on input)."""
         times = [until for _, until in self._lingering.values()]
+        if self._conn.phase == "closing":
+            times.append(self._conn.close_at)
         if self._conn.phase in ("handshake", "read"):
             d = self._conn.ctx.timer_deadline()
             if d is not None:
@@ -248,7 +261,9 @@ class DTLSServer:
     def _dispatch(self, data: bytes, src: Address) -> None:
         conn = self._conn
         lingering = self._lingering.get(src)
-        if lingering is not None and not parse_datagram(data).is_client_hello:
+        # Only what can belong to the old connection (encrypted records) goes
+        # to it; a ClientHello or garbage from the same address is new input.
+        if lingering is not None and classify_datagram(data, src, {src}).stale:
             self._feed_lingering(src, lingering[0], data)
             return
         if conn.phase == "idle":
@@ -256,6 +271,9 @@ class DTLSServer:
         elif src != conn.peer:
             # The sample's socket is connected to the current client: others wait.
             self._backlog.append((data, src))
+            return
+        elif conn.phase == "closing":
+            conn.socket_queue.append(data)
             return
         conn.ctx.push(data)
         conn.datagrams += 1
@@ -338,8 +356,26 @@ class DTLSServer:
             self._flush(ctx, peer)
             self._emit("close_notify", peer, rc)
         self.served += 1
+        conn.phase, conn.close_at = "closing", self._now() + self.service_ms
+        if self.service_ms == 0:
+            self._finish(conn)
+
+    def _finish(self, conn: _Conn) -> None:
+        """End the connection: free its socket and reset (or let it linger)."""
+        peer = conn.peer
         self._recent[peer] = self._now()
-        self._reset(linger=self.policy == "linger")
+        queued, conn.socket_queue = conn.socket_queue, []
+        linger = self.policy == "linger"
+        for data in queued:
+            if linger and classify_datagram(data, peer, {peer}).stale:
+                continue  # handed to the lingering context below
+            self._emit("discard", peer, None, "arrived before the reset; freed with the "
+                       "connection's socket", records=[repr(r) for r in parse_datagram(data).records])
+        self._reset(linger=linger)
+        if linger:
+            for data in queued:
+                if classify_datagram(data, peer, {peer}).stale:
+                    self._feed_lingering(peer, self._lingering[peer][0], data)
 
     def _reset(self, linger: bool) -> None:
         conn = self._conn

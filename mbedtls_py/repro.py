@@ -1,0 +1,312 @@
+"""``python -m mbedtls_py repro close-notify``: the seed's race and its remedies.
+
+Runs the close_notify scenarios (see ``mbedtls_py.scenarios``) under each
+server policy on the simulated network (in-process, virtual time, real Mbed
+TLS), prints a table per policy (or ``--json``: one object whose ``runs``
+follow the contract), and exits 0 only when every run did what its policy
+promises.  ``--trace`` prints the timeline of one run; ``--sweep`` measures
+the failure rate against the late datagram's offset from the reset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from .samples import POLICIES
+from .scenarios import (
+    BAD_INPUT_SCENARIOS,
+    DEFAULT_RTT_MS,
+    LATE_SCENARIOS,
+    SCENARIOS,
+    RunResult,
+    run_scenario,
+)
+
+__all__ = ["main", "sweep", "summarise"]
+
+
+class Progress:
+    """A one-line progress bar on stderr (only on a terminal, or when forced)."""
+
+    def __init__(self, total: int, label: str, enabled: bool | None = None) -> None:
+        self.total, self.label = total, label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < self.total and now - self.last < 0.1:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        rate = done / max(now - self.t0, 1e-9)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"{done}/{self.total} ({rate:.0f}/s)")
+        if done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+LEGEND = """
+late        the datagram of the previous connection reached the server after its reset
+failures    the server reported an error caused by a datagram of the previous connection
+reported    a genuinely bad input was reported as an error (as it should be)
+hidden      a genuinely bad input was passed over (a real error hidden)
+served      the next legitimate client was served
+unexpected  runs whose outcome differs from what the policy promises"""
+
+
+def summarise(results: Iterable[RunResult]) -> dict[str, dict[str, int]]:
+    """Per policy: runs, late datagrams, server failures, real errors hidden and
+    reported, new clients served, runs not as promised."""
+    table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in results:
+        row = table[r.mitigation]
+        row["runs"] += 1
+        row["late"] += r.late
+        row["failed"] += r.outcome == "failed"
+        row["hidden"] += r.outcome == "error-hidden"
+        row["reported"] += r.outcome == "error-reported"
+        row["served"] += r.second_client_served
+        row["unexpected"] += not r.as_promised
+    return {k: dict(v) for k, v in table.items()}
+
+
+def format_table(summary: dict[str, dict[str, int]]) -> str:
+    """The per-policy table printed by default."""
+    cols = [("runs", "runs"), ("late", "late"), ("failed", "failures"),
+            ("reported", "reported"), ("hidden", "hidden"), ("served", "served"),
+            ("unexpected", "unexpected")]
+    head = f"{'policy':<10}" + "".join(f"{title:>11}" for _, title in cols)
+    lines = [head, "-" * len(head)]
+    for policy in POLICIES:
+        if policy in summary:
+            row = summary[policy]
+            lines.append(f"{policy:<10}" + "".join(f"{row.get(key, 0):>11}" for key, _ in cols))
+    return "\n".join(lines)
+
+
+def _sweep_task(args: tuple[str, int, int, int, str]) -> dict[str, Any]:
+    policy, seed, offset, rtt, scenario = args
+    r = run_scenario(scenario, policy, seed, offset_ms=offset, rtt_ms=rtt)
+    return {"policy": policy, "seed": seed, "offset_ms": offset, "outcome": r.outcome,
+            "server_rc": r.server_rc, "served": r.second_client_served}
+
+
+def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 0,
+          rtt_ms: int = DEFAULT_RTT_MS, max_rtt: float = 5.0, buckets: int = 10,
+          scenario: str = "late-close-notify",
+          executor: concurrent.futures.Executor | None = None,
+          progress: Any = None) -> dict[str, Any]:
+    """Failure rate per policy against the late close_notify's offset from the
+    server's reset (0 .. ``max_rtt`` RTT, drawn per seed), on any
+    ``concurrent.futures.Executor`` (default: in this process)."""
+    import random
+
+    rng = random.Random(f"sweep/{seed}")
+    offsets = [max(1, int(rng.uniform(0, max_rtt * rtt_ms))) for _ in range(seeds)]
+    tasks = [(p, seed + i, offsets[i], rtt_ms, scenario) for p in policies for i in range(seeds)]
+    if executor is None:
+        results = []
+        for i, t in enumerate(tasks):
+            results.append(_sweep_task(t))
+            if progress:
+                progress(i + 1, len(tasks))
+    else:
+        results = []
+        for i, r in enumerate(executor.map(_sweep_task, tasks, chunksize=max(1, len(tasks) // 64))):
+            results.append(r)
+            if progress:
+                progress(i + 1, len(tasks))
+    width = max_rtt * rtt_ms / buckets
+    table: dict[str, list[dict[str, Any]]] = {}
+    for p in policies:
+        rows = []
+        for b in range(buckets):
+            lo, hi = b * width, (b + 1) * width
+            sel = [r for r in results if r["policy"] == p and lo <= r["offset_ms"] < hi]
+            failed = sum(r["outcome"] == "failed" for r in sel)
+            rows.append({"offset_ms": [round(lo), round(hi)], "runs": len(sel), "failed": failed,
+                         "failure_rate": round(failed / len(sel), 4) if sel else None})
+        table[p] = rows
+    return {"scenario": scenario, "seeds": seeds, "rtt_ms": rtt_ms, "buckets": table,
+            "failure_rate": {p: round(sum(r["outcome"] == "failed" for r in results
+                                          if r["policy"] == p) / seeds, 4) for p in policies}}
+
+
+def _format_sweep(result: dict[str, Any]) -> str:
+    policies = list(result["buckets"])
+    lines = [f"failure rate vs offset of the late close_notify after the reset "
+             f"(RTT {result['rtt_ms']} ms, {result['seeds']} seeds per policy)",
+             f"{'offset (ms)':<14}" + "".join(f"{p:>10}" for p in policies)]
+    for i, row in enumerate(result["buckets"][policies[0]]):
+        lo, hi = row["offset_ms"]
+        cells = []
+        for p in policies:
+            cell = result["buckets"][p][i]
+            cells.append("-" if cell["failure_rate"] is None else f"{cell['failure_rate']:.0%}")
+        lines.append(f"{lo:>5}-{hi:<8}" + "".join(f"{c:>10}" for c in cells))
+    lines.append(f"{'overall':<14}" + "".join(f"{result['failure_rate'][p]:>10.1%}"
+                                            for p in policies))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``repro`` argument parser."""
+    ap = argparse.ArgumentParser(
+        prog="mbedtls-py repro",
+        description="Reproduce the DTLS close_notify race of Mbed-TLS/mbedtls#9652 and "
+                    "compare the remedies.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="policies: none (historical), lenient (upstream 3.6.6 workaround), linger, "
+               "classify\nscenarios: " + ", ".join(SCENARIOS))
+    sub = ap.add_subparsers(dest="what", metavar="WHAT", required=True)
+    cn = sub.add_parser("close-notify", help="the seed's late close_notify race",
+                        description=__doc__.split("\n\n")[1] if __doc__ else None)
+    cn.add_argument("--peer", default="mbedtls", choices=["mbedtls", "openssl", "upstream-client"],
+                    help="the client: mbedtls (in-process, simulated network; default), "
+                         "openssl (s_client over real UDP via the proxy), upstream-client")
+    cn.add_argument("--mitigation", default="all", choices=[*POLICIES, "all"],
+                    help="server policy (default: all)")
+    cn.add_argument("--scenario", default="all", choices=[*SCENARIOS, "late", "bad-input", "all"],
+                    help="which scenarios (default: all)")
+    cn.add_argument("--runs", type=int, default=20, help="runs per scenario and policy (default 20)")
+    cn.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
+    cn.add_argument("--auth", default="psk", choices=["psk", "ecdsa"],
+                    help="psk (fast, default) or ecdsa (deterministic P-256 certificates)")
+    cn.add_argument("--rtt", type=int, default=DEFAULT_RTT_MS, help="virtual RTT in ms")
+    cn.add_argument("--json", action="store_true", help="one JSON object with a list `runs`")
+    cn.add_argument("--trace", action="store_true",
+                    help="print the timeline of one run (the first seed, first policy)")
+    cn.add_argument("--sweep", type=int, metavar="SEEDS", default=0,
+                    help="failure rate vs offset of the late alert after the reset, over SEEDS seeds")
+    cn.add_argument("--jobs", type=int, default=1, help="processes for --sweep (default 1)")
+    cn.add_argument("--progress", action="store_true", help="show progress even when not a tty")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``repro``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.runs < 1:
+        raise SystemExit("repro: --runs must be >= 1")
+    policies = list(POLICIES) if args.mitigation == "all" else [args.mitigation]
+    scenarios = {"all": list(SCENARIOS), "late": list(LATE_SCENARIOS),
+                 "bad-input": list(BAD_INPUT_SCENARIOS)}.get(args.scenario, [args.scenario])
+    progress_on = True if args.progress else None
+
+    if args.peer != "mbedtls":
+        return _main_real(args, policies, progress_on)
+
+    if args.sweep:
+        bar = Progress(args.sweep * len(policies), "sweep", progress_on)
+        if args.jobs > 1:
+            with concurrent.futures.ProcessPoolExecutor(args.jobs) as ex:
+                result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
+                               executor=ex, progress=bar)
+        else:
+            result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt, progress=bar)
+        print(json.dumps(result, indent=1) if args.json else _format_sweep(result))
+        return 0
+
+    if args.trace:
+        r = run_scenario(scenarios[0], policies[0], args.seed, auth=args.auth, rtt_ms=args.rtt,
+                         trace=True, events=True)
+        print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
+              f"(server_rc {r.to_dict()['server_rc_hex']}, late datagram offset "
+              f"{r.offset_ms} ms after the reset)\n")
+        print(r.trace)
+        print("\nserver events:")
+        for e in r.events:
+            rc = e.get("rc_hex", e.get("rc", ""))
+            print(f"  {e['t_ms']:>6} ms  {e['event']:<16} {e.get('peer', ''):<9} "
+                  f"{rc!s:>8}  {e.get('note', '')}")
+        return 0 if r.as_promised else 1
+
+    total = len(scenarios) * len(policies) * args.runs
+    bar = Progress(total, "repro", progress_on)
+    pki = None
+    if args.auth != "psk":
+        from .pki_det import make_det_pki
+        pki = make_det_pki(args.seed)
+    results, done = [], 0
+    t0 = time.perf_counter()
+    for scenario in scenarios:
+        for policy in policies:
+            for i in range(args.runs):
+                results.append(run_scenario(scenario, policy, args.seed + i, auth=args.auth,
+                                            pki=pki, rtt_ms=args.rtt))
+                done += 1
+                bar(done)
+    elapsed = time.perf_counter() - t0
+    return _report(args, results, elapsed)
+
+
+def _report(args: argparse.Namespace, results: list[RunResult], elapsed: float) -> int:
+    summary = summarise(results)
+    bad = [r for r in results if not r.as_promised]
+    if args.json:
+        print(json.dumps({"command": "repro close-notify", "peer": args.peer,
+                          "seed": args.seed, "runs": [r.to_dict() for r in results],
+                          "summary": summary, "all_as_promised": not bad}, indent=1))
+    else:
+        by_scenario: dict[str, list[RunResult]] = defaultdict(list)
+        for r in results:
+            by_scenario[r.scenario].append(r)
+        for scenario, rs in by_scenario.items():
+            kind = "late datagram of the previous connection" if scenario in LATE_SCENARIOS \
+                else "genuinely bad input"
+            print(f"\n== {scenario} ({kind}) ==")
+            print(format_table(summarise(rs)))
+            rcs = sorted({r.to_dict()["server_rc_hex"] for r in rs if r.server_rc})
+            if rcs:
+                print(f"server_rc seen: {', '.join(rcs)}")
+        print("\n== all scenarios ==")
+        print(format_table(summary))
+        print(LEGEND)
+        print(f"\n{len(results)} runs in {elapsed:.2f} s; "
+              + ("every run did what its policy promises." if not bad else
+                 f"{len(bad)} run(s) NOT as promised, e.g. {bad[0].scenario}/{bad[0].mitigation} "
+                 f"seed {bad[0].seed}: {bad[0].outcome} (expected {bad[0].expected}); "
+                 f"replay with --trace --seed {bad[0].seed} --scenario {bad[0].scenario} "
+                 f"--mitigation {bad[0].mitigation}"))
+    return 0 if not bad else 1
+
+
+def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool | None) -> int:
+    try:
+        from .repro_udp import run_real
+    except ImportError as e:  # pragma: no cover - shipped together
+        raise SystemExit(f"repro: --peer {args.peer} is not available: {e}") from None
+    results: list[RunResult] = []
+    bar = Progress(args.runs * len(policies), f"repro ({args.peer}, real UDP)", progress_on)
+    t0, done = time.perf_counter(), 0
+    for policy in policies:
+        def tick(_i: int, _n: int | None = None) -> None:
+            nonlocal done
+            done += 1
+            bar(done)
+        for run in run_real(args.peer, policy, args.runs, args.seed, None, tick):
+            results.append(RunResult(
+                seed=run["seed"], peer=run["peer"], mitigation=run["mitigation"],
+                scenario=run["scenario"], server_rc=run["server_rc"], outcome=run["outcome"],
+                late=bool(run.get("late", run["server_rc"] != 0)), offset_ms=None,
+                second_client_served=bool(run.get("second_client_served")),
+                expected=run.get("expected", "failed" if policy == "none" else "ok"),
+                note=run.get("note", "")))
+    return _report(args, results, time.perf_counter() - t0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
