@@ -849,11 +849,11 @@ class Network:
         for ep in list(self.endpoints.values()):
             if isinstance(ep, ContextEndpoint) and not ep.ctx.closed:
                 ctx = ep.ctx
-                while ctx.pending_out:
-                    data = ctx.pop()
-                    if data is None:
-                        break
-                    self._send(ep.name, ep.peer_name(), data)
+                if not ctx.pending_out:
+                    continue
+                dst = ep.peer_name()  # raises before anything is taken
+                while (data := ctx.pop()) is not None:
+                    self._send(ep.name, dst, data)
                     n += 1
         return n
 
@@ -1113,15 +1113,28 @@ class Network:
         self.collect()
         return True
 
+    def _limit(self, deadline_ms: int | None, within_ms: int | None) -> int | None:
+        limits = []
+        if deadline_ms is not None:
+            limits.append(int(deadline_ms))
+        if within_ms is not None:
+            if within_ms < 0:
+                raise ValueError("within_ms must be >= 0")
+            limits.append(self.clock.now_ms + int(within_ms))
+        return min(limits) if limits else None
+
     def run(self, until: Callable[[], bool] | None = None, *, deadline_ms: int | None = None,
-            max_steps: int = 100_000) -> RunResult:
+            within_ms: int | None = None, max_steps: int = 100_000) -> RunResult:
         """Step until ``until()`` is true, nothing is scheduled (idle), the
-        clock would pass ``deadline_ms`` virtual ms **from now** (the clock is
-        then set to that deadline), or ``max_steps`` steps.  Never waits in real
-        time.  The result (also ``last_result``) says which, and, when idle,
-        who waits for what."""
+        next event lies after the virtual deadline (the clock is then set to
+        the deadline), or ``max_steps`` steps.
+
+        ``deadline_ms`` is a time on the network's clock (absolute, like
+        ``net.clock.now_ms + 5000``); ``within_ms`` is relative to now; with
+        both, the earlier counts.  Never waits in real time.  The result (also
+        ``last_result``) says why it ended and, when idle, who waits for what."""
         start = self.clock.now_ms
-        limit = None if deadline_ms is None else start + deadline_ms
+        limit = self._limit(deadline_ms, within_ms)
         t0 = time.perf_counter()
         steps = 0
         reason = "max_steps"
@@ -1150,10 +1163,12 @@ class Network:
         return result
 
     def handshake(self, client: ContextEndpoint | str, server: ContextEndpoint | str, *,
-                  deadline_ms: int = 120_000, max_steps: int = 100_000) -> HandshakeResult:
+                  deadline_ms: int | None = None, within_ms: int = 120_000,
+                  max_steps: int = 100_000) -> HandshakeResult:
         """Drive both contexts' ``handshake()`` and the network until both
-        return 0, one returns a hard error, or ``deadline_ms`` virtual ms from
-        now have passed.
+        return 0, one returns a hard error, or the virtual deadline passes:
+        ``deadline_ms`` (a time on the clock) or ``within_ms`` from now
+        (default 120 s), whichever is earlier.
 
         A side is called when a datagram was delivered to it or its timer
         expired (the clock jumps to the next delivery or timer deadline, so
@@ -1171,7 +1186,8 @@ class Network:
             raise TypeError("handshake() needs two context endpoints")
         self._sync_time()
         start = self.clock.now_ms
-        limit = start + deadline_ms
+        limit = self._limit(deadline_ms, within_ms)
+        assert limit is not None
         t0 = time.perf_counter()
         cookies = bool(getattr(s.ctx.config, "cookies", False))
         transport_id = c.name.encode()
