@@ -1,0 +1,118 @@
+"""``python -m mbedtls_py repro close-notify``: table, JSON contract, trace,
+determinism, speed, and the sweep on an Executor."""
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mbedtls_py import Err
+from mbedtls_py.repro import main, summarise, sweep
+from mbedtls_py.scenarios import run_scenario
+
+
+def repro(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "mbedtls_py", "repro", "close-notify", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_json_follows_the_contract():
+    """--json prints one object whose runs carry seed, peer, mitigation, scenario, server_rc, outcome."""
+    p = repro("--runs", "3", "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["all_as_promised"] is True
+    assert len(doc["runs"]) == 3 * 4 * 8
+    for run in doc["runs"]:
+        assert {"seed", "peer", "mitigation", "scenario", "server_rc", "outcome"} <= set(run)
+        assert run["peer"] == "mbedtls"
+        assert run["outcome"] in ("ok", "failed", "error-reported", "error-hidden")
+        assert isinstance(run["server_rc"], int)
+    late_none = [r for r in doc["runs"] if r["mitigation"] == "none"
+                 and r["scenario"] == "late-close-notify"]
+    for r in late_none:
+        # -0x7700 exactly when the close_notify arrived after the reset, never before.
+        assert (r["server_rc"] == Err.SSL_UNEXPECTED_MESSAGE) == r["late"]
+        assert (r["outcome"] == "failed") == r["late"]
+
+
+def test_same_seed_same_json():
+    """The same --seed gives byte-identical JSON twice (in two processes)."""
+    a = repro("--runs", "5", "--seed", "7", "--json")
+    b = repro("--runs", "5", "--seed", "7", "--json")
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout
+    c = repro("--runs", "5", "--seed", "8", "--json")
+    assert c.stdout != a.stdout
+
+
+def test_200_runs_under_ten_seconds():
+    """--runs 200 of the default scenario set finishes in under 10 s."""
+    t0 = time.perf_counter()
+    p = repro("--runs", "200", timeout=60)
+    elapsed = time.perf_counter() - t0
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert elapsed < 10, elapsed
+    assert "every run did what its policy promises" in p.stdout
+
+
+def test_table_shows_the_difference():
+    """The default table shows failures only under none, hidden errors only under lenient."""
+    p = repro("--runs", "10")
+    assert p.returncode == 0
+    total = p.stdout.split("== all scenarios ==")[1]
+    rows = {line.split()[0]: [int(x) for x in line.split()[1:]]
+            for line in total.splitlines()[3:7]}
+    runs, late, failed, reported, hidden, served, unexpected = range(7)
+    assert rows["none"][failed] == rows["none"][late] > 0
+    for policy in ("lenient", "linger", "classify"):
+        assert rows[policy][failed] == 0
+    assert rows["lenient"][hidden] > 0
+    for policy in ("none", "linger", "classify"):
+        assert rows[policy][hidden] == 0
+    assert all(row[served] == row[runs] and row[unexpected] == 0 for row in rows.values())
+
+
+def test_trace_shows_the_alert_crossing_the_reset():
+    """--trace prints the timeline: the server's reset, then the late encrypted alert, then -0x7700."""
+    p = repro("--trace", "--mitigation", "none", "--scenario", "late-close-notify", "--seed", "3")
+    assert p.returncode == 0, p.stdout
+    lines = p.stdout.splitlines()
+    closed = next(i for i, line in enumerate(lines) if "** close_notify" in line)
+    reset = next(i for i, line in enumerate(lines) if i > closed and "** reset" in line)
+    late = next(i for i, line in enumerate(lines) if i > reset and "deliver" in line
+                and "<Alert epoch=1" in line and "client->server" in line)
+    error = next(i for i, line in enumerate(lines) if "** error rc=-0x7700" in line)
+    assert reset < late < error
+
+
+def test_sweep_on_an_executor():
+    """The sweep runs on any concurrent.futures Executor and gives the same numbers."""
+    inline = sweep(["none", "classify"], seeds=40, seed=3, buckets=5)
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        threaded = sweep(["none", "classify"], seeds=40, seed=3, buckets=5, executor=ex)
+    assert inline == threaded
+    assert inline["failure_rate"]["none"] == 1.0  # every offset in the sweep is after the reset
+    assert inline["failure_rate"]["classify"] == 0.0
+
+
+def test_cli_misuse():
+    """Bad arguments give argparse errors (exit 2), not tracebacks."""
+    with pytest.raises(SystemExit) as info:
+        main(["close-notify", "--mitigation", "hope"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["close-notify", "--runs", "0"])
+    p = subprocess.run([sys.executable, "-m", "mbedtls_py", "repro", "--help"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "close-notify" in p.stdout
+
+
+def test_summary_counts():
+    """summarise() counts per policy what the table shows."""
+    rs = [run_scenario("late-close-notify", p, 1, offset_ms=10) for p in ("none", "classify")]
+    s = summarise(rs)
+    assert s["none"]["failed"] == 1 and s["classify"]["failed"] == 0
