@@ -1256,7 +1256,10 @@ class Network:
             Err.SSL_WANT_READ if rc["s"] is None else rc["s"],
             reason=reason, start_ms=start, end_ms=self.clock.now_ms,
             real_seconds=time.perf_counter() - t0, steps=steps, stalled=stalled)
-        self._event("end", "handshake", "", b"", str(result).split("\n", 1)[0])
+        # (no real time in the trace: it must replay byte for byte)
+        self._event("end", "handshake", "", b"",
+                    f"handshake {reason}: client {_rc_text(result.client_rc)}, server "
+                    f"{_rc_text(result.server_rc)}, {result.elapsed_ms} virtual ms")
         self.last_result = result
         return result
 
