@@ -23,6 +23,7 @@ from .samples import POLICIES
 from .scenarios import (
     BAD_INPUT_SCENARIOS,
     DEFAULT_RTT_MS,
+    SERVICE_MS,
     LATE_SCENARIOS,
     SCENARIOS,
     RunResult,
@@ -97,26 +98,29 @@ def format_table(summary: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
-def _sweep_task(args: tuple[str, int, int, int, str]) -> dict[str, Any]:
-    policy, seed, offset, rtt, scenario = args
-    r = run_scenario(scenario, policy, seed, offset_ms=offset, rtt_ms=rtt)
+def _sweep_task(args: tuple[str, int, int, int, str, float | None]) -> dict[str, Any]:
+    policy, seed, offset, rtt, scenario, linger_ms = args
+    r = run_scenario(scenario, policy, seed, offset_ms=offset, rtt_ms=rtt, linger_ms=linger_ms)
     return {"policy": policy, "seed": seed, "offset_ms": offset, "outcome": r.outcome,
             "server_rc": r.server_rc, "served": r.second_client_served}
 
 
 def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 0,
           rtt_ms: int = DEFAULT_RTT_MS, max_rtt: float = 5.0, buckets: int = 10,
-          scenario: str = "late-close-notify",
+          scenario: str = "late-close-notify", linger_ms: float | None = None,
           executor: concurrent.futures.Executor | None = None,
           progress: Any = None) -> dict[str, Any]:
     """Failure rate per policy against the late close_notify's offset from the
-    server's reset (0 .. ``max_rtt`` RTT, drawn per seed), on any
-    ``concurrent.futures.Executor`` (default: in this process)."""
+    server's reset (drawn per seed from just before the reset to ``max_rtt``
+    RTT after it), on any ``concurrent.futures.Executor`` (default: in this
+    process).  The first bucket holds the runs where it arrived before the reset."""
     import random
 
     rng = random.Random(f"sweep/{seed}")
-    offsets = [max(1, int(rng.uniform(0, max_rtt * rtt_ms))) for _ in range(seeds)]
-    tasks = [(p, seed + i, offsets[i], rtt_ms, scenario) for p in policies for i in range(seeds)]
+    lo_ms = -SERVICE_MS + 1
+    offsets = [int(rng.uniform(lo_ms, max_rtt * rtt_ms)) or 1 for _ in range(seeds)]
+    tasks = [(p, seed + i, offsets[i], rtt_ms, scenario, linger_ms)
+             for p in policies for i in range(seeds)]
     if executor is None:
         results = []
         for i, t in enumerate(tasks):
@@ -130,11 +134,11 @@ def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 
             if progress:
                 progress(i + 1, len(tasks))
     width = max_rtt * rtt_ms / buckets
+    edges = [(lo_ms, 0)] + [(b * width, (b + 1) * width) for b in range(buckets)]
     table: dict[str, list[dict[str, Any]]] = {}
     for p in policies:
         rows = []
-        for b in range(buckets):
-            lo, hi = b * width, (b + 1) * width
+        for lo, hi in edges:
             sel = [r for r in results if r["policy"] == p and lo <= r["offset_ms"] < hi]
             failed = sum(r["outcome"] == "failed" for r in sel)
             rows.append({"offset_ms": [round(lo), round(hi)], "runs": len(sel), "failed": failed,
@@ -152,11 +156,13 @@ def _format_sweep(result: dict[str, Any]) -> str:
              f"{'offset (ms)':<14}" + "".join(f"{p:>10}" for p in policies)]
     for i, row in enumerate(result["buckets"][policies[0]]):
         lo, hi = row["offset_ms"]
+        if hi <= 0:
+            lo, hi = "before", "reset"
         cells = []
         for p in policies:
             cell = result["buckets"][p][i]
             cells.append("-" if cell["failure_rate"] is None else f"{cell['failure_rate']:.0%}")
-        lines.append(f"{lo:>5}-{hi:<8}" + "".join(f"{c:>10}" for c in cells))
+        lines.append(f"{lo!s:>6}-{hi!s:<7}" + "".join(f"{c:>10}" for c in cells))
     lines.append(f"{'overall':<14}" + "".join(f"{result['failure_rate'][p]:>10.1%}"
                                             for p in policies))
     return "\n".join(lines)
@@ -186,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--auth", default="psk", choices=["psk", "ecdsa"],
                     help="psk (fast, default) or ecdsa (deterministic P-256 certificates)")
     cn.add_argument("--rtt", type=int, default=DEFAULT_RTT_MS, help="virtual RTT in ms")
+    cn.add_argument("--linger", type=float, metavar="MS", default=None,
+                    help="linger window of the linger policy (default: 2 RTT)")
     cn.add_argument("--json", action="store_true", help="one JSON object with a list `runs`")
     cn.add_argument("--trace", action="store_true",
                     help="print the timeline of one run (the first seed, first policy)")
@@ -214,15 +222,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.jobs > 1:
             with concurrent.futures.ProcessPoolExecutor(args.jobs) as ex:
                 result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
-                               executor=ex, progress=bar)
+                               linger_ms=args.linger, executor=ex, progress=bar)
         else:
-            result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt, progress=bar)
+            result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
+                           linger_ms=args.linger, progress=bar)
         print(json.dumps(result, indent=1) if args.json else _format_sweep(result))
         return 0
 
     if args.trace:
         r = run_scenario(scenarios[0], policies[0], args.seed, auth=args.auth, rtt_ms=args.rtt,
-                         trace=True, events=True)
+                         linger_ms=args.linger, trace=True, events=True)
         print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
               f"(server_rc {r.to_dict()['server_rc_hex']}, late datagram offset "
               f"{r.offset_ms} ms after the reset)\n")
@@ -246,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         for policy in policies:
             for i in range(args.runs):
                 results.append(run_scenario(scenario, policy, args.seed + i, auth=args.auth,
-                                            pki=pki, rtt_ms=args.rtt))
+                                            pki=pki, rtt_ms=args.rtt, linger_ms=args.linger))
                 done += 1
                 bar(done)
     elapsed = time.perf_counter() - t0
