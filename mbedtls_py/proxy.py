@@ -1,0 +1,587 @@
+"""A UDP impairment proxy between DTLS clients and one server, driven by the
+rule language of :mod:`mbedtls_py.rules` (the same as the simulated network's).
+
+``python -m mbedtls_py proxy --listen 127.0.0.1:4434 --server 127.0.0.1:4433
+--rule "client->server alert epoch>=1: delay 200ms"`` listens on ``--listen``;
+each client address gets a session with its own socket towards ``--server``
+(so the server sees one address per client, as it would without the proxy).
+
+Every datagram passes the rules in the order given, as in
+:meth:`mbedtls_py.net.Network.rule`: every rule that fires applies its action;
+``delay`` adds up, ``corrupt``/``replace``/``truncate`` change the bytes,
+``duplicate`` and ``inject`` add datagrams; ``drop`` and ``hold`` end the list.
+Directions are ``client->server`` and ``server->client``; ``#N`` counts the
+datagrams of one direction of one session from 1.  Reordering is a ``delay`` (a
+later datagram overtakes the delayed one) or a ``hold`` released later: held
+datagrams go out when :meth:`UDPProxy.release` is called, or
+``release_after_ms`` after they were held (``--release-after``), and are
+discarded at the end otherwise.  ``corrupt`` draws from a RNG seeded by
+``seed``.
+
+The proxy logs what it did as JSON-able dicts (:attr:`UDPProxy.log`, and JSON
+lines with ``--log``): ``in`` (a datagram arrived: direction, session, index,
+size, records), one entry per action taken (``delay``, ``drop``, ``duplicate``,
+``corrupt``, ``replace``, ``truncate``, ``inject``, ``hold``, ``release``),
+``out`` (a datagram was sent on; ``late_ms`` when it was later than it arrived),
+``discard`` (still scheduled or held at the end), ``session``/``session_end``.
+It runs for at most ``max_seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import random
+import re
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from . import records as _records
+from . import rules as _rules
+from .udp import addr_str, check_host, parse_hostport, resolve
+
+__all__ = ["UDPProxy", "main"]
+
+_MAX_UDP = 65535
+
+
+@dataclass
+class _Session:
+    sid: int
+    client: tuple[Any, ...]
+    sock: socket.socket
+    last_ms: float
+    index: dict[str, int] = field(default_factory=lambda: {"c2s": 0, "s2c": 0})
+
+
+@dataclass
+class HeldDatagram:
+    """A datagram caught by a ``hold`` rule."""
+
+    t_ms: float
+    direction: str
+    session: int
+    data: bytes
+    tag: str | None
+    rule: str
+
+
+def _summary(data: bytes, cid_len: int) -> list[str]:
+    dgram = _records.parse_datagram(data, cid_len)
+    out = [repr(r) for r in dgram.records]
+    if dgram.error:
+        out.append(f"error: {dgram.error}")
+    return out
+
+
+class UDPProxy:
+    """The impairment proxy.  ``start()`` runs it in a thread (``stop()`` ends
+    it; also a context manager); ``run()`` runs it in the caller's thread.
+
+    ``listen`` and ``server`` are ``(host, port)``; ``listen`` port 0 picks a
+    free one (:attr:`address`).  ``rules`` are rule lines or
+    :class:`~mbedtls_py.rules.Rule` objects.  ``names`` are the endpoint names
+    the rules use for the client side and the server side.
+    """
+
+    def __init__(self, listen: tuple[str, int] = ("127.0.0.1", 0),
+                 server: tuple[str, int] = ("127.0.0.1", 4433),
+                 rules: Iterable[str | _rules.Rule] = (), *, seed: int | str | None = None,
+                 max_seconds: float = 60.0, release_after_ms: float | None = None,
+                 log_file: str | IO[str] | None = None,
+                 on_log: Callable[[dict[str, Any]], None] | None = None,
+                 allow_remote: bool = False, max_sessions: int = 256,
+                 idle_ms: float = 30_000.0, names: tuple[str, str] = ("client", "server"),
+                 cid_len: int = 0) -> None:
+        if not max_seconds > 0:
+            raise ValueError("max_seconds must be positive")
+        if release_after_ms is not None and release_after_ms < 0:
+            raise ValueError("release_after_ms must be >= 0")
+        check_host(listen[0], allow_remote)
+        check_host(server[0], allow_remote)
+        self.rules = [_rules.parse_rule(r) if isinstance(r, str) else r for r in rules]
+        for r in self.rules:
+            if not isinstance(r, _rules.Rule):
+                raise TypeError(f"a rule must be a str or rules.Rule, not {type(r).__name__}")
+        self.names = names
+        self.cid_len = cid_len
+        self.max_seconds = float(max_seconds)
+        self.release_after_ms = release_after_ms
+        self.max_sessions = max_sessions
+        self.idle_ms = idle_ms
+        self.on_log = on_log
+        self._rng = random.Random(f"mbedtls-py proxy {seed}" if seed is not None else None)
+        lfam, lsock = resolve(*listen)
+        self._sfam, self.server = resolve(*server)
+        self._bind_host = "" if allow_remote else ("::1" if self._sfam == socket.AF_INET6
+                                                    else "127.0.0.1")
+        self._listen = socket.socket(lfam, socket.SOCK_DGRAM)
+        self._wake_r, self._wake_w = socket.socketpair()
+        try:
+            self._listen.bind(lsock)
+            self._listen.setblocking(False)
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+        except BaseException:
+            self._close_sockets()
+            raise
+        self._own_log = False
+        self._log_fp: IO[str] | None = None
+        if isinstance(log_file, str):
+            self._log_fp = sys.stdout if log_file == "-" else open(log_file, "w")  # noqa: SIM115
+            self._own_log = log_file != "-"
+        elif log_file is not None:
+            self._log_fp = log_file
+        self.log: list[dict[str, Any]] = []
+        self.held: list[HeldDatagram] = []
+        self._sessions: dict[Any, _Session] = {}
+        self._by_fd: dict[int, _Session] = {}
+        self._sid = itertools.count(1)
+        self._seq = itertools.count()
+        self._heap: list[tuple[float, int, str, int, bytes, float, str]] = []
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = time.monotonic()
+        self.error: BaseException | None = None
+        self.counts: dict[str, int] = {}
+
+    # -- public ----------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The ``(host, port)`` clients should send to."""
+        name = self._listen.getsockname()
+        return str(name[0]), int(name[1])
+
+    @property
+    def port(self) -> int:
+        """The listening port."""
+        return self.address[1]
+
+    def start(self) -> UDPProxy:
+        """Run the proxy in a background thread."""
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        self._thread = threading.Thread(target=self._run_safe, name="udp-proxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        """Run in this thread until ``stop()`` or ``max_seconds``."""
+        self._run_safe()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop, discard what is still scheduled or held, close every socket."""
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise RuntimeError("the proxy thread did not stop")
+        self._close_sockets()
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+    @property
+    def running(self) -> bool:
+        """Whether the proxy's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def release(self, tag: str | None = None) -> int:
+        """Send on the held datagrams (with ``tag``, only those); return how many."""
+        with self._lock:
+            keep, go = [], []
+            for h in self.held:
+                (go if tag is None or h.tag == tag else keep).append(h)
+            self.held = keep
+            now = self._now()
+            for h in go:
+                self._log("release", h.direction, h.session, h.data, held_ms=round(now - h.t_ms, 3))
+                self._schedule(now, h.direction, h.session, h.data, h.t_ms, "release")
+        self._wake()
+        return len(go)
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0,
+                 count: int = 1) -> bool:
+        """Wait until ``count`` log entries satisfy ``predicate``; False on timeout."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while sum(1 for e in self.log if predicate(e)) < count:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def __enter__(self) -> UDPProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _now(self) -> float:
+        return (time.monotonic() - self._t0) * 1000.0
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _close_sockets(self) -> None:
+        for s in self._sessions.values():
+            s.sock.close()
+        self._sessions.clear()
+        self._by_fd.clear()
+        for sock in (self._listen, self._wake_r, self._wake_w):
+            sock.close()
+        if self._log_fp is not None:
+            if self._own_log:
+                self._log_fp.close()
+            else:
+                self._log_fp.flush()
+            self._log_fp = None
+
+    def _log(self, event: str, direction: str | None = None, session: int | None = None,
+             data: bytes | None = None, **extra: Any) -> dict[str, Any]:
+        entry: dict[str, Any] = {"t_ms": round(self._now(), 3), "event": event}
+        if direction is not None:
+            entry["dir"] = self._dir_name(direction)
+        if session is not None:
+            entry["session"] = session
+        if data is not None:
+            entry["size"] = len(data)
+        entry.update(extra)
+        with self._cond:
+            self.log.append(entry)
+            self.counts[event] = self.counts.get(event, 0) + 1
+            self._cond.notify_all()
+        if self._log_fp is not None:
+            self._log_fp.write(json.dumps(entry) + "\n")
+            self._log_fp.flush()
+        if self.on_log is not None:
+            self.on_log(entry)
+        return entry
+
+    def _dir_name(self, direction: str) -> str:
+        c, s = self.names
+        return f"{c}->{s}" if direction == "c2s" else f"{s}->{c}"
+
+    def _run_safe(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - reported by stop()/run()
+            self.error = exc
+        finally:
+            with self._lock:
+                for item in self._heap:
+                    self._log("discard", item[2], item[3], item[4], why="still scheduled at stop")
+                self._heap.clear()
+                for h in self.held:
+                    self._log("discard", h.direction, h.session, h.data, why="held, not released")
+                self.held.clear()
+
+    def _loop(self) -> None:
+        end = self._now() + self.max_seconds * 1000.0
+        self._log("start", listen=addr_str(self.address), server=addr_str(self.server),
+                  rules=[str(r) for r in self.rules])
+        while not self._stop.is_set():
+            now = self._now()
+            if now >= end:
+                self._log("timeout", note=f"max_seconds {self.max_seconds:g} reached")
+                break
+            wait = min(50.0, end - now)
+            with self._lock:
+                if self._heap:
+                    wait = min(wait, self._heap[0][0] - now)
+                if self.held and self.release_after_ms is not None:
+                    wait = min(wait, min(h.t_ms for h in self.held) + self.release_after_ms - now)
+                socks = [self._listen, self._wake_r] + [s.sock for s in self._sessions.values()]
+            readable, _, _ = select.select(socks, [], [], max(0.0, wait) / 1000.0)
+            for sock in readable:
+                if sock is self._wake_r:
+                    try:
+                        while self._wake_r.recv(512):
+                            pass
+                    except OSError:
+                        pass
+                elif sock is self._listen:
+                    self._drain_clients()
+                else:
+                    session = self._by_fd.get(sock.fileno())
+                    if session is not None:
+                        self._drain_server(session)
+            self._deliver_due()
+            self._expire()
+        self._log("stop", **{k: v for k, v in sorted(self.counts.items())})
+
+    def _drain_clients(self) -> None:
+        for _ in range(256):
+            try:
+                data, addr = self._listen.recvfrom(_MAX_UDP)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            session = self._session_for(addr)
+            if session is not None:
+                self._handle(session, "c2s", data)
+
+    def _drain_server(self, session: _Session) -> None:
+        for _ in range(256):
+            try:
+                data, addr = session.sock.recvfrom(_MAX_UDP)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            if (str(addr[0]), int(addr[1])) != self.server:
+                self._log("ignored", session=session.sid, data=data, src=addr_str(addr),
+                          why="not from the server")
+                continue
+            self._handle(session, "s2c", data)
+
+    def _session_for(self, addr: Any) -> _Session | None:
+        key = tuple(addr[:2])
+        session = self._sessions.get(key)
+        if session is not None:
+            return session
+        if len(self._sessions) >= self.max_sessions:
+            oldest = min(self._sessions.values(), key=lambda s: s.last_ms)
+            self._end_session(oldest, "too many sessions")
+        sock = socket.socket(self._sfam, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self._bind_host, 0))
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            self._log("error", note=f"cannot open a socket for {addr_str(addr)}: {exc}")
+            return None
+        session = _Session(next(self._sid), key, sock, self._now())
+        with self._lock:
+            self._sessions[key] = session
+            self._by_fd[sock.fileno()] = session
+        self._log("session", session=session.sid, client=addr_str(key),
+                  via=addr_str(sock.getsockname()))
+        return session
+
+    def _end_session(self, session: _Session, why: str) -> None:
+        with self._lock:
+            self._sessions.pop(session.client, None)
+            self._by_fd.pop(session.sock.fileno(), None)
+            session.sock.close()
+        self._log("session_end", session=session.sid, why=why)
+
+    def _expire(self) -> None:
+        now = self._now()
+        with self._lock:
+            busy = {item[3] for item in self._heap} | {h.session for h in self.held}
+            idle = [s for s in self._sessions.values()
+                    if now - s.last_ms > self.idle_ms and s.sid not in busy]
+        for s in idle:
+            self._end_session(s, f"idle {self.idle_ms:g} ms")
+
+    def _handle(self, session: _Session, direction: str, data: bytes) -> None:
+        now = self._now()
+        session.last_ms = now
+        session.index[direction] += 1
+        index = session.index[direction]
+        parsed = _records.parse_datagram(data, self.cid_len)
+        self._log("in", direction, session.sid, data, index=index,
+                  records=_summary(data, self.cid_len))
+        src, dst = (self.names if direction == "c2s" else self.names[::-1])
+        cur, extra = data, 0.0
+        before: list[bytes] = []
+        after: list[bytes] = []
+        copies: list[float] = []
+        with self._lock:
+            for rule in self.rules:
+                if not rule.check(src, dst, index, parsed):
+                    continue
+                action = rule.action
+                label = str(rule)
+                if isinstance(action, _rules.Drop):
+                    self._log("drop", direction, session.sid, cur, index=index, rule=label)
+                    return
+                if isinstance(action, _rules.Hold):
+                    self.held.append(HeldDatagram(now, direction, session.sid, cur, action.tag,
+                                                  label))
+                    self._log("hold", direction, session.sid, cur, index=index, rule=label,
+                              tag=action.tag)
+                    return
+                if isinstance(action, _rules.Delay):
+                    extra += action.ms
+                    self._log("delay", direction, session.sid, cur, index=index, rule=label,
+                              ms=action.ms)
+                elif isinstance(action, _rules.Duplicate):
+                    copies.extend(action.spacing_ms * (i + 1) for i in range(action.count))
+                    self._log("duplicate", direction, session.sid, cur, index=index,
+                              rule=label, copies=action.count)
+                elif isinstance(action, _rules.Corrupt):
+                    cur = action.apply(cur, self._rng)
+                    self._log("corrupt", direction, session.sid, cur, index=index, rule=label)
+                elif isinstance(action, _rules.Replace):
+                    cur = action.data
+                    self._log("replace", direction, session.sid, cur, index=index, rule=label)
+                elif isinstance(action, _rules.Truncate):
+                    cur = action.apply(cur)
+                    self._log("truncate", direction, session.sid, cur, index=index, rule=label)
+                elif isinstance(action, _rules.Inject):
+                    (before if action.before else after).append(action.data)
+                    self._log("inject", direction, session.sid, action.data, index=index,
+                              rule=label, before=action.before)
+                else:  # pragma: no cover - a new action kind
+                    raise TypeError(f"the proxy cannot apply {type(action).__name__}")
+            why = "delay" if extra else ""
+            for d in before:
+                self._schedule(now + extra, direction, session.sid, d, now, "inject")
+            self._schedule(now + extra, direction, session.sid, cur, now, why)
+            for s in copies:
+                self._schedule(now + extra + s, direction, session.sid, cur, now, "duplicate")
+            for d in after:
+                self._schedule(now + extra, direction, session.sid, d, now, "inject")
+        self._deliver_due()
+
+    def _schedule(self, due: float, direction: str, sid: int, data: bytes,
+                  arrived: float, why: str = "") -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), direction, sid, data, arrived, why))
+
+    def _deliver_due(self) -> None:
+        now = self._now()
+        with self._lock:
+            if self.held and self.release_after_ms is not None:
+                due = [h for h in self.held if now - h.t_ms >= self.release_after_ms]
+                if due:
+                    self.held = [h for h in self.held if h not in due]
+                    for h in due:
+                        self._log("release", h.direction, h.session, h.data,
+                                  held_ms=round(now - h.t_ms, 3), why="release_after")
+                        self._schedule(now, h.direction, h.session, h.data, h.t_ms,
+                                       "release")
+            ready = []
+            while self._heap and self._heap[0][0] <= now:
+                ready.append(heapq.heappop(self._heap))
+            sessions = {s.sid: s for s in self._sessions.values()}
+        for _, _, direction, sid, data, arrived, why in ready:
+            session = sessions.get(sid)
+            if session is None:
+                self._log("discard", direction, sid, data, why="session gone")
+                continue
+            try:
+                if direction == "c2s":
+                    session.sock.sendto(data, self.server)
+                else:
+                    self._listen.sendto(data, session.client)
+            except OSError as exc:
+                self._log("error", direction, sid, data, note=f"sendto: {exc}")
+                continue
+            extra: dict[str, Any] = {}
+            if why:
+                extra = {"why": why, "late_ms": round(self._now() - arrived, 3)}
+            self._log("out", direction, sid, data, records=_summary(data, self.cid_len), **extra)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="mbedtls-py proxy",
+        description="A UDP impairment proxy between DTLS clients and a server, applying "
+                    "record-aware rules (the rule language of mbedtls_py.rules).",
+        epilog='Example: mbedtls-py proxy --listen 127.0.0.1:4434 --server 127.0.0.1:4433 '
+               '--rule "client->server alert epoch>=1: delay 200ms" --max-seconds 30')
+    ap.add_argument("--listen", required=True, metavar="H:P",
+                    help="address clients send to (port 0: pick one, printed at start)")
+    ap.add_argument("--server", required=True, metavar="H:P", help="the DTLS server")
+    ap.add_argument("--rule", action="append", default=[], metavar="RULE",
+                    help='an impairment rule, e.g. "server->client #2: drop" (repeatable; '
+                         'applied in order)')
+    ap.add_argument("--seed", help="seed for corrupt (default: random)")
+    ap.add_argument("--max-seconds", type=float, default=60.0,
+                    help="stop after this many seconds (default 60)")
+    ap.add_argument("--release-after", metavar="DURATION",
+                    help="release held datagrams this long after they were held (e.g. 500ms)")
+    ap.add_argument("--log", metavar="FILE", help="JSON-lines log of what the proxy did "
+                                                  "('-' for stdout)")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--allow-remote", action="store_true",
+                    help="allow non-loopback addresses (off by default)")
+    return ap
+
+
+def _duration_ms(text: str) -> float:
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s)?\s*", text)
+    if m is None:
+        raise ValueError(f"bad duration {text!r}; write e.g. 500ms or 1.5s")
+    return float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
+
+
+def _progress(entry: dict[str, Any]) -> None:
+    kind = entry["event"]
+    if kind in ("in", "out"):
+        return
+    parts = [f"{entry['t_ms']:>10.1f} ms", f"{kind:<11}"]
+    for key in ("dir", "session", "index", "rule", "ms", "note", "why", "client", "listen"):
+        if key in entry:
+            parts.append(f"{key}={entry[key]}")
+    print("  ".join(str(p) for p in parts), file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mbedtls-py proxy``: run the proxy in the foreground."""
+    args = _parser().parse_args(argv)
+    try:
+        listen = parse_hostport(args.listen)
+        server = parse_hostport(args.server)
+        rules = [_rules.parse_rule(r) for r in args.rule]
+        release_after = None
+        if args.release_after is not None:
+            release_after = _duration_ms(args.release_after)
+        proxy = UDPProxy(listen, server, rules, seed=args.seed, max_seconds=args.max_seconds,
+                         release_after_ms=release_after, log_file=args.log,
+                         on_log=None if args.quiet else _progress,
+                         allow_remote=args.allow_remote)
+    except (ValueError, OSError) as exc:
+        print(f"mbedtls-py proxy: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"proxy listening on {addr_str(proxy.address)} -> {addr_str(proxy.server)}, "
+          f"{len(rules)} rule(s), at most {args.max_seconds:g} s", file=sys.stderr, flush=True)
+
+    def on_signal(signum: int, frame: object) -> None:
+        proxy._stop.set()
+        proxy._wake()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        proxy.run()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        proxy._close_sockets()
+    c = proxy.counts
+    print(f"proxy done: {c.get('in', 0)} in, {c.get('out', 0)} out, "
+          + ", ".join(f"{c[k]} {k}" for k in ("delay", "drop", "duplicate", "corrupt", "hold",
+                                               "release", "discard") if c.get(k)),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
