@@ -118,7 +118,7 @@ class Context:
         self._outq = ffi.addressof(self._conn, "outq")
         self._lock = threading.Lock()
         self._peek = ffi.new("const unsigned char **")
-        self._rbuf = ffi.new("unsigned char[]", _READ_BUF)
+        self._rbuf = None  # read()'s buffer, allocated on first use (not per idle context)
         self.config = config
         self.clock = clock
         self.name = name or config.name
@@ -152,12 +152,22 @@ class Context:
             raise ClosedError(f"{self.name}: the context is closed")
         return self._ssl
 
+    # The hot-path calls below (handshake, write, read_into, move_to, ...) use
+    # lock.acquire()/try/finally and an inline closed check instead of
+    # ``with self._lock:`` and ``self._c()``: about half the per-call cost,
+    # which is most of what driving Mbed TLS from Python costs (bench/).
+
     # -- protocol calls: return the int unchanged ------------------------------
 
     def handshake(self) -> int:
         """``mbedtls_ssl_handshake``: 0 when done, else the code (``Err``)."""
-        with self._lock:
-            rc = lib.mbedtls_ssl_handshake(self._c())
+        lock = self._lock
+        lock.acquire()
+        try:
+            ssl = self._ssl
+            rc = lib.mbedtls_ssl_handshake(ssl if ssl is not None else self._c())
+        finally:
+            lock.release()
         return as_err(rc) if rc else 0
 
     def handshake_step(self) -> int:
@@ -168,34 +178,59 @@ class Context:
 
     def close_notify(self) -> int:
         """``mbedtls_ssl_close_notify``: send the close_notify alert."""
-        with self._lock:
-            rc = lib.mbedtls_ssl_close_notify(self._c())
+        lock = self._lock
+        lock.acquire()
+        try:
+            ssl = self._ssl
+            rc = lib.mbedtls_ssl_close_notify(ssl if ssl is not None else self._c())
+        finally:
+            lock.release()
         return as_err(rc) if rc else 0
 
     def session_reset(self) -> int:
         """``mbedtls_ssl_session_reset``: forget the connection, keep the
         context (and its queues) ready for the next one."""
-        with self._lock:
-            rc = lib.mbedtls_ssl_session_reset(self._c())
+        lock = self._lock
+        lock.acquire()
+        try:
+            ssl = self._ssl
+            rc = lib.mbedtls_ssl_session_reset(ssl if ssl is not None else self._c())
+        finally:
+            lock.release()
         return as_err(rc) if rc else 0
 
     def write(self, data: bytes) -> int:
         """``mbedtls_ssl_write``: bytes written (>= 0) or the code."""
-        data = _as_data(data)
-        with self._lock:
-            rc = lib.mbedtls_ssl_write(self._c(), data, len(data))
-        return as_err(rc)
+        if type(data) is not bytes:
+            data = _as_data(data)
+        lock = self._lock
+        lock.acquire()
+        try:
+            ssl = self._ssl
+            rc = lib.mbedtls_ssl_write(ssl if ssl is not None else self._c(), data, len(data))
+        finally:
+            lock.release()
+        return rc if rc >= 0 else as_err(rc)
 
     def read_into(self, buffer: bytearray | memoryview) -> int:
         """``mbedtls_ssl_read`` into a writable buffer: bytes read (0 at EOF) or the code."""
-        if isinstance(buffer, bytes) or not isinstance(buffer, (bytearray, memoryview)):
-            raise TypeError("buffer must be a writable bytearray or memoryview")
-        if len(buffer) == 0:
-            raise ValueError("buffer must not be empty")
-        with self._lock:
+        if type(buffer) is bytearray:  # always writable: the fast path
+            cbuf = ffi.from_buffer(buffer)
+        elif isinstance(buffer, (bytearray, memoryview)):
             cbuf = ffi.from_buffer(buffer, require_writable=True)
-            rc = lib.mbedtls_ssl_read(self._c(), cbuf, len(buffer))
-        return as_err(rc)
+        else:
+            raise TypeError("buffer must be a writable bytearray or memoryview")
+        n = len(cbuf)  # in bytes, whatever the memoryview's format
+        if n == 0:
+            raise ValueError("buffer must not be empty")
+        lock = self._lock
+        lock.acquire()
+        try:
+            ssl = self._ssl
+            rc = lib.mbedtls_ssl_read(ssl if ssl is not None else self._c(), cbuf, n)
+        finally:
+            lock.release()
+        return rc if rc >= 0 else as_err(rc)
 
     def check_pending(self) -> int:
         """``mbedtls_ssl_check_pending``: 1 when data is buffered for ``read``."""
@@ -205,9 +240,17 @@ class Context:
     def set_client_transport_id(self, info: bytes) -> int:
         """``mbedtls_ssl_set_client_transport_id`` (server): the client's address,
         bound into the cookie."""
-        info = _as_data(info, "transport id")
-        with self._lock:
-            return as_err(lib.mbedtls_ssl_set_client_transport_id(self._c(), info, len(info)))
+        if type(info) is not bytes:
+            info = _as_data(info, "transport id")
+        lock = self._lock
+        lock.acquire()
+        try:
+            ssl = self._ssl
+            rc = lib.mbedtls_ssl_set_client_transport_id(ssl if ssl is not None else self._c(),
+                                                         info, len(info))
+        finally:
+            lock.release()
+        return as_err(rc) if rc else 0
 
     def set_hostname(self, hostname: str | None) -> int:
         """``mbedtls_ssl_set_hostname`` (client): SNI and the name checked in the
@@ -271,6 +314,8 @@ class Context:
             ssl = self._c()
             if n <= _READ_BUF:
                 buf = self._rbuf
+                if buf is None:
+                    buf = self._rbuf = ffi.new("unsigned char[]", _READ_BUF)
             else:
                 buf = ffi.new("unsigned char[]", n)
             rc = lib.mbedtls_ssl_read(ssl, buf, n)
@@ -410,10 +455,21 @@ class Context:
             raise TypeError("peer must be a Context")
         if peer is self:
             raise ValueError("a context cannot send to itself; push() a copy instead")
-        first, second = (self, peer) if id(self) < id(peer) else (peer, self)
-        with first._lock, second._lock:
-            self._c(), peer._c()
-            rc = lib.mpy_queue_move(self._outq, peer._inq)
+        # both locks, always in the same order (no deadlock between two threads)
+        first, second = (self._lock, peer._lock) if id(self) < id(peer) else \
+            (peer._lock, self._lock)
+        first.acquire()
+        try:
+            second.acquire()
+            try:
+                outq, inq = self._outq, peer._inq
+                if outq is None or inq is None:
+                    self._c(), peer._c()  # raises ClosedError
+                rc = lib.mpy_queue_move(outq, inq)
+            finally:
+                second.release()
+        finally:
+            first.release()
         if rc >= 0:
             return rc
         if rc == lib.MPY_QUEUE_EMPTY:
