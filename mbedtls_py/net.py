@@ -54,7 +54,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -1316,7 +1316,3 @@ class Network:
                 f"endpoints={list(self.endpoints)} in_flight={len(self._heap)} "
                 f"held={len(self.held)}>")
 
-
-def iter_events(trace: Iterable[TraceEvent], kind: str) -> Iterator[TraceEvent]:
-    """The events of one kind (a small convenience for scripts)."""
-    return (e for e in trace if e.kind == kind)

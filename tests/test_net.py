@@ -249,12 +249,9 @@ def test_delay_and_jitter_shape_the_virtual_handshake_time():
     net.link_both("client", "server", delay_ms=50, jitter_ms=20)
     result = net.handshake(c, s)
     assert result == (0, 0)
-    sends = {id(e.data): e.time_ms for e in net.trace.datagrams("send")}
-    delays = []
-    for e in net.trace.datagrams("deliver"):
-        sent = [x.time_ms for x in net.trace.datagrams("send", src=e.src) if x.data == e.data]
-        delays.append(e.time_ms - sent[0])
-    assert sends and all(30 <= d <= 70 for d in delays) and len(set(delays)) > 1
+    sent_at = {e.data: e.time_ms for e in net.trace.datagrams("send")}
+    delays = [e.time_ms - sent_at[e.data] for e in net.trace.datagrams("deliver")]
+    assert len(delays) == 4 and all(30 <= d <= 70 for d in delays) and len(set(delays)) > 1
     assert 120 <= result.end_ms <= 280
 
 
@@ -264,11 +261,11 @@ def test_bandwidth_adds_serialization_time():
     net.link_both("client", "server", bandwidth_bps=80_000)
     result = net.handshake(c, s)
     assert result == (0, 0)
+    sent_at = {e.data: e.time_ms for e in net.trace.datagrams("send")}
     expected = 0
     for e in net.trace.datagrams("deliver"):
-        sent = [x.time_ms for x in net.trace.datagrams("send", src=e.src) if x.data == e.data][0]
-        assert e.time_ms - sent == math.ceil(len(e.data) * 8 * 1000 / 80_000)
-        expected += e.time_ms - sent
+        assert e.time_ms - sent_at[e.data] == math.ceil(len(e.data) * 8 * 1000 / 80_000)
+        expected += e.time_ms - sent_at[e.data]
     assert result.end_ms == expected  # the four flights are sequential
 
 
