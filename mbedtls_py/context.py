@@ -526,7 +526,8 @@ class Context:
         if not isinstance(clock, (VirtualClock, RealClock)):
             raise TypeError("clock must be a VirtualClock or RealClock")
         with self._lock:
-            lib.mpy_conn_set_clock(self._conn if self._c() else None, clock._ptr)
+            self._c()
+            lib.mpy_conn_set_clock(self._conn, clock._ptr)
             self.clock = clock
 
     @property
