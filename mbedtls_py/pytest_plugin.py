@@ -7,7 +7,10 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
   server certificate (ECDSA P-256 / RSA), one per test session;
 - ``dtls_cert_configs`` / ``dtls_psk_configs``: ``(client, server)`` configs;
 - ``dtls_pair``: a certificate-authenticated ``(client, server, clock)`` of
-  contexts on one virtual clock, ready to handshake.
+  contexts on one virtual clock, ready to handshake;
+- ``dtls_network``: a fresh simulated ``Network`` seeded from the test's node
+  id (so a failing test replays byte for byte); override the seed with
+  ``@pytest.mark.dtls_seed(N)``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from __future__ import annotations
 import pytest
 
 from .testing import TestPKI, cert_configs, make_pki, new_pair, psk_configs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dtls_seed(seed): the seed of the dtls_network fixture")
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +55,16 @@ def dtls_pair(dtls_cert_configs):
     yield client, server, clock
     client.close()
     server.close()
+
+
+@pytest.fixture
+def dtls_network(request: pytest.FixtureRequest):
+    """A simulated ``Network`` whose seed is the test's node id (or ``dtls_seed``)."""
+    from .net import Network
+    from .timeutil import set_time
+
+    marker = request.node.get_closest_marker("dtls_seed")
+    seed = marker.args[0] if marker else request.node.nodeid
+    net = Network(seed=seed)
+    yield net
+    set_time(None)  # the network fixed Mbed TLS's process-wide time
