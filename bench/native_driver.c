@@ -12,8 +12,13 @@
  *  public API, call for call.  Prints one JSON object on stdout.
  *
  *  Usage: native_driver PKI_DIR SECONDS ROW[,ROW...]
+ *         native_driver PKI_DIR serve        (reads "ROW SECONDS" lines)
  *         native_driver PKI_DIR memory PAIRS psk|cert
  *         native_driver PKI_DIR lifecycles N
+ *
+ *  Rates are per CPU second of this process (CLOCK_PROCESS_CPUTIME_ID), so
+ *  that other load on a shared machine does not count; wall-clock figures are
+ *  printed too.
  */
 #include "glue.h"
 
@@ -54,11 +59,42 @@ static const char *pki_dir;
         exit(1);                                                               \
     } while (0)
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+/* Rates are per CPU second of this process (the machine may be shared);
+ * wall-clock time is reported too. */
+typedef struct {
+    double wall0, cpu0, wall, cpu;
+} stopwatch;
+
+static void sw_start(stopwatch *sw)
+{
+    sw->wall0 = clock_s(CLOCK_MONOTONIC);
+    sw->cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+static int sw_before(stopwatch *sw, double secs)
+{
+    sw->cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - sw->cpu0;
+    sw->wall = clock_s(CLOCK_MONOTONIC) - sw->wall0;
+    return sw->cpu < secs;
+}
+
+/* Prints the figures common to every row, leaving the object open. */
+static void print_rates(const char *name, long n, const stopwatch *sw, double bytes_per_op)
+{
+    printf("\"%s\": {\"ops\": %ld, \"seconds\": %.6f, \"cpu_seconds\": %.6f, "
+           "\"per_s\": %.3f, \"wall_per_s\": %.3f", name, n, sw->wall, sw->cpu,
+           n / sw->cpu, n / sw->wall);
+    if (bytes_per_op > 0) {
+        printf(", \"mb_per_s\": %.3f, \"wall_mb_per_s\": %.3f",
+               n * bytes_per_op / sw->cpu / 1e6, n * bytes_per_op / sw->wall / 1e6);
+    }
 }
 
 static long rss_bytes(void)
@@ -112,6 +148,7 @@ static void conf_setup(bench_conf *b, int endpoint, int kind, int cookies, const
 {
     int ret;
     mbedtls_ssl_config_init(&b->conf);
+    mbedtls_ssl_cookie_init(&b->cookie);
     if ((ret = mbedtls_ssl_config_defaults(&b->conf, endpoint, MBEDTLS_SSL_TRANSPORT_DATAGRAM,
                                            MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
         FAIL("mbedtls_ssl_config_defaults", ret);
@@ -143,12 +180,18 @@ static void conf_setup(bench_conf *b, int endpoint, int kind, int cookies, const
     b->suites[1] = 0;
     mbedtls_ssl_conf_ciphersuites(&b->conf, b->suites);
     if (cookies) {
-        mbedtls_ssl_cookie_init(&b->cookie);
         if ((ret = mbedtls_ssl_cookie_setup(&b->cookie, mpy_rng_random, &b->rng)) != 0) {
             FAIL("mbedtls_ssl_cookie_setup", ret);
         }
         mpy_conf_cookies(&b->conf, &b->cookie);
     }
+}
+
+static void conf_free(bench_conf *b)
+{
+    mbedtls_ssl_config_free(&b->conf);
+    mbedtls_ssl_cookie_free(&b->cookie);
+    mpy_rng_free(&b->rng);
 }
 
 static mpy_conn *conn_new(bench_conf *b, int client)
@@ -314,7 +357,8 @@ static void pair_free(pair *p)
 {
     mpy_conn_free(p->s);
     mpy_conn_free(p->c);
-    /* configs are left for the process to release */
+    conf_free(&p->srv);
+    conf_free(&p->cli);
 }
 
 /* One full handshake on a reused pair (both sides reset first). */
@@ -369,12 +413,14 @@ static void row_handshakes(const char *name, int kind, int cookies, double secs)
     long n = 0;
     pair_setup(&p, kind, cookies);
     one_handshake(&p, &net);                        /* warm-up */
-    double t0 = now_s(), t;
+    stopwatch sw;
+    sw_start(&sw);
     do {
         one_handshake(&p, &net);
         n++;
-    } while ((t = now_s() - t0) < secs);
-    printf("\"%s\": {\"ops\": %ld, \"seconds\": %.6f, \"per_s\": %.3f}", name, n, t, n / t);
+    } while (sw_before(&sw, secs));
+    print_rates(name, n, &sw, 0);
+    printf("}");
     pair_free(&p);
 }
 
@@ -388,7 +434,8 @@ static void row_records(const char *name, size_t size, double secs)
     memset(out, 'x', sizeof(out));
     pair_setup(&p, KIND_PSK, 0);
     one_handshake(&p, &net);
-    double t0 = now_s(), t;
+    stopwatch sw;
+    sw_start(&sw);
     do {
         for (int k = 0; k < 64; k++) {
             if ((ret = mbedtls_ssl_write(&p.c->ssl, out, size)) != (int) size) {
@@ -402,9 +449,9 @@ static void row_records(const char *name, size_t size, double secs)
             }
         }
         n += 64;
-    } while ((t = now_s() - t0) < secs);
-    printf("\"%s\": {\"ops\": %ld, \"seconds\": %.6f, \"per_s\": %.3f, \"mb_per_s\": %.3f}",
-           name, n, t, n / t, (double) n * (double) size / t / 1e6);
+    } while (sw_before(&sw, secs));
+    print_rates(name, n, &sw, (double) size);
+    printf("}");
     pair_free(&p);
 }
 
@@ -472,15 +519,19 @@ static void row_race(const char *name, int kind, double secs)
     r.c1 = conn_new(&r.cli, 1);
     r.c2 = conn_new(&r.cli, 1);
     race_once(&r, &net);                            /* warm-up */
-    double t0 = now_s(), t;
+    stopwatch sw;
+    sw_start(&sw);
     do {
         race_once(&r, &net);
         n++;
-    } while ((t = now_s() - t0) < secs);
-    printf("\"%s\": {\"ops\": %ld, \"seconds\": %.6f, \"per_s\": %.3f}", name, n, t, n / t);
+    } while (sw_before(&sw, secs));
+    print_rates(name, n, &sw, 0);
+    printf("}");
     mpy_conn_free(r.s);
     mpy_conn_free(r.c1);
     mpy_conn_free(r.c2);
+    conf_free(&r.srv);
+    conf_free(&r.cli);
 }
 
 static void row_lost(const char *name, int kind, double secs)
@@ -491,7 +542,8 @@ static void row_lost(const char *name, int kind, double secs)
     pair_setup(&p, kind, 0);
     network warm = { .max_drops = LOST_FLIGHTS };
     one_handshake(&p, &warm);
-    double t0 = now_s(), t;
+    stopwatch sw;
+    sw_start(&sw);
     do {
         network net = { .max_drops = LOST_FLIGHTS };
         uint64_t start = clk.now_ms;
@@ -502,11 +554,12 @@ static void row_lost(const char *name, int kind, double secs)
         }
         virtual_ms += clk.now_ms - start;
         n++;
-    } while ((t = now_s() - t0) < secs);
-    printf("\"%s\": {\"ops\": %ld, \"seconds\": %.6f, \"per_s\": %.3f, "
-           "\"real_ms\": %.6f, \"virtual_ms\": %.3f, \"speedup\": %.1f}",
-           name, n, t, n / t, t * 1e3 / n, (double) virtual_ms / n,
-           ((double) virtual_ms / n) / (t * 1e3 / n));
+    } while (sw_before(&sw, secs));
+    /* the speed-up is against real (wall-clock) time */
+    print_rates(name, n, &sw, 0);
+    printf(", \"real_ms\": %.6f, \"cpu_ms\": %.6f, \"virtual_ms\": %.3f, \"speedup\": %.1f}",
+           sw.wall * 1e3 / n, sw.cpu * 1e3 / n, (double) virtual_ms / n,
+           ((double) virtual_ms / n) / (sw.wall * 1e3 / n));
     pair_free(&p);
 }
 
@@ -540,7 +593,7 @@ static void lifecycles(long n)
     bench_conf srv, cli;
     network net = { 0 };
     long warm = n / 10, rss_warm = 0;
-    double t0 = now_s();
+    double t0 = clock_s(CLOCK_MONOTONIC);
     conf_setup(&srv, MBEDTLS_SSL_IS_SERVER, KIND_PSK, 0, "bench-server");
     conf_setup(&cli, MBEDTLS_SSL_IS_CLIENT, KIND_PSK, 0, "bench-client");
     for (long i = 0; i < n; i++) {
@@ -565,18 +618,59 @@ static void lifecycles(long n)
     long rss_end = rss_bytes();
     printf("\"lifecycles\": {\"n\": %ld, \"rss_after_10pct\": %ld, \"rss_end\": %ld, "
            "\"growth\": %ld, \"seconds\": %.3f}", n, rss_warm, rss_end, rss_end - rss_warm,
-           now_s() - t0);
+           clock_s(CLOCK_MONOTONIC) - t0);
 }
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* Runs one row and prints it as a JSON member; 0 if the row is unknown. */
+static int run_row(const char *row, double secs)
+{
+    int first = 1;
+    clk.now_ms = 0;
+    if (strcmp(row, "transcripts") == 0) {
+        printf("\"transcripts\": {");
+        transcript("cert", KIND_CERT, 0, 0, &first);
+        transcript("cookie", KIND_CERT, 1, 0, &first);
+        transcript("psk", KIND_PSK, 0, 0, &first);
+        transcript("lost_flight_psk", KIND_PSK, 0, LOST_FLIGHTS, &first);
+        printf("}");
+    } else if (strcmp(row, "cert_handshake") == 0) {
+        row_handshakes(row, KIND_CERT, 0, secs);
+    } else if (strcmp(row, "cookie_handshake") == 0) {
+        row_handshakes(row, KIND_CERT, 1, secs);
+    } else if (strcmp(row, "psk_handshake") == 0) {
+        row_handshakes(row, KIND_PSK, 0, secs);
+    } else if (strcmp(row, "record_1k") == 0) {
+        row_records(row, 1000, secs);
+    } else if (strcmp(row, "record_16k") == 0) {
+        row_records(row, 16000, secs);
+    } else if (strcmp(row, "race_cert") == 0) {
+        row_race(row, KIND_CERT, secs);
+    } else if (strcmp(row, "race_psk") == 0) {
+        row_race(row, KIND_PSK, secs);
+    } else if (strcmp(row, "lost_flight_psk") == 0) {
+        row_lost(row, KIND_PSK, secs);
+    } else if (strcmp(row, "lost_flight_cert") == 0) {
+        row_lost(row, KIND_CERT, secs);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
-    int ret, first = 1;
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s PKI_DIR SECONDS ROW[,ROW...]\n"
+    int ret;
+    if (argc < 3 || (argc < 4 && strcmp(argv[2], "serve") != 0)) {
+        fprintf(stderr, "usage: %s PKI_DIR SECONDS ROW[,ROW...]   one JSON object\n"
+                        "       %s PKI_DIR serve     reads \"ROW SECONDS\" lines, one JSON "
+                        "object per line\n"
                         "       %s PKI_DIR memory PAIRS psk|cert\n"
-                        "       %s PKI_DIR lifecycles N\n", argv[0], argv[0], argv[0]);
+                        "       %s PKI_DIR lifecycles N\n"
+                        "rows: transcripts cert_handshake cookie_handshake psk_handshake "
+                        "record_1k record_16k race_cert race_psk lost_flight_psk "
+                        "lost_flight_cert\n", argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     pki_dir = argv[1];
@@ -585,6 +679,24 @@ int main(int argc, char **argv)
     }
     mpy_set_time(FIXED_TIME);
     load_pki();
+    if (strcmp(argv[2], "serve") == 0) {
+        char line[256], row[64];
+        double secs;
+        while (fgets(line, sizeof(line), stdin) != NULL) {
+            if (sscanf(line, "%63s %lf", row, &secs) != 2) {
+                fprintf(stderr, "native_driver: bad command: %s", line);
+                return 2;
+            }
+            printf("{");
+            if (!run_row(row, secs)) {
+                fprintf(stderr, "native_driver: unknown row %s\n", row);
+                return 2;
+            }
+            printf("}\n");
+            fflush(stdout);
+        }
+        return 0;
+    }
     printf("{");
     if (strcmp(argv[2], "memory") == 0) {
         memory(atol(argv[3]), argc > 4 && strcmp(argv[4], "cert") == 0 ? KIND_CERT : KIND_PSK);
@@ -597,36 +709,12 @@ int main(int argc, char **argv)
         return 0;
     }
     double secs = atof(argv[2]);
-    char *rows = argv[3], *row;
-    printf("\"transcripts\": {");
-    transcript("cert", KIND_CERT, 0, 0, &first);
-    transcript("cookie", KIND_CERT, 1, 0, &first);
-    transcript("psk", KIND_PSK, 0, 0, &first);
-    transcript("lost_flight_psk", KIND_PSK, 0, LOST_FLIGHTS, &first);
-    printf("}");
-    for (row = strtok(rows, ","); row != NULL; row = strtok(NULL, ",")) {
-        printf(", ");
-        fflush(stdout);
-        clk.now_ms = 0;
-        if (strcmp(row, "cert_handshake") == 0) {
-            row_handshakes(row, KIND_CERT, 0, secs);
-        } else if (strcmp(row, "cookie_handshake") == 0) {
-            row_handshakes(row, KIND_CERT, 1, secs);
-        } else if (strcmp(row, "psk_handshake") == 0) {
-            row_handshakes(row, KIND_PSK, 0, secs);
-        } else if (strcmp(row, "record_1k") == 0) {
-            row_records(row, 1000, secs);
-        } else if (strcmp(row, "record_16k") == 0) {
-            row_records(row, 16000, secs);
-        } else if (strcmp(row, "race_cert") == 0) {
-            row_race(row, KIND_CERT, secs);
-        } else if (strcmp(row, "race_psk") == 0) {
-            row_race(row, KIND_PSK, secs);
-        } else if (strcmp(row, "lost_flight_psk") == 0) {
-            row_lost(row, KIND_PSK, secs);
-        } else if (strcmp(row, "lost_flight_cert") == 0) {
-            row_lost(row, KIND_CERT, secs);
-        } else {
+    char *row;
+    int first = 1;
+    for (row = strtok(argv[3], ","); row != NULL; row = strtok(NULL, ",")) {
+        printf("%s", first ? "" : ", ");
+        first = 0;
+        if (!run_row(row, secs)) {
             fprintf(stderr, "native_driver: unknown row %s\n", row);
             return 2;
         }

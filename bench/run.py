@@ -118,6 +118,34 @@ def _run_json(cmd: list[str], env: dict | None = None) -> dict:
     return json.loads(proc.stdout)
 
 
+class Worker:
+    """A driver in ``serve`` mode: one row per request, one JSON line per answer."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict | None = None) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env)
+
+    def run(self, row: str, secs: float) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(f"{row} {secs}\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            raise SystemExit(f"bench: the {self.name} driver failed on {row} (exit {code}); "
+                             "see its message above")
+        return json.loads(line)[row]
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
 def python_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -183,43 +211,53 @@ def main(argv: list[str] | None = None) -> int:
         install_others()
 
     started = time.time()
-    nat_runs: list[dict] = []
-    py_runs: list[dict] = []
+    nat = Worker("native", [str(native), str(PKI), "serve"])
+    py = Worker("python", [sys.executable, str(BENCH / "py_driver.py"), str(PKI), "serve"],
+                python_env())
+    transcripts = {"native": nat.run("transcripts", 0), "python": py.run("transcripts", 0)}
+    # runs[side][row] = list of per-run figures; rows alternate native, python
+    # row by row, so that each python figure has a native one measured next to it
+    runs: dict = {"native": {r: [] for r in rows}, "python": {r: [] for r in rows}}
     other_runs: list[dict] = []
-    for i in range(args.runs):
-        progress(f"run {i + 1}/{args.runs}: native ({len(rows)} rows x {secs:g} s)")
-        nat_runs.append(_run_json([str(native), str(PKI), str(secs), ",".join(rows)]))
-        progress(f"run {i + 1}/{args.runs}: python")
-        py_runs.append(_run_json([sys.executable, str(BENCH / "py_driver.py"), str(PKI),
-                                  str(secs), ",".join(rows)], python_env()))
-        if not args.no_others:
-            progress(f"run {i + 1}/{args.runs}: python-mbedtls, pyOpenSSL")
-            other_runs.append(_run_json([sys.executable, str(BENCH / "others.py"), str(PKI),
-                                         str(secs)], others_env()))
+    try:
+        for i in range(args.runs):
+            progress(f"run {i + 1}/{args.runs}: {len(rows)} rows x {secs:g} s, native then python")
+            for r in rows:
+                runs["native"][r].append(nat.run(r, secs))
+                runs["python"][r].append(py.run(r, secs))
+            if not args.no_others:
+                progress(f"run {i + 1}/{args.runs}: python-mbedtls, pyOpenSSL")
+                other_runs.append(_run_json([sys.executable, str(BENCH / "others.py"), str(PKI),
+                                             str(secs)], others_env()))
+    finally:
+        nat.close()
+        py.close()
 
-    transcripts_match = all(n["transcripts"] == p["transcripts"]
-                            for n, p in zip(nat_runs, py_runs))
     result: dict = {
         "machine": machine(),
-        "settings": {"runs": args.runs, "seconds_per_row": secs, "rows": rows},
-        "transcripts_match": transcripts_match,
-        "transcripts": py_runs[0]["transcripts"],
+        "settings": {"runs": args.runs, "seconds_per_row": secs, "rows": rows,
+                     "clock": "rates per CPU second of each driver process; "
+                              "wall-clock rates under wall_*"},
+        "transcripts_match": transcripts["native"] == transcripts["python"],
+        "transcripts": transcripts,
         "native": {}, "python": {},
     }
     figures = {r: ("mb_per_s" if r.startswith("record") else "per_s") for r in rows}
-    for side, runs in (("native", nat_runs), ("python", py_runs)):
+    for side in ("native", "python"):
         for r in rows:
-            fig = figures[r]
-            entry = {fig: median_row(runs, r, fig), "runs": [x[r][fig] for x in runs]}
+            fig, samples = figures[r], runs[side][r]
+            entry = {fig: statistics.median(x[fig] for x in samples),
+                     "wall_" + fig: statistics.median(x["wall_" + fig] for x in samples),
+                     "runs": [x[fig] for x in samples]}
             if r.startswith("lost_flight"):
-                entry.update(real_ms=median_row(runs, r, "real_ms"),
-                             virtual_ms=median_row(runs, r, "virtual_ms"),
-                             speedup=median_row(runs, r, "speedup"))
+                for k in ("real_ms", "cpu_ms", "virtual_ms", "speedup"):
+                    entry[k] = statistics.median(x[k] for x in samples)
             result[side][r] = entry
 
     def ratio(row: str, fig: str) -> float:
-        # median of the per-run ratios (each python run against the native run next to it)
-        return statistics.median(p[row][fig] / n[row][fig] for n, p in zip(nat_runs, py_runs))
+        # median of the per-run ratios (each python figure against the native one before it)
+        return statistics.median(p[fig] / n[fig]
+                                 for n, p in zip(runs["native"][row], runs["python"][row]))
 
     result["ratios"] = {k: ratio(row, fig) for k, (row, fig, _) in RATIOS.items() if row in rows}
     if "lost_flight_psk" in rows:
@@ -229,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     if "lost_flight_cert" in rows:
         result["other_ratios"]["lost_flight_cert_speedup"] = \
             result["python"]["lost_flight_cert"]["speedup"]
+    result["wall_ratios"] = {k: ratio(row, "wall_" + fig) for k, (row, fig, _) in RATIOS.items()
+                             if row in rows}
     targets = {k: t for k, (row, _, t) in RATIOS.items() if row in rows}
     if "lost_flight_psk" in rows:
         targets["lost_flight_speedup"] = LOST_FLIGHT_TARGET
