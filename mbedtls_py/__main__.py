@@ -10,6 +10,8 @@ import sys
 COMMANDS = {
     "selftest": ("mbedtls_py.selftest", "in-memory DTLS handshakes, echo, close_notify, reset"),
     "repro": ("mbedtls_py.repro", "reproduce the close_notify race (-0x7700) and its remedies"),
+    "serve": ("mbedtls_py.serve", "the dtls_server sample's loop over real UDP (mitigations, event log)"),
+    "proxy": ("mbedtls_py.proxy", "a UDP impairment proxy applying the rule language"),
 }
 
 

@@ -329,7 +329,7 @@ class UDPProxy:
                         self._drain_server(session)
             self._deliver_due()
             self._expire()
-        self._log("stop", **{k: v for k, v in sorted(self.counts.items())})
+        self._log("stop", counts=dict(sorted(self.counts.items())))
 
     def _drain_clients(self) -> None:
         for _ in range(256):

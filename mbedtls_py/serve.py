@@ -1,0 +1,207 @@
+"""``mbedtls-py serve``: upstream's ``dtls_server`` sample loop over real UDP,
+with the first-flight policies of :mod:`mbedtls_py.samples` and a JSON-lines
+event log.
+
+One socket serves one client after another: accept, set the client transport
+id (cookies on), handshake (``HELLO_VERIFY_REQUIRED``: reset, wait for the
+ClientHello with the cookie), read, echo, close_notify, reset.  Every step is
+an event (``--events FILE``, one JSON object per line): ``accept``,
+``hello_verify``, ``handshake`` (with the exact return code), ``read`` and
+``write`` (byte counts), ``close_notify``, ``reset``, ``error`` and ``drop``
+(with the datagram that caused them and its records), ``linger``/
+``linger_consumed``/``linger_end``, ``discard`` (a datagram of the old client
+freed with its connection, as the sample's per-client socket does); plus
+``listen`` first and ``stop`` last.
+
+Loopback only unless ``--allow-remote``.  Bounded by ``--max-seconds``
+(default 300) and, if given, ``--max-clients``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from .samples import POLICIES, DTLSServer, Event
+from .udp import UDPTransport, addr_str, serve
+
+__all__ = ["main", "make_server_config"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="mbedtls-py serve",
+        description="The Mbed TLS dtls_server sample's loop over real UDP (echo server), with "
+                    "first-flight failure policies and a JSON-lines event log.",
+        epilog="Example: mbedtls-py serve --port 4433 --mitigation classify --events ev.jsonl "
+               "--max-clients 5    (then: echo 'GET / HTTP/1.0' | openssl s_client -dtls1_2 "
+               "-connect 127.0.0.1:4433)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; "
+                    "::1 for IPv6)")
+    ap.add_argument("--port", type=int, default=4433, help="UDP port (default 4433, the "
+                    "sample's; 0 picks a free one)")
+    ap.add_argument("--mitigation", choices=POLICIES, default="none",
+                    help="what to do when a new connection's first datagram fails the "
+                         "handshake (default none: report it, as the historical sample did)")
+    ap.add_argument("--events", metavar="FILE", help="write the event log as JSON lines "
+                    "('-' for stdout)")
+    creds = ap.add_argument_group("credentials (default: a fresh ECDSA test PKI)")
+    creds.add_argument("--cert", metavar="PEM", help="certificate chain file (leaf first)")
+    creds.add_argument("--key", metavar="PEM", help="private key file for --cert")
+    kind = creds.add_mutually_exclusive_group()
+    kind.add_argument("--ecdsa", dest="pki", action="store_const", const="ecdsa",
+                      help="generate an ECDSA P-256 test PKI (trustme)")
+    kind.add_argument("--rsa", dest="pki", action="store_const", const="rsa",
+                      help="generate an RSA test PKI (trustme)")
+    kind.add_argument("--upstream-cert", dest="pki", action="store_const", const="upstream",
+                      help="use the certificate the upstream samples embed (what dtls_client "
+                           "trusts; builds the samples' helper)")
+    creds.add_argument("--ca-out", metavar="FILE", help="write the CA certificate clients "
+                       "should trust to FILE")
+    creds.add_argument("--psk", metavar="HEX", help="pre-shared key in hex (with a "
+                       "certificate or alone)")
+    creds.add_argument("--psk-identity", default="Client_identity",
+                       help="PSK identity (default Client_identity, OpenSSL's)")
+    ap.add_argument("--no-cookies", action="store_true",
+                    help="turn HelloVerifyRequest cookies off (the sample has them on)")
+    ap.add_argument("--rtt-ms", type=float, default=100.0,
+                    help="round-trip estimate: linger lasts 2 RTT unless --linger-ms")
+    ap.add_argument("--linger-ms", type=float, help="linger window after a close (ms)")
+    ap.add_argument("--single-socket", action="store_true",
+                    help="hand the old client's datagrams that arrived before the reset to the "
+                         "server too (default: drop them as the sample's per-client socket "
+                         "does)")
+    ap.add_argument("--max-clients", type=int, help="stop after serving N clients")
+    ap.add_argument("--max-seconds", type=float, default=300.0,
+                    help="stop after S seconds (default 300)")
+    ap.add_argument("--allow-remote", action="store_true",
+                    help="allow a non-loopback --host (off by default)")
+    ap.add_argument("--debug", type=int, default=0, metavar="N",
+                    help="Mbed TLS debug level 0-5 (to the Python logger)")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return ap
+
+
+def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
+    """The server ``Config`` for the parsed options, and the CA PEM clients
+    should trust (``None`` for a PSK-only server or a given --cert)."""
+    from .config import Config
+
+    cfg = Config("server", cookies=not args.no_cookies)
+    ca_pem: bytes | None = None
+    if args.cert or args.key:
+        if not (args.cert and args.key):
+            raise ValueError("--cert and --key go together")
+        cfg.set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
+    elif args.pki == "upstream":
+        from . import upstream
+
+        certs = upstream.test_certificates()
+        cfg.set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
+        ca_pem = certs.cas_pem
+    elif args.pki or not args.psk:
+        try:
+            from .interop import make_pki
+            pki = make_pki(args.pki or "ecdsa")
+        except ImportError as exc:
+            raise ValueError(f"generating a test PKI needs trustme ({exc}); give --cert/--key "
+                             "or --psk") from None
+        cfg.set_certificate([pki.cert_pem] + ([pki.chain_pem] if pki.chain_pem else []),
+                            pki.key_pem)
+        ca_pem = pki.ca_pem
+    if args.psk:
+        try:
+            key = bytes.fromhex(args.psk)
+        except ValueError:
+            raise ValueError("--psk must be hex") from None
+        cfg.set_psk(key, args.psk_identity)
+    if args.debug:
+        cfg.set_debug(args.debug)
+    return cfg, ca_pem
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server loop in the foreground; 0 when it ended normally."""
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.max_seconds <= 0:
+        ap.error("--max-seconds must be positive")
+    if args.max_clients is not None and args.max_clients < 1:
+        ap.error("--max-clients must be >= 1")
+    if args.debug:
+        import logging
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    try:
+        transport = UDPTransport(args.host, args.port, allow_remote=args.allow_remote)
+    except (ValueError, OSError) as exc:
+        print(f"mbedtls-py serve: error: cannot listen on {args.host}:{args.port}: {exc}",
+              file=sys.stderr)
+        return 2
+    out: IO[str] | None = None
+    try:
+        try:
+            cfg, ca_pem = make_server_config(args)
+        except (ValueError, OSError) as exc:
+            print(f"mbedtls-py serve: error: {exc}", file=sys.stderr)
+            return 2
+        if args.ca_out and ca_pem is not None:
+            Path(args.ca_out).write_bytes(ca_pem)
+        if args.events == "-":
+            out = sys.stdout
+        elif args.events:
+            out = open(args.events, "w")  # noqa: SIM115 - closed below
+
+        def write(d: dict[str, Any]) -> None:
+            if out is not None:
+                out.write(json.dumps(d) + "\n")
+                out.flush()
+
+        def on_event(ev: Event) -> None:
+            write(ev.to_dict())
+            if not args.quiet:
+                print(str(ev), file=sys.stderr, flush=True)
+
+        server = DTLSServer(cfg, transport, policy=args.mitigation, rtt_ms=args.rtt_ms,
+                            linger_ms=args.linger_ms, on_event=on_event)
+        listen = {"t_ms": int(transport.clock.now_ms), "event": "listen",
+                  "address": addr_str(transport.address), "mitigation": args.mitigation,
+                  "cookies": not args.no_cookies, "psk": bool(args.psk),
+                  "per_client_socket": not args.single_socket,
+                  "max_clients": args.max_clients, "max_seconds": args.max_seconds}
+        write(listen)
+        print(f"serving DTLS on {addr_str(transport.address)} (mitigation {args.mitigation}, "
+              f"at most {args.max_seconds:g} s"
+              + (f", {args.max_clients} client(s)" if args.max_clients else "") + ")",
+              file=sys.stderr, flush=True)
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: object) -> None:
+            stop.set()
+
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            result = serve(server, transport, max_seconds=args.max_seconds,
+                           max_clients=args.max_clients, stop=stop,
+                           per_client_socket=not args.single_socket)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            server.close()
+        write({"t_ms": int(transport.clock.now_ms), "event": "stop", **result.to_dict()})
+        print(f"served {result.served} client(s); {result.errors} error(s), {result.dropped} "
+              f"dropped, {result.discarded} discarded; stopped: {result.reason}",
+              file=sys.stderr)
+        return 0
+    finally:
+        transport.close()
+        if out is not None and out is not sys.stdout:
+            out.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
