@@ -1,0 +1,229 @@
+"""The seed's close_notify race over real UDP on loopback, with real peers.
+
+:func:`run_real` is ``repro close-notify --peer openssl|upstream-client``: for
+each run, on fresh ports,
+
+1. the Python ``DTLSServer`` (the ``dtls_server`` sample's loop, with the
+   chosen policy, cookies on) serves on a UDP socket (:func:`udp.serve`);
+2. a :class:`~mbedtls_py.proxy.UDPProxy` sits in front of it with the rule
+   ``client->server alert epoch>=1: delay 200ms``: the client's encrypted
+   close_notify reaches the server only after the server has closed its side
+   and reset;
+3. the first client goes through the proxy: ``echo "GET / HTTP/1.0" | openssl
+   s_client -dtls1_2 -connect ...`` exactly (peer ``openssl``), or upstream's
+   ``dtls_client`` sample (peer ``upstream-client``);
+4. once the late alert has reached the server and the server has dealt with
+   it, a second client (a Python ``UDPClient``, straight to the server) must
+   be served: handshake, echo, the server's close_notify.  It does not answer
+   that close_notify, so that it cannot cause the same race itself.
+
+A run ``failed`` when the server reported an error for the first client's late
+datagram, or did not serve the second client; else it is ``ok``.
+``server_rc`` is what the server's first handshake call returned when the late
+datagram reached it (0 if none did: ``linger`` consumes it in the old
+connection, and the sample's per-client socket frees one that arrived before
+the reset).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import Config
+from .errors import Err
+from .proxy import UDPProxy
+from .samples import POLICIES, DTLSServer
+from .udp import ServerThread, UDPClient, UDPTransport, addr_str
+
+__all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one"]
+
+PEERS = ("openssl", "upstream-client")
+SCENARIO = "late-close-notify"
+DEFAULT_DELAY_MS = 200.0
+_HOST = "127.0.0.1"
+
+
+def _credentials(peer: str) -> tuple[Callable[[int], Config], Callable[[], Config]]:
+    """(server config factory, second-client config factory) for ``peer``."""
+    if peer == "upstream-client":
+        from . import upstream
+
+        certs = upstream.test_certificates()
+        chain, key, ca = [certs.srv_crt_pem], certs.srv_key_pem, certs.cas_pem
+    else:
+        from .interop import make_pki
+
+        pki = make_pki("ecdsa")
+        chain, key, ca = [pki.cert_pem], pki.key_pem, pki.ca_pem
+
+    def server(seed: int) -> Config:
+        cfg = Config("server", seed=f"repro-udp/{seed}/server", cookies=True)
+        cfg.set_certificate(chain, key)
+        return cfg
+
+    def client() -> Config:
+        cfg = Config("client")
+        cfg.set_ca_chain(ca)
+        cfg.set_authmode("required")
+        return cfg
+
+    return server, client
+
+
+def _first_client(peer: str, port: int) -> dict[str, Any]:
+    if peer == "openssl":
+        from .interop import OpenSSLClient
+
+        client = OpenSSLClient(_HOST, port, seed=True)
+        res = client.run(timeout=10.0)
+        return {"client_exit": res.returncode, "client_command": " ".join(res.argv[1:]),
+                "client_received_echo": b"GET / HTTP/1.0" in res.received,
+                "client_saw_server_close": bool(res.peer_closed),
+                "client_timed_out": res.timed_out}
+    from .upstream import UpstreamClient
+
+    ures = UpstreamClient(_HOST, port).run(timeout=15.0)
+    return {"client_exit": ures.returncode, "client_command": "programs/ssl/dtls_client",
+            "client_received_echo": ures.received == b"Echo this",
+            "client_saw_server_close": ures.read_rc == Err.SSL_PEER_CLOSE_NOTIFY,
+            "client_timed_out": ures.timed_out}
+
+
+def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
+            server_config: Callable[[int], Config] | None = None,
+            client_config: Callable[[], Config] | None = None) -> dict[str, Any]:
+    """One run of the scenario on fresh loopback ports; returns its dict."""
+    if peer not in PEERS:
+        raise ValueError(f"peer must be one of {', '.join(PEERS)}, not {peer!r}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+    delay = DEFAULT_DELAY_MS if delay_ms is None else float(delay_ms)
+    if delay < 0:
+        raise ValueError("delay_ms must be >= 0")
+    if server_config is None or client_config is None:
+        server_config, client_config = _credentials(peer)
+    t0 = time.monotonic()
+    # The linger window must outlast the network's lateness: 2 RTT, with the
+    # proxy's delay counted in the RTT.
+    linger_ms = max(200.0, 2 * (delay + 50.0))
+    transport = UDPTransport(_HOST, 0)
+    server = DTLSServer(server_config(seed), transport, policy=policy, linger_ms=linger_ms)
+    run: dict[str, Any] = {"seed": seed, "peer": peer, "mitigation": policy,
+                           "scenario": SCENARIO, "server_rc": 0, "outcome": "failed",
+                           "second_client_served": False, "transport": "udp",
+                           "delay_ms": delay}
+    try:
+        rule = f"client->server alert epoch>=1: delay {delay:g}ms"
+        with ServerThread(server, transport, max_seconds=60.0), \
+                UDPProxy((_HOST, 0), transport.address, [rule], seed=seed,
+                         max_seconds=60.0) as proxy:
+            run["rule"] = rule
+            run.update(_first_client(peer, proxy.port))
+            # The late datagram: delayed by the proxy, then handled by the server.
+            delayed = proxy.wait_for(lambda e: e["event"] == "delay", timeout=0.5)
+            late_peer = None
+            if delayed:
+                proxy.wait_for(lambda e: e["event"] == "out" and e.get("why") == "delay",
+                               timeout=delay / 1000.0 + 5.0)
+                sessions = [e for e in proxy.log if e["event"] == "session"]
+                late_peer = sessions[0]["via"] if sessions else None
+                entry = next(e for e in proxy.log if e["event"] == "delay")
+                late = [e for e in proxy.log if e["event"] == "in"
+                        and e.get("index") == entry.get("index") and e.get("dir") == entry["dir"]]
+                run["late_datagram"] = late[0]["records"] if late else None
+                _wait_handled(server, late_peer, timeout=2.0)
+            run["late_datagram_delayed"] = delayed
+            run.update(_second_client(server, client_config(), transport.address))
+            events = list(server.events)
+    finally:
+        server.close()
+        transport.close()
+    run.update(_judge(events, late_peer))
+    rc = run["server_rc"]
+    run["server_rc_hex"] = f"-0x{-rc:04X}" if rc < 0 else "0"
+    errors = run["handled_as"] == "error"
+    run["outcome"] = "ok" if run["second_client_served"] and not errors else "failed"
+    run["elapsed_s"] = round(time.monotonic() - t0, 3)
+    return run
+
+
+_HANDLED = ("error", "drop", "linger_consumed", "discard")
+
+
+def _wait_handled(server: DTLSServer, peer: str | None, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if any(e.event in _HANDLED and e.peer == peer for e in list(server.events)):
+            return
+        time.sleep(0.005)
+
+
+def _second_client(server: DTLSServer, config: Config,
+                   address: tuple[str, int]) -> dict[str, Any]:
+    with UDPClient(config, address[0], address[1], hostname="localhost") as client:
+        me = addr_str(client.transport.address)
+        hs = client.handshake(timeout=5.0)
+        echoed = closed = False
+        if hs == 0:
+            client.write(b"second client")
+            rc, data = client.read(timeout=5.0)
+            echoed = data == b"second client"
+            rc, _ = client.read(timeout=2.0)
+            closed = rc == Err.SSL_PEER_CLOSE_NOTIFY
+    served = any(e.event == "read" and e.peer == me and (e.rc or 0) > 0
+                 for e in list(server.events))
+    return {"second_client_handshake_rc": int(hs), "second_client_echo": echoed,
+            "second_client_saw_close": closed,
+            "second_client_served": served and echoed and closed}
+
+
+def _judge(events: list[Any], late_peer: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"server_rc": 0, "handled_as": None, "server_note": ""}
+    if late_peer is None:
+        return out
+    for ev in events:
+        if ev.peer != late_peer or ev.event not in _HANDLED:
+            continue
+        out["handled_as"] = ev.event
+        out["server_note"] = ev.note
+        if ev.event in ("error", "drop"):
+            out["server_rc"] = int(ev.rc or 0)
+        break
+    out["server_events"] = [f"{e.event} {int(e.rc):#x}" if e.rc is not None and e.rc < 0
+                            else (f"{e.event} {int(e.rc)}" if e.rc is not None else e.event)
+                            for e in events if e.peer == late_peer]
+    return out
+
+
+def run_real(peer: str, policy: str, runs: int, seed: int, delay_ms: float | None = None,
+             progress: Callable[[dict[str, Any]], None] | None = None, *,
+             jobs: int = 1) -> list[dict[str, Any]]:
+    """``runs`` runs of the scenario over real UDP against ``peer``
+    (``openssl`` or ``upstream-client``) with server ``policy``; run ``i`` has
+    seed ``seed + i``.  ``delay_ms``: the proxy's delay of the client's
+    encrypted alert (default 200).  ``progress`` is called with each run's dict
+    as it finishes; ``jobs`` > 1 runs that many at once (each on its own
+    ports).  Returns the runs in seed order."""
+    if runs < 1:
+        raise ValueError("runs must be >= 1")
+    if jobs < 1:
+        raise ValueError("jobs must be >= 1")
+    server_config, client_config = _credentials(peer)
+    lock = threading.Lock()
+
+    def one(i: int) -> dict[str, Any]:
+        r = run_one(peer, policy, seed + i, delay_ms, server_config=server_config,
+                    client_config=client_config)
+        if progress is not None:
+            with lock:
+                progress(r)
+        return r
+
+    if jobs == 1:
+        return [one(i) for i in range(runs)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, range(runs)))
