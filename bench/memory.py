@@ -105,15 +105,11 @@ def _run_json(cmd: list[str], env: dict | None = None) -> dict:
     return json.loads(proc.stdout)
 
 
-def python_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
 def measure(native: Path, pairs: int = 1000, lifecycles: int = 100_000,
             progress=lambda msg: None) -> dict:
     """Both sides, each in a fresh process; returns the raw figures."""
+    sys.path.insert(0, str(BENCH))
+    from run import python_env
     out: dict = {"pairs": {}, "lifecycles": {}}
     me = [sys.executable, str(Path(__file__).resolve())]
     for kind in ("psk", "cert"):

@@ -146,9 +146,15 @@ class Worker:
         self.proc.wait()
 
 
+_extra_pythonpath: list[str] = []
+
+
 def python_env() -> dict:
+    """The environment of the Python driver: this checkout's mbedtls_py (or the
+    one given with --pythonpath, e.g. an experimental build of the extension)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [*_extra_pythonpath, str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
@@ -195,9 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     ap.add_argument("--lifecycles", type=int, default=None,
                     help="context lifecycles for the growth check (default 100,000)")
+    ap.add_argument("--pythonpath", metavar="DIR", action="append", default=[],
+                    help="import mbedtls_py from DIR first (to measure another build of it)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
     _quiet = args.quiet
+    _extra_pythonpath[:] = [str(Path(d).resolve()) for d in args.pythonpath]
     secs = args.seconds or (0.1 if args.quick else 0.6)
     rows = [r for r in args.rows.split(",") if r]
     for r in rows:
@@ -236,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {
         "machine": machine(),
         "settings": {"runs": args.runs, "seconds_per_row": secs, "rows": rows,
+                     "pythonpath": _extra_pythonpath,
                      "clock": "rates per CPU second of each driver process; "
                               "wall-clock rates under wall_*"},
         "transcripts_match": transcripts["native"] == transcripts["python"],
