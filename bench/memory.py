@@ -30,6 +30,15 @@ ROOT = BENCH.parent
 PKI = BENCH / "pki"
 
 
+def malloc_trim() -> None:
+    """Give free heap pages back (glibc), so that new allocations show up in RSS."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGESIZE")
@@ -54,6 +63,8 @@ def py_pairs(n: int, kind: str) -> dict:
     ws, wc = d.new_context(srv_conf, False), d.new_context(cli_conf, True)
     d.handshake(net, wc, ws, d.TID1)
     gc.collect()
+    malloc_trim()
+    objects = len(gc.get_objects())
     before = rss_bytes()
     pairs = []
     for _ in range(n):
@@ -63,7 +74,8 @@ def py_pairs(n: int, kind: str) -> dict:
     gc.collect()
     after = rss_bytes()
     return {"memory": {"suite": kind, "pairs": n, "rss_before": before, "rss_after": after,
-                       "bytes_per_pair": (after - before) / n}}
+                       "bytes_per_pair": (after - before) / n,
+                       "gc_objects_per_pair": (len(gc.get_objects()) - objects) / n}}
 
 
 def py_lifecycles(n: int) -> dict:
