@@ -199,7 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print the timeline of one run (the first seed, first policy)")
     cn.add_argument("--sweep", type=int, metavar="SEEDS", default=0,
                     help="failure rate vs offset of the late alert after the reset, over SEEDS seeds")
-    cn.add_argument("--jobs", type=int, default=1, help="processes for --sweep (default 1)")
+    cn.add_argument("--jobs", type=int, default=1,
+                    help="processes for --sweep, or concurrent runs with a real peer (default 1)")
+    cn.add_argument("--delay", type=float, metavar="MS", default=None,
+                    help="with a real peer: how long the proxy holds the client's encrypted "
+                         "alert (default 200)")
     cn.add_argument("--progress", action="store_true", help="show progress even when not a tty")
     return ap
 
@@ -306,11 +310,15 @@ def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool 
             nonlocal done
             done += 1
             bar(done)
-        for run in run_real(args.peer, policy, args.runs, args.seed, None, tick):
+        for run in run_real(args.peer, policy, args.runs, args.seed, args.delay, tick,
+                            jobs=args.jobs):
             results.append(RunResult(
                 seed=run["seed"], peer=run["peer"], mitigation=run["mitigation"],
                 scenario=run["scenario"], server_rc=run["server_rc"], outcome=run["outcome"],
-                late=bool(run.get("late", run["server_rc"] != 0)), offset_ms=None,
+                # After the reset, the late alert met a handshake (error/drop) or
+                # the lingering connection; before it, it was discarded.
+                late=run.get("handled_as") in ("error", "drop", "linger_consumed"),
+                offset_ms=None,
                 second_client_served=bool(run.get("second_client_served")),
                 expected=run.get("expected", "failed" if policy == "none" else "ok"),
                 note=run.get("note", "")))
