@@ -513,6 +513,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--rule", action="append", default=[], metavar="RULE",
                     help='an impairment rule, e.g. "server->client #2: drop" (repeatable; '
                          'applied in order)')
+    ap.add_argument("rules", nargs="*", metavar="RULE",
+                    help="rules may also be given as arguments (after the --rule ones)")
     ap.add_argument("--seed", help="seed for corrupt (default: random)")
     ap.add_argument("--max-seconds", type=float, default=60.0,
                     help="stop after this many seconds (default 60)")
@@ -550,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         listen = parse_hostport(args.listen)
         server = parse_hostport(args.server)
-        rules = [_rules.parse_rule(r) for r in args.rule]
+        rules = [_rules.parse_rule(r) for r in [*args.rule, *args.rules]]
         release_after = None
         if args.release_after is not None:
             release_after = _duration_ms(args.release_after)

@@ -147,8 +147,20 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
     run["server_rc_hex"] = f"-0x{-rc:04X}" if rc < 0 else "0"
     errors = run["handled_as"] == "error"
     run["outcome"] = "ok" if run["second_client_served"] and not errors else "failed"
+    run["note"] = _note(run)
     run["elapsed_s"] = round(time.monotonic() - t0, 3)
     return run
+
+
+def _note(run: dict[str, Any]) -> str:
+    late = (run.get("late_datagram") or ["no late datagram"])[0]
+    how = {"error": f"reported as error {run['server_rc_hex']}",
+           "drop": f"dropped after {run['server_rc_hex']}",
+           "linger_consumed": "consumed by the lingering connection",
+           "discard": "freed with the old connection's socket"}.get(run.get("handled_as") or "",
+                                                                    "never reached the server")
+    second = "next client served" if run["second_client_served"] else "next client NOT served"
+    return f"{late} delayed {run['delay_ms']:g} ms: {how}; {second}"
 
 
 _HANDLED = ("error", "drop", "linger_consumed", "discard")

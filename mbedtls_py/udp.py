@@ -517,6 +517,7 @@ class UDPClient:
         end = self.clock.now_ms + timeout * 1000.0
         while True:
             self._receive()
+            queued = self.ctx.pending_in
             rc = call()
             self._flush()
             if rc not in _FLOW:
@@ -526,7 +527,8 @@ class UDPClient:
                 return rc
             timer = self.ctx.timer_deadline()
             target = end if timer is None else min(timer, end)
-            if self.ctx.pending_in == 0:
+            left = self.ctx.pending_in
+            if left == 0 or left >= queued:  # nothing queued, or nothing taken: wait
                 self.transport.wait(target, max_wait_ms=max(1.0, end - now))
 
     def handshake(self, timeout: float = 10.0) -> int:
