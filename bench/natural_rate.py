@@ -22,6 +22,21 @@ Delay ``none`` means no proxy (the natural rate); a number N puts the
 For each cell it also counts the runs in which s_client printed ``closed``
 (the server's close_notify arrived before its own stdin EOF), and how many
 failures fell in those runs.
+
+Measured here (2 CPUs, OpenSSL 3.0.19, 200 runs per cell, other work on the machine):
+
+    server         proxy delay  failed  s_client saw close first  failed among those
+    upstream          no proxy  95/200                        95                  95
+    upstream              0 ms 106/200                        32                  32
+    upstream     1/5/20/100 ms 200/200 (each)              22-38               22-38
+    python            no proxy  59/200                        59                  59
+    python                0 ms  21/200                         0                   0
+    python       1/5/20/100 ms 200/200 (each)                  0                   0
+    python-single     no proxy 200/200                       119                 119
+
+Without the proxy every failure is a run in which s_client read the server's
+close_notify before its stdin EOF and answered after the reset; with any delay
+of 1 ms or more every run fails.
 """
 
 from __future__ import annotations
