@@ -55,7 +55,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Literal, Sequence
 
@@ -340,7 +340,9 @@ def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0, term_wait: float = 
                 _CHILDREN.pop(proc.pid, None)
 
 
-def _proc_children_named(name: str) -> list[int]:
+def children_named(*names: str) -> list[int]:
+    """PIDs of this process's children (running or zombie) whose command is one of ``names``."""
+    wanted = {n.encode() for n in names}
     me = os.getpid()
     found = []
     try:
@@ -358,7 +360,7 @@ def _proc_children_named(name: str) -> list[int]:
         # The command name is in parentheses and may itself contain spaces or parentheses.
         comm = stat[stat.find(b"(") + 1 : stat.rfind(b")")]
         rest = stat[stat.rfind(b")") + 2 :].split()
-        if len(rest) > 1 and int(rest[1]) == me and comm == name.encode():
+        if len(rest) > 1 and int(rest[1]) == me and comm in wanted:
             found.append(int(entry))
     return found
 
@@ -372,7 +374,7 @@ def live_children() -> list[int]:
     with _LOCK:
         procs = list(_CHILDREN.values())
     pids = {p.pid for p in procs if p.poll() is None}
-    pids.update(_proc_children_named("openssl"))
+    pids.update(children_named("openssl"))
     return sorted(pids)
 
 

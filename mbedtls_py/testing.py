@@ -19,6 +19,7 @@ __all__ = [
     "pump",
     "handshake_pair",
     "new_pair",
+    "open_socket_inodes",
     "PSK",
     "PSK_IDENTITY",
     "PSK_SUITE",
@@ -119,6 +120,21 @@ def handshake_pair(client: Context, server: Context, *, max_rounds: int = 32,
                 rc_s not in (0, Err.SSL_WANT_READ, Err.SSL_WANT_WRITE):
             break
     return rc_c, rc_s
+
+
+def open_socket_inodes() -> set[str]:
+    """The sockets this process has open (Linux ``/proc``), for leak checks in tests."""
+    import os
+
+    out = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            out.add(target)
+    return out
 
 
 def new_pair(client_config: Config, server_config: Config, *,

@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .interop import children_named
+
 __all__ = [
     "SAMPLE_PORT",
     "SHIM_C",
@@ -309,7 +311,7 @@ test_certificates.__test__ = False  # type: ignore[attr-defined]
 
 _LOCK = threading.Lock()
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-_NAMES = (b"dtls_server", b"dtls_client")
+_NAMES = ("dtls_server", "dtls_client")
 
 
 def _reap(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -338,23 +340,7 @@ def live_children() -> list[int]:
     """PIDs of sample processes started by this process that run or are unreaped."""
     with _LOCK:
         pids = {p.pid for p in _CHILDREN.values() if p.poll() is None}
-    me = os.getpid()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        entries = []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.find(b"(") + 1: stat.rfind(b")")]
-        rest = stat[stat.rfind(b")") + 2:].split()
-        if len(rest) > 1 and int(rest[1]) == me and comm in _NAMES:
-            pids.add(int(entry))
+    pids.update(children_named(*_NAMES))
     return sorted(pids)
 
 

@@ -14,7 +14,6 @@ that the ports it used are free again.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from mbedtls_py.errors import Err
 from mbedtls_py.interop import PSK, OpenSSLClient, OpenSSLServer, make_pki, udp_port_free
 from mbedtls_py.samples import DTLSServer
 from mbedtls_py.udp import ServerThread, UDPClient, UDPTransport, run_client
+from mbedtls_py.testing import open_socket_inodes
 
 HOST = "127.0.0.1"
 KEY = PSK(bytes.fromhex("00112233445566778899aabbccddeeff"), "Client_identity")
@@ -36,17 +36,6 @@ needs_openssl = pytest.mark.skipif(not interop.openssl_available(),
                                    reason="openssl CLI not installed")
 
 
-def socket_fds() -> set[str]:
-    """The socket inodes this process has open."""
-    out = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:"):
-            out.add(target)
-    return out
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +43,12 @@ def ports() -> Iterator[list[int]]:
     """Ports a test used (it appends them); afterwards they must be free, and no process,
     helper thread or socket may be left."""
     assert interop.live_children() == [] and upstream.live_children() == []
-    before = socket_fds()
+    before = open_socket_inodes()
     used: list[int] = []
     yield used
     assert interop.live_children() == [] and upstream.live_children() == []
     assert [t.name for t in threading.enumerate() if t.name in ("dtls-serve", "udp-proxy")] == []
-    assert socket_fds() <= before
+    assert open_socket_inodes() <= before
     for port in used:
         assert udp_port_free(port, HOST), port
 

@@ -21,32 +21,22 @@ from mbedtls_py.errors import Err
 from mbedtls_py.proxy import UDPProxy
 from mbedtls_py.repro_udp import run_real
 from mbedtls_py.udp import UDPTransport
+from mbedtls_py.testing import open_socket_inodes
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("MBEDTLS_PY_SEED_RUNS", "20"))
 
 
-def socket_fds() -> set[str]:
-    """The socket inodes this process has open."""
-    out = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:"):
-            out.add(target)
-    return out
 
 
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
     """Fail a test that leaves a socket, a helper thread or a child process behind."""
-    before = socket_fds()
+    before = open_socket_inodes()
     yield
     assert [t.name for t in threading.enumerate() if t.name in ("dtls-serve", "udp-proxy")] == []
     assert interop.live_children() == [] and upstream.live_children() == []
-    assert socket_fds() <= before
+    assert open_socket_inodes() <= before
 
 
 def record(content_type: int, epoch: int, seq: int, payload: bytes = b"\x01\x00") -> bytes:

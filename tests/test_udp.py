@@ -5,7 +5,6 @@ socket, thread or child process is left behind."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -32,21 +31,11 @@ from mbedtls_py.udp import (
     run_client,
     serve,
 )
+from mbedtls_py.testing import open_socket_inodes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def socket_fds() -> set[str]:
-    """The socket inodes this process has open."""
-    out = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:"):
-            out.add(target)
-    return out
 
 
 def our_threads() -> list[str]:
@@ -57,11 +46,11 @@ def our_threads() -> list[str]:
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
     """Fail a test that leaves a socket, a helper thread or a child process behind."""
-    before = socket_fds()
+    before = open_socket_inodes()
     yield
     assert our_threads() == []
     assert interop.live_children() == []
-    assert socket_fds() <= before
+    assert open_socket_inodes() <= before
 
 
 @pytest.fixture(scope="module")
