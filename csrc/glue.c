@@ -15,6 +15,18 @@
 
 /* ---- queues ------------------------------------------------------------ */
 
+static void queue_append(mpy_queue *q, mpy_datagram *d)
+{
+    if (q->tail != NULL) {
+        q->tail->next = d;
+    } else {
+        q->head = d;
+    }
+    q->tail = d;
+    q->count++;
+    q->bytes += d->len;
+}
+
 int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len)
 {
     if (len == 0 || len > q->max_datagram) {
@@ -30,14 +42,7 @@ int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len)
     d->next = NULL;
     d->len = len;
     memcpy(d->data, data, len);
-    if (q->tail != NULL) {
-        q->tail->next = d;
-    } else {
-        q->head = d;
-    }
-    q->tail = d;
-    q->count++;
-    q->bytes += len;
+    queue_append(q, d);
     return 0;
 }
 
@@ -54,18 +59,6 @@ static mpy_datagram *queue_take(mpy_queue *q)
         d->next = NULL;
     }
     return d;
-}
-
-static void queue_append(mpy_queue *q, mpy_datagram *d)
-{
-    if (q->tail != NULL) {
-        q->tail->next = d;
-    } else {
-        q->head = d;
-    }
-    q->tail = d;
-    q->count++;
-    q->bytes += d->len;
 }
 
 int mpy_queue_peek(const mpy_queue *q, const unsigned char **data)
