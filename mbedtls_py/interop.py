@@ -340,6 +340,19 @@ def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0, term_wait: float = 
                 _CHILDREN.pop(proc.pid, None)
 
 
+def _common_args(mtu: int | None, cipher: str | None, dtls_timeouts: bool,
+                 extra_args: list[str]) -> list[str]:
+    """The options s_client and s_server share, then the caller's extra arguments."""
+    argv: list[str] = []
+    if mtu is not None:
+        argv += ["-mtu", str(mtu)]
+    if cipher is not None:
+        argv += ["-cipher", cipher]
+    if dtls_timeouts:
+        argv.append("-timeout")
+    return argv + list(extra_args)
+
+
 def children_named(*names: str) -> list[int]:
     """PIDs of this process's children (running or zombie) whose command is one of ``names``."""
     wanted = {n.encode() for n in names}
@@ -689,13 +702,7 @@ class OpenSSLClient:
                 argv += ["-cert", str(paths.client_cert), "-key", str(paths.client_key)]
         if self.psk is not None:
             argv += ["-psk", self.psk.hex, "-psk_identity", self.psk.identity]
-        if self.mtu is not None:
-            argv += ["-mtu", str(self.mtu)]
-        if self.cipher is not None:
-            argv += ["-cipher", self.cipher]
-        if self.dtls_timeouts:
-            argv.append("-timeout")
-        return argv + self.extra_args
+        return argv + _common_args(self.mtu, self.cipher, self.dtls_timeouts, self.extra_args)
 
     def start(self) -> OpenSSLClient:
         """Start s_client in the background and feed it ``input``; see :meth:`wait`."""
@@ -829,13 +836,7 @@ class OpenSSLServer:
             argv += ["-Verify", "10", "-CAfile", str(paths.ca), "-verify_return_error"]
         if self.naccept is not None:
             argv += ["-naccept", str(self.naccept)]
-        if self.mtu is not None:
-            argv += ["-mtu", str(self.mtu)]
-        if self.cipher is not None:
-            argv += ["-cipher", self.cipher]
-        if self.dtls_timeouts:
-            argv.append("-timeout")
-        return argv + self.extra_args
+        return argv + _common_args(self.mtu, self.cipher, self.dtls_timeouts, self.extra_args)
 
     def start(self, ready_timeout: float = 5.0, attempts: int = 5) -> OpenSSLServer:
         """Start s_server and wait until it listens; retry with a new port if one was picked."""
