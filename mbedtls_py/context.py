@@ -237,6 +237,21 @@ class Context:
         with self._lock:
             return lib.mbedtls_ssl_check_pending(self._c())
 
+    def check_record(self, data: bytes) -> int:
+        """``mbedtls_ssl_check_record``: 0 when ``data`` begins with a valid,
+        authentic record of this context's current epoch not seen before, else
+        the code (``SSL_INVALID_MAC``, ``SSL_INVALID_RECORD``,
+        ``SSL_UNEXPECTED_RECORD`` for another epoch or a replay).  Only the
+        first record is checked; the context is not changed.  Mbed TLS
+        decrypts and wipes the buffer in place, so it gets a copy."""
+        data = _as_data(data)
+        if not data:
+            raise ValueError("data must not be empty")
+        buf = ffi.new("unsigned char[]", data)
+        with self._lock:
+            rc = lib.mbedtls_ssl_check_record(self._c(), buf, len(data))
+        return as_err(rc) if rc else 0
+
     def set_client_transport_id(self, info: bytes) -> int:
         """``mbedtls_ssl_set_client_transport_id`` (server): the client's address,
         bound into the cookie."""
@@ -304,6 +319,12 @@ class Context:
         rc = self.handshake()
         if rc:
             raise error_for(rc, f"{self.name}: handshake")
+
+    def do_check_record(self, data: bytes) -> None:
+        """``check_record``, raising ``MbedTLSError`` unless the record authenticates."""
+        rc = self.check_record(data)
+        if rc:
+            raise error_for(rc, f"{self.name}: check_record")
 
     def read(self, n: int = 16384) -> bytes:
         """Up to ``n`` bytes of application data; raises ``WantRead`` when none

@@ -17,14 +17,25 @@ handshake fail, the seed's -0x7700):
     upstream 3.6.6's workaround: ``SSL_UNEXPECTED_MESSAGE`` during a
     handshake is taken as harmless, whatever caused it (hides real errors).
 ``linger``
-    after closing, the old connection's context lingers (default: two
-    round-trip estimates) and is fed the previous peer's datagrams, so a late
-    close_notify is consumed as ``SSL_PEER_CLOSE_NOTIFY`` by the connection it
-    belongs to; a new client is served at once by a fresh context.
+    after closing, the old connection's context lingers for a window and is
+    fed the previous peer's datagrams that authenticate under its keys, so a
+    late close_notify is consumed as ``SSL_PEER_CLOSE_NOTIFY`` by the
+    connection it belongs to; a new client is served at once by a fresh
+    context.  Default window: the round trip measured during that
+    connection's handshake plus the peer's retransmission timeout
+    (``peer_timeout_ms``, default 1000 ms, Mbed TLS's and OpenSSL's initial
+    timer); the boundary is inclusive (a datagram arriving at exactly
+    close + window is still the old connection's).  Every ``linger`` event
+    carries the window used.
 ``classify``
-    when the first flight fails, look at the datagram that caused it: an
-    encrypted record (epoch >= 1) from a recently closed peer is dropped with
-    a debug event naming it; anything else stays a reported error.
+    when the first flight fails, staleness must be PROVEN: the handshake
+    returned exactly ``SSL_UNEXPECTED_MESSAGE``, the sender is a peer whose
+    connection closed within ``recent_ms``, and every record of the datagram
+    authenticates under that closed connection's keys
+    (``mbedtls_ssl_check_record`` on its retained context returns 0), or the
+    datagram is a byte-identical replay of one that authenticated while the
+    connection was open.  Only then is it dropped (with the proof in the
+    event); anything else is reported, whatever it looks like.
 
 The transport is anything with ``sendto(data, addr)``, ``recvfrom() ->
 (data, addr) | None`` (non-blocking) and a ``clock`` with ``now_ms``: the
@@ -35,8 +46,9 @@ is driven by ``poll()`` (handle everything available now) and
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -46,13 +58,16 @@ from .errors import Err, as_err, error_name
 from .records import Datagram, parse_datagram
 
 __all__ = ["DTLSServer", "POLICIES", "Classification", "classify_datagram", "Event",
-           "DatagramTransport"]
+           "DatagramTransport", "ClosedConnection", "PEER_TIMEOUT_MS"]
 
 Policy = Literal["none", "lenient", "linger", "classify"]
 POLICIES: tuple[str, ...] = ("none", "lenient", "linger", "classify")
 Address = Hashable
 
 _FLOW = (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE)
+# The peer's initial retransmission timeout: Mbed TLS's
+# MBEDTLS_SSL_DTLS_TIMEOUT_DFL_MIN and OpenSSL's DTLS timer both start at 1 s.
+PEER_TIMEOUT_MS = 1000.0
 
 
 class DatagramTransport(Protocol):
@@ -100,11 +115,12 @@ class Event:
 
 @dataclass(frozen=True)
 class Classification:
-    """What a datagram that failed a first flight looks like."""
+    """What a datagram that failed a first flight is, and the proof."""
 
-    stale: bool  # True: belongs to a previous connection; safe to drop
+    stale: bool  # True: proven to belong to a previous connection; safe to drop
     kind: str  # e.g. "encrypted alert (probably close_notify)"
     reason: str
+    check_rc: int | None = None  # what check_record said (None: never asked)
 
 
 _ENCRYPTED_KINDS = {
@@ -116,32 +132,82 @@ _ENCRYPTED_KINDS = {
 }
 
 
-def classify_datagram(data: bytes, src: Address, recent_peers: set[Address]) -> Classification:
-    """Decide whether a datagram that failed a new connection's first flight is
-    a leftover of a previous connection with ``src`` (drop it) or a real error.
+_ACCEPTED_MAX = 64  # digests of authenticated datagrams kept per connection
 
-    Stale means: it parses as DTLS, every record is encrypted (epoch >= 1), and
-    ``src`` is a peer whose connection this server closed recently.  Anything
-    else (not DTLS, plaintext that is not a ClientHello, a malformed
-    ClientHello, an encrypted record from an unknown address) is real.
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+class ClosedConnection:
+    """A closed connection kept for a while: its context (keys, epoch, replay
+    window) and the digests of the datagrams that authenticated under it while
+    it was open.  ``until`` is the last clock time (inclusive) it is kept."""
+
+    def __init__(self, ctx: Context, until: float, accepted: Iterable[bytes] = ()) -> None:
+        self.ctx = ctx
+        self.until = until
+        self.accepted = frozenset(accepted)
+
+    def prove(self, data: bytes) -> tuple[int, str]:
+        """(0, why) when ``data`` provably belongs to this connection, else
+        (the first non-zero ``check_record`` code, why not)."""
+        dgram = parse_datagram(data)
+        if dgram.error or not dgram.records:
+            return int(Err.SSL_INVALID_RECORD), f"not a well-formed DTLS datagram: {dgram.error}"
+        first_rc = 0
+        for rec in dgram.records:
+            rc = self.ctx.check_record(data[rec.offset:rec.end])
+            if rc:
+                first_rc = rc
+                break
+        if first_rc == 0:
+            return 0, ("every record authenticates under the closed connection's keys "
+                       "(check_record 0)")
+        if _digest(data) in self.accepted:
+            return 0, (f"check_record {_hex(first_rc)} (replay) but byte-identical to a datagram "
+                       "that authenticated while the connection was open")
+        return first_rc, (f"check_record {_hex(first_rc)} ({error_name(first_rc)}) under the "
+                          "closed connection's keys")
+
+
+def classify_datagram(data: bytes, src: Address, rc: int,
+                      closed: Mapping[Address, ClosedConnection]) -> Classification:
+    """Decide whether a datagram that made a new connection's first flight
+    fail with ``rc`` is a leftover of the connection just closed with ``src``
+    (drop it) or a real error (report it).
+
+    Stale only when proven: ``rc`` is exactly ``SSL_UNEXPECTED_MESSAGE``, a
+    connection with ``src`` is in ``closed``, and the datagram authenticates
+    under it (:meth:`ClosedConnection.prove`).  What it looks like (epoch,
+    content type, length) is only the ``kind`` shown in the report.
     """
     dgram: Datagram = parse_datagram(data)
-    if not dgram.records or dgram.error and not dgram.records:
-        return Classification(False, "not DTLS", dgram.error or "no DTLS record")
-    first = dgram.records[0]
-    if dgram.error:
-        return Classification(False, "malformed DTLS", dgram.error)
-    if not all(r.encrypted for r in dgram.records):
-        if dgram.is_client_hello:
-            return Classification(False, "ClientHello", "a plaintext ClientHello that failed")
-        return Classification(False, f"plaintext {first.type_name}",
-                              "epoch 0 and not a ClientHello")
-    kind = _ENCRYPTED_KINDS.get(first.content_type, f"encrypted {first.type_name}")
-    kind = f"{kind}, epoch {first.epoch} seq {first.seq}"
-    if src not in recent_peers:
-        return Classification(False, kind, "encrypted record from an address with no "
-                                           "recently closed connection")
-    return Classification(True, kind, "encrypted record from the previous connection's peer")
+    if not dgram.records:
+        kind = "not DTLS"
+    elif dgram.error:
+        kind = "malformed DTLS"
+    elif dgram.is_client_hello:
+        kind = "ClientHello"
+    elif not all(r.encrypted for r in dgram.records):
+        kind = f"plaintext {dgram.records[0].type_name}"
+    else:
+        first = dgram.records[0]
+        kind = _ENCRYPTED_KINDS.get(first.content_type, f"encrypted {first.type_name}")
+        kind = f"{kind}, epoch {first.epoch} seq {first.seq}"
+    if rc != Err.SSL_UNEXPECTED_MESSAGE:
+        return Classification(False, kind, f"the handshake returned {_hex(rc)} "
+                                           f"({error_name(rc)}), not SSL_UNEXPECTED_MESSAGE")
+    old = closed.get(src)
+    if old is None:
+        return Classification(False, kind, "no recently closed connection with this address "
+                                           "to authenticate it against")
+    check_rc, why = old.prove(data)
+    return Classification(check_rc == 0, kind, why, check_rc)
+
+
+def _hex(rc: int) -> str:
+    return f"-0x{-int(rc):04X}" if rc < 0 else str(int(rc))
 
 
 class _Conn:
@@ -157,6 +223,12 @@ class _Conn:
         # Datagrams from the peer while closing: they sit in the connection's
         # socket, which the sample frees (mbedtls_net_free) with the connection.
         self.socket_queue: list[bytes] = []
+        # Evidence kept for linger/classify: digests of datagrams that
+        # authenticated after the handshake, and the round trip measured from
+        # a server flight to the peer's next datagram.
+        self.accepted: list[bytes] = []
+        self.flight_sent: tuple[Address, int] | None = None  # (to whom, when)
+        self.rtt_ms: float | None = None
 
 
 class DTLSServer:
@@ -170,6 +242,7 @@ class DTLSServer:
     def __init__(self, config: Config, transport: DatagramTransport, *,
                  policy: Policy = "none", rtt_ms: float = 100.0,
                  linger_ms: float | None = None, recent_ms: float | None = None,
+                 peer_timeout_ms: float = PEER_TIMEOUT_MS,
                  echo: bool = True, service_ms: int = 0, name: str = "server",
                  on_event: Callable[[Event], None] | None = None) -> None:
         if policy not in POLICIES:
@@ -188,16 +261,24 @@ class DTLSServer:
         if service_ms < 0:
             raise ValueError("service_ms must be >= 0")
         self.service_ms = int(service_ms)
-        self.linger_ms = 2 * rtt_ms if linger_ms is None else linger_ms
-        # How long a closed peer counts as "recent" for the classifier.
-        self.recent_ms = max(self.linger_ms, 10 * rtt_ms) if recent_ms is None else recent_ms
+        for what, value in (("linger_ms", linger_ms), ("recent_ms", recent_ms),
+                            ("peer_timeout_ms", peer_timeout_ms)):
+            if value is not None and not value >= 0:
+                raise ValueError(f"{what} must be >= 0, not {value!r}")
+        self.rtt_ms = float(rtt_ms)  # the estimate used until a round trip is measured
+        self.peer_timeout_ms = float(peer_timeout_ms)
+        # None: per connection, measured round trip + peer_timeout_ms.
+        self.linger_ms = None if linger_ms is None else float(linger_ms)
+        # How long a closed connection is kept for the classifier's proof.
+        self.recent_ms = (max(self.rtt_ms + self.peer_timeout_ms, 10 * self.rtt_ms)
+                          if recent_ms is None else float(recent_ms))
         self.on_event = on_event
         self.events: list[Event] = []
         self._conn = _Conn(self._new_context())
         self._backlog: list[tuple[bytes, Address]] = []
-        self._lingering: dict[Address, tuple[Context, float]] = {}
+        self._lingering: dict[Address, ClosedConnection] = {}
         self._spare: list[Context] = []
-        self._recent: dict[Address, float] = {}
+        self._closed: dict[Address, ClosedConnection] = {}  # classify's proofs
         self.served = 0
         self.errors: list[Event] = []
         self.dropped: list[Event] = []
@@ -220,8 +301,22 @@ class DTLSServer:
         return ev
 
     def _flush(self, ctx: Context, peer: Address) -> None:
+        sent = False
         while (d := ctx.pop()) is not None:
             self.transport.sendto(d, peer)
+            sent = True
+        if sent and ctx is self._conn.ctx and self._conn.phase == "handshake":
+            self._conn.flight_sent = (peer, self._now())
+
+    def linger_window(self, conn_rtt_ms: float | None = None) -> tuple[float, str]:
+        """(window in ms, how it was chosen) for a connection whose measured
+        round trip is ``conn_rtt_ms`` (``None``: not measured)."""
+        if self.linger_ms is not None:
+            return self.linger_ms, "set by the user"
+        rtt, src = ((conn_rtt_ms, "measured") if conn_rtt_ms is not None
+                    else (self.rtt_ms, "estimated"))
+        return (rtt + self.peer_timeout_ms,
+                f"{src} RTT {rtt:g} ms + peer retransmission timeout {self.peer_timeout_ms:g} ms")
 
     # -- the loop --------------------------------------------------------------
 
@@ -243,7 +338,8 @@ class DTLSServer:
 
     def next_deadline(self) -> int | None:
         """The clock time at which ``poll`` must run again (``None``: only on input)."""
-        times = [until for _, until in self._lingering.values()]
+        # Expiry is checked with ``>``: the window's last ms is inclusive.
+        times = [c.until + 1 for c in self._lingering.values()]
         if self._conn.phase == "closing":
             times.append(self._conn.close_at)
         if self._conn.phase in ("handshake", "read"):
@@ -261,10 +357,10 @@ class DTLSServer:
     def _dispatch(self, data: bytes, src: Address) -> None:
         conn = self._conn
         lingering = self._lingering.get(src)
-        # Only what can belong to the old connection (encrypted records) goes
-        # to it; a ClientHello or garbage from the same address is new input.
-        if lingering is not None and classify_datagram(data, src, {src}).stale:
-            self._feed_lingering(src, lingering[0], data)
+        # Only what authenticates under the old connection's keys goes to it;
+        # anything else from the same address is new input (and reported if bad).
+        if lingering is not None and lingering.prove(data)[0] == 0:
+            self._feed_lingering(src, lingering.ctx, data)
             return
         if conn.phase == "idle":
             self._accept(src)
@@ -275,6 +371,16 @@ class DTLSServer:
         elif conn.phase == "closing":
             conn.socket_queue.append(data)
             return
+        if conn.phase == "handshake" and conn.flight_sent is not None \
+                and conn.flight_sent[0] == src:
+            # A server flight (HelloVerifyRequest included) to this peer and
+            # its answer: one round trip (the largest one counts).
+            sample = self._now() - conn.flight_sent[1]
+            conn.rtt_ms = sample if conn.rtt_ms is None else max(conn.rtt_ms, sample)
+            conn.flight_sent = None
+        if conn.phase == "read" and self.policy in ("linger", "classify") \
+                and len(conn.accepted) < _ACCEPTED_MAX and conn.ctx.check_record(data) == 0:
+            conn.accepted.append(_digest(data))
         conn.ctx.push(data)
         conn.datagrams += 1
         self._advance(conn)
@@ -283,6 +389,7 @@ class DTLSServer:
         conn = self._conn
         conn.peer, conn.phase, conn.datagrams = src, "handshake", 0
         conn.started_ms = self._now()
+        conn.accepted = []
         rc = conn.ctx.set_client_transport_id(_addr_str(src).encode())
         self._emit("accept", src, rc, "waiting for ClientHello")
 
@@ -330,23 +437,26 @@ class DTLSServer:
         if self.policy == "lenient" and rc == Err.SSL_UNEXPECTED_MESSAGE:
             self._drop("lenient: UNEXPECTED_MESSAGE taken as harmless", peer, rc, bad)
         elif self.policy == "classify" and stale_candidate:
-            verdict = classify_datagram(bad, peer, set(self._recent))
+            verdict = classify_datagram(bad, peer, rc, self._closed)
+            proof = {"check_rc": verdict.check_rc, "proof": verdict.reason}
             if verdict.stale:
-                self._drop(f"classify: dropped {verdict.kind}: {verdict.reason}", peer, rc, bad)
+                self._drop(f"classify: dropped {verdict.kind}: {verdict.reason}", peer, rc, bad,
+                           **proof)
             else:
-                self._error(f"classify: real error: {verdict.kind}: {verdict.reason}", peer, rc, bad)
+                self._error(f"classify: real error: {verdict.kind}: {verdict.reason}", peer, rc,
+                            bad, **proof)
         else:
             self._error("handshake failed", peer, rc, bad)
         self._reset(linger=False)
 
-    def _error(self, note: str, peer: Address, rc: int, bad: bytes) -> None:
+    def _error(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
         ev = self._emit("error", peer, rc, note, datagram=bad.hex(),
-                        records=[repr(r) for r in parse_datagram(bad).records])
+                        records=[repr(r) for r in parse_datagram(bad).records], **extra)
         self.errors.append(ev)
 
-    def _drop(self, note: str, peer: Address, rc: int, bad: bytes) -> None:
+    def _drop(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
         ev = self._emit("drop", peer, rc, note, datagram=bad.hex(),
-                        records=[repr(r) for r in parse_datagram(bad).records])
+                        records=[repr(r) for r in parse_datagram(bad).records], **extra)
         self.dropped.append(ev)
 
     def _close(self, conn: _Conn, send_close_notify: bool) -> None:
@@ -363,36 +473,51 @@ class DTLSServer:
     def _finish(self, conn: _Conn) -> None:
         """End the connection: free its socket and reset (or let it linger)."""
         peer = conn.peer
-        self._recent[peer] = self._now()
         queued, conn.socket_queue = conn.socket_queue, []
         linger = self.policy == "linger"
-        for data in queued:
-            if linger and classify_datagram(data, peer, {peer}).stale:
-                continue  # handed to the lingering context below
-            self._emit("discard", peer, None, "arrived before the reset; freed with the "
-                       "connection's socket", records=[repr(r) for r in parse_datagram(data).records])
-        self._reset(linger=linger)
+        closed = ClosedConnection(conn.ctx, 0, conn.accepted)
+        keep = [linger and closed.prove(d)[0] == 0 for d in queued]
+        for data, kept in zip(queued, keep):
+            if not kept:  # handed to the lingering context below otherwise
+                self._emit("discard", peer, None, "arrived before the reset; freed with the "
+                           "connection's socket",
+                           records=[repr(r) for r in parse_datagram(data).records])
+        self._reset(linger=linger, retain=self.policy == "classify")
         if linger:
-            for data in queued:
-                if classify_datagram(data, peer, {peer}).stale:
-                    self._feed_lingering(peer, self._lingering[peer][0], data)
+            for data, kept in zip(queued, keep):
+                if kept:
+                    self._feed_lingering(peer, self._lingering[peer].ctx, data)
 
-    def _reset(self, linger: bool) -> None:
+    def _reset(self, linger: bool, retain: bool = False) -> None:
         conn = self._conn
-        if linger and conn.peer is not None:
-            # Keep the old connection alive for late datagrams; serve the next
-            # client from a fresh (or recycled) context at once.
-            old = self._lingering.pop(conn.peer, None)
+        if (linger or retain) and conn.peer is not None:
+            # Keep the old connection (its keys and replay window) for late
+            # datagrams; serve the next client from a fresh (or recycled)
+            # context at once.
+            table = self._lingering if linger else self._closed
+            old = table.pop(conn.peer, None)
             if old is not None:
-                self._recycle(old[0])
-            self._lingering[conn.peer] = (conn.ctx, self._now() + self.linger_ms)
-            self._emit("linger", conn.peer, None, f"old connection lingers {self.linger_ms:g} ms")
+                self._recycle(old.ctx)
+            if linger:
+                window, how = self.linger_window(conn.rtt_ms)
+            else:
+                window, how = self.recent_ms, "recent_ms"
+            table[conn.peer] = ClosedConnection(conn.ctx, self._now() + window, conn.accepted)
+            if linger:
+                self._emit("linger", conn.peer, None,
+                           f"old connection lingers {window:g} ms ({how})",
+                           window_ms=window, window_rule=how)
+            else:
+                self._emit("retain", conn.peer, None, f"closed connection kept {window:g} ms "
+                           "to authenticate late datagrams (check_record)", window_ms=window)
             conn.ctx = self._spare.pop() if self._spare else self._new_context()
             rc = 0
         else:
             rc = conn.ctx.session_reset()
             conn.ctx.clear_queues()
         self._emit("reset", conn.peer, rc)
+        if linger or retain:
+            conn.rtt_ms, conn.accepted = None, []
         conn.peer, conn.phase, conn.datagrams = None, "idle", 0
 
     def _recycle(self, ctx: Context) -> None:
@@ -415,21 +540,24 @@ class DTLSServer:
 
     def _expire_lingering(self) -> None:
         now = self._now()
-        for addr, (ctx, until) in list(self._lingering.items()):
-            if now >= until:
+        # Inclusive windows: a datagram arriving at exactly ``until`` still
+        # belongs to the old connection.
+        for addr, old in list(self._lingering.items()):
+            if now > old.until:
                 del self._lingering[addr]
-                self._recycle(ctx)
+                self._recycle(old.ctx)
                 self._emit("linger_end", addr, None, "linger window over")
-        horizon = now - self.recent_ms
-        for addr, t in list(self._recent.items()):
-            if t < horizon:
-                del self._recent[addr]
+        for addr, old in list(self._closed.items()):
+            if now > old.until:
+                del self._closed[addr]
+                self._recycle(old.ctx)
 
     def close(self) -> None:
         """Free every context the server holds."""
         self._conn.ctx.close()
-        for ctx, _ in self._lingering.values():
-            ctx.close()
+        for old in [*self._lingering.values(), *self._closed.values()]:
+            old.ctx.close()
+        self._closed.clear()
         for ctx in self._spare:
             ctx.close()
         self._lingering.clear()

@@ -96,6 +96,7 @@ int mbedtls_ssl_get_peer_cid(mbedtls_ssl_context *ssl, int *enabled,
                              unsigned char *peer_cid, size_t *peer_cid_len);
 
 int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl);
+int mbedtls_ssl_check_record(mbedtls_ssl_context const *ssl, unsigned char *buf, size_t buflen);
 size_t mbedtls_ssl_get_bytes_avail(const mbedtls_ssl_context *ssl);
 uint32_t mbedtls_ssl_get_verify_result(const mbedtls_ssl_context *ssl);
 int mbedtls_ssl_get_ciphersuite_id_from_ssl(const mbedtls_ssl_context *ssl);
