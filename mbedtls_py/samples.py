@@ -480,7 +480,7 @@ class DTLSServer:
         for data, kept in zip(queued, keep):
             if not kept:  # handed to the lingering context below otherwise
                 self._emit("discard", peer, None, "arrived before the reset; freed with the "
-                           "connection's socket",
+                           "connection's socket", datagram=data.hex(),
                            records=[repr(r) for r in parse_datagram(data).records])
         self._reset(linger=linger, retain=self.policy == "classify")
         if linger:
@@ -536,7 +536,7 @@ class DTLSServer:
             note = f"late application data ({rc} bytes) consumed by the lingering connection"
         else:
             note = "late datagram consumed by the lingering connection"
-        self._emit("linger_consumed", src, rc, note, records=what)
+        self._emit("linger_consumed", src, rc, note, datagram=data.hex(), records=what)
 
     def _expire_lingering(self) -> None:
         now = self._now()

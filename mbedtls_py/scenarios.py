@@ -22,7 +22,19 @@ Late datagrams of the previous connection (the server must go on):
 Genuinely bad input after a reset (must be reported):
 
 ``garbage``, ``non-dtls``, ``plaintext-not-clienthello``,
-``malformed-clienthello``, ``stale-from-unknown``
+``malformed-clienthello``, ``stale-from-unknown``, and forgeries from the
+address of the peer that just closed, which only a cryptographic check can
+tell from a late record: ``forged-header`` (issue 9's datagram: content type
+0x47, version 0x0000, epoch 0x2020, 12-byte body), ``forged-alert`` (epoch 1,
+the next sequence number, the length of a real encrypted close_notify, a
+random body: a bad MAC), ``forged-appdata`` (the same as application data).
+
+Every field of a result comes from what happened: the network trace (when
+the late or bad datagram was delivered relative to the server's reset), the
+server's events (which one accounts for that datagram) and the second
+client.  A run whose evidence is missing (the datagram never reached the
+server, the server never reset, no server event accounts for it) is
+``inconclusive``, never a pass.
 """
 
 from __future__ import annotations
@@ -40,13 +52,19 @@ from .samples import POLICIES, DTLSServer
 from .testing import PSK, PSK_IDENTITY, PSK_SUITE
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
-           "EchoClient", "expected_outcome", "REQUEST"]
+           "EchoClient", "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
+
+# Issue 9's datagram: parses by length, non-zero epoch, authenticates under nothing.
+ISSUE9_DATAGRAM = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + (12).to_bytes(2, "big") \
+    + bytes(range(1, 13))
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
 LATE_SCENARIOS = ("late-close-notify", "duplicate-after-reset", "late-close-notify-new-client")
 BAD_INPUT_SCENARIOS = ("garbage", "non-dtls", "plaintext-not-clienthello",
-                       "malformed-clienthello", "stale-from-unknown")
+                       "malformed-clienthello", "stale-from-unknown", "forged-header",
+                       "forged-alert", "forged-appdata")
+OUTCOMES = ("ok", "failed", "error-reported", "error-hidden", "inconclusive")
 SCENARIOS = LATE_SCENARIOS + BAD_INPUT_SCENARIOS
 
 DEFAULT_RTT_MS = 100
@@ -62,12 +80,15 @@ class RunResult:
     mitigation: str
     scenario: str
     server_rc: int
-    outcome: str  # ok | failed | error-reported | error-hidden
-    late: bool  # the datagram reached the server after its reset
-    offset_ms: int | None  # arrival of the late datagram relative to the reset
+    outcome: str  # ok | failed | error-reported | error-hidden | inconclusive
+    late: bool  # the trace shows the datagram delivered after the server's reset
+    offset_ms: int | None  # its delivery relative to the reset, from the trace
     second_client_served: bool
     expected: str
     note: str = ""
+    linger_ms: float | None = None  # the linger window the server used (from its event)
+    planned_offset_ms: int | None = None  # what the scenario aimed at (not evidence)
+    evidence: str = ""  # what the outcome rests on, or what is missing
     events: list[dict[str, Any]] = field(default_factory=list)
     trace: str | None = None
 
@@ -84,6 +105,7 @@ class RunResult:
             d.pop("events")
         d["server_rc_hex"] = f"-0x{-self.server_rc:04X}" if self.server_rc < 0 else "0"
         d["as_promised"] = self.as_promised
+        d["inconclusive"] = self.outcome == "inconclusive"
         return d
 
 
@@ -182,6 +204,13 @@ def _bad_input(scenario: str, rng: random.Random) -> tuple[str, bytes]:
         # Looks exactly like a late encrypted close_notify, but from an address
         # that never had a connection.
         return "stranger", header(21, 1, 1, bytes(rng.randrange(256) for _ in range(26)))
+    if scenario == "forged-header":
+        return "client", ISSUE9_DATAGRAM
+    if scenario in ("forged-alert", "forged-appdata"):
+        # From the peer that just closed, on its epoch, with a plausible next
+        # sequence number and a real record's length: only the MAC is wrong.
+        ctype, size = (21, 26) if scenario == "forged-alert" else (23, 24 + len(REQUEST))
+        return "client", header(ctype, 1, 3, bytes(rng.randrange(256) for _ in range(size)))
     raise ValueError(f"not a bad-input scenario: {scenario}")
 
 
@@ -192,8 +221,8 @@ def expected_outcome(policy: str, scenario: str, late: bool, server_rc: int,
         if policy == "none":
             return "failed" if late else "ok"
         if policy == "linger" and late and offset_ms is not None and linger_ms is not None \
-                and offset_ms >= linger_ms:
-            return "failed"  # past the window, the old connection is gone
+                and offset_ms > linger_ms:
+            return "failed"  # past the (inclusive) window, the old connection is gone
         return "ok"
     if policy == "lenient" and server_rc == Err.SSL_UNEXPECTED_MESSAGE:
         return "error-hidden"  # the weakness of upstream's workaround (#9656)
@@ -214,6 +243,79 @@ def _make_configs(net: Network, auth: str, pki: Any) -> tuple[Config, Config, st
     return client, server, pki.hostname
 
 
+_HANDLING = ("error", "drop", "linger_consumed", "discard")
+
+
+def _verdict(scenario: str, net: Network, server: DTLSServer, where: dict[int, int],
+             bad: tuple[str, bytes] | None) -> dict[str, Any]:
+    """The evidence of one run: the connection-ending reset, the delivery of
+    the late (or bad) datagram, the server event that accounts for it."""
+    out: dict[str, Any] = {"late": False, "offset_ms": None, "server_rc": 0, "handled": None,
+                           "linger_ms": None, "note": "", "evidence": "", "missing": None}
+    evs = server.events
+    # The reset that ended the first connection (not the cookie exchange's).
+    closed = next((i for i, e in enumerate(evs) if e.peer == "client"
+                   and e.event in ("close_notify", "read") and (e.rc or 0) <= 0), None)
+    reset = next((e for e in evs[closed or 0:] if e.event == "reset" and e.peer == "client"),
+                 None) if closed is not None else None
+    linger = next((e for e in evs if e.event == "linger" and e.peer == "client"), None)
+    if linger is not None:
+        out["linger_ms"] = linger.data.get("window_ms")
+    deliveries = [(i, ev) for i, ev in enumerate(net.trace)
+                  if ev.kind == "deliver" and ev.dst == "server"]
+    if bad is not None:
+        src, data = bad
+        hits = [(i, ev) for i, ev in deliveries if ev.src == src and ev.data == data]
+    else:
+        src = "client"
+        ctype = 23 if scenario == "duplicate-after-reset" else 21
+
+        def is_late(ev: Any) -> bool:
+            recs = ev.records.records
+            return bool(recs) and recs[0].encrypted and recs[0].content_type == ctype
+        hits = [(i, ev) for i, ev in deliveries if ev.src == "client" and is_late(ev)]
+    if reset is None:
+        out["missing"] = "the server never reset the first connection"
+        return out
+    if not hits:
+        out["missing"] = "the datagram never reached the server"
+        return out
+    pos, delivered = hits[-1]  # a duplicate is the later copy
+    out["late"] = pos > where.get(id(reset), -1)
+    out["offset_ms"] = delivered.time_ms - reset.t_ms
+    hexed = delivered.data.hex()
+    handler = next((e for e in evs if e.peer == src and e.event in _HANDLING
+                    and e.data.get("datagram") == hexed and where.get(id(e), -1) > pos), None)
+    when = f"delivered {out['offset_ms']:+d} ms from the reset"
+    if handler is None:
+        out["missing"] = f"{when}, but no server event accounts for it"
+        out["evidence"] = out["missing"]
+        return out
+    out["handled"] = handler.event
+    if handler.event in ("error", "drop"):
+        out["server_rc"] = int(handler.rc or 0)
+    out["note"] = f"{handler.event}: {handler.note}"
+    out["evidence"] = f"{when}; server event {handler.event} at {handler.t_ms} ms"
+    return out
+
+
+def _outcome(v: dict[str, Any], late_kind: bool, served: bool) -> str:
+    """The outcome from the evidence alone; missing evidence is inconclusive."""
+    if v["missing"] is not None:
+        if not late_kind and v["handled"] is None and v["evidence"]:
+            return "error-hidden"  # delivered, and the server said nothing
+        v["evidence"] = v["evidence"] or v["missing"]
+        return "inconclusive"
+    if not late_kind:
+        return "error-reported" if v["handled"] == "error" else "error-hidden"
+    if v["handled"] == "error" or not served:
+        return "failed"
+    if v["handled"] == "discard" and v["late"]:
+        v["evidence"] += " (discarded as early, yet delivered after the reset?)"
+        return "inconclusive"
+    return "ok"
+
+
 def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                  pki: Any = None, rtt_ms: int = DEFAULT_RTT_MS, offset_ms: int | None = None,
                  linger_ms: float | None = None, trace: bool = False,
@@ -231,17 +333,21 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         from .pki_det import make_det_pki
         pki = make_det_pki(seed)
     rng = random.Random(f"scenario/{seed}")
-    net = Network(seed=seed, trace=trace)
+    # The trace is the evidence of every verdict: always recorded.
+    net = Network(seed=seed, trace=True)
     one_way = rtt_ms // 2
     for name in ("client", "client2", "stranger"):
         net.link(name, "server", delay_ms=one_way)
         net.link("server", name, delay_ms=one_way)
     client_conf, server_conf, hostname = _make_configs(net, auth, pki)
-    on_event = None
-    if trace:  # the server's steps (accept, reset, error...) in the timeline
-        def on_event(e: Any) -> None:
-            net.note("server", f"** {e.event}" + (f" rc={e.to_dict().get('rc_hex', e.rc)}"
-                                                 if e.rc is not None else "") + f" {e.note}")
+    # The server's steps (accept, reset, error...) go into the timeline, and
+    # each event's place in it orders it against deliveries of the same ms.
+    where: dict[int, int] = {}
+
+    def on_event(e: Any) -> None:
+        net.note("server", f"** {e.event}" + (f" rc={e.to_dict().get('rc_hex', e.rc)}"
+                                             if e.rc is not None else "") + f" {e.note}")
+        where[id(e)] = len(net.trace)
     server = DTLSServer(server_conf, net.socket("server"), policy=policy, rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
@@ -268,6 +374,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     net.run(until=lambda: any(e.event == "reset" and e.peer == "client" for e in server.events)
             and client.done, deadline_ms=60_000)
     reset_ms = next((e.t_ms for e in server.events if e.event == "reset"), None)
+    planned = offset_ms
 
     # What reaches the server next, and the next legitimate client.
     client2_start = net.clock.now_ms + (0 if scenario == "late-close-notify-new-client"
@@ -277,8 +384,9 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         client2_start = max(client2_start, late_at + (0 if scenario.endswith("new-client")
                                                       else 10))
         client2_start -= one_way  # its ClientHello arrives then
-    elif not late_kind:
-        src, data = _bad_input(scenario, rng)
+    bad: tuple[str, bytes] | None = None
+    if not late_kind:
+        bad = src, data = _bad_input(scenario, rng)
         net.inject(src, "server", data)
         client2_start = net.clock.now_ms + rtt_ms
     client2 = EchoClient(net, "client2", client_conf, start_ms=max(client2_start, net.clock.now_ms),
@@ -287,25 +395,16 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     net.run(until=lambda: client2.done and net.clock.now_ms >= client2_start + 10 * rtt_ms,
             deadline_ms=net.clock.now_ms + 120_000)
 
-    # Read the outcome off the server's event log.
-    after_reset = [e for e in server.events if reset_ms is not None and e.t_ms >= reset_ms
-                   and e.peer in ("client", "stranger")]
-    errors = [e for e in after_reset if e.event == "error"]
-    drops = [e for e in after_reset if e.event == "drop"]
-    hit = (errors + drops)[:1]
-    server_rc = int(hit[0].rc) if hit else 0
-    late = bool(late_kind and offset_ms is not None and offset_ms > 0)
-    if late_kind:
-        outcome = "failed" if errors or not client2.served else "ok"
-    else:
-        outcome = "error-reported" if errors else "error-hidden"
-    expected = expected_outcome(policy, scenario, late, server_rc, offset_ms, server.linger_ms)
-    note = "; ".join(f"{e.event}: {e.note}" for e in (errors + drops +
-                     [e for e in after_reset if e.event in ("linger_consumed", "discard")])[:2])
+    verdict = _verdict(scenario, net, server, where, bad)
+    expected = expected_outcome(policy, scenario, verdict["late"], verdict["server_rc"],
+                                verdict["offset_ms"], verdict["linger_ms"])
     result = RunResult(
-        seed=seed, peer="mbedtls", mitigation=policy, scenario=scenario, server_rc=server_rc,
-        outcome=outcome, late=late, offset_ms=offset_ms if late_kind else None,
-        second_client_served=client2.served, expected=expected, note=note,
+        seed=seed, peer="mbedtls", mitigation=policy, scenario=scenario,
+        server_rc=verdict["server_rc"], outcome=_outcome(verdict, late_kind, client2.served),
+        late=verdict["late"], offset_ms=verdict["offset_ms"],
+        second_client_served=client2.served, expected=expected, note=verdict["note"],
+        linger_ms=verdict["linger_ms"], planned_offset_ms=planned if late_kind else None,
+        evidence=verdict["evidence"],
         events=[e.to_dict() for e in server.events] if events else [],
         trace=str(net.trace) if trace else None)
     server.close()
