@@ -59,13 +59,37 @@ class Progress:
         sys.stderr.flush()
 
 
+def _number(kind: type, minimum: float, what: str, strict: bool = False) -> Any:
+    """An argparse ``type``: parse ``kind`` and require ``>= minimum`` (``>``
+    when ``strict``); the error quotes what was typed and says what to do."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number; give {what}") from None
+        if value != value or (value <= minimum if strict else value < minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range; give {what}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE_INT = _number(int, 0, "a whole number >= 1", strict=True)
+NON_NEGATIVE_INT = _number(int, 0, "a whole number >= 0 (0: off)")
+POSITIVE_MS = _number(float, 0, "a time in ms > 0", strict=True)
+NON_NEGATIVE_MS = _number(float, 0, "a time in ms >= 0")
+
+
 LEGEND = """
 late        the datagram of the previous connection reached the server after its reset
 failures    the server reported an error caused by a datagram of the previous connection
 reported    a genuinely bad input was reported as an error (as it should be)
 hidden      a genuinely bad input was passed over (a real error hidden)
 served      the next legitimate client was served
-unexpected  runs whose outcome differs from what the policy promises"""
+inconcl.    runs whose evidence is missing (datagram never delivered, no reset, no event)
+unexpected  runs whose outcome differs from what the policy promises
+window      the linger window the server used (ms; "-" for other policies)"""
 
 
 def summarise(results: Iterable[RunResult]) -> dict[str, dict[str, int]]:
@@ -80,7 +104,10 @@ def summarise(results: Iterable[RunResult]) -> dict[str, dict[str, int]]:
         row["hidden"] += r.outcome == "error-hidden"
         row["reported"] += r.outcome == "error-reported"
         row["served"] += r.second_client_served
+        row["inconclusive"] += r.outcome == "inconclusive"
         row["unexpected"] += not r.as_promised
+        if r.linger_ms is not None:
+            row["window_ms"] = max(row["window_ms"], int(r.linger_ms))
     return {k: dict(v) for k, v in table.items()}
 
 
@@ -88,13 +115,14 @@ def format_table(summary: dict[str, dict[str, int]]) -> str:
     """The per-policy table printed by default."""
     cols = [("runs", "runs"), ("late", "late"), ("failed", "failures"),
             ("reported", "reported"), ("hidden", "hidden"), ("served", "served"),
-            ("unexpected", "unexpected")]
+            ("inconclusive", "inconcl."), ("unexpected", "unexpected"), ("window_ms", "window")]
     head = f"{'policy':<10}" + "".join(f"{title:>11}" for _, title in cols)
     lines = [head, "-" * len(head)]
     for policy in POLICIES:
         if policy in summary:
             row = summary[policy]
-            lines.append(f"{policy:<10}" + "".join(f"{row.get(key, 0):>11}" for key, _ in cols))
+            lines.append(f"{policy:<10}" + "".join(
+                f"{row.get(key, '-' if key == 'window_ms' else 0)!s:>11}" for key, _ in cols))
     return "\n".join(lines)
 
 
@@ -187,32 +215,44 @@ def build_parser() -> argparse.ArgumentParser:
                     help="server policy (default: all)")
     cn.add_argument("--scenario", default="all", choices=[*SCENARIOS, "late", "bad-input", "all"],
                     help="which scenarios (default: all)")
-    cn.add_argument("--runs", type=int, default=20, help="runs per scenario and policy (default 20)")
+    cn.add_argument("--runs", type=POSITIVE_INT, default=20,
+                    help="runs per scenario and policy (default 20)")
     cn.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
     cn.add_argument("--auth", default="psk", choices=["psk", "ecdsa"],
                     help="psk (fast, default) or ecdsa (deterministic P-256 certificates)")
-    cn.add_argument("--rtt", type=int, default=DEFAULT_RTT_MS, help="virtual RTT in ms")
-    cn.add_argument("--linger", type=float, metavar="MS", default=None,
-                    help="linger window of the linger policy (default: 2 RTT)")
+    cn.add_argument("--rtt", type=_number(int, 0, "a whole number of ms >= 1", strict=True),
+                    default=DEFAULT_RTT_MS, help="virtual RTT in ms (default 100)")
+    cn.add_argument("--linger", type=NON_NEGATIVE_MS, metavar="MS", default=None,
+                    help="linger window of the linger policy (default: the round trip "
+                         "measured in the handshake + the peer's retransmission timeout, "
+                         "1000 ms; the window's last ms is inclusive)")
     cn.add_argument("--json", action="store_true", help="one JSON object with a list `runs`")
     cn.add_argument("--trace", action="store_true",
                     help="print the timeline of one run (the first seed, first policy)")
-    cn.add_argument("--sweep", type=int, metavar="SEEDS", default=0,
+    cn.add_argument("--sweep", type=POSITIVE_INT, metavar="SEEDS", default=None,
                     help="failure rate vs offset of the late alert after the reset, over SEEDS seeds")
-    cn.add_argument("--jobs", type=int, default=1,
+    cn.add_argument("--jobs", type=POSITIVE_INT, default=1,
                     help="processes for --sweep, or concurrent runs with a real peer (default 1)")
-    cn.add_argument("--delay", type=float, metavar="MS", default=None,
+    cn.add_argument("--delay", type=NON_NEGATIVE_MS, metavar="MS", default=None,
                     help="with a real peer: how long the proxy holds the client's encrypted "
                          "alert (default 200)")
     cn.add_argument("--progress", action="store_true", help="show progress even when not a tty")
+    cn.add_argument("--allow-inconclusive", action="store_true",
+                    help="exit 0 even if some runs are inconclusive (they are still "
+                         "counted and listed); by default any inconclusive run exits 3")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``repro``; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    if args.runs < 1:
-        raise SystemExit("repro: --runs must be >= 1")
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.peer == "upstream-client":
+        from . import upstream
+        if not (upstream.ROOT / "csrc" / "build.py").is_file():
+            ap.error("--peer upstream-client builds upstream's dtls_client from the Mbed TLS "
+                     "source, which an installed wheel does not ship: run it from a source "
+                     "checkout (./dev.sh repro ...) or use --peer openssl")
     policies = list(POLICIES) if args.mitigation == "all" else [args.mitigation]
     scenarios = {"all": list(SCENARIOS), "late": list(LATE_SCENARIOS),
                  "bad-input": list(BAD_INPUT_SCENARIOS)}.get(args.scenario, [args.scenario])
@@ -221,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.peer != "mbedtls":
         return _main_real(args, policies, progress_on)
 
-    if args.sweep:
+    if args.sweep is not None:
         bar = Progress(args.sweep * len(policies), "sweep", progress_on)
         if args.jobs > 1:
             with concurrent.futures.ProcessPoolExecutor(args.jobs) as ex:
@@ -245,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             rc = e.get("rc_hex", e.get("rc", ""))
             print(f"  {e['t_ms']:>6} ms  {e['event']:<16} {e.get('peer', ''):<9} "
                   f"{rc!s:>8}  {e.get('note', '')}")
-        return 0 if r.as_promised else 1
+        return exit_status([r], args.allow_inconclusive)
 
     total = len(scenarios) * len(policies) * args.runs
     bar = Progress(total, "repro", progress_on)
@@ -268,11 +308,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(args: argparse.Namespace, results: list[RunResult], elapsed: float) -> int:
     summary = summarise(results)
-    bad = [r for r in results if not r.as_promised]
+    unsure = [r for r in results if r.outcome == "inconclusive"]
+    bad = [r for r in results if not r.as_promised and r.outcome != "inconclusive"]
+    status = exit_status(results, getattr(args, "allow_inconclusive", False))
     if args.json:
         print(json.dumps({"command": "repro close-notify", "peer": args.peer,
                           "seed": args.seed, "runs": [r.to_dict() for r in results],
-                          "summary": summary, "all_as_promised": not bad}, indent=1))
+                          "summary": summary, "all_as_promised": not bad and not unsure,
+                          "inconclusive": len(unsure), "exit_status": status}, indent=1))
     else:
         by_scenario: dict[str, list[RunResult]] = defaultdict(list)
         for r in results:
@@ -294,7 +337,22 @@ def _report(args: argparse.Namespace, results: list[RunResult], elapsed: float) 
                  f"seed {bad[0].seed}: {bad[0].outcome} (expected {bad[0].expected}); "
                  f"replay with --trace --seed {bad[0].seed} --scenario {bad[0].scenario} "
                  f"--mitigation {bad[0].mitigation}"))
-    return 0 if not bad else 1
+        for r in unsure[:10]:
+            print(f"INCONCLUSIVE {r.scenario}/{r.mitigation} seed {r.seed}: {r.evidence}")
+        if unsure:
+            print(f"{len(unsure)} run(s) inconclusive (evidence missing): exit status {status}"
+                  + ("" if status else " (--allow-inconclusive)"))
+    return status
+
+
+def exit_status(results: list[RunResult], allow_inconclusive: bool = False) -> int:
+    """1 if any run is not as promised; else 3 if any is inconclusive (0 with
+    ``allow_inconclusive``); else 0.  An inconclusive run is never a pass."""
+    if any(not r.as_promised and r.outcome != "inconclusive" for r in results):
+        return 1
+    if any(r.outcome == "inconclusive" for r in results) and not allow_inconclusive:
+        return 3
+    return 0
 
 
 def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool | None) -> int:
@@ -311,17 +369,14 @@ def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool 
             done += 1
             bar(done)
         for run in run_real(args.peer, policy, args.runs, args.seed, args.delay, tick,
-                            jobs=args.jobs):
+                            jobs=args.jobs, linger_ms=args.linger):
             results.append(RunResult(
                 seed=run["seed"], peer=run["peer"], mitigation=run["mitigation"],
                 scenario=run["scenario"], server_rc=run["server_rc"], outcome=run["outcome"],
-                # After the reset, the late alert met a handshake (error/drop) or
-                # the lingering connection; before it, it was discarded.
-                late=run.get("handled_as") in ("error", "drop", "linger_consumed"),
-                offset_ms=None,
+                late=run["late"], offset_ms=run["offset_ms"],
                 second_client_served=bool(run.get("second_client_served")),
-                expected=run.get("expected", "failed" if policy == "none" else "ok"),
-                note=run.get("note", "")))
+                expected=run["expected"], note=run.get("note", ""),
+                linger_ms=run.get("linger_ms"), evidence=run.get("evidence", "")))
     return _report(args, results, time.perf_counter() - t0)
 
 

@@ -17,8 +17,17 @@ each run, on fresh ports,
    be served: handshake, echo, the server's close_notify.  It does not answer
    that close_notify, so that it cannot cause the same race itself.
 
-A run ``failed`` when the server reported an error for the first client's late
-datagram, or did not serve the second client; else it is ``ok``.
+Every field comes from evidence: the proxy's log (did it hold the alert, when
+did it let it go), the server's events (the reset that ended the first
+connection, and the event that accounts for the late datagram: ``error``,
+``drop``, ``linger_consumed`` or ``discard``) and the second client.  A run
+``failed`` when the server reported an error for the late datagram, or did
+not serve the second client; ``ok`` when an event shows the late datagram
+handled without an error and the second client was served; ``inconclusive``
+when the evidence is missing (the proxy never delayed the alert, the server
+never reset, no server event accounts for the datagram).  The linger window is
+the user's (``linger_ms``) or the server's default (measured round trip + the
+peer's retransmission timeout), never widened here; each run reports it.
 ``server_rc`` is what the server's first handshake call returned when the late
 datagram reached it (0 if none did: ``linger`` consumes it in the old
 connection, and the sample's per-client socket frees one that arrived before
@@ -37,6 +46,7 @@ from .config import Config
 from .errors import Err
 from .proxy import UDPProxy
 from .samples import POLICIES, DTLSServer
+from .scenarios import expected_outcome
 from .udp import ServerThread, UDPClient, UDPTransport, addr_str
 
 __all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one"]
@@ -94,6 +104,7 @@ def _first_client(peer: str, port: int) -> dict[str, Any]:
 
 
 def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
+            linger_ms: float | None = None,
             server_config: Callable[[int], Config] | None = None,
             client_config: Callable[[], Config] | None = None) -> dict[str, Any]:
     """One run of the scenario on fresh loopback ports; returns its dict."""
@@ -107,15 +118,12 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
     if server_config is None or client_config is None:
         server_config, client_config = _credentials(peer)
     t0 = time.monotonic()
-    # The linger window must outlast the network's lateness: 2 RTT, with the
-    # proxy's delay counted in the RTT.
-    linger_ms = max(200.0, 2 * (delay + 50.0))
     transport = UDPTransport(_HOST, 0)
     server = DTLSServer(server_config(seed), transport, policy=policy, linger_ms=linger_ms)
     run: dict[str, Any] = {"seed": seed, "peer": peer, "mitigation": policy,
                            "scenario": SCENARIO, "server_rc": 0, "outcome": "failed",
                            "second_client_served": False, "transport": "udp",
-                           "delay_ms": delay}
+                           "delay_ms": delay, "linger_ms": None}
     try:
         rule = f"client->server alert epoch>=1: delay {delay:g}ms"
         with ServerThread(server, transport, max_seconds=60.0), \
@@ -145,11 +153,27 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
     run.update(_judge(events, late_peer))
     rc = run["server_rc"]
     run["server_rc_hex"] = f"-0x{-rc:04X}" if rc < 0 else "0"
-    errors = run["handled_as"] == "error"
-    run["outcome"] = "ok" if run["second_client_served"] and not errors else "failed"
+    run["outcome"], run["evidence"] = _outcome(run)
+    run["expected"] = expected_outcome(policy, SCENARIO, run["late"], rc, run["offset_ms"],
+                                       run["linger_ms"])
     run["note"] = _note(run)
     run["elapsed_s"] = round(time.monotonic() - t0, 3)
     return run
+
+
+def _outcome(run: dict[str, Any]) -> tuple[str, str]:
+    """(outcome, what it rests on); missing evidence gives ``inconclusive``."""
+    if not run.get("late_datagram_delayed"):
+        return "inconclusive", "the proxy never held the client's encrypted alert"
+    if run.get("reset_t_ms") is None:
+        return "inconclusive", "the server never reset the first connection"
+    if run.get("handled_as") is None:
+        return "inconclusive", "no server event accounts for the late datagram"
+    how = (f"proxy held the alert; server event {run['handled_as']} "
+           f"{run['offset_ms']:+d} ms from the reset")
+    if run["handled_as"] == "error" or not run["second_client_served"]:
+        return "failed", how
+    return "ok", how
 
 
 def _note(run: dict[str, Any]) -> str:
@@ -194,16 +218,30 @@ def _second_client(server: DTLSServer, config: Config,
 
 
 def _judge(events: list[Any], late_peer: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"server_rc": 0, "handled_as": None, "server_note": ""}
+    out: dict[str, Any] = {"server_rc": 0, "handled_as": None, "server_note": "",
+                           "late": False, "offset_ms": None, "reset_t_ms": None}
     if late_peer is None:
         return out
-    for ev in events:
-        if ev.peer != late_peer or ev.event not in _HANDLED:
+    mine = [e for e in events if e.peer == late_peer]
+    closed = next((i for i, e in enumerate(mine) if e.event in ("close_notify", "read")
+                   and (e.rc or 0) <= 0), None)
+    reset_i = next((i for i, e in enumerate(mine) if closed is not None and i > closed
+                    and e.event == "reset"), None)
+    window = next((e.data.get("window_ms") for e in mine if e.event == "linger"), None)
+    out["linger_ms"] = window
+    if reset_i is not None:
+        out["reset_t_ms"] = mine[reset_i].t_ms
+    for i, ev in enumerate(mine):
+        if ev.event not in _HANDLED:
             continue
         out["handled_as"] = ev.event
         out["server_note"] = ev.note
         if ev.event in ("error", "drop"):
             out["server_rc"] = int(ev.rc or 0)
+        # Late: the server's own order shows it handled after the reset.
+        out["late"] = reset_i is not None and i > reset_i and ev.event != "discard"
+        if reset_i is not None:
+            out["offset_ms"] = ev.t_ms - mine[reset_i].t_ms
         break
     out["server_events"] = [f"{e.event} {int(e.rc):#x}" if e.rc is not None and e.rc < 0
                             else (f"{e.event} {int(e.rc)}" if e.rc is not None else e.event)
@@ -213,7 +251,7 @@ def _judge(events: list[Any], late_peer: str | None) -> dict[str, Any]:
 
 def run_real(peer: str, policy: str, runs: int, seed: int, delay_ms: float | None = None,
              progress: Callable[[dict[str, Any]], None] | None = None, *,
-             jobs: int = 1) -> list[dict[str, Any]]:
+             jobs: int = 1, linger_ms: float | None = None) -> list[dict[str, Any]]:
     """``runs`` runs of the scenario over real UDP against ``peer``
     (``openssl`` or ``upstream-client``) with server ``policy``; run ``i`` has
     seed ``seed + i``.  ``delay_ms``: the proxy's delay of the client's
@@ -228,7 +266,8 @@ def run_real(peer: str, policy: str, runs: int, seed: int, delay_ms: float | Non
     lock = threading.Lock()
 
     def one(i: int) -> dict[str, Any]:
-        r = run_one(peer, policy, seed + i, delay_ms, server_config=server_config,
+        r = run_one(peer, policy, seed + i, delay_ms, linger_ms=linger_ms,
+                    server_config=server_config,
                     client_config=client_config)
         if progress is not None:
             with lock:

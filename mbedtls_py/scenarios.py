@@ -319,11 +319,13 @@ def _outcome(v: dict[str, Any], late_kind: bool, served: bool) -> str:
 def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                  pki: Any = None, rtt_ms: int = DEFAULT_RTT_MS, offset_ms: int | None = None,
                  linger_ms: float | None = None, trace: bool = False,
-                 events: bool = False) -> RunResult:
+                 events: bool = False, extra_rules: tuple[str, ...] = ()) -> RunResult:
     """Run one scenario under one policy with one seed on a fresh ``Network``.
 
     ``offset_ms`` places the late datagram relative to the server's reset
-    (default: drawn from the seed, between -SERVICE_MS and 2 RTT).
+    (default: drawn from the seed, between -SERVICE_MS and 2 RTT); the
+    result's ``offset_ms`` is where the trace shows it delivered.
+    ``extra_rules`` are more network rules (applied after the scenario's).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
@@ -347,7 +349,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     def on_event(e: Any) -> None:
         net.note("server", f"** {e.event}" + (f" rc={e.to_dict().get('rc_hex', e.rc)}"
                                              if e.rc is not None else "") + f" {e.note}")
-        where[id(e)] = len(net.trace)
+        where[id(e)] = len(net.trace) - 1  # the note's index
     server = DTLSServer(server_conf, net.socket("server"), policy=policy, rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
@@ -370,6 +372,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
             net.rule(f"client->server application_data first: duplicate 1 spacing {extra}ms")
         else:
             net.rule(f"client->server alert epoch>=1 first: delay {extra}ms")
+    for rule in extra_rules:  # more impairments (e.g. to lose the evidence)
+        net.rule(rule)
     # Run the first connection until the server has reset it.
     net.run(until=lambda: any(e.event == "reset" and e.peer == "client" for e in server.events)
             and client.done, deadline_ms=60_000)

@@ -26,15 +26,13 @@ def _header(ctype, epoch, seq, body):
 ALERT_E1 = _header(21, 1, 2, b"\x11" * 26)
 
 
-def test_classifier_drops_only_encrypted_from_recent_peer():
-    """An encrypted record from a recently closed peer is stale; from a stranger it is real."""
-    stale = classify_datagram(ALERT_E1, "client", {"client"})
-    assert stale.stale and "close_notify" in stale.kind
-    assert not classify_datagram(ALERT_E1, "stranger", {"client"}).stale
-    appdata = classify_datagram(_header(23, 1, 5, b"x" * 40), "client", {"client"})
-    assert appdata.stale and "application data" in appdata.kind
-    finished = classify_datagram(_header(22, 1, 0, b"x" * 40), "client", {"client"})
-    assert finished.stale and "Finished" in finished.kind
+def test_classifier_needs_proof_not_looks():
+    """Looking like a late record proves nothing: no closed connection to check it
+    against, or a code other than UNEXPECTED_MESSAGE, is a real error."""
+    v = classify_datagram(ALERT_E1, "client", Err.SSL_UNEXPECTED_MESSAGE, {})
+    assert not v.stale and "close_notify" in v.kind and v.check_rc is None
+    v = classify_datagram(ALERT_E1, "client", Err.SSL_INVALID_RECORD, {})
+    assert not v.stale and "not SSL_UNEXPECTED_MESSAGE" in v.reason
 
 
 @pytest.mark.parametrize("data,kind", [
@@ -47,7 +45,7 @@ def test_classifier_drops_only_encrypted_from_recent_peer():
 ])
 def test_classifier_keeps_real_errors(data, kind):
     """Garbage, plaintext non-ClientHellos and malformed datagrams are never stale."""
-    verdict = classify_datagram(data, "client", {"client"})
+    verdict = classify_datagram(data, "client", Err.SSL_UNEXPECTED_MESSAGE, {})
     assert not verdict.stale
     assert verdict.kind.startswith(kind)
 
@@ -200,3 +198,98 @@ def test_server_misuse():
         DTLSServer(Config("server"), sock, rtt_ms=0)
     with pytest.raises(ValueError):
         DTLSServer(Config("server"), sock, service_ms=-1)
+
+
+ISSUE9 = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + bytes([0, 12]) + bytes(range(1, 13))
+
+
+def _after_one_connection(policy, **kw):
+    """A classify/linger server that has served and closed one client."""
+    net, server, cconf = _net_with_server(policy, service_ms=SERVICE_MS, **kw)
+    client = EchoClient(net, "client", cconf)
+    net.add_process(client)
+    net.run(until=lambda: client.done and any(e.event == "reset" and e.peer == "client"
+                                              and e.t_ms > 0 for e in server.events[3:]),
+            deadline_ms=5000)
+    net.run(deadline_ms=net.clock.now_ms + 50)
+    return net, server
+
+
+@pytest.mark.parametrize("forged", [
+    ISSUE9,  # issue 9: type 0x47, version 0, epoch 0x2020, 12-byte body
+    _header(21, 1, 3, bytes(range(26))),  # right epoch, next seq, close_notify's length: bad MAC
+    _header(23, 1, 3, bytes(range(24 + 18))),  # the same as application data
+], ids=["issue9-header", "forged-alert", "forged-appdata"])
+def test_classify_reports_what_does_not_authenticate(forged):
+    """From the peer that just closed, a datagram that does not authenticate under the
+    closed connection's keys is reported, whatever it looks like (issue 9, defect 4)."""
+    net, server = _after_one_connection("classify")
+    assert not server.errors and not server.dropped
+    net.inject("client", "server", forged)
+    net.run(deadline_ms=net.clock.now_ms + 100)
+    assert not server.dropped, server.dropped[0].note
+    assert [e.data["datagram"] for e in server.errors] == [forged.hex()]
+
+
+def test_classify_drops_only_with_check_record_proof():
+    """The real late close_notify is dropped, and the drop event carries the proof."""
+    r = run_scenario("late-close-notify", "classify", seed=11, offset_ms=30, events=True)
+    drop = next(e for e in r.events if e["event"] == "drop")
+    assert drop["check_rc"] == 0 and "check_record 0" in drop["proof"]
+
+
+def test_linger_window_edge_is_inclusive():
+    """Virtual time: an alert delivered exactly at the window's edge is still consumed by
+    the old connection; one ms past it, it fails the new handshake (defect 14)."""
+    edge = run_scenario("late-close-notify", "linger", seed=3, offset_ms=200, linger_ms=200)
+    assert edge.offset_ms == 200 and edge.linger_ms == 200
+    assert edge.outcome == "ok" and edge.server_rc == 0
+    past = run_scenario("late-close-notify", "linger", seed=3, offset_ms=201, linger_ms=200)
+    assert past.offset_ms == 201
+    assert past.outcome == "failed" and past.expected == "failed"
+    assert past.server_rc == Err.SSL_UNEXPECTED_MESSAGE
+
+
+def test_linger_default_window_is_measured_rtt_plus_peer_timeout():
+    """The default window: the round trip measured in the handshake + 1000 ms (the peer's
+    initial retransmission timeout), reported in the event and the result."""
+    r = run_scenario("late-close-notify", "linger", seed=3, offset_ms=30, rtt_ms=100,
+                     events=True)
+    ev = next(e for e in r.events if e["event"] == "linger")
+    assert ev["window_ms"] == 100 + 1000 and "measured RTT 100 ms" in ev["window_rule"]
+    assert r.linger_ms == 1100
+    slow = run_scenario("late-close-notify", "linger", seed=3, offset_ms=30, rtt_ms=300)
+    assert slow.linger_ms == 300 + 1000
+
+
+def test_missing_evidence_is_inconclusive():
+    """A late datagram that never reached the server proves nothing: inconclusive, not ok
+    (defect 5)."""
+    r = run_scenario("late-close-notify", "classify", seed=3, offset_ms=30,
+                     extra_rules=("client->server alert epoch>=1: drop",))
+    assert r.outcome == "inconclusive" and not r.as_promised
+    assert "never reached the server" in r.evidence
+
+
+def test_late_comes_from_the_trace():
+    """``late`` and ``offset_ms`` are where the trace shows the delivery, not the plan:
+    an extra 50 ms of delay moves the observed offset."""
+    r = run_scenario("late-close-notify", "none", seed=3, offset_ms=-5,
+                     extra_rules=("client->server alert epoch>=1: delay 50ms",))
+    assert r.planned_offset_ms == -5 and r.offset_ms == 45
+    assert r.late and r.outcome == "failed" and r.expected == "failed"
+
+
+def test_udp_outcome_needs_the_proxy_and_the_server_events():
+    """Over real UDP, a run where the proxy never held the alert, or the server never
+    reset, or no event accounts for the datagram, is inconclusive (defect 5)."""
+    from mbedtls_py.repro_udp import _outcome
+
+    base = {"late_datagram_delayed": True, "reset_t_ms": 10, "handled_as": "drop",
+            "offset_ms": 5, "second_client_served": True}
+    assert _outcome(base)[0] == "ok"
+    assert _outcome({**base, "late_datagram_delayed": False})[0] == "inconclusive"
+    assert _outcome({**base, "reset_t_ms": None})[0] == "inconclusive"
+    assert _outcome({**base, "handled_as": None})[0] == "inconclusive"
+    assert _outcome({**base, "handled_as": "error"})[0] == "failed"
+    assert _outcome({**base, "second_client_served": False})[0] == "failed"
