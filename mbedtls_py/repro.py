@@ -99,7 +99,7 @@ def summarise(results: Iterable[RunResult]) -> dict[str, dict[str, int]]:
     for r in results:
         row = table[r.mitigation]
         row["runs"] += 1
-        row["late"] += r.late
+        row["late"] += r.late and r.scenario in LATE_SCENARIOS  # bad input is not "late"
         row["failed"] += r.outcome == "failed"
         row["hidden"] += r.outcome == "error-hidden"
         row["reported"] += r.outcome == "error-reported"

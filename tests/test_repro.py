@@ -25,11 +25,12 @@ def test_json_follows_the_contract():
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["all_as_promised"] is True
-    assert len(doc["runs"]) == 3 * 4 * 8
+    assert len(doc["runs"]) == 3 * 4 * 11 and doc["inconclusive"] == 0
     for run in doc["runs"]:
         assert {"seed", "peer", "mitigation", "scenario", "server_rc", "outcome"} <= set(run)
         assert run["peer"] == "mbedtls"
         assert run["outcome"] in ("ok", "failed", "error-reported", "error-hidden")
+        assert ("linger_ms" in run) and (run["linger_ms"] is not None) == (run["mitigation"] == "linger")
         assert isinstance(run["server_rc"], int)
     late_none = [r for r in doc["runs"] if r["mitigation"] == "none"
                  and r["scenario"] == "late-close-notify"]
@@ -64,16 +65,18 @@ def test_table_shows_the_difference():
     p = repro("--runs", "10")
     assert p.returncode == 0
     total = p.stdout.split("== all scenarios ==")[1]
-    rows = {line.split()[0]: [int(x) for x in line.split()[1:]]
+    rows = {line.split()[0]: [int(x) if x != "-" else None for x in line.split()[1:]]
             for line in total.splitlines()[3:7]}
-    runs, late, failed, reported, hidden, served, unexpected = range(7)
+    runs, late, failed, reported, hidden, served, inconclusive, unexpected, window = range(9)
     assert rows["none"][failed] == rows["none"][late] > 0
     for policy in ("lenient", "linger", "classify"):
         assert rows[policy][failed] == 0
     assert rows["lenient"][hidden] > 0
     for policy in ("none", "linger", "classify"):
         assert rows[policy][hidden] == 0
-    assert all(row[served] == row[runs] and row[unexpected] == 0 for row in rows.values())
+    assert all(row[served] == row[runs] and row[unexpected] == 0 and row[inconclusive] == 0
+               for row in rows.values())
+    assert rows["linger"][window] == 1100 and rows["none"][window] is None
 
 
 def test_trace_shows_the_alert_crossing_the_reset():
@@ -118,3 +121,56 @@ def test_summary_counts():
     rs = [run_scenario("late-close-notify", p, 1, offset_ms=10) for p in ("none", "classify")]
     s = summarise(rs)
     assert s["none"]["failed"] == 1 and s["classify"]["failed"] == 0
+
+
+@pytest.mark.parametrize("argv,quoted", [
+    (["--rtt", "0"], "'0'"),
+    (["--rtt", "-5"], "'-5'"),
+    (["--rtt", "fast"], "'fast'"),
+    (["--peer", "openssl", "--delay", "-1"], "'-1'"),
+    (["--sweep", "0"], "'0'"),
+    (["--sweep", "-3"], "'-3'"),
+    (["--jobs", "0"], "'0'"),
+    (["--jobs", "-2"], "'-2'"),
+    (["--linger", "-1"], "'-1'"),
+    (["--linger", "nan"], "'nan'"),
+    (["--runs", "0"], "'0'"),
+])
+def test_cli_rejects_nonsense(argv, quoted):
+    """Each bad value: exit 2, a usage line and ONE error line quoting what was typed and
+    saying what to give; no traceback (issue 9, defect 9)."""
+    p = repro(*argv)
+    assert p.returncode == 2, (p.returncode, p.stdout[-500:], p.stderr)
+    assert "Traceback" not in p.stderr and not p.stdout
+    errors = [line for line in p.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and quoted in errors[0] and "give" in errors[0], p.stderr
+
+
+def test_upstream_client_without_source_tree(monkeypatch, tmp_path, capsys):
+    """From an installed wheel (no csrc/ next to the package) --peer upstream-client
+    says what to do and exits 2 instead of a traceback."""
+    from mbedtls_py import upstream
+
+    monkeypatch.setattr(upstream, "ROOT", tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["close-notify", "--peer", "upstream-client", "--runs", "1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "source checkout" in err and "--peer openssl" in err
+
+
+def test_inconclusive_is_never_success():
+    """exit_status: any inconclusive run exits 3 (0 only with --allow-inconclusive);
+    a run not as promised exits 1."""
+    from mbedtls_py.repro import exit_status
+
+    ok = run_scenario("late-close-notify", "classify", 1, offset_ms=30)
+    lost = run_scenario("late-close-notify", "classify", 1, offset_ms=30,
+                        extra_rules=("client->server alert epoch>=1: drop",))
+    assert ok.outcome == "ok" and lost.outcome == "inconclusive"
+    assert exit_status([ok]) == 0
+    assert exit_status([ok, lost]) == 3
+    assert exit_status([ok, lost], allow_inconclusive=True) == 0
+    wrong = run_scenario("late-close-notify", "linger", 3, offset_ms=250, linger_ms=100)
+    wrong.expected = "ok"  # pretend the policy promised otherwise
+    assert exit_status([wrong, lost]) == 1
