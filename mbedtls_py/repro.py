@@ -130,7 +130,8 @@ def _sweep_task(args: tuple[str, int, int, int, str, float | None]) -> dict[str,
     policy, seed, offset, rtt, scenario, linger_ms = args
     r = run_scenario(scenario, policy, seed, offset_ms=offset, rtt_ms=rtt, linger_ms=linger_ms)
     return {"policy": policy, "seed": seed, "offset_ms": offset, "outcome": r.outcome,
-            "server_rc": r.server_rc, "served": r.second_client_served}
+            "server_rc": r.server_rc, "served": r.second_client_served,
+            "linger_ms": r.linger_ms}
 
 
 def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 0,
@@ -172,7 +173,10 @@ def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 
             rows.append({"offset_ms": [round(lo), round(hi)], "runs": len(sel), "failed": failed,
                          "failure_rate": round(failed / len(sel), 4) if sel else None})
         table[p] = rows
+    windows = sorted({r["linger_ms"] for r in results if r["linger_ms"] is not None})
     return {"scenario": scenario, "seeds": seeds, "rtt_ms": rtt_ms, "buckets": table,
+            "linger_window_ms": windows,
+            "inconclusive": sum(r["outcome"] == "inconclusive" for r in results),
             "failure_rate": {p: round(sum(r["outcome"] == "failed" for r in results
                                           if r["policy"] == p) / seeds, 4) for p in policies}}
 
@@ -193,6 +197,10 @@ def _format_sweep(result: dict[str, Any]) -> str:
         lines.append(f"{lo!s:>6}-{hi!s:<7}" + "".join(f"{c:>10}" for c in cells))
     lines.append(f"{'overall':<14}" + "".join(f"{result['failure_rate'][p]:>10.1%}"
                                             for p in policies))
+    if result["linger_window_ms"]:
+        lines.append(f"linger window used (ms): "
+                     f"{', '.join(f'{w:g}' for w in result['linger_window_ms'])}")
+    lines.append(f"inconclusive runs: {result['inconclusive']}")
     return "\n".join(lines)
 
 
@@ -271,14 +279,16 @@ def main(argv: list[str] | None = None) -> int:
             result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
                            linger_ms=args.linger, progress=bar)
         print(json.dumps(result, indent=1) if args.json else _format_sweep(result))
-        return 0
+        return 3 if result["inconclusive"] and not args.allow_inconclusive else 0
 
     if args.trace:
         r = run_scenario(scenarios[0], policies[0], args.seed, auth=args.auth, rtt_ms=args.rtt,
                          linger_ms=args.linger, trace=True, events=True)
         print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
               f"(server_rc {r.to_dict()['server_rc_hex']}, late datagram offset "
-              f"{r.offset_ms} ms after the reset)\n")
+              f"{r.offset_ms} ms after the reset in the trace"
+              + (f", linger window {r.linger_ms:g} ms" if r.linger_ms is not None else "")
+              + f")\n{r.evidence}\n")
         print(r.trace)
         print("\nserver events:")
         for e in r.events:
