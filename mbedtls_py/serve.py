@@ -70,8 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-cookies", action="store_true",
                     help="turn HelloVerifyRequest cookies off (the sample has them on)")
     ap.add_argument("--rtt-ms", type=float, default=100.0,
-                    help="round-trip estimate: linger lasts 2 RTT unless --linger-ms")
-    ap.add_argument("--linger-ms", type=float, help="linger window after a close (ms)")
+                    help="round-trip estimate, used until one is measured in the handshake")
+    ap.add_argument("--linger-ms", type=float,
+                    help="linger window after a close (ms; default: measured RTT + the "
+                         "peer's retransmission timeout, 1000 ms; inclusive)")
     ap.add_argument("--single-socket", action="store_true",
                     help="hand the old client's datagrams that arrived before the reset to the "
                          "server too (default: drop them as the sample's per-client socket "
