@@ -4,7 +4,7 @@ real established pair: what classify's proof of staleness rests on."""
 import pytest
 
 from mbedtls_py import Err
-from mbedtls_py.errors import MbedTLSError
+from mbedtls_py.errors import ClosedError, MbedTLSError
 from mbedtls_py.testing import handshake_pair, new_pair, psk_configs
 
 
@@ -53,5 +53,5 @@ def test_check_record_rejects_bad_arguments(pair):
     with pytest.raises(TypeError):
         server.check_record(12)  # type: ignore[arg-type]
     server.close()
-    with pytest.raises(Exception):
+    with pytest.raises(ClosedError):
         server.check_record(b"\x17" * 20)
