@@ -239,7 +239,8 @@ def _judge(events: list[Any], late_peer: str | None) -> dict[str, Any]:
         if ev.event in ("error", "drop"):
             out["server_rc"] = int(ev.rc or 0)
         # Late: the server's own order shows it handled after the reset.
-        out["late"] = reset_i is not None and i > reset_i and ev.event != "discard"
+        out["late"] = reset_i is not None and i > reset_i and ev.event != "discard" \
+            and not ev.data.get("arrived_before_reset")
         if reset_i is not None:
             out["offset_ms"] = ev.t_ms - mine[reset_i].t_ms
         break

@@ -133,6 +133,7 @@ _ENCRYPTED_KINDS = {
 
 
 _ACCEPTED_MAX = 64  # digests of authenticated datagrams kept per connection
+_RETAINED_MAX = 64  # closed connections kept at once (linger or classify), oldest go first
 
 
 def _digest(data: bytes) -> bytes:
@@ -486,7 +487,7 @@ class DTLSServer:
         if linger:
             for data, kept in zip(queued, keep):
                 if kept:
-                    self._feed_lingering(peer, self._lingering[peer].ctx, data)
+                    self._feed_lingering(peer, self._lingering[peer].ctx, data, queued=True)
 
     def _reset(self, linger: bool, retain: bool = False) -> None:
         conn = self._conn
@@ -498,6 +499,11 @@ class DTLSServer:
             old = table.pop(conn.peer, None)
             if old is not None:
                 self._recycle(old.ctx)
+            while len(table) >= _RETAINED_MAX:  # bounded: the oldest goes first
+                addr = min(table, key=lambda a: table[a].until)
+                self._recycle(table.pop(addr).ctx)
+                if linger:
+                    self._emit("linger_end", addr, None, "evicted: too many lingering")
             if linger:
                 window, how = self.linger_window(conn.rtt_ms)
             else:
@@ -525,7 +531,9 @@ class DTLSServer:
         ctx.clear_queues()
         self._spare.append(ctx)
 
-    def _feed_lingering(self, src: Address, ctx: Context, data: bytes) -> None:
+    def _feed_lingering(self, src: Address, ctx: Context, data: bytes,
+                        queued: bool = False) -> None:
+        """``queued``: it arrived before the reset (it sat in the connection's socket)."""
         ctx.push(data)
         rc = ctx.read_into(bytearray(16384))
         self._flush(ctx, src)
@@ -536,7 +544,8 @@ class DTLSServer:
             note = f"late application data ({rc} bytes) consumed by the lingering connection"
         else:
             note = "late datagram consumed by the lingering connection"
-        self._emit("linger_consumed", src, rc, note, datagram=data.hex(), records=what)
+        self._emit("linger_consumed", src, rc, note, datagram=data.hex(), records=what,
+                   arrived_before_reset=queued)
 
     def _expire_lingering(self) -> None:
         now = self._now()

@@ -293,3 +293,19 @@ def test_udp_outcome_needs_the_proxy_and_the_server_events():
     assert _outcome({**base, "handled_as": None})[0] == "inconclusive"
     assert _outcome({**base, "handled_as": "error"})[0] == "failed"
     assert _outcome({**base, "second_client_served": False})[0] == "failed"
+
+
+def test_retained_connections_are_bounded():
+    """However many peers close within the window, at most _RETAINED_MAX old contexts
+    are kept (oldest first out)."""
+    from mbedtls_py import samples
+
+    net, server = _after_one_connection("classify")
+    assert len(server._closed) == 1
+    ctx = server._closed["client"].ctx
+    for i in range(samples._RETAINED_MAX + 5):
+        server._conn.peer, server._conn.phase = f"peer{i}", "read"
+        server._reset(linger=False, retain=True)
+    assert len(server._closed) == samples._RETAINED_MAX
+    assert "client" not in server._closed and not ctx.closed  # recycled, not leaked
+    server.close()
