@@ -27,7 +27,11 @@ address of the peer that just closed, which only a cryptographic check can
 tell from a late record: ``forged-header`` (issue 9's datagram: content type
 0x47, version 0x0000, epoch 0x2020, 12-byte body), ``forged-alert`` (epoch 1,
 the next sequence number, the length of a real encrypted close_notify, a
-random body: a bad MAC), ``forged-appdata`` (the same as application data).
+random body: a bad MAC), ``forged-appdata`` (the same as application data),
+``replay-from-stranger`` (the client's real, authenticated request record,
+replayed from another address: authentic bytes, but no connection of that
+address to prove them against).  A byte-identical replay from the address
+that just closed is ``duplicate-after-reset``: proven stale, dropped.
 
 Every field of a result comes from what happened: the network trace (when
 the late or bad datagram was delivered relative to the server's reset), the
@@ -63,7 +67,7 @@ REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 LATE_SCENARIOS = ("late-close-notify", "duplicate-after-reset", "late-close-notify-new-client")
 BAD_INPUT_SCENARIOS = ("garbage", "non-dtls", "plaintext-not-clienthello",
                        "malformed-clienthello", "stale-from-unknown", "forged-header",
-                       "forged-alert", "forged-appdata")
+                       "forged-alert", "forged-appdata", "replay-from-stranger")
 OUTCOMES = ("ok", "failed", "error-reported", "error-hidden", "inconclusive")
 SCENARIOS = LATE_SCENARIOS + BAD_INPUT_SCENARIOS
 
@@ -389,7 +393,14 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                                                       else 10))
         client2_start -= one_way  # its ClientHello arrives then
     bad: tuple[str, bytes] | None = None
-    if not late_kind:
+    if scenario == "replay-from-stranger":
+        request = [ev.data for ev in net.trace if ev.kind == "deliver" and ev.dst == "server"
+                   and ev.src == "client" and ev.records.records
+                   and ev.records.records[0].content_type == 23]
+        bad = "stranger", request[-1]
+        net.inject(bad[0], "server", bad[1])
+        client2_start = net.clock.now_ms + rtt_ms
+    elif not late_kind:
         bad = src, data = _bad_input(scenario, rng)
         net.inject(src, "server", data)
         client2_start = net.clock.now_ms + rtt_ms

@@ -25,7 +25,7 @@ def test_json_follows_the_contract():
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["all_as_promised"] is True
-    assert len(doc["runs"]) == 3 * 4 * 11 and doc["inconclusive"] == 0
+    assert len(doc["runs"]) == 3 * 4 * 12 and doc["inconclusive"] == 0
     for run in doc["runs"]:
         assert {"seed", "peer", "mitigation", "scenario", "server_rc", "outcome"} <= set(run)
         assert run["peer"] == "mbedtls"

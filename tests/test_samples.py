@@ -309,3 +309,15 @@ def test_retained_connections_are_bounded():
     assert len(server._closed) == samples._RETAINED_MAX
     assert "client" not in server._closed and not ctx.closed  # recycled, not leaked
     server.close()
+
+
+def test_replays_proven_from_the_closed_peer_reported_from_elsewhere():
+    """A byte-identical copy of a datagram the closed connection authenticated is
+    dropped with that proof; the same authentic bytes from another address are reported."""
+    dup = run_scenario("duplicate-after-reset", "classify", seed=2, events=True)
+    drop = next(e for e in dup.events if e["event"] == "drop")
+    assert dup.outcome == "ok" and drop["check_rc"] == 0
+    assert "check_record -0x6700 (replay) but byte-identical" in drop["proof"]
+    elsewhere = run_scenario("replay-from-stranger", "classify", seed=2)
+    assert elsewhere.outcome == "error-reported"
+    assert elsewhere.server_rc == Err.SSL_UNEXPECTED_MESSAGE
