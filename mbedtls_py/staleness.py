@@ -1,0 +1,122 @@
+"""Proving that a datagram is stale: it belongs to a connection the server
+just closed, so dropping it hides nothing (issue 9, defect 4; upstream #9656).
+
+A guess from the datagram's looks (epoch, content type, length, source) is no
+proof: anyone can forge a header.  The proof asks Mbed TLS: every record must
+authenticate under the closed connection's keys (``mbedtls_ssl_check_record``
+on its retained context returns 0), or the datagram must be a byte-identical
+copy of one that authenticated while the connection was open (a network
+duplicate or a replay, which RFC 6347 says to discard silently).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+
+from .context import Context
+from .errors import Err, error_name
+from .records import Datagram, parse_datagram
+
+__all__ = ["Classification", "ClosedConnection", "classify_datagram"]
+
+Address = Hashable
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What a datagram that failed a first flight is, and the proof."""
+
+    stale: bool  # True: proven to belong to a previous connection; safe to drop
+    kind: str  # e.g. "encrypted alert (probably close_notify)"
+    reason: str
+    check_rc: int | None = None  # what check_record said (None: never asked)
+
+
+_ENCRYPTED_KINDS = {
+    21: "encrypted alert (probably close_notify)",
+    22: "encrypted handshake (a retransmitted Finished)",
+    23: "late application data",
+    20: "change_cipher_spec",
+    25: "connection-ID record",
+}
+
+
+_ACCEPTED_MAX = 64  # digests of authenticated datagrams kept per connection
+_RETAINED_MAX = 64  # closed connections kept at once (linger or classify), oldest go first
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+class ClosedConnection:
+    """A closed connection kept for a while: its context (keys, epoch, replay
+    window) and the digests of the datagrams that authenticated under it while
+    it was open.  ``until`` is the last clock time (inclusive) it is kept."""
+
+    def __init__(self, ctx: Context, until: float, accepted: Iterable[bytes] = ()) -> None:
+        self.ctx = ctx
+        self.until = until
+        self.accepted = frozenset(accepted)
+
+    def prove(self, data: bytes) -> tuple[int, str]:
+        """(0, why) when ``data`` provably belongs to this connection, else
+        (the first non-zero ``check_record`` code, why not)."""
+        dgram = parse_datagram(data)
+        if dgram.error or not dgram.records:
+            return int(Err.SSL_INVALID_RECORD), f"not a well-formed DTLS datagram: {dgram.error}"
+        first_rc = 0
+        for rec in dgram.records:
+            rc = self.ctx.check_record(data[rec.offset:rec.end])
+            if rc:
+                first_rc = rc
+                break
+        if first_rc == 0:
+            return 0, ("every record authenticates under the closed connection's keys "
+                       "(check_record 0)")
+        if _digest(data) in self.accepted:
+            return 0, (f"check_record {_hex(first_rc)} (replay) but byte-identical to a datagram "
+                       "that authenticated while the connection was open")
+        return first_rc, (f"check_record {_hex(first_rc)} ({error_name(first_rc)}) under the "
+                          "closed connection's keys")
+
+
+def classify_datagram(data: bytes, src: Address, rc: int,
+                      closed: Mapping[Address, ClosedConnection]) -> Classification:
+    """Decide whether a datagram that made a new connection's first flight
+    fail with ``rc`` is a leftover of the connection just closed with ``src``
+    (drop it) or a real error (report it).
+
+    Stale only when proven: ``rc`` is exactly ``SSL_UNEXPECTED_MESSAGE``, a
+    connection with ``src`` is in ``closed``, and the datagram authenticates
+    under it (:meth:`ClosedConnection.prove`).  What it looks like (epoch,
+    content type, length) is only the ``kind`` shown in the report.
+    """
+    dgram: Datagram = parse_datagram(data)
+    if not dgram.records:
+        kind = "not DTLS"
+    elif dgram.error:
+        kind = "malformed DTLS"
+    elif dgram.is_client_hello:
+        kind = "ClientHello"
+    elif not all(r.encrypted for r in dgram.records):
+        kind = f"plaintext {dgram.records[0].type_name}"
+    else:
+        first = dgram.records[0]
+        kind = _ENCRYPTED_KINDS.get(first.content_type, f"encrypted {first.type_name}")
+        kind = f"{kind}, epoch {first.epoch} seq {first.seq}"
+    if rc != Err.SSL_UNEXPECTED_MESSAGE:
+        return Classification(False, kind, f"the handshake returned {_hex(rc)} "
+                                           f"({error_name(rc)}), not SSL_UNEXPECTED_MESSAGE")
+    old = closed.get(src)
+    if old is None:
+        return Classification(False, kind, "no recently closed connection with this address "
+                                           "to authenticate it against")
+    check_rc, why = old.prove(data)
+    return Classification(check_rc == 0, kind, why, check_rc)
+
+
+def _hex(rc: int) -> str:
+    return f"-0x{-int(rc):04X}" if rc < 0 else str(int(rc))
