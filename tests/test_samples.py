@@ -198,6 +198,9 @@ def test_server_misuse():
         DTLSServer(Config("server"), sock, rtt_ms=0)
     with pytest.raises(ValueError):
         DTLSServer(Config("server"), sock, service_ms=-1)
+    for bad in ({"linger_ms": -1}, {"recent_ms": -5}, {"peer_timeout_ms": float("nan")}):
+        with pytest.raises(ValueError, match="must be >= 0"):
+            DTLSServer(Config("server"), sock, **bad)
 
 
 ISSUE9 = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + bytes([0, 12]) + bytes(range(1, 13))
