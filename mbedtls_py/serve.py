@@ -27,14 +27,16 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import MbedTLSError
 from .samples import POLICIES, DTLSServer, Event
+from .cliutil import OneLineParser
 from .udp import UDPTransport, addr_str, serve
 
 __all__ = ["main", "make_server_config"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="mbedtls-py serve",
         description="The Mbed TLS dtls_server sample's loop over real UDP (echo server), with "
                     "first-flight failure policies and a JSON-lines event log.",
@@ -79,12 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-clients", type=int, help="stop after serving N clients")
     ap.add_argument("--max-seconds", type=float, default=300.0,
                     help="stop after S seconds (default 300)")
+    ap.add_argument("--handshake-timeout", type=float, default=10.0, metavar="S",
+                    help="drop a peer whose handshake or request has not completed S seconds "
+                         "after it passed the cookie exchange (default 10, the sample's read "
+                         "timeout)")
     ap.add_argument("--allow-remote", action="store_true",
                     help="allow a non-loopback --host (off by default)")
     ap.add_argument("--debug", type=int, default=0, metavar="N",
                     help="Mbed TLS debug level 0-5 (to the Python logger)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return ap
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
@@ -97,7 +108,11 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
     if args.cert or args.key:
         if not (args.cert and args.key):
             raise ValueError("--cert and --key go together")
-        cfg.set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
+        try:
+            cfg.set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
+        except (MbedTLSError, ValueError, TypeError) as exc:
+            raise ValueError(f"--cert {args.cert} / --key {args.key}: not a usable PEM "
+                             f"certificate and key ({_one_line(exc)})") from None
     elif args.pki == "upstream":
         from . import upstream
 
@@ -125,14 +140,40 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
     return cfg, ca_pem
 
 
+def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse nonsense before binding a socket: one line, exit status 2."""
+    import math
+
+    if not math.isfinite(args.max_seconds) or args.max_seconds <= 0:
+        ap.error("--max-seconds must be a positive number of seconds")
+    if args.max_clients is not None and args.max_clients < 1:
+        ap.error("--max-clients must be >= 1")
+    if not math.isfinite(args.rtt_ms) or args.rtt_ms <= 0:
+        ap.error("--rtt-ms must be a positive number of milliseconds")
+    if args.linger_ms is not None and (not math.isfinite(args.linger_ms) or args.linger_ms < 0):
+        ap.error("--linger-ms must be >= 0")
+    if not 0 <= args.debug <= 5:
+        ap.error("--debug must be 0 .. 5")
+    if args.handshake_timeout <= 0 or not math.isfinite(args.handshake_timeout):
+        ap.error("--handshake-timeout must be a positive number of seconds")
+    for opt, path in (("--events", args.events), ("--ca-out", args.ca_out)):
+        if path and path != "-":
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.is_dir():
+                ap.error(f"{opt} {path}: folder {parent} does not exist; create it or "
+                         "choose another file")
+            if Path(path).is_dir():
+                ap.error(f"{opt} {path} is a folder; give a file name")
+    for opt, path in (("--cert", args.cert), ("--key", args.key)):
+        if path and not Path(path).is_file():
+            ap.error(f"{opt} {path}: no such file")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server loop in the foreground; 0 when it ended normally."""
     ap = _parser()
     args = ap.parse_args(argv)
-    if args.max_seconds <= 0:
-        ap.error("--max-seconds must be positive")
-    if args.max_clients is not None and args.max_clients < 1:
-        ap.error("--max-clients must be >= 1")
+    _check_args(ap, args)
     if args.debug:
         import logging
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
@@ -146,15 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             cfg, ca_pem = make_server_config(args)
-        except (ValueError, OSError) as exc:
-            print(f"mbedtls-py serve: error: {exc}", file=sys.stderr)
+            if args.ca_out and ca_pem is not None:
+                Path(args.ca_out).write_bytes(ca_pem)
+            if args.events == "-":
+                out = sys.stdout
+            elif args.events:
+                out = open(args.events, "w")  # noqa: SIM115 - closed below
+        except (ValueError, OSError, MbedTLSError) as exc:
+            print(f"mbedtls-py serve: error: {_one_line(exc)}", file=sys.stderr)
             return 2
-        if args.ca_out and ca_pem is not None:
-            Path(args.ca_out).write_bytes(ca_pem)
-        if args.events == "-":
-            out = sys.stdout
-        elif args.events:
-            out = open(args.events, "w")  # noqa: SIM115 - closed below
 
         def write(d: dict[str, Any]) -> None:
             if out is not None:
@@ -167,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(str(ev), file=sys.stderr, flush=True)
 
         server = DTLSServer(cfg, transport, policy=args.mitigation, rtt_ms=args.rtt_ms,
-                            linger_ms=args.linger_ms, on_event=on_event)
+                            linger_ms=args.linger_ms, on_event=on_event,
+                            handshake_timeout_ms=args.handshake_timeout * 1000.0)
         listen = {"t_ms": int(transport.clock.now_ms), "event": "listen",
                   "address": addr_str(transport.address), "mitigation": args.mitigation,
                   "cookies": not args.no_cookies, "psk": bool(args.psk),

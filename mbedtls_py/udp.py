@@ -361,7 +361,7 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
             transport.wait(target, max_wait_ms=tick_ms)
     finally:
         server.on_event = user_cb
-    return ServeResult(server.served, len(server.errors), len(server.dropped), discarded,
+    return ServeResult(server.served, server.errors.total, server.dropped.total, discarded,
                        time.monotonic() - start, reason)
 
 
