@@ -274,6 +274,8 @@ class DTLSServer:
 
     def _dispatch(self, data: bytes, src: Address) -> None:
         conn = self._conn
+        if not self._acceptable_size(data, src):
+            return
         lingering = self._lingering.get(src)
         # Only what can belong to the old connection (encrypted records) goes
         # to it; a ClientHello or garbage from the same address is new input.
@@ -297,6 +299,14 @@ class DTLSServer:
         conn.ctx.push(data)
         conn.datagrams += 1
         self._advance(conn)
+
+    def _acceptable_size(self, data: bytes, src: Address) -> bool:
+        """An empty or oversized datagram cannot be queued: report it, keep no state."""
+        if 0 < len(data) <= self._conn.ctx.max_datagram:
+            return True
+        self._emit("ignored", src, None, f"datagram of {len(data)} bytes cannot be DTLS; "
+                   "no state kept", size=len(data), datagram=short_hex(data))
+        return False
 
     def _accept(self, src: Address) -> None:
         conn = self._conn

@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="hand the old client's datagrams that arrived before the reset to the "
                          "server too (default: drop them as the sample's per-client socket "
                          "does)")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="serve many clients at once: per-peer contexts, created only for a "
+                         "ClientHello with a valid cookie (stateless HelloVerifyRequest); "
+                         "default: one client at a time, as the sample does")
+    ap.add_argument("--max-peers", type=int, default=64, metavar="N",
+                    help="with --concurrent: at most N peers hold state (default 64)")
     ap.add_argument("--max-clients", type=int, help="stop after serving N clients")
     ap.add_argument("--max-seconds", type=float, default=300.0,
                     help="stop after S seconds (default 300)")
@@ -156,6 +162,11 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         ap.error("--debug must be 0 .. 5")
     if args.handshake_timeout <= 0 or not math.isfinite(args.handshake_timeout):
         ap.error("--handshake-timeout must be a positive number of seconds")
+    if args.max_peers < 1:
+        ap.error("--max-peers must be >= 1")
+    if args.concurrent and args.no_cookies:
+        ap.error("--concurrent needs cookies (drop --no-cookies): without them a spoofed "
+                 "ClientHello would create state")
     for opt, path in (("--events", args.events), ("--ca-out", args.ca_out)):
         if path and path != "-":
             parent = Path(path).expanduser().resolve().parent
@@ -207,14 +218,23 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quiet:
                 print(str(ev), file=sys.stderr, flush=True)
 
-        server = DTLSServer(cfg, transport, policy=args.mitigation, rtt_ms=args.rtt_ms,
-                            linger_ms=args.linger_ms, on_event=on_event,
-                            handshake_timeout_ms=args.handshake_timeout * 1000.0)
+        common: dict[str, Any] = dict(
+            policy=args.mitigation, rtt_ms=args.rtt_ms, linger_ms=args.linger_ms,
+            on_event=on_event, handshake_timeout_ms=args.handshake_timeout * 1000.0)
+        server: DTLSServer
+        if args.concurrent:
+            from .concurrent_server import ConcurrentServer
+
+            server = ConcurrentServer(cfg, transport, max_peers=args.max_peers, **common)
+        else:
+            server = DTLSServer(cfg, transport, **common)
         listen = {"t_ms": int(transport.clock.now_ms), "event": "listen",
                   "address": addr_str(transport.address), "mitigation": args.mitigation,
                   "cookies": not args.no_cookies, "psk": bool(args.psk),
                   "per_client_socket": not args.single_socket,
-                  "max_clients": args.max_clients, "max_seconds": args.max_seconds}
+                  "max_clients": args.max_clients, "max_seconds": args.max_seconds,
+                  "concurrent": args.concurrent,
+                  "handshake_timeout_s": args.handshake_timeout}
         write(listen)
         print(f"serving DTLS on {addr_str(transport.address)} (mitigation {args.mitigation}, "
               f"at most {args.max_seconds:g} s"
@@ -229,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = serve(server, transport, max_seconds=args.max_seconds,
                            max_clients=args.max_clients, stop=stop,
-                           per_client_socket=not args.single_socket)
+                           per_client_socket=not (args.single_socket or args.concurrent))
         finally:
             for s, h in old.items():
                 signal.signal(s, h)

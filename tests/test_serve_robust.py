@@ -63,13 +63,15 @@ def send_raw(port: int, data: bytes) -> None:
         s.sendto(data, ("127.0.0.1", port))
 
 
-@pytest.mark.parametrize("bad", ["warning-alert", "client-hello-fragment"])
+@pytest.mark.parametrize("bad", ["warning-alert", "client-hello-fragment", "empty"])
 def test_one_bad_datagram_does_not_stop_the_server(bad: str, pki) -> None:
     """Defect 10: a 15-byte plaintext alert, or the first fragment of a ClientHello,
     from a peer that never passed the cookie exchange keeps no state: it is reported
-    ("ignored") and the next client is served (on main: the server waited for that peer)."""
+    ("ignored") and the next client is served (on main: the server waited for that peer;
+    an empty datagram raised ValueError out of the loop)."""
     cc, sc = cert_configs(pki, cookies=True)
-    data = WARNING_ALERT if bad == "warning-alert" else client_hello_first_fragment(cc)
+    data = {"warning-alert": WARNING_ALERT, "empty": b""}.get(bad) \
+        or client_hello_first_fragment(cc)
     with UDPTransport() as t:
         srv = DTLSServer(sc, t, policy="classify")
         with ServerThread(srv, max_seconds=30, max_clients=2):
