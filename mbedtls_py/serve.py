@@ -30,6 +30,7 @@ from typing import IO, Any
 from .errors import MbedTLSError
 from .samples import POLICIES, DTLSServer, Event
 from .cliutil import OneLineParser
+from .sample_sockets import SampleSockets
 from .udp import UDPTransport, addr_str, serve
 
 __all__ = ["main", "make_server_config"]
@@ -75,9 +76,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="round-trip estimate: linger lasts 2 RTT unless --linger-ms")
     ap.add_argument("--linger-ms", type=float, help="linger window after a close (ms)")
     ap.add_argument("--single-socket", action="store_true",
-                    help="hand the old client's datagrams that arrived before the reset to the "
-                         "server too (default: drop them as the sample's per-client socket "
-                         "does)")
+                    help="serve every client from one socket, so the old client's datagrams "
+                         "that arrived before the reset reach the next handshake (default: a "
+                         "real connected socket per client, freed after close_notify, as the "
+                         "sample's mbedtls_net_accept/mbedtls_net_free do)")
     ap.add_argument("--concurrent", action="store_true",
                     help="serve many clients at once: per-peer contexts, created only for a "
                          "ClientHello with a valid cookie (stateless HelloVerifyRequest); "
@@ -189,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         import logging
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     try:
-        transport = UDPTransport(args.host, args.port, allow_remote=args.allow_remote)
+        # The sample's model: a connected socket per client (real sockets), unless
+        # --single-socket (one socket sees everything) or --concurrent.
+        kind = UDPTransport if args.single_socket or args.concurrent else SampleSockets
+        transport = kind(args.host, args.port, allow_remote=args.allow_remote)
     except (ValueError, OSError) as exc:
         print(f"mbedtls-py serve: error: cannot listen on {args.host}:{args.port}: {exc}",
               file=sys.stderr)
