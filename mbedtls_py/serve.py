@@ -259,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             for s, h in old.items():
                 signal.signal(s, h)
             server.close()
-        write({"t_ms": int(transport.clock.now_ms), "event": "stop", **result.to_dict()})
+        write({"t_ms": int(transport.clock.now_ms), "event": "stop", **result.to_dict(),
+               "events_by_kind": dict(server.events.counts),
+               "events_total": server.events.total})
         print(f"served {result.served} client(s); {result.errors} error(s), {result.dropped} "
               f"dropped, {result.discarded} discarded; stopped: {result.reason}",
               file=sys.stderr)
