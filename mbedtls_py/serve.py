@@ -10,8 +10,19 @@ an event (``--events FILE``, one JSON object per line): ``accept``,
 ``write`` (byte counts), ``close_notify``, ``reset``, ``error`` and ``drop``
 (with the datagram that caused them and its records), ``linger``/
 ``linger_consumed``/``linger_end``, ``discard`` (a datagram of the old client
-freed with its connection, as the sample's per-client socket does); plus
-``listen`` first and ``stop`` last.
+freed with its connection's socket), ``ignored`` (a datagram that started no
+handshake: no state kept), ``timeout`` (a peer dropped at the
+``--handshake-timeout`` deadline), ``overflow``/``busy`` (bounds reached);
+plus ``listen`` first and ``stop`` last (with the events counted by kind).
+The server keeps only the last ``eventlog.EVENT_WINDOW`` events in memory;
+the file gets them all.
+
+Sockets: by default a real connected UDP socket per client, as the sample's
+``mbedtls_net_accept``/``mbedtls_net_free`` do
+(:class:`~mbedtls_py.sample_sockets.SampleSockets`); ``--single-socket``
+serves everyone from one socket.  ``--concurrent`` serves many clients at
+once (:class:`~mbedtls_py.concurrent_server.ConcurrentServer`: state only
+after a valid cookie, at most ``--max-peers``).
 
 Loopback only unless ``--allow-remote``.  Bounded by ``--max-seconds``
 (default 300) and, if given, ``--max-clients``.

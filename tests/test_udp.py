@@ -208,15 +208,17 @@ def test_per_client_socket_frees_early_datagrams(pki) -> None:
     assert [e.rc for e in errors] == [Err.SSL_UNEXPECTED_MESSAGE]
 
 
-def test_serve_command(tmp_path: Path) -> None:
-    """`serve` writes one JSON line per step and stops after --max-clients."""
+@pytest.mark.parametrize("mode", [[], ["--concurrent"]])
+def test_serve_command(tmp_path: Path, mode: list[str]) -> None:
+    """`serve` (sequential with real per-client sockets, or --concurrent) writes one JSON
+    line per step and stops after --max-clients, counting its events by kind."""
     events = tmp_path / "events.jsonl"
     ca = tmp_path / "ca.pem"
     port = interop.pick_free_udp_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mbedtls_py", "serve", "--port", str(port), "--max-clients", "1",
          "--max-seconds", "30", "--events", str(events), "--ca-out", str(ca),
-         "--mitigation", "classify", "--quiet"],
+         "--mitigation", "classify", "--quiet", *mode],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
@@ -249,6 +251,9 @@ def test_serve_command(tmp_path: Path) -> None:
     assert hv["rc_hex"] == "-0x6A80" and hv["rc_name"] == "MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED"
     assert next(x for x in lines if x["event"] == "read")["rc"] == 18
     assert lines[-1]["served"] == 1 and lines[-1]["reason"] == "max_clients"
+    assert lines[0]["concurrent"] == bool(mode)
+    assert lines[-1]["events_by_kind"]["handshake"] == 1
+    assert lines[-1]["events_total"] == len(lines) - 2  # all but listen and stop
 
 
 @pytest.mark.parametrize("argv", [["serve", "--help"], ["proxy", "--help"]])
