@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         listen = {"t_ms": int(transport.clock.now_ms), "event": "listen",
                   "address": addr_str(transport.address), "mitigation": args.mitigation,
                   "cookies": not args.no_cookies, "psk": bool(args.psk),
-                  "per_client_socket": not args.single_socket,
+                  "per_client_socket": not (args.single_socket or args.concurrent),
                   "max_clients": args.max_clients, "max_seconds": args.max_seconds,
                   "concurrent": args.concurrent,
                   "handshake_timeout_s": args.handshake_timeout}

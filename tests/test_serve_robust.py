@@ -16,6 +16,7 @@ import pytest
 from mbedtls_py import interop
 from mbedtls_py.context import Context
 from mbedtls_py.eventlog import BoundedLog
+from mbedtls_py.sample_sockets import SampleSockets
 from mbedtls_py.samples import DTLSServer
 from mbedtls_py.testing import cert_configs, make_pki, open_socket_inodes, psk_configs
 from mbedtls_py.udp import ServerThread, UDPClient, UDPTransport, run_client
@@ -62,8 +63,9 @@ def send_raw(port: int, data: bytes) -> None:
         s.sendto(data, ("127.0.0.1", port))
 
 
+@pytest.mark.parametrize("sockets", ["per-client", "single"])
 @pytest.mark.parametrize("bad", ["warning-alert", "client-hello-fragment", "empty"])
-def test_one_bad_datagram_does_not_stop_the_server(bad: str, pki) -> None:
+def test_one_bad_datagram_does_not_stop_the_server(bad: str, sockets: str, pki) -> None:
     """Defect 10: a 15-byte plaintext alert, or the first fragment of a ClientHello,
     from a peer that never passed the cookie exchange keeps no state: it is reported
     ("ignored") and the next client is served (on main: the server waited for that peer;
@@ -71,9 +73,10 @@ def test_one_bad_datagram_does_not_stop_the_server(bad: str, pki) -> None:
     cc, sc = cert_configs(pki, cookies=True)
     data = {"warning-alert": WARNING_ALERT, "empty": b""}.get(bad) \
         or client_hello_first_fragment(cc)
-    with UDPTransport() as t:
+    with (SampleSockets() if sockets == "per-client" else UDPTransport()) as t:
         srv = DTLSServer(sc, t, policy="classify")
-        with ServerThread(srv, max_seconds=30, max_clients=2):
+        with ServerThread(srv, max_seconds=30, max_clients=2,
+                          per_client_socket=sockets == "per-client"):
             for i in range(2):
                 send_raw(t.port, data)
                 r = run_client(cc, "127.0.0.1", t.port, b"hello %d" % i, hostname="localhost",
