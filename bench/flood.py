@@ -104,7 +104,8 @@ def client_loop(port: int, seconds: float) -> tuple[int, int]:
     return ok, tried
 
 
-def run_mode(mode: str, seconds: float, rate: float, workdir: Path) -> dict[str, Any]:
+def run_mode(mode: str, seconds: float, rate: float, workdir: Path,
+             tree: Path = ROOT) -> dict[str, Any]:
     port = interop.pick_free_udp_port()
     events = workdir / f"events-{mode}.jsonl"
     argv = [sys.executable, "-m", "mbedtls_py", "serve", "--port", str(port), "--mitigation",
@@ -112,8 +113,9 @@ def run_mode(mode: str, seconds: float, rate: float, workdir: Path) -> dict[str,
             "--max-seconds", str(int(4 * seconds + 120))]
     if mode == "concurrent":
         argv.append("--concurrent")
-    server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    server = subprocess.Popen(argv, cwd=tree, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              env=dict(os.environ, PYTHONPATH=str(tree)))
     try:
         time.sleep(2.0)  # PKI generation and bind
         calm = client_loop(port, seconds)
@@ -131,15 +133,18 @@ def run_mode(mode: str, seconds: float, rate: float, workdir: Path) -> dict[str,
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    stop = {}
-    for line in events.read_text().splitlines()[-3:]:
-        d = json.loads(line)
-        if d.get("event") == "stop":
-            stop = d
+    stop: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    with events.open() as f:  # count by kind from the file (an older tree's stop line lacks it)
+        for line in f:
+            d = json.loads(line)
+            counts[d["event"]] = counts.get(d["event"], 0) + 1
+            if d.get("event") == "stop":
+                stop = d
     return {"mode": mode, "seconds": seconds, "rate": rate, "hostile_sent": sent,
             "calm_ok": calm[0], "calm_tried": calm[1], "flood_ok": flooded[0],
             "flood_tried": flooded[1], "rss_before_kb": rss_before, "rss_after_kb": rss_after,
-            "events_by_kind": stop.get("events_by_kind", {}),
+            "events_by_kind": stop.get("events_by_kind") or counts,
             "events_total": stop.get("events_total"),
             "events_file_mb": round(events.stat().st_size / 1e6, 1)}
 
@@ -154,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=5000.0)
     ap.add_argument("--modes", default="sequential,concurrent")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--tree", type=Path, default=ROOT,
+                    help="run `serve` from this source tree (to compare another checkout)")
     args = ap.parse_args(argv)
     if not 1 <= args.seconds <= 600 or not 1 <= args.rate <= 100_000:
         ap.error("--seconds must be 1 .. 600 and --rate 1 .. 100000")
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.modes.split(","):
             print(f"{mode}: {args.seconds:g} s calm, {args.seconds:g} s flood at "
                   f"{args.rate:g}/s", file=sys.stderr, flush=True)
-            r = run_mode(mode.strip(), args.seconds, args.rate, Path(tmp))
+            r = run_mode(mode.strip(), args.seconds, args.rate, Path(tmp), args.tree)
             results.append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
     print(f"\n{'mode':<12}{'calm ok':>10}{'flood ok':>10}{'hostile sent':>14}"
