@@ -2,7 +2,8 @@
 it changes when a proxy delays the client's encrypted alert.  Not a test.
 
     python bench/natural_rate.py [--runs 200] [--delays none,0,1,5,20,100]
-                                 [--servers upstream,python,python-single] [--json FILE]
+                                 [--servers upstream,python,python-emulated,python-single]
+                                 [--hold-stdin S] [--json FILE]
 
 For each server and each delay, ``--runs`` times in a row (bounded: every
 client has a 10 s limit, every loop a fixed count):
@@ -12,7 +13,10 @@ client has a 10 s limit, every loop a fixed count):
 * ``upstream``: the pinned ``programs/ssl/dtls_server`` (one process for all
   runs; a failure is a ``mbedtls_ssl_handshake returned -0x7700`` line);
 * ``python``: the Python ``DTLSServer`` loop with policy ``none`` over UDP,
-  with the sample's per-client-socket semantics (an ``error`` event);
+  with the sample's real connected per-client sockets (``SampleSockets``; a
+  failure is an ``error`` event);
+* ``python-emulated``: the same on one socket with the older emulation (the
+  old peer's queued datagrams are drained at the Python reset event);
 * ``python-single``: the same on one plain socket (the old client's datagrams
   that arrive before the reset are not freed).
 
@@ -55,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from mbedtls_py import interop, upstream  # noqa: E402
 from mbedtls_py.config import Config  # noqa: E402
 from mbedtls_py.proxy import UDPProxy  # noqa: E402
+from mbedtls_py.sample_sockets import SampleSockets  # noqa: E402
 from mbedtls_py.samples import DTLSServer  # noqa: E402
 from mbedtls_py.udp import ServerThread, UDPTransport  # noqa: E402
 
@@ -80,17 +85,20 @@ class _Upstream:
 
 
 class _Python:
-    def __init__(self, per_client_socket: bool, pki: interop.PKI, max_seconds: float) -> None:
+    def __init__(self, model: str, pki: interop.PKI, max_seconds: float) -> None:
         cfg = Config("server", cookies=True)
         cfg.set_certificate([pki.cert_pem], pki.key_pem)
-        self.transport = UDPTransport(HOST, 0)
+        # python: real connected per-client sockets (the sample's); python-emulated: the
+        # older emulation on one socket; python-single: one socket, nothing freed.
+        per_client_socket = model != "python-single"
+        self.transport = SampleSockets(HOST, 0) if model == "python" else UDPTransport(HOST, 0)
         self.port = self.transport.port
         self.server = DTLSServer(cfg, self.transport, policy="none")
         self.thread = ServerThread(self.server, max_seconds=max_seconds,
                                    per_client_socket=per_client_socket).start()
 
     def failures(self) -> int:
-        return len(self.server.errors)
+        return self.server.errors.total
 
     def settle(self) -> None:
         time.sleep(0.01)
@@ -101,10 +109,11 @@ class _Python:
         self.transport.close()
 
 
-def run_cell(kind: str, delay: float | None, runs: int, pki: interop.PKI) -> dict[str, Any]:
+def run_cell(kind: str, delay: float | None, runs: int, pki: interop.PKI,
+             hold_stdin: float = 0.0) -> dict[str, Any]:
     """``runs`` seed clients against server ``kind`` with proxy delay ``delay``."""
     budget = runs * 12.0 + 60.0
-    server: Any = _Upstream() if kind == "upstream" else _Python(kind == "python", pki, budget)
+    server: Any = _Upstream() if kind == "upstream" else _Python(kind, pki, budget)
     proxy = None
     try:
         port = server.port
@@ -117,7 +126,8 @@ def run_cell(kind: str, delay: float | None, runs: int, pki: interop.PKI) -> dic
         t0 = time.monotonic()
         for i in range(runs):
             before = server.failures()
-            res = interop.OpenSSLClient(HOST, port, seed=True).run(timeout=10.0)
+            res = interop.OpenSSLClient(HOST, port, seed=True,
+                                        eof_delay=hold_stdin).run(timeout=10.0)
             server.settle()
             fail = server.failures() > before
             failed += fail
@@ -127,7 +137,8 @@ def run_cell(kind: str, delay: float | None, runs: int, pki: interop.PKI) -> dic
             if (i + 1) % 20 == 0:
                 print(f"  {kind:<13} delay={'-' if delay is None else f'{delay:g}ms':<6} "
                       f"{i + 1:>4}/{runs}: {failed} failed", file=sys.stderr, flush=True)
-        return {"server": kind, "delay_ms": delay, "runs": runs, "failed": failed,
+        return {"server": kind, "delay_ms": delay, "hold_stdin_s": hold_stdin,
+                "runs": runs, "failed": failed,
                 "rate": failed / runs, "client_saw_close_first": closed,
                 "failed_when_close_first": failed_closed, "client_timeouts": timeouts,
                 "seconds": round(time.monotonic() - t0, 1)}
@@ -144,13 +155,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated: none (no proxy) or milliseconds")
     ap.add_argument("--servers", default="upstream,python,python-single")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--hold-stdin", type=float, default=0.0, metavar="S",
+                    help="keep s_client's stdin open S seconds (so it answers the server's "
+                         "close_notify with its own) instead of the seed's immediate EOF")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 10_000:
         ap.error("--runs must be 1 .. 10000")
     delays = [None if d.strip() == "none" else float(d) for d in args.delays.split(",")]
     servers = [s.strip() for s in args.servers.split(",")]
     for s in servers:
-        if s not in ("upstream", "python", "python-single"):
+        if s not in ("upstream", "python", "python-emulated", "python-single"):
             ap.error(f"unknown server {s!r}")
     pki = interop.make_pki("ecdsa")
     print(f"{interop.openssl_version()}; {os.cpu_count()} CPUs; {args.runs} runs per cell",
@@ -160,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         for delay in delays:
             if kind == "python-single" and delay is not None:
                 continue  # the single-socket model only matters without the proxy's delay
-            results.append(run_cell(kind, delay, args.runs, pki))
+            results.append(run_cell(kind, delay, args.runs, pki, args.hold_stdin))
     print(f"\n{'server':<14}{'proxy delay':>12}{'failed':>10}{'rate':>8}"
           f"{'s_client saw close first':>27}{'failed among those':>20}")
     for r in results:

@@ -47,6 +47,7 @@ from typing import IO, Any
 
 from . import records as _records
 from . import rules as _rules
+from .cliutil import OneLineParser
 from .udp import addr_str, check_host, parse_hostport, resolve
 
 __all__ = ["UDPProxy", "main"]
@@ -102,8 +103,8 @@ class UDPProxy:
                  allow_remote: bool = False, max_sessions: int = 256,
                  idle_ms: float = 30_000.0, names: tuple[str, str] = ("client", "server"),
                  cid_len: int = 0) -> None:
-        if not max_seconds > 0:
-            raise ValueError("max_seconds must be positive")
+        if not (isinstance(max_seconds, (int, float)) and 0 < max_seconds < float("inf")):
+            raise ValueError(f"max_seconds must be a positive finite number, not {max_seconds}")
         if release_after_ms is not None and release_after_ms < 0:
             raise ValueError("release_after_ms must be >= 0")
         check_host(listen[0], allow_remote)
@@ -501,7 +502,7 @@ class UDPProxy:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="mbedtls-py proxy",
         description="A UDP impairment proxy between DTLS clients and a server, applying "
                     "record-aware rules (the rule language of mbedtls_py.rules).",
@@ -560,8 +561,13 @@ def main(argv: list[str] | None = None) -> int:
                          release_after_ms=release_after, log_file=args.log,
                          on_log=None if args.quiet else _progress,
                          allow_remote=args.allow_remote)
+    except _rules.RuleSyntaxError as exc:
+        word = exc.rule[exc.start:exc.end]
+        print(f"mbedtls-py proxy: error: invalid rule {exc.rule!r}: {exc.reason} (at {word!r}; "
+              f"allowed: {exc.allowed})", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as exc:
-        print(f"mbedtls-py proxy: error: {exc}", file=sys.stderr)
+        print(f"mbedtls-py proxy: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(f"proxy listening on {addr_str(proxy.address)} -> {addr_str(proxy.server)}, "
           f"{len(rules)} rule(s), at most {args.max_seconds:g} s", file=sys.stderr, flush=True)

@@ -183,13 +183,14 @@ def _note(run: dict[str, Any]) -> str:
     how = {"error": f"reported as error {run['server_rc_hex']}",
            "drop": f"dropped after {run['server_rc_hex']}",
            "linger_consumed": "consumed by the lingering connection",
-           "discard": "freed with the old connection's socket"}.get(run.get("handled_as") or "",
+           "discard": "freed with the old connection's socket",
+           "ignored": "ignored by Mbed TLS (no state kept)"}.get(run.get("handled_as") or "",
                                                                     "never reached the server")
     second = "next client served" if run["second_client_served"] else "next client NOT served"
     return f"{late} delayed {run['delay_ms']:g} ms: {how}; {second}"
 
 
-_HANDLED = ("error", "drop", "linger_consumed", "discard")
+_HANDLED = ("error", "drop", "linger_consumed", "discard", "ignored")
 
 
 def _wait_handled(server: DTLSServer, peer: str | None, timeout: float) -> None:

@@ -80,7 +80,8 @@ ACTION
     Do not deliver it.
 ``duplicate [N] [spacing DURATION]``
     Deliver it and N more copies (default 1), the copies ``spacing`` apart
-    (default 0).
+    (default 0).  N is at most ``MAX_DUPLICATES`` (100): each copy is a
+    datagram in flight, so a larger N would only cost memory and time.
 ``corrupt [BITS]``
     Flip BITS distinct random bits (default 1), with the seeded RNG of the
     network; an empty datagram is left alone.
@@ -129,6 +130,7 @@ from . import records
 from .records import ContentType, HandshakeType
 
 __all__ = [
+    "MAX_DUPLICATES",
     "OPERATORS",
     "FIELDS",
     "Condition",
@@ -276,6 +278,11 @@ def _parse_hex(text: str) -> bytes:
 
 def _format_hex(data: bytes) -> str:
     return data.hex() if data else "empty"
+
+
+#: The largest N of ``duplicate N``: every copy is a datagram in flight (in the
+#: simulated network's queue or the proxy's schedule), so N bounds memory.
+MAX_DUPLICATES = 100
 
 
 def _non_negative_int(name: str, value: Any, minimum: int = 0) -> int:
@@ -714,6 +721,9 @@ class Duplicate(Action):
 
     def __post_init__(self) -> None:
         _non_negative_int("count", self.count, 1)
+        if self.count > MAX_DUPLICATES:
+            raise ValueError(f"count must be at most {MAX_DUPLICATES} (MAX_DUPLICATES), "
+                             f"not {self.count}")
         if isinstance(self.spacing_ms, bool) or not isinstance(self.spacing_ms, (int, float)):
             raise TypeError(f"spacing_ms must be a number, not {type(self.spacing_ms).__name__}")
         if not math.isfinite(self.spacing_ms) or self.spacing_ms < 0:
@@ -873,6 +883,10 @@ def _parse_action_at(text: str, base: int) -> Action:
         count, spacing, i = 1, 0.0, 0
         if i < len(args) and args[i][0].lower() != "spacing":
             count = uint(i, "the number of copies", 1)
+            if count > MAX_DUPLICATES:
+                word, ws, we = args[i]
+                raise _Bad(ws, we, f"the number of copies must be at most {MAX_DUPLICATES}",
+                           _ALLOWED_ACTIONS)
             i += 1
         if i < len(args) and args[i][0].lower() == "spacing":
             spacing, i = duration(i + 1)

@@ -46,6 +46,7 @@ is driven by ``poll()`` (handle everything available now) and
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ from typing import Any, Literal, Protocol
 from .config import Config
 from .context import Context, RealClock, VirtualClock
 from .errors import Err, as_err, error_name
+from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
+from .records import parse_datagram
 from .staleness import (
     _ACCEPTED_MAX,
     _RETAINED_MAX,
@@ -62,7 +65,6 @@ from .staleness import (
     _digest,
     classify_datagram,
 )
-from .records import parse_datagram
 
 __all__ = ["DTLSServer", "POLICIES", "Classification", "classify_datagram", "Event",
            "DatagramTransport", "ClosedConnection", "PEER_TIMEOUT_MS"]
@@ -154,7 +156,9 @@ class DTLSServer:
                  linger_ms: float | None = None, recent_ms: float | None = None,
                  peer_timeout_ms: float = PEER_TIMEOUT_MS,
                  echo: bool = True, service_ms: int = 0, name: str = "server",
-                 on_event: Callable[[Event], None] | None = None) -> None:
+                 on_event: Callable[[Event], None] | None = None,
+                 handshake_timeout_ms: float = 10_000.0, event_window: int = EVENT_WINDOW,
+                 max_backlog: int = 256) -> None:
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
         if config.endpoint != "server":
@@ -183,15 +187,22 @@ class DTLSServer:
         self.recent_ms = (max(self.rtt_ms + self.peer_timeout_ms, 10 * self.rtt_ms)
                           if recent_ms is None else float(recent_ms))
         self.on_event = on_event
-        self.events: list[Event] = []
+        if not handshake_timeout_ms > 0:
+            raise ValueError("handshake_timeout_ms must be positive")
+        # Every wait has a deadline: a peer that passed the cookie exchange
+        # but does not finish (handshake, request) within this is dropped.
+        self.handshake_timeout_ms = float(handshake_timeout_ms)
+        self.max_backlog = int(max_backlog)
+        # Bounded: the last `event_window` events; `events.counts` is exact.
+        self.events: BoundedLog[Event] = BoundedLog(event_window, event_kind)
         self._conn = _Conn(self._new_context())
-        self._backlog: list[tuple[bytes, Address]] = []
+        self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
         self._lingering: dict[Address, ClosedConnection] = {}
         self._spare: list[Context] = []
         self._closed: dict[Address, ClosedConnection] = {}  # classify's proofs
         self.served = 0
-        self.errors: list[Event] = []
-        self.dropped: list[Event] = []
+        self.errors: BoundedLog[Event] = BoundedLog(min(event_window, 1000))
+        self.dropped: BoundedLog[Event] = BoundedLog(min(event_window, 1000))
 
     # -- plumbing --------------------------------------------------------------
 
@@ -237,6 +248,8 @@ class DTLSServer:
         # The DTLS timer (retransmission / read timeout) of the current connection.
         if conn.phase in ("handshake", "read") and conn.ctx.timer_state() == 2:
             self._advance(conn)
+        if conn.phase in ("handshake", "read") and self._now() >= self._give_up_at(conn):
+            self._timed_out(conn)
         if conn.phase == "closing" and self._now() >= conn.close_at:
             self._finish(conn)
         while True:
@@ -256,16 +269,19 @@ class DTLSServer:
             d = self._conn.ctx.timer_deadline()
             if d is not None:
                 times.append(d)
+            times.append(self._give_up_at(self._conn))
         return int(min(times)) if times else None
 
     def _next_datagram(self) -> tuple[bytes, Address] | None:
         conn = self._conn
         if self._backlog and conn.phase == "idle":
-            return self._backlog.pop(0)
+            return self._backlog.popleft()
         return self.transport.recvfrom()
 
     def _dispatch(self, data: bytes, src: Address) -> None:
         conn = self._conn
+        if not self._acceptable_size(data, src):
+            return
         lingering = self._lingering.get(src)
         # Only what authenticates under the old connection's keys goes to it;
         # anything else from the same address is new input (and reported if bad).
@@ -275,7 +291,12 @@ class DTLSServer:
         if conn.phase == "idle":
             self._accept(src)
         elif src != conn.peer:
-            # The sample's socket is connected to the current client: others wait.
+            # The sample's socket is connected to the current client: others wait
+            # (in a bounded queue, as in the kernel's socket buffer).
+            if len(self._backlog) >= self.max_backlog:
+                self._emit("overflow", src, None, "backlog full while serving another "
+                           "peer; datagram dropped", size=len(data))
+                return
             self._backlog.append((data, src))
             return
         elif conn.phase == "closing":
@@ -295,6 +316,14 @@ class DTLSServer:
         conn.datagrams += 1
         self._advance(conn)
 
+    def _acceptable_size(self, data: bytes, src: Address) -> bool:
+        """An empty or oversized datagram cannot be queued: report it, keep no state."""
+        if 0 < len(data) <= self._conn.ctx.max_datagram:
+            return True
+        self._emit("ignored", src, None, f"datagram of {len(data)} bytes cannot be DTLS; "
+                   "no state kept", size=len(data), datagram=short_hex(data))
+        return False
+
     def _accept(self, src: Address) -> None:
         conn = self._conn
         conn.peer, conn.phase, conn.datagrams = src, "handshake", 0
@@ -311,6 +340,8 @@ class DTLSServer:
             rc = ctx.handshake()
             self._flush(ctx, peer)
             if rc in _FLOW:
+                if first_flight and self._holds_nothing(ctx):
+                    self._stateless_drop(conn)
                 return
             if rc == Err.SSL_HELLO_VERIFY_REQUIRED:
                 self._emit("hello_verify", peer, rc, "cookie sent; reset and wait for ClientHello")
@@ -340,6 +371,33 @@ class DTLSServer:
                 self._emit("write", peer, wrc, f"{wrc} bytes written" if wrc >= 0 else "write failed")
             self._close(conn, send_close_notify=True)
 
+    def _give_up_at(self, conn: _Conn) -> float:
+        return conn.started_ms + self.handshake_timeout_ms
+
+    @staticmethod
+    def _holds_nothing(ctx: Context) -> bool:
+        """The handshake still waits for a first ClientHello and has sent
+        nothing (no timer): the datagram moved nothing forward."""
+        return ctx.state in ("HELLO_REQUEST", "CLIENT_HELLO") and ctx.timer_deadline() is None
+
+    def _stateless_drop(self, conn: _Conn) -> None:
+        """A datagram that did not start a handshake (a plaintext alert, a
+        ClientHello fragment, garbage Mbed TLS ignored) keeps no state: report
+        it and go back to waiting for anyone (issue 9, defect 10)."""
+        bad = conn.ctx.last_datagram() or b""
+        self._emit("ignored", conn.peer, Err.SSL_WANT_READ, "did not start a handshake; no "
+                   "state kept, waiting for the next client", size=len(bad),
+                   datagram=short_hex(bad))
+        conn.ctx.session_reset()
+        conn.ctx.clear_queues()
+        conn.peer, conn.phase, conn.datagrams = None, "idle", 0
+
+    def _timed_out(self, conn: _Conn) -> None:
+        """A peer that stopped half-way: drop it so the next client is served."""
+        self._emit("timeout", conn.peer, None, f"no progress in {self.handshake_timeout_ms:g} "
+                   f"ms ({conn.phase}); peer dropped", phase=conn.phase)
+        self._reset(linger=False)
+
     def _handshake_failed(self, conn: _Conn, rc: int, first_flight: bool) -> None:
         ctx, peer = conn.ctx, conn.peer
         bad = ctx.last_datagram() or b""
@@ -360,12 +418,12 @@ class DTLSServer:
         self._reset(linger=False)
 
     def _error(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
-        ev = self._emit("error", peer, rc, note, datagram=bad.hex(),
+        ev = self._emit("error", peer, rc, note, datagram=short_hex(bad, 2048),
                         records=[repr(r) for r in parse_datagram(bad).records], **extra)
         self.errors.append(ev)
 
     def _drop(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
-        ev = self._emit("drop", peer, rc, note, datagram=bad.hex(),
+        ev = self._emit("drop", peer, rc, note, datagram=short_hex(bad, 2048),
                         records=[repr(r) for r in parse_datagram(bad).records], **extra)
         self.dropped.append(ev)
 

@@ -10,8 +10,19 @@ an event (``--events FILE``, one JSON object per line): ``accept``,
 ``write`` (byte counts), ``close_notify``, ``reset``, ``error`` and ``drop``
 (with the datagram that caused them and its records), ``linger``/
 ``linger_consumed``/``linger_end``, ``discard`` (a datagram of the old client
-freed with its connection, as the sample's per-client socket does); plus
-``listen`` first and ``stop`` last.
+freed with its connection's socket), ``ignored`` (a datagram that started no
+handshake: no state kept), ``timeout`` (a peer dropped at the
+``--handshake-timeout`` deadline), ``overflow``/``busy`` (bounds reached);
+plus ``listen`` first and ``stop`` last (with the events counted by kind).
+The server keeps only the last ``eventlog.EVENT_WINDOW`` events in memory;
+the file gets them all.
+
+Sockets: by default a real connected UDP socket per client, as the sample's
+``mbedtls_net_accept``/``mbedtls_net_free`` do
+(:class:`~mbedtls_py.sample_sockets.SampleSockets`); ``--single-socket``
+serves everyone from one socket.  ``--concurrent`` serves many clients at
+once (:class:`~mbedtls_py.concurrent_server.ConcurrentServer`: state only
+after a valid cookie, at most ``--max-peers``).
 
 Loopback only unless ``--allow-remote``.  Bounded by ``--max-seconds``
 (default 300) and, if given, ``--max-clients``.
@@ -27,14 +38,17 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import MbedTLSError
 from .samples import POLICIES, DTLSServer, Event
+from .cliutil import OneLineParser
+from .sample_sockets import SampleSockets
 from .udp import UDPTransport, addr_str, serve
 
 __all__ = ["main", "make_server_config"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="mbedtls-py serve",
         description="The Mbed TLS dtls_server sample's loop over real UDP (echo server), with "
                     "first-flight failure policies and a JSON-lines event log.",
@@ -75,18 +89,34 @@ def _parser() -> argparse.ArgumentParser:
                     help="linger window after a close (ms; default: measured RTT + the "
                          "peer's retransmission timeout, 1000 ms; inclusive)")
     ap.add_argument("--single-socket", action="store_true",
-                    help="hand the old client's datagrams that arrived before the reset to the "
-                         "server too (default: drop them as the sample's per-client socket "
-                         "does)")
+                    help="serve every client from one socket, so the old client's datagrams "
+                         "that arrived before the reset reach the next handshake (default: a "
+                         "real connected socket per client, freed after close_notify, as the "
+                         "sample's mbedtls_net_accept/mbedtls_net_free do)")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="serve many clients at once: per-peer contexts, created only for a "
+                         "ClientHello with a valid cookie (stateless HelloVerifyRequest); "
+                         "default: one client at a time, as the sample does")
+    ap.add_argument("--max-peers", type=int, default=64, metavar="N",
+                    help="with --concurrent: at most N peers hold state (default 64)")
     ap.add_argument("--max-clients", type=int, help="stop after serving N clients")
     ap.add_argument("--max-seconds", type=float, default=300.0,
                     help="stop after S seconds (default 300)")
+    ap.add_argument("--handshake-timeout", type=float, default=10.0, metavar="S",
+                    help="drop a peer whose handshake or request has not completed S seconds "
+                         "after it passed the cookie exchange (default 10, the sample's read "
+                         "timeout)")
     ap.add_argument("--allow-remote", action="store_true",
                     help="allow a non-loopback --host (off by default)")
     ap.add_argument("--debug", type=int, default=0, metavar="N",
                     help="Mbed TLS debug level 0-5 (to the Python logger)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return ap
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
@@ -99,7 +129,11 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
     if args.cert or args.key:
         if not (args.cert and args.key):
             raise ValueError("--cert and --key go together")
-        cfg.set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
+        try:
+            cfg.set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
+        except (MbedTLSError, ValueError, TypeError) as exc:
+            raise ValueError(f"--cert {args.cert} / --key {args.key}: not a usable PEM "
+                             f"certificate and key ({_one_line(exc)})") from None
     elif args.pki == "upstream":
         from . import upstream
 
@@ -127,19 +161,53 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
     return cfg, ca_pem
 
 
+def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse nonsense before binding a socket: one line, exit status 2."""
+    import math
+
+    if not math.isfinite(args.max_seconds) or args.max_seconds <= 0:
+        ap.error("--max-seconds must be a positive number of seconds")
+    if args.max_clients is not None and args.max_clients < 1:
+        ap.error("--max-clients must be >= 1")
+    if not math.isfinite(args.rtt_ms) or args.rtt_ms <= 0:
+        ap.error("--rtt-ms must be a positive number of milliseconds")
+    if args.linger_ms is not None and (not math.isfinite(args.linger_ms) or args.linger_ms < 0):
+        ap.error("--linger-ms must be >= 0")
+    if not 0 <= args.debug <= 5:
+        ap.error("--debug must be 0 .. 5")
+    if args.handshake_timeout <= 0 or not math.isfinite(args.handshake_timeout):
+        ap.error("--handshake-timeout must be a positive number of seconds")
+    if args.max_peers < 1:
+        ap.error("--max-peers must be >= 1")
+    if args.concurrent and args.no_cookies:
+        ap.error("--concurrent needs cookies (drop --no-cookies): without them a spoofed "
+                 "ClientHello would create state")
+    for opt, path in (("--events", args.events), ("--ca-out", args.ca_out)):
+        if path and path != "-":
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.is_dir():
+                ap.error(f"{opt} {path}: folder {parent} does not exist; create it or "
+                         "choose another file")
+            if Path(path).is_dir():
+                ap.error(f"{opt} {path} is a folder; give a file name")
+    for opt, path in (("--cert", args.cert), ("--key", args.key)):
+        if path and not Path(path).is_file():
+            ap.error(f"{opt} {path}: no such file")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server loop in the foreground; 0 when it ended normally."""
     ap = _parser()
     args = ap.parse_args(argv)
-    if args.max_seconds <= 0:
-        ap.error("--max-seconds must be positive")
-    if args.max_clients is not None and args.max_clients < 1:
-        ap.error("--max-clients must be >= 1")
+    _check_args(ap, args)
     if args.debug:
         import logging
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     try:
-        transport = UDPTransport(args.host, args.port, allow_remote=args.allow_remote)
+        # The sample's model: a connected socket per client (real sockets), unless
+        # --single-socket (one socket sees everything) or --concurrent.
+        kind = UDPTransport if args.single_socket or args.concurrent else SampleSockets
+        transport = kind(args.host, args.port, allow_remote=args.allow_remote)
     except (ValueError, OSError) as exc:
         print(f"mbedtls-py serve: error: cannot listen on {args.host}:{args.port}: {exc}",
               file=sys.stderr)
@@ -148,15 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             cfg, ca_pem = make_server_config(args)
-        except (ValueError, OSError) as exc:
-            print(f"mbedtls-py serve: error: {exc}", file=sys.stderr)
+            if args.ca_out and ca_pem is not None:
+                Path(args.ca_out).write_bytes(ca_pem)
+            if args.events == "-":
+                out = sys.stdout
+            elif args.events:
+                out = open(args.events, "w")  # noqa: SIM115 - closed below
+        except (ValueError, OSError, MbedTLSError) as exc:
+            print(f"mbedtls-py serve: error: {_one_line(exc)}", file=sys.stderr)
             return 2
-        if args.ca_out and ca_pem is not None:
-            Path(args.ca_out).write_bytes(ca_pem)
-        if args.events == "-":
-            out = sys.stdout
-        elif args.events:
-            out = open(args.events, "w")  # noqa: SIM115 - closed below
 
         def write(d: dict[str, Any]) -> None:
             if out is not None:
@@ -168,13 +236,23 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quiet:
                 print(str(ev), file=sys.stderr, flush=True)
 
-        server = DTLSServer(cfg, transport, policy=args.mitigation, rtt_ms=args.rtt_ms,
-                            linger_ms=args.linger_ms, on_event=on_event)
+        common: dict[str, Any] = dict(
+            policy=args.mitigation, rtt_ms=args.rtt_ms, linger_ms=args.linger_ms,
+            on_event=on_event, handshake_timeout_ms=args.handshake_timeout * 1000.0)
+        server: DTLSServer
+        if args.concurrent:
+            from .concurrent_server import ConcurrentServer
+
+            server = ConcurrentServer(cfg, transport, max_peers=args.max_peers, **common)
+        else:
+            server = DTLSServer(cfg, transport, **common)
         listen = {"t_ms": int(transport.clock.now_ms), "event": "listen",
                   "address": addr_str(transport.address), "mitigation": args.mitigation,
                   "cookies": not args.no_cookies, "psk": bool(args.psk),
-                  "per_client_socket": not args.single_socket,
-                  "max_clients": args.max_clients, "max_seconds": args.max_seconds}
+                  "per_client_socket": not (args.single_socket or args.concurrent),
+                  "max_clients": args.max_clients, "max_seconds": args.max_seconds,
+                  "concurrent": args.concurrent,
+                  "handshake_timeout_s": args.handshake_timeout}
         write(listen)
         print(f"serving DTLS on {addr_str(transport.address)} (mitigation {args.mitigation}, "
               f"at most {args.max_seconds:g} s"
@@ -189,12 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = serve(server, transport, max_seconds=args.max_seconds,
                            max_clients=args.max_clients, stop=stop,
-                           per_client_socket=not args.single_socket)
+                           per_client_socket=not (args.single_socket or args.concurrent))
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
             server.close()
-        write({"t_ms": int(transport.clock.now_ms), "event": "stop", **result.to_dict()})
+        write({"t_ms": int(transport.clock.now_ms), "event": "stop", **result.to_dict(),
+               "events_by_kind": dict(server.events.counts),
+               "events_total": server.events.total})
         print(f"served {result.served} client(s); {result.errors} error(s), {result.dropped} "
               f"dropped, {result.discarded} discarded; stopped: {result.reason}",
               file=sys.stderr)

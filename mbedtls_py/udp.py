@@ -299,8 +299,12 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
     is set, or ``max_seconds`` pass.
 
     ``settle_ms``: after the last client, keep serving that long for late
-    datagrams.  ``per_client_socket``: mirror the sample's connected per-client
-    sockets (see the module docstring).  ``tick_ms`` bounds each wait, so a
+    datagrams.  ``per_client_socket``: the sample's connected per-client
+    sockets: real ones when ``transport`` is a
+    :class:`~mbedtls_py.sample_sockets.SampleSockets` (connected on ``accept``,
+    closed at the end of the connection), else the older emulation (see the
+    module docstring; it decides at the Python reset event which datagrams
+    die, a bias the real sockets do not have).  ``tick_ms`` bounds each wait, so a
     ``stop`` is seen within that time.
     """
     transport = transport if transport is not None else server.transport
@@ -314,26 +318,45 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
     end_ms = clock.now_ms + max_seconds * 1000.0
     discarded = 0
     user_cb = server.on_event
-    last_kind: dict[str, str] = {}
+    last_kind: dict[str, str] = {}  # emulation only; one entry per peer
+
+    real_sockets = per_client_socket and hasattr(transport, "accept") \
+        and hasattr(transport, "release")
+
+    def report_discard(peer: str, data: bytes, note: str) -> None:
+        nonlocal discarded
+        discarded += 1
+        emit = Event(int(clock.now_ms), "discard", peer, None, note,
+                     {"records": [repr(r) for r in parse_datagram(data).records]})
+        server.events.append(emit)
+        if user_cb is not None:
+            user_cb(emit)
 
     def on_event(ev: Event) -> None:
-        nonlocal discarded
         if user_cb is not None:
             user_cb(ev)
         if not per_client_socket or ev.peer is None:
             return
+        if real_sockets:
+            # The sample's sockets (SampleSockets): connect on accept, free at the
+            # end of the connection ("reset"; "ignored" with a code is the end of
+            # a connection that kept no state).
+            if ev.event == "accept":
+                transport.accept(parse_hostport(ev.peer))  # type: ignore[attr-defined]
+            elif ev.event == "reset" or ev.event == "ignored" and ev.rc is not None:
+                for data in transport.release():  # type: ignore[attr-defined]
+                    report_discard(ev.peer, data, "queued on the client's socket when it "
+                                   "was freed (mbedtls_net_free)")
+            return
+        if len(last_kind) > 4096:  # bounded under a flood of addresses
+            last_kind.clear()
         previous = last_kind.get(ev.peer)
         last_kind[ev.peer] = ev.event
         # The end of a connection (not the cookie round, not a lingering one).
         if ev.event == "reset" and previous not in ("hello_verify", "linger", None):
             for data in transport.discard_from(parse_hostport(ev.peer)):
-                discarded += 1
-                emit = Event(int(clock.now_ms), "discard", ev.peer, None,
-                             "arrived before the reset; freed with the connection's socket",
-                             {"records": [repr(r) for r in parse_datagram(data).records]})
-                server.events.append(emit)
-                if user_cb is not None:
-                    user_cb(emit)
+                report_discard(ev.peer, data, "arrived before the reset; freed with the "
+                               "connection's socket (emulated)")
 
     server.on_event = on_event
     reason = "max_seconds"
@@ -361,7 +384,7 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
             transport.wait(target, max_wait_ms=tick_ms)
     finally:
         server.on_event = user_cb
-    return ServeResult(server.served, len(server.errors), len(server.dropped), discarded,
+    return ServeResult(server.served, server.errors.total, server.dropped.total, discarded,
                        time.monotonic() - start, reason)
 
 

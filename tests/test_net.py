@@ -492,3 +492,19 @@ def test_trace_prints_as_a_timeline_and_converts_to_json():
     sends = [d for d in data if d["kind"] == "send"]
     assert sends[0]["records"]["records"][0]["handshake"]["type_name"] == "client_hello"
     assert bytes.fromhex(sends[0]["data"]) == net.trace.datagrams("send")[0].data
+
+
+def test_duplicate_rule_is_bounded_in_the_network() -> None:
+    """`duplicate N` beyond MAX_DUPLICATES is refused when the rule is added (10^9 hung
+    and 10^6 cost 251 MB on main); the bound itself works."""
+    from mbedtls_py.rules import MAX_DUPLICATES, Duplicate, Match, Rule
+
+    net = Network(seed=1)
+    for text in ("client->server: duplicate 1000000000", "client->server: duplicate 1000000"):
+        with pytest.raises(ValueError, match="at most 100"):
+            net.rule(text)
+    with pytest.raises(ValueError, match="at most 100"):
+        net.rule(Rule(Match("client", "server"), Duplicate(MAX_DUPLICATES + 1)))
+    assert net.rules == []
+    net.rule(f"client->server: duplicate {MAX_DUPLICATES}")
+    assert len(net.rules) == 1

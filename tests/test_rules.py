@@ -319,6 +319,8 @@ def test_parse_match_and_parse_action() -> None:
         ("client->server: delay", "delay", "needs a duration"),
         ("client->server: duplicate 0", "0", "at least 1"),
         ("client->server: duplicate many", "many", "must be a number"),
+        ("client->server: duplicate 101", "101", "at most 100"),
+        ("client->server: duplicate 1000000000", "1000000000", "at most 100"),
         ("client->server: duplicate 2 spacing", "spacing", "needs a duration"),
         ("client->server: corrupt x", "x", "must be a number"),
         ("client->server: corrupt 1 2", "2", "unexpected '2' after corrupt"),
@@ -664,3 +666,15 @@ def test_fuzz_rule_text_only_raises_value_error() -> None:
         assert parse_rule(str(rule)) == rule, (text, str(rule))
         assert str(parse_rule(str(rule))) == str(rule)
     assert parsed > 500  # the generator does produce valid rules
+
+
+def test_duplicate_count_is_bounded() -> None:
+    """`duplicate N` is bounded (MAX_DUPLICATES): 10^6 or 10^9 copies are refused with a
+    clear error instead of queueing that many datagrams (issue 9, defect 11)."""
+    from mbedtls_py.rules import MAX_DUPLICATES
+
+    assert MAX_DUPLICATES == 100
+    assert Duplicate(MAX_DUPLICATES).count == MAX_DUPLICATES
+    for n in (MAX_DUPLICATES + 1, 10**6, 10**9):
+        with pytest.raises(ValueError, match="at most 100"):
+            Duplicate(n)

@@ -180,13 +180,16 @@ def test_client_handshake_times_out_without_server(pki) -> None:
 def test_per_client_socket_frees_early_datagrams(pki) -> None:
     """A close_notify that reaches the server before its reset is discarded, as the sample's
     connected socket does; with a single socket it hits the next handshake (-0x7700)."""
+    from mbedtls_py.sample_sockets import SampleSockets
+
     cc, sc = cert_configs(pki, cookies=True)
     outcomes = {}
-    for per_client in (True, False):
-        with UDPTransport() as t:
+    for model in ("real", "emulated", "single"):
+        per_client = model != "single"
+        with (SampleSockets() if model == "real" else UDPTransport()) as t:
             srv = DTLSServer(sc, t, policy="none")
             with UDPClient(cc, "127.0.0.1", t.port, hostname="localhost") as c:
-                with ServerThread(srv, max_seconds=10):
+                with ServerThread(srv, max_seconds=10, per_client_socket=per_client):
                     assert c.handshake(5) == 0
                 # The server is paused: the request and the close_notify are both queued
                 # in its socket before it reads the request, echoes, closes and resets.
@@ -196,23 +199,26 @@ def test_per_client_socket_frees_early_datagrams(pki) -> None:
                 with ServerThread(srv, max_seconds=10, per_client_socket=per_client):
                     time.sleep(0.3)
             srv.close()
-        outcomes[per_client] = srv.events
+        outcomes[model] = list(srv.events)
     kinds = {k: [e.event for e in v] for k, v in outcomes.items()}
-    assert "discard" in kinds[True] and "error" not in kinds[True]
-    assert "discard" not in kinds[False]
-    errors = [e for e in outcomes[False] if e.event == "error"]
+    for model in ("real", "emulated"):
+        assert "discard" in kinds[model] and "error" not in kinds[model], kinds[model]
+    assert "discard" not in kinds["single"]
+    errors = [e for e in outcomes["single"] if e.event == "error"]
     assert [e.rc for e in errors] == [Err.SSL_UNEXPECTED_MESSAGE]
 
 
-def test_serve_command(tmp_path: Path) -> None:
-    """`serve` writes one JSON line per step and stops after --max-clients."""
+@pytest.mark.parametrize("mode", [[], ["--concurrent"]])
+def test_serve_command(tmp_path: Path, mode: list[str]) -> None:
+    """`serve` (sequential with real per-client sockets, or --concurrent) writes one JSON
+    line per step and stops after --max-clients, counting its events by kind."""
     events = tmp_path / "events.jsonl"
     ca = tmp_path / "ca.pem"
     port = interop.pick_free_udp_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mbedtls_py", "serve", "--port", str(port), "--max-clients", "1",
          "--max-seconds", "30", "--events", str(events), "--ca-out", str(ca),
-         "--mitigation", "classify", "--quiet"],
+         "--mitigation", "classify", "--quiet", *mode],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
@@ -245,6 +251,9 @@ def test_serve_command(tmp_path: Path) -> None:
     assert hv["rc_hex"] == "-0x6A80" and hv["rc_name"] == "MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED"
     assert next(x for x in lines if x["event"] == "read")["rc"] == 18
     assert lines[-1]["served"] == 1 and lines[-1]["reason"] == "max_clients"
+    assert lines[0]["concurrent"] == bool(mode)
+    assert lines[-1]["events_by_kind"]["handshake"] == 1
+    assert lines[-1]["events_total"] == len(lines) - 2  # all but listen and stop
 
 
 @pytest.mark.parametrize("argv", [["serve", "--help"], ["proxy", "--help"]])

@@ -1,0 +1,180 @@
+"""The sample's sockets, for real: a connected UDP socket per client.
+
+Upstream's ``mbedtls_net_accept()`` (``library/net_sockets.c``) on a UDP
+socket peeks at the first datagram, ``connect()``\\ s the *listening* socket
+to its sender (that socket becomes the client's), and binds a fresh listening
+socket to the same address with ``SO_REUSEADDR``.  The kernel then delivers
+the client's datagrams to the connected socket (the better match) and
+everyone else's to the new listening one.  At the sample's ``reset:`` label,
+``mbedtls_net_free()`` closes the connected socket: whatever the client sent
+that is still queued there dies with it; later datagrams reach the listening
+socket and the next handshake.
+
+:class:`SampleSockets` does exactly that with real sockets, so which
+datagram dies and which survives is decided by the kernel and the timing, as
+with the native sample (the older emulation in :func:`mbedtls_py.udp.serve`
+decided it at the Python reset event instead, which biased the outcome).
+:func:`mbedtls_py.udp.serve` calls :meth:`accept` on the server's ``accept``
+event and :meth:`release` when the connection ends (``reset``, ``ignored``).
+
+Datagrams still queued on the connected socket when it is closed are read
+first (without delivering them) so that each is reported as a ``discard``
+event; this only observes what the close destroys.
+
+Fidelity note: datagrams from *other* peers that were already queued on the
+listening socket when it was connected stay on it; the sample would read them
+as the client's (``read()`` has no source), here they keep their real source
+and wait in the server's backlog.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+from typing import Any
+
+from .udp import UDPTransport, _norm
+
+__all__ = ["SampleSockets"]
+
+_MAX_UDP = 65535
+_DRAIN_MAX = 4096  # bound on datagrams read (for the report) when a socket is freed
+
+
+class SampleSockets(UDPTransport):
+    """A listening UDP socket that is handed to each client, as the sample does.
+
+    ``recvfrom`` reads from the client's connected socket while there is one
+    (the sample reads only ``client_fd`` during a connection) and from the
+    listening socket otherwise; ``sendto`` to the client goes through its
+    connected socket.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 allow_remote: bool = False, rcvbuf: int | None = None) -> None:
+        super().__init__(host, port, allow_remote=allow_remote, rcvbuf=rcvbuf)
+        self._rcvbuf = rcvbuf
+        self._bound = self._sock.getsockname()
+        # Re-bind the listening socket with SO_REUSEADDR, as mbedtls_net_bind does,
+        # so that the next listening socket can share its address.
+        self._sock.close()
+        self._sock = self._listener()
+        self._client: socket.socket | None = None
+        self.peer: Any = None
+        self.accepted = 0
+        self.freed_datagrams = 0
+
+    def _listener(self) -> socket.socket:
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._rcvbuf:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
+            sock.bind(self._bound)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)`` (the same for every socket of the server)."""
+        return str(self._bound[0]), int(self._bound[1])
+
+    def accept(self, peer: Any) -> None:
+        """``mbedtls_net_accept``: connect the listening socket to ``peer``, and
+        listen on a fresh socket bound to the same address."""
+        if self._client is not None:
+            self.release()
+        listening = self._sock
+        listening.connect(peer)
+        self._sock = self._listener()
+        self._client, self.peer = listening, _norm(peer)
+        self.accepted += 1
+
+    def release(self) -> list[bytes]:
+        """``mbedtls_net_free`` of the client's socket; returns the datagrams that
+        were still queued on it (they are gone, as with the sample)."""
+        sock, self._client, self.peer = self._client, None, None
+        if sock is None:
+            return []
+        gone: list[bytes] = []
+        try:
+            sock.setblocking(False)
+            for _ in range(_DRAIN_MAX):
+                try:
+                    gone.append(sock.recv(_MAX_UDP))
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    continue  # an ICMP error reported on the connected socket
+        finally:
+            sock.close()
+        self.freed_datagrams += len(gone)
+        return gone
+
+    def _active(self) -> socket.socket:
+        return self._client if self._client is not None else self._sock
+
+    def fileno(self) -> int:
+        """The descriptor the server reads now (the client's while connected)."""
+        return self._active().fileno()
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        """Send through the client's socket when ``addr`` is the client."""
+        if self._client is not None and _norm(addr) == self.peer:
+            try:
+                self._client.send(data)
+                self.sent += 1
+            except OSError as exc:
+                self.send_errors.append(f"send {addr}: {exc}")
+            return
+        super().sendto(data, addr)
+
+    def recvfrom(self) -> tuple[bytes, Any] | None:
+        """The next datagram of the current client (or, with none, of anyone)."""
+        if self._pushback:
+            return self._pushback.popleft()
+        sock = self._active()
+        for _ in range(64):  # skip ICMP errors reported on the socket
+            try:
+                data, addr = sock.recvfrom(_MAX_UDP)
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError:
+                continue
+            self.received += 1
+            return data, _norm(addr)
+        return None
+
+    def pending(self) -> bool:
+        """Whether a datagram can be read now."""
+        if self._pushback:
+            return True
+        r, _, _ = select.select([self._active()], [], [], 0)
+        return bool(r)
+
+    def wait(self, deadline_ms: float | None, max_wait_ms: float = 1000.0) -> bool:
+        """Block until the active socket is readable or ``deadline_ms`` (at most
+        ``max_wait_ms``)."""
+        if self._pushback:
+            return True
+        timeout = max_wait_ms
+        if deadline_ms is not None:
+            timeout = min(timeout, deadline_ms - self.clock.now_ms)
+        r, _, _ = select.select([self._active()], [], [], max(0.0, timeout) / 1000.0)
+        return bool(r)
+
+    def close(self) -> None:
+        """Close every socket (idempotent)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        super().close()
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<SampleSockets closed>"
+        peer = f" client {self.peer}" if self.peer is not None else ""
+        return f"<SampleSockets {self.address}{peer}>"
