@@ -27,13 +27,17 @@ class Rng:
 
     def __init__(self, seed: int | str | bytes | None = None) -> None:
         self.seed = seed
-        ptr = ffi.new("mpy_rng *")
+        # C-owned and reference-counted: a config holds it for as long as
+        # any context set up on the config lives (see csrc/glue.h).
+        ptr = lib.mpy_rng_new()
+        if ptr == ffi.NULL:
+            raise MemoryError("could not allocate an RNG")
+        self._ptr = ffi.gc(ptr, lib.mpy_ref_release)
         if seed is None:
             rc = lib.mpy_rng_init_system(ptr)
         else:
             material = seed_bytes(seed)
             rc = lib.mpy_rng_init_seeded(ptr, material, len(material))
-        self._ptr = ffi.gc(ptr, lib.mpy_rng_free)
         check(rc, "seeding the RNG")
 
     def random(self, n: int) -> bytes:
