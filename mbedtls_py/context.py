@@ -376,18 +376,18 @@ class Context:
     def read(self, n: int = 16384) -> bytes:
         """Up to ``n`` bytes of application data; raises ``WantRead`` when none
         arrived yet, ``PeerCloseNotify`` when the peer closed."""
-        if not isinstance(n, int) or n <= 0:
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise ValueError("n must be a positive int")
         with self._lock:
             ssl = self._c()
             if self._mtu:
                 self._check_mtu()
-            if n <= _READ_BUF:
-                buf = self._rbuf
-                if buf is None:
-                    buf = self._rbuf = ffi.new("unsigned char[]", _READ_BUF)
-            else:
-                buf = ffi.new("unsigned char[]", n)
+            # One call returns at most one record's payload: a larger n would
+            # only allocate memory nobody fills.
+            n = min(n, _READ_BUF)
+            buf = self._rbuf
+            if buf is None:
+                buf = self._rbuf = ffi.new("unsigned char[]", _READ_BUF)
             rc = lib.mbedtls_ssl_read(ssl, buf, n)
             if rc >= 0:
                 return ffi.unpack(ffi.cast("char *", buf), rc)

@@ -42,8 +42,8 @@ class Rng:
 
     def random(self, n: int) -> bytes:
         """``n`` bytes from the generator."""
-        if not isinstance(n, int) or n < 0:
-            raise ValueError("n must be a non-negative int")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 1 << 30:
+            raise ValueError("n must be an int 0 .. 2**30")
         buf = ffi.new("unsigned char[]", n)
         # CTR_DRBG serves at most 1024 bytes per request.
         for off in range(0, n, 1024):
