@@ -351,14 +351,15 @@ def test_a_context_moved_onto_a_network_mid_handshake_still_retransmits() -> Non
     own.advance(400)
     net = Network(seed=7)
     net.advance(50)
-    ep = net.add("client", cli)
+    net.socket("server")
+    ep = net.add("client", cli, peer="server")
     assert cli.clock is net.clock
     assert cli.timer_state() == 1  # running; the intermediate delay (1/4) has passed
     assert cli.timer_deadline() == 50 + 600  # 400 ms of 1000 already elapsed
     net.advance(600)
     assert cli.timer_state() == 2
     assert ep.handshake() == Err.SSL_WANT_READ
-    assert net.in_flight() == 1  # the retransmitted ClientHello
+    assert net.in_flight == 1  # the retransmitted ClientHello
     assert cli.timer_deadline() == 650 + 2000  # doubled timeout
 
 
