@@ -5,6 +5,7 @@ per-thread Mbed TLS time (6) and set_clock keeping timers (7a)."""
 from __future__ import annotations
 
 import gc
+import re
 import shutil
 import sys
 import threading
@@ -67,7 +68,8 @@ def test_cycles_under_valgrind_report_no_invalid_access_in_the_extension() -> No
     out = run_isolated(CYCLES.replace("ROUNDS", "4"), timeout=300, env={"PYTHONMALLOC": "malloc"},
                        prefix=["valgrind", "--tool=memcheck", "--num-callers=8"])
     assert out.returncode == 0 and "done" in out.stdout, out.stderr[-2000:]
-    blocks = out.stderr.split("\n==")
+    # memcheck separates its error reports with an empty "==pid==" line
+    blocks = re.split(r"^==\d+== ?$", out.stderr, flags=re.M)
     ours = [b for b in blocks if "Invalid" in b and ("_lib" in b or "mpy_" in b)]
     assert ours == [], "\n".join(ours[:3])
 
@@ -101,14 +103,28 @@ def test_collected_cycles_free_every_c_object() -> None:
 
 # -- defect 2: close() racing the accessors -------------------------------------
 
+ACCESSORS = {
+    "timer_state": lambda c: c.timer_state(),
+    "timer_deadline": lambda c: c.timer_deadline(),
+    "pending_in": lambda c: c.pending_in,
+    "pending_out": lambda c: c.pending_out,
+    "recv_timeout_mode": lambda c: c.recv_timeout_mode,
+    "recv_timeout_mode=": lambda c: setattr(c, "recv_timeout_mode", True),
+    "counters": lambda c: c.counters(),
+    "state": lambda c: c.state,
+    "last_datagram": lambda c: c.last_datagram(),
+    "handshake_over": lambda c: c.handshake_over,
+    "bytes_available": lambda c: c.bytes_available,
+    "exported_keys": lambda c: c.exported_keys(),
+    "peek": lambda c: c.peek(),
+    "pop": lambda c: c.pop(),
+    "repr": repr,
+    "min_mtu": lambda c: c.min_mtu(),
+}
+
+
 def _accessors(ctx: Context) -> list:
-    return [
-        ctx.timer_state, ctx.timer_deadline, lambda: ctx.pending_in, lambda: ctx.pending_out,
-        lambda: ctx.recv_timeout_mode, ctx.counters, lambda: ctx.state, ctx.last_datagram,
-        lambda: ctx.handshake_over, lambda: ctx.bytes_available, ctx.exported_keys,
-        ctx.peek, ctx.pop, lambda: repr(ctx), ctx.min_mtu,
-        lambda: setattr(ctx, "recv_timeout_mode", True),
-    ]
+    return [lambda f=f: f(ctx) for f in ACCESSORS.values()]
 
 
 def test_close_racing_four_polling_threads() -> None:
@@ -147,6 +163,25 @@ def test_close_racing_four_polling_threads() -> None:
     finally:
         sys.setswitchinterval(old)
     assert errors == [], repr(errors[:3])
+
+
+@pytest.mark.parametrize("name", list(ACCESSORS))
+def test_every_accessor_waits_for_the_lock_close_holds(name: str) -> None:
+    """Defect 2, deterministically: with the context's lock held (as close()
+    holds it while freeing), each accessor waits instead of reading the C
+    struct (old main: timer_state, timer_deadline, pending_in/out and
+    recv_timeout_mode returned at once)."""
+    client, _ = psk_configs(seed=3)
+    ctx = Context(client)
+    ctx.handshake()
+    f = ACCESSORS[name]
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (f(ctx), done.set()))
+    with ctx._lock:
+        t.start()
+        assert not done.wait(0.3), "the accessor ran while the lock was held"
+    t.join(30)
+    assert done.is_set()
 
 
 # -- defect 3: arguments that hang Mbed TLS ---------------------------------------
