@@ -40,7 +40,13 @@ class CertificateChain:
         if crt == ffi.NULL:
             raise MemoryError("could not allocate a certificate chain")
         self._crt = ffi.gc(crt, lib.mpy_ref_release)
-        items = [data] if isinstance(data, (bytes, bytearray, memoryview, str)) else list(data)
+        if isinstance(data, (bytes, bytearray, memoryview, str)):
+            items = [data]
+        elif isinstance(data, Iterable):
+            items = list(data)
+        else:
+            raise TypeError("certificates must be PEM/DER bytes or str, or a list of them, "
+                            f"not {type(data).__name__}")
         if not items:
             raise ValueError("a certificate chain needs at least one certificate")
         for item in items:
