@@ -5,6 +5,7 @@ per-thread Mbed TLS time (6) and set_clock keeping timers (7a)."""
 from __future__ import annotations
 
 import gc
+import os
 import re
 import shutil
 import sys
@@ -61,6 +62,8 @@ def test_context_and_config_collected_in_one_cycle_touch_no_freed_memory() -> No
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="valgrind cannot run a process with AddressSanitizer preloaded")
 def test_cycles_under_valgrind_report_no_invalid_access_in_the_extension() -> None:
     """Defect 1 as memcheck sees it: no invalid read/write with a frame in the
     extension (on the old main: 'Invalid read of size 8 at
