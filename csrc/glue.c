@@ -11,7 +11,209 @@
 #include "mbedtls/platform_time.h"
 #include "mbedtls/sha256.h"
 #include "mbedtls/ssl_cookie.h"
+#include "mbedtls/ssl_ciphersuites.h"
+#include "mbedtls/cipher.h"
+#include "mbedtls/md.h"
 #include "psa/crypto.h"
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define MPY_THREAD_LOCAL _Thread_local
+#else
+#define MPY_THREAD_LOCAL __thread   /* GCC and Clang, also in C99 mode */
+#endif
+
+/* ---- reference-counted objects ---------------------------------------- */
+
+#define REF_MAGIC 0x6d707952u   /* "mpyR": catches a pointer that is no ref */
+
+typedef struct {
+    size_t refs;
+    mpy_dtor *dtor;
+    uint32_t magic;
+} ref_header;
+
+/* The payload starts 32 bytes in: aligned for any type the glue stores. */
+#define REF_HDR 32
+
+static size_t live_refs;
+static size_t live_conns;
+
+static ref_header *ref_hdr(const void *payload)
+{
+    return (ref_header *) ((unsigned char *) payload - REF_HDR);
+}
+
+void *mpy_ref_new(size_t size, mpy_dtor *dtor)
+{
+    unsigned char *block = calloc(1, REF_HDR + size);
+    if (block == NULL) {
+        return NULL;
+    }
+    ref_header *h = (ref_header *) block;
+    h->refs = 1;
+    h->dtor = dtor;
+    h->magic = REF_MAGIC;
+    __atomic_add_fetch(&live_refs, 1, __ATOMIC_RELAXED);
+    return block + REF_HDR;
+}
+
+void *mpy_ref_retain(void *payload)
+{
+    if (payload != NULL && ref_hdr(payload)->magic == REF_MAGIC) {
+        __atomic_add_fetch(&ref_hdr(payload)->refs, 1, __ATOMIC_RELAXED);
+    }
+    return payload;
+}
+
+void mpy_ref_release(void *payload)
+{
+    if (payload == NULL) {
+        return;
+    }
+    ref_header *h = ref_hdr(payload);
+    if (h->magic != REF_MAGIC) {
+        return;     /* not ours: leaking beats corrupting */
+    }
+    if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
+    }
+    if (h->dtor != NULL) {
+        h->dtor(payload);
+    }
+    h->magic = 0;
+    free(h);
+    __atomic_sub_fetch(&live_refs, 1, __ATOMIC_RELAXED);
+}
+
+size_t mpy_ref_count(const void *payload)
+{
+    if (payload == NULL || ref_hdr(payload)->magic != REF_MAGIC) {
+        return 0;
+    }
+    return __atomic_load_n(&ref_hdr(payload)->refs, __ATOMIC_RELAXED);
+}
+
+size_t mpy_ref_live(void)
+{
+    return __atomic_load_n(&live_refs, __ATOMIC_RELAXED);
+}
+
+static void conf_dtor(void *payload)
+{
+    mpy_conf *c = payload;
+    /* The config first: mbedtls_ssl_config_free() reads what it points at. */
+    mbedtls_ssl_config_free(&c->conf);
+    for (size_t i = 0; i < c->n_held; i++) {
+        mpy_ref_release(c->held[i]);
+    }
+    free(c->held);
+}
+
+mpy_conf *mpy_conf_new(void)
+{
+    mpy_conf *c = mpy_ref_new(sizeof(*c), conf_dtor);
+    if (c != NULL) {
+        mbedtls_ssl_config_init(&c->conf);
+    }
+    return c;
+}
+
+int mpy_conf_hold(mpy_conf *c, void *ref)
+{
+    int ret = 0;
+    while (__atomic_exchange_n(&c->hold_lock, 1, __ATOMIC_ACQUIRE)) {
+        /* held[] is touched only for a few instructions: spin */
+    }
+    if (c->n_held == c->cap_held) {
+        size_t cap = c->cap_held ? 2 * c->cap_held : 8;
+        void **held = realloc(c->held, cap * sizeof(*held));
+        if (held == NULL) {
+            ret = MPY_NO_MEMORY;
+            goto out;
+        }
+        c->held = held;
+        c->cap_held = cap;
+    }
+    c->held[c->n_held++] = mpy_ref_retain(ref);
+out:
+    __atomic_store_n(&c->hold_lock, 0, __ATOMIC_RELEASE);
+    return ret;
+}
+
+void mpy_conf_set_name(mpy_conf *c, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof(c->name)) {
+        n = sizeof(c->name) - 1;
+    }
+    memcpy(c->name, name, n);
+    c->name[n] = '\0';
+}
+
+mpy_clock *mpy_clock_new(void)
+{
+    return mpy_ref_new(sizeof(mpy_clock), NULL);
+}
+
+static void rng_dtor(void *payload)
+{
+    mpy_rng_free(payload);
+}
+
+mpy_rng *mpy_rng_new(void)
+{
+    return mpy_ref_new(sizeof(mpy_rng), rng_dtor);
+}
+
+static void crt_dtor(void *payload)
+{
+    mbedtls_x509_crt_free(payload);
+}
+
+mbedtls_x509_crt *mpy_crt_new(void)
+{
+    mbedtls_x509_crt *crt = mpy_ref_new(sizeof(*crt), crt_dtor);
+    if (crt != NULL) {
+        mbedtls_x509_crt_init(crt);
+    }
+    return crt;
+}
+
+static void pk_dtor(void *payload)
+{
+    mbedtls_pk_free(payload);
+}
+
+mbedtls_pk_context *mpy_pk_new(void)
+{
+    mbedtls_pk_context *pk = mpy_ref_new(sizeof(*pk), pk_dtor);
+    if (pk != NULL) {
+        mbedtls_pk_init(pk);
+    }
+    return pk;
+}
+
+static void cookie_dtor(void *payload)
+{
+    mbedtls_ssl_cookie_free(payload);
+}
+
+mbedtls_ssl_cookie_ctx *mpy_cookie_new(void)
+{
+    mbedtls_ssl_cookie_ctx *ck = mpy_ref_new(sizeof(*ck), cookie_dtor);
+    if (ck != NULL) {
+        mbedtls_ssl_cookie_init(ck);
+    }
+    return ck;
+}
+
+int *mpy_ints_new(size_t n)
+{
+    if (n == 0 || n > (SIZE_MAX - REF_HDR) / sizeof(int)) {
+        return NULL;
+    }
+    return mpy_ref_new(n * sizeof(int), NULL);
+}
 
 /* ---- queues ------------------------------------------------------------ */
 
@@ -187,7 +389,7 @@ void mpy_timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
     t->int_ms = int_ms;
     t->fin_ms = fin_ms;
     if (fin_ms != 0) {
-        t->start_ms = timer_now(t);
+        t->start_ms = (int64_t) timer_now(t);
     }
 }
 
@@ -199,11 +401,11 @@ int mpy_timer_get(void *ctx)
     if (t->fin_ms == 0) {
         return -1;
     }
-    uint64_t elapsed = timer_now(t) - t->start_ms;
-    if (elapsed >= t->fin_ms) {
+    int64_t elapsed = (int64_t) timer_now(t) - t->start_ms;
+    if (elapsed >= (int64_t) t->fin_ms) {
         return 2;
     }
-    if (elapsed >= t->int_ms) {
+    if (elapsed >= (int64_t) t->int_ms) {
         return 1;
     }
     return 0;
@@ -214,7 +416,8 @@ int64_t mpy_conn_timer_deadline(const mpy_conn *c)
     if (c->timer.fin_ms == 0) {
         return -1;
     }
-    return (int64_t) (c->timer.start_ms + c->timer.fin_ms);
+    int64_t deadline = c->timer.start_ms + (int64_t) c->timer.fin_ms;
+    return deadline < 0 ? 0 : deadline;     /* due before the clock's zero */
 }
 
 /* ---- key export ------------------------------------------------------ */
@@ -249,6 +452,7 @@ mpy_conn *mpy_conn_new(size_t max_queue, size_t max_datagram)
         return NULL;
     }
     mbedtls_ssl_init(&c->ssl);
+    __atomic_add_fetch(&live_conns, 1, __ATOMIC_RELAXED);
     c->inq.max_count = c->outq.max_count = max_queue;
     c->inq.max_datagram = c->outq.max_datagram = max_datagram;
     return c;
@@ -267,10 +471,112 @@ int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock 
     return 0;
 }
 
-void mpy_conn_set_clock(mpy_conn *c, const mpy_clock *clock)
+int mpy_conn_setup_owned(mpy_conn *c, mpy_conf *conf, mpy_clock *clock)
 {
-    c->timer.clock = clock;
-    c->timer.fin_ms = 0;
+    if (c->owner != NULL) {
+        return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;     /* set up once only */
+    }
+    /* Retained first: even a failed mbedtls_ssl_setup() leaves ssl->conf
+     * set, and mbedtls_ssl_free() reads it. */
+    c->owner = mpy_ref_retain(conf);
+    c->clock_ref = mpy_ref_retain(clock);
+    return mpy_conn_setup(c, &conf->conf, clock);
+}
+
+void mpy_conn_set_clock(mpy_conn *c, mpy_clock *clock)
+{
+    mpy_timer *t = &c->timer;
+    if (t->fin_ms != 0) {
+        /* Re-base: the time already elapsed stays elapsed on the new clock. */
+        int64_t elapsed = (int64_t) timer_now(t) - t->start_ms;
+        t->clock = clock;
+        t->start_ms = (int64_t) timer_now(t) - elapsed;
+    } else {
+        t->clock = clock;
+    }
+    if (c->owner != NULL) {
+        mpy_ref_retain(clock);
+        mpy_ref_release(c->clock_ref);
+        c->clock_ref = clock;
+    }
+}
+
+/* ---- the smallest usable MTU --------------------------------------------
+ * ssl_flight_transmit() (ssl_msg.c) fills each datagram with handshake
+ * fragments; when even an empty datagram has no room for a 12-byte handshake
+ * header plus one byte after the record expansion, it flushes nothing and
+ * retries forever (100 % CPU, never returns).  So a usable MTU is at least
+ *   record expansion + 12 + 1
+ * where the expansion (mbedtls_ssl_get_record_expansion()) is the 13-byte
+ * DTLS header plus, once encrypting: explicit IV + tag (AEAD), or MAC + IV +
+ * up to one block of padding (CBC), plus the CID and its padding when a
+ * connection ID is in use.  The suite is negotiated later, so the bound is
+ * the largest over the suites the config allows. */
+
+#define DTLS_HDR 13
+#define HS_HDR 12
+
+static int suite_expansion(int id)
+{
+    const mbedtls_ssl_ciphersuite_t *cs = mbedtls_ssl_ciphersuite_from_id(id);
+    if (cs == NULL) {
+        return 0;
+    }
+    const mbedtls_cipher_info_t *ci = mbedtls_cipher_info_from_type(cs->cipher);
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(cs->mac);
+    int maclen = md != NULL ? (int) mbedtls_md_get_size(md) : 0;
+    if (ci == NULL) {
+        return maclen;
+    }
+    int block = (int) mbedtls_cipher_info_get_block_size(ci);
+    switch (mbedtls_cipher_info_get_mode(ci)) {
+        case MBEDTLS_MODE_GCM:
+        case MBEDTLS_MODE_CCM:
+            return 8 + ((cs->flags & MBEDTLS_CIPHERSUITE_SHORT_TAG) ? 8 : 16);
+        case MBEDTLS_MODE_CHACHAPOLY:
+            return 16;
+        case MBEDTLS_MODE_CBC:
+            return maclen + 2 * block;
+        default:            /* NULL cipher: MAC only */
+            return maclen;
+    }
+}
+
+int mpy_conn_min_mtu(mpy_conn *c)
+{
+    const mbedtls_ssl_config *conf = c->ssl.conf;
+    if (conf == NULL) {
+        return 0;
+    }
+    const int *list = conf->ciphersuite_list;
+    int cid = 0;
+#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
+    cid = c->ssl.negotiate_cid == MBEDTLS_SSL_CID_ENABLED;
+#endif
+    /* A suite list is never changed in place (the config holds every list
+     * it was given), so its address is a valid cache key. */
+    if (c->mtu_floor != 0 && list == c->mtu_list && cid == c->mtu_cid) {
+        return c->mtu_floor;
+    }
+    int worst = 0;
+    for (const int *p = list; p != NULL && *p != 0; p++) {
+        int e = suite_expansion(*p);
+        if (e > worst) {
+            worst = e;
+        }
+    }
+    if (cid) {
+        worst += MBEDTLS_SSL_CID_OUT_LEN_MAX + MBEDTLS_SSL_CID_TLS1_3_PADDING_GRANULARITY;
+    }
+    c->mtu_list = list;
+    c->mtu_cid = cid;
+    c->mtu_floor = DTLS_HDR + worst + HS_HDR + 1;
+    return c->mtu_floor;
+}
+
+size_t mpy_conn_live(void)
+{
+    return __atomic_load_n(&live_conns, __ATOMIC_RELAXED);
 }
 
 /* Empties both queues and forgets the last datagram and exported keys. */
@@ -288,10 +594,14 @@ void mpy_conn_free(mpy_conn *c)
     if (c == NULL) {
         return;
     }
+    /* mbedtls_ssl_free() still reads ssl->conf: release the config after. */
     mbedtls_ssl_free(&c->ssl);
+    mpy_ref_release(c->owner);
+    mpy_ref_release(c->clock_ref);
     mpy_conn_clear(c);
     mbedtls_platform_zeroize(c->master_secret, sizeof(c->master_secret));
     free(c);
+    __atomic_sub_fetch(&live_conns, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- RNG ------------------------------------------------------------- */
@@ -363,7 +673,9 @@ void mpy_conf_rng(mbedtls_ssl_config *conf, mpy_rng *r)
 
 /* ---- time ------------------------------------------------------------ */
 
-static volatile int64_t fixed_time = -1;
+/* Per thread: Mbed TLS calls mbedtls_time() on the thread that called it,
+ * so networks on different threads each see their own virtual time. */
+static MPY_THREAD_LOCAL int64_t fixed_time = -1;
 
 static mbedtls_time_t mpy_time(mbedtls_time_t *t)
 {
@@ -383,6 +695,11 @@ void mpy_set_time(int64_t unix_seconds)
 int64_t mpy_get_time(void)
 {
     return (int64_t) mpy_time(NULL);
+}
+
+int64_t mpy_get_fixed_time(void)
+{
+    return fixed_time;
 }
 
 int mpy_global_init(void)
@@ -406,6 +723,11 @@ void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx)
 void mpy_conf_dbg(mbedtls_ssl_config *conf, mpy_debug_fn *fn, void *arg)
 {
     mbedtls_ssl_conf_dbg(conf, fn, arg);
+}
+
+void mpy_conf_dbg_named(mpy_conf *c, mpy_debug_fn *fn)
+{
+    mbedtls_ssl_conf_dbg(&c->conf, fn, fn != NULL ? c->name : NULL);
 }
 
 int mpy_ssl_state(const mbedtls_ssl_context *ssl)

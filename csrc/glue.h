@@ -7,8 +7,12 @@
  *    by the harness (virtual milliseconds) or the real monotonic clock;
  *  - an RNG for mbedtls_ssl_conf_rng(): CTR_DRBG over system entropy, or over
  *    a deterministic stream derived from a seed;
- *  - the wall-clock time Mbed TLS reads (mbedtls_time), settable;
- *  - the key export callback, recording the TLS 1.2 master secret.
+ *  - the wall-clock time Mbed TLS reads (mbedtls_time), settable per thread;
+ *  - the key export callback, recording the TLS 1.2 master secret;
+ *  - reference-counted owners for everything an ssl context points at
+ *    (config, RNG, cookie context, certificates, keys, cipher-suite lists,
+ *    clocks), so C frees them in a safe order whatever order Python's
+ *    garbage collector finalises their wrappers in.
  *
  * The same file is linked into the extension and the native benchmark driver.
  */
@@ -21,6 +25,9 @@
 #include "mbedtls/ssl.h"
 #include "mbedtls/ctr_drbg.h"
 #include "mbedtls/entropy.h"
+#include "mbedtls/ssl_cookie.h"
+#include "mbedtls/x509_crt.h"
+#include "mbedtls/pk.h"
 
 /* Glue-level results (not Mbed TLS codes; Python maps them to exceptions). */
 #define MPY_QUEUE_EMPTY     (-1)
@@ -53,16 +60,48 @@ typedef struct {
 
 typedef struct {
     const mpy_clock *clock;     /* NULL: the real monotonic clock */
-    uint64_t start_ms;
+    int64_t start_ms;           /* may lie before 0 after a clock change */
     uint32_t int_ms;
     uint32_t fin_ms;            /* 0: no timer running */
 } mpy_timer;
+
+/* ---- reference-counted objects ---------------------------------------
+ * mpy_ref_new() allocates a payload behind a hidden header holding a
+ * reference count (1) and a destructor run on the payload when the count
+ * drops to 0.  Python wraps each with ffi.gc(p, mpy_ref_release); C owners
+ * (a config, a connection) retain what they point at.  NULL is accepted
+ * (and ignored) by retain and release. */
+typedef void mpy_dtor(void *payload);
+void *mpy_ref_new(size_t size, mpy_dtor *dtor);
+void *mpy_ref_retain(void *payload);
+void mpy_ref_release(void *payload);
+size_t mpy_ref_count(const void *payload);
+size_t mpy_ref_live(void);      /* objects alive in the process (leak checks) */
+
+/* A config that owns what it points at: every object handed to it with
+ * mpy_conf_hold() lives until the config is freed, and the config lives
+ * until the last connection set up on it with mpy_conn_setup_owned() is
+ * freed (after mbedtls_ssl_free, which still reads ssl->conf). */
+#define MPY_CONF_NAME_LEN 64
+typedef struct {
+    mbedtls_ssl_config conf;    /* first: a mpy_conf * is a mbedtls_ssl_config * */
+    void **held;
+    size_t n_held;
+    size_t cap_held;
+    volatile int hold_lock;     /* spin lock around held[] */
+    char name[MPY_CONF_NAME_LEN];   /* the debug callback's context */
+} mpy_conf;
 
 typedef struct {
     mbedtls_ssl_context ssl;
     mpy_queue inq;              /* datagrams waiting for mbedtls_ssl_*() to read */
     mpy_queue outq;             /* datagrams Mbed TLS has sent */
     mpy_timer timer;
+    mpy_conf *owner;            /* retained config (NULL: borrowed, native driver) */
+    mpy_clock *clock_ref;       /* retained clock of an owned connection */
+    const int *mtu_list;        /* cache key of mpy_conn_min_mtu() */
+    int mtu_cid;
+    int mtu_floor;
     mpy_datagram *last_in;      /* the datagram most recently read by Mbed TLS */
     int recv_timeout_mode;      /* empty inbound queue: TIMEOUT instead of WANT_READ */
     uint64_t datagrams_in;
@@ -86,12 +125,33 @@ typedef struct {
 /* Once per process: time hook and PSA crypto.  Returns a PSA status. */
 int mpy_global_init(void);
 
-/* Connections */
+/* Owned objects: each returns an initialised payload with one reference. */
+mpy_conf *mpy_conf_new(void);
+int mpy_conf_hold(mpy_conf *c, void *ref);
+void mpy_conf_set_name(mpy_conf *c, const char *name);
+mpy_clock *mpy_clock_new(void);
+mpy_rng *mpy_rng_new(void);
+mbedtls_x509_crt *mpy_crt_new(void);
+mbedtls_pk_context *mpy_pk_new(void);
+mbedtls_ssl_cookie_ctx *mpy_cookie_new(void);
+int *mpy_ints_new(size_t n);
+
+/* Connections.  mpy_conn_setup borrows conf and clock (the caller keeps
+ * them alive); mpy_conn_setup_owned retains both (objects from
+ * mpy_conf_new/mpy_clock_new) and releases them in mpy_conn_free. */
 mpy_conn *mpy_conn_new(size_t max_queue, size_t max_datagram);
 int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock *clock);
-void mpy_conn_set_clock(mpy_conn *c, const mpy_clock *clock);
+int mpy_conn_setup_owned(mpy_conn *c, mpy_conf *conf, mpy_clock *clock);
+/* Moves the timer to another clock, keeping a running timer running: the
+ * time already elapsed on the old clock counts on the new one. */
+void mpy_conn_set_clock(mpy_conn *c, mpy_clock *clock);
 void mpy_conn_free(mpy_conn *c);
 void mpy_conn_clear(mpy_conn *c);
+size_t mpy_conn_live(void);     /* connections alive in the process */
+
+/* The smallest MTU with which this connection can send every handshake
+ * message under any cipher suite its config allows (see glue.c). */
+int mpy_conn_min_mtu(mpy_conn *c);
 
 /* Queues: push copies, peek borrows, pop discards, move hands over. */
 int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);
@@ -119,9 +179,11 @@ int mpy_rng_random(void *ctx, unsigned char *out, size_t len);
 void mpy_rng_free(mpy_rng *r);
 void mpy_conf_rng(mbedtls_ssl_config *conf, mpy_rng *r);
 
-/* Wall-clock time read by Mbed TLS: a fixed value, or the system's (-1). */
+/* Wall-clock time read by Mbed TLS, per thread (Mbed TLS reads it on the
+ * calling thread): a fixed value, or the system's (-1). */
 void mpy_set_time(int64_t unix_seconds);
 int64_t mpy_get_time(void);
+int64_t mpy_get_fixed_time(void);   /* the setting itself: -1 = system clock */
 
 /* Cookies: wire a real mbedtls_ssl_cookie context into a config (NULL: off). */
 void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx);
@@ -129,6 +191,8 @@ void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx);
 /* Debug: forward to a callback (NULL: off). */
 typedef void mpy_debug_fn(void *, int, const char *, int, const char *);
 void mpy_conf_dbg(mbedtls_ssl_config *conf, mpy_debug_fn *fn, void *arg);
+/* The same with the config's own name (a C string it owns) as context. */
+void mpy_conf_dbg_named(mpy_conf *c, mpy_debug_fn *fn);
 
 /* The handshake state (ssl->state is private in Mbed TLS 3). */
 int mpy_ssl_state(const mbedtls_ssl_context *ssl);

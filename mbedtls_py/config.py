@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -63,7 +64,10 @@ def ciphersuite_name(suite_id: int) -> str:
 
 @ffi.def_extern()
 def _mpy_debug_to_logging(ctx, level, file, line, msg):  # noqa: ANN001 - C callback
-    name = ffi.from_handle(ctx) if ctx != ffi.NULL else "mbedtls"
+    # ctx is the config's name, a C string the C config owns (never a Python
+    # handle: this can run while a context is freed after its Config object).
+    name = ffi.string(ffi.cast("char *", ctx)).decode("utf-8", "replace") \
+        if ctx != ffi.NULL else "mbedtls"
     text = ffi.string(msg).decode("utf-8", "replace").rstrip("\n")
     where = ffi.string(file).decode("utf-8", "replace").rsplit("/", 1)[-1]
     debug_log.debug("%s %d %s:%d: %s", name, level, where, line, text)
@@ -74,9 +78,12 @@ class Config:
 
     Every option can be given as a keyword (``Config("server", psk=...,
     cookies=True)``) or set later with the matching ``set_*`` method.  A
-    ``Context`` keeps its ``Config`` alive; objects the C config points at
-    (certificates, keys, cipher lists, the RNG, the cookie context) are kept
-    alive by the ``Config`` for as long as it lives.
+    ``Context`` keeps its ``Config`` alive, and ownership also holds in C:
+    the C config is reference-counted, every C context set up on it retains
+    it until after ``mbedtls_ssl_free``, and the C config retains everything
+    it points at (certificates, keys, cipher lists, the RNG, the cookie
+    context) until it is freed itself.  So the garbage collector may
+    finalise a ``Context``, its ``Config`` and their objects in any order.
 
     With ``seed`` given, the RNG handed to Mbed TLS is deterministic, so a run
     with the same seed (and the same virtual time) produces the same bytes.
@@ -89,22 +96,26 @@ class Config:
             raise ValueError(f"endpoint must be 'client' or 'server', not {endpoint!r}")
         if transport not in _TRANSPORTS:
             raise ValueError(f"transport must be 'datagram' or 'stream', not {transport!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
         self.endpoint = endpoint
         self.name = name or endpoint
-        conf = ffi.new("mbedtls_ssl_config *")
-        lib.mbedtls_ssl_config_init(conf)
-        self._conf = ffi.gc(conf, lib.mbedtls_ssl_config_free)
+        owner = lib.mpy_conf_new()
+        if owner == ffi.NULL:
+            raise MemoryError("could not allocate a DTLS config")
+        self._owner = ffi.gc(owner, lib.mpy_ref_release)
+        self._conf = ffi.addressof(self._owner, "conf")
+        lib.mpy_conf_set_name(self._owner, self.name.encode("utf-8", "replace").replace(b"\0", b"?"))
+        # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
+        self._lock = threading.RLock()
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
               "mbedtls_ssl_config_defaults")
-        # Everything the C config points at, kept alive (never released while
-        # the config lives: a context may still be using an older object).
-        self._keep: list[Any] = []
         self._cookie = None
         self.rng = Rng(seed)
+        self._hold(self.rng._ptr)
         lib.mpy_conf_rng(self._conf, self.rng._ptr)
-        self._debug_handle = ffi.new_handle(self.name)
         if endpoint == "server":
             # Mbed TLS's default is a cookie callback that always fails, so a
             # server must choose; off unless ``cookies=True``.
@@ -120,6 +131,12 @@ class Config:
             else:
                 setter(value)
 
+    def _hold(self, ref: Any) -> None:
+        """Have the C config retain ``ref`` (a reference-counted C object) until
+        it is freed: never earlier, a context may still use an older object."""
+        if lib.mpy_conf_hold(self._owner, ref) != 0:
+            raise MemoryError("out of memory")
+
     def _check_server(self, what: str) -> None:
         if self.endpoint != "server":
             raise ValueError(f"{what} applies to a server config only")
@@ -129,24 +146,26 @@ class Config:
     def reseed(self, seed: int | str | bytes | None) -> None:
         """Replace the RNG (deterministic when ``seed`` is given); cookies, if on,
         get a new secret from it.  Do this before any context uses the config."""
-        self._keep.append(self.rng)
-        self.rng = Rng(seed)
-        lib.mpy_conf_rng(self._conf, self.rng._ptr)
-        if self._cookie is not None:
-            self.set_cookies(True)
+        rng = Rng(seed)
+        with self._lock:
+            self._hold(rng._ptr)
+            self.rng = rng
+            lib.mpy_conf_rng(self._conf, rng._ptr)
+            if self._cookie is not None:
+                self.set_cookies(True)
 
     # -- identity and trust ----------------------------------------------------
 
     def set_authmode(self, mode: AuthMode) -> None:
         """Peer certificate verification: ``none``, ``optional`` or ``required``."""
-        if mode not in _AUTHMODES:
+        if not isinstance(mode, str) or mode not in _AUTHMODES:
             raise ValueError(f"authmode must be one of {sorted(_AUTHMODES)}, not {mode!r}")
         lib.mbedtls_ssl_conf_authmode(self._conf, _AUTHMODES[mode])
 
     def set_version(self, min: str = "1.2", max: str = "1.2") -> None:  # noqa: A002
         """Protocol versions.  Mbed TLS 3.6 speaks DTLS 1.2 only, so ``"1.2"``."""
         for v in (min, max):
-            if v not in _VERSIONS:
+            if not isinstance(v, str) or v not in _VERSIONS:
                 raise ValueError(f"version {v!r} is not available: Mbed TLS 3.6 has DTLS 1.2 only")
         lib.mbedtls_ssl_conf_min_tls_version(self._conf, _VERSIONS[min])
         lib.mbedtls_ssl_conf_max_tls_version(self._conf, _VERSIONS[max])
@@ -157,15 +176,18 @@ class Config:
         ECDSA or RSA.  May be called more than once (one per key type)."""
         chain = chain if isinstance(chain, CertificateChain) else CertificateChain(chain)
         key = key if isinstance(key, PrivateKey) else PrivateKey(key, password)
-        self._keep += [chain, key]
-        return check(lib.mbedtls_ssl_conf_own_cert(self._conf, chain._crt, key._pk),
-                     "mbedtls_ssl_conf_own_cert")
+        with self._lock:
+            self._hold(chain._crt)
+            self._hold(key._pk)
+            return check(lib.mbedtls_ssl_conf_own_cert(self._conf, chain._crt, key._pk),
+                         "mbedtls_ssl_conf_own_cert")
 
     def set_ca_chain(self, cas: CertificateChain | bytes | str | list) -> None:
         """Trusted CA certificates for verifying the peer."""
         cas = cas if isinstance(cas, CertificateChain) else CertificateChain(cas)
-        self._keep.append(cas)
-        lib.mbedtls_ssl_conf_ca_chain(self._conf, cas._crt, ffi.NULL)
+        with self._lock:
+            self._hold(cas._crt)
+            lib.mbedtls_ssl_conf_ca_chain(self._conf, cas._crt, ffi.NULL)
 
     def set_psk(self, psk: bytes, identity: bytes | str = b"Client_identity") -> int:
         """A pre-shared key and its identity (Mbed TLS copies both)."""
@@ -173,11 +195,14 @@ class Config:
             raise ValueError("psk must be non-empty bytes")
         if len(psk) > lib.MBEDTLS_PSK_MAX_LEN:
             raise ValueError(f"psk is longer than MBEDTLS_PSK_MAX_LEN ({lib.MBEDTLS_PSK_MAX_LEN})")
+        if not isinstance(identity, (str, bytes, bytearray)):
+            raise TypeError("psk identity must be str or bytes")
         ident = identity.encode() if isinstance(identity, str) else bytes(identity)
         if not ident:
             raise ValueError("psk identity must not be empty")
-        return check(lib.mbedtls_ssl_conf_psk(self._conf, bytes(psk), len(psk), ident, len(ident)),
-                     "mbedtls_ssl_conf_psk")
+        with self._lock:
+            return check(lib.mbedtls_ssl_conf_psk(self._conf, bytes(psk), len(psk), ident,
+                                                  len(ident)), "mbedtls_ssl_conf_psk")
 
     def set_ciphersuites(self, suites: Iterable[str | int]) -> None:
         """Allowed cipher suites, by Mbed TLS name, IANA name or id, in order."""
@@ -186,9 +211,18 @@ class Config:
         ids = [ciphersuite_id(s) for s in suites]
         if not ids:
             raise ValueError("at least one cipher suite is needed")
-        array = ffi.new("int[]", ids + [0])
-        self._keep.append(array)
-        lib.mbedtls_ssl_conf_ciphersuites(self._conf, array)
+        if len(ids) > 4096:
+            raise ValueError("at most 4096 cipher suites")
+        # C-owned and held by the C config: contexts read the list it points at.
+        array = lib.mpy_ints_new(len(ids) + 1)
+        if array == ffi.NULL:
+            raise MemoryError("out of memory")
+        array = ffi.gc(array, lib.mpy_ref_release)
+        for i, suite in enumerate(ids):
+            array[i] = suite
+        with self._lock:
+            self._hold(array)
+            lib.mbedtls_ssl_conf_ciphersuites(self._conf, array)
 
     # -- DTLS ------------------------------------------------------------------
 
@@ -196,22 +230,25 @@ class Config:
         """HelloVerifyRequest cookies with a real ``mbedtls_ssl_cookie`` context
         (server only; off unless set, on in Mbed TLS's dtls_server sample)."""
         self._check_server("cookies")
-        if not enabled:
-            lib.mpy_conf_cookies(self._conf, ffi.NULL)
-            self._cookie = None
-            return
-        cookie = ffi.new("mbedtls_ssl_cookie_ctx *")
-        lib.mbedtls_ssl_cookie_init(cookie)
-        cookie = ffi.gc(cookie, lib.mbedtls_ssl_cookie_free)
-        check(lib.mbedtls_ssl_cookie_setup(cookie, lib.mpy_rng_random, self.rng._ptr),
-              "mbedtls_ssl_cookie_setup")
-        if timeout_s is not None:
-            if timeout_s < 0:
-                raise ValueError("cookie timeout must be >= 0 seconds")
-            lib.mbedtls_ssl_cookie_set_timeout(cookie, timeout_s)
-        self._keep.append(cookie)
-        self._cookie = cookie
-        lib.mpy_conf_cookies(self._conf, cookie)
+        if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, int)
+                                      or not 0 <= timeout_s <= 0xFFFFFFFF):
+            raise ValueError("cookie timeout must be an int 0 .. 2**32-1 seconds")
+        with self._lock:
+            if not enabled:
+                lib.mpy_conf_cookies(self._conf, ffi.NULL)
+                self._cookie = None
+                return
+            cookie = lib.mpy_cookie_new()
+            if cookie == ffi.NULL:
+                raise MemoryError("out of memory")
+            cookie = ffi.gc(cookie, lib.mpy_ref_release)
+            check(lib.mbedtls_ssl_cookie_setup(cookie, lib.mpy_rng_random, self.rng._ptr),
+                  "mbedtls_ssl_cookie_setup")
+            if timeout_s is not None:
+                lib.mbedtls_ssl_cookie_set_timeout(cookie, timeout_s)
+            self._hold(cookie)
+            self._cookie = cookie
+            lib.mpy_conf_cookies(self._conf, cookie)
 
     @property
     def cookies(self) -> bool:
@@ -256,10 +293,7 @@ class Config:
         if not 0 <= level <= 5:
             raise ValueError("debug level must be 0 .. 5")
         lib.mbedtls_debug_set_threshold(level)
-        if level:
-            lib.mpy_conf_dbg(self._conf, lib._mpy_debug_to_logging, self._debug_handle)
-        else:
-            lib.mpy_conf_dbg(self._conf, ffi.NULL, ffi.NULL)
+        lib.mpy_conf_dbg_named(self._owner, lib._mpy_debug_to_logging if level else ffi.NULL)
 
     def __repr__(self) -> str:
         return f"<Config {self.name} {self.endpoint}{' cookies' if self.cookies else ''}>"

@@ -19,6 +19,8 @@ __all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM
 
 MAX_DATAGRAM: int = lib.MPY_MAX_DATAGRAM
 _READ_BUF = 16384 + 2048
+# Virtual time stays far below 2**63 ms: timers compute in signed 64-bit.
+_MAX_VIRTUAL_MS = 1 << 62
 
 
 class VirtualClock:
@@ -26,7 +28,11 @@ class VirtualClock:
     this clock read it directly in C (no Python callback)."""
 
     def __init__(self, now_ms: int = 0) -> None:
-        self._ptr = ffi.new("mpy_clock *")
+        # C-owned and reference-counted: a context's timer retains its clock.
+        ptr = lib.mpy_clock_new()
+        if ptr == ffi.NULL:
+            raise MemoryError("could not allocate a clock")
+        self._ptr = ffi.gc(ptr, lib.mpy_ref_release)
         self.now_ms = now_ms
 
     @property
@@ -36,14 +42,17 @@ class VirtualClock:
 
     @now_ms.setter
     def now_ms(self, value: int) -> None:
-        if not isinstance(value, int) or value < 0:
-            raise ValueError("virtual time must be a non-negative int (milliseconds)")
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                not 0 <= value < _MAX_VIRTUAL_MS:
+            raise ValueError("virtual time must be an int 0 .. 2**62-1 (milliseconds)")
         if value < self._ptr.now_ms:
             raise ValueError(f"virtual time cannot go back ({value} < {self._ptr.now_ms})")
         self._ptr.now_ms = value
 
     def advance(self, ms: int) -> int:
         """Move time forward by ``ms``; return the new time."""
+        if isinstance(ms, bool) or not isinstance(ms, int):
+            raise TypeError(f"ms must be an int, not {type(ms).__name__}")
         self.now_ms = self._ptr.now_ms + ms
         return self._ptr.now_ms
 
@@ -101,6 +110,11 @@ class Context:
                  name: str | None = None) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {type(config).__name__}")
+        for what, value in (("max_queue", max_queue), ("max_datagram", max_datagram)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
         if not 0 < max_queue <= 1 << 20:
             raise ValueError("max_queue must be 1 .. 2**20 datagrams")
         if not 0 < max_datagram <= MAX_DATAGRAM:
@@ -123,7 +137,12 @@ class Context:
         self.clock = clock
         self.name = name or config.name
         self.max_datagram = max_datagram
-        check(lib.mpy_conn_setup(self._conn, config._conf, clock._ptr), "mbedtls_ssl_setup")
+        self._mtu = 0
+        # The C context retains the C config and clock until after
+        # mbedtls_ssl_free (the garbage collector may free the Python objects
+        # in any order).
+        check(lib.mpy_conn_setup_owned(self._conn, config._owner, clock._ptr),
+              "mbedtls_ssl_setup")
         self._hostname: bytes | None = None
 
     # -- lifetime ------------------------------------------------------------
@@ -165,6 +184,8 @@ class Context:
         lock.acquire()
         try:
             ssl = self._ssl
+            if self._mtu:
+                self._check_mtu()
             rc = lib.mbedtls_ssl_handshake(ssl if ssl is not None else self._c())
         finally:
             lock.release()
@@ -173,6 +194,8 @@ class Context:
     def handshake_step(self) -> int:
         """``mbedtls_ssl_handshake_step``: one state of the handshake."""
         with self._lock:
+            if self._mtu:
+                self._check_mtu()
             rc = lib.mbedtls_ssl_handshake_step(self._c())
         return as_err(rc) if rc else 0
 
@@ -207,6 +230,8 @@ class Context:
         lock.acquire()
         try:
             ssl = self._ssl
+            if self._mtu:
+                self._check_mtu()
             rc = lib.mbedtls_ssl_write(ssl if ssl is not None else self._c(), data, len(data))
         finally:
             lock.release()
@@ -227,6 +252,8 @@ class Context:
         lock.acquire()
         try:
             ssl = self._ssl
+            if self._mtu:
+                self._check_mtu()
             rc = lib.mbedtls_ssl_read(ssl if ssl is not None else self._c(), cbuf, n)
         finally:
             lock.release()
@@ -281,11 +308,47 @@ class Context:
             return as_err(lib.mbedtls_ssl_set_hostname(self._c(), hostname.encode()))
 
     def set_mtu(self, mtu: int) -> None:
-        """``mbedtls_ssl_set_mtu``: largest datagram Mbed TLS may send (0: no limit)."""
-        if not isinstance(mtu, int) or not 0 <= mtu <= 0xFFFF:
+        """``mbedtls_ssl_set_mtu``: largest datagram Mbed TLS may send (0: no limit).
+
+        A non-zero MTU must be at least :meth:`min_mtu`: the largest record
+        expansion of any cipher suite the config allows (13-byte DTLS header,
+        plus explicit IV and tag for AEAD or MAC, IV and a block of padding
+        for CBC, plus 48 bytes when a connection ID is on) + a 12-byte
+        handshake header + 1 byte.  Below that, Mbed TLS 3.6 never leaves
+        ``mbedtls_ssl_handshake`` (``ssl_flight_transmit`` retries an empty
+        datagram forever), so this raises ``ValueError`` instead; so do the
+        calls that may send a flight (``handshake``, ``read``, ``write``...)
+        if a later change (cipher suites, ``set_cid``) raised the bound.
+        26 is the floor for plaintext; 106 covers every suite of this build.
+        """
+        if isinstance(mtu, bool) or not isinstance(mtu, int) or not 0 <= mtu <= 0xFFFF:
             raise ValueError("mtu must be an int 0 .. 65535")
         with self._lock:
-            lib.mbedtls_ssl_set_mtu(self._c(), mtu)
+            self._c()
+            if mtu:
+                floor = lib.mpy_conn_min_mtu(self._conn)
+                if mtu < floor:
+                    raise ValueError(self._mtu_message(mtu, floor))
+            lib.mbedtls_ssl_set_mtu(self._ssl, mtu)
+            self._mtu = mtu
+
+    def min_mtu(self) -> int:
+        """The smallest MTU :meth:`set_mtu` accepts for this context now."""
+        with self._lock:
+            self._c()
+            return lib.mpy_conn_min_mtu(self._conn)
+
+    def _mtu_message(self, mtu: int, floor: int) -> str:
+        return (f"{self.name}: MTU {mtu} is below {floor}, the smallest that carries a "
+                "handshake message under every cipher suite this config allows "
+                "(Mbed TLS would never return); raise the MTU or narrow the cipher suites")
+
+    def _check_mtu(self) -> None:
+        # Called with the lock held, before any call that may send a flight.
+        self._c()
+        floor = lib.mpy_conn_min_mtu(self._conn)
+        if self._mtu < floor:
+            raise ValueError(self._mtu_message(self._mtu, floor))
 
     def set_datagram_packing(self, allow: bool) -> None:
         """``mbedtls_ssl_set_datagram_packing``: several records per datagram (default on)."""
@@ -298,9 +361,14 @@ class Context:
         if len(own_cid) > lib.MBEDTLS_SSL_CID_IN_LEN_MAX:
             raise ValueError(f"own_cid is longer than {lib.MBEDTLS_SSL_CID_IN_LEN_MAX} bytes")
         with self._lock:
-            return as_err(lib.mbedtls_ssl_set_cid(
+            rc = as_err(lib.mbedtls_ssl_set_cid(
                 self._c(), lib.MBEDTLS_SSL_CID_ENABLED if enable else lib.MBEDTLS_SSL_CID_DISABLED,
                 own_cid, len(own_cid)))
+            if rc == 0 and self._mtu and lib.mpy_conn_min_mtu(self._conn) > self._mtu:
+                floor = lib.mpy_conn_min_mtu(self._conn)
+                lib.mbedtls_ssl_set_cid(self._ssl, lib.MBEDTLS_SSL_CID_DISABLED, ffi.NULL, 0)
+                raise ValueError(self._mtu_message(self._mtu, floor) + " (CID left off)")
+            return rc
 
     def peer_cid(self) -> bytes | None:
         """The connection ID the peer asked for, or ``None`` when CIDs are not in use."""
@@ -329,16 +397,18 @@ class Context:
     def read(self, n: int = 16384) -> bytes:
         """Up to ``n`` bytes of application data; raises ``WantRead`` when none
         arrived yet, ``PeerCloseNotify`` when the peer closed."""
-        if not isinstance(n, int) or n <= 0:
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise ValueError("n must be a positive int")
         with self._lock:
             ssl = self._c()
-            if n <= _READ_BUF:
-                buf = self._rbuf
-                if buf is None:
-                    buf = self._rbuf = ffi.new("unsigned char[]", _READ_BUF)
-            else:
-                buf = ffi.new("unsigned char[]", n)
+            if self._mtu:
+                self._check_mtu()
+            # One call returns at most one record's payload: a larger n would
+            # only allocate memory nobody fills.
+            n = min(n, _READ_BUF)
+            buf = self._rbuf
+            if buf is None:
+                buf = self._rbuf = ffi.new("unsigned char[]", _READ_BUF)
             rc = lib.mbedtls_ssl_read(ssl, buf, n)
             if rc >= 0:
                 return ffi.unpack(ffi.cast("char *", buf), rc)
@@ -501,14 +571,26 @@ class Context:
     @property
     def pending_in(self) -> int:
         """Inbound datagrams not yet read by Mbed TLS."""
-        self._c()
-        return self._inq.count
+        with self._lock:
+            self._c()
+            return self._inq.count
 
     @property
     def pending_out(self) -> int:
         """Outbound datagrams not yet taken."""
-        self._c()
-        return self._outq.count
+        with self._lock:
+            self._c()
+            return self._outq.count
+
+    def counters(self) -> dict[str, int]:
+        """Queue and traffic counters: datagrams and bytes waiting in each
+        queue, and datagrams Mbed TLS has read and sent so far."""
+        with self._lock:
+            self._c()
+            conn = self._conn
+            return {"pending_in": conn.inq.count, "pending_in_bytes": conn.inq.bytes,
+                    "pending_out": conn.outq.count, "pending_out_bytes": conn.outq.bytes,
+                    "datagrams_in": conn.datagrams_in, "datagrams_out": conn.datagrams_out}
 
     def last_datagram(self) -> bytes | None:
         """The datagram Mbed TLS read most recently (what a failure was about)."""
@@ -532,18 +614,22 @@ class Context:
     def timer_deadline(self) -> int | None:
         """When the DTLS retransmission/read timer expires (in the clock's ms),
         or ``None`` when no timer is running."""
-        self._c()
-        d = lib.mpy_conn_timer_deadline(self._conn)
+        with self._lock:
+            self._c()
+            d = lib.mpy_conn_timer_deadline(self._conn)
         return None if d < 0 else d
 
     def timer_state(self) -> int:
         """The timer as Mbed TLS sees it: -1 cancelled, 0 running, 1 intermediate
         delay passed, 2 final delay passed."""
-        self._c()
-        return lib.mpy_timer_get(ffi.addressof(self._conn, "timer"))
+        with self._lock:
+            self._c()
+            return lib.mpy_timer_get(ffi.addressof(self._conn, "timer"))
 
     def set_clock(self, clock: VirtualClock | RealClock) -> None:
-        """Make this context's timer read another clock (the timer is cancelled)."""
+        """Make this context's timer read another clock.  A running timer keeps
+        running: the time already elapsed on the old clock counts as elapsed
+        on the new one, so a context moved mid-handshake still retransmits."""
         if not isinstance(clock, (VirtualClock, RealClock)):
             raise TypeError("clock must be a VirtualClock or RealClock")
         with self._lock:
@@ -555,16 +641,19 @@ class Context:
     def recv_timeout_mode(self) -> bool:
         """When true, an empty inbound queue reads as ``SSL_TIMEOUT`` wherever
         Mbed TLS reads with a timeout (like a blocking socket whose wait ran out)."""
-        self._c()
-        return bool(self._conn.recv_timeout_mode)
+        with self._lock:
+            self._c()
+            return bool(self._conn.recv_timeout_mode)
 
     @recv_timeout_mode.setter
     def recv_timeout_mode(self, value: bool) -> None:
-        self._c()
-        self._conn.recv_timeout_mode = 1 if value else 0
+        with self._lock:
+            self._c()
+            self._conn.recv_timeout_mode = 1 if value else 0
 
     def __repr__(self) -> str:
-        if self.closed:
+        try:
+            return (f"<Context {self.name} {self.config.endpoint} {self.state} "
+                    f"in={self.pending_in} out={self.pending_out}>")
+        except ClosedError:
             return f"<Context {self.name} closed>"
-        return (f"<Context {self.name} {self.config.endpoint} {self.state} "
-                f"in={self.pending_in} out={self.pending_out}>")

@@ -36,9 +36,11 @@ same bytes: ``net.trace.digest()`` is equal across runs and processes.
 ``unix_time``: the wall-clock time Mbed TLS reads (Hello randoms, cookies,
 certificate validity) is set with :func:`mbedtls_py.set_time` to
 ``unix_time + clock // 1000`` whenever the clock moves and before every call
-the network makes or proxies.  That setting is **process-wide** (Mbed TLS has
-one ``mbedtls_time``): two networks alive in one process share it, and it stays
-set after the network is gone (``set_time(None)`` restores the system clock).
+the network makes or proxies.  That setting is **per thread** (the glue's
+``mbedtls_time`` reads a thread-local value on the thread that called Mbed
+TLS), so networks run on different threads do not disturb each other.  Use
+the network as a context manager (``with Network(...) as net:``) or call
+``net.close()`` when done: the thread's previous setting is restored.
 
 Virtual time has a resolution of 1 ms: delays with fractions (jitter,
 bandwidth) are rounded up to the next millisecond when scheduled.
@@ -52,6 +54,7 @@ import itertools
 import json
 import math
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -63,7 +66,7 @@ from . import rules as _rules
 from .context import Context, VirtualClock
 from .errors import Err, as_err
 from .rng import seed_bytes
-from .timeutil import set_time
+from .timeutil import fixed_time, set_time
 
 __all__ = [
     "Network",
@@ -653,8 +656,9 @@ class Network:
 
     ``seed`` (int, str or bytes) seeds every impairment; ``seed_for(name)``
     derives a per-endpoint seed for ``Config(seed=...)``.  ``unix_time``:
-    the wall-clock time Mbed TLS reads at virtual time 0 (process-wide; see
-    the module docstring), ``None`` to leave it alone.  ``trace=False`` keeps
+    the wall-clock time Mbed TLS reads at virtual time 0 (set on the thread
+    that drives the network, restored by ``close()``/``with``; see the module
+    docstring), ``None`` to leave it alone.  ``trace=False`` keeps
     only the digest, not the events.  ``cid_len``: connection-ID length used
     when parsing records (for rules and the trace).
     """
@@ -665,7 +669,9 @@ class Network:
         self._seed = seed_bytes(seed)
         self.unix_time = unix_time
         self.cid_len = cid_len
-        self._time_set: int | None = None
+        self._time_set: tuple[int, int] | None = None  # (thread, seconds) last set
+        self._saved_time: dict[int, int | None] = {}  # thread -> its setting before us
+        self._closed = False
         self.clock: VirtualClock = _NetClock(self._clock_moved)
         self.trace = Trace(enabled=trace)
         self.endpoints: dict[str, _Endpoint] = {}
@@ -688,18 +694,40 @@ class Network:
         """The virtual time (``clock.now_ms``)."""
         return self.clock.now_ms
 
+    def _set_time(self, t: int) -> None:
+        tid = threading.get_ident()
+        if tid not in self._saved_time:
+            self._saved_time[tid] = fixed_time()  # restored by close()
+        set_time(t)
+        self._time_set = (tid, t)
+
     def _clock_moved(self, now: int) -> None:
-        if self.unix_time is not None:
+        if self.unix_time is not None and not self._closed:
             t = self.unix_time + now // 1000
-            if t != self._time_set:
-                set_time(t)
-                self._time_set = t
+            if (threading.get_ident(), t) != self._time_set:
+                self._set_time(t)
 
     def _sync_time(self) -> None:
-        if self.unix_time is not None:
-            t = self.unix_time + self.clock.now_ms // 1000
-            set_time(t)  # again: another network may have moved it
-            self._time_set = t
+        if self.unix_time is not None and not self._closed:
+            # again: another network on this thread may have moved it
+            self._set_time(self.unix_time + self.clock.now_ms // 1000)
+
+    def close(self) -> None:
+        """Stop setting Mbed TLS's time and restore this thread's previous
+        setting (idempotent).  Contexts stay open: they belong to the caller.
+        A thread other than the closing one that drove this network keeps
+        the network's last time until it sets its own."""
+        self._closed = True
+        tid = threading.get_ident()
+        if tid in self._saved_time:
+            set_time(self._saved_time.pop(tid))
+        self._time_set = None
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def advance(self, ms: int) -> int:
         """Move the clock forward by ``ms`` without delivering anything (events

@@ -61,10 +61,8 @@ def dtls_pair(dtls_cert_configs):
 def dtls_network(request: pytest.FixtureRequest):
     """A simulated ``Network`` whose seed is the test's node id (or ``dtls_seed``)."""
     from .net import Network
-    from .timeutil import set_time
 
     marker = request.node.get_closest_marker("dtls_seed")
     seed = marker.args[0] if marker else request.node.nodeid
-    net = Network(seed=seed)
-    yield net
-    set_time(None)  # the network fixed Mbed TLS's process-wide time
+    with Network(seed=seed) as net:  # restores the thread's Mbed TLS time
+        yield net

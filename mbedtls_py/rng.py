@@ -27,19 +27,23 @@ class Rng:
 
     def __init__(self, seed: int | str | bytes | None = None) -> None:
         self.seed = seed
-        ptr = ffi.new("mpy_rng *")
+        # C-owned and reference-counted: a config holds it for as long as
+        # any context set up on the config lives (see csrc/glue.h).
+        ptr = lib.mpy_rng_new()
+        if ptr == ffi.NULL:
+            raise MemoryError("could not allocate an RNG")
+        self._ptr = ffi.gc(ptr, lib.mpy_ref_release)
         if seed is None:
             rc = lib.mpy_rng_init_system(ptr)
         else:
             material = seed_bytes(seed)
             rc = lib.mpy_rng_init_seeded(ptr, material, len(material))
-        self._ptr = ffi.gc(ptr, lib.mpy_rng_free)
         check(rc, "seeding the RNG")
 
     def random(self, n: int) -> bytes:
         """``n`` bytes from the generator."""
-        if not isinstance(n, int) or n < 0:
-            raise ValueError("n must be a non-negative int")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 1 << 30:
+            raise ValueError("n must be an int 0 .. 2**30")
         buf = ffi.new("unsigned char[]", n)
         # CTR_DRBG serves at most 1024 bytes per request.
         for off in range(0, n, 1024):

@@ -35,10 +35,18 @@ class CertificateChain:
     """
 
     def __init__(self, data: bytes | str | Iterable[bytes | str]) -> None:
-        crt = ffi.new("mbedtls_x509_crt *")
-        lib.mbedtls_x509_crt_init(crt)
-        self._crt = ffi.gc(crt, lib.mbedtls_x509_crt_free)
-        items = [data] if isinstance(data, (bytes, bytearray, memoryview, str)) else list(data)
+        # C-owned and reference-counted, so a config can outlive this object.
+        crt = lib.mpy_crt_new()
+        if crt == ffi.NULL:
+            raise MemoryError("could not allocate a certificate chain")
+        self._crt = ffi.gc(crt, lib.mpy_ref_release)
+        if isinstance(data, (bytes, bytearray, memoryview, str)):
+            items = [data]
+        elif isinstance(data, Iterable):
+            items = list(data)
+        else:
+            raise TypeError("certificates must be PEM/DER bytes or str, or a list of them, "
+                            f"not {type(data).__name__}")
         if not items:
             raise ValueError("a certificate chain needs at least one certificate")
         for item in items:
@@ -84,9 +92,10 @@ class PrivateKey:
         if _is_pem(raw):
             raw += b"\0"
         pwd = password.encode() if isinstance(password, str) else (password or b"")
-        pk = ffi.new("mbedtls_pk_context *")
-        lib.mbedtls_pk_init(pk)
-        self._pk = ffi.gc(pk, lib.mbedtls_pk_free)
+        pk = lib.mpy_pk_new()  # C-owned, reference-counted (as the chain)
+        if pk == ffi.NULL:
+            raise MemoryError("could not allocate a private key")
+        self._pk = ffi.gc(pk, lib.mpy_ref_release)
         # RSA private-key checks use blinding, which needs an RNG.
         rng = Rng()
         check(lib.mbedtls_pk_parse_key(self._pk, raw, len(raw), pwd or ffi.NULL, len(pwd),

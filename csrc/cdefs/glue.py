@@ -1,4 +1,4 @@
-"""csrc/glue.h: queues, timer, RNG, time and helpers (see glue.h)."""
+"""csrc/glue.h: queues, timer, RNG, time, owned objects and helpers (see glue.h)."""
 
 INCLUDES = """
 #include "glue.h"
@@ -24,7 +24,7 @@ typedef struct {
 } mpy_clock;
 
 typedef struct {
-    uint64_t start_ms;
+    int64_t start_ms;
     uint32_t int_ms;
     uint32_t fin_ms;
     ...;
@@ -48,6 +48,11 @@ typedef struct {
 
 typedef struct { ...; } mpy_rng;
 
+typedef struct {
+    mbedtls_ssl_config conf;
+    ...;
+} mpy_conf;
+
 typedef void mpy_debug_fn(void *, int, const char *, int, const char *);
 """
 
@@ -56,11 +61,30 @@ int mpy_global_init(void);
 const char *mpy_package_version(void);
 const char *mpy_pinned_mbedtls_version(void);
 
+void *mpy_ref_new(size_t size, void (*dtor)(void *));
+void *mpy_ref_retain(void *payload);
+void mpy_ref_release(void *payload);
+size_t mpy_ref_count(const void *payload);
+size_t mpy_ref_live(void);
+
+mpy_conf *mpy_conf_new(void);
+int mpy_conf_hold(mpy_conf *c, void *ref);
+void mpy_conf_set_name(mpy_conf *c, const char *name);
+mpy_clock *mpy_clock_new(void);
+mpy_rng *mpy_rng_new(void);
+mbedtls_x509_crt *mpy_crt_new(void);
+mbedtls_pk_context *mpy_pk_new(void);
+mbedtls_ssl_cookie_ctx *mpy_cookie_new(void);
+int *mpy_ints_new(size_t n);
+
 mpy_conn *mpy_conn_new(size_t max_queue, size_t max_datagram);
 int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock *clock);
-void mpy_conn_set_clock(mpy_conn *c, const mpy_clock *clock);
+int mpy_conn_setup_owned(mpy_conn *c, mpy_conf *conf, mpy_clock *clock);
+void mpy_conn_set_clock(mpy_conn *c, mpy_clock *clock);
 void mpy_conn_free(mpy_conn *c);
 void mpy_conn_clear(mpy_conn *c);
+size_t mpy_conn_live(void);
+int mpy_conn_min_mtu(mpy_conn *c);
 
 int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);
 int mpy_queue_peek(const mpy_queue *q, const unsigned char **data);
@@ -81,9 +105,11 @@ void mpy_conf_rng(mbedtls_ssl_config *conf, mpy_rng *r);
 
 void mpy_set_time(int64_t unix_seconds);
 int64_t mpy_get_time(void);
+int64_t mpy_get_fixed_time(void);
 
 void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx);
 void mpy_conf_dbg(mbedtls_ssl_config *conf, mpy_debug_fn *fn, void *arg);
+void mpy_conf_dbg_named(mpy_conf *c, mpy_debug_fn *fn);
 
 int mpy_ssl_state(const mbedtls_ssl_context *ssl);
 const char *mpy_ssl_state_name(int state);
