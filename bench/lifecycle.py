@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mbedtls_py import CertificateChain, Config, Context, PrivateKey
 from mbedtls_py._lib import lib
-from mbedtls_py.net import Network
+from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
 
 PKI = Path(__file__).resolve().parent / "pki"

@@ -1,7 +1,7 @@
 """Handshakes under random loss in both directions, over many seeds.
 
 Every run is a real Mbed TLS client and server on a simulated network
-(``mbedtls_py.net``) with ``--loss`` loss on both directions.  Each handshake
+(``mbedtls_py.sim.network``) with ``--loss`` loss on both directions.  Each handshake
 either completes or ends with Mbed TLS's own code (``SSL_TIMEOUT`` once the
 handshake timeout, ``--timeout MIN MAX``, is exhausted); the network's virtual
 deadline is set far beyond that, so no run is cut short by the harness.
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from mbedtls_py import Config, Context, Err
-from mbedtls_py.net import Network
+from mbedtls_py.sim.network import Network
 
 PSK = bytes(range(16))
 PSK_IDENTITY = b"mbedtls-py"
@@ -49,7 +49,7 @@ class Outcome:
 
 
 def _pki(seed: int):  # noqa: ANN202
-    from mbedtls_py.pki_det import make_det_pki
+    from mbedtls_py.sim.pki_det import make_det_pki
 
     return make_det_pki(f"loss-sweep/{seed}")
 

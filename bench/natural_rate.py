@@ -21,7 +21,7 @@ client has a 10 s limit, every loop a fixed count):
   that arrive before the reset are not freed).
 
 Delay ``none`` means no proxy (the natural rate); a number N puts the
-:class:`~mbedtls_py.proxy.UDPProxy` in between with
+:class:`~mbedtls_py.udp.proxy.UDPProxy` in between with
 ``client->server alert epoch>=1: delay Nms`` (0: the proxy's hop only).
 For each cell it also counts the runs in which s_client printed ``closed``
 (the server's close_notify arrived before its own stdin EOF), and how many
@@ -56,12 +56,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mbedtls_py import interop, upstream  # noqa: E402
+from mbedtls_py.peers import interop, upstream  # noqa: E402
 from mbedtls_py.config import Config  # noqa: E402
-from mbedtls_py.proxy import UDPProxy  # noqa: E402
-from mbedtls_py.sample_sockets import SampleSockets  # noqa: E402
-from mbedtls_py.samples import DTLSServer  # noqa: E402
-from mbedtls_py.udp import ServerThread, UDPTransport  # noqa: E402
+from mbedtls_py.udp.proxy import UDPProxy  # noqa: E402
+from mbedtls_py.udp.sample_sockets import SampleSockets  # noqa: E402
+from mbedtls_py.server.server import DTLSServer  # noqa: E402
+from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.transport import UDPTransport
 
 HOST = "127.0.0.1"
 

@@ -1,42 +1,8 @@
-"""``python -m mbedtls_py`` (also installed as ``mbedtls-py``)."""
+"""``python -m mbedtls_py``: the command line of :mod:`mbedtls_py.cli`."""
 
-from __future__ import annotations
-
-import argparse
-import importlib
 import sys
 
-# subcommand -> (module, one-line help); each module has main(argv) -> int.
-COMMANDS = {
-    "selftest": ("mbedtls_py.selftest", "in-memory DTLS handshakes, echo, close_notify, reset"),
-    "repro": ("mbedtls_py.repro", "reproduce the close_notify race (-0x7700) and its remedies"),
-    "serve": ("mbedtls_py.serve", "the dtls_server sample's loop over real UDP (mitigations, event log)"),
-    "proxy": ("mbedtls_py.proxy", "a UDP impairment proxy applying the rule language"),
-}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Dispatch to a subcommand; ``--help`` lists them."""
-    argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(
-        prog="mbedtls-py",
-        description="Drive the real Mbed TLS DTLS server and client from Python.",
-        epilog="Run `mbedtls-py COMMAND --help` for a command's options.")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, text) in COMMANDS.items():
-        sub.add_parser(name, help=text, add_help=False)
-    if not argv or argv[0] in ("-h", "--help"):
-        ap.print_help()
-        return 0 if argv else 2
-    if argv[0] == "--version":
-        from . import __mbedtls_version__, __version__
-        print(f"mbedtls-py {__version__} (Mbed TLS {__mbedtls_version__})")
-        return 0
-    if argv[0] not in COMMANDS:
-        ap.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
-    module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
-
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from mbedtls_py import interop
-from mbedtls_py.concurrent_server import ConcurrentServer
+from mbedtls_py.peers import interop
+from mbedtls_py.server.concurrent import ConcurrentServer
 from mbedtls_py.context import Context
-from mbedtls_py.samples import DTLSServer
+from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import open_socket_inodes, psk_configs
-from mbedtls_py.udp import ServerThread, UDPClient, UDPTransport, run_client
+from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.client import UDPClient, run_client
+from mbedtls_py.udp.transport import UDPTransport
 
 
 @pytest.fixture(autouse=True)

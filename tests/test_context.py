@@ -17,7 +17,7 @@ from mbedtls_py import (
     VirtualClock,
     WantRead,
 )
-from mbedtls_py.records import parse_datagram
+from mbedtls_py.wire.records import parse_datagram
 from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs, pump
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"

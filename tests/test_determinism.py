@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mbedtls_py import CertificateChain
-from mbedtls_py.pki_det import make_det_pki, native_deterministic_signing, rfc6979_sign
+from mbedtls_py.sim.pki_det import make_det_pki, native_deterministic_signing, rfc6979_sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = r"""
 import hashlib, sys
 from mbedtls_py import Config, Context, CertificateChain
-from mbedtls_py.net import Network
-from mbedtls_py.pki_det import make_det_pki
+from mbedtls_py.sim.network import Network
+from mbedtls_py.sim.pki_det import make_det_pki
 
 seed = sys.argv[1]
 net = Network(seed=seed)
@@ -81,7 +81,7 @@ def test_same_seed_same_trace_in_one_process():
     import json
 
     from mbedtls_py import Config, Context
-    from mbedtls_py.net import Network
+    from mbedtls_py.sim.network import Network
 
     def run(seed):
         net = Network(seed=seed)
@@ -128,7 +128,7 @@ def test_rfc6979_known_answer():
 def test_det_pki_authenticates_a_handshake():
     """Mbed TLS verifies the deterministic chain (authmode required) at the network's fixed time."""
     from mbedtls_py import Config, Context
-    from mbedtls_py.net import Network
+    from mbedtls_py.sim.network import Network
 
     net = Network(seed=9)
     pki = make_det_pki(9)

@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
-from mbedtls_py import interop, upstream
+from mbedtls_py.peers import interop, upstream
 from mbedtls_py.config import Config
 from mbedtls_py.errors import Err
-from mbedtls_py.interop import PSK, OpenSSLClient, OpenSSLServer, make_pki, udp_port_free
-from mbedtls_py.samples import DTLSServer
-from mbedtls_py.udp import ServerThread, UDPClient, UDPTransport, run_client
+from mbedtls_py.peers.interop import PSK, OpenSSLClient, OpenSSLServer, make_pki, udp_port_free
+from mbedtls_py.server.server import DTLSServer
+from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.client import UDPClient, run_client
+from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.testing import open_socket_inodes
 
 HOST = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""OpenSSL s_client <-> s_server over real UDP on loopback, through mbedtls_py.interop.
+"""OpenSSL s_client <-> s_server over real UDP on loopback, through mbedtls_py.peers.interop.
 
 These pin the drivers and the OpenSSL 3.0 CLI behaviour that later tests (against the Mbed TLS
 binding and the seed's race) rely on.  Every test checks that no OpenSSL process is left and
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from mbedtls_py import interop
-from mbedtls_py.interop import (
+from mbedtls_py.peers import interop
+from mbedtls_py.peers.interop import (
     PSK,
     SEED_INPUT,
     OpenSSLClient,

@@ -16,7 +16,7 @@ from _isolated import run_isolated
 
 from mbedtls_py import ClosedError, Config, Context, Err, VirtualClock, get_time, set_time
 from mbedtls_py._lib import lib
-from mbedtls_py.net import Network
+from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair, psk_configs
 from mbedtls_py.timeutil import fixed_time
 
@@ -30,7 +30,7 @@ CYCLES = """
 import gc
 from mbedtls_py import Config, Context
 from mbedtls_py._lib import lib
-from mbedtls_py.net import Network
+from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
 lib.mbedtls_debug_set_threshold(4)
 gc.disable()
@@ -276,7 +276,7 @@ def test_other_extreme_arguments_end_with_a_code(setup: str) -> None:
     ends (done, timeout or an error code) within the network's bounds."""
     code = f"""
 from mbedtls_py import Context
-from mbedtls_py.net import Network
+from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import psk_configs
 cc, sc = psk_configs(seed=5)
 net = Network(seed=5)

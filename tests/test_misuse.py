@@ -13,10 +13,10 @@ PRELUDE = """
 import gc, threading
 from mbedtls_py import (Config, Context, VirtualClock, RealClock, Err, ClosedError, Rng,
                         CertificateChain, PrivateKey, set_time, get_time, ciphersuite_id)
-from mbedtls_py.net import Network
-from mbedtls_py.rules import parse_rule, parse_rules, parse_match, parse_action
-from mbedtls_py.records import parse_datagram, looks_like_dtls
-from mbedtls_py.samples import DTLSServer
+from mbedtls_py.sim.network import Network
+from mbedtls_py.wire.rules import parse_rule, parse_rules, parse_match, parse_action
+from mbedtls_py.wire.records import parse_datagram, looks_like_dtls
+from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import psk_configs, handshake_pair
 
 def conf(endpoint="client"):

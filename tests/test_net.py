@@ -11,8 +11,9 @@ import time
 import pytest
 
 from mbedtls_py import Config, Context, Err
-from mbedtls_py.net import HandshakeResult, Network, RunResult
-from mbedtls_py.pki_det import make_det_pki
+from mbedtls_py.sim.trace import HandshakeResult, RunResult
+from mbedtls_py.sim.network import Network
+from mbedtls_py.sim.pki_det import make_det_pki
 
 PSK = bytes(range(16))
 PSK_ID = b"mbedtls-py"
@@ -497,7 +498,7 @@ def test_trace_prints_as_a_timeline_and_converts_to_json():
 def test_duplicate_rule_is_bounded_in_the_network() -> None:
     """`duplicate N` beyond MAX_DUPLICATES is refused when the rule is added (10^9 hung
     and 10^6 cost 251 MB on main); the bound itself works."""
-    from mbedtls_py.rules import MAX_DUPLICATES, Duplicate, Match, Rule
+    from mbedtls_py.wire.rules import MAX_DUPLICATES, Duplicate, Match, Rule
 
     net = Network(seed=1)
     for text in ("client->server: duplicate 1000000000", "client->server: duplicate 1000000"):

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from mbedtls_py import interop, upstream
+from mbedtls_py.peers import interop, upstream
 from mbedtls_py.errors import Err
-from mbedtls_py.proxy import UDPProxy
-from mbedtls_py.repro_udp import run_real
-from mbedtls_py.udp import UDPTransport
+from mbedtls_py.udp.proxy import UDPProxy
+from mbedtls_py.repro.udp import run_real
+from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.testing import open_socket_inodes
 
 ROOT = Path(__file__).resolve().parent.parent

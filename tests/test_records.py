@@ -1,4 +1,4 @@
-"""Tests of mbedtls_py.records, on datagrams built by hand from RFC 6347."""
+"""Tests of mbedtls_py.wire.records, on datagrams built by hand from RFC 6347."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mbedtls_py.records import (
+from mbedtls_py.wire.records import (
     DTLS1_0,
     DTLS1_2,
     AlertMessage,

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from mbedtls_py import Err
-from mbedtls_py.repro import main, summarise, sweep
-from mbedtls_py.scenarios import run_scenario
+from mbedtls_py.repro.runs import main, summarise, sweep
+from mbedtls_py.repro.scenarios import run_scenario
 
 
 def repro(*args, timeout=120):
@@ -149,7 +149,7 @@ def test_cli_rejects_nonsense(argv, quoted):
 def test_upstream_client_without_source_tree(monkeypatch, tmp_path, capsys):
     """From an installed wheel (no csrc/ next to the package) --peer upstream-client
     says what to do and exits 2 instead of a traceback."""
-    from mbedtls_py import upstream
+    from mbedtls_py.peers import upstream
 
     monkeypatch.setattr(upstream, "ROOT", tmp_path)
     with pytest.raises(SystemExit) as info:
@@ -162,7 +162,7 @@ def test_upstream_client_without_source_tree(monkeypatch, tmp_path, capsys):
 def test_inconclusive_is_never_success():
     """exit_status: any inconclusive run exits 3 (0 only with --allow-inconclusive);
     a run not as promised exits 1."""
-    from mbedtls_py.repro import exit_status
+    from mbedtls_py.repro.runs import exit_status
 
     ok = run_scenario("late-close-notify", "classify", 1, offset_ms=30)
     lost = run_scenario("late-close-notify", "classify", 1, offset_ms=30,

@@ -1,4 +1,4 @@
-"""Tests of mbedtls_py.rules: the impairment rule language and its matching."""
+"""Tests of mbedtls_py.wire.rules: the impairment rule language and its matching."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from mbedtls_py import rules as rules_module
-from mbedtls_py.records import parse_datagram
-from mbedtls_py.rules import (
+from mbedtls_py.wire import rules as rules_module
+from mbedtls_py.wire.records import parse_datagram
+from mbedtls_py.wire.rules import (
     Action,
     Condition,
     Corrupt,
@@ -671,7 +671,7 @@ def test_fuzz_rule_text_only_raises_value_error() -> None:
 def test_duplicate_count_is_bounded() -> None:
     """`duplicate N` is bounded (MAX_DUPLICATES): 10^6 or 10^9 copies are refused with a
     clear error instead of queueing that many datagrams (issue 9, defect 11)."""
-    from mbedtls_py.rules import MAX_DUPLICATES
+    from mbedtls_py.wire.rules import MAX_DUPLICATES
 
     assert MAX_DUPLICATES == 100
     assert Duplicate(MAX_DUPLICATES).count == MAX_DUPLICATES

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from mbedtls_py.sample_sockets import SampleSockets
+from mbedtls_py.udp.sample_sockets import SampleSockets
 from mbedtls_py.testing import open_socket_inodes
-from mbedtls_py.udp import UDPTransport
+from mbedtls_py.udp.transport import UDPTransport
 
 
 @pytest.fixture(autouse=True)

@@ -4,10 +4,10 @@ simulated network against real Mbed TLS clients."""
 import pytest
 
 from mbedtls_py import Config, Err
-from mbedtls_py.net import Network
-from mbedtls_py.records import parse_datagram
-from mbedtls_py.samples import POLICIES, DTLSServer, classify_datagram
-from mbedtls_py.scenarios import (
+from mbedtls_py.sim.network import Network
+from mbedtls_py.wire.records import parse_datagram
+from mbedtls_py.server.server import POLICIES, DTLSServer, classify_datagram
+from mbedtls_py.repro.scenarios import (
     BAD_INPUT_SCENARIOS,
     LATE_SCENARIOS,
     SERVICE_MS,
@@ -286,7 +286,7 @@ def test_late_comes_from_the_trace():
 def test_udp_outcome_needs_the_proxy_and_the_server_events():
     """Over real UDP, a run where the proxy never held the alert, or the server never
     reset, or no event accounts for the datagram, is inconclusive (defect 5)."""
-    from mbedtls_py.repro_udp import _outcome
+    from mbedtls_py.repro.udp import _outcome
 
     base = {"late_datagram_delayed": True, "reset_t_ms": 10, "handled_as": "drop",
             "offset_ms": 5, "second_client_served": True}
@@ -301,7 +301,7 @@ def test_udp_outcome_needs_the_proxy_and_the_server_events():
 def test_retained_connections_are_bounded():
     """However many peers close within the window, at most _RETAINED_MAX old contexts
     are kept (oldest first out)."""
-    from mbedtls_py import samples
+    from mbedtls_py.server import server as samples
 
     net, server = _after_one_connection("classify")
     assert len(server._closed) == 1

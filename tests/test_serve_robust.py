@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from mbedtls_py import interop
+from mbedtls_py.peers import interop
 from mbedtls_py.context import Context
-from mbedtls_py.eventlog import BoundedLog
-from mbedtls_py.sample_sockets import SampleSockets
-from mbedtls_py.samples import DTLSServer
+from mbedtls_py.server.eventlog import BoundedLog
+from mbedtls_py.udp.sample_sockets import SampleSockets
+from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import cert_configs, make_pki, open_socket_inodes, psk_configs
-from mbedtls_py.udp import ServerThread, UDPClient, UDPTransport, run_client
+from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.client import UDPClient, run_client
+from mbedtls_py.udp.transport import UDPTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,22 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from mbedtls_py import interop
+from mbedtls_py.peers import interop
 from mbedtls_py.config import Config
 from mbedtls_py.errors import Err
-from mbedtls_py.proxy import UDPProxy
-from mbedtls_py.samples import DTLSServer
+from mbedtls_py.udp.proxy import UDPProxy
+from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import cert_configs, make_pki, psk_configs
-from mbedtls_py.udp import (
-    ServerThread,
-    UDPClient,
-    UDPTransport,
-    check_host,
-    is_loopback,
-    parse_hostport,
-    run_client,
-    serve,
-)
+from mbedtls_py.udp.serve import ServerThread, serve
+from mbedtls_py.udp.client import UDPClient, run_client
+from mbedtls_py.udp.transport import UDPTransport
+from mbedtls_py.udp.addresses import check_host, is_loopback, parse_hostport
 from mbedtls_py.testing import open_socket_inodes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +174,7 @@ def test_client_handshake_times_out_without_server(pki) -> None:
 def test_per_client_socket_frees_early_datagrams(pki) -> None:
     """A close_notify that reaches the server before its reset is discarded, as the sample's
     connected socket does; with a single socket it hits the next handshake (-0x7700)."""
-    from mbedtls_py.sample_sockets import SampleSockets
+    from mbedtls_py.udp.sample_sockets import SampleSockets
 
     cc, sc = cert_configs(pki, cookies=True)
     outcomes = {}

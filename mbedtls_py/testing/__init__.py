@@ -1,15 +1,15 @@
 """Small building blocks for tests and scripts: test PKI, ready-made configs,
 and an in-memory pump between two contexts (no impairments; for those use
-``mbedtls_py.net``)."""
+``mbedtls_py.sim.network``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from .config import Config
-from .context import Context, VirtualClock
-from .errors import Err
+from ..config import Config
+from ..context import Context, VirtualClock
+from ..errors import Err
 
 __all__ = [
     "TestPKI",

@@ -12,9 +12,9 @@ socket and the next handshake.
 
 :class:`SampleSockets` does exactly that with real sockets, so which
 datagram dies and which survives is decided by the kernel and the timing, as
-with the native sample (the older emulation in :func:`mbedtls_py.udp.serve`
+with the native sample (the older emulation in :func:`mbedtls_py.udp.transport.serve`
 decided it at the Python reset event instead, which biased the outcome).
-:func:`mbedtls_py.udp.serve` calls :meth:`accept` on the server's ``accept``
+:func:`mbedtls_py.udp.transport.serve` calls :meth:`accept` on the server's ``accept``
 event and :meth:`release` when the connection ends (``reset``, ``ignored``).
 
 Datagrams still queued on the connected socket when it is closed are read
@@ -33,7 +33,8 @@ import select
 import socket
 from typing import Any
 
-from .udp import UDPTransport, _norm
+from .transport import UDPTransport
+from .addresses import _norm
 
 __all__ = ["SampleSockets"]
 

@@ -1,6 +1,6 @@
 """``ConcurrentServer``: many clients at once, no state before the cookie.
 
-:class:`~mbedtls_py.samples.DTLSServer` is the faithful model of upstream's
+:class:`~mbedtls_py.server.server.DTLSServer` is the faithful model of upstream's
 ``dtls_server`` sample: one client at a time, so one silent client holds it
 for the whole retransmission schedule.  ``ConcurrentServer`` (``serve
 --concurrent``) is the other choice, built from the same pieces (events, the
@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .config import Config
-from .context import Context
-from .errors import Err
-from .eventlog import EVENT_WINDOW, short_hex
-from .samples import Address, DatagramTransport, DTLSServer, Event, Policy, _addr_str, _Conn
+from ..config import Config
+from ..context import Context
+from ..errors import Err
+from ..server.eventlog import EVENT_WINDOW, short_hex
+from ..server.server import Address, DatagramTransport, DTLSServer, Event, Policy, _addr_str, _Conn
 
 __all__ = ["ConcurrentServer", "MAX_PEERS"]
 
@@ -137,7 +137,7 @@ class ConcurrentServer(DTLSServer):
         self._through_gate(data, src)
 
     def _stale_for(self, data: bytes, src: Address) -> bool:
-        from .samples import classify_datagram
+        from ..server.server import classify_datagram
 
         return classify_datagram(data, src, {src}).stale
 

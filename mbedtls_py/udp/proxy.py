@@ -1,5 +1,5 @@
 """A UDP impairment proxy between DTLS clients and one server, driven by the
-rule language of :mod:`mbedtls_py.rules` (the same as the simulated network's).
+rule language of :mod:`mbedtls_py.wire.rules` (the same as the simulated network's).
 
 ``python -m mbedtls_py proxy --listen 127.0.0.1:4434 --server 127.0.0.1:4433
 --rule "client->server alert epoch>=1: delay 200ms"`` listens on ``--listen``;
@@ -7,7 +7,7 @@ each client address gets a session with its own socket towards ``--server``
 (so the server sees one address per client, as it would without the proxy).
 
 Every datagram passes the rules in the order given, as in
-:meth:`mbedtls_py.net.Network.rule`: every rule that fires applies its action;
+:meth:`mbedtls_py.sim.network.Network.rule`: every rule that fires applies its action;
 ``delay`` adds up, ``corrupt``/``replace``/``truncate`` change the bytes,
 ``duplicate`` and ``inject`` add datagrams; ``drop`` and ``hold`` end the list.
 Directions are ``client->server`` and ``server->client``; ``#N`` counts the
@@ -29,14 +29,11 @@ It runs for at most ``max_seconds``.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import itertools
 import json
 import random
-import re
 import select
-import signal
 import socket
 import sys
 import threading
@@ -45,12 +42,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from . import records as _records
-from . import rules as _rules
-from .cliutil import OneLineParser
-from .udp import addr_str, check_host, parse_hostport, resolve
+from ..wire import records as _records, rules as _rules
+from .addresses import addr_str, check_host, resolve
 
-__all__ = ["UDPProxy", "main"]
+__all__ = ["UDPProxy", "HeldDatagram"]
 
 _MAX_UDP = 65535
 
@@ -76,8 +71,7 @@ class HeldDatagram:
     rule: str
 
 
-def _summary(data: bytes, cid_len: int) -> list[str]:
-    dgram = _records.parse_datagram(data, cid_len)
+def _summary(dgram: _records.Datagram) -> list[str]:
     out = [repr(r) for r in dgram.records]
     if dgram.error:
         out.append(f"error: {dgram.error}")
@@ -90,7 +84,7 @@ class UDPProxy:
 
     ``listen`` and ``server`` are ``(host, port)``; ``listen`` port 0 picks a
     free one (:attr:`address`).  ``rules`` are rule lines or
-    :class:`~mbedtls_py.rules.Rule` objects.  ``names`` are the endpoint names
+    :class:`~mbedtls_py.wire.rules.Rule` objects.  ``names`` are the endpoint names
     the rules use for the client side and the server side.
     """
 
@@ -405,58 +399,31 @@ class UDPProxy:
         index = session.index[direction]
         parsed = _records.parse_datagram(data, self.cid_len)
         self._log("in", direction, session.sid, data, index=index,
-                  records=_summary(data, self.cid_len))
+                  records=_summary(parsed))
         src, dst = (self.names if direction == "c2s" else self.names[::-1])
-        cur, extra = data, 0.0
-        before: list[bytes] = []
-        after: list[bytes] = []
-        copies: list[float] = []
         with self._lock:
-            for rule in self.rules:
-                if not rule.check(src, dst, index, parsed):
-                    continue
-                action = rule.action
-                label = str(rule)
-                if isinstance(action, _rules.Drop):
-                    self._log("drop", direction, session.sid, cur, index=index, rule=label)
-                    return
+            verdict = _rules.apply(self.rules, src, dst, index, parsed, data, self._rng)
+            for step in verdict.steps:
+                label = str(step.rule)
+                action = step.rule.action
+                extra_fields: dict[str, Any] = {}
                 if isinstance(action, _rules.Hold):
-                    self.held.append(HeldDatagram(now, direction, session.sid, cur, action.tag,
-                                                  label))
-                    self._log("hold", direction, session.sid, cur, index=index, rule=label,
-                              tag=action.tag)
-                    return
-                if isinstance(action, _rules.Delay):
-                    extra += action.ms
-                    self._log("delay", direction, session.sid, cur, index=index, rule=label,
-                              ms=action.ms)
+                    self.held.append(HeldDatagram(now, direction, session.sid, step.data,
+                                                  action.tag, label))
+                    extra_fields["tag"] = action.tag
+                elif isinstance(action, _rules.Delay):
+                    extra_fields["ms"] = action.ms
                 elif isinstance(action, _rules.Duplicate):
-                    copies.extend(action.spacing_ms * (i + 1) for i in range(action.count))
-                    self._log("duplicate", direction, session.sid, cur, index=index,
-                              rule=label, copies=action.count)
-                elif isinstance(action, _rules.Corrupt):
-                    cur = action.apply(cur, self._rng)
-                    self._log("corrupt", direction, session.sid, cur, index=index, rule=label)
-                elif isinstance(action, _rules.Replace):
-                    cur = action.data
-                    self._log("replace", direction, session.sid, cur, index=index, rule=label)
-                elif isinstance(action, _rules.Truncate):
-                    cur = action.apply(cur)
-                    self._log("truncate", direction, session.sid, cur, index=index, rule=label)
+                    extra_fields["copies"] = action.count
                 elif isinstance(action, _rules.Inject):
-                    (before if action.before else after).append(action.data)
-                    self._log("inject", direction, session.sid, action.data, index=index,
-                              rule=label, before=action.before)
-                else:  # pragma: no cover - a new action kind
-                    raise TypeError(f"the proxy cannot apply {type(action).__name__}")
-            why = "delay" if extra else ""
-            for d in before:
-                self._schedule(now + extra, direction, session.sid, d, now, "inject")
-            self._schedule(now + extra, direction, session.sid, cur, now, why)
-            for s in copies:
-                self._schedule(now + extra + s, direction, session.sid, cur, now, "duplicate")
-            for d in after:
-                self._schedule(now + extra, direction, session.sid, d, now, "inject")
+                    extra_fields["before"] = action.before
+                self._log(step.kind, direction, session.sid, step.data, index=index, rule=label,
+                          **extra_fields)
+            if verdict.dropped or verdict.held:
+                return
+            for d, due, role in verdict.out:
+                why = role if role != "datagram" else ("delay" if verdict.extra_ms else "")
+                self._schedule(now + due, direction, session.sid, d, now, why)
         self._deliver_due()
 
     def _schedule(self, due: float, direction: str, sid: int, data: bytes,
@@ -495,101 +462,9 @@ class UDPProxy:
             extra: dict[str, Any] = {}
             if why:
                 extra = {"why": why, "late_ms": round(self._now() - arrived, 3)}
-            self._log("out", direction, sid, data, records=_summary(data, self.cid_len), **extra)
+            self._log("out", direction, sid, data, records=_summary(_records.parse_datagram(data, self.cid_len)), **extra)
 
 
 # --------------------------------------------------------------------------- command line
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = OneLineParser(
-        prog="mbedtls-py proxy",
-        description="A UDP impairment proxy between DTLS clients and a server, applying "
-                    "record-aware rules (the rule language of mbedtls_py.rules).",
-        epilog='Example: mbedtls-py proxy --listen 127.0.0.1:4434 --server 127.0.0.1:4433 '
-               '--rule "client->server alert epoch>=1: delay 200ms" --max-seconds 30')
-    ap.add_argument("--listen", required=True, metavar="H:P",
-                    help="address clients send to (port 0: pick one, printed at start)")
-    ap.add_argument("--server", required=True, metavar="H:P", help="the DTLS server")
-    ap.add_argument("--rule", action="append", default=[], metavar="RULE",
-                    help='an impairment rule, e.g. "server->client #2: drop" (repeatable; '
-                         'applied in order)')
-    ap.add_argument("rules", nargs="*", metavar="RULE",
-                    help="rules may also be given as arguments (after the --rule ones)")
-    ap.add_argument("--seed", help="seed for corrupt (default: random)")
-    ap.add_argument("--max-seconds", type=float, default=60.0,
-                    help="stop after this many seconds (default 60)")
-    ap.add_argument("--release-after", metavar="DURATION",
-                    help="release held datagrams this long after they were held (e.g. 500ms)")
-    ap.add_argument("--log", metavar="FILE", help="JSON-lines log of what the proxy did "
-                                                  "('-' for stdout)")
-    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    ap.add_argument("--allow-remote", action="store_true",
-                    help="allow non-loopback addresses (off by default)")
-    return ap
-
-
-def _duration_ms(text: str) -> float:
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s)?\s*", text)
-    if m is None:
-        raise ValueError(f"bad duration {text!r}; write e.g. 500ms or 1.5s")
-    return float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
-
-
-def _progress(entry: dict[str, Any]) -> None:
-    kind = entry["event"]
-    if kind in ("in", "out"):
-        return
-    parts = [f"{entry['t_ms']:>10.1f} ms", f"{kind:<11}"]
-    for key in ("dir", "session", "index", "rule", "ms", "note", "why", "client", "listen"):
-        if key in entry:
-            parts.append(f"{key}={entry[key]}")
-    print("  ".join(str(p) for p in parts), file=sys.stderr, flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``mbedtls-py proxy``: run the proxy in the foreground."""
-    args = _parser().parse_args(argv)
-    try:
-        listen = parse_hostport(args.listen)
-        server = parse_hostport(args.server)
-        rules = [_rules.parse_rule(r) for r in [*args.rule, *args.rules]]
-        release_after = None
-        if args.release_after is not None:
-            release_after = _duration_ms(args.release_after)
-        proxy = UDPProxy(listen, server, rules, seed=args.seed, max_seconds=args.max_seconds,
-                         release_after_ms=release_after, log_file=args.log,
-                         on_log=None if args.quiet else _progress,
-                         allow_remote=args.allow_remote)
-    except _rules.RuleSyntaxError as exc:
-        word = exc.rule[exc.start:exc.end]
-        print(f"mbedtls-py proxy: error: invalid rule {exc.rule!r}: {exc.reason} (at {word!r}; "
-              f"allowed: {exc.allowed})", file=sys.stderr)
-        return 2
-    except (ValueError, OSError) as exc:
-        print(f"mbedtls-py proxy: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    print(f"proxy listening on {addr_str(proxy.address)} -> {addr_str(proxy.server)}, "
-          f"{len(rules)} rule(s), at most {args.max_seconds:g} s", file=sys.stderr, flush=True)
-
-    def on_signal(signum: int, frame: object) -> None:
-        proxy._stop.set()
-        proxy._wake()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        proxy.run()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        proxy._close_sockets()
-    c = proxy.counts
-    print(f"proxy done: {c.get('in', 0)} in, {c.get('out', 0)} out, "
-          + ", ".join(f"{c[k]} {k}" for k in ("delay", "drop", "duplicate", "corrupt", "hold",
-                                               "release", "discard") if c.get(k)),
-          file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

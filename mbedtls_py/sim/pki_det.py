@@ -3,7 +3,7 @@ and keys in every process.
 
 ``trustme`` (and ``mbedtls_py.testing.make_pki``) make a fresh CA on every
 call, so the Certificate message of a handshake differs between runs.  For
-seeded runs that must replay byte for byte (``mbedtls_py.net``), everything
+seeded runs that must replay byte for byte (``mbedtls_py.sim.network``), everything
 here is derived from the seed:
 
 - the EC P-256 private keys are ``sha256("mbedtls-py/pki_det/<role>/" + seed)``
@@ -36,7 +36,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from .rng import seed_bytes
+from ..rng import seed_bytes
 
 __all__ = ["DetPKI", "make_det_pki", "rfc6979_sign", "native_deterministic_signing"]
 

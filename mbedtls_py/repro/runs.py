@@ -1,6 +1,6 @@
 """``python -m mbedtls_py repro close-notify``: the seed's race and its remedies.
 
-Runs the close_notify scenarios (see ``mbedtls_py.scenarios``) under each
+Runs the close_notify scenarios (see ``mbedtls_py.repro.scenarios``) under each
 server policy on the simulated network (in-process, virtual time, real Mbed
 TLS), prints a table per policy (or ``--json``: one object whose ``runs``
 follow the contract), and exits 0 only when every run did what its policy
@@ -19,8 +19,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from .samples import POLICIES
-from .scenarios import (
+from ..server.server import POLICIES
+from ..repro.scenarios import (
     BAD_INPUT_SCENARIOS,
     DEFAULT_RTT_MS,
     SERVICE_MS,
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.peer == "upstream-client":
-        from . import upstream
+        from ..peers import upstream
         if not (upstream.ROOT / "csrc" / "build.py").is_file():
             ap.error("--peer upstream-client builds upstream's dtls_client from the Mbed TLS "
                      "source, which an installed wheel does not ship: run it from a source "
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = Progress(total, "repro", progress_on)
     pki = None
     if args.auth != "psk":
-        from .pki_det import make_det_pki
+        from ..sim.pki_det import make_det_pki
         pki = make_det_pki(args.seed)
     results, done = [], 0
     t0 = time.perf_counter()
@@ -367,7 +367,7 @@ def exit_status(results: list[RunResult], allow_inconclusive: bool = False) -> i
 
 def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool | None) -> int:
     try:
-        from .repro_udp import run_real
+        from ..repro.udp import run_real
     except ImportError as e:  # pragma: no cover - shipped together
         raise SystemExit(f"repro: --peer {args.peer} is not available: {e}") from None
     results: list[RunResult] = []

@@ -48,12 +48,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import Config
-from .context import Context
-from .errors import Err
-from .net import Network
-from .samples import POLICIES, DTLSServer
-from .testing import PSK, PSK_IDENTITY, PSK_SUITE
+from ..config import Config
+from ..context import Context
+from ..errors import Err
+from ..sim.network import Network
+from ..server.server import POLICIES, DTLSServer
+from ..testing import PSK, PSK_IDENTITY, PSK_SUITE
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
            "EchoClient", "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
@@ -336,7 +336,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
     if auth != "psk" and pki is None:
-        from .pki_det import make_det_pki
+        from ..sim.pki_det import make_det_pki
         pki = make_det_pki(seed)
     rng = random.Random(f"scenario/{seed}")
     # The trace is the evidence of every verdict: always recorded.
@@ -434,7 +434,7 @@ def run_many(scenarios: list[str], policies: list[str], runs: int, seed: int, *,
     """Run every scenario under every policy ``runs`` times (seeds seed, seed+1, ...)."""
     pki = None
     if auth != "psk":
-        from .pki_det import make_det_pki
+        from ..sim.pki_det import make_det_pki
         pki = make_det_pki(seed)
     total, done, out = len(scenarios) * len(policies) * runs, 0, []
     for scenario in scenarios:

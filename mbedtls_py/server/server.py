@@ -52,12 +52,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from .config import Config
-from .context import Context, RealClock, VirtualClock
-from .errors import Err, as_err, error_name
-from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
-from .records import parse_datagram
-from .staleness import (
+from ..config import Config
+from ..context import Context, RealClock, VirtualClock
+from ..errors import Err, as_err, error_name
+from ..server.eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
+from ..wire.records import parse_datagram
+from ..server.staleness import (
     _ACCEPTED_MAX,
     _RETAINED_MAX,
     Classification,

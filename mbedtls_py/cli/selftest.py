@@ -12,11 +12,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from . import __mbedtls_version__, __version__
-from .config import Config
-from .context import Context, VirtualClock
-from .errors import Err
-from .testing import cert_configs, handshake_pair, make_pki, psk_configs, pump
+from .. import __mbedtls_version__, __version__
+from ..config import Config
+from ..context import Context, VirtualClock
+from ..errors import Err
+from ..testing import cert_configs, handshake_pair, make_pki, psk_configs, pump
 
 
 def _round_trip(name: str, client_config: Config, server_config: Config,

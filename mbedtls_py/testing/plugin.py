@@ -15,9 +15,18 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterator
+
 import pytest
 
-from .testing import TestPKI, cert_configs, make_pki, new_pair, psk_configs
+# Nothing from mbedtls_py is imported here: pytest loads this plugin in every
+# session of every environment that has mbedtls-py installed, so each fixture
+# imports what it needs (the extension, the simulator) only when it is used.
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..context import Context, VirtualClock
+    from ..sim.network import Network
+    from . import TestPKI
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,30 +36,40 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def mbedtls_pki() -> TestPKI:
     """A trustme ECDSA P-256 CA and ``localhost`` leaf, shared by the session."""
+    from . import make_pki
+
     return make_pki("ecdsa")
 
 
 @pytest.fixture(scope="session")
 def mbedtls_rsa_pki() -> TestPKI:
     """A trustme RSA CA and ``localhost`` leaf, shared by the session."""
+    from . import make_pki
+
     return make_pki("rsa")
 
 
 @pytest.fixture
-def dtls_cert_configs(mbedtls_pki: TestPKI):
+def dtls_cert_configs(mbedtls_pki: TestPKI) -> tuple[Config, Config]:
     """(client, server) configs authenticating the server with ``mbedtls_pki``."""
+    from . import cert_configs
+
     return cert_configs(mbedtls_pki)
 
 
 @pytest.fixture
-def dtls_psk_configs():
+def dtls_psk_configs() -> tuple[Config, Config]:
     """(client, server) configs sharing a PSK (TLS-PSK-WITH-AES-128-GCM-SHA256)."""
+    from . import psk_configs
+
     return psk_configs()
 
 
 @pytest.fixture
-def dtls_pair(dtls_cert_configs):
+def dtls_pair(dtls_cert_configs: tuple[Config, Config]) -> Iterator[tuple[Context, Context, VirtualClock]]:
     """(client, server, clock): fresh contexts on one ``VirtualClock``; closed afterwards."""
+    from . import new_pair
+
     client, server, clock = new_pair(*dtls_cert_configs)
     yield client, server, clock
     client.close()
@@ -58,9 +77,9 @@ def dtls_pair(dtls_cert_configs):
 
 
 @pytest.fixture
-def dtls_network(request: pytest.FixtureRequest):
+def dtls_network(request: pytest.FixtureRequest) -> Iterator[Network]:
     """A simulated ``Network`` whose seed is the test's node id (or ``dtls_seed``)."""
-    from .net import Network
+    from ..sim.network import Network
 
     marker = request.node.get_closest_marker("dtls_seed")
     seed = marker.args[0] if marker else request.node.nodeid

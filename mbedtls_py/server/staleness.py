@@ -15,9 +15,9 @@ import hashlib
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
-from .context import Context
-from .errors import Err, error_name
-from .records import Datagram, parse_datagram
+from ..context import Context
+from ..errors import Err, error_name
+from ..wire.records import Datagram, parse_datagram
 
 __all__ = ["Classification", "ClosedConnection", "classify_datagram"]
 

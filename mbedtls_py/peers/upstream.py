@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .interop import children_named
+from ..peers.interop import children_named
 
 __all__ = [
     "SAMPLE_PORT",
@@ -77,7 +77,7 @@ __all__ = [
 SAMPLE_PORT = 4433
 """The port both samples hard-code."""
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: mbedtls_py/peers/ -> root
 ENV_HOST = "MBEDTLS_PY_UPSTREAM_HOST"
 ENV_PORT = "MBEDTLS_PY_UPSTREAM_PORT"
 
@@ -359,7 +359,7 @@ class _Proc:
     """A sample binary in its own process group, output in temp files."""
 
     def __init__(self, argv: list[str], host: str, port: int) -> None:
-        from .udp import check_host
+        from ..udp.addresses import check_host
 
         check_host(host)
         self._tmp = tempfile.TemporaryDirectory(prefix="mbedtls-py-upstream-")
@@ -413,7 +413,7 @@ class _Proc:
 
 
 def _pick_port(host: str) -> int:
-    from .interop import pick_free_udp_port
+    from ..peers.interop import pick_free_udp_port
 
     return pick_free_udp_port(host)
 

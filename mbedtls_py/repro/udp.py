@@ -5,7 +5,7 @@ each run, on fresh ports,
 
 1. the Python ``DTLSServer`` (the ``dtls_server`` sample's loop, with the
    chosen policy, cookies on) serves on a UDP socket (:func:`udp.serve`);
-2. a :class:`~mbedtls_py.proxy.UDPProxy` sits in front of it with the rule
+2. a :class:`~mbedtls_py.udp.proxy.UDPProxy` sits in front of it with the rule
    ``client->server alert epoch>=1: delay 200ms``: the client's encrypted
    close_notify reaches the server only after the server has closed its side
    and reset;
@@ -42,12 +42,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .config import Config
-from .errors import Err
-from .proxy import UDPProxy
-from .samples import POLICIES, DTLSServer
-from .scenarios import expected_outcome
-from .udp import ServerThread, UDPClient, UDPTransport, addr_str
+from ..config import Config
+from ..errors import Err
+from ..udp.proxy import UDPProxy
+from ..server.server import POLICIES, DTLSServer
+from ..repro.scenarios import expected_outcome
+from ..udp.serve import ServerThread
+from ..udp.client import UDPClient
+from ..udp.transport import UDPTransport
+from ..udp.addresses import addr_str
 
 __all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one"]
 
@@ -60,12 +63,12 @@ _HOST = "127.0.0.1"
 def _credentials(peer: str) -> tuple[Callable[[int], Config], Callable[[], Config]]:
     """(server config factory, second-client config factory) for ``peer``."""
     if peer == "upstream-client":
-        from . import upstream
+        from ..peers import upstream
 
         certs = upstream.test_certificates()
         chain, key, ca = [certs.srv_crt_pem], certs.srv_key_pem, certs.cas_pem
     else:
-        from .interop import make_pki
+        from ..peers.interop import make_pki
 
         pki = make_pki("ecdsa")
         chain, key, ca = [pki.cert_pem], pki.key_pem, pki.ca_pem
@@ -86,7 +89,7 @@ def _credentials(peer: str) -> tuple[Callable[[int], Config], Callable[[], Confi
 
 def _first_client(peer: str, port: int) -> dict[str, Any]:
     if peer == "openssl":
-        from .interop import OpenSSLClient
+        from ..peers.interop import OpenSSLClient
 
         client = OpenSSLClient(_HOST, port, seed=True)
         res = client.run(timeout=10.0)
@@ -94,7 +97,7 @@ def _first_client(peer: str, port: int) -> dict[str, Any]:
                 "client_received_echo": b"GET / HTTP/1.0" in res.received,
                 "client_saw_server_close": bool(res.peer_closed),
                 "client_timed_out": res.timed_out}
-    from .upstream import UpstreamClient
+    from ..peers.upstream import UpstreamClient
 
     ures = UpstreamClient(_HOST, port).run(timeout=15.0)
     return {"client_exit": ures.returncode, "client_command": "programs/ssl/dtls_client",

@@ -1,5 +1,5 @@
 """``mbedtls-py serve``: upstream's ``dtls_server`` sample loop over real UDP,
-with the first-flight policies of :mod:`mbedtls_py.samples` and a JSON-lines
+with the first-flight policies of :mod:`mbedtls_py.server.server` and a JSON-lines
 event log.
 
 One socket serves one client after another: accept, set the client transport
@@ -19,9 +19,9 @@ the file gets them all.
 
 Sockets: by default a real connected UDP socket per client, as the sample's
 ``mbedtls_net_accept``/``mbedtls_net_free`` do
-(:class:`~mbedtls_py.sample_sockets.SampleSockets`); ``--single-socket``
+(:class:`~mbedtls_py.udp.sample_sockets.SampleSockets`); ``--single-socket``
 serves everyone from one socket.  ``--concurrent`` serves many clients at
-once (:class:`~mbedtls_py.concurrent_server.ConcurrentServer`: state only
+once (:class:`~mbedtls_py.server.concurrent.ConcurrentServer`: state only
 after a valid cookie, at most ``--max-peers``).
 
 Loopback only unless ``--allow-remote``.  Bounded by ``--max-seconds``
@@ -38,11 +38,13 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import MbedTLSError
-from .samples import POLICIES, DTLSServer, Event
-from .cliutil import OneLineParser
-from .sample_sockets import SampleSockets
-from .udp import UDPTransport, addr_str, serve
+from ..errors import MbedTLSError
+from ..server.server import POLICIES, DTLSServer, Event
+from ..cli.cliutil import OneLineParser
+from ..udp.sample_sockets import SampleSockets
+from ..udp.transport import UDPTransport
+from ..udp.addresses import addr_str
+from ..udp.serve import serve
 
 __all__ = ["main", "make_server_config"]
 
@@ -122,7 +124,7 @@ def _one_line(exc: BaseException) -> str:
 def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
     """The server ``Config`` for the parsed options, and the CA PEM clients
     should trust (``None`` for a PSK-only server or a given --cert)."""
-    from .config import Config
+    from ..config import Config
 
     cfg = Config("server", cookies=not args.no_cookies)
     ca_pem: bytes | None = None
@@ -135,14 +137,14 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
             raise ValueError(f"--cert {args.cert} / --key {args.key}: not a usable PEM "
                              f"certificate and key ({_one_line(exc)})") from None
     elif args.pki == "upstream":
-        from . import upstream
+        from ..peers import upstream
 
         certs = upstream.test_certificates()
         cfg.set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
         ca_pem = certs.cas_pem
     elif args.pki or not args.psk:
         try:
-            from .interop import make_pki
+            from ..peers.interop import make_pki
             pki = make_pki(args.pki or "ecdsa")
         except ImportError as exc:
             raise ValueError(f"generating a test PKI needs trustme ({exc}); give --cert/--key "
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             on_event=on_event, handshake_timeout_ms=args.handshake_timeout * 1000.0)
         server: DTLSServer
         if args.concurrent:
-            from .concurrent_server import ConcurrentServer
+            from ..server.concurrent import ConcurrentServer
 
             server = ConcurrentServer(cfg, transport, max_peers=args.max_peers, **common)
         else:

@@ -1,0 +1,379 @@
+"""Driving a :class:`~mbedtls_py.sim.network.Network`: delivering, stepping the
+virtual clock to the next event, running until a condition, the handshake
+helper and the stall report.  A mixin of ``Network``, kept apart so each file
+stays readable; it uses only the network's state."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import Err
+from .endpoints import ContextEndpoint, Held, SimSocket
+from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent, _rc_text
+from collections.abc import Iterable
+
+__all__ = ["NetworkDriving", "SOFT_CODES"]
+
+SOFT_CODES = frozenset({Err.SSL_WANT_READ, Err.SSL_WANT_WRITE, Err.SSL_ASYNC_IN_PROGRESS,
+                        Err.SSL_CRYPTO_IN_PROGRESS})
+"""Codes that mean "call again later", not a failure."""
+
+
+class NetworkDriving:
+    """The driving half of :class:`~mbedtls_py.sim.network.Network` (a mixin)."""
+
+    # state owned by Network.__init__
+    clock: Any
+    endpoints: dict[str, Any]
+    processes: list[Any]
+    held: list[Held]
+    trace: Trace
+    _heap: list[Any]
+    _proc_served: dict[int, int]
+
+    # -- held datagrams -------------------------------------------------------------
+
+    def _select_held(self, which: Held | str | Iterable[Held] | None) -> list[Held]:
+        if which is None:
+            return list(self.held)
+        if isinstance(which, Held):
+            if which not in self.held:
+                raise ValueError(f"{which!r} is not held (released or dropped already?)")
+            return [which]
+        if isinstance(which, str):
+            found = [h for h in self.held if h.tag == which]
+            if not found:
+                raise ValueError(f"no held datagram with tag {which!r}; "
+                                 f"held: {[h.tag for h in self.held]}")
+            return found
+        return [h for w in which for h in self._select_held(w)]
+
+    def release(self, held: Held | str | Iterable[Held] | None = None,
+                after_ms: float = 0) -> list[Held]:
+        """Deliver held datagram(s) ``after_ms`` from now, as they were caught
+        (no more rules or link impairments): a :class:`Held`, every one with a
+        tag, a list, or ``None`` for all.  Returns what was released."""
+        if after_ms < 0:
+            raise ValueError("after_ms must be >= 0")
+        chosen = self._select_held(held)
+        for h in chosen:
+            self.held.remove(h)
+            self._event("release", h.src, h.dst, h.data,
+                        f"held since {h.time_ms} ms, delivery in {after_ms:g} ms")
+            self._schedule(self.clock.now_ms + after_ms, h.src, h.dst, h.data, "released")
+        return chosen
+
+    def drop(self, held: Held | str | Iterable[Held] | None = None) -> list[Held]:
+        """Discard held datagram(s) (same selection as :meth:`release`)."""
+        chosen = self._select_held(held)
+        for h in chosen:
+            self.held.remove(h)
+            self._event("drop", h.src, h.dst, h.data, "held datagram dropped by the script")
+        return chosen
+
+    # -- driving -------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Datagrams scheduled for delivery."""
+        return len(self._heap)
+
+    def next_delivery_ms(self) -> int | None:
+        """When the next scheduled datagram arrives, or ``None``."""
+        return self._heap[0][0] if self._heap else None
+
+    def deliver_next(self) -> TraceEvent | None:
+        """Deliver the earliest scheduled datagram (moving the clock to its
+        time) and poll the processes that own its destination.  Returns the
+        ``deliver`` (or ``drop``) event, ``None`` when nothing is scheduled."""
+        if not self._heap:
+            return None
+        when, _, src, dst, data, note = heapq.heappop(self._heap)
+        if when > self.clock.now_ms:
+            self.clock.now_ms = when
+        ep = self.endpoints.get(dst)
+        if ep is None:
+            return self._event("drop", src, dst, data, f"no endpoint named {dst!r}")
+        problem = ep._deliver(data, src)
+        if problem is not None:
+            return self._event("drop", src, dst, data, problem)
+        ev = self._event("deliver", src, dst, data, note)
+        for proc in list(self.processes):
+            socks = getattr(proc, "sockets", None)
+            if socks is None or any((s if isinstance(s, str) else s.name) == dst for s in socks):
+                proc.poll()
+        return ev
+
+    def _timer_deadline(self) -> tuple[int, ContextEndpoint] | None:
+        now = self.clock.now_ms
+        best: tuple[int, ContextEndpoint] | None = None
+        for ep in self.endpoints.values():
+            if isinstance(ep, ContextEndpoint) and not ep.ctx.closed:
+                d = ep.ctx.timer_deadline()
+                if d is not None and d > now and (best is None or d < best[0]):
+                    best = (d, ep)
+        return best
+
+    def _process_deadline(self) -> tuple[int, Any] | None:
+        best: tuple[int, Any] | None = None
+        for proc in self.processes:
+            d = proc.next_deadline()
+            if d is None:
+                continue
+            served = self._proc_served.get(id(proc))
+            if served is not None and d <= served:
+                continue  # already polled for it; do not spin on a stale deadline
+            due = max(d, self.clock.now_ms)
+            if best is None or due < best[0]:
+                best = (due, proc)
+        return best
+
+    def next_event_ms(self) -> int | None:
+        """The virtual time of the next thing ``step()`` would do, or ``None``
+        (after collecting what contexts have sent)."""
+        self.collect()
+        times = [t for t in (self.next_delivery_ms(),
+                             (self._timer_deadline() or (None,))[0],
+                             (self._process_deadline() or (None,))[0]) if t is not None]
+        return min(times) if times else None
+
+    def step(self) -> bool:
+        """Collect what contexts sent; then do the earliest of: deliver a
+        datagram, advance the clock to a context's timer deadline (the context
+        is not called: call it, e.g. ``handshake()``, to let it retransmit), or
+        poll a process at its deadline.  Returns False when nothing is
+        scheduled."""
+        self.collect()
+        delivery = self.next_delivery_ms()
+        timer = self._timer_deadline()
+        proc = self._process_deadline()
+        options = []
+        if delivery is not None:
+            options.append((delivery, 0))
+        if proc is not None:
+            options.append((proc[0], 1))
+        if timer is not None:
+            options.append((timer[0], 2))
+        if not options:
+            return False
+        when, which = min(options)
+        if which == 0:
+            self.deliver_next()
+        elif which == 1:
+            if when > self.clock.now_ms:
+                self.clock.now_ms = when
+            self._proc_served[id(proc[1])] = self.clock.now_ms
+            self._event("poll", type(proc[1]).__name__, "", b"", "deadline reached")
+            proc[1].poll()
+        else:
+            self.clock.now_ms = when
+            self._event("timer", timer[1].name, "", b"",
+                        "retransmission/read timer expired")
+        self.collect()
+        return True
+
+    def _limit(self, deadline_ms: int | None, within_ms: int | None) -> int | None:
+        limits = []
+        if deadline_ms is not None:
+            limits.append(int(deadline_ms))
+        if within_ms is not None:
+            if within_ms < 0:
+                raise ValueError("within_ms must be >= 0")
+            limits.append(self.clock.now_ms + int(within_ms))
+        return min(limits) if limits else None
+
+    def run(self, until: Callable[[], bool] | None = None, *, deadline_ms: int | None = None,
+            within_ms: int | None = None, max_steps: int = 100_000) -> RunResult:
+        """Step until ``until()`` is true, nothing is scheduled (idle), the
+        next event lies after the virtual deadline (the clock is then set to
+        the deadline), or ``max_steps`` steps.
+
+        ``deadline_ms`` is a time on the network's clock (absolute, like
+        ``net.clock.now_ms + 5000``); ``within_ms`` is relative to now; with
+        both, the earlier counts.  Never waits in real time.  The result (also
+        ``last_result``) says why it ended and, when idle, who waits for what."""
+        start = self.clock.now_ms
+        limit = self._limit(deadline_ms, within_ms)
+        t0 = time.perf_counter()
+        steps = 0
+        reason = "max_steps"
+        stalled = None
+        while steps < max_steps:
+            if until is not None and until():
+                reason = "until"
+                break
+            t = self.next_event_ms()
+            if t is None:
+                reason, stalled = "idle", self.status()
+                break
+            if limit is not None and t > limit:
+                if limit > self.clock.now_ms:
+                    self.clock.now_ms = limit
+                reason = "deadline"
+                break
+            self.step()
+            steps += 1
+        else:
+            if until is not None and until():
+                reason = "until"
+        result = RunResult(reason, steps, start, self.clock.now_ms,
+                           time.perf_counter() - t0, stalled)
+        self.last_result = result
+        return result
+
+    def handshake(self, client: ContextEndpoint | str, server: ContextEndpoint | str, *,
+                  deadline_ms: int | None = None, within_ms: int = 120_000,
+                  max_steps: int = 100_000) -> HandshakeResult:
+        """Drive both contexts' ``handshake()`` and the network until both
+        return 0, one returns a hard error, or the virtual deadline passes:
+        ``deadline_ms`` (a time on the clock) or ``within_ms`` from now
+        (default 120 s), whichever is earlier.
+
+        A side is called when a datagram was delivered to it or its timer
+        expired (the clock jumps to the next delivery or timer deadline, so
+        lost flights are retransmitted in no real time).  A server that
+        answers ``SSL_HELLO_VERIFY_REQUIRED`` is reset and given the client's
+        name as transport id, as the ``dtls_server`` sample does (the transport
+        id is set too whenever the server's config has cookies on).  A side
+        that finished keeps reading while the other has not, so it answers
+        retransmissions (application data it reads goes to its ``inbox``).
+        Returns a :class:`HandshakeResult`: ``(client_rc, server_rc)``.
+        """
+        c = self.endpoint(client)
+        s = self.endpoint(server)
+        if not isinstance(c, ContextEndpoint) or not isinstance(s, ContextEndpoint):
+            raise TypeError("handshake() needs two context endpoints")
+        self._sync_time()
+        start = self.clock.now_ms
+        limit = self._limit(deadline_ms, within_ms)
+        assert limit is not None
+        t0 = time.perf_counter()
+        cookies = bool(getattr(s.ctx.config, "cookies", False))
+        transport_id = c.name.encode()
+        if cookies:
+            s.ctx.set_client_transport_id(transport_id)
+        rc: dict[str, int | None] = {"c": None, "s": None}
+        seen = {"c": -1, "s": -1}
+        called_at = {"c": -1, "s": -1}
+        sides = (("c", c), ("s", s))
+        steps = 0
+        reason = "max_steps"
+        stalled = None
+
+        def hard(r: int | None) -> bool:
+            return r is not None and r != 0 and r not in SOFT_CODES
+
+        while steps < max_steps:
+            for key, ep in sides:
+                now = self.clock.now_ms
+                deadline = ep.ctx.timer_deadline()
+                due = (rc[key] is None or ep.delivered != seen[key]
+                       or (deadline is not None and deadline <= now and called_at[key] != now))
+                if not due:
+                    continue
+                seen[key] = ep.delivered
+                called_at[key] = now
+                if rc[key] == 0:
+                    if ep.ctx.pending_in:
+                        r = ep.read()
+                        if isinstance(r, bytes):
+                            if r:
+                                ep.inbox.append(r)
+                        elif hard(r) and r != Err.SSL_TIMEOUT:
+                            rc[key] = r
+                    continue
+                r = ep.handshake()
+                if key == "s" and r == Err.SSL_HELLO_VERIFY_REQUIRED:
+                    ep.session_reset()
+                    ep.ctx.set_client_transport_id(transport_id)
+                    r = Err.SSL_WANT_READ
+                    if ep.ctx.pending_in:
+                        seen[key] = -1  # a datagram is already waiting: call again
+                rc[key] = r
+            if rc["c"] == 0 and rc["s"] == 0:
+                reason = "done"
+                break
+            if hard(rc["c"]) or hard(rc["s"]):
+                reason = "error"
+                break
+            t = self.next_event_ms()
+            if t is None:
+                if any(ep.delivered != seen[k] for k, ep in sides):
+                    continue  # a side has input it has not been called for yet
+                reason, stalled = "idle", self.status()
+                break
+            if t > limit:
+                if limit > self.clock.now_ms:
+                    self.clock.now_ms = limit
+                reason = "deadline"
+                stalled = self.status()
+                break
+            self.step()
+            steps += 1
+        result = HandshakeResult(
+            Err.SSL_WANT_READ if rc["c"] is None else rc["c"],
+            Err.SSL_WANT_READ if rc["s"] is None else rc["s"],
+            reason=reason, start_ms=start, end_ms=self.clock.now_ms,
+            real_seconds=time.perf_counter() - t0, steps=steps, stalled=stalled)
+        # (no real time in the trace: it must replay byte for byte)
+        self._event("end", "handshake", "", b"",
+                    f"handshake {reason}: client {_rc_text(result.client_rc)}, server "
+                    f"{_rc_text(result.server_rc)}, {result.elapsed_ms} virtual ms")
+        self.last_result = result
+        return result
+
+    # -- reports -------------------------------------------------------------------
+
+    def status(self) -> Stalled:
+        """Who waits for what right now (used when a run cannot progress)."""
+        now = self.clock.now_ms
+        lines: list[str] = []
+        for ep in self.endpoints.values():
+            if isinstance(ep, ContextEndpoint):
+                ctx = ep.ctx
+                if ctx.closed:
+                    lines.append(f"{ep.name}: context closed")
+                    continue
+                last = ""
+                if ep.last_call is not None:
+                    call, rc, at = ep.last_call
+                    last = f"; last call {call}() -> {_rc_text(rc) if rc else '0'} at {at} ms"
+                d = ctx.timer_deadline()
+                if d is None:
+                    timer = "no timer running"
+                elif d <= now:
+                    timer = (f"timer expired at {d} ms: call it (handshake()/read()) so that "
+                             "Mbed TLS retransmits or times out")
+                else:
+                    timer = f"timer expires at {d} ms"
+                if ctx.pending_in:
+                    waits = f"has {ctx.pending_in} unread datagram(s): call it"
+                elif ctx.handshake_over:
+                    waits = "handshake over; waits for application data or a close"
+                else:
+                    try:
+                        peer = ep.peer_name()
+                    except ValueError:
+                        peer = "its peer"
+                    waits = f"waits for a datagram from {peer}"
+                lines.append(f"{ep.name} ({ctx.state}): {waits}; {timer}{last}")
+            elif isinstance(ep, SimSocket):
+                lines.append(f"{ep.name} (socket): {ep.pending()} datagram(s) not received")
+        if self._heap:
+            lines.append(f"{len(self._heap)} datagram(s) in flight, next at {self._heap[0][0]} ms")
+        else:
+            lines.append("no datagram in flight")
+        for h in self.held:
+            lines.append(f"held since {h.time_ms} ms: {h.src}->{h.dst} "
+                         f"{h.records!r} (net.release() to deliver it)")
+        for proc in self.processes:
+            lines.append(f"process {type(proc).__name__}: next deadline {proc.next_deadline()}")
+        return Stalled(now, lines)
+
+    def __repr__(self) -> str:
+        return (f"<Network seed={self.seed!r} t={self.clock.now_ms} ms "
+                f"endpoints={list(self.endpoints)} in_flight={len(self._heap)} "
+                f"held={len(self.held)}>")

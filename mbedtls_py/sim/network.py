@@ -1,0 +1,428 @@
+"""A simulated network with virtual time, record-aware rules and random
+impairments, deterministic by seed.
+
+A :class:`Network` owns one :class:`~mbedtls_py.context.VirtualClock` (integer
+milliseconds) and a schedule of datagrams in flight.  Endpoints have names:
+
+- ``net.add("client", ctx)`` puts a :class:`~mbedtls_py.context.Context` on the
+  network (its timer reads the network's clock); what it sends goes to its
+  peer, what is delivered to ``"client"`` is pushed into its inbound queue;
+- ``net.socket("server")`` is a socket-like endpoint (``sendto``/``recvfrom``)
+  for code that demultiplexes by source address, as a real DTLS server loop
+  does over UDP; ``net.add_process(proc)`` has such code polled.
+
+Every datagram sent passes, in this order, through the **rules**
+(:mod:`mbedtls_py.wire.rules`, e.g. ``"client->server alert epoch>=1: hold late"``)
+and then the **link** of its direction (``net.link("client", "server",
+loss=0.1, delay_ms=20, ...)``), and is scheduled for delivery.  Nothing moves
+by itself: ``deliver_next()``, ``step()``, ``run()`` and ``handshake()`` move
+the clock to the next event.  Contexts are called only by the caller (or by
+``handshake()``), never behind its back, so a script reads like a timeline::
+
+    net = Network(seed=7)
+    cli = net.add("client", Context(client_config))
+    srv = net.add("server", Context(server_config))
+    net.rule("client->server alert epoch>=1: hold late")
+    assert net.handshake(cli, srv) == (0, 0)
+    ...
+    print(net.trace)          # the timeline: every datagram and every call's code
+
+Determinism: the impairments draw from :class:`random.Random` instances
+seeded from the network seed (one per link, one for rules); with contexts
+seeded by ``net.seed_for(name)``, a deterministic PKI
+(:mod:`mbedtls_py.sim.pki_det`) and ``unix_time`` fixed, the same seed gives the
+same bytes: ``net.trace.digest()`` is equal across runs and processes.
+
+``unix_time``: the wall-clock time Mbed TLS reads (Hello randoms, cookies,
+certificate validity) is set with :func:`mbedtls_py.set_time` to
+``unix_time + clock // 1000`` whenever the clock moves and before every call
+the network makes or proxies.  That setting is **per thread** (the glue's
+``mbedtls_time`` reads a thread-local value on the thread that called Mbed
+TLS), so networks run on different threads do not disturb each other.  Use
+the network as a context manager (``with Network(...) as net:``) or call
+``net.close()`` when done: the thread's previous setting is restored.
+
+Virtual time has a resolution of 1 ms: delays with fractions (jitter,
+bandwidth) are rounded up to the next millisecond when scheduled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import math
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..context import Context, VirtualClock
+from ..errors import as_err
+from ..rng import seed_bytes
+from ..timeutil import fixed_time, set_time
+from ..wire import records as _records, rules as _rules
+from .driving import NetworkDriving
+from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
+from .links import Link, _flip_bits
+from .trace import HandshakeResult, RunResult, Trace, TraceEvent, _rc_text
+from .driving import SOFT_CODES
+
+__all__ = ["Network"]
+
+
+
+def _derive(seed: bytes, *parts: str) -> bytes:
+    h = hashlib.sha256(b"mbedtls-py/net")
+    for p in (seed, *(x.encode() for x in parts)):
+        h.update(len(p).to_bytes(4, "big"))
+        h.update(p)
+    return h.digest()
+
+
+# ------------------------------------------------------------------- network
+
+
+class _NetClock(VirtualClock):
+    """The network's clock: a VirtualClock that tells the network when it moves."""
+
+    def __init__(self, on_change: Callable[[int], None]) -> None:
+        self._on_change: Callable[[int], None] | None = None
+        super().__init__(0)
+        self._on_change = on_change
+
+    @property
+    def now_ms(self) -> int:
+        """The current virtual time in milliseconds."""
+        return self._ptr.now_ms
+
+    @now_ms.setter
+    def now_ms(self, value: int) -> None:
+        VirtualClock.now_ms.fset(self, value)  # type: ignore[attr-defined]
+        if self._on_change is not None:
+            self._on_change(value)
+
+
+class Network(NetworkDriving):
+    """A simulated network of named endpoints on one virtual clock.
+
+    ``seed`` (int, str or bytes) seeds every impairment; ``seed_for(name)``
+    derives a per-endpoint seed for ``Config(seed=...)``.  ``unix_time``:
+    the wall-clock time Mbed TLS reads at virtual time 0 (set on the thread
+    that drives the network, restored by ``close()``/``with``; see the module
+    docstring), ``None`` to leave it alone.  ``trace=False`` keeps
+    only the digest, not the events.  ``cid_len``: connection-ID length used
+    when parsing records (for rules and the trace).
+    """
+
+    def __init__(self, seed: int | str | bytes = 0, *, unix_time: int | None = 1_700_000_000,
+                 trace: bool = True, cid_len: int = 0) -> None:
+        self.seed = seed
+        self._seed = seed_bytes(seed)
+        self.unix_time = unix_time
+        self.cid_len = cid_len
+        self._time_set: tuple[int, int] | None = None  # (thread, seconds) last set
+        self._saved_time: dict[int, int | None] = {}  # thread -> its setting before us
+        self._closed = False
+        self.clock: VirtualClock = _NetClock(self._clock_moved)
+        self.trace = Trace(enabled=trace)
+        self.endpoints: dict[str, _Endpoint] = {}
+        self.links: dict[tuple[str, str], Link] = {}
+        self.rules: list[_rules.Rule] = []
+        self.held: list[Held] = []
+        self.processes: list[Any] = []
+        self._proc_served: dict[int, int] = {}
+        self._heap: list[tuple[int, int, str, str, bytes, str]] = []
+        self._seq = itertools.count()
+        self._index: dict[tuple[str, str], int] = {}
+        self._rule_rng = random.Random(_derive(self._seed, "rules"))
+        self.last_result: RunResult | HandshakeResult | None = None
+        self._sync_time()
+
+    # -- time --------------------------------------------------------------------
+
+    @property
+    def now_ms(self) -> int:
+        """The virtual time (``clock.now_ms``)."""
+        return self.clock.now_ms
+
+    def _set_time(self, t: int) -> None:
+        tid = threading.get_ident()
+        if tid not in self._saved_time:
+            self._saved_time[tid] = fixed_time()  # restored by close()
+        set_time(t)
+        self._time_set = (tid, t)
+
+    def _clock_moved(self, now: int) -> None:
+        if self.unix_time is not None and not self._closed:
+            t = self.unix_time + now // 1000
+            if (threading.get_ident(), t) != self._time_set:
+                self._set_time(t)
+
+    def _sync_time(self) -> None:
+        if self.unix_time is not None and not self._closed:
+            # again: another network on this thread may have moved it
+            self._set_time(self.unix_time + self.clock.now_ms // 1000)
+
+    def close(self) -> None:
+        """Stop setting Mbed TLS's time and restore this thread's previous
+        setting (idempotent).  Contexts stay open: they belong to the caller.
+        A thread other than the closing one that drove this network keeps
+        the network's last time until it sets its own."""
+        self._closed = True
+        tid = threading.get_ident()
+        if tid in self._saved_time:
+            set_time(self._saved_time.pop(tid))
+        self._time_set = None
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def advance(self, ms: int) -> int:
+        """Move the clock forward by ``ms`` without delivering anything (events
+        that fall due meanwhile are delivered later, late).  Returns the time."""
+        return self.clock.advance(ms)
+
+    # -- seeds -------------------------------------------------------------------
+
+    def seed_for(self, name: str) -> bytes:
+        """A per-endpoint seed derived from the network seed (for ``Config(seed=...)``)."""
+        return _derive(self._seed, "endpoint", name)
+
+    # -- endpoints -------------------------------------------------------------
+
+    def _check_name(self, name: str) -> None:
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name) \
+                or "->" in name or name == "*":
+            raise ValueError(f"bad endpoint name {name!r}: non-empty, no spaces, no '->', not '*'")
+        if name in self.endpoints:
+            raise ValueError(f"an endpoint named {name!r} is already on the network")
+
+    def _adopt(self, ctx: Context) -> None:
+        if ctx.clock is not self.clock:
+            ctx.set_clock(self.clock)
+
+    def add(self, name: str, ctx: Context, peer: str | None = None) -> ContextEndpoint:
+        """Put ``ctx`` on the network as ``name``; it sends to ``peer`` (default:
+        the only other endpoint, looked up when it first sends).  The context's
+        timer is moved to the network's clock (``ctx.set_clock``); its RNG is
+        left alone (seed its config with ``seed_for(name)``)."""
+        if not isinstance(ctx, Context):
+            raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
+        self._check_name(name)
+        self._adopt(ctx)
+        ep = ContextEndpoint(self, name, ctx, peer)
+        self.endpoints[name] = ep
+        return ep
+
+    def socket(self, name: str, *, max_queue: int = 1024) -> SimSocket:
+        """A socket-like endpoint named ``name`` (see :class:`SimSocket`)."""
+        self._check_name(name)
+        sock = SimSocket(self, name, max_queue)
+        self.endpoints[name] = sock
+        return sock
+
+    def add_process(self, proc: Any) -> None:
+        """Have ``proc`` polled: after every delivery to one of ``proc.sockets``
+        (endpoints or names; without that attribute: after every delivery), and
+        when the clock reaches ``proc.next_deadline()``."""
+        if not callable(getattr(proc, "poll", None)) or \
+                not callable(getattr(proc, "next_deadline", None)):
+            raise TypeError("a process needs poll() and next_deadline() methods")
+        self.processes.append(proc)
+
+    def endpoint(self, name_or_ep: str | _Endpoint) -> _Endpoint:
+        """The endpoint with this name (or the endpoint itself)."""
+        if isinstance(name_or_ep, _Endpoint):
+            return name_or_ep
+        try:
+            return self.endpoints[name_or_ep]
+        except KeyError:
+            raise KeyError(f"no endpoint named {name_or_ep!r}; have {list(self.endpoints)}") \
+                from None
+
+    def __getitem__(self, name: str) -> _Endpoint:
+        return self.endpoint(name)
+
+    # -- links and rules ----------------------------------------------------------
+
+    def link(self, src: str, dst: str, **impairments: Any) -> Link:
+        """Set the impairments of direction ``src -> dst`` (``*`` for any);
+        see :class:`Link` for the keywords.  Replaces an earlier link of the
+        same direction.  The most specific link applies to a datagram:
+        ``a->b``, then ``a->*``, ``*->b``, ``*->*``."""
+        bad = set(impairments) - {f for f in Link.__dataclass_fields__
+                                  if not f.startswith("_") and f not in ("src", "dst", "rng")}
+        if bad:
+            raise TypeError(f"unknown link option(s) {sorted(bad)}")
+        link = Link(src, dst, rng=random.Random(_derive(self._seed, "link", src, dst)),
+                    **impairments)
+        self.links[(src, dst)] = link
+        return link
+
+    def link_both(self, a: str, b: str, **impairments: Any) -> tuple[Link, Link]:
+        """The same impairments on ``a -> b`` and ``b -> a`` (separate random streams)."""
+        return self.link(a, b, **impairments), self.link(b, a, **impairments)
+
+    def _link_for(self, src: str, dst: str) -> Link | None:
+        links = self.links
+        if not links:
+            return None
+        return (links.get((src, dst)) or links.get((src, "*")) or links.get(("*", dst))
+                or links.get(("*", "*")))
+
+    def rule(self, rule: str | _rules.Rule) -> _rules.Rule:
+        """Add a record-aware rule (text or :class:`rules.Rule`); returns it.
+
+        Rules see each datagram as sent, before the link's impairments, in the
+        order they were added.  Every rule that fires applies its action:
+        ``delay`` adds up, ``corrupt``/``replace``/``truncate`` change the
+        bytes, ``duplicate`` and ``inject`` add datagrams (each of which then
+        passes the link on its own); ``drop`` and ``hold`` end the list (later
+        rules do not see that datagram).
+        """
+        if isinstance(rule, str):
+            rule = _rules.parse_rule(rule)
+        if not isinstance(rule, _rules.Rule):
+            raise TypeError(f"rule must be a str or rules.Rule, not {type(rule).__name__}")
+        self.rules.append(rule)
+        return rule
+
+    def remove_rule(self, rule: _rules.Rule) -> None:
+        """Stop applying ``rule``."""
+        self.rules.remove(rule)
+
+    # -- trace -------------------------------------------------------------------
+
+    def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
+               call: str | None = None, rc: int | None = None) -> TraceEvent:
+        ev = TraceEvent(self.clock.now_ms, kind, src, dst, data, note, call, rc, self.cid_len)
+        self.trace._add(ev)
+        return ev
+
+    def record_call(self, name: str, call: str, rc: int, data: bytes = b"") -> None:
+        """Log a call's return code into the trace (``data``: bytes read/written)."""
+        rc = as_err(int(rc))
+        if call in ("read", "write") and isinstance(rc, int) and rc >= 0:
+            shown = repr(data[:32]) + ("..." if len(data) > 32 else "")
+            note = f"{call}() -> {rc} bytes {shown}"
+        else:
+            note = f"{call}() -> {_rc_text(rc) if rc else '0'}"
+        self._event("call", name, "", data, note, call, rc)
+        ep = self.endpoints.get(name)
+        if isinstance(ep, ContextEndpoint):
+            ep.last_call = (call, rc, self.clock.now_ms)
+
+    def note(self, name: str, text: str) -> None:
+        """Put a free-form line into the trace (kind ``call``, no code)."""
+        self._event("call", name, "", b"", text, "note", None)
+
+    # -- sending -----------------------------------------------------------------
+
+    def collect(self) -> int:
+        """Take every queued outgoing datagram of every context endpoint into
+        the network (rules, links, schedule); returns how many."""
+        n = 0
+        for ep in list(self.endpoints.values()):
+            if isinstance(ep, ContextEndpoint) and not ep.ctx.closed:
+                ctx = ep.ctx
+                if not ctx.pending_out:
+                    continue
+                dst = ep.peer_name()  # raises before anything is taken
+                while (data := ctx.pop()) is not None:
+                    self._send(ep.name, dst, data)
+                    n += 1
+        return n
+
+    def _send(self, src: str, dst: str, data: bytes) -> None:
+        key = (src, dst)
+        index = self._index.get(key, 0) + 1
+        self._index[key] = index
+        self._event("send", src, dst, data)
+        if self.rules:
+            parsed = _records.parse_datagram(data, self.cid_len)
+            items = self._apply_rules(src, dst, index, data, parsed)
+        else:
+            items = [(data, 0.0, "")]
+        for item, extra, note in items:
+            self._through_link(src, dst, item, extra, note)
+
+    def _apply_rules(self, src: str, dst: str, index: int, data: bytes,
+                     parsed: _records.Datagram) -> list[tuple[bytes, float, str]]:
+        verdict = _rules.apply(self.rules, src, dst, index, parsed, data, self._rule_rng)
+        for step in verdict.steps:
+            label = f"rule {step.rule.name or str(step.rule)}"
+            action = step.rule.action
+            if isinstance(action, _rules.Delay):
+                label += f": +{action.ms:g} ms"
+            elif isinstance(action, _rules.Duplicate):
+                label += f": {action.count} more"
+            elif isinstance(action, _rules.Inject) and action.before:
+                label += " (before)"
+            self._event("dup" if step.kind == "duplicate" else step.kind, src, dst, step.data, label)
+        if verdict.hold is not None and verdict.rule is not None:
+            self.held.append(Held(self.clock.now_ms, src, dst, verdict.data, verdict.hold.tag,
+                                  verdict.rule))
+        notes = {"datagram": "", "duplicate": "duplicate", "inject": "injected"}
+        return [(d, extra, notes[role]) for d, extra, role in verdict.out]
+
+    def _through_link(self, src: str, dst: str, data: bytes, extra_ms: float,
+                      note: str) -> None:
+        now = self.clock.now_ms
+        link = self._link_for(src, dst)
+        if link is None:
+            self._schedule(now + extra_ms, src, dst, data, note)
+            return
+        rng = link.rng
+        if link.mtu is not None and len(data) > link.mtu:
+            if link.mtu_mode == "drop":
+                self._event("drop", src, dst, data, f"mtu: {len(data)} B > {link.mtu}")
+                return
+            data = data[:link.mtu]
+            self._event("truncate", src, dst, data, f"mtu {link.mtu}")
+        wait = 0.0
+        if link.bandwidth_bps:
+            direction = (src, dst)
+            start = max(float(now), link._busy_until.get(direction, 0.0))
+            done = start + len(data) * 8 * 1000.0 / link.bandwidth_bps
+            link._busy_until[direction] = done
+            wait = done - now
+        if link.loss and rng.random() < link.loss:
+            self._event("drop", src, dst, data, f"loss {link.loss:g}")
+            return
+        if link.corrupt and rng.random() < link.corrupt:
+            data = _flip_bits(data, link.corrupt_bits, rng, link.corrupt_scope == "payload",
+                              self.cid_len)
+            self._event("corrupt", src, dst, data, f"link: {link.corrupt_bits} bit(s)")
+        n = 2 if link.duplicate and rng.random() < link.duplicate else 1
+        if n == 2:
+            self._event("dup", src, dst, data, f"link duplicate {link.duplicate:g}")
+        for i in range(n):
+            delay = link.delay_ms
+            if link.jitter_ms:
+                delay = max(0.0, delay + rng.uniform(-link.jitter_ms, link.jitter_ms))
+            copy_note = note if i == 0 else "duplicate"
+            if link.reorder and rng.random() < link.reorder:
+                delay += link.reorder_delay_ms
+                self._event("reorder", src, dst, data,
+                            f"held back {link.reorder_delay_ms:g} ms")
+            self._schedule(now + wait + delay + extra_ms, src, dst, data, copy_note)
+
+    def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None:
+        t = max(self.clock.now_ms, math.ceil(when - 1e-9))
+        heapq.heappush(self._heap, (t, next(self._seq), src, dst, data, note))
+
+    def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
+        """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now
+        (no rules, no link impairments)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data must be bytes-like")
+        if after_ms < 0:
+            raise ValueError("after_ms must be >= 0")
+        data = bytes(data)
+        self._event("inject", src, dst, data, f"scripted, in {after_ms:g} ms")
+        self._schedule(self.clock.now_ms + after_ms, src, dst, data, "injected")
+

@@ -1,0 +1,208 @@
+"""The ``DTLSServer`` loop over a real UDP transport.
+
+:func:`serve` drives a :class:`~mbedtls_py.server.server.DTLSServer` over a
+:class:`~mbedtls_py.udp.transport.UDPTransport`, bounded by ``max_seconds`` and
+``max_clients``; :class:`ServerThread` runs it in a thread.  It serves one
+client after another on one socket, as upstream's ``programs/ssl/dtls_server.c``
+does (cookies on, client transport id set from the peer's address).
+
+The sample's sockets
+--------------------
+``mbedtls_net_accept()`` connects the listening UDP socket to the client and
+binds a fresh listening socket, and ``mbedtls_net_free()`` at the sample's
+``reset:`` closes the connected one: datagrams the old client sent that reached
+the server *before* the reset die with that socket; only those arriving *after*
+it reach the next ``mbedtls_ssl_handshake()``.  With one socket, Python sees
+both kinds.  :func:`serve` with ``per_client_socket=True`` (the default) does
+what the sample's sockets do: when a connection ends, the old peer's datagrams
+already queued in the kernel are taken out and dropped (a ``discard`` event
+each).  ``per_client_socket=False`` hands them to the server instead.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..server.server import DTLSServer, Event
+from ..wire.records import parse_datagram
+from .addresses import parse_hostport
+from .transport import UDPTransport
+
+__all__ = ["serve", "ServeResult", "ServerThread"]
+
+
+
+@dataclass
+class ServeResult:
+    """How a :func:`serve` loop ended."""
+
+    served: int
+    errors: int
+    dropped: int
+    discarded: int
+    seconds: float
+    reason: str  # "max_clients" | "max_seconds" | "stopped"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return dict(self.__dict__)
+
+
+def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
+          max_seconds: float = 60.0, max_clients: int | None = None,
+          stop: threading.Event | None = None, per_client_socket: bool = True,
+          settle_ms: float = 0.0, tick_ms: float = 50.0) -> ServeResult:
+    """Run ``server`` over ``transport`` (default: ``server.transport``) until
+    ``max_clients`` connections were served (and nothing is lingering), ``stop``
+    is set, or ``max_seconds`` pass.
+
+    ``settle_ms``: after the last client, keep serving that long for late
+    datagrams.  ``per_client_socket``: the sample's connected per-client
+    sockets: real ones when ``transport`` is a
+    :class:`~mbedtls_py.udp.sample_sockets.SampleSockets` (connected on ``accept``,
+    closed at the end of the connection), else the older emulation (see the
+    module docstring; it decides at the Python reset event which datagrams
+    die, a bias the real sockets do not have).  ``tick_ms`` bounds each wait, so a
+    ``stop`` is seen within that time.
+    """
+    transport = transport if transport is not None else server.transport
+    if not isinstance(max_seconds, (int, float)) or not math.isfinite(max_seconds) \
+            or max_seconds <= 0:
+        raise ValueError("max_seconds must be a positive finite number")
+    if max_clients is not None and max_clients < 1:
+        raise ValueError("max_clients must be >= 1")
+    clock = transport.clock
+    start = time.monotonic()
+    end_ms = clock.now_ms + max_seconds * 1000.0
+    discarded = 0
+    user_cb = server.on_event
+    last_kind: dict[str, str] = {}  # emulation only; one entry per peer
+
+    real_sockets = per_client_socket and hasattr(transport, "accept") \
+        and hasattr(transport, "release")
+
+    def report_discard(peer: str, data: bytes, note: str) -> None:
+        nonlocal discarded
+        discarded += 1
+        emit = Event(int(clock.now_ms), "discard", peer, None, note,
+                     {"records": [repr(r) for r in parse_datagram(data).records]})
+        server.events.append(emit)
+        if user_cb is not None:
+            user_cb(emit)
+
+    def on_event(ev: Event) -> None:
+        if user_cb is not None:
+            user_cb(ev)
+        if not per_client_socket or ev.peer is None:
+            return
+        if real_sockets:
+            # The sample's sockets (SampleSockets): connect on accept, free at the
+            # end of the connection ("reset"; "ignored" with a code is the end of
+            # a connection that kept no state).
+            if ev.event == "accept":
+                transport.accept(parse_hostport(ev.peer))  # type: ignore[attr-defined]
+            elif ev.event == "reset" or ev.event == "ignored" and ev.rc is not None:
+                for data in transport.release():  # type: ignore[attr-defined]
+                    report_discard(ev.peer, data, "queued on the client's socket when it "
+                                   "was freed (mbedtls_net_free)")
+            return
+        if len(last_kind) > 4096:  # bounded under a flood of addresses
+            last_kind.clear()
+        previous = last_kind.get(ev.peer)
+        last_kind[ev.peer] = ev.event
+        # The end of a connection (not the cookie round, not a lingering one).
+        if ev.event == "reset" and previous not in ("hello_verify", "linger", None):
+            for data in transport.discard_from(parse_hostport(ev.peer)):
+                report_discard(ev.peer, data, "arrived before the reset; freed with the "
+                               "connection's socket (emulated)")
+
+    server.on_event = on_event
+    reason = "max_seconds"
+    settle_until: float | None = None
+    try:
+        while True:
+            server.poll()
+            now = clock.now_ms
+            if stop is not None and stop.is_set():
+                reason = "stopped"
+                break
+            if max_clients is not None and server.served >= max_clients \
+                    and server.next_deadline() is None:
+                if settle_until is None:
+                    settle_until = now + settle_ms
+                if now >= settle_until:
+                    reason = "max_clients"
+                    break
+            if now >= end_ms:
+                break
+            deadline = server.next_deadline()
+            target = end_ms if deadline is None else min(deadline, end_ms)
+            if settle_until is not None:
+                target = min(target, settle_until)
+            transport.wait(target, max_wait_ms=tick_ms)
+    finally:
+        server.on_event = user_cb
+    return ServeResult(server.served, server.errors.total, server.dropped.total, discarded,
+                       time.monotonic() - start, reason)
+
+
+class ServerThread:
+    """:func:`serve` in a background thread: ``start()``, then ``stop()`` (or use
+    it as a context manager).  ``result`` is the :class:`ServeResult` once the
+    loop ended; an exception in the loop is re-raised by ``stop()``."""
+
+    def __init__(self, server: DTLSServer, transport: UDPTransport | None = None,
+                 **serve_args: Any) -> None:
+        self.server = server
+        self.transport = transport if transport is not None else server.transport
+        self._args = serve_args
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.result: ServeResult | None = None
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self.result = serve(self.server, self.transport, stop=self._stop, **self._args)
+        except BaseException as exc:  # noqa: BLE001 - handed to stop()
+            self.error = exc
+
+    def start(self) -> ServerThread:
+        """Start the loop."""
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        self._thread = threading.Thread(target=self._run, name="dtls-serve", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop still runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> ServeResult | None:
+        """Wait for the loop to end by itself (``max_clients``/``max_seconds``)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    def stop(self, timeout: float = 5.0) -> ServeResult | None:
+        """Ask the loop to stop, wait for it, re-raise its exception if it had one."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise RuntimeError("the server loop did not stop")
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
