@@ -38,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mbedtls_py.udp.addresses import pick_free_udp_port
 from mbedtls_py.peers import interop  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -106,7 +107,7 @@ def client_loop(port: int, seconds: float) -> tuple[int, int]:
 
 def run_mode(mode: str, seconds: float, rate: float, workdir: Path,
              tree: Path = ROOT) -> dict[str, Any]:
-    port = interop.pick_free_udp_port()
+    port = pick_free_udp_port()
     events = workdir / f"events-{mode}.jsonl"
     argv = [sys.executable, "-m", "mbedtls_py", "serve", "--port", str(port), "--mitigation",
             "classify", "--quiet", "--events", str(events),

@@ -49,7 +49,7 @@ class Outcome:
 
 
 def _pki(seed: int):  # noqa: ANN202
-    from mbedtls_py.sim.pki_det import make_det_pki
+    from mbedtls_py.creds.det import make_det_pki
 
     return make_det_pki(f"loss-sweep/{seed}")
 

@@ -56,6 +56,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mbedtls_py.creds import PKI, make_pki
 from mbedtls_py.peers import interop, upstream  # noqa: E402
 from mbedtls_py.config import Config  # noqa: E402
 from mbedtls_py.udp.proxy import UDPProxy  # noqa: E402
@@ -86,7 +87,7 @@ class _Upstream:
 
 
 class _Python:
-    def __init__(self, model: str, pki: interop.PKI, max_seconds: float) -> None:
+    def __init__(self, model: str, pki: PKI, max_seconds: float) -> None:
         cfg = Config("server", cookies=True)
         cfg.set_certificate([pki.cert_pem], pki.key_pem)
         # python: real connected per-client sockets (the sample's); python-emulated: the
@@ -110,7 +111,7 @@ class _Python:
         self.transport.close()
 
 
-def run_cell(kind: str, delay: float | None, runs: int, pki: interop.PKI,
+def run_cell(kind: str, delay: float | None, runs: int, pki: PKI,
              hold_stdin: float = 0.0) -> dict[str, Any]:
     """``runs`` seed clients against server ``kind`` with proxy delay ``delay``."""
     budget = runs * 12.0 + 60.0
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in servers:
         if s not in ("upstream", "python", "python-emulated", "python-single"):
             ap.error(f"unknown server {s!r}")
-    pki = interop.make_pki("ecdsa")
+    pki = make_pki("ecdsa")
     print(f"{interop.openssl_version()}; {os.cpu_count()} CPUs; {args.runs} runs per cell",
           file=sys.stderr)
     results = []

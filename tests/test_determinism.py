@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mbedtls_py import CertificateChain
-from mbedtls_py.sim.pki_det import make_det_pki, native_deterministic_signing, rfc6979_sign
+from mbedtls_py.creds.det import make_det_pki, native_deterministic_signing, rfc6979_sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ SCENARIO = r"""
 import hashlib, sys
 from mbedtls_py import Config, Context, CertificateChain
 from mbedtls_py.sim.network import Network
-from mbedtls_py.sim.pki_det import make_det_pki
+from mbedtls_py.creds.det import make_det_pki
 
 seed = sys.argv[1]
 net = Network(seed=seed)

@@ -21,15 +21,19 @@ from typing import Any
 
 import pytest
 
-from mbedtls_py.peers import interop, upstream
 from mbedtls_py.config import Config
+from mbedtls_py.creds import PKI
+from mbedtls_py.creds.pki import make_pki
+from mbedtls_py.creds.psk import PSK
 from mbedtls_py.errors import Err
-from mbedtls_py.peers.interop import PSK, OpenSSLClient, OpenSSLServer, make_pki, udp_port_free
+from mbedtls_py.peers import interop, upstream
+from mbedtls_py.peers.interop import OpenSSLClient, OpenSSLServer
 from mbedtls_py.server.server import DTLSServer
-from mbedtls_py.udp.serve import ServerThread
-from mbedtls_py.udp.client import UDPClient, run_client
-from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.testing import open_socket_inodes
+from mbedtls_py.udp.addresses import udp_port_free
+from mbedtls_py.udp.client import UDPClient, run_client
+from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.transport import UDPTransport
 
 HOST = "127.0.0.1"
 KEY = PSK(bytes.fromhex("00112233445566778899aabbccddeeff"), "Client_identity")
@@ -56,7 +60,7 @@ def ports() -> Iterator[list[int]]:
 
 
 @pytest.fixture(scope="module")
-def pkis() -> dict[str, interop.PKI]:
+def pkis() -> dict[str, PKI]:
     return {"ecdsa": make_pki("ecdsa"), "rsa": make_pki("rsa")}
 
 
@@ -68,7 +72,7 @@ def samples() -> upstream.UpstreamBuild:
         pytest.skip(f"upstream samples cannot be built here: {exc}")
 
 
-def client_config(kind: str, pkis: dict[str, interop.PKI]) -> Config:
+def client_config(kind: str, pkis: dict[str, PKI]) -> Config:
     cfg = Config("client")
     if kind == "psk":
         cfg.set_psk(KEY.key, KEY.identity)
@@ -79,14 +83,14 @@ def client_config(kind: str, pkis: dict[str, interop.PKI]) -> Config:
     return cfg
 
 
-def server_config(kind: str, pkis: dict[str, interop.PKI], cookies: bool) -> Config:
+def server_config(kind: str, pkis: dict[str, PKI], cookies: bool) -> Config:
     cfg = Config("server", cookies=cookies)
     if kind == "psk":
         cfg.set_psk(KEY.key, KEY.identity)
         cfg.set_ciphersuites([PSK_SUITE])
     elif kind == "upstream":
         certs = upstream.test_certificates()
-        cfg.set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
+        cfg.set_certificate([certs.cert_pem], certs.key_pem)
     else:
         cfg.set_certificate([pkis[kind].cert_pem], pkis[kind].key_pem)
     return cfg
@@ -198,7 +202,7 @@ def test_python_client_upstream_server(suite: str | None, samples, ports) -> Non
     echo, the sample's close_notify, then the client's close_notify."""
     certs = upstream.test_certificates()
     cfg = Config("client")
-    cfg.set_ca_chain(certs.cas_pem)
+    cfg.set_ca_chain(certs.ca_pem)
     cfg.set_authmode("required")
     if suite:
         try:

@@ -17,16 +17,12 @@ from typing import Any
 
 import pytest
 
+from mbedtls_py.creds import PKI
+from mbedtls_py.creds.pki import make_pki
+from mbedtls_py.creds.psk import PSK
 from mbedtls_py.peers import interop
-from mbedtls_py.peers.interop import (
-    PSK,
-    SEED_INPUT,
-    OpenSSLClient,
-    OpenSSLServer,
-    live_children,
-    make_pki,
-    udp_port_free,
-)
+from mbedtls_py.peers.interop import SEED_INPUT, OpenSSLClient, OpenSSLServer, live_children
+from mbedtls_py.udp.addresses import udp_port_free
 
 pytestmark = pytest.mark.skipif(
     not interop.openssl_available(), reason="openssl CLI not installed"
@@ -46,11 +42,11 @@ def no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def pkis() -> dict[str, interop.PKI]:
+def pkis() -> dict[str, PKI]:
     return {"ecdsa": make_pki("ecdsa"), "rsa": make_pki("rsa")}
 
 
-def creds(kind: str, pkis: dict[str, interop.PKI]) -> dict[str, Any]:
+def creds(kind: str, pkis: dict[str, PKI]) -> dict[str, Any]:
     return {"psk": KEY} if kind == "psk" else {"pki": pkis[kind]}
 
 
@@ -108,7 +104,7 @@ def test_pki_key_types_and_files(kind: str, tmp_path: os.PathLike[str]) -> None:
 @pytest.mark.parametrize("listen", [False, True], ids=["stateful-cookie", "listen"])
 @pytest.mark.parametrize("kind", ["ecdsa", "rsa", "psk"])
 def test_client_input_reaches_server(
-    kind: str, listen: bool, pkis: dict[str, interop.PKI]
+    kind: str, listen: bool, pkis: dict[str, PKI]
 ) -> None:
     """Each credential kind, with and without -listen, completes DTLS 1.2 and delivers input."""
     ping = b"ping " + kind.encode() + b"\n"
@@ -184,7 +180,7 @@ def test_server_always_sends_hello_verify_request(listen: bool) -> None:
     assert_port_released(server)
 
 
-def test_seed_command_and_run(pkis: dict[str, interop.PKI]) -> None:
+def test_seed_command_and_run(pkis: dict[str, PKI]) -> None:
     """Seed mode is exactly `s_client -dtls1_2 -connect H:P` fed "GET / HTTP/1.0\\n"; it closes
     at stdin EOF and then lingers ~0.5 s."""
     argv = OpenSSLClient.seed_command(HOST, 4433)
@@ -241,7 +237,7 @@ def test_plain_psk_cipher_at_default_security_level() -> None:
     assert_port_released(server)
 
 
-def test_wrong_ca_fails_verification(pkis: dict[str, interop.PKI]) -> None:
+def test_wrong_ca_fails_verification(pkis: dict[str, PKI]) -> None:
     """With pki the client really verifies: a server from another CA fails the handshake."""
     with OpenSSLServer(HOST, pki=pkis["ecdsa"]) as server:
         result = OpenSSLClient(HOST, server.port, pki=make_pki("ecdsa")).run()
@@ -250,7 +246,7 @@ def test_wrong_ca_fails_verification(pkis: dict[str, interop.PKI]) -> None:
     assert_port_released(server)
 
 
-def test_client_certificate_required(pkis: dict[str, interop.PKI]) -> None:
+def test_client_certificate_required(pkis: dict[str, PKI]) -> None:
     """verify_client makes s_server demand a client certificate: with one it works, else not."""
     pki = pkis["rsa"]
     with OpenSSLServer(HOST, pki=pki, verify_client=True) as server:
@@ -287,7 +283,7 @@ def test_listen_serves_only_the_first_client() -> None:
     assert_port_released(server)
 
 
-def test_small_mtu_with_rsa(pkis: dict[str, interop.PKI]) -> None:
+def test_small_mtu_with_rsa(pkis: dict[str, PKI]) -> None:
     """-mtu 576 on both sides still completes an RSA handshake (fragmented flights)."""
     with OpenSSLServer(HOST, pki=pkis["rsa"], mtu=576) as server:
         result = OpenSSLClient(HOST, server.port, b"small\n", pki=pkis["rsa"], mtu=576).run()
@@ -296,7 +292,7 @@ def test_small_mtu_with_rsa(pkis: dict[str, interop.PKI]) -> None:
     assert_port_released(server)
 
 
-def test_ipv6_loopback(pkis: dict[str, interop.PKI]) -> None:
+def test_ipv6_loopback(pkis: dict[str, PKI]) -> None:
     """The drivers work on ::1 (bracketed host:port for -accept and -connect)."""
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:

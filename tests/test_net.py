@@ -13,7 +13,7 @@ import pytest
 from mbedtls_py import Config, Context, Err
 from mbedtls_py.sim.trace import HandshakeResult, RunResult
 from mbedtls_py.sim.network import Network
-from mbedtls_py.sim.pki_det import make_det_pki
+from mbedtls_py.creds.det import make_det_pki
 
 PSK = bytes(range(16))
 PSK_ID = b"mbedtls-py"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mbedtls_py.udp.addresses import pick_free_udp_port
 from mbedtls_py.peers import interop, upstream
 from mbedtls_py.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
@@ -180,7 +181,7 @@ def test_proxy_command(tmp_path: Path, link) -> None:
     """`proxy` forwards with its rules for --max-seconds and writes a JSON-lines log."""
     client, server = link
     log = tmp_path / "proxy.jsonl"
-    port = interop.pick_free_udp_port()
+    port = pick_free_udp_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mbedtls_py", "proxy", "--listen", f"127.0.0.1:{port}",
          "--server", f"127.0.0.1:{server.port}", "--rule", "client->server #1: drop",

@@ -24,7 +24,7 @@ from mbedtls_py.testing import cert_configs, make_pki, psk_configs
 from mbedtls_py.udp.serve import ServerThread, serve
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
-from mbedtls_py.udp.addresses import check_host, is_loopback, parse_hostport
+from mbedtls_py.udp.addresses import check_host, is_loopback, parse_hostport, pick_free_udp_port
 from mbedtls_py.testing import open_socket_inodes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,7 +208,7 @@ def test_serve_command(tmp_path: Path, mode: list[str]) -> None:
     line per step and stops after --max-clients, counting its events by kind."""
     events = tmp_path / "events.jsonl"
     ca = tmp_path / "ca.pem"
-    port = interop.pick_free_udp_port()
+    port = pick_free_udp_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mbedtls_py", "serve", "--port", str(port), "--max-clients", "1",
          "--max-seconds", "30", "--events", str(events), "--ca-out", str(ca),

@@ -16,7 +16,8 @@ from .. import __mbedtls_version__, __version__
 from ..config import Config
 from ..context import Context, VirtualClock
 from ..errors import Err
-from ..testing import cert_configs, handshake_pair, make_pki, psk_configs, pump
+from ..creds import cert_configs, make_pki, psk_configs
+from ..sim.pump import handshake_pair, pump
 
 
 def _round_trip(name: str, client_config: Config, server_config: Config,

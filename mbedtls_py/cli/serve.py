@@ -140,11 +140,11 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         from ..peers import upstream
 
         certs = upstream.test_certificates()
-        cfg.set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
-        ca_pem = certs.cas_pem
+        cfg.set_certificate([certs.cert_pem], certs.key_pem)
+        ca_pem = certs.ca_pem
     elif args.pki or not args.psk:
         try:
-            from ..peers.interop import make_pki
+            from ..creds import make_pki
             pki = make_pki(args.pki or "ecdsa")
         except ImportError as exc:
             raise ValueError(f"generating a test PKI needs trustme ({exc}); give --cert/--key "

@@ -44,38 +44,33 @@ OpenSSL 3.0.19; see the tests in ``tests/test_interop_openssl.py``):
 
 from __future__ import annotations
 
-import atexit
 import functools
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Literal, Sequence
+from typing import IO, Callable, Sequence
+
+from ..creds.pki import PKI
+from ..creds.psk import PSK
+from ..udp.addresses import pick_free_udp_port
+from . import processes
 
 __all__ = [
     "SEED_INPUT",
-    "PKI",
-    "PKIPaths",
-    "PSK",
     "PeerResult",
     "ServerSession",
     "OpenSSLClient",
     "OpenSSLServer",
-    "make_pki",
     "openssl_available",
     "openssl_path",
     "openssl_version",
     "live_children",
     "parse_server_sessions",
-    "pick_free_udp_port",
-    "udp_port_free",
 ]
 
 SEED_INPUT = b"GET / HTTP/1.0\n"
@@ -121,191 +116,20 @@ def openssl_version(openssl: str | None = None) -> str:
     return _version_of(openssl_path(openssl))
 
 
-# --------------------------------------------------------------------------- PKI
-
-
-@dataclass(frozen=True)
-class PKIPaths:
-    """Files written by :meth:`PKI.write`; ``chain`` is ``None`` without an intermediate CA."""
-
-    ca: Path
-    cert: Path
-    chain: Path | None
-    cert_chain: Path
-    key: Path
-    client_cert: Path
-    client_key: Path
-
-
-@dataclass(frozen=True)
-class PKI:
-    """A throw-away CA with one server and one client certificate, all PEM bytes.
-
-    ``cert_pem`` is the server leaf only, ``chain_pem`` the intermediates (empty without
-    one), ``cert_chain_pem`` leaf followed by intermediates.  The root (``ca_pem``) is never
-    part of a chain.
-    """
-
-    kind: Literal["ecdsa", "rsa"]
-    hostname: str
-    ca_pem: bytes
-    cert_pem: bytes
-    chain_pem: bytes
-    key_pem: bytes
-    client_cert_pem: bytes
-    client_key_pem: bytes
-
-    @property
-    def cert_chain_pem(self) -> bytes:
-        """Server leaf followed by its intermediate CA certificates."""
-        return self.cert_pem + self.chain_pem
-
-    def write(self, directory: str | os.PathLike[str]) -> PKIPaths:
-        """Write every PEM into ``directory`` (created if needed) and return the paths."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-
-        def put(name: str, data: bytes, private: bool = False) -> Path:
-            p = d / name
-            p.write_bytes(data)
-            if private:
-                p.chmod(0o600)
-            return p
-
-        return PKIPaths(
-            ca=put("ca.pem", self.ca_pem),
-            cert=put("server_cert.pem", self.cert_pem),
-            chain=put("server_chain.pem", self.chain_pem) if self.chain_pem else None,
-            cert_chain=put("server_cert_chain.pem", self.cert_chain_pem),
-            key=put("server_key.pem", self.key_pem, private=True),
-            client_cert=put("client_cert.pem", self.client_cert_pem),
-            client_key=put("client_key.pem", self.client_key_pem, private=True),
-        )
-
-
-def make_pki(
-    kind: Literal["ecdsa", "rsa"] = "ecdsa",
-    hostname: str = "localhost",
-    *,
-    intermediate: bool = False,
-) -> PKI:
-    """Create a fresh PKI with trustme: ECDSA P-256 or RSA (2048) keys throughout.
-
-    The server certificate names ``hostname``, ``127.0.0.1`` and ``::1``; the client
-    certificate names ``client.<hostname>``.  With ``intermediate`` the leaves are issued by
-    a child CA, which then appears in the chains.
-    """
-    # trustme is a test dependency; the rest of this module works without it.
-    import trustme
-
-    try:
-        key_type = {"ecdsa": trustme.KeyType.ECDSA, "rsa": trustme.KeyType.RSA}[kind]
-    except KeyError:
-        raise ValueError(f"kind must be 'ecdsa' or 'rsa', not {kind!r}") from None
-    root = trustme.CA(key_type=key_type)
-    issuer = root.create_child_ca(key_type=key_type) if intermediate else root
-    # issue_cert defaults to ECDSA whatever the CA's key type, so pass it every time.
-    server = issuer.issue_cert(hostname, "127.0.0.1", "::1", key_type=key_type)
-    client = issuer.issue_cert(f"client.{hostname}", key_type=key_type)
-    pems = [b.bytes() for b in server.cert_chain_pems]
-    return PKI(
-        kind=kind,
-        hostname=hostname,
-        ca_pem=root.cert_pem.bytes(),
-        cert_pem=pems[0],
-        chain_pem=b"".join(pems[1:]),
-        key_pem=server.private_key_pem.bytes(),
-        client_cert_pem=b"".join(b.bytes() for b in client.cert_chain_pems),
-        client_key_pem=client.private_key_pem.bytes(),
-    )
-
-
-@dataclass(frozen=True)
-class PSK:
-    """A pre-shared key and its identity (OpenSSL's default identity is ``Client_identity``)."""
-
-    key: bytes
-    identity: str = "Client_identity"
-
-    def __post_init__(self) -> None:
-        if not self.key:
-            raise ValueError("PSK key must not be empty")
-
-    @property
-    def hex(self) -> str:
-        """The key as the hex string ``-psk`` expects (no ``0x``)."""
-        return self.key.hex()
-
-
 # --------------------------------------------------------------------------- ports
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def pick_free_udp_port(host: str = "127.0.0.1") -> int:
-    """Return a UDP port on ``host`` that was free a moment ago (bind to 0, read, close).
+# --------------------------------------------------------------------------- processes
 
-    Someone else may take it before it is used; :class:`OpenSSLServer` retries on that.
-    """
-    with socket.socket(_family(host), socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def udp_port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True if nothing holds UDP ``port`` on ``host`` (probed by a bind without SO_REUSEADDR)."""
-    with socket.socket(_family(host), socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-# --------------------------------------------------------------------------- process hygiene
-
-_LOCK = threading.Lock()
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+_NAMES = ("openssl",)
 
 
 def _spawn(argv: Sequence[str], stdout: IO[bytes], stderr: IO[bytes]) -> subprocess.Popen[bytes]:
-    # A session of its own gives the child its own process group, so the whole group can be
-    # signalled, and a Ctrl-C in the terminal does not reach it behind our back.
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.PIPE,
-        stdout=stdout,
-        stderr=stderr,
-        start_new_session=True,
-        close_fds=True,
-    )
-    with _LOCK:
-        _CHILDREN[proc.pid] = proc
-    return proc
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    # Only while the leader is unreaped: after wait() its pid (= pgid) may be reused.
-    if proc.returncode is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
-    if proc.stdin is not None and not proc.stdin.closed:
-        try:
-            proc.stdin.close()
-        except (OSError, ValueError):
-            pass
+    return processes.spawn(argv, kind="openssl", stdout=stdout, stderr=stderr)
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes, delay: float, cut: threading.Event) -> None:
@@ -318,26 +142,7 @@ def _feed(proc: subprocess.Popen[bytes], data: bytes, delay: float, cut: threadi
     except (OSError, ValueError):
         pass  # it already exited; wait() reports how
     cut.wait(delay)
-    _close_stdin(proc)
-
-
-def _reap(proc: subprocess.Popen[bytes], grace: float = 0.0, term_wait: float = 1.0) -> None:
-    """Wait ``grace`` s for a voluntary exit, then SIGTERM the group, then SIGKILL; always reap."""
-    try:
-        try:
-            proc.wait(timeout=max(grace, 0.0))
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=term_wait)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=10.0)
-    finally:
-        _close_stdin(proc)
-        if proc.returncode is not None:
-            with _LOCK:
-                _CHILDREN.pop(proc.pid, None)
+    processes.close_stdin(proc)
 
 
 def _common_args(mtu: int | None, cipher: str | None, dtls_timeouts: bool,
@@ -353,53 +158,11 @@ def _common_args(mtu: int | None, cipher: str | None, dtls_timeouts: bool,
     return argv + list(extra_args)
 
 
-def children_named(*names: str) -> list[int]:
-    """PIDs of this process's children (running or zombie) whose command is one of ``names``."""
-    wanted = {n.encode() for n in names}
-    me = os.getpid()
-    found = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name is in parentheses and may itself contain spaces or parentheses.
-        comm = stat[stat.find(b"(") + 1 : stat.rfind(b")")]
-        rest = stat[stat.rfind(b")") + 2 :].split()
-        if len(rest) > 1 and int(rest[1]) == me and comm in wanted:
-            found.append(int(entry))
-    return found
-
-
 def live_children() -> list[int]:
-    """PIDs of OpenSSL processes started by this process that are running or not yet reaped.
-
-    Combines this module's own registry with a ``/proc`` scan for ``openssl`` children
-    (zombies included), so a test can assert that nothing was left behind.
-    """
-    with _LOCK:
-        procs = list(_CHILDREN.values())
-    pids = {p.pid for p in procs if p.poll() is None}
-    pids.update(children_named("openssl"))
-    return sorted(pids)
-
-
-@atexit.register
-def _kill_all_children() -> None:
-    with _LOCK:
-        procs = list(_CHILDREN.values())
-    for proc in procs:
-        try:
-            _reap(proc, grace=0.0, term_wait=0.5)
-        except Exception:  # noqa: BLE001 - at exit, keep going for the others
-            pass
+    """PIDs of OpenSSL processes started by this process that are running or not yet reaped
+    (the registry of :mod:`mbedtls_py.peers.processes` plus a ``/proc`` scan for ``openssl``
+    children, zombies included), so a test can assert that nothing was left behind."""
+    return processes.live_children("openssl", *_NAMES)
 
 
 # --------------------------------------------------------------------------- results
@@ -580,7 +343,7 @@ class _Peer:
         if self._proc.poll() is None and grace <= 0:
             self._timed_out = True
         try:
-            _reap(self._proc, grace=grace)
+            processes.reap(self._proc, grace=grace)
         finally:
             if self._ended is None:
                 self._ended = time.monotonic()
@@ -950,7 +713,7 @@ class OpenSSLServer:
         if self.result is not None:
             return self.result
         try:
-            _close_stdin(proc)
+            processes.close_stdin(proc)
             self._peer._finish(grace=grace)
             result = self._peer._result()
             # Exiting on our stdin EOF is the normal way to stop, not a timeout.

@@ -41,13 +41,11 @@ output, and always kill and reap them; :func:`live_children` lists any left.
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import hashlib
 import importlib.util
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -57,7 +55,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..peers.interop import children_named
+from ..creds.pki import PKI
+from ..udp.addresses import pick_free_udp_port
+from . import processes
 
 __all__ = [
     "SAMPLE_PORT",
@@ -276,31 +276,24 @@ def available() -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class TestCertificates:
-    """The PEMs the samples embed (from ``tests/src/certs.c``)."""
-
-    __test__ = False
-
-    cas_pem: bytes  # mbedtls_test_cas_pem: every test CA (what dtls_client trusts)
-    ca_pem: bytes  # mbedtls_test_ca_crt
-    srv_crt_pem: bytes  # mbedtls_test_srv_crt: dtls_server's certificate (CN=localhost)
-    srv_key_pem: bytes  # mbedtls_test_srv_key
+_CERTS: PKI | None = None
 
 
-_CERTS: TestCertificates | None = None
-
-
-def test_certificates() -> TestCertificates:
-    """The samples' built-in test certificates, as PEM bytes."""
+def test_certificates() -> PKI:
+    """The samples' built-in test certificates (``tests/src/certs.c``) as a
+    :class:`~mbedtls_py.creds.pki.PKI`: ``ca_pem`` is every test CA (what
+    ``dtls_client`` trusts), ``cert_pem``/``key_pem`` ``dtls_server``'s
+    certificate (CN=localhost) and key; no client certificate."""
     global _CERTS
     if _CERTS is None:
         tool = build().certs_tool
         with tempfile.TemporaryDirectory(prefix="mbedtls-py-certs-") as d:
             subprocess.run([str(tool), d], check=True, timeout=10)
             read = lambda name: (Path(d) / name).read_bytes()  # noqa: E731
-            _CERTS = TestCertificates(read("cas.pem"), read("ca_crt.pem"),
-                                      read("srv_crt.pem"), read("srv_key.pem"))
+            key = read("srv_key.pem")
+            _CERTS = PKI(kind="rsa" if b"RSA" in key else "ecdsa", hostname="localhost",
+                         ca_pem=read("cas.pem"), cert_pem=read("srv_crt.pem"), chain_pem=b"",
+                         key_pem=key)
     return _CERTS
 
 
@@ -309,50 +302,12 @@ test_certificates.__test__ = False  # type: ignore[attr-defined]
 
 # --------------------------------------------------------------------------- processes
 
-_LOCK = threading.Lock()
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 _NAMES = ("dtls_server", "dtls_client")
-
-
-def _reap(proc: subprocess.Popen[bytes], grace: float) -> None:
-    try:
-        try:
-            proc.wait(timeout=max(grace, 0.0))
-        except subprocess.TimeoutExpired:
-            for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 10.0)):
-                if proc.returncode is None:
-                    try:
-                        os.killpg(proc.pid, sig)
-                    except ProcessLookupError:
-                        pass
-                try:
-                    proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-    finally:
-        if proc.returncode is not None:
-            with _LOCK:
-                _CHILDREN.pop(proc.pid, None)
 
 
 def live_children() -> list[int]:
     """PIDs of sample processes started by this process that run or are unreaped."""
-    with _LOCK:
-        pids = {p.pid for p in _CHILDREN.values() if p.poll() is None}
-    pids.update(children_named(*_NAMES))
-    return sorted(pids)
-
-
-@atexit.register
-def _kill_all() -> None:
-    with _LOCK:
-        procs = list(_CHILDREN.values())
-    for p in procs:
-        try:
-            _reap(p, 0.0)
-        except Exception:  # noqa: BLE001 - at exit, keep going
-            pass
+    return processes.live_children("upstream", *_NAMES)
 
 
 class _Proc:
@@ -369,10 +324,8 @@ class _Proc:
         env[ENV_HOST] = host
         env[ENV_PORT] = str(port)
         with open(self._out, "wb") as out, open(self._err, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         start_new_session=True, close_fds=True, env=env)
-        with _LOCK:
-            _CHILDREN[self.proc.pid] = self.proc
+            self.proc = processes.spawn(argv, kind="upstream", stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=err, env=env)
         self.started = time.monotonic()
         self.ended: float | None = None
         self.killed = False
@@ -403,7 +356,7 @@ class _Proc:
         if self.proc.poll() is None and grace <= 0:
             self.killed = True
         try:
-            _reap(self.proc, grace)
+            processes.reap(self.proc, grace)
         finally:
             if self.proc.returncode is not None and self.proc.returncode < 0:
                 self.killed = True
@@ -413,8 +366,6 @@ class _Proc:
 
 
 def _pick_port(host: str) -> int:
-    from ..peers.interop import pick_free_udp_port
-
     return pick_free_udp_port(host)
 
 

@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = Progress(total, "repro", progress_on)
     pki = None
     if args.auth != "psk":
-        from ..sim.pki_det import make_det_pki
+        from ..creds.det import make_det_pki
         pki = make_det_pki(args.seed)
     results, done = [], 0
     t0 = time.perf_counter()

@@ -53,7 +53,7 @@ from ..context import Context
 from ..errors import Err
 from ..sim.network import Network
 from ..server.server import POLICIES, DTLSServer
-from ..testing import PSK, PSK_IDENTITY, PSK_SUITE
+from ..creds.psk import DEFAULT_PSK as PSK, DEFAULT_PSK_IDENTITY as PSK_IDENTITY, DEFAULT_PSK_SUITE as PSK_SUITE
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
            "EchoClient", "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
@@ -336,7 +336,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
     if auth != "psk" and pki is None:
-        from ..sim.pki_det import make_det_pki
+        from ..creds.det import make_det_pki
         pki = make_det_pki(seed)
     rng = random.Random(f"scenario/{seed}")
     # The trace is the evidence of every verdict: always recorded.
@@ -434,7 +434,7 @@ def run_many(scenarios: list[str], policies: list[str], runs: int, seed: int, *,
     """Run every scenario under every policy ``runs`` times (seeds seed, seed+1, ...)."""
     pki = None
     if auth != "psk":
-        from ..sim.pki_det import make_det_pki
+        from ..creds.det import make_det_pki
         pki = make_det_pki(seed)
     total, done, out = len(scenarios) * len(policies) * runs, 0, []
     for scenario in scenarios:

@@ -66,9 +66,9 @@ def _credentials(peer: str) -> tuple[Callable[[int], Config], Callable[[], Confi
         from ..peers import upstream
 
         certs = upstream.test_certificates()
-        chain, key, ca = [certs.srv_crt_pem], certs.srv_key_pem, certs.cas_pem
+        chain, key, ca = [certs.cert_pem], certs.key_pem, certs.ca_pem
     else:
-        from ..peers.interop import make_pki
+        from ..creds import make_pki
 
         pki = make_pki("ecdsa")
         chain, key, ca = [pki.cert_pem], pki.key_pem, pki.ca_pem

@@ -5,10 +5,23 @@ under the rule language of :mod:`mbedtls_py.wire.rules`; ``pki_det`` makes
 certificates that replay byte for byte from a seed.
 """
 
-from .endpoints import ContextEndpoint, Held, Process, SimSocket
-from .links import Link
-from .network import SOFT_CODES, Network
-from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent
+from __future__ import annotations
 
-__all__ = ["Network", "SOFT_CODES", "Link", "ContextEndpoint", "SimSocket", "Held", "Process",
-           "Trace", "TraceEvent", "RunResult", "HandshakeResult", "Stalled"]
+import importlib
+from typing import Any
+
+# name -> module; loaded on first use, so ``mbedtls_py.sim.pump`` does not pull in the network
+_EXPORTS = {
+    "Network": "network", "SOFT_CODES": "driving", "Link": "links",
+    "ContextEndpoint": "endpoints", "SimSocket": "endpoints", "Held": "endpoints",
+    "Process": "endpoints", "Trace": "trace", "TraceEvent": "trace", "RunResult": "trace",
+    "HandshakeResult": "trace", "Stalled": "trace",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

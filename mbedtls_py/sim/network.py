@@ -30,7 +30,7 @@ the clock to the next event.  Contexts are called only by the caller (or by
 Determinism: the impairments draw from :class:`random.Random` instances
 seeded from the network seed (one per link, one for rules); with contexts
 seeded by ``net.seed_for(name)``, a deterministic PKI
-(:mod:`mbedtls_py.sim.pki_det`) and ``unix_time`` fixed, the same seed gives the
+(:mod:`mbedtls_py.creds.det`) and ``unix_time`` fixed, the same seed gives the
 same bytes: ``net.trace.digest()`` is equal across runs and processes.
 
 ``unix_time``: the wall-clock time Mbed TLS reads (Hello randoms, cookies,
@@ -66,7 +66,6 @@ from .driving import NetworkDriving
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
 from .links import Link, _flip_bits
 from .trace import HandshakeResult, RunResult, Trace, TraceEvent, _rc_text
-from .driving import SOFT_CODES
 
 __all__ = ["Network"]
 

@@ -8,7 +8,8 @@ import ipaddress
 import socket
 from typing import Any
 
-__all__ = ["is_loopback", "check_host", "resolve", "addr_str", "parse_hostport"]
+__all__ = ["is_loopback", "check_host", "resolve", "addr_str", "parse_hostport", "pick_free_udp_port",
+           "udp_port_free"]
 
 
 
@@ -83,3 +84,27 @@ def _norm(addr: Any) -> Any:
     if isinstance(addr, tuple) and len(addr) == 4 and not addr[2] and not addr[3]:
         return (addr[0], addr[1])
     return addr
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def pick_free_udp_port(host: str = "127.0.0.1") -> int:
+    """Return a UDP port on ``host`` that was free a moment ago (bind to 0, read, close).
+
+    Someone else may take it before it is used; :class:`OpenSSLServer` retries on that.
+    """
+    with socket.socket(_family(host), socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def udp_port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if nothing holds UDP ``port`` on ``host`` (probed by a bind without SO_REUSEADDR)."""
+    with socket.socket(_family(host), socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -33,12 +33,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-from dataclasses import dataclass, field
-from typing import Any
 
 from ..rng import seed_bytes
+from .pki import PKI
 
-__all__ = ["DetPKI", "make_det_pki", "rfc6979_sign", "native_deterministic_signing"]
+__all__ = ["make_det_pki", "rfc6979_sign", "native_deterministic_signing"]
 
 # --------------------------------------------------------------------- P-256
 
@@ -180,35 +179,6 @@ def native_deterministic_signing() -> bool:
     return _native
 
 
-@dataclass(frozen=True)
-class DetPKI:
-    """A deterministic CA and a server certificate for ``hostname`` (PEM bytes).
-
-    Field-compatible with ``mbedtls_py.testing.TestPKI``, so it can be passed
-    to ``testing.cert_configs``.  ``ca_key_pem`` is the CA's private key (for
-    issuing more certificates elsewhere); ``seed`` is the seed's bytes.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    ca_pem: bytes
-    chain_pems: list[bytes]
-    key_pem: bytes
-    hostname: str
-    kind: str = "ecdsa"
-    seed: bytes = b""
-    ca_key_pem: bytes = field(default=b"", repr=False)
-
-    def configure(self, client: Any = None, server: Any = None) -> None:
-        """Install the server certificate on a server ``Config`` and the CA
-        (``authmode required``) on a client ``Config``; either may be ``None``."""
-        if server is not None:
-            server.set_certificate(self.chain_pems, self.key_pem)
-        if client is not None:
-            client.set_ca_chain(self.ca_pem)
-            client.set_authmode("required")
-
-
 def _derive_key(seed: bytes, role: str):  # noqa: ANN202 - cryptography key
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -265,7 +235,7 @@ def _sign_with_algorithm(builder, key):  # noqa: ANN001, ANN202
 
 
 def make_det_pki(seed: int | str | bytes = 0, hostname: str = "localhost", *,
-                 _force_fallback: bool = False) -> DetPKI:
+                 _force_fallback: bool = False) -> PKI:
     """A CA and a ``hostname`` server certificate (ECDSA P-256), both derived
     from ``seed``: the same seed gives the same bytes in every process."""
     from cryptography import x509
@@ -319,5 +289,6 @@ def make_det_pki(seed: int | str | bytes = 0, hostname: str = "localhost", *,
     ca_key_pem = ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
     ca_pem = ca_cert.public_bytes(pem)
-    return DetPKI(ca_pem=ca_pem, chain_pems=[leaf_cert.public_bytes(pem)],
-                  key_pem=key_pem, hostname=hostname, seed=material, ca_key_pem=ca_key_pem)
+    return PKI(kind="ecdsa", hostname=hostname, ca_pem=ca_pem,
+               cert_pem=leaf_cert.public_bytes(pem), chain_pem=b"", key_pem=key_pem,
+               seed=material, ca_key_pem=ca_key_pem)
