@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from ..errors import MbedTLSError
 from ..server.server import POLICIES, DTLSServer, Event
-from ..cli.cliutil import OneLineParser
+from .cliutil import OneLineParser
 from ..udp.sample_sockets import SampleSockets
 from ..udp.transport import UDPTransport
 from ..udp.addresses import addr_str

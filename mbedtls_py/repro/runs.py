@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..server.server import POLICIES
-from ..repro.scenarios import (
+from .scenarios import (
     BAD_INPUT_SCENARIOS,
     DEFAULT_RTT_MS,
     SERVICE_MS,
@@ -367,7 +367,7 @@ def exit_status(results: list[RunResult], allow_inconclusive: bool = False) -> i
 
 def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool | None) -> int:
     try:
-        from ..repro.udp import run_real
+        from .udp import run_real
     except ImportError as e:  # pragma: no cover - shipped together
         raise SystemExit(f"repro: --peer {args.peer} is not available: {e}") from None
     results: list[RunResult] = []

@@ -46,7 +46,7 @@ from ..config import Config
 from ..errors import Err
 from ..udp.proxy import UDPProxy
 from ..server.server import POLICIES, DTLSServer
-from ..repro.scenarios import expected_outcome
+from .scenarios import expected_outcome
 from ..udp.serve import ServerThread
 from ..udp.client import UDPClient
 from ..udp.transport import UDPTransport

@@ -27,8 +27,8 @@ from typing import Any
 from ..config import Config
 from ..context import Context
 from ..errors import Err
-from ..server.eventlog import EVENT_WINDOW, short_hex
-from ..server.server import Address, DatagramTransport, DTLSServer, Event, Policy, _addr_str, _Conn
+from .eventlog import EVENT_WINDOW, short_hex
+from .server import Address, DatagramTransport, DTLSServer, Event, Policy, _addr_str, _Conn
 
 __all__ = ["ConcurrentServer", "MAX_PEERS"]
 
@@ -137,7 +137,7 @@ class ConcurrentServer(DTLSServer):
         self._through_gate(data, src)
 
     def _stale_for(self, data: bytes, src: Address) -> bool:
-        from ..server.server import classify_datagram
+        from .server import classify_datagram
 
         return classify_datagram(data, src, {src}).stale
 

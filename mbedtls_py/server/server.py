@@ -55,9 +55,9 @@ from typing import Any, Literal, Protocol
 from ..config import Config
 from ..context import Context, RealClock, VirtualClock
 from ..errors import Err, as_err, error_name
-from ..server.eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
-from ..wire.records import parse_datagram
-from ..server.staleness import (
+from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
+from ..wire.records import Datagram, parse_datagram
+from .staleness import (
     _ACCEPTED_MAX,
     _RETAINED_MAX,
     Classification,
@@ -68,6 +68,8 @@ from ..server.staleness import (
 
 __all__ = ["DTLSServer", "POLICIES", "Classification", "classify_datagram", "Event",
            "DatagramTransport", "ClosedConnection", "PEER_TIMEOUT_MS"]
+
+_PARSED_MAX = 64  # parsed datagrams remembered (oldest forgotten first)
 
 Policy = Literal["none", "lenient", "linger", "classify"]
 POLICIES: tuple[str, ...] = ("none", "lenient", "linger", "classify")
@@ -197,6 +199,7 @@ class DTLSServer:
         self.events: BoundedLog[Event] = BoundedLog(event_window, event_kind)
         self._conn = _Conn(self._new_context())
         self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
+        self._parsed: dict[bytes, Datagram] = {}  # see _parse
         self._lingering: dict[Address, ClosedConnection] = {}
         self._spare: list[Context] = []
         self._closed: dict[Address, ClosedConnection] = {}  # classify's proofs
@@ -272,6 +275,16 @@ class DTLSServer:
             times.append(self._give_up_at(self._conn))
         return int(min(times)) if times else None
 
+    def _parse(self, data: bytes) -> Datagram:
+        """Parse a datagram once: every later look at it (linger proof,
+        classification, the event's record list) reuses the result."""
+        dgram = self._parsed.get(data)
+        if dgram is None:
+            if len(self._parsed) >= _PARSED_MAX:
+                self._parsed.pop(next(iter(self._parsed)))
+            dgram = self._parsed[data] = parse_datagram(data)
+        return dgram
+
     def _next_datagram(self) -> tuple[bytes, Address] | None:
         conn = self._conn
         if self._backlog and conn.phase == "idle":
@@ -285,7 +298,7 @@ class DTLSServer:
         lingering = self._lingering.get(src)
         # Only what authenticates under the old connection's keys goes to it;
         # anything else from the same address is new input (and reported if bad).
-        if lingering is not None and lingering.prove(data)[0] == 0:
+        if lingering is not None and lingering.prove(self._parse(data))[0] == 0:
             self._feed_lingering(src, lingering.ctx, data)
             return
         if conn.phase == "idle":
@@ -405,7 +418,7 @@ class DTLSServer:
         if self.policy == "lenient" and rc == Err.SSL_UNEXPECTED_MESSAGE:
             self._drop("lenient: UNEXPECTED_MESSAGE taken as harmless", peer, rc, bad)
         elif self.policy == "classify" and stale_candidate:
-            verdict = classify_datagram(bad, peer, rc, self._closed)
+            verdict = classify_datagram(self._parse(bad), peer, rc, self._closed)
             proof = {"check_rc": verdict.check_rc, "proof": verdict.reason}
             if verdict.stale:
                 self._drop(f"classify: dropped {verdict.kind}: {verdict.reason}", peer, rc, bad,
@@ -419,12 +432,12 @@ class DTLSServer:
 
     def _error(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
         ev = self._emit("error", peer, rc, note, datagram=short_hex(bad, 2048),
-                        records=[repr(r) for r in parse_datagram(bad).records], **extra)
+                        records=[repr(r) for r in self._parse(bad).records], **extra)
         self.errors.append(ev)
 
     def _drop(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
         ev = self._emit("drop", peer, rc, note, datagram=short_hex(bad, 2048),
-                        records=[repr(r) for r in parse_datagram(bad).records], **extra)
+                        records=[repr(r) for r in self._parse(bad).records], **extra)
         self.dropped.append(ev)
 
     def _close(self, conn: _Conn, send_close_notify: bool) -> None:
@@ -444,12 +457,12 @@ class DTLSServer:
         queued, conn.socket_queue = conn.socket_queue, []
         linger = self.policy == "linger"
         closed = ClosedConnection(conn.ctx, 0, conn.accepted)
-        keep = [linger and closed.prove(d)[0] == 0 for d in queued]
+        keep = [linger and closed.prove(self._parse(d))[0] == 0 for d in queued]
         for data, kept in zip(queued, keep):
             if not kept:  # handed to the lingering context below otherwise
                 self._emit("discard", peer, None, "arrived before the reset; freed with the "
                            "connection's socket", datagram=data.hex(),
-                           records=[repr(r) for r in parse_datagram(data).records])
+                           records=[repr(r) for r in self._parse(data).records])
         self._reset(linger=linger, retain=self.policy == "classify")
         if linger:
             for data, kept in zip(queued, keep):
@@ -504,7 +517,7 @@ class DTLSServer:
         ctx.push(data)
         rc = ctx.read_into(bytearray(16384))
         self._flush(ctx, src)
-        what = [repr(r) for r in parse_datagram(data).records]
+        what = [repr(r) for r in self._parse(data).records]
         if rc == Err.SSL_PEER_CLOSE_NOTIFY:
             note = "late close_notify consumed by the lingering connection"
         elif rc >= 0:

@@ -61,10 +61,11 @@ class ClosedConnection:
         self.until = until
         self.accepted = frozenset(accepted)
 
-    def prove(self, data: bytes) -> tuple[int, str]:
-        """(0, why) when ``data`` provably belongs to this connection, else
-        (the first non-zero ``check_record`` code, why not)."""
-        dgram = parse_datagram(data)
+    def prove(self, data: bytes | Datagram) -> tuple[int, str]:
+        """(0, why) when ``data`` (bytes, or already parsed) provably belongs to
+        this connection, else (the first non-zero ``check_record`` code, why not)."""
+        dgram = _parsed(data)
+        data = dgram.data
         if dgram.error or not dgram.records:
             return int(Err.SSL_INVALID_RECORD), f"not a well-formed DTLS datagram: {dgram.error}"
         first_rc = 0
@@ -83,7 +84,12 @@ class ClosedConnection:
                           "closed connection's keys")
 
 
-def classify_datagram(data: bytes, src: Address, rc: int,
+def _parsed(data: bytes | Datagram) -> Datagram:
+    # Callers that parsed the datagram already pass the Datagram: parsed once.
+    return data if isinstance(data, Datagram) else parse_datagram(data)
+
+
+def classify_datagram(data: bytes | Datagram, src: Address, rc: int,
                       closed: Mapping[Address, ClosedConnection]) -> Classification:
     """Decide whether a datagram that made a new connection's first flight
     fail with ``rc`` is a leftover of the connection just closed with ``src``
@@ -94,7 +100,7 @@ def classify_datagram(data: bytes, src: Address, rc: int,
     under it (:meth:`ClosedConnection.prove`).  What it looks like (epoch,
     content type, length) is only the ``kind`` shown in the report.
     """
-    dgram: Datagram = parse_datagram(data)
+    dgram = _parsed(data)
     if not dgram.records:
         kind = "not DTLS"
     elif dgram.error:
@@ -114,7 +120,7 @@ def classify_datagram(data: bytes, src: Address, rc: int,
     if old is None:
         return Classification(False, kind, "no recently closed connection with this address "
                                            "to authenticate it against")
-    check_rc, why = old.prove(data)
+    check_rc, why = old.prove(dgram)
     return Classification(check_rc == 0, kind, why, check_rc)
 
 
