@@ -10,7 +10,8 @@ import time
 import pytest
 
 from mbedtls_py import Err
-from mbedtls_py.repro.runs import main, summarise, sweep
+from mbedtls_py.cli.repro import main
+from mbedtls_py.repro.runs import summarise, sweep
 from mbedtls_py.repro.scenarios import run_scenario
 
 

@@ -12,7 +12,7 @@ import sys
 # subcommand -> (module, one-line help); each module has main(argv) -> int.
 COMMANDS = {
     "selftest": ("mbedtls_py.cli.selftest", "in-memory DTLS handshakes, echo, close_notify, reset"),
-    "repro": ("mbedtls_py.repro.runs", "reproduce the close_notify race (-0x7700) and its remedies"),
+    "repro": ("mbedtls_py.cli.repro", "reproduce the close_notify race (-0x7700) and its remedies"),
     "serve": ("mbedtls_py.cli.serve", "the dtls_server sample's loop over real UDP (mitigations, event log)"),
     "proxy": ("mbedtls_py.cli.proxy", "a UDP impairment proxy applying the rule language"),
 }

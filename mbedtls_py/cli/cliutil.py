@@ -1,12 +1,15 @@
-"""Command-line helpers shared by the ``serve`` and ``proxy`` commands."""
+"""Command-line helpers shared by the commands: one-line argument errors,
+number argument types, a progress bar."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+import time
+from typing import Any, NoReturn
 
-__all__ = ["OneLineParser"]
+__all__ = ["OneLineParser", "Progress", "POSITIVE_INT", "NON_NEGATIVE_INT", "POSITIVE_MS",
+           "NON_NEGATIVE_MS"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -18,3 +21,57 @@ class OneLineParser(argparse.ArgumentParser):
         text = " ".join(message.split())
         print(f"{self.prog}: error: {text} (see --help)", file=sys.stderr)
         sys.exit(2)
+
+
+class Progress:
+    """A one-line progress bar on stderr (only on a terminal, or when forced)."""
+
+    def __init__(self, total: int, label: str, enabled: bool | None = None) -> None:
+        self.total, self.label = total, label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < self.total and now - self.last < 0.1:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        rate = done / max(now - self.t0, 1e-9)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"{done}/{self.total} ({rate:.0f}/s)")
+        if done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _number(kind: type, minimum: float, what: str, strict: bool = False) -> Any:
+    """An argparse ``type``: parse ``kind`` and require ``>= minimum`` (``>``
+    when ``strict``); the error quotes what was typed and says what to do."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number; give {what}") from None
+        if value != value or (value <= minimum if strict else value < minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range; give {what}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE_INT = _number(int, 0, "a whole number >= 1", strict=True)
+
+
+NON_NEGATIVE_INT = _number(int, 0, "a whole number >= 0 (0: off)")
+
+
+POSITIVE_MS = _number(float, 0, "a time in ms > 0", strict=True)
+
+
+NON_NEGATIVE_MS = _number(float, 0, "a time in ms >= 0")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from .. import __mbedtls_version__, __version__
 from ..config import Config
 from ..context import Context, VirtualClock
-from ..errors import Err
 from ..creds import cert_configs, make_pki, psk_configs
+from ..errors import Err
 from ..sim.pump import handshake_pair, pump
 
 

@@ -40,11 +40,11 @@ from typing import IO, Any
 
 from ..errors import MbedTLSError
 from ..server.server import POLICIES, DTLSServer, Event
-from .cliutil import OneLineParser
-from ..udp.sample_sockets import SampleSockets
-from ..udp.transport import UDPTransport
 from ..udp.addresses import addr_str
+from ..udp.sample_sockets import SampleSockets
 from ..udp.serve import serve
+from ..udp.transport import UDPTransport
+from .cliutil import OneLineParser
 
 __all__ = ["main", "make_server_config"]
 

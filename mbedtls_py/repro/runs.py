@@ -1,95 +1,19 @@
-"""``python -m mbedtls_py repro close-notify``: the seed's race and its remedies.
-
-Runs the close_notify scenarios (see ``mbedtls_py.repro.scenarios``) under each
-server policy on the simulated network (in-process, virtual time, real Mbed
-TLS), prints a table per policy (or ``--json``: one object whose ``runs``
-follow the contract), and exits 0 only when every run did what its policy
-promises.  ``--trace`` prints the timeline of one run; ``--sweep`` measures
-the failure rate against the late datagram's offset from the reset.
-"""
+"""Many runs of the close_notify scenarios: :func:`run_many` (every scenario x
+policy x seed), :func:`summarise` (outcome counts per policy), :func:`sweep`
+(failure rate against the late datagram's offset from the reset, on any
+``concurrent.futures`` executor) and :func:`exit_status` (the CLI's contract)."""
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
-import json
-import sys
-import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..server.server import POLICIES
-from .scenarios import (
-    BAD_INPUT_SCENARIOS,
-    DEFAULT_RTT_MS,
-    SERVICE_MS,
-    LATE_SCENARIOS,
-    SCENARIOS,
-    RunResult,
-    run_scenario,
-)
+from .scenarios import DEFAULT_RTT_MS, LATE_SCENARIOS, SERVICE_MS, RunResult, run_scenario
 
-__all__ = ["main", "sweep", "summarise"]
-
-
-class Progress:
-    """A one-line progress bar on stderr (only on a terminal, or when forced)."""
-
-    def __init__(self, total: int, label: str, enabled: bool | None = None) -> None:
-        self.total, self.label = total, label
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int | None = None) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if done < self.total and now - self.last < 0.1:
-            return
-        self.last = now
-        width = 30
-        filled = int(width * done / max(self.total, 1))
-        rate = done / max(now - self.t0, 1e-9)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{done}/{self.total} ({rate:.0f}/s)")
-        if done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def _number(kind: type, minimum: float, what: str, strict: bool = False) -> Any:
-    """An argparse ``type``: parse ``kind`` and require ``>= minimum`` (``>``
-    when ``strict``); the error quotes what was typed and says what to do."""
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a number; give {what}") from None
-        if value != value or (value <= minimum if strict else value < minimum):
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range; give {what}")
-        return value
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
-POSITIVE_INT = _number(int, 0, "a whole number >= 1", strict=True)
-NON_NEGATIVE_INT = _number(int, 0, "a whole number >= 0 (0: off)")
-POSITIVE_MS = _number(float, 0, "a time in ms > 0", strict=True)
-NON_NEGATIVE_MS = _number(float, 0, "a time in ms >= 0")
-
-
-LEGEND = """
-late        the datagram of the previous connection reached the server after its reset
-failures    the server reported an error caused by a datagram of the previous connection
-reported    a genuinely bad input was reported as an error (as it should be)
-hidden      a genuinely bad input was passed over (a real error hidden)
-served      the next legitimate client was served
-inconcl.    runs whose evidence is missing (datagram never delivered, no reset, no event)
-unexpected  runs whose outcome differs from what the policy promises
-window      the linger window the server used (ms; "-" for other policies)"""
+__all__ = ["run_many", "sweep", "summarise", "exit_status"]
 
 
 def summarise(results: Iterable[RunResult]) -> dict[str, dict[str, int]]:
@@ -109,21 +33,6 @@ def summarise(results: Iterable[RunResult]) -> dict[str, dict[str, int]]:
         if r.linger_ms is not None:
             row["window_ms"] = max(row["window_ms"], int(r.linger_ms))
     return {k: dict(v) for k, v in table.items()}
-
-
-def format_table(summary: dict[str, dict[str, int]]) -> str:
-    """The per-policy table printed by default."""
-    cols = [("runs", "runs"), ("late", "late"), ("failed", "failures"),
-            ("reported", "reported"), ("hidden", "hidden"), ("served", "served"),
-            ("inconclusive", "inconcl."), ("unexpected", "unexpected"), ("window_ms", "window")]
-    head = f"{'policy':<10}" + "".join(f"{title:>11}" for _, title in cols)
-    lines = [head, "-" * len(head)]
-    for policy in POLICIES:
-        if policy in summary:
-            row = summary[policy]
-            lines.append(f"{policy:<10}" + "".join(
-                f"{row.get(key, '-' if key == 'window_ms' else 0)!s:>11}" for key, _ in cols))
-    return "\n".join(lines)
 
 
 def _sweep_task(args: tuple[str, int, int, int, str, float | None]) -> dict[str, Any]:
@@ -181,180 +90,6 @@ def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 
                                           if r["policy"] == p) / seeds, 4) for p in policies}}
 
 
-def _format_sweep(result: dict[str, Any]) -> str:
-    policies = list(result["buckets"])
-    lines = [f"failure rate vs offset of the late close_notify after the reset "
-             f"(RTT {result['rtt_ms']} ms, {result['seeds']} seeds per policy)",
-             f"{'offset (ms)':<14}" + "".join(f"{p:>10}" for p in policies)]
-    for i, row in enumerate(result["buckets"][policies[0]]):
-        lo, hi = row["offset_ms"]
-        if hi <= 0:
-            lo, hi = "before", "reset"
-        cells = []
-        for p in policies:
-            cell = result["buckets"][p][i]
-            cells.append("-" if cell["failure_rate"] is None else f"{cell['failure_rate']:.0%}")
-        lines.append(f"{lo!s:>6}-{hi!s:<7}" + "".join(f"{c:>10}" for c in cells))
-    lines.append(f"{'overall':<14}" + "".join(f"{result['failure_rate'][p]:>10.1%}"
-                                            for p in policies))
-    if result["linger_window_ms"]:
-        lines.append(f"linger window used (ms): "
-                     f"{', '.join(f'{w:g}' for w in result['linger_window_ms'])}")
-    lines.append(f"inconclusive runs: {result['inconclusive']}")
-    return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``repro`` argument parser."""
-    ap = argparse.ArgumentParser(
-        prog="mbedtls-py repro",
-        description="Reproduce the DTLS close_notify race of Mbed-TLS/mbedtls#9652 and "
-                    "compare the remedies.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="policies: none (historical), lenient (upstream 3.6.6 workaround), linger, "
-               "classify\nscenarios: " + ", ".join(SCENARIOS))
-    sub = ap.add_subparsers(dest="what", metavar="WHAT", required=True)
-    cn = sub.add_parser("close-notify", help="the seed's late close_notify race",
-                        description=__doc__.split("\n\n")[1] if __doc__ else None)
-    cn.add_argument("--peer", default="mbedtls", choices=["mbedtls", "openssl", "upstream-client"],
-                    help="the client: mbedtls (in-process, simulated network; default), "
-                         "openssl (s_client over real UDP via the proxy), upstream-client")
-    cn.add_argument("--mitigation", default="all", choices=[*POLICIES, "all"],
-                    help="server policy (default: all)")
-    cn.add_argument("--scenario", default="all", choices=[*SCENARIOS, "late", "bad-input", "all"],
-                    help="which scenarios (default: all)")
-    cn.add_argument("--runs", type=POSITIVE_INT, default=20,
-                    help="runs per scenario and policy (default 20)")
-    cn.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
-    cn.add_argument("--auth", default="psk", choices=["psk", "ecdsa"],
-                    help="psk (fast, default) or ecdsa (deterministic P-256 certificates)")
-    cn.add_argument("--rtt", type=_number(int, 0, "a whole number of ms >= 1", strict=True),
-                    default=DEFAULT_RTT_MS, help="virtual RTT in ms (default 100)")
-    cn.add_argument("--linger", type=NON_NEGATIVE_MS, metavar="MS", default=None,
-                    help="linger window of the linger policy (default: the round trip "
-                         "measured in the handshake + the peer's retransmission timeout, "
-                         "1000 ms; the window's last ms is inclusive)")
-    cn.add_argument("--json", action="store_true", help="one JSON object with a list `runs`")
-    cn.add_argument("--trace", action="store_true",
-                    help="print the timeline of one run (the first seed, first policy)")
-    cn.add_argument("--sweep", type=POSITIVE_INT, metavar="SEEDS", default=None,
-                    help="failure rate vs offset of the late alert after the reset, over SEEDS seeds")
-    cn.add_argument("--jobs", type=POSITIVE_INT, default=1,
-                    help="processes for --sweep, or concurrent runs with a real peer (default 1)")
-    cn.add_argument("--delay", type=NON_NEGATIVE_MS, metavar="MS", default=None,
-                    help="with a real peer: how long the proxy holds the client's encrypted "
-                         "alert (default 200)")
-    cn.add_argument("--progress", action="store_true", help="show progress even when not a tty")
-    cn.add_argument("--allow-inconclusive", action="store_true",
-                    help="exit 0 even if some runs are inconclusive (they are still "
-                         "counted and listed); by default any inconclusive run exits 3")
-    return ap
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``repro``; returns the exit status."""
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    if args.peer == "upstream-client":
-        from ..peers import upstream
-        if not (upstream.ROOT / "csrc" / "build.py").is_file():
-            ap.error("--peer upstream-client builds upstream's dtls_client from the Mbed TLS "
-                     "source, which an installed wheel does not ship: run it from a source "
-                     "checkout (./dev.sh repro ...) or use --peer openssl")
-    policies = list(POLICIES) if args.mitigation == "all" else [args.mitigation]
-    scenarios = {"all": list(SCENARIOS), "late": list(LATE_SCENARIOS),
-                 "bad-input": list(BAD_INPUT_SCENARIOS)}.get(args.scenario, [args.scenario])
-    progress_on = True if args.progress else None
-
-    if args.peer != "mbedtls":
-        return _main_real(args, policies, progress_on)
-
-    if args.sweep is not None:
-        bar = Progress(args.sweep * len(policies), "sweep", progress_on)
-        if args.jobs > 1:
-            with concurrent.futures.ProcessPoolExecutor(args.jobs) as ex:
-                result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
-                               linger_ms=args.linger, executor=ex, progress=bar)
-        else:
-            result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
-                           linger_ms=args.linger, progress=bar)
-        print(json.dumps(result, indent=1) if args.json else _format_sweep(result))
-        return 3 if result["inconclusive"] and not args.allow_inconclusive else 0
-
-    if args.trace:
-        r = run_scenario(scenarios[0], policies[0], args.seed, auth=args.auth, rtt_ms=args.rtt,
-                         linger_ms=args.linger, trace=True, events=True)
-        print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
-              f"(server_rc {r.to_dict()['server_rc_hex']}, late datagram offset "
-              f"{r.offset_ms} ms after the reset in the trace"
-              + (f", linger window {r.linger_ms:g} ms" if r.linger_ms is not None else "")
-              + f")\n{r.evidence}\n")
-        print(r.trace)
-        print("\nserver events:")
-        for e in r.events:
-            rc = e.get("rc_hex", e.get("rc", ""))
-            print(f"  {e['t_ms']:>6} ms  {e['event']:<16} {e.get('peer', ''):<9} "
-                  f"{rc!s:>8}  {e.get('note', '')}")
-        return exit_status([r], args.allow_inconclusive)
-
-    total = len(scenarios) * len(policies) * args.runs
-    bar = Progress(total, "repro", progress_on)
-    pki = None
-    if args.auth != "psk":
-        from ..creds.det import make_det_pki
-        pki = make_det_pki(args.seed)
-    results, done = [], 0
-    t0 = time.perf_counter()
-    for scenario in scenarios:
-        for policy in policies:
-            for i in range(args.runs):
-                results.append(run_scenario(scenario, policy, args.seed + i, auth=args.auth,
-                                            pki=pki, rtt_ms=args.rtt, linger_ms=args.linger))
-                done += 1
-                bar(done)
-    elapsed = time.perf_counter() - t0
-    return _report(args, results, elapsed)
-
-
-def _report(args: argparse.Namespace, results: list[RunResult], elapsed: float) -> int:
-    summary = summarise(results)
-    unsure = [r for r in results if r.outcome == "inconclusive"]
-    bad = [r for r in results if not r.as_promised and r.outcome != "inconclusive"]
-    status = exit_status(results, getattr(args, "allow_inconclusive", False))
-    if args.json:
-        print(json.dumps({"command": "repro close-notify", "peer": args.peer,
-                          "seed": args.seed, "runs": [r.to_dict() for r in results],
-                          "summary": summary, "all_as_promised": not bad and not unsure,
-                          "inconclusive": len(unsure), "exit_status": status}, indent=1))
-    else:
-        by_scenario: dict[str, list[RunResult]] = defaultdict(list)
-        for r in results:
-            by_scenario[r.scenario].append(r)
-        for scenario, rs in by_scenario.items():
-            kind = "late datagram of the previous connection" if scenario in LATE_SCENARIOS \
-                else "genuinely bad input"
-            print(f"\n== {scenario} ({kind}) ==")
-            print(format_table(summarise(rs)))
-            rcs = sorted({r.to_dict()["server_rc_hex"] for r in rs if r.server_rc})
-            if rcs:
-                print(f"server_rc seen: {', '.join(rcs)}")
-        print("\n== all scenarios ==")
-        print(format_table(summary))
-        print(LEGEND)
-        print(f"\n{len(results)} runs in {elapsed:.2f} s; "
-              + ("every run did what its policy promises." if not bad else
-                 f"{len(bad)} run(s) NOT as promised, e.g. {bad[0].scenario}/{bad[0].mitigation} "
-                 f"seed {bad[0].seed}: {bad[0].outcome} (expected {bad[0].expected}); "
-                 f"replay with --trace --seed {bad[0].seed} --scenario {bad[0].scenario} "
-                 f"--mitigation {bad[0].mitigation}"))
-        for r in unsure[:10]:
-            print(f"INCONCLUSIVE {r.scenario}/{r.mitigation} seed {r.seed}: {r.evidence}")
-        if unsure:
-            print(f"{len(unsure)} run(s) inconclusive (evidence missing): exit status {status}"
-                  + ("" if status else " (--allow-inconclusive)"))
-    return status
-
-
 def exit_status(results: list[RunResult], allow_inconclusive: bool = False) -> int:
     """1 if any run is not as promised; else 3 if any is inconclusive (0 with
     ``allow_inconclusive``); else 0.  An inconclusive run is never a pass."""
@@ -365,30 +100,25 @@ def exit_status(results: list[RunResult], allow_inconclusive: bool = False) -> i
     return 0
 
 
-def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool | None) -> int:
-    try:
-        from .udp import run_real
-    except ImportError as e:  # pragma: no cover - shipped together
-        raise SystemExit(f"repro: --peer {args.peer} is not available: {e}") from None
-    results: list[RunResult] = []
-    bar = Progress(args.runs * len(policies), f"repro ({args.peer}, real UDP)", progress_on)
-    t0, done = time.perf_counter(), 0
-    for policy in policies:
-        def tick(_i: int, _n: int | None = None) -> None:
-            nonlocal done
-            done += 1
-            bar(done)
-        for run in run_real(args.peer, policy, args.runs, args.seed, args.delay, tick,
-                            jobs=args.jobs, linger_ms=args.linger):
-            results.append(RunResult(
-                seed=run["seed"], peer=run["peer"], mitigation=run["mitigation"],
-                scenario=run["scenario"], server_rc=run["server_rc"], outcome=run["outcome"],
-                late=run["late"], offset_ms=run["offset_ms"],
-                second_client_served=bool(run.get("second_client_served")),
-                expected=run["expected"], note=run.get("note", ""),
-                linger_ms=run.get("linger_ms"), evidence=run.get("evidence", "")))
-    return _report(args, results, time.perf_counter() - t0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def run_many(scenarios: list[str], policies: list[str], runs: int, seed: int, *,
+             auth: str = "psk", rtt_ms: int = DEFAULT_RTT_MS, linger_ms: float | None = None,
+             progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+    """Run every scenario under every policy ``runs`` times (seeds seed, seed+1, ...);
+    ``progress(done, total)`` after each run.  With ``auth="ecdsa"`` one deterministic
+    PKI (from ``seed``) serves every run."""
+    pki = None
+    if auth != "psk":
+        from ..creds.det import make_det_pki
+        pki = make_det_pki(seed)
+    total, done, out = len(scenarios) * len(policies) * runs, 0, []
+    for scenario in scenarios:
+        for policy in policies:
+            for i in range(runs):
+                out.append(run_scenario(scenario, policy, seed + i, auth=auth, pki=pki,
+                                        rtt_ms=rtt_ms, linger_ms=linger_ms))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    return out

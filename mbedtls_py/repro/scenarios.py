@@ -44,16 +44,19 @@ server, the server never reset, no server event accounts for it) is
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config import Config
 from ..context import Context
+from ..creds.psk import (
+    DEFAULT_PSK as PSK,
+    DEFAULT_PSK_IDENTITY as PSK_IDENTITY,
+    DEFAULT_PSK_SUITE as PSK_SUITE,
+)
 from ..errors import Err
-from ..sim.network import Network
 from ..server.server import POLICIES, DTLSServer
-from ..creds.psk import DEFAULT_PSK as PSK, DEFAULT_PSK_IDENTITY as PSK_IDENTITY, DEFAULT_PSK_SUITE as PSK_SUITE
+from ..sim.network import Network
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
            "EchoClient", "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
@@ -428,21 +431,3 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     return result
 
 
-def run_many(scenarios: list[str], policies: list[str], runs: int, seed: int, *,
-             auth: str = "psk", rtt_ms: int = DEFAULT_RTT_MS,
-             progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
-    """Run every scenario under every policy ``runs`` times (seeds seed, seed+1, ...)."""
-    pki = None
-    if auth != "psk":
-        from ..creds.det import make_det_pki
-        pki = make_det_pki(seed)
-    total, done, out = len(scenarios) * len(policies) * runs, 0, []
-    for scenario in scenarios:
-        for policy in policies:
-            for i in range(runs):
-                out.append(run_scenario(scenario, policy, seed + i, auth=auth, pki=pki,
-                                        rtt_ms=rtt_ms))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-    return out

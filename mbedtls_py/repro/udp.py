@@ -44,13 +44,13 @@ from typing import Any
 
 from ..config import Config
 from ..errors import Err
-from ..udp.proxy import UDPProxy
 from ..server.server import POLICIES, DTLSServer
-from .scenarios import expected_outcome
-from ..udp.serve import ServerThread
-from ..udp.client import UDPClient
-from ..udp.transport import UDPTransport
 from ..udp.addresses import addr_str
+from ..udp.client import UDPClient
+from ..udp.proxy import UDPProxy
+from ..udp.serve import ServerThread
+from ..udp.transport import UDPTransport
+from .scenarios import expected_outcome
 
 __all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one"]
 
