@@ -7,22 +7,9 @@ import random
 
 import pytest
 
-from mbedtls_py.wire.records import (
-    DTLS1_0,
-    DTLS1_2,
-    AlertMessage,
-    ContentType,
-    Datagram,
-    HandshakeHeader,
-    HandshakeType,
-    Record,
-    alert_description_name,
-    content_type_name,
-    handshake_type_name,
-    looks_like_dtls,
-    parse_datagram,
-    version_name,
-)
+from mbedtls_py.wire.constants import DTLS1_0, DTLS1_2, ContentType, HandshakeType, alert_description_name, content_type_name, handshake_type_name, version_name
+from mbedtls_py.wire.messages import AlertMessage, HandshakeHeader
+from mbedtls_py.wire.records import Datagram, Record, looks_like_dtls, parse_datagram
 
 try:
     from hypothesis import given, settings

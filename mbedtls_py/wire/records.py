@@ -32,24 +32,21 @@ Example (a late encrypted close_notify)::
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
+
+from .constants import (
+    DTLS1_0,
+    DTLS1_2,
+    RECORD_HEADER_LEN,
+    ContentType,
+    HandshakeType,
+    content_type_name,
+    version_name,
+)
+from .messages import AlertMessage, HandshakeHeader, _parse_handshakes, _uint
 
 __all__ = [
-    "RECORD_HEADER_LEN",
-    "HANDSHAKE_HEADER_LEN",
-    "DTLS1_0",
-    "DTLS1_2",
-    "ContentType",
-    "HandshakeType",
-    "AlertLevel",
-    "AlertDescription",
-    "content_type_name",
-    "handshake_type_name",
-    "alert_level_name",
-    "alert_description_name",
-    "version_name",
     "HandshakeHeader",
     "AlertMessage",
     "Record",
@@ -58,127 +55,8 @@ __all__ = [
     "looks_like_dtls",
 ]
 
-RECORD_HEADER_LEN = 13
-"""Size of a DTLS record header without a connection ID."""
-
-HANDSHAKE_HEADER_LEN = 12
-"""Size of a DTLS handshake message header."""
-
-DTLS1_0 = 0xFEFF
-"""Wire value of the DTLS 1.0 record version."""
-
-DTLS1_2 = 0xFEFD
-"""Wire value of the DTLS 1.2 record version."""
 
 _MAX_CID_LEN = 255  # RFC 9146: the CID length is carried in one byte
-
-
-class ContentType(enum.IntEnum):
-    """Record content types (RFC 5246, RFC 6520, RFC 9146)."""
-
-    change_cipher_spec = 20
-    alert = 21
-    handshake = 22
-    application_data = 23
-    heartbeat = 24
-    tls12_cid = 25
-
-
-class HandshakeType(enum.IntEnum):
-    """Handshake message types used by (D)TLS 1.2 (RFC 5246, RFC 6347, RFC 5077)."""
-
-    hello_request = 0
-    client_hello = 1
-    server_hello = 2
-    hello_verify_request = 3
-    new_session_ticket = 4
-    certificate = 11
-    server_key_exchange = 12
-    certificate_request = 13
-    server_hello_done = 14
-    certificate_verify = 15
-    client_key_exchange = 16
-    finished = 20
-
-
-class AlertLevel(enum.IntEnum):
-    """Alert levels (RFC 5246 section 7.2)."""
-
-    warning = 1
-    fatal = 2
-
-
-class AlertDescription(enum.IntEnum):
-    """Alert descriptions (RFC 5246 section 7.2 and later additions)."""
-
-    close_notify = 0
-    unexpected_message = 10
-    bad_record_mac = 20
-    decryption_failed = 21
-    record_overflow = 22
-    decompression_failure = 30
-    handshake_failure = 40
-    no_certificate = 41
-    bad_certificate = 42
-    unsupported_certificate = 43
-    certificate_revoked = 44
-    certificate_expired = 45
-    certificate_unknown = 46
-    illegal_parameter = 47
-    unknown_ca = 48
-    access_denied = 49
-    decode_error = 50
-    decrypt_error = 51
-    export_restriction = 60
-    protocol_version = 70
-    insufficient_security = 71
-    internal_error = 80
-    inappropriate_fallback = 86
-    user_canceled = 90
-    no_renegotiation = 100
-    missing_extension = 109
-    unsupported_extension = 110
-    unrecognized_name = 112
-    bad_certificate_status_response = 113
-    unknown_psk_identity = 115
-    certificate_required = 116
-    no_application_protocol = 120
-
-
-def _enum_name(enum_cls: type[enum.IntEnum], value: int) -> str:
-    try:
-        return enum_cls(value).name
-    except ValueError:
-        return f"unknown({value})"
-
-
-def content_type_name(content_type: int) -> str:
-    """Return the RFC name of a record content type, or ``'unknown(N)'``."""
-    return _enum_name(ContentType, content_type)
-
-
-def handshake_type_name(msg_type: int) -> str:
-    """Return the RFC name of a handshake message type, or ``'unknown(N)'``."""
-    return _enum_name(HandshakeType, msg_type)
-
-
-def alert_level_name(level: int) -> str:
-    """Return ``'warning'``, ``'fatal'`` or ``'unknown(N)'`` for an alert level."""
-    return _enum_name(AlertLevel, level)
-
-
-def alert_description_name(description: int) -> str:
-    """Return the RFC name of an alert description, or ``'unknown(N)'``."""
-    return _enum_name(AlertDescription, description)
-
-
-def version_name(version: int) -> str:
-    """Return ``'DTLS1.2'``, ``'DTLS1.0'`` or the version in hex (``'0x0303'``)."""
-    if version == DTLS1_2:
-        return "DTLS1.2"
-    if version == DTLS1_0:
-        return "DTLS1.0"
-    return f"0x{version:04x}"
 
 
 _KNOWN_CONTENT_TYPES = frozenset(int(t) for t in ContentType)
@@ -191,94 +69,6 @@ _RECORD_CLASS_NAMES: dict[int, str] = {
     ContentType.heartbeat: "Heartbeat",
     ContentType.tls12_cid: "TLS12CID",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class HandshakeHeader:
-    """The 12-byte header of a DTLS handshake message (RFC 6347 section 4.2.2).
-
-    When the record ends inside the header, ``truncated`` is true and the
-    fields that were not (completely) present are ``None``; ``msg_type`` is
-    ``None`` only for an empty handshake record.  ``fragment_truncated`` is
-    true when fewer than ``fragment_length`` bytes of body follow the header.
-    """
-
-    msg_type: int | None
-    length: int | None = None
-    message_seq: int | None = None
-    fragment_offset: int | None = None
-    fragment_length: int | None = None
-    truncated: bool = False
-    fragment_truncated: bool = False
-
-    @property
-    def type_name(self) -> str:
-        """RFC name of ``msg_type`` (``'missing'`` when there is no type byte)."""
-        if self.msg_type is None:
-            return "missing"
-        return handshake_type_name(self.msg_type)
-
-    @property
-    def is_fragment(self) -> bool:
-        """True when this message is only part of a larger handshake message."""
-        return not self.truncated and (
-            self.fragment_offset != 0 or self.fragment_length != self.length
-        )
-
-    def __str__(self) -> str:
-        if self.truncated:
-            if self.msg_type is None:
-                return "header-truncated"
-            return f"{self.type_name} header-truncated"
-        text = (
-            f"{self.type_name} msg_seq={self.message_seq} "
-            f"frag={self.fragment_offset}+{self.fragment_length}/{self.length}"
-        )
-        if self.fragment_truncated:
-            text += " fragment-truncated"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able dict of the header fields and names."""
-        return {
-            "msg_type": self.msg_type,
-            "type_name": self.type_name,
-            "length": self.length,
-            "message_seq": self.message_seq,
-            "fragment_offset": self.fragment_offset,
-            "fragment_length": self.fragment_length,
-            "truncated": self.truncated,
-            "fragment_truncated": self.fragment_truncated,
-        }
-
-
-class AlertMessage(NamedTuple):
-    """A plaintext alert: ``(level, description)`` with their names as properties."""
-
-    level: int
-    description: int
-
-    @property
-    def level_name(self) -> str:
-        """``'warning'``, ``'fatal'`` or ``'unknown(N)'``."""
-        return alert_level_name(self.level)
-
-    @property
-    def description_name(self) -> str:
-        """RFC name of the description, e.g. ``'close_notify'``."""
-        return alert_description_name(self.description)
-
-    def __str__(self) -> str:
-        return f"{self.level_name} {self.description_name}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able dict of the alert fields and names."""
-        return {
-            "level": self.level,
-            "level_name": self.level_name,
-            "description": self.description,
-            "description_name": self.description_name,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,46 +232,6 @@ class Datagram:
             "trailing": self.trailing.hex(),
             "error": self.error,
         }
-
-
-def _uint(data: bytes, start: int, size: int) -> int:
-    return int.from_bytes(data[start : start + size], "big")
-
-
-def _parse_handshakes(payload: bytes) -> tuple[HandshakeHeader, ...]:
-    headers: list[HandshakeHeader] = []
-    pos = 0
-    while True:
-        rest = len(payload) - pos
-        if rest < HANDSHAKE_HEADER_LEN:
-            # Keep whichever fields are complete, so a short record still
-            # shows what it claimed to be.
-            headers.append(
-                HandshakeHeader(
-                    msg_type=payload[pos] if rest >= 1 else None,
-                    length=_uint(payload, pos + 1, 3) if rest >= 4 else None,
-                    message_seq=_uint(payload, pos + 4, 2) if rest >= 6 else None,
-                    fragment_offset=_uint(payload, pos + 6, 3) if rest >= 9 else None,
-                    truncated=True,
-                )
-            )
-            break
-        fragment_length = _uint(payload, pos + 9, 3)
-        fragment_truncated = fragment_length > rest - HANDSHAKE_HEADER_LEN
-        headers.append(
-            HandshakeHeader(
-                msg_type=payload[pos],
-                length=_uint(payload, pos + 1, 3),
-                message_seq=_uint(payload, pos + 4, 2),
-                fragment_offset=_uint(payload, pos + 6, 3),
-                fragment_length=fragment_length,
-                fragment_truncated=fragment_truncated,
-            )
-        )
-        pos += HANDSHAKE_HEADER_LEN + fragment_length
-        if fragment_truncated or pos >= len(payload):
-            break
-    return tuple(headers)
 
 
 def _check_cid_len(cid_len: int) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import records
-from ..records import ContentType, HandshakeType
+from ..constants import ContentType, HandshakeType
 from .grammar import (
     _ALLOWED_CONDITIONS,
     _CONTENT_TYPE_WORDS,

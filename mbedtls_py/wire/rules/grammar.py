@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from ..records import ContentType
+from ..constants import ContentType
 
 OPERATORS = ("==", "!=", ">=", "<=", ">", "<")
 """Comparison operators of conditions (``=`` is accepted for ``==``)."""
