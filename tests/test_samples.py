@@ -6,7 +6,9 @@ import pytest
 from mbedtls_py import Config, Err
 from mbedtls_py.sim.network import Network
 from mbedtls_py.wire.records import parse_datagram
-from mbedtls_py.server.server import POLICIES, DTLSServer, classify_datagram
+from mbedtls_py.server.policies import POLICIES
+from mbedtls_py.server.server import DTLSServer
+from mbedtls_py.server.staleness import classify_datagram
 from mbedtls_py.repro.scenarios import (
     BAD_INPUT_SCENARIOS,
     LATE_SCENARIOS,
@@ -301,7 +303,7 @@ def test_udp_outcome_needs_the_proxy_and_the_server_events():
 def test_retained_connections_are_bounded():
     """However many peers close within the window, at most _RETAINED_MAX old contexts
     are kept (oldest first out)."""
-    from mbedtls_py.server import server as samples
+    from mbedtls_py.server import staleness as samples
 
     net, server = _after_one_connection("classify")
     assert len(server._closed) == 1

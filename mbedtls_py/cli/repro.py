@@ -26,7 +26,7 @@ from ..repro.scenarios import (
     RunResult,
     run_scenario,
 )
-from ..server.server import POLICIES
+from ..server.policies import POLICIES
 from .cliutil import NON_NEGATIVE_MS, POSITIVE_INT, Progress, _number
 
 LEGEND = """

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import MbedTLSError
-from ..server.server import POLICIES, DTLSServer, Event
+from ..server.policies import POLICIES
+from ..server.server import DTLSServer
+from ..server.events import Event
 from ..udp.addresses import addr_str
 from ..udp.sample_sockets import SampleSockets
 from ..udp.serve import serve

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..server.server import POLICIES
+from ..server.policies import POLICIES
 from .scenarios import DEFAULT_RTT_MS, LATE_SCENARIOS, SERVICE_MS, RunResult, run_scenario
 
 __all__ = ["run_many", "sweep", "summarise", "exit_status"]

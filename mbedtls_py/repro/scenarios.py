@@ -55,7 +55,8 @@ from ..creds.psk import (
     DEFAULT_PSK_SUITE as PSK_SUITE,
 )
 from ..errors import Err
-from ..server.server import POLICIES, DTLSServer
+from ..server.policies import POLICIES
+from ..server.server import DTLSServer
 from ..sim.network import Network
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",

@@ -44,7 +44,8 @@ from typing import Any
 
 from ..config import Config
 from ..errors import Err
-from ..server.server import POLICIES, DTLSServer
+from ..server.policies import POLICIES
+from ..server.server import DTLSServer
 from ..udp.addresses import addr_str
 from ..udp.client import UDPClient
 from ..udp.proxy import UDPProxy

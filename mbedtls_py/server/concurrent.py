@@ -28,7 +28,9 @@ from ..config import Config
 from ..context import Context
 from ..errors import Err
 from .eventlog import EVENT_WINDOW, short_hex
-from .server import Address, DatagramTransport, DTLSServer, Event, Policy, _addr_str, _Conn
+from .events import Address, DatagramTransport, Event, _addr_str
+from .server import DTLSServer, _Conn
+from .policies import Policy
 
 __all__ = ["ConcurrentServer", "MAX_PEERS"]
 
@@ -137,7 +139,7 @@ class ConcurrentServer(DTLSServer):
         self._through_gate(data, src)
 
     def _stale_for(self, data: bytes, src: Address) -> bool:
-        from .server import classify_datagram
+        from .staleness import classify_datagram
 
         return classify_datagram(data, src, {src}).stale
 

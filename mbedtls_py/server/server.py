@@ -8,34 +8,8 @@ ClientHello with the cookie); read the request; echo it; send close_notify;
 ``session_reset``; wait for the next client.  Every step and every return
 code is emitted as a JSON-able event.
 
-Policies (what to do when the first datagram of a new connection makes the
-handshake fail, the seed's -0x7700):
-
-``none``
-    historical behaviour: the failure is reported as an error.
-``lenient``
-    upstream 3.6.6's workaround: ``SSL_UNEXPECTED_MESSAGE`` during a
-    handshake is taken as harmless, whatever caused it (hides real errors).
-``linger``
-    after closing, the old connection's context lingers for a window and is
-    fed the previous peer's datagrams that authenticate under its keys, so a
-    late close_notify is consumed as ``SSL_PEER_CLOSE_NOTIFY`` by the
-    connection it belongs to; a new client is served at once by a fresh
-    context.  Default window: the round trip measured during that
-    connection's handshake plus the peer's retransmission timeout
-    (``peer_timeout_ms``, default 1000 ms, Mbed TLS's and OpenSSL's initial
-    timer); the boundary is inclusive (a datagram arriving at exactly
-    close + window is still the old connection's).  Every ``linger`` event
-    carries the window used.
-``classify``
-    when the first flight fails, staleness must be PROVEN: the handshake
-    returned exactly ``SSL_UNEXPECTED_MESSAGE``, the sender is a peer whose
-    connection closed within ``recent_ms``, and every record of the datagram
-    authenticates under that closed connection's keys
-    (``mbedtls_ssl_check_record`` on its retained context returns 0), or the
-    datagram is a byte-identical replay of one that authenticated while the
-    connection was open.  Only then is it dropped (with the proof in the
-    event); anything else is reported, whatever it looks like.
+The policies (``none``, ``lenient``, ``linger``, ``classify``) are described in
+:mod:`mbedtls_py.server.policies`.
 
 The transport is anything with ``sendto(data, addr)``, ``recvfrom() ->
 (data, addr) | None`` (non-blocking) and a ``clock`` with ``now_ms``: the
@@ -48,80 +22,24 @@ from __future__ import annotations
 
 import collections
 import json
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from ..config import Config
-from ..context import Context, RealClock, VirtualClock
-from ..errors import Err, as_err, error_name
-from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
+from ..context import Context
+from ..errors import Err, as_err
 from ..wire.records import Datagram, parse_datagram
-from .staleness import (
-    _ACCEPTED_MAX,
-    _RETAINED_MAX,
-    Classification,
-    ClosedConnection,
-    _digest,
-    classify_datagram,
-)
+from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
+from .events import Address, DatagramTransport, Event, _addr_str
+from .policies import PEER_TIMEOUT_MS, POLICIES, Policy, PolicyHandling
+from .staleness import _ACCEPTED_MAX, ClosedConnection, _digest
 
-__all__ = ["DTLSServer", "POLICIES", "Classification", "classify_datagram", "Event",
-           "DatagramTransport", "ClosedConnection", "PEER_TIMEOUT_MS"]
+__all__ = ["DTLSServer"]
 
 _PARSED_MAX = 64  # parsed datagrams remembered (oldest forgotten first)
 
-Policy = Literal["none", "lenient", "linger", "classify"]
-POLICIES: tuple[str, ...] = ("none", "lenient", "linger", "classify")
-Address = Hashable
 
 _FLOW = (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE)
-# The peer's initial retransmission timeout: Mbed TLS's
-# MBEDTLS_SSL_DTLS_TIMEOUT_DFL_MIN and OpenSSL's DTLS timer both start at 1 s.
-PEER_TIMEOUT_MS = 1000.0
-
-
-class DatagramTransport(Protocol):
-    """What ``DTLSServer`` needs from a socket."""
-
-    clock: VirtualClock | RealClock
-
-    def sendto(self, data: bytes, addr: Any) -> None: ...  # noqa: D102
-
-    def recvfrom(self) -> tuple[bytes, Any] | None: ...  # noqa: D102
-
-
-@dataclass
-class Event:
-    """One step of the server loop (JSON-able through ``to_dict``)."""
-
-    t_ms: int
-    event: str
-    peer: str | None = None
-    rc: int | None = None
-    note: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"t_ms": self.t_ms, "event": self.event}
-        if self.peer is not None:
-            d["peer"] = self.peer
-        if self.rc is not None:
-            d["rc"] = int(self.rc)
-            if self.rc < 0:
-                d["rc_hex"] = f"-0x{-int(self.rc):04X}"
-                d["rc_name"] = error_name(self.rc)
-        if self.note:
-            d["note"] = self.note
-        d.update(self.data)
-        return d
-
-    def __str__(self) -> str:
-        rc = ""
-        if self.rc is not None:
-            rc = f" rc={self.rc}" if self.rc >= 0 else f" rc=-0x{-int(self.rc):04X}"
-        peer = f" {self.peer}" if self.peer is not None else ""
-        return f"{self.t_ms:>8} ms  {self.event:<16}{peer}{rc}  {self.note}".rstrip()
 
 
 class _Conn:
@@ -145,7 +63,7 @@ class _Conn:
         self.rtt_ms: float | None = None
 
 
-class DTLSServer:
+class DTLSServer(PolicyHandling):
     """The ``dtls_server`` sample's loop with a first-flight failure policy.
 
     ``events`` collects every step; ``on_event`` (optional) is called with each
@@ -231,16 +149,6 @@ class DTLSServer:
             sent = True
         if sent and ctx is self._conn.ctx and self._conn.phase == "handshake":
             self._conn.flight_sent = (peer, self._now())
-
-    def linger_window(self, conn_rtt_ms: float | None = None) -> tuple[float, str]:
-        """(window in ms, how it was chosen) for a connection whose measured
-        round trip is ``conn_rtt_ms`` (``None``: not measured)."""
-        if self.linger_ms is not None:
-            return self.linger_ms, "set by the user"
-        rtt, src = ((conn_rtt_ms, "measured") if conn_rtt_ms is not None
-                    else (self.rtt_ms, "estimated"))
-        return (rtt + self.peer_timeout_ms,
-                f"{src} RTT {rtt:g} ms + peer retransmission timeout {self.peer_timeout_ms:g} ms")
 
     # -- the loop --------------------------------------------------------------
 
@@ -411,35 +319,6 @@ class DTLSServer:
                    f"ms ({conn.phase}); peer dropped", phase=conn.phase)
         self._reset(linger=False)
 
-    def _handshake_failed(self, conn: _Conn, rc: int, first_flight: bool) -> None:
-        ctx, peer = conn.ctx, conn.peer
-        bad = ctx.last_datagram() or b""
-        stale_candidate = first_flight and conn.datagrams == 1
-        if self.policy == "lenient" and rc == Err.SSL_UNEXPECTED_MESSAGE:
-            self._drop("lenient: UNEXPECTED_MESSAGE taken as harmless", peer, rc, bad)
-        elif self.policy == "classify" and stale_candidate:
-            verdict = classify_datagram(self._parse(bad), peer, rc, self._closed)
-            proof = {"check_rc": verdict.check_rc, "proof": verdict.reason}
-            if verdict.stale:
-                self._drop(f"classify: dropped {verdict.kind}: {verdict.reason}", peer, rc, bad,
-                           **proof)
-            else:
-                self._error(f"classify: real error: {verdict.kind}: {verdict.reason}", peer, rc,
-                            bad, **proof)
-        else:
-            self._error("handshake failed", peer, rc, bad)
-        self._reset(linger=False)
-
-    def _error(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
-        ev = self._emit("error", peer, rc, note, datagram=short_hex(bad, 2048),
-                        records=[repr(r) for r in self._parse(bad).records], **extra)
-        self.errors.append(ev)
-
-    def _drop(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
-        ev = self._emit("drop", peer, rc, note, datagram=short_hex(bad, 2048),
-                        records=[repr(r) for r in self._parse(bad).records], **extra)
-        self.dropped.append(ev)
-
     def _close(self, conn: _Conn, send_close_notify: bool) -> None:
         ctx, peer = conn.ctx, conn.peer
         if send_close_notify:
@@ -450,96 +329,6 @@ class DTLSServer:
         conn.phase, conn.close_at = "closing", self._now() + self.service_ms
         if self.service_ms == 0:
             self._finish(conn)
-
-    def _finish(self, conn: _Conn) -> None:
-        """End the connection: free its socket and reset (or let it linger)."""
-        peer = conn.peer
-        queued, conn.socket_queue = conn.socket_queue, []
-        linger = self.policy == "linger"
-        closed = ClosedConnection(conn.ctx, 0, conn.accepted)
-        keep = [linger and closed.prove(self._parse(d))[0] == 0 for d in queued]
-        for data, kept in zip(queued, keep):
-            if not kept:  # handed to the lingering context below otherwise
-                self._emit("discard", peer, None, "arrived before the reset; freed with the "
-                           "connection's socket", datagram=data.hex(),
-                           records=[repr(r) for r in self._parse(data).records])
-        self._reset(linger=linger, retain=self.policy == "classify")
-        if linger:
-            for data, kept in zip(queued, keep):
-                if kept:
-                    self._feed_lingering(peer, self._lingering[peer].ctx, data, queued=True)
-
-    def _reset(self, linger: bool, retain: bool = False) -> None:
-        conn = self._conn
-        if (linger or retain) and conn.peer is not None:
-            # Keep the old connection (its keys and replay window) for late
-            # datagrams; serve the next client from a fresh (or recycled)
-            # context at once.
-            table = self._lingering if linger else self._closed
-            old = table.pop(conn.peer, None)
-            if old is not None:
-                self._recycle(old.ctx)
-            while len(table) >= _RETAINED_MAX:  # bounded: the oldest goes first
-                addr = min(table, key=lambda a: table[a].until)
-                self._recycle(table.pop(addr).ctx)
-                if linger:
-                    self._emit("linger_end", addr, None, "evicted: too many lingering")
-            if linger:
-                window, how = self.linger_window(conn.rtt_ms)
-            else:
-                window, how = self.recent_ms, "recent_ms"
-            table[conn.peer] = ClosedConnection(conn.ctx, self._now() + window, conn.accepted)
-            if linger:
-                self._emit("linger", conn.peer, None,
-                           f"old connection lingers {window:g} ms ({how})",
-                           window_ms=window, window_rule=how)
-            else:
-                self._emit("retain", conn.peer, None, f"closed connection kept {window:g} ms "
-                           "to authenticate late datagrams (check_record)", window_ms=window)
-            conn.ctx = self._spare.pop() if self._spare else self._new_context()
-            rc = 0
-        else:
-            rc = conn.ctx.session_reset()
-            conn.ctx.clear_queues()
-        self._emit("reset", conn.peer, rc)
-        if linger or retain:
-            conn.rtt_ms, conn.accepted = None, []
-        conn.peer, conn.phase, conn.datagrams = None, "idle", 0
-
-    def _recycle(self, ctx: Context) -> None:
-        ctx.session_reset()
-        ctx.clear_queues()
-        self._spare.append(ctx)
-
-    def _feed_lingering(self, src: Address, ctx: Context, data: bytes,
-                        queued: bool = False) -> None:
-        """``queued``: it arrived before the reset (it sat in the connection's socket)."""
-        ctx.push(data)
-        rc = ctx.read_into(bytearray(16384))
-        self._flush(ctx, src)
-        what = [repr(r) for r in self._parse(data).records]
-        if rc == Err.SSL_PEER_CLOSE_NOTIFY:
-            note = "late close_notify consumed by the lingering connection"
-        elif rc >= 0:
-            note = f"late application data ({rc} bytes) consumed by the lingering connection"
-        else:
-            note = "late datagram consumed by the lingering connection"
-        self._emit("linger_consumed", src, rc, note, datagram=data.hex(), records=what,
-                   arrived_before_reset=queued)
-
-    def _expire_lingering(self) -> None:
-        now = self._now()
-        # Inclusive windows: a datagram arriving at exactly ``until`` still
-        # belongs to the old connection.
-        for addr, old in list(self._lingering.items()):
-            if now > old.until:
-                del self._lingering[addr]
-                self._recycle(old.ctx)
-                self._emit("linger_end", addr, None, "linger window over")
-        for addr, old in list(self._closed.items()):
-            if now > old.until:
-                del self._closed[addr]
-                self._recycle(old.ctx)
 
     def close(self) -> None:
         """Free every context the server holds."""
@@ -557,8 +346,3 @@ class DTLSServer:
         return "".join(json.dumps(e.to_dict()) + "\n" for e in self.events)
 
 
-def _addr_str(addr: Address) -> str:
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(addr)

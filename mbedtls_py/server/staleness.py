@@ -12,16 +12,16 @@ duplicate or a replay, which RFC 6347 says to discard silently).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..context import Context
 from ..errors import Err, error_name
 from ..wire.records import Datagram, parse_datagram
+from .events import Address
 
 __all__ = ["Classification", "ClosedConnection", "classify_datagram"]
 
-Address = Hashable
 
 
 @dataclass(frozen=True)

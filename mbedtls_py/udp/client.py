@@ -14,7 +14,7 @@ from typing import Any
 from ..config import Config
 from ..context import Context
 from ..errors import Err, as_err
-from ..server.server import Event
+from ..server.events import Event
 from .addresses import addr_str, check_host, resolve
 from .transport import UDPTransport
 
