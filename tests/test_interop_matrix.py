@@ -27,7 +27,8 @@ from mbedtls_py.creds.pki import make_pki
 from mbedtls_py.creds.psk import PSK
 from mbedtls_py.errors import Err
 from mbedtls_py.peers import interop, upstream
-from mbedtls_py.peers.interop import OpenSSLClient, OpenSSLServer
+from mbedtls_py.peers.interop import OpenSSLClient
+from mbedtls_py.peers.openssl_server import OpenSSLServer
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import open_socket_inodes
 from mbedtls_py.udp.addresses import udp_port_free

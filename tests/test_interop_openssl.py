@@ -20,8 +20,9 @@ import pytest
 from mbedtls_py.creds import PKI
 from mbedtls_py.creds.pki import make_pki
 from mbedtls_py.creds.psk import PSK
-from mbedtls_py.peers import interop
-from mbedtls_py.peers.interop import SEED_INPUT, OpenSSLClient, OpenSSLServer, live_children
+from mbedtls_py.peers import interop, openssl_server
+from mbedtls_py.peers.interop import SEED_INPUT, OpenSSLClient, live_children
+from mbedtls_py.peers.openssl_server import OpenSSLServer
 from mbedtls_py.udp.addresses import udp_port_free
 
 pytestmark = pytest.mark.skipif(
@@ -342,10 +343,10 @@ def test_busy_port(monkeypatch: pytest.MonkeyPatch) -> None:
         busy = squatter.getsockname()[1]
         with pytest.raises(RuntimeError, match="Address already in use"):
             OpenSSLServer(HOST, busy, psk=KEY).start()
-        real_pick = interop.pick_free_udp_port
+        real_pick = openssl_server.pick_free_udp_port
         picks = iter([busy])
         monkeypatch.setattr(
-            interop, "pick_free_udp_port", lambda host: next(picks, None) or real_pick(host)
+            openssl_server, "pick_free_udp_port", lambda host: next(picks, None) or real_pick(host)
         )
         with OpenSSLServer(HOST, psk=KEY) as server:
             assert server.port != busy

@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.peer == "upstream-client":
-        from ..peers import upstream
-        if not (upstream.ROOT / "csrc" / "build.py").is_file():
+        from ..peers import upstream_build
+        if not (upstream_build.ROOT / "csrc" / "build.py").is_file():
             ap.error("--peer upstream-client builds upstream's dtls_client from the Mbed TLS "
                      "source, which an installed wheel does not ship: run it from a source "
                      "checkout (./dev.sh repro ...) or use --peer openssl")

@@ -1,7 +1,9 @@
-"""Real OpenSSL command-line DTLS peers (``openssl s_client`` / ``s_server``) and test PKI.
+"""Real OpenSSL command-line DTLS peers: locating ``openssl``, the shared peer
+plumbing and ``s_client`` (:class:`OpenSSLClient`); ``s_server`` is in
+:mod:`mbedtls_py.peers.openssl_server`, output parsing in
+:mod:`mbedtls_py.peers.openssl_output`, certificates in :mod:`mbedtls_py.creds`.
 
-Pure Python: subprocess, tempfile, socket, and trustme (for :func:`make_pki` only); nothing
-here needs the C extension.
+Pure Python: nothing here needs the C extension.
 
 Facts about the OpenSSL 3.0 DTLS command line that this module relies on (checked against
 OpenSSL 3.0.19; see the tests in ``tests/test_interop_openssl.py``):
@@ -45,32 +47,26 @@ OpenSSL 3.0.19; see the tests in ``tests/test_interop_openssl.py``):
 from __future__ import annotations
 
 import functools
-import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO, Sequence
 
 from ..creds.pki import PKI
 from ..creds.psk import PSK
-from ..udp.addresses import pick_free_udp_port
 from . import processes
+from .openssl_output import PeerResult, _parse_client, _read
 
 __all__ = [
     "SEED_INPUT",
-    "PeerResult",
-    "ServerSession",
     "OpenSSLClient",
-    "OpenSSLServer",
     "openssl_available",
     "openssl_path",
     "openssl_version",
     "live_children",
-    "parse_server_sessions",
 ]
 
 SEED_INPUT = b"GET / HTTP/1.0\n"
@@ -166,130 +162,6 @@ def live_children() -> list[int]:
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass
-class PeerResult:
-    """What an OpenSSL peer did: raw output plus the facts parsed from it.
-
-    ``received`` is the application data the peer got from the other side (best effort: it
-    is cut out of the CLI's output, so data that looks like the CLI's own lines can confuse
-    it).  A client's ``handshake_completed`` comes from ``CONNECTION ESTABLISHED`` in brief
-    mode; in full mode s_client prints its session block even after a failed handshake, so
-    there it also needs a normal end (exit 0, ``DONE``, ``closed``) or a kill by the timeout.
-    ``peer_closed`` (client only, not in brief mode) says whether the server's close_notify
-    arrived before the client's own stdin EOF; ``None`` when unknown.
-    """
-
-    argv: list[str]
-    returncode: int | None
-    stdout: bytes
-    stderr: bytes
-    elapsed: float
-    timed_out: bool = False
-    handshake_completed: bool = False
-    protocol: str | None = None
-    cipher: str | None = None
-    verify_ok: bool | None = None
-    received: bytes = b""
-    peer_closed: bool | None = None
-    handshakes: int = 0
-
-
-@dataclass(frozen=True)
-class ServerSession:
-    """One connection as seen in ``s_server``'s output."""
-
-    cipher: str | None
-    data: bytes
-    closed: bool
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
-
-
-def _search(pattern: bytes, data: bytes) -> str | None:
-    m = re.search(pattern, data, re.MULTILINE)
-    return m.group(1).decode(errors="replace").strip() if m else None
-
-
-def _cipher_ok(cipher: str | None) -> bool:
-    return cipher is not None and cipher not in ("(NONE)", "0000", "")
-
-
-def _parse_client(result: PeerResult, brief: bool) -> None:
-    out, err = result.stdout, result.stderr
-    if brief:
-        result.handshake_completed = b"CONNECTION ESTABLISHED" in err
-        result.protocol = _search(rb"^Protocol version: (.+)$", err)
-        result.cipher = _search(rb"^Ciphersuite: (.+)$", err)
-        verification = err
-        result.received = out
-    else:
-        result.cipher = _search(rb"^(?:New|Reused), .*, Cipher is (\S+)$", out)
-        result.protocol = _search(rb"^\s+Protocol\s*: (\S+)$", out)
-        verification = out
-        start = out.find(b"SSL-Session:\n")
-        end = out.find(b"\n---\n", start) if start >= 0 else -1
-        if end >= 0:
-            data = out[end + len(b"\n---\n") :]
-            result.peer_closed = data.endswith(b"closed\n")
-            result.received = data[: -len(b"closed\n")] if result.peer_closed else data
-        # s_client also prints the session block, cipher included, when the handshake failed
-        # half-way (exit status 1); a finished one shows in a normal end or in being killed.
-        ended_normally = result.returncode == 0 or b"DONE\n" in err or bool(result.peer_closed)
-        finished = ended_normally or result.timed_out
-        result.handshake_completed = _cipher_ok(result.cipher) and finished
-    if re.search(rb"^Verification: OK$", verification, re.MULTILINE):
-        result.verify_ok = True
-    elif re.search(rb"^Verification error", verification, re.MULTILINE):
-        result.verify_ok = False
-    if not result.handshake_completed:
-        result.cipher = None
-    result.handshakes = int(result.handshake_completed)
-
-
-_SESSION_START = b"-----BEGIN SSL SESSION PARAMETERS-----\n"
-_INFO_END = re.compile(rb"^Secure Renegotiation IS(?: NOT)? supported\n", re.MULTILINE)
-_INFO_EXTRA = re.compile(
-    rb"\A(?:Renegotiation is DISABLED\n|Keying material exporter:\n"
-    rb"|    (?:Label|Length|Keying material|Error)[^\n]*\n)*"
-)
-
-
-# s_server prints DONE (peer's close_notify or our stdin EOF) or ERROR right after the data,
-# but "shutting down SSL"/"CONNECTION CLOSED" sit in its stdio buffer until a later flush.
-_TRAILER = re.compile(
-    rb"(?:DONE|ERROR)\n"
-    rb"(?:shutting down SSL\n|CONNECTION CLOSED\n|DONE\n|ERROR\n| +\d+ [^\n]*\n)*\Z"
-)
-
-
-def parse_server_sessions(stdout: bytes) -> list[ServerSession]:
-    """Split ``s_server`` stdout into connections and cut out the data each one received.
-
-    Best effort: a connection's data ends where s_server's ``DONE``/``ERROR`` trailer
-    begins, so data whose last line is ``DONE`` itself is indistinguishable from it.
-    """
-    sessions = []
-    for segment in stdout.split(_SESSION_START)[1:]:
-        cipher = _search(rb"^CIPHER is (\S+)$", segment)
-        m = _INFO_END.search(segment)
-        if m is None:
-            sessions.append(ServerSession(cipher, b"", False))
-            continue
-        body = segment[m.end() :]
-        body = body[_INFO_EXTRA.match(body).end() :]  # type: ignore[union-attr]
-        trailer = _TRAILER.search(body)
-        closed = trailer is not None
-        if trailer is not None:
-            body = body[: trailer.start()]
-        sessions.append(ServerSession(cipher if _cipher_ok(cipher) else None, body, closed))
-    return sessions
 
 
 # --------------------------------------------------------------------------- peers
@@ -532,207 +404,3 @@ class OpenSSLClient:
         self.close()
 
 
-class OpenSSLServer:
-    """``openssl s_server -dtls1_2`` in the background on loopback.
-
-    Command: ``openssl s_server -dtls1_2 -accept HOST:PORT`` then, with ``pki``,
-    ``-cert server_cert.pem -key server_key.pem [-cert_chain server_chain.pem]`` or, with
-    ``psk``, ``-nocert -psk HEX -psk_identity ID``; then ``-listen`` if ``listen``,
-    ``-Verify 10 -CAfile ca.pem -verify_return_error`` if ``verify_client``, ``-naccept N``,
-    ``-mtu N``, ``-cipher C``, ``-timeout`` (``dtls_timeouts``) and ``extra_args``.
-
-    Cookies: s_server always answers a first ClientHello with a HelloVerifyRequest.
-    ``listen=False`` does that inside the connection's state machine and serves clients one
-    after the other; ``listen=True`` uses the stateless ``DTLSv1_listen()`` and then serves
-    only the first client's address.
-
-    ``port=0`` picks a free port (retrying if someone takes it first).  Received data is in
-    its stdout (:meth:`received`, :meth:`sessions`); :meth:`send` makes it send data.  Use as
-    a context manager, or call :meth:`start` and :meth:`stop`.
-    """
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        pki: PKI | None = None,
-        psk: PSK | None = None,
-        listen: bool = False,
-        verify_client: bool = False,
-        naccept: int | None = None,
-        mtu: int | None = None,
-        cipher: str | None = None,
-        dtls_timeouts: bool = False,
-        extra_args: Sequence[str] = (),
-        openssl: str | None = None,
-    ) -> None:
-        if pki is None and psk is None:
-            raise ValueError("give pki or psk (or both)")
-        if verify_client and pki is None:
-            raise ValueError("verify_client=True needs pki")
-        self.host, self.requested_port = host, port
-        self.port = port
-        self.pki, self.psk, self.listen, self.verify_client = pki, psk, listen, verify_client
-        self.naccept, self.mtu, self.cipher = naccept, mtu, cipher
-        self.dtls_timeouts = dtls_timeouts
-        self.extra_args = list(extra_args)
-        self._peer = _Peer(openssl)
-        self.result: PeerResult | None = None
-
-    def command(self) -> list[str]:
-        """The argv for the current ``port`` (certificate paths point into its temp dir)."""
-        target = _hostport(self.host, self.port)
-        argv = [self._peer._openssl, "s_server", "-dtls1_2", "-accept", target]
-        paths = self.pki.write(self._peer._workdir() / "pki") if self.pki is not None else None
-        if paths is not None:
-            argv += ["-cert", str(paths.cert), "-key", str(paths.key)]
-            if paths.chain is not None:
-                argv += ["-cert_chain", str(paths.chain)]
-        else:
-            argv.append("-nocert")
-        if self.psk is not None:
-            argv += ["-psk", self.psk.hex, "-psk_identity", self.psk.identity]
-        if self.listen:
-            argv.append("-listen")
-        if self.verify_client and paths is not None:
-            argv += ["-Verify", "10", "-CAfile", str(paths.ca), "-verify_return_error"]
-        if self.naccept is not None:
-            argv += ["-naccept", str(self.naccept)]
-        return argv + _common_args(self.mtu, self.cipher, self.dtls_timeouts, self.extra_args)
-
-    def start(self, ready_timeout: float = 5.0, attempts: int = 5) -> OpenSSLServer:
-        """Start s_server and wait until it listens; retry with a new port if one was picked."""
-        if self._peer._proc is not None:
-            raise RuntimeError("this server was already started; make a new one")
-        for attempt in range(attempts if self.requested_port == 0 else 1):
-            if self.requested_port == 0:
-                self.port = pick_free_udp_port(self.host)
-            self._peer._launch(self.command())
-            try:
-                self.wait_ready(ready_timeout)
-                return self
-            except Exception:
-                in_use = b"Address already in use" in self._peer.stderr
-                self._peer._finish(grace=0.0)
-                if not (in_use and self.requested_port == 0 and attempt + 1 < attempts):
-                    self._peer._cleanup_files()
-                    self._peer._proc = None
-                    raise
-        raise AssertionError("unreachable")
-
-    def wait_ready(self, timeout: float = 5.0) -> None:
-        """Wait until s_server printed ``ACCEPT``; raise if it exits or ``timeout`` passes."""
-        self._wait(lambda out: b"ACCEPT\n" in out, timeout, "ACCEPT")
-
-    def wait_for(self, pattern: bytes, timeout: float = 5.0, count: int = 1) -> None:
-        """Wait until ``pattern`` occurs ``count`` times in stdout; ``TimeoutError`` otherwise."""
-        self._wait(lambda out: out.count(pattern) >= count, timeout, repr(pattern))
-
-    def wait_for_received(self, data: bytes, timeout: float = 5.0) -> None:
-        """Wait until ``data`` is part of what the server received from its clients."""
-        def arrived(out: bytes) -> bool:
-            return data in b"".join(s.data for s in parse_server_sessions(out))
-
-        self._wait(arrived, timeout, repr(data))
-
-    def _wait(self, done: Callable[[bytes], bool], timeout: float, what: str) -> None:
-        proc = self._peer._proc
-        if proc is None:
-            raise RuntimeError("start() the server first")
-        deadline = time.monotonic() + timeout
-        while True:
-            if done(self._peer.stdout):
-                return
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"s_server exited (status {proc.returncode}) before {what}: "
-                    f"{self._peer.stderr.decode(errors='replace').strip()}"
-                )
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"s_server: no {what} within {timeout} s")
-            time.sleep(0.01)
-
-    def send(self, data: bytes) -> None:
-        """Have s_server send ``data`` to the connected client (written to its stdin).
-
-        Send only once a client is connected (e.g. after ``wait_for(b"CIPHER is")``): before
-        that, s_server blocks in a handshake of its own.  Payloads of 1–2 bytes are refused
-        because s_server would take them as commands (``q``, ``Q``, ``r``...).
-        """
-        if len(data) <= 2:
-            raise ValueError("s_server treats stdin reads of <= 2 bytes as commands; send more")
-        proc = self._peer._proc
-        if proc is None or proc.stdin is None or proc.stdin.closed:
-            raise RuntimeError("server is not running")
-        proc.stdin.write(data)
-        proc.stdin.flush()
-
-    def sessions(self) -> list[ServerSession]:
-        """Completed handshakes so far (all of them once stopped), with cipher and received data.
-
-        A connection whose handshake failed prints nothing on stdout (s_server reports it as
-        ``ERROR`` on stderr) and does not appear here.
-        """
-        out = self.result.stdout if self.result is not None else self._peer.stdout
-        return parse_server_sessions(out)
-
-    def received(self) -> bytes:
-        """All application data received from clients so far, concatenated."""
-        return b"".join(s.data for s in self.sessions())
-
-    @property
-    def stdout(self) -> bytes:
-        """s_server's stdout so far."""
-        return self._peer.stdout
-
-    @property
-    def stderr(self) -> bytes:
-        """s_server's stderr so far."""
-        return self._peer.stderr
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the s_server process once started."""
-        return self._peer.pid
-
-    def running(self) -> bool:
-        """True while the s_server process is alive."""
-        proc = self._peer._proc
-        return proc is not None and proc.poll() is None
-
-    def stop(self, grace: float = 1.0) -> PeerResult:
-        """Close s_server's stdin (it then exits), SIGTERM/SIGKILL after ``grace`` s, reap.
-
-        Returns the :class:`PeerResult`; ``received``/``handshakes``/``cipher`` summarise
-        :meth:`sessions`.  Safe to call more than once.
-        """
-        proc = self._peer._proc
-        if proc is None:
-            raise RuntimeError("start() the server first")
-        if self.result is not None:
-            return self.result
-        try:
-            processes.close_stdin(proc)
-            self._peer._finish(grace=grace)
-            result = self._peer._result()
-            # Exiting on our stdin EOF is the normal way to stop, not a timeout.
-            result.timed_out = False
-            sessions = parse_server_sessions(result.stdout)
-            done = [s for s in sessions if s.cipher is not None]
-            result.handshakes = len(done)
-            result.handshake_completed = bool(done)
-            result.cipher = done[-1].cipher if done else None
-            result.protocol = "DTLSv1.2" if done else None
-            result.received = b"".join(s.data for s in sessions)
-            self.result = result
-            return result
-        finally:
-            self._peer._cleanup_files()
-
-    def __enter__(self) -> OpenSSLServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._peer._proc is not None:
-            self.stop()
