@@ -62,7 +62,7 @@ from mbedtls_py.config import Config  # noqa: E402
 from mbedtls_py.udp.proxy import UDPProxy  # noqa: E402
 from mbedtls_py.udp.sample_sockets import SampleSockets  # noqa: E402
 from mbedtls_py.server.server import DTLSServer  # noqa: E402
-from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.transport import UDPTransport
 
 HOST = "127.0.0.1"

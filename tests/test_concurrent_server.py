@@ -15,7 +15,7 @@ from mbedtls_py.server.concurrent import ConcurrentServer
 from mbedtls_py.context import Context
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import open_socket_inodes, psk_configs
-from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
 

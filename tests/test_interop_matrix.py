@@ -33,7 +33,7 @@ from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import open_socket_inodes
 from mbedtls_py.udp.addresses import udp_port_free
 from mbedtls_py.udp.client import UDPClient, run_client
-from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.transport import UDPTransport
 
 HOST = "127.0.0.1"

@@ -150,9 +150,9 @@ def test_cli_rejects_nonsense(argv, quoted):
 def test_upstream_client_without_source_tree(monkeypatch, tmp_path, capsys):
     """From an installed wheel (no csrc/ next to the package) --peer upstream-client
     says what to do and exits 2 instead of a traceback."""
-    from mbedtls_py.peers import upstream
+    from mbedtls_py.peers import upstream_build
 
-    monkeypatch.setattr(upstream, "ROOT", tmp_path)
+    monkeypatch.setattr(upstream_build, "ROOT", tmp_path)
     with pytest.raises(SystemExit) as info:
         main(["close-notify", "--peer", "upstream-client", "--runs", "1"])
     assert info.value.code == 2

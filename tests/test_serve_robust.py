@@ -19,7 +19,7 @@ from mbedtls_py.server.eventlog import BoundedLog
 from mbedtls_py.udp.sample_sockets import SampleSockets
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import cert_configs, make_pki, open_socket_inodes, psk_configs
-from mbedtls_py.udp.serve import ServerThread
+from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
 

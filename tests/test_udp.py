@@ -21,7 +21,7 @@ from mbedtls_py.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import cert_configs, make_pki, psk_configs
-from mbedtls_py.udp.serve import ServerThread, serve
+from mbedtls_py.udp.loop import ServerThread, serve
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.udp.addresses import check_host, is_loopback, parse_hostport, pick_free_udp_port

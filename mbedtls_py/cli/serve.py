@@ -44,7 +44,7 @@ from ..server.server import DTLSServer
 from ..server.events import Event
 from ..udp.addresses import addr_str
 from ..udp.sample_sockets import SampleSockets
-from ..udp.serve import serve
+from ..udp.loop import serve
 from ..udp.transport import UDPTransport
 from .cliutil import OneLineParser
 

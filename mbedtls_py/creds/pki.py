@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["PKI", "PKIPaths", "make_pki"]
+__all__ = ["PKI", "PKIPaths", "KeyKind", "make_pki"]
+
+KeyKind = Literal["ecdsa", "rsa"]
+"""The key types the PKI factory makes."""
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", re.S)
 
@@ -41,7 +44,7 @@ class PKI:
 
     __test__ = False  # not a pytest test class
 
-    kind: Literal["ecdsa", "rsa"]
+    kind: KeyKind
     hostname: str
     ca_pem: bytes
     cert_pem: bytes
@@ -95,7 +98,7 @@ class PKI:
 
 
 def make_pki(
-    kind: Literal["ecdsa", "rsa"] = "ecdsa",
+    kind: KeyKind = "ecdsa",
     hostname: str = "localhost",
     *,
     intermediate: bool = False,

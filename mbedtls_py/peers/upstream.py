@@ -26,6 +26,7 @@ from . import processes
 from .upstream_build import (
     ENV_HOST,
     ENV_PORT,
+    ROOT,
     SAMPLE_PORT,
     SHIM_C,
     UpstreamBuild,
@@ -35,6 +36,7 @@ from .upstream_build import (
 )
 
 __all__ = [
+    "ROOT",
     "SAMPLE_PORT",
     "SHIM_C",
     "UpstreamBuild",

@@ -4,7 +4,7 @@
 each run, on fresh ports,
 
 1. the Python ``DTLSServer`` (the ``dtls_server`` sample's loop, with the
-   chosen policy, cookies on) serves on a UDP socket (:func:`udp.serve`);
+   chosen policy, cookies on) serves on a UDP socket (:func:`mbedtls_py.udp.loop.serve`);
 2. a :class:`~mbedtls_py.udp.proxy.UDPProxy` sits in front of it with the rule
    ``client->server alert epoch>=1: delay 200ms``: the client's encrypted
    close_notify reaches the server only after the server has closed its side
@@ -49,7 +49,7 @@ from ..server.server import DTLSServer
 from ..udp.addresses import addr_str
 from ..udp.client import UDPClient
 from ..udp.proxy import UDPProxy
-from ..udp.serve import ServerThread
+from ..udp.loop import ServerThread
 from ..udp.transport import UDPTransport
 from .scenarios import expected_outcome
 

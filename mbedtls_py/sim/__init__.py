@@ -7,21 +7,12 @@ certificates that replay byte for byte from a seed.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
-# name -> module; loaded on first use, so ``mbedtls_py.sim.pump`` does not pull in the network
-_EXPORTS = {
-    "Network": "network", "SOFT_CODES": "driving", "Link": "links",
+# name -> the module that defines it; imported on first use
+__getattr__, __all__ = lazy_exports(__name__, {
+    "Network": "network", "SOFT_CODES": "driving", "Link": "links", "Process": "endpoints",
     "ContextEndpoint": "endpoints", "SimSocket": "endpoints", "Held": "endpoints",
-    "Process": "endpoints", "Trace": "trace", "TraceEvent": "trace", "RunResult": "trace",
-    "HandshakeResult": "trace", "Stalled": "trace",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    "Trace": "trace", "TraceEvent": "trace", "Stalled": "trace", "RunResult": "trace",
+    "HandshakeResult": "trace", "pump": "pump", "handshake_pair": "pump", "new_pair": "pump",
+})

@@ -10,7 +10,7 @@ depends on this package.  ``TestPKI`` is :class:`mbedtls_py.creds.PKI`.
 from __future__ import annotations
 
 from ..creds.configs import cert_configs, psk_configs
-from ..creds.pki import PKI, make_pki
+from ..creds.pki import PKI, KeyKind, make_pki
 from ..creds.psk import (
     DEFAULT_PSK as PSK,
     DEFAULT_PSK_IDENTITY as PSK_IDENTITY,

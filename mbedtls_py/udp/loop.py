@@ -1,4 +1,4 @@
-"""The ``DTLSServer`` loop over a real UDP transport.
+"""The ``DTLSServer`` serve loop over a real UDP transport.
 
 :func:`serve` drives a :class:`~mbedtls_py.server.server.DTLSServer` over a
 :class:`~mbedtls_py.udp.transport.UDPTransport`, bounded by ``max_seconds`` and
