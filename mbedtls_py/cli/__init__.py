@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="mbedtls-py",
         description="Drive the real Mbed TLS DTLS server and client from Python.",
         epilog="Run `mbedtls-py COMMAND --help` for a command's options.")
+    ap.add_argument("--version", action="store_true",
+                    help="print the mbedtls-py and Mbed TLS versions and exit")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, text) in COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)

@@ -4,11 +4,12 @@ number argument types, a progress bar."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from typing import Any, NoReturn
 
-__all__ = ["OneLineParser", "Progress", "POSITIVE_INT", "NON_NEGATIVE_INT", "POSITIVE_MS",
+__all__ = ["OneLineParser", "plain", "Progress", "POSITIVE_INT", "NON_NEGATIVE_INT", "POSITIVE_MS",
            "NON_NEGATIVE_MS"]
 
 
@@ -75,3 +76,10 @@ POSITIVE_MS = _number(float, 0, "a time in ms > 0", strict=True)
 
 
 NON_NEGATIVE_MS = _number(float, 0, "a time in ms >= 0")
+
+
+def plain(text: str) -> str:
+    """A docstring paragraph as terminal text: RST roles (``:func:`x```) and
+    double backticks removed, lines joined (argparse wraps them again)."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return " ".join(text.replace("``", "").split())

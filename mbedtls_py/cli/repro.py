@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-from collections import defaultdict
 import json
 import time
+from collections import defaultdict
 from typing import Any
 
 from ..repro.runs import exit_status, run_many, summarise, sweep
@@ -27,7 +27,7 @@ from ..repro.scenarios import (
     run_scenario,
 )
 from ..server.policies import POLICIES
-from .cliutil import NON_NEGATIVE_MS, POSITIVE_INT, Progress, _number
+from .cliutil import NON_NEGATIVE_MS, POSITIVE_INT, Progress, _number, plain
 
 LEGEND = """
 late        the datagram of the previous connection reached the server after its reset
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                "classify\nscenarios: " + ", ".join(SCENARIOS))
     sub = ap.add_subparsers(dest="what", metavar="WHAT", required=True)
     cn = sub.add_parser("close-notify", help="the seed's late close_notify race",
-                        description=__doc__.split("\n\n")[1] if __doc__ else None)
+                        description=plain(__doc__.split("\n\n")[1]) if __doc__ else None)
     cn.add_argument("--peer", default="mbedtls", choices=["mbedtls", "openssl", "upstream-client"],
                     help="the client: mbedtls (in-process, simulated network; default), "
                          "openssl (s_client over real UDP via the proxy), upstream-client")

@@ -18,6 +18,7 @@ from ..context import Context, VirtualClock
 from ..creds import cert_configs, make_pki, psk_configs
 from ..errors import Err
 from ..sim.pump import handshake_pair, pump
+from .cliutil import plain
 
 
 def _round_trip(name: str, client_config: Config, server_config: Config,
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the self-test; return the exit status."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="mbedtls-py selftest", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="mbedtls-py selftest", description=plain(__doc__.split("\n\n")[0]))
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
     args = ap.parse_args(argv)
     failures = []

@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import MbedTLSError
+from ..server.events import Event
 from ..server.policies import POLICIES
 from ..server.server import DTLSServer
-from ..server.events import Event
 from ..udp.addresses import addr_str
-from ..udp.sample_sockets import SampleSockets
 from ..udp.loop import serve
+from ..udp.sample_sockets import SampleSockets
 from ..udp.transport import UDPTransport
 from .cliutil import OneLineParser
 

@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..server.server import DTLSServer
 from ..server.events import Event
+from ..server.server import DTLSServer
 from ..wire.records import parse_datagram
 from .addresses import parse_hostport
 from .transport import UDPTransport

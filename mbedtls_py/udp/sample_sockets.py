@@ -33,8 +33,8 @@ import select
 import socket
 from typing import Any
 
-from .transport import UDPTransport
 from .addresses import _norm
+from .transport import UDPTransport, receive_one
 
 __all__ = ["SampleSockets"]
 
@@ -137,17 +137,10 @@ class SampleSockets(UDPTransport):
         """The next datagram of the current client (or, with none, of anyone)."""
         if self._pushback:
             return self._pushback.popleft()
-        sock = self._active()
-        for _ in range(64):  # skip ICMP errors reported on the socket
-            try:
-                data, addr = sock.recvfrom(_MAX_UDP)
-            except (BlockingIOError, InterruptedError):
-                return None
-            except OSError:
-                continue
+        got = receive_one(self._active())
+        if got is not None:
             self.received += 1
-            return data, _norm(addr)
-        return None
+        return got
 
     def pending(self) -> bool:
         """Whether a datagram can be read now."""

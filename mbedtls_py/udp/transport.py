@@ -13,13 +13,27 @@ from typing import Any
 from ..context import RealClock
 from .addresses import _norm, addr_str, check_host, resolve
 
-__all__ = ["UDPTransport"]
+__all__ = ["UDPTransport", "receive_one"]
 
 _MAX_UDP = 65535
 
 
 # --------------------------------------------------------------------------- addresses
 # --------------------------------------------------------------------------- transport
+
+
+def receive_one(sock: socket.socket) -> tuple[bytes, Any] | None:
+    """One datagram from a non-blocking socket as ``(data, addr)``, or ``None``
+    when nothing is queued; ICMP errors reported on the socket are skipped."""
+    for _ in range(64):
+        try:
+            data, addr = sock.recvfrom(_MAX_UDP)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            continue
+        return data, _norm(addr)
+    return None
 
 
 class UDPTransport:
@@ -85,16 +99,10 @@ class UDPTransport:
         """The next datagram and its sender, or ``None`` (never blocks)."""
         if self._pushback:
             return self._pushback.popleft()
-        for _ in range(64):  # skip ICMP errors reported on the socket
-            try:
-                data, addr = self._sock.recvfrom(_MAX_UDP)
-            except (BlockingIOError, InterruptedError):
-                return None
-            except OSError:
-                continue
+        got = receive_one(self._sock)
+        if got is not None:
             self.received += 1
-            return data, _norm(addr)
-        return None
+        return got
 
     def pending(self) -> bool:
         """Whether a datagram can be read now."""

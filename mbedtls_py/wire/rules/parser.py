@@ -4,7 +4,8 @@ the language itself is documented in :mod:`mbedtls_py.wire.rules`."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .actions import Action, _parse_action_at
 from .conditions import Match, _parse_match_at
@@ -42,24 +43,25 @@ def _split(text: str) -> tuple[str | None, int, int, int]:
     return name, start, colon, colon + 1
 
 
-def parse_match(text: str) -> Match:
-    """Parse the match part of a rule (the text before ``:``) into a :class:`Match`."""
+def _parse_part(text: str, what: str, parse: Callable[[str, int], Any]) -> Any:
     if not isinstance(text, str):
-        raise TypeError(f"a match must be a str, not {type(text).__name__}")
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
     try:
-        return _parse_match_at(text, 0)
+        return parse(text, 0)
     except _Bad as bad:
         raise RuleSyntaxError(text, bad.start, bad.end, bad.reason, bad.allowed) from None
+
+
+def parse_match(text: str) -> Match:
+    """Parse the match part of a rule (the text before ``:``) into a :class:`Match`."""
+    match: Match = _parse_part(text, "a match", _parse_match_at)
+    return match
 
 
 def parse_action(text: str) -> Action:
     """Parse the action part of a rule (the text after ``:``) into an :class:`Action`."""
-    if not isinstance(text, str):
-        raise TypeError(f"an action must be a str, not {type(text).__name__}")
-    try:
-        return _parse_action_at(text, 0)
-    except _Bad as bad:
-        raise RuleSyntaxError(text, bad.start, bad.end, bad.reason, bad.allowed) from None
+    action: Action = _parse_part(text, "an action", _parse_action_at)
+    return action
 
 
 def parse_rule(text: str) -> Rule:
