@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> (module, one-line help); each module has main(argv) -> int.
@@ -40,5 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         ap.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
+    try:
+        return int(module.main(argv[1:]))
+    except BrokenPipeError:
+        # the reader went away (`... | head`): stop quietly, without a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 

@@ -24,6 +24,7 @@ from ..repro.scenarios import (
     LATE_SCENARIOS,
     SCENARIOS,
     RunResult,
+    offset_words,
     run_scenario,
 )
 from ..server.policies import POLICIES
@@ -31,7 +32,7 @@ from .cliutil import NON_NEGATIVE_MS, POSITIVE_INT, Progress, _number, plain
 
 LEGEND = """
 late        the datagram of the previous connection reached the server after its reset
-failures    the server reported an error caused by a datagram of the previous connection
+failed      the server reported an error caused by a datagram of the previous connection
 reported    a genuinely bad input was reported as an error (as it should be)
 hidden      a genuinely bad input was passed over (a real error hidden)
 served      the next legitimate client was served
@@ -42,7 +43,7 @@ window      the linger window the server used (ms; "-" for other policies)"""
 
 def format_table(summary: dict[str, dict[str, int]]) -> str:
     """The per-policy table printed by default."""
-    cols = [("runs", "runs"), ("late", "late"), ("failed", "failures"),
+    cols = [("runs", "runs"), ("late", "late"), ("failed", "failed"),
             ("reported", "reported"), ("hidden", "hidden"), ("served", "served"),
             ("inconclusive", "inconcl."), ("unexpected", "unexpected"), ("window_ms", "window")]
     head = f"{'policy':<10}" + "".join(f"{title:>11}" for _, title in cols)
@@ -59,7 +60,9 @@ def _format_sweep(result: dict[str, Any]) -> str:
     policies = list(result["buckets"])
     lines = [f"failure rate vs offset of the late close_notify after the reset "
              f"(RTT {result['rtt_ms']} ms, {result['seeds']} seeds per policy)",
-             f"{'offset (ms)':<14}" + "".join(f"{p:>10}" for p in policies)]
+             "each row: the runs whose late datagram arrived in that offset bucket (runs: "
+             "how many seeds, the same for every policy); cells: the share of them that failed",
+             f"{'offset (ms)':<14}{'runs':>6}" + "".join(f"{p:>10}" for p in policies)]
     for i, row in enumerate(result["buckets"][policies[0]]):
         lo, hi = row["offset_ms"]
         if hi <= 0:
@@ -68,8 +71,8 @@ def _format_sweep(result: dict[str, Any]) -> str:
         for p in policies:
             cell = result["buckets"][p][i]
             cells.append("-" if cell["failure_rate"] is None else f"{cell['failure_rate']:.0%}")
-        lines.append(f"{lo!s:>6}-{hi!s:<7}" + "".join(f"{c:>10}" for c in cells))
-    lines.append(f"{'overall':<14}" + "".join(f"{result['failure_rate'][p]:>10.1%}"
+        lines.append(f"{lo!s:>6}-{hi!s:<7}{row['runs']:>6}" + "".join(f"{c:>10}" for c in cells))
+    lines.append(f"{'overall':<14}{result['seeds']:>6}" + "".join(f"{result['failure_rate'][p]:>10.1%}"
                                             for p in policies))
     if result["linger_window_ms"]:
         lines.append(f"linger window used (ms): "
@@ -159,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         r = run_scenario(scenarios[0], policies[0], args.seed, auth=args.auth, rtt_ms=args.rtt,
                          linger_ms=args.linger, trace=True, events=True)
         print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
-              f"(server_rc {r.to_dict()['server_rc_hex']}, late datagram offset "
-              f"{r.offset_ms} ms after the reset in the trace"
+              f"(server_rc {r.to_dict()['server_rc_hex']}, the late datagram reached the server "
+              f"{offset_words(r.offset_ms)} its reset in the trace"
               + (f", linger window {r.linger_ms:g} ms" if r.linger_ms is not None else "")
               + f")\n{r.evidence}\n")
         print(r.trace)

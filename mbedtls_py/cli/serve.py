@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             server = ConcurrentServer(cfg, transport, max_peers=args.max_peers, **common)
         else:
             server = DTLSServer(cfg, transport, **common)
-        listen = {"t_ms": int(transport.clock.now_ms), "event": "listen",
+        listen = {"t_ms": server.elapsed_ms(), "event": "listen",
                   "address": addr_str(transport.address), "mitigation": args.mitigation,
                   "cookies": not args.no_cookies, "psk": bool(args.psk),
                   "per_client_socket": not (args.single_socket or args.concurrent),
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             for s, h in old.items():
                 signal.signal(s, h)
             server.close()
-        write({"t_ms": int(transport.clock.now_ms), "event": "stop", **result.to_dict(),
+        write({"t_ms": server.elapsed_ms(), "event": "stop", **result.to_dict(),
                "events_by_kind": dict(server.events.counts),
                "events_total": server.events.total})
         print(f"served {result.served} client(s); {result.errors} error(s), {result.dropped} "

@@ -222,6 +222,13 @@ def _bad_input(scenario: str, rng: random.Random) -> tuple[str, bytes]:
     raise ValueError(f"not a bad-input scenario: {scenario}")
 
 
+def offset_words(offset_ms: int | None) -> str:
+    """An offset from the server's reset in words: ``32 ms after``, ``14 ms before``."""
+    if offset_ms is None:
+        return "never"
+    return f"{abs(offset_ms)} ms {'before' if offset_ms < 0 else 'after'}"
+
+
 def expected_outcome(policy: str, scenario: str, late: bool, server_rc: int,
                      offset_ms: int | None = None, linger_ms: float | None = None) -> str:
     """What each policy promises for a run."""
@@ -294,7 +301,7 @@ def _verdict(scenario: str, net: Network, server: DTLSServer, where: dict[int, i
     hexed = delivered.data.hex()
     handler = next((e for e in evs if e.peer == src and e.event in _HANDLING
                     and e.data.get("datagram") == hexed and where.get(id(e), -1) > pos), None)
-    when = f"delivered {out['offset_ms']:+d} ms from the reset"
+    when = f"delivered {offset_words(out['offset_ms'])} the reset"
     if handler is None:
         out["missing"] = f"{when}, but no server event accounts for it"
         out["evidence"] = out["missing"]

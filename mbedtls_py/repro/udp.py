@@ -48,10 +48,10 @@ from ..server.policies import POLICIES
 from ..server.server import DTLSServer
 from ..udp.addresses import addr_str
 from ..udp.client import UDPClient
-from ..udp.proxy import UDPProxy
 from ..udp.loop import ServerThread
+from ..udp.proxy import UDPProxy
 from ..udp.transport import UDPTransport
-from .scenarios import expected_outcome
+from .scenarios import expected_outcome, offset_words
 
 __all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one"]
 
@@ -176,7 +176,7 @@ def _outcome(run: dict[str, Any]) -> tuple[str, str]:
     if run.get("handled_as") is None:
         return "inconclusive", "no server event accounts for the late datagram"
     how = (f"proxy held the alert; server event {run['handled_as']} "
-           f"{run['offset_ms']:+d} ms from the reset")
+           f"{offset_words(run['offset_ms'])} the reset")
     if run["handled_as"] == "error" or not run["second_client_served"]:
         return "failed", how
     return "ok", how

@@ -33,6 +33,7 @@ from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
 from .events import Address, DatagramTransport, Event, _addr_str
 from .policies import PEER_TIMEOUT_MS, POLICIES, Policy, PolicyHandling
 from .staleness import _ACCEPTED_MAX, ClosedConnection, _digest
+from ..context import VirtualClock
 
 __all__ = ["DTLSServer"]
 
@@ -89,6 +90,9 @@ class DTLSServer(PolicyHandling):
         self.transport = transport
         self.sockets = [transport]  # the simulated network polls us on their input
         self.clock = transport.clock
+        # Event times count from the run's start: a virtual clock starts at 0
+        # already; a real one (monotonic, since boot) from this server's creation.
+        self.epoch_ms = 0 if isinstance(self.clock, VirtualClock) else int(self.clock.now_ms)
         self.policy = policy
         self.name = name
         self.echo = echo
@@ -133,9 +137,13 @@ class DTLSServer(PolicyHandling):
     def _now(self) -> int:
         return int(self.clock.now_ms)
 
+    def elapsed_ms(self) -> int:
+        """Milliseconds since the run's start (what event times count)."""
+        return self._now() - self.epoch_ms
+
     def _emit(self, event: str, peer: Address | None = None, rc: int | None = None,
               note: str = "", **data: Any) -> Event:
-        ev = Event(self._now(), event, None if peer is None else _addr_str(peer),
+        ev = Event(self.elapsed_ms(), event, None if peer is None else _addr_str(peer),
                    None if rc is None else as_err(rc), note, data)
         self.events.append(ev)
         if self.on_event is not None:

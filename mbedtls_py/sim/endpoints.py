@@ -129,7 +129,7 @@ class ContextEndpoint(_Endpoint):
         """``Context.read_into()``, traced; returns the code or byte count."""
         self.net._sync_time()
         rc = self.ctx.read_into(buffer)
-        return self._after("read", rc, bytes(buffer[:rc]) if rc > 0 else b"")
+        return self._after("read_into", rc, bytes(buffer[:rc]) if rc > 0 else b"")
 
     def write(self, data: bytes) -> int:
         """``Context.write()``, traced; returns bytes written or the code."""

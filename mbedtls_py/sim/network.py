@@ -305,7 +305,7 @@ class Network(NetworkDriving):
     def record_call(self, name: str, call: str, rc: int, data: bytes = b"") -> None:
         """Log a call's return code into the trace (``data``: bytes read/written)."""
         rc = as_err(int(rc))
-        if call in ("read", "write") and isinstance(rc, int) and rc >= 0:
+        if call in ("read", "read_into", "write") and isinstance(rc, int) and rc >= 0:
             shown = repr(data[:32]) + ("..." if len(data) > 32 else "")
             note = f"{call}() -> {rc} bytes {shown}"
         else:

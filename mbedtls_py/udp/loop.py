@@ -89,7 +89,7 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
     def report_discard(peer: str, data: bytes, note: str) -> None:
         nonlocal discarded
         discarded += 1
-        emit = Event(int(clock.now_ms), "discard", peer, None, note,
+        emit = Event(server.elapsed_ms(), "discard", peer, None, note,
                      {"records": [repr(r) for r in parse_datagram(data).records]})
         server.events.append(emit)
         if user_cb is not None:
