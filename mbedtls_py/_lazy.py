@@ -15,14 +15,16 @@ __all__ = ["lazy_exports"]
 def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], list[str]]:
     """``(__getattr__, __all__)`` for ``package`` whose ``exports`` map a name to
     the module that defines it: a submodule name relative to ``package``, or an
-    absolute ``mbedtls_py....`` module path."""
+    absolute ``mbedtls_py....`` module path; ``module:attr`` exports that
+    module's ``attr`` under the name (an alias)."""
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, _, attr = module.partition(":")
         path = module if module.startswith("mbedtls_py.") else f"{package}.{module}"
-        value = getattr(importlib.import_module(path), name)
+        value = getattr(importlib.import_module(path), attr or name)
         setattr(sys.modules[package], name, value)  # found once, then a plain attribute
         return value
 

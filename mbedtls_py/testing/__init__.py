@@ -9,31 +9,19 @@ depends on this package.  ``TestPKI`` is :class:`mbedtls_py.creds.PKI`.
 
 from __future__ import annotations
 
-from ..creds.configs import cert_configs, psk_configs
-from ..creds.pki import PKI, KeyKind, make_pki
-from ..creds.psk import (
-    DEFAULT_PSK as PSK,
-    DEFAULT_PSK_IDENTITY as PSK_IDENTITY,
-    DEFAULT_PSK_SUITE as PSK_SUITE,
-)
-from ..sim.pump import handshake_pair, new_pair, pump
+from .._lazy import lazy_exports
 
-__all__ = [
-    "TestPKI",
-    "make_pki",
-    "cert_configs",
-    "psk_configs",
-    "pump",
-    "handshake_pair",
-    "new_pair",
-    "open_socket_inodes",
-    "PSK",
-    "PSK_IDENTITY",
-    "PSK_SUITE",
-]
-
-TestPKI = PKI
-"""The PKI the fixtures return (an alias of :class:`mbedtls_py.creds.pki.PKI`)."""
+# Loaded on first use, so that pytest loading the plugin (mbedtls_py.testing.plugin)
+# imports neither the extension nor the simulator.
+__getattr__, __all__ = lazy_exports(__name__, {
+    "TestPKI": "mbedtls_py.creds.pki:PKI", "KeyKind": "mbedtls_py.creds.pki",
+    "make_pki": "mbedtls_py.creds.pki", "cert_configs": "mbedtls_py.creds.configs",
+    "psk_configs": "mbedtls_py.creds.configs", "PSK": "mbedtls_py.creds.psk:DEFAULT_PSK",
+    "PSK_IDENTITY": "mbedtls_py.creds.psk:DEFAULT_PSK_IDENTITY",
+    "PSK_SUITE": "mbedtls_py.creds.psk:DEFAULT_PSK_SUITE", "pump": "mbedtls_py.sim.pump",
+    "handshake_pair": "mbedtls_py.sim.pump", "new_pair": "mbedtls_py.sim.pump",
+})
+__all__.append("open_socket_inodes")
 
 
 def open_socket_inodes() -> set[str]:

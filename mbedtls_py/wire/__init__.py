@@ -6,15 +6,27 @@ loads the compiled extension, so the UDP proxy and offline tools can use it.
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from .constants import (
+    DTLS1_0,
+    DTLS1_2,
+    HANDSHAKE_HEADER_LEN,
+    RECORD_HEADER_LEN,
+    AlertDescription,
+    AlertLevel,
+    ContentType,
+    HandshakeType,
+    alert_description_name,
+    alert_level_name,
+    content_type_name,
+    handshake_type_name,
+    version_name,
+)
+from .messages import AlertMessage, HandshakeHeader
+from .records import Datagram, Record, looks_like_dtls, parse_datagram
 
-# name -> the module that defines it; imported on first use
-__getattr__, __all__ = lazy_exports(__name__, {
-    "RECORD_HEADER_LEN": "constants", "HANDSHAKE_HEADER_LEN": "constants", "DTLS1_0": "constants",
-    "DTLS1_2": "constants", "ContentType": "constants", "HandshakeType": "constants",
-    "AlertLevel": "constants", "AlertDescription": "constants", "content_type_name": "constants",
-    "handshake_type_name": "constants", "alert_level_name": "constants",
-    "alert_description_name": "constants", "version_name": "constants",
-    "HandshakeHeader": "messages", "AlertMessage": "messages", "Record": "records",
-    "Datagram": "records", "parse_datagram": "records", "looks_like_dtls": "records",
-})
+__all__ = [
+    "RECORD_HEADER_LEN", "HANDSHAKE_HEADER_LEN", "DTLS1_0", "DTLS1_2", "ContentType",
+    "HandshakeType", "AlertLevel", "AlertDescription", "content_type_name",
+    "handshake_type_name", "alert_level_name", "alert_description_name", "version_name",
+    "HandshakeHeader", "AlertMessage", "Record", "Datagram", "parse_datagram", "looks_like_dtls",
+]

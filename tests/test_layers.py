@@ -1,0 +1,96 @@
+"""The package's layers (issue 14): dependencies point one way, the pure layers
+import without the compiled extension, and the pytest plugin stays light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
+
+# layer -> the layers (and bindings) it may import; anything else is an upward import
+ALLOWED = {
+    "wire": set(),
+    "creds": {"bindings"},
+    "sim": {"bindings", "wire"},
+    "server": {"bindings", "wire"},
+    "udp": {"bindings", "wire", "server"},
+    "peers": {"bindings", "creds", "udp"},
+    "repro": {"bindings", "wire", "creds", "sim", "server", "udp", "peers"},
+    "testing": {"bindings", "creds", "sim"},
+    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "repro"},
+}
+
+
+def _layer_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) < 2 or not (PKG / parts[1]).is_dir():
+        return "bindings"  # a top-level module or a name of the package itself
+    return parts[1]
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    package = list(rel.parts[:-1])
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
+            else:
+                names = [node.module or ""]
+            out += [(node.lineno, n) for n in names if n.startswith("mbedtls_py")]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names if a.name.startswith("mbedtls_py")]
+    return out
+
+
+def test_dependencies_point_one_way() -> None:
+    """No module imports a layer above its own (wire imports nothing outside wire;
+    nothing at run time imports testing; only cli imports cli)."""
+    upward = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        if len(rel.parts) < 2:
+            continue  # the bindings layer and the package entry points
+        layer = rel.parts[0]
+        if layer not in ALLOWED:
+            continue  # a subpackage this table does not know yet
+        for line, target in _imports(path):
+            dep = _layer_of(target)
+            if dep != layer and dep not in ALLOWED[layer]:
+                upward.append(f"{rel}:{line} imports {target} ({layer} -> {dep})")
+    assert upward == []
+
+
+def _fresh(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("module", ["mbedtls_py", "mbedtls_py.wire.records", "mbedtls_py.wire.rules",
+                                    "mbedtls_py.udp.proxy", "mbedtls_py.cli.proxy",
+                                    "mbedtls_py.testing.plugin"])
+def test_light_imports_do_not_load_the_extension(module: str) -> None:
+    """The record parser, the rule language, the proxy and the pytest plugin import
+    without the compiled extension (and without the simulator)."""
+    loaded = _fresh(f"import sys, {module}; "
+                    "print(sorted(m for m in sys.modules if m in ('mbedtls_py._lib', "
+                    "'mbedtls_py.sim.network', 'mbedtls_py.context')))")
+    assert loaded == "[]"
+
+
+def test_bindings_load_on_first_use() -> None:
+    """``from mbedtls_py import Config, Context, Err`` still works, and loads (and
+    checks) the extension; so does importing a bindings module directly."""
+    assert _fresh("from mbedtls_py import Config, Context, Err, __mbedtls_version__; "
+                  "print(Err.SSL_WANT_READ == -0x6900, __mbedtls_version__.count('.'))") == "True 2"
+    assert _fresh("import mbedtls_py.context as c, mbedtls_py as m; "
+                  "print(m._running_version is not None)") == "True"
