@@ -16,10 +16,8 @@ crypto once, through the import hook installed here.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -68,22 +66,24 @@ def _check_build(ffi: Any, lib: Any) -> str:
     return str(running)
 
 
-class _CheckedLoader(importlib.abc.Loader):
+# Plain classes with the finder/loader protocol methods (importlib.abc would cost
+# ~15 ms of imports on every `import mbedtls_py`).
+class _CheckedLoader:
     """Loads the extension, then runs :func:`_check_build` before anyone uses it."""
 
-    def __init__(self, inner: importlib.abc.Loader) -> None:
+    def __init__(self, inner: Any) -> None:
         self._inner = inner
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
         return self._inner.create_module(spec)
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: Any) -> None:
         global _running_version
         self._inner.exec_module(module)
         _running_version = _check_build(module.ffi, module.lib)
 
 
-class _ExtensionHook(importlib.abc.MetaPathFinder):
+class _ExtensionHook:
     """Finds ``mbedtls_py._lib`` like the path finder does, with a checking loader."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
