@@ -29,12 +29,11 @@ and wait in the server's backlog.
 
 from __future__ import annotations
 
-import select
 import socket
 from typing import Any
 
 from .addresses import _norm
-from .transport import UDPTransport, receive_one
+from .transport import UDPTransport
 
 __all__ = ["SampleSockets"]
 
@@ -115,12 +114,9 @@ class SampleSockets(UDPTransport):
         self.freed_datagrams += len(gone)
         return gone
 
-    def _active(self) -> socket.socket:
+    def _reading(self) -> socket.socket:
+        """The client's connected socket while there is one, else the listener."""
         return self._client if self._client is not None else self._sock
-
-    def fileno(self) -> int:
-        """The descriptor the server reads now (the client's while connected)."""
-        return self._active().fileno()
 
     def sendto(self, data: bytes, addr: Any) -> None:
         """Send through the client's socket when ``addr`` is the client."""
@@ -132,33 +128,6 @@ class SampleSockets(UDPTransport):
                 self.send_errors.append(f"send {addr}: {exc}")
             return
         super().sendto(data, addr)
-
-    def recvfrom(self) -> tuple[bytes, Any] | None:
-        """The next datagram of the current client (or, with none, of anyone)."""
-        if self._pushback:
-            return self._pushback.popleft()
-        got = receive_one(self._active())
-        if got is not None:
-            self.received += 1
-        return got
-
-    def pending(self) -> bool:
-        """Whether a datagram can be read now."""
-        if self._pushback:
-            return True
-        r, _, _ = select.select([self._active()], [], [], 0)
-        return bool(r)
-
-    def wait(self, deadline_ms: float | None, max_wait_ms: float = 1000.0) -> bool:
-        """Block until the active socket is readable or ``deadline_ms`` (at most
-        ``max_wait_ms``)."""
-        if self._pushback:
-            return True
-        timeout = max_wait_ms
-        if deadline_ms is not None:
-            timeout = min(timeout, deadline_ms - self.clock.now_ms)
-        r, _, _ = select.select([self._active()], [], [], max(0.0, timeout) / 1000.0)
-        return bool(r)
 
     def close(self) -> None:
         """Close every socket (idempotent)."""

@@ -78,9 +78,13 @@ class UDPTransport:
         """The bound port."""
         return self.address[1]
 
+    def _reading(self) -> socket.socket:
+        """The socket datagrams are read from now (a subclass may switch it)."""
+        return self._sock
+
     def fileno(self) -> int:
-        """The socket's file descriptor (for ``select``)."""
-        return self._sock.fileno()
+        """The descriptor datagrams are read from now (for ``select``)."""
+        return self._reading().fileno()
 
     @property
     def closed(self) -> bool:
@@ -99,7 +103,7 @@ class UDPTransport:
         """The next datagram and its sender, or ``None`` (never blocks)."""
         if self._pushback:
             return self._pushback.popleft()
-        got = receive_one(self._sock)
+        got = receive_one(self._reading())
         if got is not None:
             self.received += 1
         return got
@@ -108,7 +112,7 @@ class UDPTransport:
         """Whether a datagram can be read now."""
         if self._pushback:
             return True
-        r, _, _ = select.select([self._sock], [], [], 0)
+        r, _, _ = select.select([self._reading()], [], [], 0)
         return bool(r)
 
     def wait(self, deadline_ms: float | None, max_wait_ms: float = 1000.0) -> bool:
@@ -119,7 +123,7 @@ class UDPTransport:
         timeout = max_wait_ms
         if deadline_ms is not None:
             timeout = min(timeout, deadline_ms - self.clock.now_ms)
-        r, _, _ = select.select([self._sock], [], [], max(0.0, timeout) / 1000.0)
+        r, _, _ = select.select([self._reading()], [], [], max(0.0, timeout) / 1000.0)
         return bool(r)
 
     def discard_from(self, peer: Any) -> list[bytes]:
