@@ -1,4 +1,4 @@
-"""Build script for ``mbedtls_py._lib``: the pinned Mbed TLS, compiled
+"""Build script for ``mbedtls_py._lib_default``: the pinned Mbed TLS, compiled
 statically into one cffi extension (API mode, out of line).
 
 ``setup.py`` names ``csrc/build.py:ffibuilder`` in ``cffi_modules`` and calls
@@ -36,6 +36,7 @@ CSRC = ROOT / "csrc"
 GENERATED = CSRC / "_generated"
 CONFIG_HEADER = "mbedtls_py_config.h"
 GLUE_SOURCES = [CSRC / "glue.c"]
+DEFAULT_MODULE = "mbedtls_py._lib_default"
 
 sys.path.insert(0, str(CSRC))
 from cdefs import MODULES  # noqa: E402
@@ -83,8 +84,9 @@ class Target(NamedTuple):
 
 
 def default_target() -> Target:
-    """The extension every install has: the selected pin as ``mbedtls_py._lib``."""
-    return Target("mbedtls_py._lib", mbedtls_source(), PIN["version"], PIN["sha256"],
+    """The extension every install has: the selected pin as ``mbedtls_py._lib_default``
+    (``mbedtls_py/_lib.py`` loads it, or a variant)."""
+    return Target(DEFAULT_MODULE, mbedtls_source(), PIN["version"], PIN["sha256"],
                   ROOT / "build")
 
 
@@ -214,7 +216,7 @@ def build_static_library(verbose: bool = True, target: Target | None = None) -> 
 # ---- the cffi builder --------------------------------------------------------
 
 def make_ffibuilder(target: Target | None = None) -> FFI:
-    """The cffi builder of ``target`` (default: ``mbedtls_py._lib`` from the pin)."""
+    """The cffi builder of ``target`` (default: ``mbedtls_py._lib_default``)."""
     target = target or default_target()
     src, version = target.src, target.version
     error_cdef = write_generated(src, target.csrc / "_generated")
@@ -272,6 +274,14 @@ def build_extension(target: Target, verbose: bool = True) -> Path:
     return Path(ffi.compile(tmpdir=str(target.build_dir / "ext"), verbose=False))
 
 
+def remove_stale_extensions() -> None:
+    """Delete built default extensions of any tag, and the old ``_lib.*.so`` that
+    would shadow the loader ``mbedtls_py/_lib.py`` (extensions win over .py)."""
+    for pattern in ("_lib.*so", "_lib_default.*so"):
+        for stale in (ROOT / "mbedtls_py").glob(pattern):
+            stale.unlink()
+
+
 # setup.py's cffi_modules calls this (it is not an FFI); other importers
 # (variants, the upstream samples) need not build the default extension.
 ffibuilder = make_ffibuilder
@@ -281,6 +291,5 @@ if __name__ == "__main__":
     os.chdir(ROOT)
     # One extension file only: an older one of another tag (abi3 from pip,
     # cpython-3xx from here) would otherwise shadow or be shadowed.
-    for stale in (ROOT / "mbedtls_py").glob("_lib.*so"):
-        stale.unlink()
+    remove_stale_extensions()
     make_ffibuilder().compile(verbose=False)
