@@ -21,6 +21,16 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a subcommand; ``--help`` lists them."""
+    from .variants import VariantError
+
+    try:
+        return _dispatch(argv)
+    except VariantError as e:  # MBEDTLS_PY_VARIANT names nothing loadable
+        print(f"mbedtls-py: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(
         prog="mbedtls-py",
