@@ -65,17 +65,22 @@ def probe(stray: int, seed: int = 1) -> dict[str, Any]:
         server.close()
 
 
-def run_probe(strays: list[int]) -> dict[str, Any]:
+def run_probe(strays: list[int], detailed: bool = False) -> dict[str, Any]:
     """The probe for each N, with the loaded variant's name and version."""
     import mbedtls_py
 
     cases = [probe(n) for n in strays]
-    return {
+    result: dict[str, Any] = {
         "variant": mbedtls_py.__variant__, "mbedtls_version": mbedtls_py.__mbedtls_version__,
-        "cases": cases,
+        # one line per case, so that `matrix` shows one row per case
+        "cases": {f"CCS + {c['stray_bytes']:2} stray bytes":
+                  f"{c['verdict']}: {(c.get('reads') or [c.get('why', '')])[0]}" for c in cases},
         "summary": {v: sum(c["verdict"] == v for c in cases)
                     for v in ("discarded", "connection-broken", "inconclusive")},
     }
+    if detailed:
+        result["details"] = cases
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 0 <= args.max_stray <= 64:
         ap.error("--max-stray must be 0..64")
-    result = run_probe(list(range(args.max_stray + 1)))
+    result = run_probe(list(range(args.max_stray + 1)), detailed=not args.json)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"variant {result['variant']} (Mbed TLS {result['mbedtls_version']})")
-        for c in result["cases"]:
+        for c in result["details"]:
             print(f"  CCS + {c['stray_bytes']:2} stray bytes: {c['verdict']:18} "
                   f"{', '.join(c.get('reads', [])) or c.get('why', '')}")
     return 0
