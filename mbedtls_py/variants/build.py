@@ -107,10 +107,30 @@ def _default_name(version: str | None, source: Path | None, patches: list[Path])
     return version + "+" + "+".join(p.name.split("-")[0] for p in patches)
 
 
+def _up_to_date(vdir: Path, rebuild: str, identity: str, patches: list[Path], src: Path,
+                b: ModuleType) -> bool:
+    """True when ``vdir`` holds a loadable build of the same inputs."""
+    try:
+        info = json.loads((vdir / "variant.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if info.get("rebuild") != rebuild or info.get("csrc_hash") != csrc_hash() \
+            or info.get("python") != sys.version.split()[0] \
+            or not (vdir / info.get("extension", "-")).is_file():
+        return False
+    if [p["sha256"] for p in info.get("patches", [])] != \
+            [hashlib.sha256(p.read_bytes()).hexdigest() for p in patches]:
+        return False
+    if identity:  # a pin: its SHA-256 was checked when it was fetched
+        return info.get("source", {}).get("sha256") == identity
+    return bool(info.get("tree_sha256") == b.tree_hash(src))
+
+
 def build_variant(version: str | None = None, *, source: Path | None = None,
                   name: str | None = None, patches: list[Path] | None = None,
-                  verbose: bool = True) -> Variant:
-    """Build (or rebuild) one variant and return it, checked by importing it."""
+                  verbose: bool = True, force: bool = False) -> Variant:
+    """Build one variant (unless an up-to-date build of the same inputs exists,
+    or ``force``) and return it, checked by importing it."""
     b = csrc_build()
     fetch = b.fetch
     patches = [p.resolve() for p in patches or []]
@@ -153,6 +173,10 @@ def build_variant(version: str | None = None, *, source: Path | None = None,
     vdir.mkdir(parents=True, exist_ok=True)
     with open(vdir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build of a variant at a time
+        if not force and _up_to_date(vdir, " ".join(rebuild), identity, patches, src, b):
+            if verbose:
+                print(f"mbedtls-py: variant {name} is up to date", file=sys.stderr)
+            return find(name)
         applied: list[dict[str, str]] = []
         if patches:
             applied = _apply_patches(src, vdir / "src", patches)
@@ -204,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
                                    "with +NNNN per patch)")
     ap.add_argument("--patch", type=Path, action="append", default=[], metavar="FILE",
                     help="apply this patch (-p1) to a copy of the tree first; repeatable")
+    ap.add_argument("--force", action="store_true",
+                    help="rebuild even when an up-to-date build exists")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
     try:
         if args.name is not None:
             check_name(args.name)
         variant = build_variant(args.version, source=args.source, name=args.name,
-                                patches=args.patch, verbose=not args.quiet)
+                                patches=args.patch, verbose=not args.quiet, force=args.force)
     except ValueError as e:
         print(f"mbedtls-py build-variant: error: {e}", file=sys.stderr)
         return 2
