@@ -225,7 +225,7 @@ def make_ffibuilder(target: Target | None = None) -> FFI:
     ffi.cdef(error_cdef + "".join(m.TYPES for m in modules)
              + "".join(m.FUNCTIONS for m in modules))
     preamble = "".join(m.INCLUDES for m in modules) + '#include "_generated/error_headers.h"\n' + f"""
-#include "mbedtls/build_info.h"
+#include "mbedtls/version.h" /* MBEDTLS_VERSION_NUMBER, in 2.x and 3.x */
 #if MBEDTLS_VERSION_NUMBER != {_version_number(version)}
 #error "this extension is built for Mbed TLS {version}"
 #endif
@@ -265,7 +265,7 @@ def build_extension(target: Target, verbose: bool = True) -> Path:
     ``csrc``, compile the archive and the extension in its ``build_dir``;
     return the path of the extension file."""
     target.csrc.mkdir(parents=True, exist_ok=True)
-    for path in [*GLUE_SOURCES, CSRC / "glue.h", CSRC / CONFIG_HEADER]:
+    for path in [*GLUE_SOURCES, *sorted(CSRC.glob("*.h"))]:
         shutil.copy2(path, target.csrc / path.name)
     build_static_library(verbose=verbose, target=target)
     ffi = make_ffibuilder(target)

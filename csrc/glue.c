@@ -13,6 +13,8 @@
 #include "mbedtls/ssl_cookie.h"
 #include "psa/crypto.h"
 
+#include "compat.h"
+
 /* ---- queues ------------------------------------------------------------ */
 
 static void queue_append(mpy_queue *q, mpy_datagram *d)
