@@ -23,6 +23,7 @@ loaded.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.machinery
 import importlib.util
 import json
@@ -173,7 +174,7 @@ def load_extension(name: str) -> tuple[ModuleType, Variant]:
     """Import the extension of variant ``name``; return it and its description."""
     variant = find(name)
     if variant.directory is None:
-        import mbedtls_py._lib_default as ext  # the built-in extension
+        ext = importlib.import_module("mbedtls_py._lib_default")  # the built-in extension
         return ext, variant
     if variant.extension is None or not variant.extension.is_file():
         raise VariantError(f"variant {variant.name!r} has no extension at {variant.extension}; "

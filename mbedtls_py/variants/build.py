@@ -122,7 +122,7 @@ def _up_to_date(vdir: Path, rebuild: str, identity: str, patches: list[Path], sr
             [hashlib.sha256(p.read_bytes()).hexdigest() for p in patches]:
         return False
     if identity:  # a pin: its SHA-256 was checked when it was fetched
-        return info.get("source", {}).get("sha256") == identity
+        return bool(info.get("source", {}).get("sha256") == identity)
     return bool(info.get("tree_sha256") == b.tree_hash(src))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from . import ENV, list_variants, variants_dir
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
                f"Variants are looked up in {variants_dir()}.")
     ap.add_argument("--json", action="store_true", help="one JSON list instead of a table")
     args = ap.parse_args(argv)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for v in list_variants():
         rows.append({"name": v.name, "mbedtls_version": v.mbedtls_version, "module": v.module,
                      "stale": v.stale, "source": v.describe(),
