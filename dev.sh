@@ -2,7 +2,8 @@
 # One entry point for newcomers and CI: sets up what it needs, then runs.
 #
 #   ./dev.sh repro [ARGS...]   the seed's close_notify race (python -m mbedtls_py repro close-notify)
-#   ./dev.sh test  [ARGS...]   the test suite (pytest)
+#   ./dev.sh test  [ARGS...]   the test suite (pytest); without ARGS also the key
+#                              tests on library variant 3.6.6 (MBEDTLS_PY_CI_VARIANT)
 #   ./dev.sh shell             a shell with the project's virtual environment active
 #
 # Set-up (idempotent): a virtual environment in .venv, the pinned Mbed TLS
@@ -13,6 +14,10 @@ cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
+
+# The key tests CI also runs on the second library variant (cheap: ~30 s).
+VARIANT_TESTS="tests/test_variants.py tests/test_context.py tests/test_net.py tests/test_repro.py
+               tests/test_errors.py tests/test_config.py"
 
 die() { echo "dev.sh: $*" >&2; exit 1; }
 
@@ -33,8 +38,8 @@ setup() {
     fi
     local stamp="$VENV/.mbedtls-py-installed"
     local inputs
-    inputs=$(cat pyproject.toml setup.py csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pin.json \
-             mbedtls_py/_version.py | sha256sum | cut -d' ' -f1)
+    inputs=$(cat pyproject.toml setup.py csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pins.json \
+             mbedtls_py/_version.py <(echo "pin=${MBEDTLS_PY_PIN:-}") | sha256sum | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
         echo "dev.sh: building mbedtls-py (fetches and compiles Mbed TLS on first run)..." >&2
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
@@ -53,14 +58,27 @@ case "$cmd" in
     test)
         command -v openssl >/dev/null || apt_install openssl
         setup
-        exec "$VENV/bin/python" -m pytest -q "$@"
+        # With arguments: just that pytest selection.  Without (CI, a full run):
+        # the suite, then the second library variant ($MBEDTLS_PY_CI_VARIANT,
+        # default 3.6.6; empty to skip) built side by side and its key tests.
+        variant=${MBEDTLS_PY_CI_VARIANT-3.6.6}
+        if [ $# -gt 0 ] || [ -z "$variant" ]; then
+            exec "$VENV/bin/python" -m pytest -q "$@"
+        fi
+        rc=0
+        "$VENV/bin/python" -m pytest -q || rc=$?
+        echo "dev.sh: key tests on library variant $variant..." >&2
+        "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1
+        "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant "$variant" \
+            $VARIANT_TESTS || rc=$?
+        exit $rc
         ;;
     shell)
         setup
         exec bash --rcfile <(echo "source $VENV/bin/activate")
         ;;
     *)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
         [ -z "$cmd" ] || [ "$cmd" = -h ] || [ "$cmd" = --help ] || exit 2
         ;;
 esac

@@ -19,6 +19,8 @@ class BuildExt(build_ext):
         import build as mbedtls_build  # csrc/build.py
 
         mbedtls_build.build_static_library()
+        if self.inplace:  # an old in-place mbedtls_py/_lib.*.so would shadow _lib.py
+            mbedtls_build.remove_stale_extensions()
         super().run()
 
 

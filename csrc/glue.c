@@ -16,6 +16,8 @@
 #include "mbedtls/md.h"
 #include "psa/crypto.h"
 
+#include "compat.h"
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define MPY_THREAD_LOCAL _Thread_local
 #else

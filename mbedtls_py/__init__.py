@@ -1,6 +1,8 @@
 """mbedtls-py: drive the real Mbed TLS DTLS server and client from Python.
 
-The pinned Mbed TLS is compiled into ``mbedtls_py._lib``.  Python owns the
+The pinned Mbed TLS is compiled into ``mbedtls_py._lib_default``; other
+builds (library variants, ``mbedtls_py.variants``) are chosen with
+``MBEDTLS_PY_VARIANT`` and reached through ``mbedtls_py._lib``.  Python owns the
 datagrams (``Context.push``/``pop``/``move_to``), the clock
 (``VirtualClock``) and the randomness (``Config(seed=...)``), and sees Mbed
 TLS's return codes unchanged (``Err``).
@@ -8,57 +10,73 @@ TLS's return codes unchanged (``Err``).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 
-try:
-    from ._lib import ffi as _ffi, lib as _lib
-except ImportError as e:  # pragma: no cover - depends on how it was installed
-    raise ImportError(
-        "mbedtls_py's C extension is not built. From a checkout run "
-        "`pip install -e .` (or `python csrc/build.py`)."
-    ) from e
+if TYPE_CHECKING:  # the names below are loaded lazily (see __getattr__)
+    from .config import Config, available_ciphersuites, ciphersuite_id, ciphersuite_name
+    from .context import MAX_DATAGRAM, Context, ExportedKeys, RealClock, VirtualClock
+    from .errors import (
+        ClosedError,
+        Err,
+        HelloVerifyRequired,
+        MbedTLSError,
+        NotAvailableError,
+        PeerCloseNotify,
+        Timeout,
+        WantRead,
+        WantWrite,
+        check,
+        strerror,
+    )
+    from .rng import Rng
+    from .timeutil import get_time, set_time
+    from .x509 import CertificateChain, PrivateKey
+
+    __mbedtls_version__: str
+    __variant__: str
+
+# The extension is loaded on first use, not at ``import mbedtls_py``: the
+# library variant (MBEDTLS_PY_VARIANT) can then still be chosen after the
+# package is imported but before it is used -- which is what the pytest
+# plugin's ``--mbedtls-variant`` needs (pytest imports plugins before it
+# parses options).  Every public name below resolves on first access.
+_LAZY = {
+    "Config": ".config", "available_ciphersuites": ".config", "ciphersuite_id": ".config",
+    "ciphersuite_name": ".config",
+    "MAX_DATAGRAM": ".context", "Context": ".context", "ExportedKeys": ".context",
+    "RealClock": ".context", "VirtualClock": ".context",
+    "ClosedError": ".errors", "Err": ".errors", "HelloVerifyRequired": ".errors",
+    "MbedTLSError": ".errors", "NotAvailableError": ".errors", "PeerCloseNotify": ".errors",
+    "Timeout": ".errors", "WantRead": ".errors", "WantWrite": ".errors", "check": ".errors",
+    "strerror": ".errors",
+    "Rng": ".rng",
+    "get_time": ".timeutil", "set_time": ".timeutil",
+    "CertificateChain": ".x509", "PrivateKey": ".x509",
+}
+_FROM_LIB = {"__mbedtls_version__": "MBEDTLS_VERSION", "__variant__": "VARIANT"}
 
 
-def _check_build() -> str:
-    compiled = _ffi.string(_lib.mpy_package_version()).decode()
-    if compiled != __version__:
-        raise ImportError(f"mbedtls_py {__version__} found an extension built for {compiled}; "
-                          "rebuild it with `pip install .`")
-    buf = _ffi.new("char[]", 32)
-    _lib.mbedtls_version_get_string(buf)
-    running = _ffi.string(buf).decode()
-    pinned = _ffi.string(_lib.mpy_pinned_mbedtls_version()).decode()
-    if running != pinned:
-        raise ImportError(f"extension runs Mbed TLS {running}, but {pinned} is pinned")
-    status = _lib.mpy_global_init()
-    if status != 0:
-        raise ImportError(f"psa_crypto_init() failed with {status}")
-    return running
+def __getattr__(name: str) -> Any:
+    if name in _FROM_LIB:
+        from . import _lib
+        value = getattr(_lib, _FROM_LIB[name])
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    else:
+        raise AttributeError(f"module 'mbedtls_py' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
-__mbedtls_version__: str = _check_build()
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_FROM_LIB})
 
-from .config import Config, available_ciphersuites, ciphersuite_id, ciphersuite_name  # noqa: E402
-from .context import MAX_DATAGRAM, Context, ExportedKeys, RealClock, VirtualClock  # noqa: E402
-from .errors import (  # noqa: E402
-    ClosedError,
-    Err,
-    HelloVerifyRequired,
-    MbedTLSError,
-    NotAvailableError,
-    PeerCloseNotify,
-    Timeout,
-    WantRead,
-    WantWrite,
-    check,
-    strerror,
-)
-from .rng import Rng  # noqa: E402
-from .timeutil import get_time, set_time  # noqa: E402
-from .x509 import CertificateChain, PrivateKey  # noqa: E402
 
 __all__ = [
-    "__version__", "__mbedtls_version__",
+    "__version__", "__mbedtls_version__", "__variant__",
     "Config", "Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM",
     "Err", "MbedTLSError", "WantRead", "WantWrite", "HelloVerifyRequired", "PeerCloseNotify",
     "Timeout", "ClosedError", "NotAvailableError", "check", "strerror",

@@ -486,7 +486,11 @@ class Context:
             return bytes(ffi.buffer(crt.raw.p, crt.raw.len))
 
     def exported_keys(self) -> ExportedKeys | None:
-        """Key material of the last completed handshake (for NSS key logs)."""
+        """Key material of the last completed handshake (for NSS key logs).
+        NotAvailableError on a variant without per-context key export (2.x)."""
+        from .features import require
+
+        require("KEY_EXPORT", "key export")
         with self._lock:
             self._c()
             conn = self._conn

@@ -11,46 +11,105 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
 - ``dtls_network``: a fresh simulated ``Network`` seeded from the test's node
   id (so a failing test replays byte for byte); override the seed with
   ``@pytest.mark.dtls_seed(N)``.
+
+``--mbedtls-variant NAME`` runs the session against a library variant
+(``mbedtls-py build-variant``; the same as ``MBEDTLS_PY_VARIANT=NAME``, which
+subprocesses inherit); the header names the Mbed TLS version and variant.
+This module loads nothing from the extension when pytest imports it (pytest
+imports plugins before it parses options): the fixtures import lazily.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import TYPE_CHECKING
+
 import pytest
 
-from .testing import TestPKI, cert_configs, make_pki, new_pair, psk_configs
+if TYPE_CHECKING:
+    from .testing import TestPKI
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mbedtls-py")
+    group.addoption("--mbedtls-variant", metavar="NAME", default=None,
+                    help="load this mbedtls-py library variant (see `mbedtls-py variants`); "
+                         "sets MBEDTLS_PY_VARIANT for the session and its subprocesses")
+
+
+def _select_variant(name: str | None) -> None:
+    from .variants import ENV, VariantError, find
+
+    if not name:
+        return
+    try:
+        wanted = find(name)
+    except VariantError as e:
+        raise pytest.UsageError(f"--mbedtls-variant: {e}") from None
+    loaded = sys.modules.get("mbedtls_py._lib")
+    if loaded is not None and getattr(loaded, "VARIANT", None) != wanted.name:
+        raise pytest.UsageError(
+            f"--mbedtls-variant {name}: this process already loaded variant "
+            f"{getattr(loaded, 'VARIANT', '?')} (one variant per process; run pytest anew)")
+    os.environ[ENV] = name
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    # Before any conftest.py or test module imports mbedtls_py's extension.
+    _select_variant(getattr(early_config.known_args_namespace, "mbedtls_variant", None))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _select_variant(config.getoption("mbedtls_variant", None))  # e.g. pytester's inline runs
     config.addinivalue_line("markers", "dtls_seed(seed): the seed of the dtls_network fixture")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from . import __mbedtls_version__, __variant__, __version__
+
+    return f"mbedtls-py {__version__}: Mbed TLS {__mbedtls_version__} (variant {__variant__})"
 
 
 @pytest.fixture(scope="session")
 def mbedtls_pki() -> TestPKI:
     """A trustme ECDSA P-256 CA and ``localhost`` leaf, shared by the session."""
+    from .testing import make_pki
+
     return make_pki("ecdsa")
 
 
 @pytest.fixture(scope="session")
 def mbedtls_rsa_pki() -> TestPKI:
     """A trustme RSA CA and ``localhost`` leaf, shared by the session."""
+    from .testing import make_pki
+
     return make_pki("rsa")
 
 
 @pytest.fixture
 def dtls_cert_configs(mbedtls_pki: TestPKI):
     """(client, server) configs authenticating the server with ``mbedtls_pki``."""
+    from .testing import cert_configs
+
     return cert_configs(mbedtls_pki)
 
 
 @pytest.fixture
 def dtls_psk_configs():
     """(client, server) configs sharing a PSK (TLS-PSK-WITH-AES-128-GCM-SHA256)."""
+    from .testing import psk_configs
+
     return psk_configs()
 
 
 @pytest.fixture
 def dtls_pair(dtls_cert_configs):
     """(client, server, clock): fresh contexts on one ``VirtualClock``; closed afterwards."""
+    from .testing import new_pair
+
     client, server, clock = new_pair(*dtls_cert_configs)
     yield client, server, clock
     client.close()

