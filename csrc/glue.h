@@ -8,7 +8,8 @@
  *  - an RNG for mbedtls_ssl_conf_rng(): CTR_DRBG over system entropy, or over
  *    a deterministic stream derived from a seed;
  *  - the wall-clock time Mbed TLS reads (mbedtls_time), settable;
- *  - the key export callback, recording the TLS 1.2 master secret.
+ *  - key export, only when asked (mpy_conn_export_keys): the TLS 1.2 master
+ *    secret is recorded and handed on, and wiped on reset, clear and free.
  *
  * The same file is linked into the extension and the native benchmark driver.
  */
@@ -46,6 +47,10 @@ typedef struct {
     size_t max_datagram;
 } mpy_queue;
 
+struct mpy_conn;
+/* Called (when set) right after Mbed TLS exported a connection's keys. */
+typedef void mpy_keys_fn(const struct mpy_conn *c, void *arg);
+
 /* A clock the harness owns; several connections may share one. */
 typedef struct {
     uint64_t now_ms;
@@ -58,7 +63,7 @@ typedef struct {
     uint32_t fin_ms;            /* 0: no timer running */
 } mpy_timer;
 
-typedef struct {
+typedef struct mpy_conn {
     mbedtls_ssl_context ssl;
     mpy_queue inq;              /* datagrams waiting for mbedtls_ssl_*() to read */
     mpy_queue outq;             /* datagrams Mbed TLS has sent */
@@ -67,7 +72,9 @@ typedef struct {
     int recv_timeout_mode;      /* empty inbound queue: TIMEOUT instead of WANT_READ */
     uint64_t datagrams_in;
     uint64_t datagrams_out;
-    /* key export (TLS 1.2 master secret) */
+    /* key export (TLS 1.2 master secret): only while export is on */
+    mpy_keys_fn *keys_notify;
+    void *keys_arg;
     int keys_ready;
     int tls_prf_type;
     unsigned char client_random[32];
@@ -92,6 +99,11 @@ int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock 
 void mpy_conn_set_clock(mpy_conn *c, const mpy_clock *clock);
 void mpy_conn_free(mpy_conn *c);
 void mpy_conn_clear(mpy_conn *c);
+
+/* Key export: on (register Mbed TLS's export callback; notify may be NULL)
+ * or off (unregister).  Off, and every wipe, zeroises the recorded secret. */
+void mpy_conn_export_keys(mpy_conn *c, int on, mpy_keys_fn *notify, void *arg);
+void mpy_conn_wipe_keys(mpy_conn *c);
 
 /* Queues: push copies, peek borrows, pop discards, move hands over. */
 int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);
