@@ -217,11 +217,14 @@ def _make_configs(net: Network, auth: str, pki: Any) -> tuple[Config, Config, st
 def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                  pki: Any = None, rtt_ms: int = DEFAULT_RTT_MS, offset_ms: int | None = None,
                  linger_ms: float | None = None, trace: bool = False,
-                 events: bool = False) -> RunResult:
+                 events: bool = False,
+                 on_network: Callable[[Network], object] | None = None) -> RunResult:
     """Run one scenario under one policy with one seed on a fresh ``Network``.
 
     ``offset_ms`` places the late datagram relative to the server's reset
     (default: drawn from the seed, between -SERVICE_MS and 2 RTT).
+    ``on_network`` is called with the fresh network before anything runs
+    (e.g. to start a capture).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
@@ -232,6 +235,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         pki = make_det_pki(seed)
     rng = random.Random(f"scenario/{seed}")
     net = Network(seed=seed, trace=trace)
+    if on_network is not None:
+        on_network(net)
     one_way = rtt_ms // 2
     for name in ("client", "client2", "stranger"):
         net.link(name, "server", delay_ms=one_way)
