@@ -17,7 +17,8 @@ from typing import Any
 
 from .pcapng import LinkType, Packet, read_keylog, write_keylog, write_pcap, write_pcapng
 
-__all__ = ["LiveCapture", "CapturingTransport", "ProxyTap"]
+__all__ = ["LiveCapture", "CapturingTransport", "ProxyTap", "ServeCapture", "serve_capture",
+           "ProxyCapture", "proxy_capture"]
 
 
 def _addr(addr: Any) -> tuple[str, int]:
@@ -180,3 +181,80 @@ class ProxyTap:
             last = self._last_in.get((sid, direction))
             if last is not None:
                 last.comments.append(f"{kind}: {entry.get('why', '')}".rstrip(": "))
+
+
+class ServeCapture:
+    """What ``serve --pcap/--keylog`` needs: ``wrap(transport)`` records the
+    socket and turns key export on for contexts created from then on in this
+    thread; ``save()`` writes the files and turns it off.  Without files,
+    both do nothing."""
+
+    def __init__(self, pcap: str | Path | None, keylog: str | Path | None,
+                 comment: str = "mbedtls-py serve: what its socket saw") -> None:
+        from .files import check_writable
+
+        check_writable(pcap, "--pcap")
+        check_writable(keylog, "--keylog")
+        self.pcap, self.keylog = pcap, keylog
+        self.capture = LiveCapture(comment=comment) if (pcap or keylog) else None
+        self._token: Any = None
+
+    def wrap(self, transport: Any) -> Any:
+        """The transport to give the server (recording when capturing)."""
+        if self.capture is None:
+            return transport
+        from ..context import _default_keylog
+
+        self._token = _default_keylog.set(self.capture.add_key)
+        return CapturingTransport(transport, self.capture)
+
+    def save(self) -> None:
+        """Write the files (once)."""
+        if self._token is not None:
+            from ..context import _default_keylog
+
+            _default_keylog.reset(self._token)
+            self._token = None
+        if self.capture is not None:
+            self.capture.save(self.pcap, self.keylog)
+            self.capture = None
+
+
+def serve_capture(pcap: str | Path | None, keylog: str | Path | None) -> ServeCapture:
+    """A :class:`ServeCapture` (``ValueError`` when a folder is missing)."""
+    return ServeCapture(pcap, keylog)
+
+
+class ProxyCapture:
+    """What ``proxy --pcap/--keylog`` needs: a :class:`ProxyTap` on the proxy,
+    and ``save()`` (the key log, if given, is read then and embedded)."""
+
+    def __init__(self, proxy: Any, pcap: str | Path | None, keylog: str | Path | None) -> None:
+        from .files import check_writable
+
+        check_writable(pcap, "--pcap")
+        if keylog is not None and pcap is None:
+            raise ValueError("--keylog needs --pcap: the proxy embeds that key log in the capture")
+        self.pcap, self.keylog = pcap, keylog
+        self.capture: LiveCapture | None = None
+        if pcap is not None:
+            self.capture = LiveCapture(comment="mbedtls-py proxy: both sides, as they passed it")
+            proxy.on_packet = ProxyTap(self.capture, proxy.address, proxy.server, proxy.names)
+
+    def save(self) -> None:
+        """Write the capture (once)."""
+        if self.capture is None:
+            return
+        if self.keylog is not None:
+            try:
+                self.capture.add_keylog_file(self.keylog)
+            except OSError as exc:
+                self.capture.comment += f"; key log {self.keylog} not read: {exc}"
+        self.capture.save(self.pcap)
+        self.capture = None
+
+
+def proxy_capture(proxy: Any, pcap: str | Path | None,
+                  keylog: str | Path | None) -> ProxyCapture:
+    """A :class:`ProxyCapture` (``ValueError`` when a folder is missing)."""
+    return ProxyCapture(proxy, pcap, keylog)
