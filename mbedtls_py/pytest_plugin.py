@@ -11,6 +11,10 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
 - ``dtls_network``: a fresh simulated ``Network`` seeded from the test's node
   id (so a failing test replays byte for byte); override the seed with
   ``@pytest.mark.dtls_seed(N)``.
+
+``--dtls-capture DIR``: every FAILING test that used ``dtls_network`` or
+``dtls_pair`` leaves ``DIR/<test id>.pcapng`` (the datagrams with the keys
+embedded: open it in Wireshark); passing tests leave nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +23,43 @@ import pytest
 
 from .testing import TestPKI, cert_configs, make_pki, new_pair, psk_configs
 
+_REPORTS = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("mbedtls-py").addoption(
+        "--dtls-capture", metavar="DIR", default=None,
+        help="save a pcapng (keys embedded) of every failing test that used dtls_network or "
+             "dtls_pair, named after the test id")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dtls_seed(seed): the seed of the dtls_network fixture")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    outcome = yield
+    item.stash.setdefault(_REPORTS, {})[call.when] = outcome.get_result()
+
+
+def _capture_dir(request: pytest.FixtureRequest):  # noqa: ANN202
+    folder = request.config.getoption("--dtls-capture", None)
+    if folder is None:
+        return None
+    from pathlib import Path
+    return Path(folder)
+
+
+def _failed_path(request: pytest.FixtureRequest, folder):  # noqa: ANN001, ANN202
+    """Where the capture of this test goes, or ``None`` when it did not fail."""
+    reports = request.node.stash.get(_REPORTS, {})
+    if not any(r.failed for r in reports.values()):
+        return None
+    import re
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / (re.sub(r"[^A-Za-z0-9_.\-]+", "_", request.node.nodeid).strip("_")
+                     + ".pcapng")
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +87,24 @@ def dtls_psk_configs():
 
 
 @pytest.fixture
-def dtls_pair(dtls_cert_configs):
+def dtls_pair(dtls_cert_configs, request: pytest.FixtureRequest):
     """(client, server, clock): fresh contexts on one ``VirtualClock``; closed afterwards."""
-    client, server, clock = new_pair(*dtls_cert_configs)
+    folder = _capture_dir(request)
+    if folder is None:
+        client, server, clock = new_pair(*dtls_cert_configs)
+    else:  # the same pair, recording its datagrams and keys
+        from .capture.pairs import PairTap, TappedContext
+        from .context import VirtualClock
+        tap = PairTap()
+        clock = VirtualClock()
+        client = TappedContext(dtls_cert_configs[0], tap=tap, clock=clock, name="client")
+        server = TappedContext(dtls_cert_configs[1], tap=tap, clock=clock, name="server")
+        client.set_hostname("localhost")
     yield client, server, clock
     client.close()
     server.close()
+    if folder is not None and (path := _failed_path(request, folder)) is not None:
+        tap.save(path)
 
 
 @pytest.fixture
@@ -66,5 +116,13 @@ def dtls_network(request: pytest.FixtureRequest):
     marker = request.node.get_closest_marker("dtls_seed")
     seed = marker.args[0] if marker else request.node.nodeid
     net = Network(seed=seed)
-    yield net
+    folder = _capture_dir(request)
+    if folder is None:
+        yield net
+    else:  # keys of every context the test creates; the trace is the traffic
+        cap = net.capture()
+        with cap:
+            yield net
+        if (path := _failed_path(request, folder)) is not None:
+            cap.save(path)
     set_time(None)  # the network fixed Mbed TLS's process-wide time

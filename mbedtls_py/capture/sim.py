@@ -75,6 +75,9 @@ def _describe_action(ev: TraceEvent) -> str:
         extra = ev.note.rsplit(": +", 1)[-1] if ": +" in ev.note else ""
         return f"delayed {extra} by {note}".replace("  ", " ")
     if ev.kind == "dup":
+        base, _, more = ev.note.rpartition(": ")
+        if base.startswith("rule ") and more.endswith("more"):
+            return f"duplicated ({more}) by rule '{base[5:]}'"
         return f"duplicated by {note}"
     if ev.kind == "corrupt":
         return f"corrupted by {note}"
