@@ -198,8 +198,8 @@ def packets_from_trace(trace: Iterable[TraceEvent], *, epoch: int = DEFAULT_EPOC
 def _call_text(ev: TraceEvent) -> str:
     if ev.kind == "call":
         note = ev.note[3:] if ev.note.startswith("** ") else ev.note
-        return f"{ev.src}: {note}"
-    return f"{ev.src}: {ev.kind} {ev.note}"
+        return f"{ev.src}: {note}".rstrip()
+    return f"{ev.src}: {ev.kind} {ev.note}".rstrip()
 
 
 def save_trace(trace: Iterable[TraceEvent], path: str | Path | None = None,
