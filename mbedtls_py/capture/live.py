@@ -102,7 +102,7 @@ class CapturingTransport:
 
     def recvfrom(self) -> tuple[bytes, Any] | None:
         """Receive and record."""
-        item = self._transport.recvfrom()
+        item: tuple[bytes, Any] | None = self._transport.recvfrom()
         if item is not None:
             self.capture.packet(item[1], self._transport.address, item[0], "server socket")
         return item

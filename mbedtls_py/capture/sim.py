@@ -126,8 +126,7 @@ def packets_from_trace(trace: Iterable[TraceEvent], *, epoch: int = DEFAULT_EPOC
             chain = key
             continue
         if kind == "inject":
-            f = _Flight({ev.data}, [f"injected ({ev.note})"])
-            flights.setdefault(key, []).append(f)
+            flights.setdefault(key, []).append(_Flight({ev.data}, [f"injected ({ev.note})"]))
             continue
         if kind in _ACTIONS and chain == key and last is not None:
             text = _describe_action(ev)
@@ -147,10 +146,10 @@ def packets_from_trace(trace: Iterable[TraceEvent], *, epoch: int = DEFAULT_EPOC
             continue
         chain = None
         if kind == "release":
-            f = find(key, ev.data, held=True)
-            if f is not None:
-                f.held = False
-                f.notes.append(f"released at {ev.time_ms} ms")
+            found = find(key, ev.data, held=True)
+            if found is not None:
+                found.held = False
+                found.notes.append(f"released at {ev.time_ms} ms")
             continue
         if kind == "drop":  # a held datagram dropped, or one nobody could receive
             f = find(key, ev.data)
