@@ -128,7 +128,9 @@ class Context:
     shared one, or ``RealClock()`` for real sockets.
 
     Key export is off unless asked for: ``keylog`` (a callable taking one NSS
-    key log line, e.g. ``lines.append``) turns it on; see :attr:`keylog`.
+    key log line, e.g. ``lines.append``) turns it on, else the config's
+    ``keylog``, else the one of an enclosing ``export_keys_to()``; see
+    :attr:`keylog`.
     """
 
     def __init__(self, config: Config, *, clock: VirtualClock | RealClock | None = None,
@@ -163,7 +165,7 @@ class Context:
         check(lib.mpy_conn_setup(self._conn, config._conf, clock._ptr), "mbedtls_ssl_setup")
         self._hostname: bytes | None = None
         if keylog is None:
-            keylog = _default_keylog.get()
+            keylog = getattr(config, "keylog", None) or _default_keylog.get()
         if keylog is not None:
             self.keylog = keylog
 

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(str(ev), file=sys.stderr, flush=True)
 
         # with --pcap/--keylog: record what the socket sees, export the contexts' keys
-        transport = capture.wrap(transport)
+        transport = capture.wrap(transport, cfg)
         server = DTLSServer(cfg, transport, policy=args.mitigation, rtt_ms=args.rtt_ms,
                             linger_ms=args.linger_ms, on_event=on_event)
         listen = {"t_ms": int(transport.clock.now_ms), "event": "listen",

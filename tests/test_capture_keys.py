@@ -89,3 +89,37 @@ def test_bad_keylog_is_rejected():
     ctx.close()
     with pytest.raises(ClosedError):
         ctx.keylog = print
+
+
+def test_config_keylog_applies_to_contexts_set_up_later():
+    """Config(keylog=...) turns export on for every context made from it (any thread)."""
+    import threading
+
+    lines: list[str] = []
+    cc, sc = psk_configs()
+    sc.set_keylog(lines.append)
+    made: list[Context] = []
+    t = threading.Thread(target=lambda: made.append(Context(sc)))
+    t.start()
+    t.join()
+    server = made[0]
+    client = Context(cc, clock=server.clock)
+    assert server.keylog is not None and client.keylog is None
+    assert handshake_pair(client, server) == (0, 0)
+    assert len(lines) == 1 and client.exported_keys() is None
+    with pytest.raises(TypeError):
+        cc.set_keylog("nope")  # type: ignore[arg-type]
+
+
+def test_capture_chains_an_existing_keylog(tmp_path):
+    """A context that already logs keys keeps doing so when a capture adopts it."""
+    from mbedtls_py.net import Network
+
+    mine: list[str] = []
+    net = Network(seed="chain")
+    cc, sc = psk_configs()
+    cli = net.add("client", Context(cc, keylog=mine.append))
+    srv = net.add("server", Context(sc))
+    cap = net.capture(tmp_path / "c.pcapng")
+    assert net.handshake(cli, srv) == (0, 0)
+    assert len(mine) == 1 and cap.key_lines == mine

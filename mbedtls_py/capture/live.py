@@ -184,10 +184,10 @@ class ProxyTap:
 
 
 class ServeCapture:
-    """What ``serve --pcap/--keylog`` needs: ``wrap(transport)`` records the
-    socket and turns key export on for contexts created from then on in this
-    thread; ``save()`` writes the files and turns it off.  Without files,
-    both do nothing."""
+    """What ``serve --pcap/--keylog`` needs: ``wrap(transport, config)``
+    records the socket and turns key export on for the contexts set up on
+    ``config`` (whichever thread makes them); ``save()`` writes the files.
+    Without files, both do nothing."""
 
     def __init__(self, pcap: str | Path | None, keylog: str | Path | None,
                  comment: str = "mbedtls-py serve: what its socket saw") -> None:
@@ -197,24 +197,16 @@ class ServeCapture:
         check_writable(keylog, "--keylog")
         self.pcap, self.keylog = pcap, keylog
         self.capture = LiveCapture(comment=comment) if (pcap or keylog) else None
-        self._token: Any = None
 
-    def wrap(self, transport: Any) -> Any:
+    def wrap(self, transport: Any, config: Any) -> Any:
         """The transport to give the server (recording when capturing)."""
         if self.capture is None:
             return transport
-        from ..context import _default_keylog
-
-        self._token = _default_keylog.set(self.capture.add_key)
+        config.set_keylog(self.capture.add_key)
         return CapturingTransport(transport, self.capture)
 
     def save(self) -> None:
         """Write the files (once)."""
-        if self._token is not None:
-            from ..context import _default_keylog
-
-            _default_keylog.reset(self._token)
-            self._token = None
         if self.capture is not None:
             self.capture.save(self.pcap, self.keylog)
             self.capture = None

@@ -258,9 +258,15 @@ class Capture:
             self.key_lines.append(line)
 
     def adopt(self, ctx: Context) -> None:
-        """Turn key export on for ``ctx`` (unless it already exports elsewhere)."""
-        if not ctx.closed and ctx.keylog is None:
+        """Turn key export on for ``ctx`` (keys it already exports elsewhere go
+        there too)."""
+        if ctx.closed:
+            return
+        other = ctx.keylog
+        if other is None:
             ctx.keylog = self.add_key
+        elif other != self.add_key and not isinstance(other, _Both):
+            ctx.keylog = _Both(other, self.add_key)
 
     @property
     def events(self) -> list[TraceEvent]:
@@ -296,4 +302,12 @@ class Capture:
             self.save()
 
 
-KeySink = Callable[[str], object]
+class _Both:
+    """Two keylogs in one: the context's own, and the capture's."""
+
+    def __init__(self, first: Callable[[str], object], second: Callable[[str], object]) -> None:
+        self.first, self.second = first, second
+
+    def __call__(self, line: str) -> None:
+        self.first(line)
+        self.second(line)
