@@ -211,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with a real peer: how long the proxy holds the client's encrypted "
                          "alert (default 200)")
     cn.add_argument("--progress", action="store_true", help="show progress even when not a tty")
-    cap = cn.add_argument_group("captures (simulated network; open them in Wireshark/tshark)")
+    cap = cn.add_argument_group("captures (open them in Wireshark/tshark)")
     cap.add_argument("--pcap", metavar="FILE", help="write the run's datagrams as pcapng with the "
-                     "session keys embedded (FILE.pcap: classic pcap, keys only via --keylog); "
+                     "session keys embedded (FILE.pcap: classic pcap, keys only via --keylog; "
+                     "with a real peer: what the server's socket saw); "
                      "several runs: one file each, FILE with scenario, policy and seed inserted "
                      "before the extension; with --sweep: one per failing run")
     cap.add_argument("--keylog", metavar="FILE", help="write the session keys as an "
@@ -234,9 +235,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.pcap or args.keylog:
         from .capture.files import check_writable
         try:
-            if args.peer != "mbedtls":
-                raise ValueError("--pcap/--keylog capture the simulated network; with a real "
-                                 "peer, run `serve --pcap` and `proxy --pcap` (see README)")
             check_writable(args.pcap, "--pcap")
             check_writable(args.keylog, "--keylog")
         except ValueError as exc:
@@ -317,6 +315,23 @@ def _captured(args: argparse.Namespace, scenario: str, policy: str, seed: int, s
                         scenario=scenario, policy=policy, seed=seed, trace=True, **kwargs)
 
 
+def _real_capture(args: argparse.Namespace, policy: str, policies: int) -> Any:
+    """With --pcap/--keylog and a real peer: each run's capture of the server's
+    socket (its keys embedded), named like the simulated runs'."""
+    if not (args.pcap or args.keylog):
+        return None
+    from .capture.files import capture_paths
+    from .capture.live import ServeCapture
+    several = args.runs * policies > 1
+
+    def capture_for(seed: int) -> ServeCapture:
+        parts = ("late-close-notify", policy, f"seed{seed}")
+        return ServeCapture(capture_paths(args.pcap, *parts, several=several),
+                            capture_paths(args.keylog, *parts, several=several),
+                            comment=f"mbedtls-py repro --peer {args.peer}: the server's socket")
+    return capture_for
+
+
 def _report(args: argparse.Namespace, results: list[RunResult], elapsed: float) -> int:
     summary = summarise(results)
     bad = [r for r in results if not r.as_promised]
@@ -362,7 +377,7 @@ def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool 
             done += 1
             bar(done)
         for run in run_real(args.peer, policy, args.runs, args.seed, args.delay, tick,
-                            jobs=args.jobs):
+                            jobs=args.jobs, capture_for=_real_capture(args, policy, len(policies))):
             results.append(RunResult(
                 seed=run["seed"], peer=run["peer"], mitigation=run["mitigation"],
                 scenario=run["scenario"], server_rc=run["server_rc"], outcome=run["outcome"],

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_event(ev: Event) -> None:
             write(ev.to_dict())
+            capture.event(ev)
             if not args.quiet:
                 print(str(ev), file=sys.stderr, flush=True)
 

@@ -119,3 +119,24 @@ def test_proxy_capture_with_s_client_decrypts(tmp_path: Path) -> None:
     assert len(delayed) == 1 and delayed[0][2] == "0"  # the client's Close Notify
     late = [r for r in rows if "delay: sent" in r[3]]
     assert len(late) == 1 and late[0][4] == str(sport) and late[0][2] == "0"
+
+
+def test_repro_with_openssl_captures_the_servers_socket(tmp_path: Path) -> None:
+    """repro --peer openssl --pcap: the server's socket, the late alert commented with
+    the server's -0x7700, and the key of the first client's connection embedded."""
+    from mbedtls_py.repro import main as repro_main
+
+    path = tmp_path / "real.pcapng"
+    rc = repro_main(["close-notify", "--peer", "openssl", "--mitigation", "none", "--runs", "1",
+                     "--pcap", str(path)])
+    assert rc == 0 and path.exists()
+    rows = fields(path, "frame.number", "dtls.record.content_type", "dtls.handshake.type",
+                  "dtls.handshake.random", "frame.comment")
+    failed = [r for r in rows if "error rc=-0x7700" in r[4]]
+    assert len(failed) == 1 and failed[0][1] == "21"  # an alert record: the late close_notify
+    assert any("then server: reset" in r[4] for r in rows if int(r[0]) < int(failed[0][0]))
+    client_randoms = {r[3] for r in rows if r[2].split("|")[0] == "1" and r[3]}
+    import re
+    embedded = set(re.findall(rb"CLIENT_RANDOM ([0-9a-f]{64}) [0-9a-f]{96}\n", path.read_bytes()))
+    assert len(embedded) == 2  # the first client's connection and the second's
+    assert {e.decode() for e in embedded} <= client_randoms

@@ -205,6 +205,20 @@ class ServeCapture:
         config.set_keylog(self.capture.add_key)
         return CapturingTransport(transport, self.capture)
 
+    def event(self, ev: Any) -> None:
+        """A ``DTLSServer`` event: a comment on the last packet the socket saw
+        (the server handles one datagram at a time, so it is the one the event
+        is about, or the last before it), e.g. ``then server: error rc=-0x7700``."""
+        cap = self.capture
+        if cap is None or ev.event in ("read", "write", "listen"):
+            return
+        with cap._lock:
+            last = cap.packets[-1] if cap.packets else None
+        if last is not None:
+            d = ev.to_dict()
+            rc = f" rc={d.get('rc_hex', d.get('rc'))}" if "rc" in d else ""
+            last.comments.append(f"then server: {ev.event}{rc} {ev.note}".rstrip())
+
     def save(self) -> None:
         """Write the files (once)."""
         if self.capture is not None:
