@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from ._lib import ffi, lib
@@ -286,6 +286,18 @@ class Config:
         return check(lib.mbedtls_ssl_conf_cid(
             self._conf, length, lib.MBEDTLS_SSL_UNEXPECTED_CID_IGNORE if ignore_other_cids
             else lib.MBEDTLS_SSL_UNEXPECTED_CID_FAIL), "mbedtls_ssl_conf_cid")
+
+    keylog: Callable[[str], object] | None = None
+    """Key export for every ``Context`` set up on this config without its own
+    ``keylog`` (like OpenSSL's ``SSL_CTX_set_keylog_callback``); off (``None``)
+    by default.  See ``Context.keylog``."""
+
+    def set_keylog(self, keylog: Callable[[str], object] | None) -> None:
+        """Turn key export on (a callable taking one NSS key log line) or off
+        for contexts created from now on with this config."""
+        if keylog is not None and not callable(keylog):
+            raise TypeError("keylog must be callable (e.g. list.append) or None")
+        self.keylog = keylog
 
     def set_debug(self, level: int) -> None:
         """Forward Mbed TLS debug output up to ``level`` (0-5) to the Python logger

@@ -8,14 +8,17 @@ The ``do_*``/``read``/``send`` forms raise ``MbedTLSError`` instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from ._lib import ffi, lib
 from .config import Config
 from .errors import ClosedError, as_err, check, error_for
 
-__all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM"]
+__all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM", "KeyLog",
+           "export_keys_to"]
 
 MAX_DATAGRAM: int = lib.MPY_MAX_DATAGRAM
 _READ_BUF = 16384 + 2048
@@ -87,6 +90,35 @@ class ExportedKeys:
         return f"CLIENT_RANDOM {self.client_random.hex()} {self.master_secret.hex()}"
 
 
+KeyLog = Callable[[str], object]
+"""Receives one NSS key log line (``CLIENT_RANDOM <hex> <hex>``) per handshake."""
+
+# The keylog of contexts created without one (see export_keys_to); off by default.
+_default_keylog: ContextVar[KeyLog | None] = ContextVar("mbedtls_py_keylog", default=None)
+
+
+@contextmanager
+def export_keys_to(keylog: KeyLog | None) -> Iterator[None]:
+    """Within the block (in this thread or task), every ``Context`` created
+    without an explicit ``keylog`` exports its keys to ``keylog``: how a
+    capture gets the keys of contexts made deep inside a scenario or server."""
+    if keylog is not None and not callable(keylog):
+        raise TypeError("keylog must be callable (e.g. list.append) or None")
+    token = _default_keylog.set(keylog)
+    try:
+        yield
+    finally:
+        _default_keylog.reset(token)
+
+
+@ffi.def_extern()
+def _mpy_keys_exported(conn, arg):  # noqa: ANN001, ANN202 - C callback, under the context's lock
+    keylog = ffi.from_handle(arg)
+    keys = ExportedKeys(bytes(conn.client_random), bytes(conn.server_random),
+                        bytes(conn.master_secret))
+    keylog(keys.nss_keylog_line())
+
+
 def _as_data(data: object, what: str = "data") -> bytes:
     if isinstance(data, bytes):
         return data
@@ -103,11 +135,16 @@ class Context:
     ``move_to(peer)`` to hand the next outgoing datagram to another context
     without copying it.  ``clock`` defaults to a fresh ``VirtualClock``; pass a
     shared one, or ``RealClock()`` for real sockets.
+
+    Key export is off unless asked for: ``keylog`` (a callable taking one NSS
+    key log line, e.g. ``lines.append``) turns it on, else the config's
+    ``keylog``, else the one of an enclosing ``export_keys_to()``; see
+    :attr:`keylog`.
     """
 
     def __init__(self, config: Config, *, clock: VirtualClock | RealClock | None = None,
                  max_queue: int = 1024, max_datagram: int = MAX_DATAGRAM,
-                 name: str | None = None) -> None:
+                 name: str | None = None, keylog: KeyLog | None = None) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {type(config).__name__}")
         for what, value in (("max_queue", max_queue), ("max_datagram", max_datagram)):
@@ -143,7 +180,13 @@ class Context:
         # in any order).
         check(lib.mpy_conn_setup_owned(self._conn, config._owner, clock._ptr),
               "mbedtls_ssl_setup")
+        self._keylog: KeyLog | None = None
+        self._keylog_handle = None
         self._hostname: bytes | None = None
+        if keylog is None:
+            keylog = getattr(config, "keylog", None) or _default_keylog.get()
+        if keylog is not None:
+            self.keylog = keylog
 
     # -- lifetime ------------------------------------------------------------
 
@@ -218,6 +261,8 @@ class Context:
         try:
             ssl = self._ssl
             rc = lib.mbedtls_ssl_session_reset(ssl if ssl is not None else self._c())
+            if self._keylog is not None:
+                lib.mpy_conn_wipe_keys(self._conn)  # the old connection's secret
         finally:
             lock.release()
         return as_err(rc) if rc else 0
@@ -485,8 +530,37 @@ class Context:
                 return None
             return bytes(ffi.buffer(crt.raw.p, crt.raw.len))
 
+    @property
+    def keylog(self) -> KeyLog | None:
+        """Where exported keys go, or ``None`` (the default: Mbed TLS's export
+        callback is not even registered, and no secret is kept).
+
+        Set it to a callable to turn key export on: after each handshake it
+        gets the NSS key log line, and :meth:`exported_keys` returns the keys
+        until ``session_reset()``, ``clear_queues()`` or ``close()`` wipe them
+        (``mbedtls_platform_zeroize``).  Setting ``None`` turns export off and
+        wipes.  The callable runs inside the handshake call: it must not call
+        this context."""
+        return self._keylog
+
+    @keylog.setter
+    def keylog(self, keylog: KeyLog | None) -> None:
+        if keylog is not None and not callable(keylog):
+            raise TypeError("keylog must be callable (e.g. list.append) or None")
+        with self._lock:
+            self._c()
+            if keylog is None:
+                lib.mpy_conn_export_keys(self._conn, 0, ffi.NULL, ffi.NULL)
+                handle = None
+            else:
+                handle = ffi.new_handle(keylog)
+                lib.mpy_conn_export_keys(self._conn, 1, lib._mpy_keys_exported, handle)
+            self._keylog, self._keylog_handle = keylog, handle
+
     def exported_keys(self) -> ExportedKeys | None:
-        """Key material of the last completed handshake (for NSS key logs).
+        """Key material of the last completed handshake (for NSS key logs), or
+        ``None``: export is off (see :attr:`keylog`), no handshake completed
+        since, or it was wiped.
         NotAvailableError on a variant without per-context key export (2.x)."""
         from .features import require
 

@@ -231,6 +231,12 @@ class Trace(list):
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self)
 
+    def to_pcapng(self, path: Any, key_lines: Iterable[str] = (), **options: Any) -> int:
+        """Write the datagrams as a capture with ``key_lines`` (NSS key log)
+        embedded; see :func:`mbedtls_py.capture.save_trace`.  Returns the packet count."""
+        from .capture import save_trace
+        return save_trace(self, path, key_lines, **options)
+
     def __repr__(self) -> str:
         return f"<Trace {self.count} events digest={self.digest()[:16]}>"
 
@@ -762,6 +768,8 @@ class Network:
             raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
         self._check_name(name)
         self._adopt(ctx)
+        if getattr(self, "_capture", None) is not None:
+            self._capture.adopt(ctx)  # key export on while a capture runs
         ep = ContextEndpoint(self, name, ctx, peer)
         self.endpoints[name] = ep
         return ep
@@ -844,6 +852,14 @@ class Network:
         self.rules.remove(rule)
 
     # -- trace -------------------------------------------------------------------
+
+    def capture(self, path: Any = None, **options: Any) -> Any:
+        """Start a capture of this network (a :class:`mbedtls_py.capture.Capture`):
+        key export on for its contexts, events kept; ``save()`` or leaving a
+        ``with net.capture("race.pcapng"):`` block writes pcapng with the keys."""
+        from .capture import Capture
+        self._capture = Capture(self, path, **options)
+        return self._capture
 
     def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
                call: str | None = None, rc: int | None = None) -> TraceEvent:

@@ -120,6 +120,8 @@ class UDPProxy:
         self.max_sessions = max_sessions
         self.idle_ms = idle_ms
         self.on_log = on_log
+        # sees every log entry with its datagram (capture.ProxyTap for --pcap)
+        self.on_packet: Callable[[dict[str, Any], bytes | None], None] | None = None
         self._rng = random.Random(f"mbedtls-py proxy {seed}" if seed is not None else None)
         lfam, lsock = resolve(*listen)
         self._sfam, self.server = resolve(*server)
@@ -278,6 +280,8 @@ class UDPProxy:
             self._log_fp.flush()
         if self.on_log is not None:
             self.on_log(entry)
+        if self.on_packet is not None:
+            self.on_packet(entry, data)
         return entry
 
     def _dir_name(self, direction: str) -> str:
@@ -526,6 +530,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     ap.add_argument("--allow-remote", action="store_true",
                     help="allow non-loopback addresses (off by default)")
+    ap.add_argument("--pcap", metavar="FILE", help="write both sides of the proxy as pcapng at "
+                    "the end, with comments on what it delayed, dropped, duplicated, held "
+                    "(FILE.pcap: classic pcap)")
+    ap.add_argument("--keylog", metavar="FILE", help="an NSS key log to embed in --pcap, read "
+                    "when the proxy stops (e.g. from serve --keylog or openssl s_client "
+                    "-keylogfile): the proxy sees no keys itself")
     return ap
 
 
@@ -561,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
                          release_after_ms=release_after, log_file=args.log,
                          on_log=None if args.quiet else _progress,
                          allow_remote=args.allow_remote)
+        from .capture.live import proxy_capture
+        capture = proxy_capture(proxy, args.pcap, args.keylog)
     except _rules.RuleSyntaxError as exc:
         word = exc.rule[exc.start:exc.end]
         print(f"mbedtls-py proxy: error: invalid rule {exc.rule!r}: {exc.reason} (at {word!r}; "
@@ -583,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         for s, h in old.items():
             signal.signal(s, h)
         proxy._close_sockets()
+        capture.save()
     c = proxy.counts
     print(f"proxy done: {c.get('in', 0)} in, {c.get('out', 0)} out, "
           + ", ".join(f"{c[k]} {k}" for k in ("delay", "drop", "duplicate", "corrupt", "hold",

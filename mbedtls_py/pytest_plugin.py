@@ -17,6 +17,10 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
 subprocesses inherit); the header names the Mbed TLS version and variant.
 This module loads nothing from the extension when pytest imports it (pytest
 imports plugins before it parses options): the fixtures import lazily.
+
+``--dtls-capture DIR``: every FAILING test that used ``dtls_network`` or
+``dtls_pair`` leaves ``DIR/<test id>.pcapng`` (the datagrams with the keys
+embedded: open it in Wireshark); passing tests leave nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +65,15 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     # Before any conftest.py or test module imports mbedtls_py's extension.
     _select_variant(getattr(early_config.known_args_namespace, "mbedtls_variant", None))
 
+_REPORTS = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("mbedtls-py").addoption(
+        "--dtls-capture", metavar="DIR", default=None,
+        help="save a pcapng (keys embedded) of every failing test that used dtls_network or "
+             "dtls_pair, named after the test id")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     _select_variant(config.getoption("mbedtls_variant", None))  # e.g. pytester's inline runs
@@ -71,6 +84,31 @@ def pytest_report_header(config: pytest.Config) -> str:
     from . import __mbedtls_version__, __variant__, __version__
 
     return f"mbedtls-py {__version__}: Mbed TLS {__mbedtls_version__} (variant {__variant__})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    outcome = yield
+    item.stash.setdefault(_REPORTS, {})[call.when] = outcome.get_result()
+
+
+def _capture_dir(request: pytest.FixtureRequest):  # noqa: ANN202
+    folder = request.config.getoption("--dtls-capture", None)
+    if folder is None:
+        return None
+    from pathlib import Path
+    return Path(folder)
+
+
+def _failed_path(request: pytest.FixtureRequest, folder):  # noqa: ANN001, ANN202
+    """Where the capture of this test goes, or ``None`` when it did not fail."""
+    reports = request.node.stash.get(_REPORTS, {})
+    if not any(r.failed for r in reports.values()):
+        return None
+    import re
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / (re.sub(r"[^A-Za-z0-9_.\-]+", "_", request.node.nodeid).strip("_")
+                     + ".pcapng")
 
 
 @pytest.fixture(scope="session")
@@ -106,14 +144,26 @@ def dtls_psk_configs():
 
 
 @pytest.fixture
-def dtls_pair(dtls_cert_configs):
+def dtls_pair(dtls_cert_configs, request: pytest.FixtureRequest):
     """(client, server, clock): fresh contexts on one ``VirtualClock``; closed afterwards."""
     from .testing import new_pair
 
-    client, server, clock = new_pair(*dtls_cert_configs)
+    folder = _capture_dir(request)
+    if folder is None:
+        client, server, clock = new_pair(*dtls_cert_configs)
+    else:  # the same pair, recording its datagrams and keys
+        from .capture.pairs import PairTap, TappedContext
+        from .context import VirtualClock
+        tap = PairTap()
+        clock = VirtualClock()
+        client = TappedContext(dtls_cert_configs[0], tap=tap, clock=clock, name="client")
+        server = TappedContext(dtls_cert_configs[1], tap=tap, clock=clock, name="server")
+        client.set_hostname("localhost")
     yield client, server, clock
     client.close()
     server.close()
+    if folder is not None and (path := _failed_path(request, folder)) is not None:
+        tap.save(path)
 
 
 @pytest.fixture
@@ -123,5 +173,14 @@ def dtls_network(request: pytest.FixtureRequest):
 
     marker = request.node.get_closest_marker("dtls_seed")
     seed = marker.args[0] if marker else request.node.nodeid
-    with Network(seed=seed) as net:  # restores the thread's Mbed TLS time
-        yield net
+    net = Network(seed=seed)
+    folder = _capture_dir(request)
+    with net:  # restores the thread's Mbed TLS time
+        if folder is None:
+            yield net
+        else:  # keys of every context the test creates; the trace is the traffic
+            cap = net.capture()
+            with cap:
+                yield net
+            if (path := _failed_path(request, folder)) is not None:
+                cap.save(path)

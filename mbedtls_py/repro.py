@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .samples import POLICIES
@@ -138,11 +138,13 @@ def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 
           rtt_ms: int = DEFAULT_RTT_MS, max_rtt: float = 5.0, buckets: int = 10,
           scenario: str = "late-close-notify", linger_ms: float | None = None,
           executor: concurrent.futures.Executor | None = None,
-          progress: Any = None) -> dict[str, Any]:
+          progress: Any = None,
+          on_result: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
     """Failure rate per policy against the late close_notify's offset from the
     server's reset (drawn per seed from just before the reset to ``max_rtt``
     RTT after it), on any ``concurrent.futures.Executor`` (default: in this
-    process).  The first bucket holds the runs where it arrived before the reset."""
+    process).  The first bucket holds the runs where it arrived before the reset.
+    ``on_result`` sees each run's dict (policy, seed, offset_ms, outcome, ...)."""
     import random
 
     rng = random.Random(f"sweep/{seed}")
@@ -154,12 +156,16 @@ def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 
         results = []
         for i, t in enumerate(tasks):
             results.append(_sweep_task(t))
+            if on_result:
+                on_result(results[-1])
             if progress:
                 progress(i + 1, len(tasks))
     else:
         results = []
         for i, r in enumerate(executor.map(_sweep_task, tasks, chunksize=max(1, len(tasks) // 64))):
             results.append(r)
+            if on_result:
+                on_result(r)
             if progress:
                 progress(i + 1, len(tasks))
     width = max_rtt * rtt_ms / buckets
@@ -248,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--allow-inconclusive", action="store_true",
                     help="exit 0 even if some runs are inconclusive (they are still "
                          "counted and listed); by default any inconclusive run exits 3")
+    cap = cn.add_argument_group("captures (open them in Wireshark/tshark)")
+    cap.add_argument("--pcap", metavar="FILE", help="write the run's datagrams as pcapng with the "
+                     "session keys embedded (FILE.pcap: classic pcap, keys only via --keylog; "
+                     "with a real peer: what the server's socket saw); "
+                     "several runs: one file each, FILE with scenario, policy and seed inserted "
+                     "before the extension; with --sweep: one per failing run")
+    cap.add_argument("--keylog", metavar="FILE", help="write the session keys as an "
+                     "SSLKEYLOGFILE (NSS key log), named like --pcap")
     return ap
 
 
@@ -266,24 +280,45 @@ def main(argv: list[str] | None = None) -> int:
                  "bad-input": list(BAD_INPUT_SCENARIOS)}.get(args.scenario, [args.scenario])
     progress_on = True if args.progress else None
 
+    if args.pcap or args.keylog:
+        from .capture.files import check_writable
+        try:
+            check_writable(args.pcap, "--pcap")
+            check_writable(args.keylog, "--keylog")
+        except ValueError as exc:
+            print(f"repro: error: {exc}", file=sys.stderr)
+            return 2
+
     if args.peer != "mbedtls":
         return _main_real(args, policies, progress_on)
 
     if args.sweep is not None:
         bar = Progress(args.sweep * len(policies), "sweep", progress_on)
+        failing: list[dict[str, Any]] = []
+        keep = failing.append if (args.pcap or args.keylog) else None
+
+        def on_result(r: dict[str, Any]) -> None:
+            if keep is not None and r["outcome"] == "failed":
+                keep(r)
         if args.jobs > 1:
             with concurrent.futures.ProcessPoolExecutor(args.jobs) as ex:
                 result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
-                               linger_ms=args.linger, executor=ex, progress=bar)
+                               linger_ms=args.linger, executor=ex, progress=bar,
+                               on_result=on_result)
         else:
             result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
-                           linger_ms=args.linger, progress=bar)
+                           linger_ms=args.linger, progress=bar, on_result=on_result)
         print(json.dumps(result, indent=1) if args.json else _format_sweep(result))
+        if failing:  # same seed, same bytes: replay each failing run, captured
+            for r in failing:
+                _captured(args, "late-close-notify", r["policy"], r["seed"], True,
+                          offset_ms=r["offset_ms"])
+            print(f"{len(failing)} failing run(s) captured", file=sys.stderr)
         return 3 if result["inconclusive"] and not args.allow_inconclusive else 0
 
     if args.trace:
-        r = run_scenario(scenarios[0], policies[0], args.seed, auth=args.auth, rtt_ms=args.rtt,
-                         linger_ms=args.linger, trace=True, events=True)
+        r = _captured(args, scenarios[0], policies[0], args.seed, False, True, auth=args.auth,
+                      rtt_ms=args.rtt, linger_ms=args.linger, events=True)
         print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
               f"(server_rc {r.to_dict()['server_rc_hex']}, late datagram offset "
               f"{r.offset_ms} ms after the reset in the trace"
@@ -305,15 +340,46 @@ def main(argv: list[str] | None = None) -> int:
         pki = make_det_pki(args.seed)
     results, done = [], 0
     t0 = time.perf_counter()
+    several = total > 1
     for scenario in scenarios:
         for policy in policies:
             for i in range(args.runs):
-                results.append(run_scenario(scenario, policy, args.seed + i, auth=args.auth,
-                                            pki=pki, rtt_ms=args.rtt, linger_ms=args.linger))
+                results.append(_captured(args, scenario, policy, args.seed + i, several,
+                                         auth=args.auth, pki=pki, rtt_ms=args.rtt,
+                                         linger_ms=args.linger))
                 done += 1
                 bar(done)
     elapsed = time.perf_counter() - t0
     return _report(args, results, elapsed)
+
+
+def _captured(args: argparse.Namespace, scenario: str, policy: str, seed: int, several: bool,
+              trace: bool = False, **kwargs: Any) -> RunResult:
+    """``run_scenario``, captured when --pcap/--keylog ask for it."""
+    if not (args.pcap or args.keylog):
+        return run_scenario(scenario, policy, seed, trace=trace, **kwargs)
+    from .capture.files import capture_paths, run_captured
+    parts = (scenario, policy, f"seed{seed}")
+    return run_captured(run_scenario, capture_paths(args.pcap, *parts, several=several),
+                        capture_paths(args.keylog, *parts, several=several),
+                        scenario=scenario, policy=policy, seed=seed, trace=True, **kwargs)
+
+
+def _real_capture(args: argparse.Namespace, policy: str, policies: int) -> Any:
+    """With --pcap/--keylog and a real peer: each run's capture of the server's
+    socket (its keys embedded), named like the simulated runs'."""
+    if not (args.pcap or args.keylog):
+        return None
+    from .capture.files import capture_paths
+    from .capture.live import ServeCapture
+    several = args.runs * policies > 1
+
+    def capture_for(seed: int) -> ServeCapture:
+        parts = ("late-close-notify", policy, f"seed{seed}")
+        return ServeCapture(capture_paths(args.pcap, *parts, several=several),
+                            capture_paths(args.keylog, *parts, several=several),
+                            comment=f"mbedtls-py repro --peer {args.peer}: the server's socket")
+    return capture_for
 
 
 def _report(args: argparse.Namespace, results: list[RunResult], elapsed: float) -> int:
@@ -379,7 +445,8 @@ def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool 
             done += 1
             bar(done)
         for run in run_real(args.peer, policy, args.runs, args.seed, args.delay, tick,
-                            jobs=args.jobs, linger_ms=args.linger):
+                            jobs=args.jobs, linger_ms=args.linger,
+                            capture_for=_real_capture(args, policy, len(policies))):
             results.append(RunResult(
                 seed=run["seed"], peer=run["peer"], mitigation=run["mitigation"],
                 scenario=run["scenario"], server_rc=run["server_rc"], outcome=run["outcome"],

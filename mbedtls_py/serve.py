@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--debug", type=int, default=0, metavar="N",
                     help="Mbed TLS debug level 0-5 (to the Python logger)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--pcap", metavar="FILE", help="write what the socket saw as pcapng with the "
+                    "keys of its connections embedded (FILE.pcap: classic pcap), at the end")
+    ap.add_argument("--keylog", metavar="FILE", help="write the keys of its connections as an "
+                    "SSLKEYLOGFILE (NSS key log), at the end")
     return ap
 
 
@@ -203,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.debug:
         import logging
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    from .capture.live import serve_capture
+    try:
+        capture = serve_capture(args.pcap, args.keylog)
+    except ValueError as exc:
+        print(f"mbedtls-py serve: error: {exc}", file=sys.stderr)
+        return 2
     try:
         # The sample's model: a connected socket per client (real sockets), unless
         # --single-socket (one socket sees everything) or --concurrent.
@@ -233,9 +243,12 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_event(ev: Event) -> None:
             write(ev.to_dict())
+            capture.event(ev)
             if not args.quiet:
                 print(str(ev), file=sys.stderr, flush=True)
 
+        # with --pcap/--keylog: record what the socket sees, export the contexts' keys
+        transport = capture.wrap(transport, cfg)
         common: dict[str, Any] = dict(
             policy=args.mitigation, rtt_ms=args.rtt_ms, linger_ms=args.linger_ms,
             on_event=on_event, handshake_timeout_ms=args.handshake_timeout * 1000.0)
@@ -272,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             for s, h in old.items():
                 signal.signal(s, h)
             server.close()
+            capture.save()
         write({"t_ms": int(transport.clock.now_ms), "event": "stop", **result.to_dict(),
                "events_by_kind": dict(server.events.counts),
                "events_total": server.events.total})
