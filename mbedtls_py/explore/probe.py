@@ -105,7 +105,9 @@ class Probe:
         self._happened: set[EventId] = set()
         self._last_kind: dict[str, str] = {}
         self.timeline: list[tuple[str, Any]] = []  # ("send", DatagramId) / ("event", EventId)
-        self.applied: list[dict[str, Any]] = []  # what each fault did, with link indices
+        # What each fault did, in order, with link indices and triggers (the
+        # emitted regression test replays these).
+        self.actions: list[dict[str, Any]] = []
         self._on_d: dict[DatagramId, list[Fault]] = defaultdict(list)
         for f in schedule:
             self._on_d[f.d].append(f)
@@ -157,28 +159,37 @@ class Probe:
         taken: tuple[str, str] | None = None
         for f in self._on_d.get(did, ()):
             tag = f"f{self.schedule.index(f) + 1}"
-            self.applied.append({"fault": tag, "kind": f.kind, "index": index,
-                                 "src": src, "dst": dst})
+            act = {"fault": tag, "kind": f.kind, "src": src, "dst": dst, "index": index,
+                   "key": did.key}
             if f.kind == "drop":
                 taken = ("drop", f"{tag} {f.describe()}")
+                self.actions.append({**act, "do": "drop"})
             elif f.kind == "swap":
                 self._swaps[(src, dst)] = (f, tag)
                 taken = ("hold", tag)
+                self.actions.append({**act, "do": "hold"})
             elif f.e is not None and f.e in self._happened:
                 if f.kind == "dup":  # the event came first: the copy follows d
-                    net.inject(src, dst, data, link_delay_ms(net, src, dst) + 1)
+                    after = link_delay_ms(net, src, dst) + 1
+                    net.inject(src, dst, data, after)
+                    self.actions.append({**act, "do": "inject", "after_ms": after,
+                                         "when": {"sent": [src, dst, index]}})
                 self._note(f"{tag}: {f.e.describe()} already happened")
             elif f.kind == "hold":
-                self._on_e[f.e].append((f, tag))  # type: ignore[index]
+                self._on_e[f.e].append((f, (tag, act)))  # type: ignore[index]
                 taken = ("hold", tag)
+                self.actions.append({**act, "do": "hold"})
             else:
-                self._on_e[f.e].append((f, (src, dst, data)))  # type: ignore[index]
+                self._on_e[f.e].append((f, (src, dst, data, act)))  # type: ignore[index]
             if taken is not None:
                 break
         if taken is None:
             swap = self._swaps.pop((src, dst), None)
             if swap is not None:  # this one overtakes the held one
-                net.release(swap[1], after_ms=link_delay_ms(net, src, dst) + 1)
+                after = link_delay_ms(net, src, dst) + 1
+                net.release(swap[1], after_ms=after)
+                self.actions.append({"fault": swap[1], "kind": "swap", "do": "release",
+                                     "after_ms": after, "when": {"sent": [src, dst, index]}})
         return taken
 
     def _on_event(self, party: str, ev: Any) -> None:
@@ -192,14 +203,18 @@ class Probe:
         if self.trace and self.net is not None:
             rc = "" if ev.rc is None else f" rc={code_name(int(ev.rc)) if ev.rc < 0 else ev.rc}"
             self.net.note(party, f"** {ev.event} {peer}{rc} {ev.note}".rstrip())
+        when = {"event": [party, ev.event, peer, eid.nth]}
         for f, what in self._on_e.pop(eid, ()):
             net = self.net
             assert net is not None
             if f.kind == "hold":
-                net.release(what)
+                tag, act = what
+                net.release(tag)
+                self.actions.append({**act, "do": "release", "after_ms": 0, "when": when})
             else:
-                src, dst, data = what
+                src, dst, data, act = what
                 net.inject(src, dst, data)
+                self.actions.append({**act, "do": "inject", "after_ms": 0, "when": when})
 
     # -- result ----------------------------------------------------------------
 
