@@ -165,6 +165,8 @@ class Exploration:
     classes: list[OutcomeClass]
     baseline: Baseline
     seconds: float = 0.0
+    # The class of every schedule, in enumeration order (not in the JSON).
+    assignments: list[int] = field(default_factory=list, repr=False)
 
     @property
     def failures(self) -> list[OutcomeClass]:
@@ -218,6 +220,7 @@ def explore(spec: str, policy: str = "none", faults: int = 1, *,
         results = ordered()
     base_errors = set(base.outcome.errors)
     classes: dict[str, OutcomeClass] = {}
+    assignments: list[int] = []
     done = 0
     for chunk_schedules, outcomes in results:
         for schedule, oj in zip(chunk_schedules, outcomes):
@@ -230,11 +233,12 @@ def explore(spec: str, policy: str = "none", faults: int = 1, *,
                                    sorted(set(new)))
                 classes[key] = cls
             cls.count += 1
+            assignments.append(cls.id)
         done += len(chunk_schedules)
         if progress is not None:
             progress(done, total)
     return Exploration(spec, policy, faults, len(items), done, list(classes.values()), base,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, assignments)
 
 
 def stderr_progress(label: str) -> Callable[[int, int], None]:
