@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack
+from typing import NoReturn
 
 from ..samples import POLICIES
 from .emit import emit_test
@@ -21,6 +22,14 @@ __all__ = ["main", "dask_executor", "format_table"]
 
 class _UsageError(Exception):
     pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """One-line errors (status 2), no usage dump."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def dask_executor(address: str, stack: ExitStack) -> Executor:
@@ -71,7 +80,7 @@ def _timeline(result: Exploration, class_id: int) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     names = ", ".join(SCENARIOS)
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="mbedtls-py explore",
         description="Run a scenario once without faults, then every schedule of up to K "
                     "faults (drop a datagram; hold it until after a later event; duplicate it "
