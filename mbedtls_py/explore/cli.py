@@ -27,7 +27,7 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """One-line errors (status 2), no usage dump."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
@@ -42,15 +42,17 @@ def dask_executor(address: str, stack: ExitStack) -> Executor:
         raise _UsageError("--dask needs the optional extra: pip install 'mbedtls-py[dask]' "
                           "(or pip install 'dask[distributed]')") from None
     if address == "local":
-        cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1,
-                                                   processes=True, dashboard_address=None))
-        client = stack.enter_context(Client(cluster))
+        cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None))
+        client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
     else:
         try:
-            client = stack.enter_context(Client(address, timeout=10))
+            client = stack.enter_context(
+                Client(address, timeout=10))  # type: ignore[no-untyped-call]
         except (OSError, ValueError, TimeoutError) as e:
             raise _UsageError(f"cannot reach the Dask scheduler {address!r}: {e}") from None
-    return client.get_executor()
+    executor: Executor = client.get_executor()
+    return executor
 
 
 def format_table(result: Exploration) -> str:

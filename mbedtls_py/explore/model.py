@@ -51,7 +51,7 @@ def datagram_key(dg: Datagram) -> str:
         return "any"
     r = dg.records[0]
     key = f"{r.type_name} epoch={r.epoch}"
-    if r.handshake is not None:
+    if r.handshake is not None and r.handshake.msg_type is not None:
         key += f" hs={handshake_type_name(r.handshake.msg_type)}"
     return key
 
@@ -67,11 +67,10 @@ def datagram_words(dg: Datagram) -> str:
             kind = r.type_name.replace("_", " ")
             parts.append(f"encrypted {kind} (epoch {r.epoch})")
         elif r.handshake is not None:
-            name = _camel(handshake_type_name(r.handshake.msg_type))
+            name = _camel(r.handshake.type_name)
             if r.handshake.msg_type == 1:
                 name += " with cookie" if _has_cookie(r.payload) else " without cookie"
-            parts.extend([name] + [_camel(handshake_type_name(h.msg_type))
-                                   for h in r.handshakes[1:]])
+            parts.extend([name] + [_camel(h.type_name) for h in r.handshakes[1:]])
         else:
             parts.append(_camel(r.type_name) if r.type_name != "alert" else "plaintext alert")
     words = " + ".join(parts)

@@ -220,9 +220,9 @@ class Probe:
 
     def outcome(self) -> Outcome:
         """How the run ended (after the scenario returned)."""
-        sides = []
-        events = []
-        errors = []
+        sides: list[tuple[str, tuple[int, ...], bool | None, bool | None]] = []
+        events: list[tuple[str, tuple[tuple[str, int], ...]]] = []
+        errors: list[tuple[str, int]] = []
         for party, server in self.parties:
             o = party_outcome(party)
             codes = tuple(int(c) for c in o["codes"])
