@@ -154,7 +154,9 @@ class Probe:
         dg = parse_datagram(data, net.cid_len)
         key = datagram_key(dg)
         self._sent[(src, dst, key)] += 1
-        did = DatagramId(src, dst, key, self._sent[(src, dst, key)], datagram_words(dg))
+        # Words only when traced (the baseline): identities compare without them.
+        did = DatagramId(src, dst, key, self._sent[(src, dst, key)],
+                         datagram_words(dg) if self.trace else "")
         self.timeline.append(("send", did))
         taken: tuple[str, str] | None = None
         for f in self._on_d.get(did, ()):
