@@ -47,7 +47,8 @@ def sends(net, src, dst):
 
 def sent(net, src, dst, index):
     """The bytes of the ``index``-th datagram (from 1) ``src`` sent to ``dst``."""
-    return [e.data for e in net.trace if e.kind == "send" and (e.src, e.dst) == (src, dst)][index - 1]
+    datagrams = [e.data for e in net.trace if e.kind == "send" and (e.src, e.dst) == (src, dst)]
+    return datagrams[index - 1]
 
 
 def kinds(server):
