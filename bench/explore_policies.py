@@ -34,6 +34,13 @@ def _failing(result: Exploration) -> dict[tuple, tuple[bool, str]]:
                                               result.assignments)}
 
 
+def _brief(c: dict[str, Any]) -> dict[str, Any]:
+    """A failure class in a few fields (the full form is `explore --json`)."""
+    return {"id": c["id"], "count": c["count"],
+            "codes": {k: [x["name"] for x in v] for k, v in c["codes"].items()},
+            "representative": c["representative"]["words"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every policy for each K; print tables; write JSON."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "menu": r.menu_size, "classes": len(r.classes),
                                     "failure_classes": len(r.failures),
                                     "failing_schedules": failing, "seconds": round(r.seconds, 1),
-                                    "failures": [c.to_json() for c in r.failures]})
+                                    "failures": [_brief(c.to_json()) for c in r.failures]})
                 rows.append(f"| {policy} | {k} | {r.schedules:,} | {len(r.classes)} | "
                             f"{len(r.failures)} | {failing:,} |")
                 per_policy[policy] = _failing(r)
