@@ -16,6 +16,7 @@ COMMANDS = {
                       "compile another Mbed TLS (a pinned version, a patched copy, a local tree)"),
     "variants": ("mbedtls_py.variants.listing", "list the library variants that can be loaded"),
     "matrix": ("mbedtls_py.variants.matrix", "run a command once per library variant, one table"),
+    "explore": ("mbedtls_py.explore.cli", "every fault schedule of a scenario, in outcome classes"),
 }
 
 

@@ -83,6 +83,9 @@ __all__ = [
     "SOFT_CODES",
 ]
 
+Interceptor = Callable[[str, str, int, bytes], "tuple[str, str] | None"]
+"""What ``Network.intercept`` takes."""
+
 SOFT_CODES = frozenset({Err.SSL_WANT_READ, Err.SSL_WANT_WRITE, Err.SSL_ASYNC_IN_PROGRESS,
                         Err.SSL_CRYPTO_IN_PROGRESS})
 """Codes that mean "call again later", not a failure."""
@@ -691,6 +694,7 @@ class Network:
         self._index: dict[tuple[str, str], int] = {}
         self._rule_rng = random.Random(_derive(self._seed, "rules"))
         self.last_result: RunResult | HandshakeResult | None = None
+        self._interceptor: Interceptor | None = None
         self._sync_time()
 
     # -- time --------------------------------------------------------------------
@@ -906,6 +910,17 @@ class Network:
         index = self._index.get(key, 0) + 1
         self._index[key] = index
         self._event("send", src, dst, data)
+        if self._interceptor is not None:
+            taken = self._interceptor(src, dst, index, data)
+            if taken is not None:
+                action, note = taken
+                if action not in ("drop", "hold"):
+                    raise ValueError(f"an interceptor returns None, ('drop', note) or "
+                                     f"('hold', tag), not {taken!r}")
+                if action == "hold":
+                    self.held.append(Held(self.clock.now_ms, src, dst, data, note, None))
+                self._event(action, src, dst, data, f"interceptor: {note}")
+                return
         if self.rules:
             parsed = _records.parse_datagram(data, self.cid_len)
             items = self._apply_rules(src, dst, index, data, parsed)
@@ -1004,6 +1019,16 @@ class Network:
     def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None:
         t = max(self.clock.now_ms, math.ceil(when - 1e-9))
         heapq.heappush(self._heap, (t, next(self._seq), src, dst, data, note))
+
+    def intercept(self, fn: Interceptor | None) -> None:
+        """Have ``fn(src, dst, index, data)`` see every datagram as it is sent,
+        before the rules (``index``: its 1-based number on that direction).
+        It returns ``None`` (pass it on), ``("drop", note)`` or ``("hold",
+        tag)`` (release or drop it later by tag).  One per network; ``None``
+        removes it.  The schedule explorer uses it for its faults."""
+        if fn is not None and not callable(fn):
+            raise TypeError("fn must be callable or None")
+        self._interceptor = fn
 
     def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
         """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now
