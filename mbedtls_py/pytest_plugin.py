@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mbedtls-variant", metavar="NAME", default=None,
                     help="load this mbedtls-py library variant (see `mbedtls-py variants`); "
                          "sets MBEDTLS_PY_VARIANT for the session and its subprocesses")
+    group.addoption("--dtls-capture", metavar="DIR", default=None,
+                    help="save a pcapng (keys embedded) of every failing test that used "
+                         "dtls_network or dtls_pair, named after the test id")
 
 
 def _select_variant(name: str | None) -> None:
@@ -65,14 +68,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     # Before any conftest.py or test module imports mbedtls_py's extension.
     _select_variant(getattr(early_config.known_args_namespace, "mbedtls_variant", None))
 
+
+
 _REPORTS = pytest.StashKey[dict]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("mbedtls-py").addoption(
-        "--dtls-capture", metavar="DIR", default=None,
-        help="save a pcapng (keys embedded) of every failing test that used dtls_network or "
-             "dtls_pair, named after the test id")
 
 
 def pytest_configure(config: pytest.Config) -> None:
