@@ -12,6 +12,8 @@ COMMANDS = {
     "repro": ("mbedtls_py.repro", "reproduce the close_notify race (-0x7700) and its remedies"),
     "serve": ("mbedtls_py.serve", "the dtls_server sample's loop over real UDP (mitigations, event log)"),
     "proxy": ("mbedtls_py.proxy", "a UDP impairment proxy applying the rule language"),
+    "attacks": ("mbedtls_py.attacks.cli", "off-path attacks: one forged datagram vs RFC 6347"),
+    "fuzz": ("mbedtls_py.fuzz.cli", "seeded datagram fuzzer of real contexts in every state"),
 }
 
 
