@@ -18,6 +18,8 @@ from mbedtls_py import Err, __mbedtls_version__
 from mbedtls_py.attacks import (
     Duo,
     early_ccs,
+    early_short_alert,
+    forged_ccs_bad_mac,
     established_ccs_stray_byte,
     forge,
     replay_window_poison,
@@ -41,6 +43,8 @@ _PIN_366 = {
     "established": {"inject_rc": INTERNAL, "reads": [INTERNAL] * 3, "delivered": 0},
     "poison": {"completed": False, "failed": {"client": TIMEOUT, "server": TIMEOUT}},
     "ccs_seq2_late_ms": 1000,
+    "malformed": code_name(Err.SSL_INVALID_RECORD),
+    "bad_mac": code_name(Err.SSL_INVALID_MAC),
 }
 PINNED = {"3.6.6": _PIN_366, "3.6.7": _PIN_366}
 
@@ -74,13 +78,60 @@ def test_ccs_without_stray_byte_is_discarded():
     assert r.facts["delivered"] == r.facts["expected"] == 18
 
 
-@pytest.mark.parametrize("kind,cookies", [("psk", False), ("psk", True), ("ecdsa", True)])
-def test_early_ccs_makes_client_handshake_impossible(pin, kind, cookies):
-    """PINNED (flips when fixed): a 14-byte CCS with sequence number 2**40 before
-    the ServerHello; every real server record, retransmissions included, is
-    'replayed' and both sides time out."""
+@pytest.mark.parametrize("kind,cookies", [("psk", False), ("psk", True), ("ecdsa", False),
+                                          ("ecdsa", True)])
+def test_early_malformed_ccs_makes_client_handshake_impossible(pin, kind, cookies):
+    """PINNED (flips when fixed): a 14-byte plaintext CCS with content 0 before the
+    ServerHello fails the client's handshake at once with SSL_INVALID_RECORD."""
     r = early_ccs(kind, cookies=cookies, seed=5)
     assert len(r.datagram) == 14
+    assert r.verdict == "violates"
+    assert (r.facts["inject_rc"], r.facts["completed"], r.facts["failed"]) == \
+        (pin["malformed"], False, {"client": pin["malformed"]})
+    assert any("invalid CCS message" in e for e in r.evidence)
+
+
+def test_early_short_alert_fails_the_handshake(pin):
+    """PINNED (flips when fixed; found by the fuzzer): a plaintext alert with a
+    1-byte body is not discarded either: SSL_INVALID_RECORD, fatal."""
+    r = early_short_alert("psk", seed=5)
+    assert (r.verdict, r.facts["inject_rc"], r.facts["failed"]) == \
+        ("violates", pin["malformed"], {"client": pin["malformed"]})
+
+
+@pytest.mark.parametrize("kind,cookies", [("psk", False), ("ecdsa", True)])
+def test_forged_ccs_then_bad_mac_record_fails_the_handshake(pin, kind, cookies):
+    """PINNED (flips when fixed; found by the fuzzer): a forged CCS while the
+    client waits for the server's, then an epoch-1 record with a bad MAC:
+    SSL_INVALID_MAC, fatal (the server then sees the client's fatal alert)."""
+    r = forged_ccs_bad_mac(kind, cookies=cookies, seed=9)
+    assert r.verdict == "violates"
+    assert (r.facts["inject_rc"], r.facts["failed"].get("client")) == \
+        (pin["bad_mac"], pin["bad_mac"])
+
+
+def test_forged_ccs_alone_is_harmless():
+    """Control: the forged CCS without the bad record changes nothing."""
+    from mbedtls_py.attacks.scenarios import _judge_handshake
+    from mbedtls_py.attacks.result import AttackResult
+
+    def inject(duo):
+        duo.step("server")
+        duo.flush()
+        duo.step("client")
+        return duo.inject("client", forge.ccs(seq=10))
+
+    r = _judge_handshake(AttackResult("ccs-alone", "", "client", b"", __mbedtls_version__),
+                         "psk", False, 9, inject)
+    assert r.verdict == "conforms", r.observed
+
+
+@pytest.mark.parametrize("kind,cookies", [("psk", False), ("psk", True), ("ecdsa", True)])
+def test_early_valid_ccs_far_ahead_poisons_the_replay_window(pin, kind, cookies):
+    """PINNED (flips when fixed): a valid 14-byte CCS with sequence number 2**40
+    before the ServerHello; every real server record, retransmissions included,
+    is 'replayed' and both sides time out."""
+    r = early_ccs(kind, cookies=cookies, content=b"\x01", seq=1 << 40, seed=5)
     assert r.verdict == "violates"
     assert {k: r.facts[k] for k in ("completed", "failed")} == pin["poison"]
     assert r.facts["replayed_records"] > 0
@@ -88,10 +139,10 @@ def test_early_ccs_makes_client_handshake_impossible(pin, kind, cookies):
 
 
 def test_early_ccs_with_a_small_sequence_number_costs_a_retransmission(pin):
-    """PINNED (flips when fixed): seq 2 collides with the server's real CCS (PSK,
-    no cookies): that record is discarded as replayed, the handshake completes
-    one retransmission timeout late."""
-    r = early_ccs("psk", seq=2, seed=5)
+    """PINNED (flips when fixed): a valid CCS with seq 2 collides with the server's
+    real CCS (PSK, no cookies): that record is discarded as replayed, the
+    handshake completes one retransmission timeout late."""
+    r = early_ccs("psk", content=b"\x01", seq=2, seed=5)
     assert r.facts["completed"] is True
     assert r.facts["t_ms"] - r.facts["control_t_ms"] == pin["ccs_seq2_late_ms"]
     assert r.facts["replayed_records"] >= 1

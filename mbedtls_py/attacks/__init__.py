@@ -15,6 +15,8 @@ from .result import RFC_6347_4_1_2_7, AttackResult, Verdict
 from .scenarios import (
     SCENARIOS,
     early_ccs,
+    early_short_alert,
+    forged_ccs_bad_mac,
     established_ccs_stray_byte,
     replay_window_poison,
     run_all,
@@ -22,5 +24,5 @@ from .scenarios import (
 )
 
 __all__ = ["Duo", "Call", "DebugCapture", "AttackResult", "Verdict", "RFC_6347_4_1_2_7",
-           "SCENARIOS", "run_all", "established_ccs_stray_byte", "early_ccs",
+           "SCENARIOS", "run_all", "established_ccs_stray_byte", "early_ccs", "early_short_alert", "forged_ccs_bad_mac",
            "replay_window_poison", "stray_bytes", "forge"]

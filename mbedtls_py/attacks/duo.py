@@ -22,7 +22,8 @@ from ..config import Config
 from ..context import Context, VirtualClock
 from ..errors import Err, as_err
 from ..pki_det import DetPKI, make_det_pki
-from ..testing import cert_configs, psk_configs
+from ..testing import psk_configs
+from ..x509 import CertificateChain, PrivateKey
 from ..timeutil import set_time
 
 __all__ = ["Duo", "Call", "Kind", "UNIX_TIME", "TRANSPORT_ID", "det_pki", "DebugCapture"]
@@ -39,6 +40,24 @@ def det_pki() -> DetPKI:
     """The deterministic ECDSA PKI every ``Duo(kind="ecdsa")`` uses (same bytes in
     every process, so a seed replays byte for byte)."""
     return make_det_pki("mbedtls-py/attacks")
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_pki() -> tuple[CertificateChain, PrivateKey, CertificateChain]:
+    # Parsing the PEMs costs more than a PSK handshake; the parsed objects are
+    # read-only in Mbed TLS and can back any number of configs.
+    pki = det_pki()
+    return CertificateChain(pki.chain_pems), PrivateKey(pki.key_pem), CertificateChain(pki.ca_pem)
+
+
+def _ecdsa_configs(seed: str, cookies: bool) -> tuple[Config, Config]:
+    chain, key, ca = _parsed_pki()
+    server = Config("server", seed=f"{seed}/server", cookies=cookies)
+    server.set_certificate(chain, key)
+    client = Config("client", seed=f"{seed}/client")
+    client.set_ca_chain(ca)
+    client.set_authmode("required")
+    return client, server
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,8 @@ class Duo:
     done: dict[str, bool] = field(init=False, default_factory=dict)
     wire: list[tuple[str, bytes]] = field(init=False, default_factory=list)
     record_wire: bool = False
+    reset_on_error: bool = False
+    resets: list[int] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         if self.kind not in ("psk", "ecdsa"):
@@ -83,7 +104,7 @@ class Duo:
         if self.kind == "psk":
             cc, sc = psk_configs(seed=seed, cookies=self.cookies)
         else:
-            cc, sc = cert_configs(det_pki(), seed=seed, cookies=self.cookies)  # type: ignore[arg-type]
+            cc, sc = _ecdsa_configs(seed, self.cookies)
         for conf in (cc, sc):
             conf.set_handshake_timeout(*self.timeout)
         set_time(UNIX_TIME)
@@ -130,9 +151,14 @@ class Duo:
         if not self.done[who]:
             rc = ctx.handshake()
             self._log(who, "handshake", rc)
-            if rc == _HVR:   # as the dtls_server sample does: reset, same client address
+            if rc == _HVR or (self.reset_on_error and who == "server" and rc < 0
+                              and rc not in _FLOW):
+                # as the dtls_server sample does: reset, same client address
+                # (with ``reset_on_error``: after any handshake error, too)
                 ctx.session_reset()
                 ctx.set_client_transport_id(TRANSPORT_ID)
+                if rc != _HVR:
+                    self.resets.append(int(rc))
                 return rc
             if rc == 0:
                 self.done[who] = True
@@ -175,6 +201,26 @@ class Duo:
         self.ctx(who).push(datagram)
         self._log(who, "inject", len(datagram))
         return self.step(who) if step else None
+
+    def new_client(self) -> None:
+        """Replace the client by a fresh context on the same config (the next
+        client of a server that was reset)."""
+        self.client.close()
+        self.client = Context(self.client.config, clock=self.clock, name="client")
+        if self.kind == "ecdsa":
+            self.client.set_hostname(det_pki().hostname)
+        self.done["client"] = False
+        self.received["client"] = bytearray()
+        self.failed.pop("client", None)
+
+    def reset_server(self) -> None:
+        """``session_reset`` the server (after its connection ended), as the
+        dtls_server sample does before waiting for the next client."""
+        self.server.session_reset()
+        self.server.set_client_transport_id(TRANSPORT_ID)
+        self.done["server"] = False
+        self.received["server"] = bytearray()
+        self.failed.pop("server", None)
 
     # -- driving ------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from . import forge
 from .duo import Duo, DebugCapture, Kind
 from .result import AttackResult, code_name, summarize_debug
 
-__all__ = ["established_ccs_stray_byte", "early_ccs", "replay_window_poison", "stray_bytes",
+__all__ = ["established_ccs_stray_byte", "early_ccs", "early_short_alert", "forged_ccs_bad_mac",
+           "replay_window_poison", "stray_bytes",
            "SCENARIOS", "run_all", "to_server_hello", "reads_after"]
 
 _MSGS = [b"ping-%d" % i for i in range(3)]
@@ -53,7 +54,7 @@ def reads_after(duo: Duo, target: str) -> tuple[list[int], bytes]:
 
 
 def _judge_handshake(res: AttackResult, kind: Kind, cookies: bool, seed: int | str,
-                     inject: Callable[[Duo], None], cap_level: int = 1) -> AttackResult:
+                     inject: Callable[[Duo], int | None], cap_level: int = 1) -> AttackResult:
     """Control vs attack for a scenario that strikes during the handshake."""
     ctl = Duo(kind, cookies=cookies, seed=seed)
     to_server_hello(ctl)
@@ -65,12 +66,13 @@ def _judge_handshake(res: AttackResult, kind: Kind, cookies: bool, seed: int | s
     to_server_hello(duo)
     mark = len(duo.calls)
     with DebugCapture(duo, cap_level) as cap:
-        inject(duo)
+        first = inject(duo)
         ok = duo.handshake()
     res.codes = duo.calls[mark:]
     res.evidence = summarize_debug(cap.lines)
     replayed = sum("replayed record" in line for line in cap.lines)
-    res.facts = {"completed": ok, "t_ms": duo.clock.now_ms, "control_t_ms": t_ctl,
+    res.facts = {"inject_rc": code_name(first), "completed": ok, "t_ms": duo.clock.now_ms,
+                 "control_t_ms": t_ctl,
                  "failed": {k: code_name(v) for k, v in duo.failed.items()},
                  "replayed_records": replayed, "kind": kind, "cookies": cookies}
     if not ctl_ok:
@@ -86,9 +88,12 @@ def _judge_handshake(res: AttackResult, kind: Kind, cookies: bool, seed: int | s
     else:
         fails = ", ".join(f"{k} {code_name(v)}" for k, v in sorted(duo.failed.items()))
         res.verdict = "violates"
-        res.observed = (f"the handshake never completed: {fails or 'stalled'} at "
-                        f"{duo.clock.now_ms} ms; {replayed} legitimate records (retransmissions "
-                        "included) were discarded as replayed")
+        res.observed = (f"reading the datagram returned {code_name(first)}; "
+                        f"the handshake never completed: {fails or 'stalled'} at "
+                        f"{duo.clock.now_ms} ms")
+        if replayed:
+            res.observed += (f"; {replayed} legitimate records (retransmissions included) "
+                             "were discarded as replayed")
     return res
 
 
@@ -133,18 +138,57 @@ def established_ccs_stray_byte(kind: Kind = "psk", *, target: str = "client",
     return res
 
 
-def early_ccs(kind: Kind = "psk", *, cookies: bool = False, seq: int = 1 << 40,
-              seed: int | str = 0) -> AttackResult:
+def early_ccs(kind: Kind = "psk", *, cookies: bool = False, seq: int = 10,
+              content: bytes = b"\x00", seed: int | str = 0) -> AttackResult:
     """(2) A 14-byte plaintext ChangeCipherSpec arriving at the client before the
-    ServerHello.  Mbed TLS remembers it ("out-of-order ChangeCipherSpec") and
-    moves its epoch-0 replay window to ``seq``: with a large ``seq`` every real
-    epoch-0 record of the server is then "replayed" and the handshake times out.
-    (With a small ``seq`` only the colliding real record is lost: a delay.)"""
-    datagram = forge.ccs(epoch=0, seq=seq)
-    res = AttackResult("early-ccs", f"14-byte plaintext ChangeCipherSpec (seq {seq}) to a {kind} "
-                       f"client before the ServerHello (cookies {'on' if cookies else 'off'})",
+    ServerHello.  With a content byte other than 1 Mbed TLS 3.6.6 fails the
+    handshake at once (``SSL_INVALID_RECORD``, "invalid CCS message") instead
+    of discarding the record.  With ``content=b"\x01"`` the record is valid:
+    it is remembered ("out-of-order ChangeCipherSpec") and moves the epoch-0
+    replay window to ``seq`` (see ``replay_window_poison``).  ``seq`` must be
+    one the client has not seen (after a cookie exchange 0 is taken)."""
+    datagram = forge.record(20, content, epoch=0, seq=seq)
+    res = AttackResult("early-ccs", f"{len(datagram)}-byte plaintext ChangeCipherSpec (content "
+                       f"{content.hex()}, seq {seq}) to a {kind} client before the ServerHello "
+                       f"(cookies {'on' if cookies else 'off'})", "client", datagram,
+                       __mbedtls_version__)
+    return _judge_handshake(res, kind, cookies, seed, lambda d: d.inject("client", datagram))
+
+
+def early_short_alert(kind: Kind = "psk", *, cookies: bool = False, seq: int = 10,
+                      body: bytes = b"\x01", seed: int | str = 0) -> AttackResult:
+    """A plaintext alert record whose body is not 2 bytes, to the client before
+    the ServerHello: the same code path as the malformed CCS (found by the
+    fuzzer): ``SSL_INVALID_RECORD`` ("invalid alert message"), fatal."""
+    datagram = forge.record(21, body, epoch=0, seq=seq)
+    res = AttackResult("early-short-alert", f"{len(datagram)}-byte plaintext alert with a "
+                       f"{len(body)}-byte body to a {kind} client before the ServerHello",
                        "client", datagram, __mbedtls_version__)
     return _judge_handshake(res, kind, cookies, seed, lambda d: d.inject("client", datagram))
+
+
+def forged_ccs_bad_mac(kind: Kind = "psk", *, cookies: bool = False, seq: int = 10,
+                       seed: int | str = 0) -> AttackResult:
+    """Found by the fuzzer: while the client waits for the server's
+    ChangeCipherSpec, a forged (valid, plaintext) CCS is taken for the
+    server's, and then any epoch-1 record that fails to decrypt is fatal
+    (``SSL_INVALID_MAC``: Mbed TLS treats a bad MAC while waiting for Finished
+    as a handshake failure), where RFC 6347 says to discard it.  Two forged
+    datagrams, 14 + 53 bytes."""
+    ccs_rec = forge.ccs(seq=seq)
+    garbage = forge.app_data(bytes(40), epoch=1, seq=0)
+    res = AttackResult("forged-ccs-bad-mac", f"plaintext CCS (seq {seq}) then a 40-byte epoch-1 "
+                       f"record with no valid MAC, to a {kind} client waiting for the server's "
+                       "ChangeCipherSpec", "client", ccs_rec + garbage, __mbedtls_version__)
+
+    def inject(duo: Duo) -> int | None:
+        duo.step("server")   # the server's first flight ...
+        duo.flush()
+        duo.step("client")   # ... answered: the client waits for CCS + Finished
+        duo.inject("client", ccs_rec)
+        return duo.inject("client", garbage)
+
+    return _judge_handshake(res, kind, cookies, seed, inject)
 
 
 def replay_window_poison(kind: Kind = "psk", *, cookies: bool = False, seq: int = 1 << 40,
@@ -159,10 +203,10 @@ def replay_window_poison(kind: Kind = "psk", *, cookies: bool = False, seq: int 
                        f"epoch-0 application_data record with sequence number {seq} to the "
                        f"{kind} {target} mid-handshake", target, datagram, __mbedtls_version__)
 
-    def inject(duo: Duo) -> None:
+    def inject(duo: Duo) -> int | None:
         if target == "server":
             duo.step("server")  # reads the ClientHello, sends its flight (held in its queue)
-        duo.inject(target, datagram)
+        return duo.inject(target, datagram)
 
     return _judge_handshake(res, kind, cookies, seed, inject)
 
@@ -229,9 +273,12 @@ def _ranges(values: list[int]) -> str:
 SCENARIOS: dict[str, Callable[..., AttackResult]] = {
     "established-ccs-stray-byte": established_ccs_stray_byte,
     "early-ccs": early_ccs,
-    "early-ccs-seq2": lambda **kw: early_ccs(seq=2, **kw),
+    "early-short-alert": early_short_alert,
+    "early-ccs-valid-far-seq": lambda **kw: early_ccs(content=b"\x01", seq=1 << 40, **kw),
+    "forged-ccs-bad-mac": forged_ccs_bad_mac,
     "replay-window": replay_window_poison,
     "replay-window-server": lambda **kw: replay_window_poison(target="server", **kw),
+    "replay-window-seq2": lambda **kw: early_ccs(content=b"\x01", seq=2, **kw),
     "stray-bytes": stray_bytes,
 }
 
