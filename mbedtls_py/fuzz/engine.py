@@ -26,13 +26,13 @@ from typing import Any
 from ..attacks.duo import DebugCapture, Duo, Kind
 from ..attacks.result import code_name, summarize_debug
 from ..timeutil import set_time
-from .classify import classify, hints
+from .classify import classify, strip_authentic
 from .mutate import mutate
 from .states import KINDS, STATES, State, build, control_ms, corpus
 
 __all__ = ["Case", "Outcome", "Fuzzer", "make_case", "run_alone", "shrink"]
 
-_RENEW_AFTER = 1000   # cases on one established connection before a fresh one
+_RENEW_AFTER = 100    # cases on one established connection before a fresh one
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,17 @@ class Case:
     cookies: bool
     op: str
     datagram: bytes
+    states: tuple[str, ...] = tuple(STATES)
 
-    def replay_command(self) -> str:
-        """The command that runs this case alone again."""
-        return f"python -m mbedtls_py fuzz --seed {self.seed} --replay {self.index}"
+    def replay_command(self, history_from: int | None = None) -> str:
+        """The command that runs this case again (after the cases that shared its
+        established connection, from ``history_from`` on, when given)."""
+        cmd = f"python -m mbedtls_py fuzz --seed {self.seed} --replay {self.index}"
+        if tuple(self.states) != tuple(STATES):
+            cmd += "".join(f" --state {s}" for s in self.states)
+        if history_from is not None:
+            cmd += f" --history-from {history_from}"
+        return cmd
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def make_case(seed: str, index: int, states: list[str]) -> Case:
     kind = rng.choice(KINDS)
     cookies = rng.random() < 0.5
     op, data = mutate(rng, corpus(kind, cookies))
-    return Case(seed, index, state, kind, cookies, op, data)
+    return Case(seed, index, state, kind, cookies, op, data, tuple(states))
 
 
 def _codes(duo: Duo) -> tuple[str, ...]:
@@ -107,13 +114,19 @@ def _established_outcome(duo: Duo, state: State, case: Case, first: int | None) 
     return Outcome("failed" if duo.failed else "stalled", _codes(duo), code_name(first))
 
 
-def run_alone(case: Case, datagram: bytes | None = None, *,
-              debug: bool = False) -> tuple[Outcome, list[str]]:
+def run_alone(case: Case, datagram: bytes | None = None, *, debug: bool = False,
+              history_from: int | None = None) -> tuple[Outcome, list[str]]:
     """Run one case (or another datagram in its state) on a freshly built state.
-    With ``debug``, also return the Mbed TLS debug trace (level 1) from the
-    injection on."""
+    ``history_from``: first replay, on the same established connection, the
+    cases from that index on that shared it in the fuzzing run.  With
+    ``debug``, also return the Mbed TLS debug trace (level 1) of the case."""
     state = STATES[case.state]
     duo = build(state, case.kind, case.cookies)
+    if history_from is not None:
+        for j in range(history_from, case.index):
+            old = make_case(case.seed, j, list(case.states))
+            if (old.state, old.kind, old.cookies) == (case.state, case.kind, case.cookies):
+                _inject_and_judge(duo, state, old, old.datagram)
     data = case.datagram if datagram is None else datagram
     lines: list[str] = []
     if debug:
@@ -132,7 +145,8 @@ def _inject_and_judge(duo: Duo, state: State, case: Case, data: bytes) -> Outcom
     return _handshake_outcome(duo, case, first)
 
 
-def shrink(case: Case, outcome: Outcome, budget: int = 120) -> bytes:
+def shrink(case: Case, outcome: Outcome, budget: int = 80,
+           history_from: int | None = None) -> bytes:
     """A smaller datagram giving the same outcome and codes in the same state:
     whole records dropped, then the tail cut, then chunks removed, then bytes
     zeroed (at most ``budget`` runs)."""
@@ -144,7 +158,7 @@ def shrink(case: Case, outcome: Outcome, budget: int = 120) -> bytes:
     def same(data: bytes) -> bool:
         nonlocal runs
         runs += 1
-        out, _ = run_alone(case, data)
+        out, _ = run_alone(case, data, history_from=history_from)
         return out.verdict == outcome.verdict and out.codes == outcome.codes
 
     recs, tail = split_records(best)
@@ -188,6 +202,7 @@ class Finding:
     evidence: list[str]
     count: int = 1
     indices: list[int] = field(default_factory=list)
+    history_from: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -196,7 +211,8 @@ class Finding:
                 "state": c.state, "kind": c.kind, "cookies": c.cookies, "op": c.op,
                 "outcome": self.outcome.verdict, "codes": list(self.outcome.codes),
                 "first_rc": self.outcome.first_rc, "late_ms": self.outcome.late_ms,
-                "index": c.index, "replay": c.replay_command(),
+                "index": c.index, "replay": c.replay_command(self.history_from),
+                "history_from": self.history_from,
                 "datagram": c.datagram.hex(), "shrunk": self.shrunk.hex(),
                 "evidence": self.evidence, "more_indices": self.indices[:20]}
 
@@ -207,7 +223,7 @@ class Fuzzer:
     lines on stderr (0: none)."""
 
     def __init__(self, seed: str = "0", states: Iterable[str] | None = None,
-                 progress: float = 2.0, shrink_budget: int = 120) -> None:
+                 progress: float = 2.0, shrink_budget: int = 80) -> None:
         self.seed = str(seed)
         self.states = sorted(states or STATES, key=list(STATES).index)
         self.progress = progress
@@ -216,16 +232,20 @@ class Fuzzer:
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self.done = 0
         self.elapsed = 0.0
-        self._live: dict[tuple[str, Kind, bool], tuple[Duo, int]] = {}
+        # established connections kept across cases: (duo, first case index, cases)
+        self._live: dict[tuple[str, Kind, bool], tuple[Duo, int, int]] = {}
+        self._first: int | None = None
+        self._shrunk: set[str] = set()
 
     def _established(self, case: Case, state: State) -> Outcome:
         key = (case.state, case.kind, case.cookies)
-        duo, used = self._live.get(key, (None, 0))
+        duo, first, used = self._live.get(key, (None, case.index, 0))
         if duo is None or used >= _RENEW_AFTER:
-            duo, used = build(state, case.kind, case.cookies), 0
+            duo, first, used = build(state, case.kind, case.cookies), case.index, 0
+        self._first = first
         out = _inject_and_judge(duo, state, case, case.datagram)
         if out.ok:
-            self._live[key] = (duo, used + 1)
+            self._live[key] = (duo, first, used + 1)
         else:
             self._live.pop(key, None)
         return out
@@ -233,6 +253,7 @@ class Fuzzer:
     def run_case(self, case: Case) -> Outcome:
         """Run one case (reusing a live established connection where possible)."""
         state = STATES[case.state]
+        self._first = None
         if state.established:
             return self._established(case, state)
         return run_alone(case)[0]
@@ -242,23 +263,41 @@ class Fuzzer:
         tally[out.verdict] = tally.get(out.verdict, 0) + 1
         if out.ok:
             return
-        sig = (case.state, out.verdict, out.codes, hints(case.datagram))
+        # Evidence: the case again on a rebuilt state, with the debug trace;
+        # for an established connection, with the cases it had already taken.
+        history = None
+        again, lines = run_alone(case, debug=True)
+        if again.ok and self._first is not None and self._first < case.index:
+            history = self._first
+            again, lines = run_alone(case, debug=True, history_from=history)
+        if again.ok:
+            category, reason = "unreproduced", "did not fail again on a rebuilt state"
+        else:
+            category, reason = classify(STATES[case.state], case.datagram, again, lines,
+                                        kind=case.kind, cookies=case.cookies)
+            if category == "authentic":
+                # Is the real record the cause?  Without it, does the rest still fail?
+                peer = "client" if STATES[case.state].target == "server" else "server"
+                rest = strip_authentic(case.datagram, case.kind, case.cookies, peer)
+                if rest:
+                    out2, lines2 = run_alone(case, rest, debug=True, history_from=history)
+                    if not out2.ok:
+                        category, reason = classify(STATES[case.state], rest, out2, lines2,
+                                                    kind=case.kind, cookies=case.cookies)
+        sig = (category, case.state, again.verdict)
         found = self.findings.get(sig)
         if found is not None:
             found.count += 1
             found.indices.append(case.index)
             return
-        alone, _ = run_alone(case)
-        if alone.ok:  # only together with earlier datagrams on that connection
-            self.findings[sig] = Finding(sig, case, out, case.datagram, "interaction",
-                                         "fails only after earlier cases on the same "
-                                         "connection", [])
-            return
-        small = shrink(case, alone, self.shrink_budget)
-        final, lines = run_alone(case, small, debug=True)
-        category, reason = classify(STATES[case.state], small, final, lines)
-        self.findings[sig] = Finding(sig, case, alone, small, category, reason,
-                                     summarize_debug(lines, 8))
+        small, evidence = case.datagram, lines
+        # Shrink the first example of each category (and every new one).
+        if not again.ok and (category in ("new",) or category not in self._shrunk):
+            self._shrunk.add(category)
+            small = shrink(case, again, self.shrink_budget, history)
+            _, evidence = run_alone(case, small, debug=True, history_from=history)
+        self.findings[sig] = Finding(sig, case, again, small, category, reason,
+                                     summarize_debug(evidence, 8), history_from=history)
 
     def run(self, iterations: int, start: int = 0) -> None:
         """Run cases ``start`` .. ``start + iterations - 1``."""
@@ -286,7 +325,8 @@ class Fuzzer:
               file=sys.stderr, flush=True)
 
     def category_counts(self) -> dict[str, int]:
-        """Violations per category (``known:*``, ``inherent``, ``interaction``, ``new``)."""
+        """Violations per category (``known:*``, ``documented:*``, ``authentic``,
+        ``inherent``, ``unreproduced``, ``new``)."""
         out: dict[str, int] = {}
         for f in self.findings.values():
             out[f.category] = out.get(f.category, 0) + f.count
@@ -295,4 +335,4 @@ class Fuzzer:
     @property
     def new(self) -> list[Finding]:
         """Findings not explained by a known upstream behaviour or by the protocol."""
-        return [f for f in self.findings.values() if f.category in ("new", "interaction")]
+        return [f for f in self.findings.values() if f.category in ("new", "unreproduced")]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..attacks.duo import Duo, Kind
 from ..attacks.scenarios import to_server_hello
 
-__all__ = ["State", "STATES", "corpus", "control_ms", "build", "KINDS"]
+__all__ = ["State", "STATES", "corpus", "corpus_wire", "control_ms", "build", "KINDS"]
 
 KINDS: tuple[Kind, ...] = ("psk", "ecdsa")
 
@@ -105,8 +105,18 @@ def control_ms(state_name: str, kind: Kind, cookies: bool) -> int:
     return duo.clock.now_ms
 
 
-@functools.lru_cache(maxsize=None)
 def corpus(kind: Kind, cookies: bool) -> tuple[bytes, ...]:
+    """The datagrams of ``corpus_wire`` without their senders."""
+    return _datagrams(kind, cookies)
+
+
+@functools.lru_cache(maxsize=None)
+def _datagrams(kind: Kind, cookies: bool) -> tuple[bytes, ...]:
+    return tuple(d for _, d in corpus_wire(kind, cookies))
+
+
+@functools.lru_cache(maxsize=None)
+def corpus_wire(kind: Kind, cookies: bool) -> tuple[tuple[str, bytes], ...]:
     """Every datagram of the seeded handshake of this configuration (both
     directions, cookie exchange included), an application record each way,
     and the client's close_notify: the material mutations start from."""
@@ -116,4 +126,4 @@ def corpus(kind: Kind, cookies: bool) -> tuple[bytes, ...]:
         raise RuntimeError(f"could not record a {kind} handshake (cookies={cookies})")
     duo.client.close_notify()
     duo.flush()
-    return tuple(d for _, d in duo.wire)
+    return tuple(duo.wire)
