@@ -21,6 +21,7 @@ from mbedtls_py.attacks import (
     early_short_alert,
     forged_ccs_bad_mac,
     established_ccs_stray_byte,
+    established_reconnect_decode_error,
     forge,
     replay_window_poison,
     run_all,
@@ -45,6 +46,7 @@ _PIN_366 = {
     "ccs_seq2_late_ms": 1000,
     "malformed": code_name(Err.SSL_INVALID_RECORD),
     "bad_mac": code_name(Err.SSL_INVALID_MAC),
+    "reconnect": code_name(Err.SSL_DECODE_ERROR),
 }
 PINNED = {"3.6.6": _PIN_366, "3.6.7": _PIN_366}
 
@@ -69,6 +71,18 @@ def test_ccs_plus_one_byte_kills_established_connection(pin, kind, target):
     assert (r.facts["inject_rc"], r.facts["read_codes"], r.facts["delivered"]) == \
         (want["inject_rc"], want["reads"], want["delivered"])
     assert any("should never happen" in e for e in r.evidence)
+
+
+@pytest.mark.parametrize("kind", ["psk", "ecdsa"])
+def test_unparsable_clienthello_kills_established_server_with_cookies(pin, kind):
+    """PINNED (flips when fixed; found by the fuzzer): 14 bytes (an epoch-0
+    handshake record holding only the ClientHello type byte) make an established
+    server with cookies fail with SSL_DECODE_ERROR (client-reconnect path)."""
+    r = established_reconnect_decode_error(kind, seed=4)
+    assert len(r.datagram) == 14
+    assert r.verdict == "violates"
+    assert (r.facts["inject_rc"], r.facts["delivered"]) == (pin["reconnect"], 0)
+    assert any("possible client reconnect" in e for e in r.evidence)
 
 
 def test_ccs_without_stray_byte_is_discarded():

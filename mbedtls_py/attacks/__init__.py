@@ -18,11 +18,12 @@ from .scenarios import (
     early_short_alert,
     forged_ccs_bad_mac,
     established_ccs_stray_byte,
+    established_reconnect_decode_error,
     replay_window_poison,
     run_all,
     stray_bytes,
 )
 
 __all__ = ["Duo", "Call", "DebugCapture", "AttackResult", "Verdict", "RFC_6347_4_1_2_7",
-           "SCENARIOS", "run_all", "established_ccs_stray_byte", "early_ccs", "early_short_alert", "forged_ccs_bad_mac",
+           "SCENARIOS", "run_all", "established_ccs_stray_byte", "established_reconnect_decode_error", "early_ccs", "early_short_alert", "forged_ccs_bad_mac",
            "replay_window_poison", "stray_bytes", "forge"]

@@ -16,7 +16,7 @@ from . import forge
 from .duo import Duo, DebugCapture, Kind
 from .result import AttackResult, code_name, summarize_debug
 
-__all__ = ["established_ccs_stray_byte", "early_ccs", "early_short_alert", "forged_ccs_bad_mac",
+__all__ = ["established_ccs_stray_byte", "established_reconnect_decode_error", "early_ccs", "early_short_alert", "forged_ccs_bad_mac",
            "replay_window_poison", "stray_bytes",
            "SCENARIOS", "run_all", "to_server_hello", "reads_after"]
 
@@ -135,6 +135,46 @@ def established_ccs_stray_byte(kind: Kind = "psk", *, target: str = "client",
         res.observed = (f"reading the datagram returned {code_name(rc)}; the {len(codes)} later "
                         f"reads returned {', '.join(errors) or 'no error'}; "
                         f"{len(got)} of {len(want)} bytes delivered (connection dead)")
+    return res
+
+
+def established_reconnect_decode_error(kind: Kind = "psk", *, seed: int | str = 0,
+                                       body: bytes = b"\x01") -> AttackResult:
+    """Found by the fuzzer: with cookies on, an established server treats an
+    epoch-0 handshake record starting with the ClientHello type as a possible
+    client reconnect (``MBEDTLS_SSL_DTLS_CLIENT_PORT_REUSE``) and parses it
+    for a cookie; when that parse fails, ``ssl_handle_possible_reconnect``
+    returns the parse error (``SSL_DECODE_ERROR``) instead of dropping the
+    record, and the connection is dead.  14 bytes, no cookie needed."""
+    datagram = forge.record(22, body, epoch=0, seq=5)
+    res = AttackResult("established-reconnect-decode-error",
+                       f"{len(datagram)}-byte epoch-0 'ClientHello' record (unparsable) into an "
+                       f"established {kind} server with cookies", "server", datagram,
+                       __mbedtls_version__)
+    ctl = Duo(kind, cookies=True, seed=seed)
+    ctl_ok = ctl.handshake()
+    _, ctl_got = reads_after(ctl, "server") if ctl_ok else ([], b"")
+    want = b"".join(_MSGS)
+    res.control = f"without the datagram the server reads {len(ctl_got)} of {len(want)} bytes"
+    duo = Duo(kind, cookies=True, seed=seed)
+    if not duo.handshake() or ctl_got != want:
+        res.observed = "no baseline: the control run did not deliver every record"
+        return res
+    mark = len(duo.calls)
+    with DebugCapture(duo) as cap:
+        rc = duo.inject("server", datagram)
+        codes, got = reads_after(duo, "server")
+    res.codes = duo.calls[mark:]
+    res.evidence = summarize_debug(cap.lines)
+    res.facts = {"inject_rc": code_name(rc), "read_codes": [code_name(c) for c in codes],
+                 "delivered": len(got), "expected": len(want), "kind": kind}
+    if got == want and rc == Err.SSL_WANT_READ:
+        res.verdict, res.observed = "conforms", "discarded: every later record was read"
+    else:
+        res.verdict = "violates"
+        res.observed = (f"reading the datagram returned {code_name(rc)}; later reads returned "
+                        f"{', '.join(sorted(set(res.facts['read_codes'])))}; {len(got)} of "
+                        f"{len(want)} bytes delivered")
     return res
 
 
@@ -272,6 +312,7 @@ def _ranges(values: list[int]) -> str:
 
 SCENARIOS: dict[str, Callable[..., AttackResult]] = {
     "established-ccs-stray-byte": established_ccs_stray_byte,
+    "established-reconnect-decode-error": established_reconnect_decode_error,
     "early-ccs": early_ccs,
     "early-short-alert": early_short_alert,
     "early-ccs-valid-far-seq": lambda **kw: early_ccs(content=b"\x01", seq=1 << 40, **kw),

@@ -38,6 +38,9 @@ KNOWN = {
                      "retransmissions included, are 'replayed'",
     "malformed-alert": "(this fuzzer) a plaintext alert whose body is not 2 bytes during the "
                        "handshake: SSL_INVALID_RECORD, fatal",
+    "reconnect-parse-error": "(this fuzzer) an unparsable epoch-0 'ClientHello' to an "
+                             "established server with cookies: the client-reconnect check "
+                             "returns its parse error (e.g. SSL_DECODE_ERROR), fatal",
     "ccs-bad-mac": "(this fuzzer) an epoch-1 record that fails to decrypt while the target "
                    "waits for Finished (reached early through a forged ChangeCipherSpec): "
                    "SSL_INVALID_MAC, fatal",
@@ -99,6 +102,8 @@ def classify(state: State, data: bytes, outcome: object, lines: list[str], *,
         return "known:malformed-ccs", KNOWN["malformed-ccs"]
     if _INVALID_RECORD in codes and "invalid alert message" in text:
         return "known:malformed-alert", KNOWN["malformed-alert"]
+    if "possible client reconnect" in text and _RECONNECT not in codes:
+        return "known:reconnect-parse-error", KNOWN["reconnect-parse-error"]
     if _RECONNECT in codes:
         return "documented:client-reconnect", ("a ClientHello with a valid cookie ends the "
                                                "established connection (client port reuse)")

@@ -15,7 +15,7 @@ from typing import Any
 from .. import __mbedtls_version__
 from ..timeutil import set_time
 from .classify import KNOWN, NOT_NEW
-from .engine import Fuzzer, make_case, run_alone
+from .engine import ECDSA_SHARE, Fuzzer, make_case, run_alone
 from .states import STATES
 
 
@@ -39,6 +39,16 @@ def _index(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="mbedtls-py fuzz",
@@ -53,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="first case index (to split a long run)")
     ap.add_argument("--state", action="append", choices=list(STATES), metavar="STATE",
                     help="only these states (repeatable; default all): " + ", ".join(STATES))
+    ap.add_argument("--ecdsa-share", type=_share, default=ECDSA_SHARE, metavar="F",
+                    help=f"fraction of cases on ECDSA certificate handshakes, the rest PSK "
+                         f"(default {ECDSA_SHARE})")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     ap.add_argument("--replay", type=_index, metavar="I",
@@ -66,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 def _replay(args: argparse.Namespace, states: list[str]) -> int:
     from .classify import classify
 
-    case = make_case(args.seed, args.replay, states)
+    case = make_case(args.seed, args.replay, states, args.ecdsa_share)
     out, lines = run_alone(case, debug=True, history_from=args.history_from)
     category, reason = ("ok", "the RFC's promise held") if out.ok else classify(
         STATES[case.state], case.datagram, out, lines, kind=case.kind, cookies=case.cookies)
@@ -94,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.replay is not None:
             return _replay(args, states)
-        fz = Fuzzer(args.seed, states, progress=0 if args.quiet else 2.0)
+        fz = Fuzzer(args.seed, states, progress=0 if args.quiet else 2.0,
+                    ecdsa_share=args.ecdsa_share)
         fz.run(args.iterations, start=args.start)
     except KeyboardInterrupt:
         print("fuzz: interrupted", file=sys.stderr)
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     findings = sorted(fz.findings.values(), key=lambda f: (-f.count, f.category))
     doc: dict[str, Any] = {
         "mbedtls_version": __mbedtls_version__, "seed": args.seed, "start": args.start,
-        "iterations": fz.done, "states": states, "elapsed_s": round(fz.elapsed, 2),
+        "iterations": fz.done, "states": states, "ecdsa_share": args.ecdsa_share, "elapsed_s": round(fz.elapsed, 2),
         "rate_per_s": round(rate, 1), "outcomes": fz.counts,
         "violations": fz.category_counts(), "new": len(fz.new),
         "known": KNOWN, "findings": [f.to_dict() for f in findings]}

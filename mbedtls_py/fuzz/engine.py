@@ -32,6 +32,8 @@ from .states import KINDS, STATES, State, build, control_ms, corpus
 
 __all__ = ["Case", "Outcome", "Fuzzer", "make_case", "run_alone", "shrink"]
 
+# Certificate handshakes cost ~30 PSK ones (far more under ASan): a quarter of the cases.
+ECDSA_SHARE = 0.25
 _RENEW_AFTER = 100    # cases on one established connection before a fresh one
 
 
@@ -47,6 +49,7 @@ class Case:
     op: str
     datagram: bytes
     states: tuple[str, ...] = tuple(STATES)
+    ecdsa_share: float = ECDSA_SHARE
 
     def replay_command(self, history_from: int | None = None) -> str:
         """The command that runs this case again (after the cases that shared its
@@ -54,6 +57,8 @@ class Case:
         cmd = f"python -m mbedtls_py fuzz --seed {self.seed} --replay {self.index}"
         if tuple(self.states) != tuple(STATES):
             cmd += "".join(f" --state {s}" for s in self.states)
+        if self.ecdsa_share != ECDSA_SHARE:
+            cmd += f" --ecdsa-share {self.ecdsa_share}"
         if history_from is not None:
             cmd += f" --history-from {history_from}"
         return cmd
@@ -74,14 +79,15 @@ class Outcome:
         return self.verdict == "ok"
 
 
-def make_case(seed: str, index: int, states: list[str]) -> Case:
+def make_case(seed: str, index: int, states: list[str],
+              ecdsa_share: float = ECDSA_SHARE) -> Case:
     """Case ``index`` of the run seeded ``seed`` (independent of every other case)."""
     rng = random.Random(f"mbedtls-py/fuzz/{seed}/{index}")
     state = rng.choice(states)
-    kind = rng.choice(KINDS)
+    kind: Kind = KINDS[1] if rng.random() < ecdsa_share else KINDS[0]
     cookies = rng.random() < 0.5
     op, data = mutate(rng, corpus(kind, cookies))
-    return Case(seed, index, state, kind, cookies, op, data, tuple(states))
+    return Case(seed, index, state, kind, cookies, op, data, tuple(states), ecdsa_share)
 
 
 def _codes(duo: Duo) -> tuple[str, ...]:
@@ -124,7 +130,7 @@ def run_alone(case: Case, datagram: bytes | None = None, *, debug: bool = False,
     duo = build(state, case.kind, case.cookies)
     if history_from is not None:
         for j in range(history_from, case.index):
-            old = make_case(case.seed, j, list(case.states))
+            old = make_case(case.seed, j, list(case.states), case.ecdsa_share)
             if (old.state, old.kind, old.cookies) == (case.state, case.kind, case.cookies):
                 _inject_and_judge(duo, state, old, old.datagram)
     data = case.datagram if datagram is None else datagram
@@ -223,7 +229,11 @@ class Fuzzer:
     lines on stderr (0: none)."""
 
     def __init__(self, seed: str = "0", states: Iterable[str] | None = None,
-                 progress: float = 2.0, shrink_budget: int = 80) -> None:
+                 progress: float = 2.0, shrink_budget: int = 80,
+                 ecdsa_share: float = ECDSA_SHARE) -> None:
+        if not 0.0 <= ecdsa_share <= 1.0:
+            raise ValueError("ecdsa_share must be between 0 and 1")
+        self.ecdsa_share = ecdsa_share
         self.seed = str(seed)
         self.states = sorted(states or STATES, key=list(STATES).index)
         self.progress = progress
@@ -236,6 +246,7 @@ class Fuzzer:
         self._live: dict[tuple[str, Kind, bool], tuple[Duo, int, int]] = {}
         self._first: int | None = None
         self._shrunk: set[str] = set()
+        self._lines: list[str] | None = None
 
     def _established(self, case: Case, state: State) -> Outcome:
         key = (case.state, case.kind, case.cookies)
@@ -254,9 +265,12 @@ class Fuzzer:
         """Run one case (reusing a live established connection where possible)."""
         state = STATES[case.state]
         self._first = None
+        self._lines = None
         if state.established:
             return self._established(case, state)
-        return run_alone(case)[0]
+        # a handshake state is rebuilt for every case: keep its trace, no rerun
+        out, self._lines = run_alone(case, debug=True)
+        return out
 
     def _record(self, case: Case, out: Outcome) -> None:
         tally = self.counts[case.state]
@@ -266,7 +280,10 @@ class Fuzzer:
         # Evidence: the case again on a rebuilt state, with the debug trace;
         # for an established connection, with the cases it had already taken.
         history = None
-        again, lines = run_alone(case, debug=True)
+        if self._lines is not None:
+            again, lines = out, self._lines
+        else:
+            again, lines = run_alone(case, debug=True)
         if again.ok and self._first is not None and self._first < case.index:
             history = self._first
             again, lines = run_alone(case, debug=True, history_from=history)
@@ -304,7 +321,7 @@ class Fuzzer:
         t0 = last = time.monotonic()
         try:
             for i in range(start, start + iterations):
-                case = make_case(self.seed, i, self.states)
+                case = make_case(self.seed, i, self.states, self.ecdsa_share)
                 self._record(case, self.run_case(case))
                 self.done += 1
                 now = time.monotonic()
