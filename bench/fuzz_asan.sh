@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# 1,000,000 fuzzed datagrams under ASan+UBSan, in chunks of 100,000 (one
+# process each, so one sanitizer abort loses one chunk, not the run).
+#
+#   bench/fuzz_asan.sh [OUT_DIR]        (default /tmp/mbedtls-py-fuzz-asan)
+#
+# Runs a snapshot of the sanitized tree (built by `./dev.sh sanitize`) copied
+# to OUT_DIR/tree, so later edits to the checkout do not change a running
+# measurement.  Bounded: CHUNKS (10) x ITER (100000), each chunk under
+# `timeout CHUNK_TIMEOUT` (5400 s).  Per chunk: chunkN.json (the fuzzer's
+# --json report), chunkN.log (progress and any sanitizer report), and a line
+# "chunk N rc=R seconds=S" in status.txt.  Summarise with
+# `python bench/fuzz_asan_summary.py OUT_DIR`.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${1:-/tmp/mbedtls-py-fuzz-asan}
+CHUNKS=${CHUNKS:-10}
+ITER=${ITER:-100000}
+SEED=${SEED:-asan-1m}
+[ -x .venv-asan/bin/python ] && ls build/asan-tree/mbedtls_py/_lib*.so >/dev/null 2>&1 ||
+    { echo "run ./dev.sh sanitize first (it builds the ASan tree)" >&2; exit 2; }
+mkdir -p "$OUT/tree"
+cp -a build/asan-tree/mbedtls_py "$OUT/tree/"
+git -C "$ROOT" rev-parse HEAD > "$OUT/commit.txt" 2>/dev/null || true
+export LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+cd "$OUT/tree"
+for i in $(seq 0 $((CHUNKS - 1))); do
+    t0=$(date +%s)
+    timeout "${CHUNK_TIMEOUT:-5400}" "$ROOT/.venv-asan/bin/python" -m mbedtls_py fuzz \
+        --seed "$SEED" --start $((i * ITER)) --iterations "$ITER" --json \
+        > "$OUT/chunk$i.json" 2> "$OUT/chunk$i.log"
+    rc=$?
+    echo "chunk $i rc=$rc seconds=$(( $(date +%s) - t0 ))" >> "$OUT/status.txt"
+done
