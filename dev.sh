@@ -62,7 +62,8 @@ sanitize() {
     so=$(ls mbedtls_py/_lib*.so 2>/dev/null | head -1)
     readelf -d "$so" 2>/dev/null | grep -q libasan || die "$tree/$so is not built with ASan"
     export LD_PRELOAD="$libasan" ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
-    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+    # Upstream reports already listed in csrc/ubsan-upstream.supp do not stop the run.
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$PWD/csrc/ubsan-upstream.supp}
     echo "dev.sh: ASan+UBSan build in $tree ($so)" >&2
     if [ "${1:-}" = run ]; then
         shift
