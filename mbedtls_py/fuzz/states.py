@@ -72,7 +72,8 @@ class State:
     @property
     def doc(self) -> str:
         """One line describing the state."""
-        return (self.prepare.__doc__ or "").strip().split("\n")[0]
+        first = (self.prepare.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(first.split()).rstrip(".")
 
 
 STATES: dict[str, State] = {s.name: s for s in (
