@@ -31,6 +31,15 @@ from mbedtls_py.attacks.result import code_name
 
 pytestmark = pytest.mark.sanitize
 
+
+@pytest.fixture(autouse=True)
+def _system_time_afterwards():
+    """Duo fixes the time Mbed TLS reads (process-wide today); give it back."""
+    yield
+    from mbedtls_py import set_time
+
+    set_time(None)
+
 INTERNAL = code_name(Err.SSL_INTERNAL_ERROR)
 TIMEOUT = code_name(Err.SSL_TIMEOUT)
 

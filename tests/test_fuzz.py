@@ -16,6 +16,15 @@ from mbedtls_py.fuzz.engine import Case
 from mbedtls_py.fuzz.states import control_ms, corpus
 
 pytestmark = pytest.mark.sanitize
+
+
+@pytest.fixture(autouse=True)
+def _system_time_afterwards():
+    """Duo fixes the time Mbed TLS reads (process-wide today); give it back."""
+    yield
+    from mbedtls_py import set_time
+
+    set_time(None)
 ALL = list(STATES)
 
 

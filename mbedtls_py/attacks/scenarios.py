@@ -299,14 +299,15 @@ def stray_bytes(kind: Kind = "psk", *, target: str = "client", seed: int | str =
 
 def _ranges(values: list[int]) -> str:
     """``[1, 2, 3, 7]`` -> ``1-3,7``."""
-    out, start, prev = [], None, None
-    for v in sorted(values) + [None]:  # type: ignore[list-item]
-        if start is not None and v != prev + 1:  # type: ignore[operator]
-            out.append(f"{start}" if start == prev else f"{start}-{prev}")
-            start = None
-        if start is None and v is not None:
-            start = v
-        prev = v
+    out: list[str] = []
+    run: list[int] = []
+    for v in sorted(values):
+        if run and v != run[-1] + 1:
+            out.append(f"{run[0]}" if len(run) == 1 else f"{run[0]}-{run[-1]}")
+            run = []
+        run.append(v)
+    if run:
+        out.append(f"{run[0]}" if len(run) == 1 else f"{run[0]}-{run[-1]}")
     return ",".join(out)
 
 

@@ -83,7 +83,7 @@ def _authentic(data: bytes, kind: str, cookies: bool, peer: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def _encrypted_records(kind: str, cookies: bool, peer: str) -> frozenset[bytes]:
     out: list[bytes] = []
-    for src, dgram in corpus_wire(kind, cookies):  # type: ignore[arg-type]
+    for src, dgram in corpus_wire(kind, cookies):  # type: ignore[arg-type, unused-ignore]
         if src != peer:
             continue
         d = parse_datagram(dgram)
