@@ -128,14 +128,14 @@ def test_cli_json_progress_and_replay():
                "--state", "client-mid")
     assert out.returncode in (0, 1), out.stderr
     doc = json.loads(out.stdout)
-    assert doc["iterations"] == 60 and doc["states"] == ["client-established", "client-mid"]
+    assert doc["iterations"] == 60 and doc["states"] == ["client-mid", "client-established"]
     assert "fuzz: 60/60 datagrams" in out.stderr
     rep = _cli("--seed", "cli", "--replay", "3", "--state", "client-established",
                "--state", "client-mid", "--json")
     assert rep.returncode == 0, rep.stderr
     case = json.loads(rep.stdout)
     assert case["index"] == 3 and case["state"] in ("client-established", "client-mid")
-    assert case["datagram"] == make_case("cli", 3, ["client-established", "client-mid"]
+    assert case["datagram"] == make_case("cli", 3, ["client-mid", "client-established"]
                                          ).datagram.hex()
 
 
@@ -161,3 +161,20 @@ def test_sanitizer_catches_an_overflow_when_active():
     assert out.returncode != 0
     assert "AddressSanitizer: heap-buffer-overflow" in out.stderr
     assert "mpy_queue_push" in out.stderr
+
+
+def test_replay_ignores_state_order_and_replays_history():
+    """The replay command printed for a history-dependent violation reproduces it:
+    the same case whatever the order of --state, and the same outcome after the
+    cases that shared its connection."""
+    fz = Fuzzer("h", ["server-established", "client-established"], progress=0)
+    fz.run(100)
+    hist = [f for f in fz.findings.values() if f.history_from is not None]
+    assert hist, "seed 'h' had a history-dependent violation at case 8"
+    f = hist[0]
+    again, _ = run_alone(f.case, history_from=f.history_from)
+    assert (again.verdict, again.codes) == (f.outcome.verdict, f.outcome.codes)
+    a = make_case("x", 5, ["server-mid", "client-established"])
+    out = _cli("--seed", "x", "--replay", "5", "--state", "server-mid",
+               "--state", "client-established", "--json", timeout=60)
+    assert json.loads(out.stdout)["datagram"] == a.datagram.hex()

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.history_from is not None and args.replay is None:
         _parser().error("--history-from needs --replay")
-    states = args.state or list(STATES)
+    # the order of --state does not matter: cases are drawn from the states in STATES order
+    states = [s for s in STATES if s in (args.state or STATES)]
     try:
         if args.replay is not None:
             return _replay(args, states)
