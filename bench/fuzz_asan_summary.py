@@ -77,8 +77,12 @@ def main() -> int:
     print("violations: " + ", ".join(f"{k} {v:,}" for k, v in s["violations"].items()))
     print(f"new: {len(s['new'])}; sanitizer reports: {len(s['sanitizer_reports'])} "
           f"({s['ours']} in our code)")
-    for r in s["sanitizer_reports"]:
-        print(f"  [{r['owner']}] {r['report']} at {r['where']}")
+    distinct: dict[tuple[str, str, str], int] = {}
+    for r in s["sanitizer_reports"]:  # type: ignore[union-attr]
+        key = (r["owner"], re.sub(r"0x[0-9a-f]+", "0x?", r["report"]), r["where"])
+        distinct[key] = distinct.get(key, 0) + 1
+    for (owner, report, where), n in sorted(distinct.items()):
+        print(f"  [{owner}] x{n} {report} at {where}")
     return 0
 
 
