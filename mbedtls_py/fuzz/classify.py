@@ -25,7 +25,7 @@ from ..errors import Err
 from ..records import parse_datagram
 from .states import State, corpus_wire
 
-__all__ = ["KNOWN", "classify", "hints", "NOT_NEW", "strip_authentic"]
+__all__ = ["KNOWN", "classify", "NOT_NEW", "strip_authentic"]
 
 KNOWN = {
     "trailing-bytes": "(issue 9) a record Mbed TLS drops before decryption followed by 1-12 "
@@ -53,17 +53,6 @@ _INVALID_MAC = str(Err.SSL_INVALID_MAC)
 _RECONNECT = str(Err.SSL_CLIENT_RECONNECT)
 _TIMEOUT = str(Err.SSL_TIMEOUT)
 _UNEXPECTED = str(Err.SSL_UNEXPECTED_MESSAGE)
-
-
-def hints(data: bytes) -> tuple[object, ...]:
-    """Structural features used to group violations before classifying them:
-    stray bytes after the records (1-12), epoch-0 content types, an epoch-0
-    sequence number beyond the replay window of a fresh handshake (>= 64)."""
-    d = parse_datagram(data)
-    stray = 0 < len(d.trailing) < 13
-    types = tuple(sorted({r.content_type for r in d.records if r.epoch == 0}))
-    far = any(r.epoch == 0 and r.seq >= 64 for r in d.records)
-    return (stray, types, far)
 
 
 def strip_authentic(data: bytes, kind: str, cookies: bool, peer: str) -> bytes:

@@ -10,8 +10,12 @@ error, as upstream designed: it is reset (as the dtls_server sample does) and
 must then serve the client.  Established states: the peer's next record must
 be read, and neither side may fail.
 
-Every violation is confirmed alone on a fresh state, shrunk, run once more
-with the Mbed TLS debug trace, and classified (``mbedtls_py.fuzz.classify``).
+The evidence for a violation is its Mbed TLS debug trace (level 1): kept from
+the run itself in handshake states, from a rerun on a rebuilt connection
+(after the cases that shared it, if needed) in established ones.  Violations
+are classified (``mbedtls_py.fuzz.classify``) and grouped by (category, state,
+outcome); the first of each category, and every new one, is shrunk to a
+minimal reproducer; each group keeps its replay command.
 """
 
 from __future__ import annotations
