@@ -157,6 +157,13 @@ def write_generated(src: Path, generated: Path = GENERATED) -> str:
 
 # ---- the static library -----------------------------------------------------
 
+# MBEDTLS_PY_SANITIZE=1: Mbed TLS and the glue under AddressSanitizer +
+# UndefinedBehaviorSanitizer (`./dev.sh sanitize`).  The flags enter the
+# archive's hash, so the sanitized archive lives in its own build directory.
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"] \
+    if os.environ.get("MBEDTLS_PY_SANITIZE", "") not in ("", "0") else []
+
+
 def compiler() -> list[str]:
     return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
 
@@ -166,7 +173,7 @@ def library_cflags(src: Path) -> list[str]:
         "-O2", "-fPIC", "-std=c99", "-D_POSIX_C_SOURCE=200809L",
         f"-I{src / 'include'}", f"-I{src / 'library'}", f"-I{CSRC}",
         f"-DMBEDTLS_USER_CONFIG_FILE=\"{CONFIG_HEADER}\"",
-    ]
+    ] + SANITIZE_FLAGS
 
 
 def static_library_path(src: Path, target: Target | None = None) -> Path:
@@ -247,10 +254,11 @@ const char *mpy_pinned_mbedtls_version(void) {{ return "{version}"; }}
         # Keep Mbed TLS's symbols local to the extension: calls between its own
         # functions then bind directly instead of through the PLT (about 7 %
         # of a certificate handshake; see bench/README.md).
-        extra_link_args=["-Wl,--exclude-libs,ALL"] if sys.platform.startswith("linux") else [],
+        extra_link_args=(["-Wl,--exclude-libs,ALL"] if sys.platform.startswith("linux") else [])
+        + SANITIZE_FLAGS[:1],
         # Warnings on for the project's own C (the glue).
         extra_compile_args=["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra",
-                            "-Wno-unused-parameter"],
+                            "-Wno-unused-parameter"] + SANITIZE_FLAGS,
     )
     return ffi
 

@@ -17,6 +17,8 @@ COMMANDS = {
     "variants": ("mbedtls_py.variants.listing", "list the library variants that can be loaded"),
     "matrix": ("mbedtls_py.variants.matrix", "run a command once per library variant, one table"),
     "explore": ("mbedtls_py.explore.cli", "every fault schedule of a scenario, in outcome classes"),
+    "attacks": ("mbedtls_py.attacks.cli", "off-path attacks: one forged datagram vs RFC 6347"),
+    "fuzz": ("mbedtls_py.fuzz.cli", "seeded datagram fuzzer of real contexts in every state"),
 }
 
 
