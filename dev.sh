@@ -2,8 +2,9 @@
 # One entry point for newcomers and CI: sets up what it needs, then runs.
 #
 #   ./dev.sh repro [ARGS...]   the seed's close_notify race (python -m mbedtls_py repro close-notify)
-#   ./dev.sh test  [ARGS...]   the test suite (pytest); without ARGS also the key
-#                              tests on library variant 3.6.6 (MBEDTLS_PY_CI_VARIANT)
+#   ./dev.sh test  [ARGS...]   the test suite (pytest); without ARGS (CI) also the key
+#                              tests on library variant 3.6.6 (MBEDTLS_PY_CI_VARIANT=
+#                              to skip) and the sanitizer pass (MBEDTLS_PY_CI_SANITIZE=0)
 #   ./dev.sh shell             a shell with the project's virtual environment active
 #   ./dev.sh sanitize [ARGS]   under ASan+UBSan (own build, .venv-asan): with no ARGS the
 #                              CI pass (pytest -m sanitize, then 20,000 fuzzed datagrams);
@@ -103,6 +104,10 @@ case "$cmd" in
         "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1
         "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant "$variant" \
             $VARIANT_TESTS || rc=$?
+        if [ "${MBEDTLS_PY_CI_SANITIZE:-1}" != 0 ]; then
+            echo "dev.sh: the short sanitizer pass (ASan+UBSan)..." >&2
+            ( sanitize ) || rc=$?
+        fi
         exit $rc
         ;;
     shell)
@@ -113,7 +118,7 @@ case "$cmd" in
         sanitize "$@"
         ;;
     *)
-        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         [ -z "$cmd" ] || [ "$cmd" = -h ] || [ "$cmd" = --help ] || exit 2
         ;;
 esac

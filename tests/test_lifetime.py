@@ -32,6 +32,9 @@ from mbedtls_py import Config, Context
 from mbedtls_py._lib import lib
 from mbedtls_py.net import Network
 from mbedtls_py.testing import handshake_pair
+
+# Part of the short ASan+UBSan pass (./dev.sh sanitize).
+pytestmark = pytest.mark.sanitize
 lib.mbedtls_debug_set_threshold(4)
 gc.disable()
 psk = (b"k" * 16, b"id")

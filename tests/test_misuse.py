@@ -19,6 +19,9 @@ from mbedtls_py.records import parse_datagram, looks_like_dtls
 from mbedtls_py.samples import DTLSServer
 from mbedtls_py.testing import psk_configs, handshake_pair
 
+# Part of the short ASan+UBSan pass (./dev.sh sanitize).
+pytestmark = pytest.mark.sanitize
+
 def conf(endpoint="client"):
     c, s = psk_configs(seed=1)
     return c if endpoint == "client" else s
