@@ -38,7 +38,7 @@ setup() {
     fi
     local stamp="$VENV/.mbedtls-py-installed"
     local inputs
-    inputs=$(cat pyproject.toml setup.py csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pins.json \
+    inputs=$(cat pyproject.toml setup.py setup.cfg csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pins.json \
              mbedtls_py/_version.py <(echo "pin=${MBEDTLS_PY_PIN:-}") | sha256sum | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
         echo "dev.sh: building mbedtls-py (fetches and compiles Mbed TLS on first run)..." >&2
