@@ -5,11 +5,22 @@ closed check.  Internal."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from ._lib import ffi
 from .errors import ClosedError
 
-__all__ = ["ContextBase", "as_data"]
+__all__ = ["ContextBase", "as_data", "c_callback"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def c_callback(fn: _F) -> _F:
+    """``@ffi.def_extern()`` with its type kept (cffi has no type hints): makes
+    ``fn`` the ``extern "Python"`` callback of the same name."""
+    ffi.def_extern(name=fn.__name__)(fn)
+    return fn
 
 
 def as_data(data: object, what: str = "data") -> bytes:

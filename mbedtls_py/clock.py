@@ -28,7 +28,7 @@ class VirtualClock:
     @property
     def now_ms(self) -> int:
         """The current virtual time in milliseconds."""
-        return self._ptr.now_ms
+        return int(self._ptr.now_ms)
 
     @now_ms.setter
     def now_ms(self, value: int) -> None:
@@ -44,7 +44,7 @@ class VirtualClock:
         if isinstance(ms, bool) or not isinstance(ms, int):
             raise TypeError(f"ms must be an int, not {type(ms).__name__}")
         self.now_ms = self._ptr.now_ms + ms
-        return self._ptr.now_ms
+        return int(self._ptr.now_ms)
 
     def __repr__(self) -> str:
         return f"<VirtualClock {self.now_ms} ms>"
@@ -58,7 +58,7 @@ class RealClock:
     @property
     def now_ms(self) -> int:
         """Milliseconds of the monotonic clock."""
-        return lib.mpy_monotonic_ms()
+        return int(lib.mpy_monotonic_ms())
 
     def __repr__(self) -> str:
         return "<RealClock>"

@@ -207,7 +207,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms):
     def check_pending(self) -> int:
         """``mbedtls_ssl_check_pending``: 1 when data is buffered for ``read``."""
         with self._lock:
-            return lib.mbedtls_ssl_check_pending(self._c())
+            return int(lib.mbedtls_ssl_check_pending(self._c()))
 
     def check_record(self, data: bytes) -> int:
         """``mbedtls_ssl_check_record``: 0 when ``data`` begins with a valid,
@@ -281,7 +281,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms):
         """The smallest MTU :meth:`set_mtu` accepts for this context now."""
         with self._lock:
             self._c()
-            return lib.mpy_conn_min_mtu(self._conn)
+            return int(lib.mpy_conn_min_mtu(self._conn))
 
     def _mtu_message(self, mtu: int, floor: int) -> str:
         return (f"{self.name}: MTU {mtu} is below {floor}, the smallest that carries a "
@@ -346,7 +346,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms):
         with self._lock:
             if not lib.mbedtls_ssl_is_handshake_over(self._c()):
                 return None
-            return ffi.string(lib.mbedtls_ssl_get_version(self._ssl)).decode()
+            return str(ffi.string(lib.mbedtls_ssl_get_version(self._ssl)).decode())
 
     @property
     def ciphersuite(self) -> str | None:
@@ -354,19 +354,19 @@ class Context(DatagramQueues, KeyExport, RaisingForms):
         with self._lock:
             if not lib.mbedtls_ssl_is_handshake_over(self._c()):
                 return None
-            return ffi.string(lib.mbedtls_ssl_get_ciphersuite(self._ssl)).decode()
+            return str(ffi.string(lib.mbedtls_ssl_get_ciphersuite(self._ssl)).decode())
 
     @property
     def verify_result(self) -> int:
         """``mbedtls_ssl_get_verify_result``: 0, or ``MBEDTLS_X509_BADCERT_*`` flags."""
         with self._lock:
-            return lib.mbedtls_ssl_get_verify_result(self._c())
+            return int(lib.mbedtls_ssl_get_verify_result(self._c()))
 
     @property
     def bytes_available(self) -> int:
         """``mbedtls_ssl_get_bytes_avail``: decrypted bytes ready to read."""
         with self._lock:
-            return lib.mbedtls_ssl_get_bytes_avail(self._c())
+            return int(lib.mbedtls_ssl_get_bytes_avail(self._c()))
 
     @property
     def max_out_record_payload(self) -> int:

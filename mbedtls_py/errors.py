@@ -68,7 +68,7 @@ def strerror(rc: int) -> str:
         raise ValueError(f"error code {rc} is out of range for a C int")
     buf = ffi.new("char[]", 256)
     lib.mbedtls_strerror(rc, buf, 256)
-    return ffi.string(buf).decode("utf-8", "replace")
+    return str(ffi.string(buf).decode("utf-8", "replace"))
 
 
 class MbedTLSError(Exception):

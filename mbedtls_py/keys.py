@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from ._ctxbase import ContextBase
+from ._ctxbase import ContextBase, c_callback
 from ._lib import ffi, lib
 
 __all__ = ["ExportedKeys", "KeyLog", "export_keys_to", "KeyExport"]
@@ -49,8 +49,8 @@ def export_keys_to(keylog: KeyLog | None) -> Iterator[None]:
         _default_keylog.reset(token)
 
 
-@ffi.def_extern()
-def _mpy_keys_exported(conn, arg):  # noqa: ANN001, ANN202 - C callback, under the context's lock
+@c_callback
+def _mpy_keys_exported(conn: Any, arg: Any) -> None:  # C callback, under the context's lock
     keylog = ffi.from_handle(arg)
     keys = ExportedKeys(bytes(conn.client_random), bytes(conn.server_random),
                         bytes(conn.master_secret))

@@ -47,7 +47,7 @@ class DatagramQueues(ContextBase):
             n = lib.mpy_queue_peek(self._outq, self._peek)
             if n < 0:
                 return None
-            data = ffi.unpack(ffi.cast("char *", self._peek[0]), n)
+            data: bytes = ffi.unpack(ffi.cast("char *", self._peek[0]), n)
             lib.mpy_queue_pop(self._outq)
         return data
 
@@ -103,14 +103,14 @@ class DatagramQueues(ContextBase):
         """Inbound datagrams not yet read by Mbed TLS."""
         with self._lock:
             self._c()
-            return self._inq.count
+            return int(self._inq.count)
 
     @property
     def pending_out(self) -> int:
         """Outbound datagrams not yet taken."""
         with self._lock:
             self._c()
-            return self._outq.count
+            return int(self._outq.count)
 
     def counters(self) -> dict[str, int]:
         """Queue and traffic counters: datagrams and bytes waiting in each
@@ -150,4 +150,4 @@ class DatagramQueues(ContextBase):
         delay passed, 2 final delay passed."""
         with self._lock:
             self._c()
-            return lib.mpy_timer_get(ffi.addressof(self._conn, "timer"))
+            return int(lib.mpy_timer_get(ffi.addressof(self._conn, "timer")))

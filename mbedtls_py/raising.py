@@ -13,14 +13,11 @@ one Python-shaped convenience (the raising read, with its own buffer).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._ctxbase import ContextBase
 from ._lib import ffi, lib
 from .errors import error_for
-
-if TYPE_CHECKING:
-    from .context import Context
 
 __all__ = ["RaisingForms", "READ_BUF"]
 
@@ -36,54 +33,68 @@ def _raise(ctx: ContextBase, rc: int, call: str) -> None:
 class RaisingForms(ContextBase):
     """``do_<call>`` for every raw call of ``Context`` that can return an error code."""
 
-    _rbuf: object = None  # read()'s buffer, allocated on first use (not per idle context)
+    _rbuf: Any = None  # read()'s buffer, allocated on first use (not per idle context)
+    _mtu: int
 
-    def do_handshake(self: Context) -> None:
+    if TYPE_CHECKING:  # the raw calls, defined by Context
+        def handshake(self) -> int: ...
+        def handshake_step(self) -> int: ...
+        def close_notify(self) -> int: ...
+        def session_reset(self) -> int: ...
+        def write(self, data: bytes) -> int: ...
+        def read_into(self, buffer: bytearray | memoryview) -> int: ...
+        def check_record(self, data: bytes) -> int: ...
+        def set_client_transport_id(self, info: bytes) -> int: ...
+        def set_hostname(self, hostname: str | None) -> int: ...
+        def set_cid(self, enable: bool, own_cid: bytes = b"") -> int: ...
+        def _check_mtu(self) -> None: ...
+
+    def do_handshake(self) -> None:
         """``handshake``; raises ``WantRead`` (etc.) or ``MbedTLSError`` unless it completes."""
         _raise(self, self.handshake(), "handshake")
 
-    def do_handshake_step(self: Context) -> None:
+    def do_handshake_step(self) -> None:
         """``handshake_step``; raises ``MbedTLSError`` on a code."""
         _raise(self, self.handshake_step(), "handshake_step")
 
-    def do_close_notify(self: Context) -> None:
+    def do_close_notify(self) -> None:
         """``close_notify``; raises ``MbedTLSError`` on a code."""
         _raise(self, self.close_notify(), "close_notify")
 
-    def do_session_reset(self: Context) -> None:
+    def do_session_reset(self) -> None:
         """``session_reset``; raises ``MbedTLSError`` on a code."""
         _raise(self, self.session_reset(), "session_reset")
 
-    def do_write(self: Context, data: bytes) -> int:
+    def do_write(self, data: bytes) -> int:
         """``write``: bytes written; raises ``MbedTLSError`` on a code."""
         rc = self.write(data)
         _raise(self, rc, "write")
         return rc
 
-    def do_read_into(self: Context, buffer: bytearray | memoryview) -> int:
+    def do_read_into(self, buffer: bytearray | memoryview) -> int:
         """``read_into``: bytes read (0 at EOF); raises ``WantRead``,
         ``PeerCloseNotify``... on a code."""
         rc = self.read_into(buffer)
         _raise(self, rc, "read_into")
         return rc
 
-    def do_check_record(self: Context, data: bytes) -> None:
+    def do_check_record(self, data: bytes) -> None:
         """``check_record``; raises ``MbedTLSError`` unless the record authenticates."""
         _raise(self, self.check_record(data), "check_record")
 
-    def do_set_client_transport_id(self: Context, info: bytes) -> None:
+    def do_set_client_transport_id(self, info: bytes) -> None:
         """``set_client_transport_id``; raises ``MbedTLSError`` on a code."""
         _raise(self, self.set_client_transport_id(info), "set_client_transport_id")
 
-    def do_set_hostname(self: Context, hostname: str | None) -> None:
+    def do_set_hostname(self, hostname: str | None) -> None:
         """``set_hostname``; raises ``MbedTLSError`` on a code."""
         _raise(self, self.set_hostname(hostname), "set_hostname")
 
-    def do_set_cid(self: Context, enable: bool, own_cid: bytes = b"") -> None:
+    def do_set_cid(self, enable: bool, own_cid: bytes = b"") -> None:
         """``set_cid``; raises ``MbedTLSError`` on a code."""
         _raise(self, self.set_cid(enable, own_cid), "set_cid")
 
-    def read(self: Context, n: int = 16384) -> bytes:
+    def read(self, n: int = 16384) -> bytes:
         """Up to ``n`` bytes of application data (``mbedtls_ssl_read``, raising
         form); raises ``WantRead`` when none arrived yet, ``PeerCloseNotify``
         when the peer closed."""
@@ -105,7 +116,7 @@ class RaisingForms(ContextBase):
                 return data
         raise error_for(rc, f"{self.name}: read")
 
-    def send(self: Context, data: bytes) -> int:
+    def send(self, data: bytes) -> int:
         """Deprecated alias of :meth:`do_write` (the raising form of ``write``)."""
         warnings.warn("Context.send() is deprecated: use do_write() (raising) or write() "
                       "(returns the code)", DeprecationWarning, stacklevel=2)
