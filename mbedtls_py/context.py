@@ -388,33 +388,6 @@ class Context(DatagramQueues, KeyExport, RaisingForms):
                 return None
             return bytes(ffi.buffer(crt.raw.p, crt.raw.len))
 
-
-
-    def set_clock(self, clock: VirtualClock | RealClock) -> None:
-        """Make this context's timer read another clock.  A running timer keeps
-        running: the time already elapsed on the old clock counts as elapsed
-        on the new one, so a context moved mid-handshake still retransmits."""
-        if not isinstance(clock, (VirtualClock, RealClock)):
-            raise TypeError("clock must be a VirtualClock or RealClock")
-        with self._lock:
-            self._c()
-            lib.mpy_conn_set_clock(self._conn, clock._ptr)
-            self.clock = clock
-
-    @property
-    def recv_timeout_mode(self) -> bool:
-        """When true, an empty inbound queue reads as ``SSL_TIMEOUT`` wherever
-        Mbed TLS reads with a timeout (like a blocking socket whose wait ran out)."""
-        with self._lock:
-            self._c()
-            return bool(self._conn.recv_timeout_mode)
-
-    @recv_timeout_mode.setter
-    def recv_timeout_mode(self, value: bool) -> None:
-        with self._lock:
-            self._c()
-            self._conn.recv_timeout_mode = 1 if value else 0
-
     def __repr__(self) -> str:
         try:
             return (f"<Context {self.name} {self.config.endpoint} {self.state} "

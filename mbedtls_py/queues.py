@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._ctxbase import ContextBase, as_data
 from ._lib import ffi, lib
+from .clock import RealClock, VirtualClock
 
 if TYPE_CHECKING:
     from .context import Context
@@ -19,7 +20,9 @@ __all__ = ["DatagramQueues"]
 
 
 class DatagramQueues(ContextBase):
-    """``Context``'s inbound and outbound queues and its DTLS timer."""
+    """``Context``'s inbound and outbound queues, its DTLS timer and clock."""
+
+    clock: VirtualClock | RealClock
 
     # -- datagram queues -------------------------------------------------------
 
@@ -151,3 +154,28 @@ class DatagramQueues(ContextBase):
         with self._lock:
             self._c()
             return int(lib.mpy_timer_get(ffi.addressof(self._conn, "timer")))
+
+    def set_clock(self, clock: VirtualClock | RealClock) -> None:
+        """Make this context's timer read another clock.  A running timer keeps
+        running: the time already elapsed on the old clock counts as elapsed
+        on the new one, so a context moved mid-handshake still retransmits."""
+        if not isinstance(clock, (VirtualClock, RealClock)):
+            raise TypeError("clock must be a VirtualClock or RealClock")
+        with self._lock:
+            self._c()
+            lib.mpy_conn_set_clock(self._conn, clock._ptr)
+            self.clock = clock
+
+    @property
+    def recv_timeout_mode(self) -> bool:
+        """When true, an empty inbound queue reads as ``SSL_TIMEOUT`` wherever
+        Mbed TLS reads with a timeout (like a blocking socket whose wait ran out)."""
+        with self._lock:
+            self._c()
+            return bool(self._conn.recv_timeout_mode)
+
+    @recv_timeout_mode.setter
+    def recv_timeout_mode(self, value: bool) -> None:
+        with self._lock:
+            self._c()
+            self._conn.recv_timeout_mode = 1 if value else 0
