@@ -28,6 +28,14 @@ _VERSIONS = {"1.2": lib.MBEDTLS_SSL_VERSION_TLS1_2}
 debug_log = logging.getLogger("mbedtls_py.mbedtls")
 
 
+def _int_in(value: object, lo: int, hi: int, what: str) -> int:
+    """``value`` when it is an int (not a bool) in ``lo .. hi``; else one
+    ValueError wording, whatever was wrong (type or range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{what} must be an int {lo} .. {hi}, not {value!r}")
+    return value
+
+
 def available_ciphersuites() -> list[str]:
     """The Mbed TLS names of every cipher suite this build offers, in preference order."""
     out, ids = [], lib.mbedtls_ssl_list_ciphersuites()
@@ -279,14 +287,15 @@ class Config:
 
     def set_handshake_timeout(self, min_ms: int = 1000, max_ms: int = 60000) -> None:
         """DTLS retransmission timeout: starts at ``min_ms``, doubles up to ``max_ms``."""
-        if not (0 < min_ms <= max_ms <= 0xFFFFFFFF):
-            raise ValueError("need 0 < min_ms <= max_ms < 2**32")
+        _int_in(min_ms, 1, 0xFFFFFFFF, "min_ms")
+        _int_in(max_ms, 1, 0xFFFFFFFF, "max_ms")
+        if min_ms > max_ms:
+            raise ValueError(f"need min_ms <= max_ms, not {min_ms} > {max_ms}")
         lib.mbedtls_ssl_conf_handshake_timeout(self._conf, min_ms, max_ms)
 
     def set_read_timeout(self, ms: int) -> None:
         """Timeout of ``read`` in milliseconds (0: none)."""
-        if not 0 <= ms <= 0xFFFFFFFF:
-            raise ValueError("read timeout must be 0 .. 2**32-1 ms")
+        _int_in(ms, 0, 0xFFFFFFFF, "read timeout (ms)")
         lib.mbedtls_ssl_conf_read_timeout(self._conf, ms)
 
     def set_anti_replay(self, enabled: bool) -> None:
@@ -296,15 +305,13 @@ class Config:
 
     def set_badmac_limit(self, limit: int) -> None:
         """Close the connection after this many records with a bad MAC (0: never)."""
-        if not 0 <= limit <= 0xFFFFFFFF:
-            raise ValueError("badmac limit must be 0 .. 2**32-1")
+        _int_in(limit, 0, 0xFFFFFFFF, "badmac limit")
         lib.mbedtls_ssl_conf_dtls_badmac_limit(self._conf, limit)
 
     def set_cid(self, length: int, ignore_other_cids: bool = True) -> int:
         """``mbedtls_ssl_conf_cid``: expected length of incoming connection IDs
         (RFC 9146), returns the code; use with ``Context.set_cid``."""
-        if not 0 <= length <= lib.MBEDTLS_SSL_CID_IN_LEN_MAX:
-            raise ValueError(f"CID length must be 0 .. {lib.MBEDTLS_SSL_CID_IN_LEN_MAX}")
+        _int_in(length, 0, lib.MBEDTLS_SSL_CID_IN_LEN_MAX, "CID length")
         return as_err(lib.mbedtls_ssl_conf_cid(
             self._conf, length, lib.MBEDTLS_SSL_UNEXPECTED_CID_IGNORE if ignore_other_cids
             else lib.MBEDTLS_SSL_UNEXPECTED_CID_FAIL))
@@ -352,8 +359,7 @@ class Config:
     def set_debug(self, level: int) -> None:
         """Forward Mbed TLS debug output up to ``level`` (0-5) to the Python logger
         ``mbedtls_py.mbedtls`` at DEBUG.  The threshold is process-wide in Mbed TLS."""
-        if not 0 <= level <= 5:
-            raise ValueError("debug level must be 0 .. 5")
+        _int_in(level, 0, 5, "debug level")
         lib.mbedtls_debug_set_threshold(level)
         lib.mpy_conf_dbg_named(self._owner, lib._mpy_debug_to_logging if level else ffi.NULL)
 

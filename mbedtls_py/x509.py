@@ -10,8 +10,6 @@ from .rng import Rng
 
 __all__ = ["CertificateChain", "PrivateKey"]
 
-CertificateData = "bytes | str | Iterable[bytes | str]"
-
 
 def _as_bytes(data: bytes | bytearray | memoryview | str, what: str) -> bytes:
     if isinstance(data, str):

@@ -207,3 +207,13 @@ def test_mypy_strict_config_and_wheel_tag():
     assert not cfg["build"]["build_base"].startswith("build")  # no ./build/ at the root
     built = list((ROOT / "mbedtls_py").glob("_lib_default*.so"))
     assert not built or all(".abi3." in p.name for p in built)
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.set_handshake_timeout(1.5, 10), lambda c: c.set_handshake_timeout(True, 10),
+    lambda c: c.set_read_timeout(2.0), lambda c: c.set_badmac_limit("3"),
+    lambda c: c.set_debug(1.0), lambda c: c.set_cid(2.5)])
+def test_config_numbers_are_ints(call):
+    """Every numeric setter refuses floats, bools and strings the same way."""
+    with pytest.raises(ValueError, match="must be an int"):
+        call(Config("client"))
