@@ -253,8 +253,9 @@ def make_ffibuilder(target: Target | None = None) -> FFI:
     target = target or default_target()
     src, version = target.src, target.version
     error_cdef = write_generated(src, target.csrc / "_generated")
-    if target.module == DEFAULT_MODULE:
-        write_err_stub(src)  # the default pin's members; variants keep the stub as it is
+    if target.module == DEFAULT_MODULE and version == fetch.DEFAULT_VERSION:
+        # the default pin's members; variants and MBEDTLS_PY_PIN builds keep the stub
+        write_err_stub(src)
     modules = [__import__(f"cdefs.{name}", fromlist=["_"]) for name in MODULES]
     ffi = FFI()
     ffi.cdef(error_cdef + "".join(m.TYPES for m in modules)
