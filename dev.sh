@@ -21,7 +21,7 @@ VENV=${VENV:-.venv}
 
 # The key tests CI also runs on the second library variant (cheap: ~30 s).
 VARIANT_TESTS="tests/test_variants.py tests/test_context.py tests/test_net.py tests/test_repro.py
-               tests/test_errors.py tests/test_config.py"
+               tests/test_errors.py tests/test_config.py tests/test_bindings_api.py"
 
 die() { echo "dev.sh: $*" >&2; exit 1; }
 
@@ -42,7 +42,7 @@ setup() {
     fi
     local stamp="$VENV/.mbedtls-py-installed"
     local inputs
-    inputs=$(cat pyproject.toml setup.py csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pins.json \
+    inputs=$(cat pyproject.toml setup.py setup.cfg csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pins.json \
              mbedtls_py/_version.py <(echo "pin=${MBEDTLS_PY_PIN:-}") | sha256sum | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
         echo "dev.sh: building mbedtls-py (fetches and compiles Mbed TLS on first run)..." >&2
@@ -53,14 +53,14 @@ setup() {
 }
 
 sanitize() {
-    # A copy of the tree in build/asan-tree, built with MBEDTLS_PY_SANITIZE=1
+    # A copy of the tree in .build/asan-tree, built with MBEDTLS_PY_SANITIZE=1
     # into .venv-asan, so the sanitized extension never replaces the normal
     # one; everything then runs inside the copy (so `import mbedtls_py` finds it).
-    local tree=build/asan-tree venv="$PWD/.venv-asan" libasan so
+    local tree=.build/asan-tree venv="$PWD/.venv-asan" libasan so
     libasan=$(gcc -print-file-name=libasan.so 2>/dev/null || true)
     [ -f "$libasan" ] || die "no libasan.so (gcc -print-file-name=libasan.so); install gcc"
     mkdir -p "$tree"
-    tar --exclude='./.venv*' --exclude=./build --exclude=./.git --exclude='./mbedtls_py/_lib*' \
+    tar --exclude='./.venv*' --exclude=./build --exclude=./.build --exclude=./.git --exclude='./mbedtls_py/_lib*' \
         --exclude=./vendor/mbedtls --exclude=./vendor/upstream-build --exclude='*/__pycache__' \
         -cf - . | tar -C "$tree" -xf -
     cd "$tree"

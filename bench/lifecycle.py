@@ -83,7 +83,7 @@ def cert_lifecycle(i: int, pem: dict[str, bytes]) -> None:
     chain, key, ca = (CertificateChain(pem["server.crt"]), PrivateKey(pem["server.key"]),
                       CertificateChain(pem["ca.crt"]))
     sc = Config("server", seed=i)
-    sc.set_certificate(chain, key)
+    sc.do_set_certificate(chain, key)
     cc = Config("client", seed=i)
     cc.set_ca_chain(ca)
     cc.set_authmode("required")

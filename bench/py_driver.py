@@ -49,16 +49,16 @@ def fail(what: str, rc: int) -> None:
 def make_config(endpoint: str, kind: str, cookies: bool, seed: str) -> Config:
     conf = Config(endpoint, seed=seed)
     if kind == "psk":
-        conf.set_psk(PSK)
+        conf.do_set_psk(PSK)
         conf.set_ciphersuites([PSK_SUITE])
     else:
         if endpoint == "server":
-            conf.set_certificate(PKI["server.crt"], PKI["server.key"])
+            conf.do_set_certificate(PKI["server.crt"], PKI["server.key"])
         else:
             conf.set_ca_chain(PKI["ca.crt"])
         conf.set_ciphersuites([CERT_SUITE])
     if cookies:
-        conf.set_cookies(True)
+        conf.do_set_cookies(True)
     return conf
 
 

@@ -28,7 +28,7 @@ def _load() -> tuple[Any, Any, str, str]:
     except ImportError as e:  # pragma: no cover - depends on how it was installed
         raise ImportError(
             f"mbedtls_py's C extension ({requested}) is not built. From a checkout run "
-            "`pip install -e .` (or `python csrc/build.py`).") from e
+            "`pip install -e .` (or `python csrc/mbedtls_build.py`).") from e
     ffi, lib = ext.ffi, ext.lib
     compiled = ffi.string(lib.mpy_package_version()).decode()
     if compiled != __version__:

@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.peer == "upstream-client":
         from . import upstream
-        if not (upstream.ROOT / "csrc" / "build.py").is_file():
+        if not (upstream.ROOT / "csrc" / "mbedtls_build.py").is_file():
             ap.error("--peer upstream-client builds upstream's dtls_client from the Mbed TLS "
                      "source, which an installed wheel does not ship: run it from a source "
                      "checkout (./dev.sh repro ...) or use --peer openssl")

@@ -72,7 +72,7 @@ def _credentials(peer: str) -> tuple[Callable[[int], Config], Callable[[], Confi
 
     def server(seed: int) -> Config:
         cfg = Config("server", seed=f"repro-udp/{seed}/server", cookies=True)
-        cfg.set_certificate(chain, key)
+        cfg.do_set_certificate(chain, key)
         return cfg
 
     def client() -> Config:

@@ -241,7 +241,7 @@ def _make_configs(net: Network, auth: str, pki: Any) -> tuple[Config, Config, st
                         ciphersuites=[PSK_SUITE])
         return client, server, None
     server = Config("server", seed=net.seed_for("server"), cookies=True)
-    server.set_certificate(pki.chain_pems, pki.key_pem)
+    server.do_set_certificate(pki.chain_pems, pki.key_pem)
     client = Config("client", seed=net.seed_for("client"), ca_chain=pki.ca_pem,
                     authmode="required")
     return client, server, pki.hostname

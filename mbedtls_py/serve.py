@@ -134,7 +134,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         if not (args.cert and args.key):
             raise ValueError("--cert and --key go together")
         try:
-            cfg.set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
+            cfg.do_set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
         except (MbedTLSError, ValueError, TypeError) as exc:
             raise ValueError(f"--cert {args.cert} / --key {args.key}: not a usable PEM "
                              f"certificate and key ({_one_line(exc)})") from None
@@ -142,7 +142,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         from . import upstream
 
         certs = upstream.test_certificates()
-        cfg.set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
+        cfg.do_set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
         ca_pem = certs.cas_pem
     elif args.pki or not args.psk:
         try:
@@ -151,7 +151,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         except ImportError as exc:
             raise ValueError(f"generating a test PKI needs trustme ({exc}); give --cert/--key "
                              "or --psk") from None
-        cfg.set_certificate([pki.cert_pem] + ([pki.chain_pem] if pki.chain_pem else []),
+        cfg.do_set_certificate([pki.cert_pem] + ([pki.chain_pem] if pki.chain_pem else []),
                             pki.key_pem)
         ca_pem = pki.ca_pem
     if args.psk:
@@ -159,7 +159,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
             key = bytes.fromhex(args.psk)
         except ValueError:
             raise ValueError("--psk must be hex") from None
-        cfg.set_psk(key, args.psk_identity)
+        cfg.do_set_psk(key, args.psk_identity)
     if args.debug:
         cfg.set_debug(args.debug)
     return cfg, ca_pem

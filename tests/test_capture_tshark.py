@@ -147,7 +147,7 @@ def test_certificate_chain_is_shown(tmp_path: Path) -> None:
     net = Network(seed="chain")
     server_conf = Config("server", seed=net.seed_for("server"),
                          ciphersuites=["TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"])
-    server_conf.set_certificate([pki.cert_pem, pki.chain_pem], pki.key_pem)
+    server_conf.do_set_certificate([pki.cert_pem, pki.chain_pem], pki.key_pem)
     client_conf = Config("client", seed=net.seed_for("client"), ca_chain=pki.ca_pem,
                          authmode="required")
     path = tmp_path / "chain.pcapng"

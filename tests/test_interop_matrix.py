@@ -69,7 +69,7 @@ def samples() -> upstream.UpstreamBuild:
 def client_config(kind: str, pkis: dict[str, interop.PKI]) -> Config:
     cfg = Config("client")
     if kind == "psk":
-        cfg.set_psk(KEY.key, KEY.identity)
+        cfg.do_set_psk(KEY.key, KEY.identity)
         cfg.set_ciphersuites([PSK_SUITE])
     else:
         cfg.set_ca_chain(pkis[kind].ca_pem)
@@ -80,13 +80,13 @@ def client_config(kind: str, pkis: dict[str, interop.PKI]) -> Config:
 def server_config(kind: str, pkis: dict[str, interop.PKI], cookies: bool) -> Config:
     cfg = Config("server", cookies=cookies)
     if kind == "psk":
-        cfg.set_psk(KEY.key, KEY.identity)
+        cfg.do_set_psk(KEY.key, KEY.identity)
         cfg.set_ciphersuites([PSK_SUITE])
     elif kind == "upstream":
         certs = upstream.test_certificates()
-        cfg.set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
+        cfg.do_set_certificate([certs.srv_crt_pem], certs.srv_key_pem)
     else:
-        cfg.set_certificate([pkis[kind].cert_pem], pkis[kind].key_pem)
+        cfg.do_set_certificate([pkis[kind].cert_pem], pkis[kind].key_pem)
     return cfg
 
 

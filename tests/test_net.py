@@ -31,7 +31,7 @@ def make_net(seed: object = 1, kind: str = "psk", *, cookies: bool = False,
     server_cfg = Config("server", seed=net.seed_for("server"), cookies=cookies, **options)
     if kind == "psk":
         for cfg in (client_cfg, server_cfg):
-            cfg.set_psk(PSK, PSK_ID)
+            cfg.do_set_psk(PSK, PSK_ID)
             cfg.set_ciphersuites([PSK_SUITE])
     else:
         det_pki(seed).configure(client_cfg, server_cfg)

@@ -11,7 +11,7 @@ loads (``mbedtls_py/_lib.py`` does it); ``mbedtls_py.__variant__`` and
 ``mbedtls_py.__mbedtls_version__`` say which one is loaded.  ``default`` (or
 unset) is the extension every install has, built from the default pin.
 
-Variants live in ``$MBEDTLS_PY_VARIANTS_DIR``, else ``build/variants`` of the
+Variants live in ``$MBEDTLS_PY_VARIANTS_DIR``, else ``.build/variants`` of the
 source checkout the package runs from, else ``~/.cache/mbedtls-py/variants``;
 each in ``<dir>/<name>/`` with a ``variant.json`` describing it.  Building
 needs a source checkout (``csrc/``): see :mod:`mbedtls_py.variants.build`.
@@ -104,8 +104,8 @@ def variants_dir() -> Path:
     env = os.environ.get(DIR_ENV)
     if env:
         return Path(env).expanduser().resolve()
-    if (ROOT / "csrc" / "build.py").is_file():
-        return ROOT / "build" / "variants"
+    if (ROOT / "csrc" / "mbedtls_build.py").is_file():
+        return ROOT / ".build" / "variants"
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "mbedtls-py" / "variants"
 
@@ -114,7 +114,7 @@ def csrc_hash() -> str | None:
     """A hash of the checkout's C glue, declarations and build script (what an
     extension's interface depends on); None outside a checkout."""
     csrc = ROOT / "csrc"
-    if not (csrc / "build.py").is_file():
+    if not (csrc / "mbedtls_build.py").is_file():
         return None
     h = hashlib.sha256()
     for path in sorted([*csrc.glob("*.c"), *csrc.glob("*.h"), *csrc.glob("*.py"),

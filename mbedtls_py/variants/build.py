@@ -43,11 +43,11 @@ class BuildError(RuntimeError):
 
 
 def csrc_build() -> ModuleType:
-    """The checkout's ``csrc/build.py`` as a module (BuildError outside a checkout)."""
-    path = ROOT / "csrc" / "build.py"
+    """The checkout's ``csrc/mbedtls_build.py`` as a module (BuildError outside a checkout)."""
+    path = ROOT / "csrc" / "mbedtls_build.py"
     if not path.is_file():
         raise BuildError(f"building variants needs a source checkout of mbedtls-py "
-                         f"(no csrc/build.py under {ROOT})")
+                         f"(no csrc/mbedtls_build.py under {ROOT})")
     name = "_mbedtls_py_csrc_build"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(e)
         print(f"mbedtls-py build-variant: error: {msg}", file=sys.stderr)
         return 2 if "\n" not in msg and "failed" not in msg else 1
-    except SystemExit as e:  # csrc/build.py reports a missing source this way
+    except SystemExit as e:  # csrc/mbedtls_build.py reports a missing source this way
         print(f"mbedtls-py build-variant: {e}", file=sys.stderr)
         return 1
     print(f"built variant {variant.name}: Mbed TLS {variant.mbedtls_version} as {variant.module} "
