@@ -9,6 +9,9 @@ from __future__ import annotations
 import pytest
 from _isolated import Worker
 
+# Part of the short ASan+UBSan pass (./dev.sh sanitize).
+pytestmark = pytest.mark.sanitize
+
 PRELUDE = """
 import gc, threading
 from mbedtls_py import (Config, Context, VirtualClock, RealClock, Err, ClosedError, Rng,
@@ -19,8 +22,6 @@ from mbedtls_py.records import parse_datagram, looks_like_dtls
 from mbedtls_py.samples import DTLSServer
 from mbedtls_py.testing import psk_configs, handshake_pair
 
-# Part of the short ASan+UBSan pass (./dev.sh sanitize).
-pytestmark = pytest.mark.sanitize
 
 def conf(endpoint="client"):
     c, s = psk_configs(seed=1)
