@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -144,6 +145,10 @@ def test_no_state_without_a_cookie_and_a_bound_on_peers() -> None:
                 for c in clients[:3]:
                     stall_after_cookie(c)
                 assert clients[3].handshake(timeout=1) != 0
+                # The refusal is the server's evidence: wait for it (not for our speed).
+                end = time.monotonic() + 30
+                while srv.events.counts["busy"] == 0 and time.monotonic() < end:
+                    time.sleep(0.01)
             finally:
                 for c in clients:
                     c.close()
