@@ -78,6 +78,12 @@ def test_concurrent_server_serves_through_50_silent_clients_and_a_flood() -> Non
                 flooder = threading.Thread(target=flood, args=(t.port, hostile, stop, sent))
                 flooder.start()
                 try:
+                    # The legit clients go in once the flood is on: on a loaded machine
+                    # the new thread may not run before they are done (a hang guard).
+                    end = time.monotonic() + 30
+                    while sent[0] < 100 and flooder.is_alive() and time.monotonic() < end:
+                        time.sleep(0.005)
+                    assert sent[0] >= 100
                     results = [run_client(cc, "127.0.0.1", t.port, b"legit %d" % i, timeout=10,
                                           wait_close_ms=2000) for i in range(3)]
                 finally:
