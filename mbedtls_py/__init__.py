@@ -38,6 +38,7 @@ def _check_build() -> str:
 
 __mbedtls_version__: str = _check_build()
 
+from .buildconfig import build_config  # noqa: E402
 from .config import Config, available_ciphersuites, ciphersuite_id, ciphersuite_name  # noqa: E402
 from .context import MAX_DATAGRAM, Context, ExportedKeys, RealClock, VirtualClock  # noqa: E402
 from .errors import (  # noqa: E402
@@ -63,5 +64,5 @@ __all__ = [
     "Err", "MbedTLSError", "WantRead", "WantWrite", "HelloVerifyRequired", "PeerCloseNotify",
     "Timeout", "ClosedError", "NotAvailableError", "check", "strerror",
     "Rng", "CertificateChain", "PrivateKey", "set_time", "get_time",
-    "available_ciphersuites", "ciphersuite_id", "ciphersuite_name",
+    "available_ciphersuites", "ciphersuite_id", "ciphersuite_name", "build_config",
 ]

@@ -16,4 +16,5 @@ MODULES = [
     "ssl_cookie",
     "debug",
     "glue",
+    "sslopt",
 ]
