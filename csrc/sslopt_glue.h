@@ -12,6 +12,7 @@ int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t 
 void mpy_conf_session_tickets_cb(mbedtls_ssl_config *conf, mbedtls_ssl_ticket_context *ticket);
 int mpy_conn_reinit(mpy_conn *c, const mbedtls_ssl_config *conf);
 void mpy_conf_allow_sha1(mbedtls_ssl_config *conf);
+void mpy_set_ms_time(int64_t ms);
 size_t mpy_build_config_count(void);
 const char *mpy_build_config_name(size_t i);
 const char *mpy_build_config_value(size_t i);

@@ -133,6 +133,19 @@ def base_env(max_content_len: int = 16384) -> dict[str, str]:
     return e
 
 
+_FROM_CONFIG = ("MAX_CONTENT_LEN", "MAX_IN_LEN", "MAX_OUT_LEN")
+
+
+def _content_lens() -> tuple[int, int]:
+    try:
+        from ..buildconfig import build_config
+        cfg = build_config()
+        return (int(re.sub(r"\D", "", cfg["MBEDTLS_SSL_IN_CONTENT_LEN"])),
+                int(re.sub(r"\D", "", cfg["MBEDTLS_SSL_OUT_CONTENT_LEN"])))
+    except (ImportError, KeyError, ValueError):
+        return 16384, 16384
+
+
 def _case_from_words(args: list[str], file: str, line: int, setup: list[list[str]]) -> Case:
     name, rest = args[0], args[1:]
     pxy = ""
@@ -181,8 +194,10 @@ def _parse_file(path: Path, env: dict[str, str]) -> list[Case]:
             env.setdefault(m.group(1), m.group(2))
             continue
         if head != "run_test":
-            m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z_0-9]*)=(\S*)\s*", stmt)
-            if m and "$(" not in m.group(2):
+            # only unconditional (unindented) assignments; values computed by
+            # command substitution (MAX_IN_LEN...) are in base_env already
+            m = re.fullmatch(r"([A-Za-z_][A-Za-z_0-9]*)=(\S*)\s*", stmt)
+            if m and "$(" not in m.group(2) and m.group(1) not in _FROM_CONFIG:
                 try:
                     env[m.group(1)] = words(m.group(2), env)[0] if m.group(2) else ""
                 except (ShellError, ValueError, IndexError):
@@ -200,7 +215,7 @@ def _parse_file(path: Path, env: dict[str, str]) -> list[Case]:
     return cases
 
 
-def load_cases(ssl_opt: Path | str | None = None, *, max_content_len: int = 16384) -> list[Case]:
+def load_cases(ssl_opt: Path | str | None = None) -> list[Case]:
     """Every ``run_test`` of ``ssl-opt.sh`` and ``opt-testcases/*.sh`` next to
     it, in the order ssl-opt.sh runs them (opt-testcases are sourced where
     ssl-opt.sh sources them: at the end)."""
@@ -208,7 +223,9 @@ def load_cases(ssl_opt: Path | str | None = None, *, max_content_len: int = 1638
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such ssl-opt.sh (unpack the pinned source with "
                                 "./dev.sh, or give --ssl-opt PATH)")
-    env = base_env(max_content_len)
+    in_len, out_len = _content_lens()
+    env = base_env(min(16384, in_len, out_len))
+    env["MAX_IN_LEN"], env["MAX_OUT_LEN"] = str(in_len), str(out_len)
     cases = _parse_file(path, env)
     extra = sorted((path.parent / "opt-testcases").glob("*.sh"))
     for f in extra:

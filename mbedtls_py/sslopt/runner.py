@@ -152,6 +152,12 @@ class _Bridge(logging.Handler):
             target[0].out.append(f"{where}:{line:04d}: |{level}| {text}\n")
 
 
+def _set_virtual_time(ms: int) -> None:
+    """What mbedtls_time() and mbedtls_ms_time() read follows virtual time."""
+    set_time(BASE_TIME + ms // 1000)
+    lib.mpy_set_ms_time(BASE_TIME * 1000 + ms)
+
+
 def _seed_bytes(seed: int, who: str) -> bytes:
     return hashlib.sha256(f"sslopt/{seed}/{who}".encode()).digest()
 
@@ -210,11 +216,11 @@ def run_case(case: Case, seed: int = 1) -> Result:
                 conf.set_debug(min(lvl, 5))
                 bridge.targets[conf.name] = (prog, lvl)
         lib.mbedtls_debug_set_threshold(min(max(levels), 5))
-        set_time(BASE_TIME)
+        _set_virtual_time(0)
         world.start(srv_p, server2(world, srv_p, srv_o, srv_conf))
         world.call_at(0, lambda: world.start(cli_p, client2(world, cli_p, cli_o, cli_conf)))
         limit = DOG_DELAY_S * 1000 * req.cli_delay_factor
-        world.on_time = lambda ms: set_time(BASE_TIME + ms // 1000)
+        world.on_time = _set_virtual_time
         done = world.run(lambda: cli_p.exit is not None, limit)
         if not done:
             cli_p.printf("===CLIENT_TIMEOUT===\n")
@@ -228,6 +234,8 @@ def run_case(case: Case, seed: int = 1) -> Result:
         debug_log.setLevel(old[0])
         debug_log.propagate = old[1]
         lib.mbedtls_debug_set_threshold(0)
+        lib.mpy_set_ms_time(-1)
+        set_time(None)
     cli_exit = cli_p.exit if cli_p.exit is not None else 143
     cli_p.printf(f"EXIT: {cli_exit}\n")
     srv_exit = srv_p.exit if srv_p.exit is not None else 0
