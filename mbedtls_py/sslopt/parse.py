@@ -220,6 +220,9 @@ def load_cases(ssl_opt: Path | str | None = None) -> list[Case]:
     it, in the order ssl-opt.sh runs them (opt-testcases are sourced where
     ssl-opt.sh sources them: at the end)."""
     path = Path(ssl_opt) if ssl_opt is not None else default_ssl_opt()
+    key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else 0)
+    if key in _LOADED:
+        return list(_LOADED[key])
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such ssl-opt.sh (unpack the pinned source with "
                                 "./dev.sh, or give --ssl-opt PATH)")
@@ -232,7 +235,11 @@ def load_cases(ssl_opt: Path | str | None = None) -> list[Case]:
         cases += _parse_file(f, dict(env))
     for i, c in enumerate(cases, 1):
         c._number = i  # type: ignore[attr-defined]
-    return cases
+    _LOADED[key] = cases
+    return list(cases)
+
+
+_LOADED: dict[tuple[str, int], list[Case]] = {}
 
 
 def client_stages(case: Case) -> list[list[str]]:

@@ -25,12 +25,14 @@ class ShellError(ValueError):
     """A construct this reader does not evaluate."""
 
 
-def _balanced(text: str) -> bool:
-    """Whether ``text`` ends outside any quote and without a trailing backslash."""
-    i, n, quote = 0, len(text), ""
+def _scan(line: str, quote: str) -> tuple[str, bool]:
+    """Scan one physical line starting inside ``quote`` ("" when outside);
+    return the quote still open at its end and whether it ends with a
+    line-continuation backslash outside quotes."""
+    i, n = 0, len(line)
     at_word_start = True
     while i < n:
-        c = text[i]
+        c = line[i]
         if quote == "'":
             if c == "'":
                 quote = ""
@@ -42,19 +44,15 @@ def _balanced(text: str) -> bool:
         else:
             if c == "\\":
                 if i + 1 == n:
-                    return False
+                    return quote, True
                 i += 1
             elif c in "'\"":
                 quote = c
             elif c == "#" and at_word_start:
-                j = text.find("\n", i)
-                if j < 0:
-                    return True
-                i = j
-                continue
-            at_word_start = c in " \t\n;|&("
+                return quote, False
+            at_word_start = c in " \t;|&("
         i += 1
-    return quote == ""
+    return quote, False
 
 
 def logical_statements(text: str) -> Iterator[tuple[int, str]]:
@@ -71,11 +69,14 @@ def logical_statements(text: str) -> Iterator[tuple[int, str]]:
             i += 1
             continue
         start = i
-        buf = line
-        while not _balanced(buf) and i + 1 < n:
+        parts = [line]
+        quote, cont = _scan(line, "")
+        while (quote or cont) and i + 1 < n:
             i += 1
-            buf += "\n" + lines[i]
+            parts.append(lines[i])
+            quote, cont = _scan(lines[i], quote)
         i += 1
+        buf = "\n".join(parts)
         stripped = buf.strip()
         if stripped and not stripped.startswith("#"):
             yield start + 1, buf
