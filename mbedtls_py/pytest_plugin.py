@@ -10,13 +10,16 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
   contexts on one virtual clock, ready to handshake;
 - ``dtls_network``: a fresh simulated ``Network`` seeded from the test's node
   id (so a failing test replays byte for byte); override the seed with
-  ``@pytest.mark.dtls_seed(N)``.
+  ``@pytest.mark.dtls_seed(N)``;
+- ``--mbedtls-ssl-opt REGEX``: upstream ssl-opt.sh's DTLS cases as test items
+  (``mbedtls_py.sslopt.pytest_items``).
 """
 
 from __future__ import annotations
 
 import pytest
 
+from .sslopt.pytest_items import pytest_addoption, pytest_collection_modifyitems  # noqa: F401
 from .testing import TestPKI, cert_configs, make_pki, new_pair, psk_configs
 
 

@@ -109,3 +109,12 @@ def test_cli_errors_are_one_line() -> None:
     p = subprocess.run([sys.executable, "-m", "mbedtls_py", "ssl-opt", "--trace", "no such case"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "no case named" in p.stderr
+
+
+def test_pytest_plugin_collects_cases(tmp_path: Path) -> None:
+    """``pytest --mbedtls-ssl-opt REGEX`` runs the cases as items (-k works)."""
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "--mbedtls-ssl-opt", "^DTLS cookie", "-k", "enabled and not IPv6"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert "2 passed" in p.stdout and "deselected" in p.stdout
