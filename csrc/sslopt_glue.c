@@ -9,6 +9,7 @@
  *    programs use when SHA-1 is allowed;
  *  - the compiled configuration, as query_compile_time_config lists it.
  */
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS
 #include <string.h>
 
 #include "glue.h"
@@ -81,6 +82,65 @@ void mpy_conf_allow_sha1(mbedtls_ssl_config *conf)
     sha1_profile.allowed_mds |= MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA1);
     mbedtls_ssl_conf_cert_profile(conf, &sha1_profile);
     mbedtls_ssl_conf_sig_algs(conf, sha1_sig_algs);
+}
+
+/* Mbed TLS's own default cookie callbacks (the "dummy" ones that make every
+ * cookie check fail), copied from a freshly defaulted server config: they
+ * are static in ssl_tls.c. */
+void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf)
+{
+    mbedtls_ssl_config tmp;
+    mbedtls_ssl_config_init(&tmp);
+    if (mbedtls_ssl_config_defaults(&tmp, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM,
+                                    MBEDTLS_SSL_PRESET_DEFAULT) == 0) {
+        conf->f_cookie_write = tmp.f_cookie_write;
+        conf->f_cookie_check = tmp.f_cookie_check;
+        conf->p_cookie = tmp.p_cookie;
+    }
+    mbedtls_ssl_config_free(&tmp);
+}
+
+/* SNI as ssl_server2 does it: the SNI callback finds the entry by name and
+ * remembers it in the context's user data; the certificate callback then
+ * sets the handshake's certificate, CA chain and authmode from it. */
+static int mpy_sni_cb(void *p_info, mbedtls_ssl_context *ssl,
+                      const unsigned char *name, size_t name_len)
+{
+    mpy_sni_entry *cur = p_info;
+    for (; cur != NULL; cur = cur->next) {
+        if (name_len == strlen(cur->name) && memcmp(name, cur->name, name_len) == 0) {
+            mbedtls_ssl_set_user_data_p(ssl, cur);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int mpy_cert_cb(mbedtls_ssl_context *ssl)
+{
+    const mpy_sni_entry *cur = mbedtls_ssl_get_user_data_p(ssl);
+    size_t name_len;
+    const unsigned char *name;
+    if (cur == NULL) {
+        return 0;
+    }
+    name = mbedtls_ssl_get_hs_sni(ssl, &name_len);
+    if (strlen(cur->name) != name_len || memcmp(cur->name, name, name_len) != 0) {
+        return MBEDTLS_ERR_SSL_DECODE_ERROR;
+    }
+    if (cur->ca != NULL) {
+        mbedtls_ssl_set_hs_ca_chain(ssl, cur->ca, cur->crl);
+    }
+    if (cur->authmode >= 0) {
+        mbedtls_ssl_set_hs_authmode(ssl, cur->authmode);
+    }
+    return mbedtls_ssl_set_hs_own_cert(ssl, cur->cert, cur->key);
+}
+
+void mpy_conf_sni(mbedtls_ssl_config *conf, mpy_sni_entry *entries)
+{
+    mbedtls_ssl_conf_sni(conf, entries != NULL ? mpy_sni_cb : NULL, entries);
+    mbedtls_ssl_conf_cert_cb(conf, entries != NULL ? mpy_cert_cb : NULL);
 }
 
 /* mbedtls_ms_time (MBEDTLS_PLATFORM_MS_TIME_ALT): a value set by the harness

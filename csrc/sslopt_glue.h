@@ -7,6 +7,20 @@
 #include "mbedtls/ssl_ticket.h"
 #include "mbedtls/x509_crt.h"
 
+#include "mbedtls/x509_crl.h"
+
+typedef struct mpy_sni_entry {
+    struct mpy_sni_entry *next;
+    char name[256];
+    mbedtls_x509_crt *cert;
+    mbedtls_pk_context *key;
+    mbedtls_x509_crt *ca;       /* NULL: keep the config's */
+    mbedtls_x509_crl *crl;
+    int authmode;               /* -1: keep the config's */
+} mpy_sni_entry;
+
+void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf);
+void mpy_conf_sni(mbedtls_ssl_config *conf, mpy_sni_entry *entries);
 void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context *cache);
 int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t lifetime_s);
 void mpy_conf_session_tickets_cb(mbedtls_ssl_config *conf, mbedtls_ssl_ticket_context *ticket);

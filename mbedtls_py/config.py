@@ -352,9 +352,52 @@ def _config_extras() -> None:
         programs do with ``allow_sha1=1``."""
         lib.mpy_conf_allow_sha1(self._conf)
 
+    def set_library_default_cookies(self: Config) -> None:
+        """Put back Mbed TLS's own default cookie callbacks, which fail every
+        check (what a server that never chose gets; ssl_server2 cookies=-1)."""
+        self._check_server("cookies")
+        self._cookie = None
+        lib.mpy_conf_cookies_library_default(self._conf)
+
+    def set_sni(self: Config, entries: list[tuple[str, CertificateChain, PrivateKey,
+                                                  CertificateChain | None, bytes | None,
+                                                  AuthMode | None]]) -> None:
+        """Server Name Indication as ssl_server2's ``sni=`` does it: for each
+        ``(name, chain, key, ca or None, crl (PEM/DER) or None, authmode or
+        None)`` a client asking for ``name`` gets that certificate, CA chain
+        and authmode; an unknown name fails the handshake.  Later entries are
+        matched first, as in ssl_server2.  ``[]`` turns SNI off."""
+        self._check_server("SNI")
+        head = ffi.NULL
+        for name, chain, key, ca, crl, auth in entries:
+            raw = name.encode()
+            if not raw or len(raw) > 255 or b"\0" in raw:
+                raise ValueError("SNI name must be 1 .. 255 bytes without NUL")
+            if auth is not None and auth not in _AUTHMODES:
+                raise ValueError(f"authmode must be one of {sorted(_AUTHMODES)}")
+            e = ffi.new("mpy_sni_entry *")
+            e.name = raw
+            e.cert, e.key = chain._crt, key._pk
+            e.ca = ca._crt if ca is not None else ffi.NULL
+            e.crl = ffi.NULL
+            if crl is not None:
+                c = ffi.gc(ffi.new("mbedtls_x509_crl *"), lib.mbedtls_x509_crl_free)
+                lib.mbedtls_x509_crl_init(c)
+                data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0")
+                                     else b"")
+                check(lib.mbedtls_x509_crl_parse(c, data, len(data)), "mbedtls_x509_crl_parse")
+                e.crl = c
+                self._keep.append(c)
+            e.authmode = _AUTHMODES[auth] if auth is not None else -1
+            e.next = head
+            head = e
+            self._keep += [e, chain, key, ca]
+        lib.mpy_conf_sni(self._conf, head)
+
     for fn in (set_renegotiation, set_renegotiation_enforced, set_renegotiation_period,
                set_max_frag_len, set_encrypt_then_mac, set_extended_master_secret,
-               set_session_tickets, set_session_cache, allow_sha1):
+               set_session_tickets, set_session_cache, allow_sha1, set_library_default_cookies,
+               set_sni):
         setattr(Config, fn.__name__, fn)
 
 

@@ -28,6 +28,15 @@ TYPES = """
 #define MBEDTLS_SSL_SESSION_TICKETS_ENABLED ...
 
 typedef struct mbedtls_ssl_session { ...; } mbedtls_ssl_session;
+typedef struct mpy_sni_entry {
+    struct mpy_sni_entry *next;
+    char name[256];
+    mbedtls_x509_crt *cert;
+    mbedtls_pk_context *key;
+    mbedtls_x509_crt *ca;
+    mbedtls_x509_crl *crl;
+    int authmode;
+} mpy_sni_entry;
 typedef struct mbedtls_ssl_cache_context { ...; } mbedtls_ssl_cache_context;
 typedef struct mbedtls_ssl_ticket_context { ...; } mbedtls_ssl_ticket_context;
 """
@@ -67,6 +76,12 @@ void mbedtls_ssl_cache_set_timeout(mbedtls_ssl_cache_context *cache, int32_t tim
 void mbedtls_ssl_ticket_init(mbedtls_ssl_ticket_context *ctx);
 void mbedtls_ssl_ticket_free(mbedtls_ssl_ticket_context *ctx);
 
+void mbedtls_x509_crl_init(mbedtls_x509_crl *crl);
+void mbedtls_x509_crl_free(mbedtls_x509_crl *crl);
+int mbedtls_x509_crl_parse(mbedtls_x509_crl *chain, const unsigned char *buf, size_t buflen);
+
+void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf);
+void mpy_conf_sni(mbedtls_ssl_config *conf, mpy_sni_entry *entries);
 void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context *cache);
 int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t lifetime_s);
 void mpy_conf_session_tickets_cb(mbedtls_ssl_config *conf, mbedtls_ssl_ticket_context *ticket);

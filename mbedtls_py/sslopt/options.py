@@ -38,7 +38,7 @@ _SERVER: dict[str, Any] = {
     "response_size": -1, "crt_file2": "", "key_file2": "", "key_pwd2": "", "cookies": 1,
     "anti_replay": -1, "badmac_limit": -1, "cache_max": -1, "cache_timeout": -1,
     "cache_remove": 0, "ticket_timeout": 86400, "renego_period": None, "buffer_size": 200,
-    "cert_req_ca_list": 1,
+    "cert_req_ca_list": 1, "sni": None,
 }
 _CLIENT: dict[str, Any] = {
     "server_name": "localhost", "request_page": "/", "request_size": -1, "max_resend": 0,
@@ -83,8 +83,6 @@ def parse_options(args: list[str], endpoint: str) -> dict[str, Any]:
         raise Unsupported("groups= (mbedtls_ssl_conf_groups not bound)")
     if opts["auth_mode"] not in ("", "none", "optional", "required"):
         raise Unsupported(f"auth_mode={opts['auth_mode']}")
-    if endpoint == "server" and opts["cookies"] < 0:
-        raise Unsupported("cookies=-1 (Mbed TLS's failing default cookie callbacks)")
     if opts["ca_path"] not in ("", "none"):
         raise Unsupported("ca_path=")
     if opts["nbio"] == 2:
@@ -146,8 +144,12 @@ def make_config(endpoint: str, o: dict[str, Any], seed: bytes, name: str) -> Con
             conf.set_session_tickets(True, o["ticket_timeout"])
         if o["cookies"] > 0:
             conf.set_cookies(True)
-        else:
+        elif o["cookies"] == 0:
             conf.set_cookies(False)
+        else:
+            conf.set_library_default_cookies()  # ssl_server2 leaves the defaults
+        if o["sni"] is not None:
+            conf.set_sni(_sni_entries(o["sni"]))
         if o["anti_replay"] != -1:
             conf.set_anti_replay(bool(o["anti_replay"]))
         if o["badmac_limit"] != -1:
@@ -176,6 +178,22 @@ def make_config(endpoint: str, o: dict[str, Any], seed: bytes, name: str) -> Con
             raise Unsupported("min_version/max_version other than (d)tls12")
         conf.set_version("1.2", "1.2")
     return conf
+
+
+def _sni_entries(spec: str) -> list[tuple[Any, ...]]:
+    """ssl_server2's sni_parse: name,crt,key,ca,crl,auth groups; '-' = none."""
+    items = spec.split(",")
+    if len(items) % 6:
+        raise Unsupported(f"sni={spec} (not name,crt,key,ca,crl,auth groups)")
+    out = []
+    for i in range(0, len(items), 6):
+        name, crt, key, ca, crl, auth = items[i:i + 6]
+        if auth not in ("-", "none", "optional", "required"):
+            raise Unsupported(f"sni auth mode {auth}")
+        out.append((name, CertificateChain(_data(crt)), PrivateKey(_data(key)),
+                    CertificateChain(_data(ca)) if ca != "-" else None,
+                    _data(crl) if crl != "-" else None, None if auth == "-" else auth))
+    return out
 
 
 def _certificates(endpoint: str, o: dict[str, Any], conf: Config) -> None:
