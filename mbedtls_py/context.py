@@ -641,10 +641,17 @@ def _context_extras() -> None:
         return data
 
     def context_load(self: Context, data: bytes) -> int:
-        """``mbedtls_ssl_context_load`` (on a fresh or reset context): 0 or the code."""
+        """``mbedtls_ssl_context_load`` (on a fresh or reset context): 0 or the
+        code.  On failure Mbed TLS frees the ssl context (any later call on it
+        would crash), so this context is set up again, fresh, before the code
+        is returned."""
         data = _as_data(data, "context data")
         with self._lock:
             rc = lib.mbedtls_ssl_context_load(self._c(), data, len(data))
+            if rc:
+                lib.mbedtls_ssl_init(self._ssl)
+                if lib.mpy_conn_reinit(self._conn, self.config._conf) != 0:
+                    raise MemoryError(f"{self.name}: could not set the context up again")
         return as_err(rc) if rc else 0
 
     def do_context_load(self: Context, data: bytes) -> None:
