@@ -12,7 +12,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -20,7 +21,7 @@ _ORDER = ("PASS", "FAIL", "SKIP", "UNSUPPORTED", "NOTRUN")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit status 2, no traceback
+    def error(self, message: str) -> NoReturn:  # one line, exit status 2, no traceback
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     tty = sys.stderr.isatty() and not a.json
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
+    it: Iterator[dict[str, Any]]
     if a.jobs > 1:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None,))

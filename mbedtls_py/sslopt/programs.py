@@ -98,7 +98,7 @@ def _cid_report(prog: Program, ctx: Context, o: dict[str, Any], when: str, serve
 
 def _handshake_info(prog: Program, ctx: Context) -> None:
     from .._lib import ffi, lib
-    ssl = ctx._c()
+    ssl = ctx._c()  # type: ignore[no-untyped-call]
     suite = ffi.string(lib.mbedtls_ssl_get_ciphersuite(ssl)).decode()
     prog.printf(f" ok\n    [ Protocol is {ctx.version} ]\n    [ Ciphersuite is {suite} ]\n")
     exp = lib.mbedtls_ssl_get_record_expansion(ssl)
@@ -114,7 +114,7 @@ def _verify_info(flags: int) -> str:
     from .._lib import ffi, lib
     buf = ffi.new("char[]", 512)
     lib.mbedtls_x509_crt_verify_info(buf, 512, b"  ! ", flags)
-    return ffi.string(buf).decode(errors="replace")
+    return str(ffi.string(buf).decode(errors="replace"))
 
 
 def _peer_info(prog: Program, ctx: Context) -> None:
@@ -250,12 +250,12 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
             if rs != -1 and len(resp) < rs:
                 resp += b"B" * (rs - len(resp))
             if rs != -1 and len(resp) > rs:
-                resp = bytearray(resp[:rs])
+                cut = bytearray(resp[:rs])
                 if rs >= 2:
-                    resp[rs - 2] = 13
+                    cut[rs - 2] = 13
                 if rs >= 1:
-                    resp[rs - 1] = 10
-                resp = bytes(resp)
+                    cut[rs - 1] = 10
+                resp = bytes(cut)
             ret = yield from io.call(ctx.write, resp)
             if ret < 0:
                 prog.printf(f" failed\n  ! mbedtls_ssl_write returned {ret}\n\n")

@@ -39,6 +39,7 @@ new client         a datagram from a new client address resets the proxy:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -253,7 +254,7 @@ class UdpProxy:
             if count == 0:
                 first = self._now()
                 if self._call_at is not None:
-                    self._call_at(first + self.o.pack, lambda w=way, f=first: self._flush_due(w, f))
+                    self._call_at(first + self.o.pack, functools.partial(self._flush_due, way, first))
             buf += data
             self.packbuf[way] = (buf, first, count + 1)
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import platform
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..buildconfig import build_config
@@ -60,9 +61,17 @@ class _Eval:
         if self.r.skip is None:
             self.r.skip = why
 
+    def skip_if(self, cond: bool, why: str) -> None:
+        if cond:
+            self.skip(why)
+
     def need(self, name: str) -> None:
         if not self.enabled(name):
             self.skip(f"requires_config_enabled {name}")
+
+    def need_all(self, names: list[str]) -> None:
+        for n in names:
+            self.need(n)
 
     def need_any(self, names: list[str], why: str) -> None:
         if not any(self.enabled(n) for n in names):
@@ -73,49 +82,50 @@ class _Eval:
 
     def call(self, words: list[str]) -> None:
         fn, args = words[0], words[1:]
-        cfg_checks = {
-            "requires_config_enabled": lambda: self.need(args[0]),
-            "requires_config_disabled": lambda: self.enabled(args[0]) and
-            self.skip(f"requires_config_disabled {args[0]}"),
-            "requires_all_configs_enabled": lambda: [self.need(a) for a in args],
-            "requires_all_configs_disabled": lambda: any(self.enabled(a) for a in args) and
-            self.skip(f"{fn} {' '.join(args)}"),
-            "requires_any_configs_enabled": lambda: self.need_any(args, f"{fn} {' '.join(args)}"),
-            "requires_any_configs_disabled": lambda: all(self.enabled(a) for a in args) and
-            self.skip(f"{fn} {' '.join(args)}"),
-            "requires_config_value_at_least": lambda: self.value(args[0]) < int(args[1]) and
-            self.skip(f"{fn} {args[0]} {args[1]}"),
-            "requires_config_value_at_most": lambda: self.value(args[0]) > int(args[1]) and
-            self.skip(f"{fn} {args[0]} {args[1]}"),
-            "requires_config_value_equals": lambda: self.value(args[0]) != int(args[1]) and
-            self.skip(f"{fn} {args[0]} {args[1]}"),
-            "requires_max_content_len": lambda: [
-                self.value(n) < int(args[0]) and self.skip(f"{fn} {args[0]}")
-                for n in ("MBEDTLS_SSL_IN_CONTENT_LEN", "MBEDTLS_SSL_OUT_CONTENT_LEN")],
-            "requires_full_size_output_buffer": lambda: self.value(
-                "MBEDTLS_SSL_OUT_CONTENT_LEN") != 16384 and self.skip(fn),
+        a0 = args[0] if args else ""
+        joined = f"{fn} {' '.join(args)}"
+        cfg_checks: dict[str, Callable[[], None]] = {
+            "requires_config_enabled": lambda: self.need(a0),
+            "requires_config_disabled": lambda: self.skip_if(self.enabled(a0), joined),
+            "requires_all_configs_enabled": lambda: self.skip_if(
+                not all(self.enabled(a) for a in args), joined),
+            "requires_all_configs_disabled": lambda: self.skip_if(
+                any(self.enabled(a) for a in args), joined),
+            "requires_any_configs_enabled": lambda: self.need_any(args, joined),
+            "requires_any_configs_disabled": lambda: self.skip_if(
+                all(self.enabled(a) for a in args), joined),
+            "requires_config_value_at_least": lambda: self.skip_if(
+                self.value(a0) < int(args[1]), joined),
+            "requires_config_value_at_most": lambda: self.skip_if(
+                self.value(a0) > int(args[1]), joined),
+            "requires_config_value_equals": lambda: self.skip_if(
+                self.value(a0) != int(args[1]), joined),
+            "requires_max_content_len": lambda: self.skip_if(
+                min(self.value("MBEDTLS_SSL_IN_CONTENT_LEN"),
+                    self.value("MBEDTLS_SSL_OUT_CONTENT_LEN")) < int(a0), joined),
+            "requires_full_size_output_buffer": lambda: self.skip_if(
+                self.value("MBEDTLS_SSL_OUT_CONTENT_LEN") != 16384, fn),
             "requires_certificate_authentication": self.cert_auth,
             "requires_protocol_version": lambda: self.need(
-                "MBEDTLS_SSL_PROTO_TLS1_3" if args[0] in ("tls13", "dtls13")
+                "MBEDTLS_SSL_PROTO_TLS1_3" if a0 in ("tls13", "dtls13")
                 else "MBEDTLS_SSL_PROTO_TLS1_2"),
-            "requires_ciphersuite_enabled": lambda: args[0] not in available_ciphersuites() and
-            self.skip(f"{fn} {args[0]}"),
+            "requires_ciphersuite_enabled": lambda: self.skip_if(
+                a0 not in available_ciphersuites(), joined),
             "requires_hash_alg": lambda: self.need(
-                "MBEDTLS_MD5_C" if args[0] == "MD5" else "MBEDTLS_" + args[0].replace("_", "", 1)
-                + "_C") if not self.enabled("MBEDTLS_USE_PSA_CRYPTO")
-            else self.need("PSA_WANT_ALG_" + args[0]),
+                ("MBEDTLS_MD5_C" if a0 == "MD5" else "MBEDTLS_" + a0.replace("_", "", 1) + "_C")
+                if not self.enabled("MBEDTLS_USE_PSA_CRYPTO") else "PSA_WANT_ALG_" + a0),
             "requires_pk_alg": lambda: self.need("MBEDTLS_ECDSA_C"),
-            "requires_cipher_enabled": lambda: [self.need(f"MBEDTLS_{args[1]}_C"),
-                                                self.need(f"MBEDTLS_{args[0]}_C")],
+            "requires_cipher_enabled": lambda: self.need_all(
+                [f"MBEDTLS_{args[1]}_C", f"MBEDTLS_{a0}_C"]),
             "skip_next_test": lambda: self.skip("skip_next_test"),
             "not_with_valgrind": lambda: None,
             "not_with_msan_or_valgrind": lambda: None,
             "only_with_valgrind": lambda: self.skip("only_with_valgrind (valgrind not in use)"),
-            "requires_not_i686": lambda: "i686" in platform.machine() and self.skip(fn),
+            "requires_not_i686": lambda: self.skip_if("i686" in platform.machine(), fn),
             "requires_ipv6": lambda: None,
             "skip_handshake_stage_check": lambda: setattr(self.r, "skip_handshake_check", True),
-            "client_needs_more_time": lambda: setattr(self.r, "cli_delay_factor", int(args[0])),
-            "server_needs_more_time": lambda: setattr(self.r, "srv_delay_seconds", int(args[0])),
+            "client_needs_more_time": lambda: setattr(self.r, "cli_delay_factor", int(a0)),
+            "server_needs_more_time": lambda: setattr(self.r, "srv_delay_seconds", int(a0)),
         }
         tools = {
             "requires_gnutls": ("gnutls-cli", "gnutls-serv"),

@@ -147,8 +147,8 @@ class _Bridge(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         name, level, where, line, text = record.args  # type: ignore[misc]
-        target = self.targets.get(name)
-        if target is not None and level <= target[1]:
+        target = self.targets.get(str(name))
+        if target is not None and int(str(level)) <= target[1]:
             target[0].out.append(f"{where}:{line:04d}: |{level}| {text}\n")
 
 

@@ -218,7 +218,8 @@ def eval_words(value: str, env: Mapping[str, str]) -> list[list[str]]:
     """``eval "$CMD"``: the command re-parsed; a pipeline gives one word list
     per stage (``echo 'GET / HTTP/1.0' | openssl s_client ...``)."""
     stages: list[list[str]] = []
-    part, quote = [], ""
+    part: list[str] = []
+    quote = ""
     for c in value:
         if quote:
             quote = "" if c == quote else quote
