@@ -47,7 +47,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--all", action="store_true",
                     help="also list TLS (non-DTLS) cases as NOTRUN")
     ap.add_argument("--real-peers", action="store_true",
-                    help="run OpenSSL/GnuTLS cases over real UDP (not implemented yet: listed)")
+                    help="run cases with an OpenSSL/GnuTLS peer over real UDP, in real time "
+                    "(the real program, the Mbed TLS side and the udp_proxy model on loopback)")
     a = ap.parse_args(argv)
     if a.seeds < 1 or a.seeds > 100000:
         ap.error("--seeds must be 1 .. 100000")
@@ -63,16 +64,20 @@ def _args(argv: list[str]) -> argparse.Namespace:
 _CASES: list[Any] = []
 
 
-def _init(ssl_opt: str | None) -> None:
+_REAL = [False]
+
+
+def _init(ssl_opt: str | None, real_peers: bool = False) -> None:
     from .parse import load_cases
     _CASES[:] = load_cases(ssl_opt)
+    _REAL[0] = real_peers
 
 
 def _work(item: tuple[int, int]) -> dict[str, Any]:
     from .runner import describe, run_case
     idx, seed = item
     try:
-        r = run_case(_CASES[idx], seed)
+        r = run_case(_CASES[idx], seed, real_peers=_REAL[0])
     except Exception as e:  # noqa: BLE001 - a crash of the runner is a reported FAIL
         return {"name": _CASES[idx].name, "number": _CASES[idx].number, "seed": seed,
                 "verdict": "FAIL", "reason": f"runner error: {e!r}", "virtual_ms": 0,
@@ -80,8 +85,10 @@ def _work(item: tuple[int, int]) -> dict[str, Any]:
     return describe(r)
 
 
-def _replay(name: str, seed: int, ssl_opt: Path | None) -> str:
+def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False) -> str:
     extra = f" --ssl-opt {shlex.quote(str(ssl_opt))}" if ssl_opt else ""
+    if real:  # real time and a real peer: runs again, not byte for byte
+        extra += " --real-peers"
     return f"python -m mbedtls_py ssl-opt --trace {shlex.quote(name)} --seed {seed}{extra}"
 
 
@@ -92,7 +99,7 @@ def _trace(a: argparse.Namespace) -> int:
     if not found:
         print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
         return 2
-    r = run_case(found[0], a.seed)
+    r = run_case(found[0], a.seed, real_peers=a.real_peers)
     print(f"== {r.case.name} (seed {a.seed}): {r.verdict} {r.reason}")
     print(f"== proxy: {r.case.pxy_cmd}\n{r.pxy_out}")
     print(f"== server output\n{r.srv_out}")
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.trace:
             return _trace(a)
-        _init(str(a.ssl_opt) if a.ssl_opt else None)
+        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers)
     except FileNotFoundError as e:
         print(f"mbedtls-py ssl-opt: error: {e}", file=sys.stderr)
         return 2
@@ -123,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     it: Iterator[dict[str, Any]]
     if a.jobs > 1:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None,))
+        pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None, a.real_peers))
         it = pool.imap(_work, items, chunksize=max(1, len(items) // (a.jobs * 8) or 1))
     else:
         pool = None
@@ -149,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = Counter(r["verdict"] for r in results)
     failing = [r for r in results if r["verdict"] == "FAIL"]
     for r in failing:
-        r["replay"] = _replay(r["name"], r["seed"], a.ssl_opt)
+        r["replay"] = _replay(r["name"], r["seed"], a.ssl_opt,
+                              a.real_peers and r.get("virtual_ms", 0) == 0 and "real" in r)
     if a.json:
         print(json.dumps({"counts": {k: counts.get(k, 0) for k in _ORDER}, "results": results,
                           "real_s": round(elapsed, 3), "seeds": a.seeds}, indent=1))

@@ -48,6 +48,7 @@ class Result:
     pxy_out: str = ""
     cli_exit: int | None = None
     trace: list[tuple[int, str, str, str, bytes]] = field(default_factory=list)
+    real: bool = False           # ran over real UDP with a real peer (not replayable)
 
     def digest(self) -> str:
         """SHA-256 of every datagram sent, in order (same seed, same bytes)."""
@@ -162,7 +163,10 @@ def _seed_bytes(seed: int, who: str) -> bytes:
     return hashlib.sha256(f"sslopt/{seed}/{who}".encode()).digest()
 
 
-def _skip_result(case: Case, seed: int) -> Result | None:
+_EXTERNAL = ("openssl", "gnutls")
+
+
+def _skip_result(case: Case, seed: int, real_peers: bool = False) -> Result | None:
     if case.error:
         return Result(case, seed, "UNSUPPORTED", f"unreadable run_test: {case.error}")
     req = requirements(case)
@@ -171,29 +175,40 @@ def _skip_result(case: Case, seed: int) -> Result | None:
     if req.unsupported:
         return Result(case, seed, "UNSUPPORTED", req.unsupported)
     srv, cli = case.peers()
-    if (srv, cli) != ("mbedtls", "mbedtls"):
-        return Result(case, seed, "NOTRUN", f"peers {srv}/{cli}: needs --real-peers (real UDP)")
-    return None
+    if (srv, cli) == ("mbedtls", "mbedtls"):
+        return None
+    if real_peers and "mbedtls" in (srv, cli) and (srv in _EXTERNAL or cli in _EXTERNAL):
+        return None
+    if real_peers:
+        return Result(case, seed, "NOTRUN", f"peers {srv}/{cli}: no in-process or real driver")
+    return Result(case, seed, "NOTRUN", f"peers {srv}/{cli}: needs --real-peers (real UDP)")
 
 
-def run_case(case: Case, seed: int = 1) -> Result:
-    """Run ``case`` once with ``seed``; the verdict comes from its assertions."""
-    early = _skip_result(case, seed)
+def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
+    """Run ``case`` once with ``seed``; the verdict comes from its assertions.
+    With ``real_peers``, a case with an OpenSSL/GnuTLS peer runs over real UDP
+    (``realpeers``)."""
+    early = _skip_result(case, seed, real_peers)
     if early is not None:
         return early
     req = requirements(case)
     t0 = time.perf_counter()
+    srv_kind, cli_kind = case.peers()
     try:
-        srv_o = parse_options(server_argv(case)[1:], "server")
-        stages = client_stages(case)
-        if len(stages) != 1:
-            raise Unsupported("client pipeline")
-        cli_o = parse_options(stages[0][1:], "client")
+        srv_o = parse_options(server_argv(case)[1:], "server") if srv_kind == "mbedtls" else None
+        cli_o = None
+        if cli_kind == "mbedtls":
+            stages = client_stages(case)
+            if len(stages) != 1:
+                raise Unsupported("client pipeline")
+            cli_o = parse_options(stages[0][1:], "client")
         pxy = parse_proxy_args(proxy_argv(case)[1:]) if case.pxy_cmd else None
     except (Unsupported, ValueError) as e:
         return Result(case, seed, "UNSUPPORTED", str(e))
     if pxy is not None and pxy.seed == 0:
         pxy.seed = int.from_bytes(_seed_bytes(seed, "proxy")[:4], "big") or 1
+    if srv_o is None or cli_o is None:
+        return _run_real(case, seed, srv_o, cli_o, pxy, req, t0)
     world = World(pxy, int(srv_o["server_port"]), 24433)
     bridge = _Bridge()
     tag = f"{id(world):x}"
@@ -251,9 +266,48 @@ def run_case(case: Case, seed: int = 1) -> Result:
                   cli_exit, world.trace)
 
 
+def _run_real(case: Case, seed: int, srv_o: dict[str, Any] | None, cli_o: dict[str, Any] | None,
+              pxy: ProxyOptions | None, req: Any, t0: float) -> Result:
+    from .parse import default_ssl_opt
+    from .realpeers import run_real
+    bridge = _Bridge()
+    old = (debug_log.level, debug_log.propagate)
+    debug_log.addHandler(bridge)
+    debug_log.setLevel(logging.DEBUG)
+    debug_log.propagate = False
+    tag = f"real{seed}"
+
+    def make(endpoint: str, o: dict[str, Any], prog: Program) -> Any:
+        conf = make_config(endpoint, o, _seed_bytes(seed, endpoint), f"{endpoint}-{tag}")
+        if o["debug_level"]:
+            conf.set_debug(min(o["debug_level"], 5))
+            bridge.targets[conf.name] = (prog, o["debug_level"])
+        return conf
+
+    try:
+        srv_out, cli_out, cli_exit, srv_exit, world = run_real(
+            case, seed, srv_o, cli_o, make, pxy, default_ssl_opt().parent,
+            DOG_DELAY_S * 1000 * req.cli_delay_factor)
+    except (Unsupported, ValueError, OSError) as e:
+        return Result(case, seed, "UNSUPPORTED", f"real peers: {e}")
+    finally:
+        debug_log.removeHandler(bridge)
+        debug_log.setLevel(old[0])
+        debug_log.propagate = old[1]
+        lib.mbedtls_debug_set_threshold(0)
+    cli_out += f"EXIT: {cli_exit}\n"
+    failure = check_assertions(case, srv_out, cli_out, cli_exit, srv_exit,
+                               req.skip_handshake_check)
+    pxy_out = "\n".join(world.proxy.log) + "\n" if world.proxy else ""
+    return Result(case, seed, "FAIL" if failure else "PASS", failure or "", 0,
+                  time.perf_counter() - t0, srv_out, cli_out, pxy_out, cli_exit, world.trace,
+                  real=True)
+
+
 def describe(r: Result) -> dict[str, Any]:
     """A JSON-able summary of a result."""
     return {"name": r.case.name, "number": r.case.number, "line": r.case.line, "seed": r.seed,
             "verdict": r.verdict, "reason": r.reason, "virtual_ms": r.virtual_ms,
             "real_s": round(r.real_s, 4), "cli_exit": r.cli_exit,
-            "digest": r.digest() if r.trace else None}
+            "digest": r.digest() if r.trace else None,
+            **({"real": True} if r.real else {})}
