@@ -100,3 +100,12 @@ def test_copy_of_ssl_opt(tmp_path: Path) -> None:
 ])
 def test_grep_bre(pattern: str, line: str, hit: bool) -> None:
     assert bool(bre_to_python(pattern).search(line)) is hit
+
+
+def test_unique_after_is_grep_A1() -> None:
+    """-u/-U: repeated lines after the pattern fail (one repeated '--' is allowed)."""
+    from mbedtls_py.sslopt.runner import _unique_after
+    assert _unique_after("x\nP\na\ny\nP\nb\n", "P")
+    assert _unique_after("P\na\nz\nP\na\n", "P")  # 'a' twice, '--' once: 1 duplicate
+    assert not _unique_after("P\na\nz\nP\na\nz\nP\na\n", "P")  # 'a' and '--' repeated
+    assert not _unique_after("P\na\nP\na\nP\nb\nP\nb\n", "P")

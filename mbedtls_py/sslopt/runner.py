@@ -88,19 +88,21 @@ def _grep(text: str, pattern: str) -> bool:
 
 
 def _unique_after(text: str, pattern: str) -> bool:
-    """ssl-opt.sh's -u/-U: lines following each match must be unique."""
+    """ssl-opt.sh's -u/-U: ``grep -A1 P | grep -v P | sort | uniq -d | wc -l``
+    must not exceed 1 (a ``--`` group separator may repeat once)."""
     rx = bre_to_python(pattern)
     lines = [ln for ln in text.split("\n") if not ln.startswith("==")]
-    picked: list[str] = []
-    last = -2
+    shown: list[int] = []
     for i, ln in enumerate(lines):
         if rx.search(ln):
-            if picked and i > last + 1:
-                picked.append("--")
-            picked.append(ln)
-            if i + 1 < len(lines):
-                picked.append(lines[i + 1])
-            last = i + 1
+            for j in (i, i + 1):
+                if j < len(lines) and (not shown or j > shown[-1]):
+                    shown.append(j)
+    picked: list[str] = []
+    for k, j in enumerate(shown):
+        if k and j > shown[k - 1] + 1:
+            picked.append("--")
+        picked.append(lines[j])
     rest = [ln for ln in picked if not rx.search(ln)]
     dups = {ln for ln in rest if rest.count(ln) > 1}
     return len(dups) <= 1
