@@ -109,3 +109,12 @@ def test_unique_after_is_grep_A1() -> None:
     assert _unique_after("P\na\nz\nP\na\n", "P")  # 'a' twice, '--' once: 1 duplicate
     assert not _unique_after("P\na\nz\nP\na\nz\nP\na\n", "P")  # 'a' and '--' repeated
     assert not _unique_after("P\na\nP\na\nP\nb\nP\nb\n", "P")
+
+
+def test_setup_consumed_by_functions_that_run_tests() -> None:
+    """`run_test_export_keying_material tls13` after `requires_protocol_version
+    tls13` consumes that requirement (ssl-opt.sh resets SKIP_NEXT in run_test):
+    the next case must not inherit it."""
+    case = next(c for c in load_cases() if c.name == "Connection ID: Cli enabled, Srv disabled")
+    assert case.setup == [["requires_config_enabled", "MBEDTLS_SSL_PROTO_TLS1_2"],
+                          ["requires_config_enabled", "MBEDTLS_SSL_DTLS_CONNECTION_ID"]]

@@ -177,12 +177,44 @@ def _case_from_words(args: list[str], file: str, line: int, setup: list[list[str
     return Case(name, file, line, srv, cli, pxy, code, assertions, setup, forced, dtls)
 
 
+_FUNC_DEF = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\s*\(\)\s*\{?\s*$")
+
+
+def _test_functions(text: str) -> set[str]:
+    """Shell functions whose body calls run_test (directly or through another)."""
+    bodies: dict[str, str] = {}
+    name, buf = None, []
+    for ln in text.split("\n"):
+        m = _FUNC_DEF.match(ln)
+        if m and name is None:
+            name, buf = m.group(1), []
+        elif name is not None and ln.startswith("}"):
+            bodies[name] = "\n".join(buf)
+            name = None
+        elif name is not None:
+            buf.append(ln)
+    found = {n for n, b in bodies.items() if re.search(r"\brun_test\b", b)}
+    while True:
+        more = {n for n, b in bodies.items() if n not in found
+                and any(re.search(rf"\b{f}\b", b) for f in found)}
+        if not more:
+            return found
+        found |= more
+
+
 def _parse_file(path: Path, env: dict[str, str]) -> list[Case]:
     cases: list[Case] = []
     setup: list[list[str]] = []
     rel = path.name if path.parent.name != "opt-testcases" else f"opt-testcases/{path.name}"
-    for line, stmt in logical_statements(path.read_text(errors="replace")):
+    text = path.read_text(errors="replace")
+    # A call of such a function runs its own run_test, which consumes the
+    # set-up calls before it (SKIP_NEXT is reset); its cases are TLS-only.
+    test_functions = _test_functions(text)
+    for line, stmt in logical_statements(text):
         head = stmt.strip().split(None, 1)[0]
+        if head in test_functions:
+            setup = []
+            continue
         if head.startswith(SETUP_PREFIXES):
             try:
                 setup.append(words(stmt, env))
