@@ -12,6 +12,7 @@ COMMANDS = {
     "repro": ("mbedtls_py.repro", "reproduce the close_notify race (-0x7700) and its remedies"),
     "serve": ("mbedtls_py.serve", "the dtls_server sample's loop over real UDP (mitigations, event log)"),
     "proxy": ("mbedtls_py.proxy", "a UDP impairment proxy applying the rule language"),
+    "udp-proxy": ("mbedtls_py.sslopt.udpproxy_cli", "upstream's udp_proxy (drop/delay/duplicate/...), exact model, real UDP"),
     "ssl-opt": ("mbedtls_py.sslopt.cli", "upstream ssl-opt.sh's DTLS cases in process, in virtual time"),
 }
 

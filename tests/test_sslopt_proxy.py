@@ -200,3 +200,39 @@ def test_new_client_resets_proxy() -> None:
 def test_parse_rejects_what_udp_proxy_rejects(bad: list[str]) -> None:
     with pytest.raises(ValueError):
         parse_proxy_args(bad)
+
+
+def test_udp_proxy_command_over_real_udp() -> None:
+    """`mbedtls-py udp-proxy` applies the same options over real UDP on loopback:
+    delay_cli=ClientHello sends the ClientHello after the next datagram."""
+    import socket
+    import subprocess
+    import sys
+
+    def free() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.settimeout(5)
+    lport = free()
+    proc = subprocess.Popen([sys.executable, "-m", "mbedtls_py", "udp-proxy",
+                             f"server_port={srv.getsockname()[1]}", f"listen_port={lport}",
+                             "delay_cli=ClientHello", "--duration", "6"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        while "Forwarding" not in proc.stdout.readline():
+            pass
+        cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        cli.sendto(CH, ("127.0.0.1", lport))
+        cli.sendto(CERT, ("127.0.0.1", lport))
+        assert srv.recvfrom(65535)[0] == CERT
+        assert srv.recvfrom(65535)[0] == CH
+        cli.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        srv.close()

@@ -42,15 +42,16 @@ class RealWorld(World):
     """A ``World`` whose sockets are real UDP sockets on loopback and whose
     clock is the monotonic clock."""
 
-    def __init__(self, proxy: ProxyOptions | None, server_port: int, proxy_port: int) -> None:
+    def __init__(self, proxy: ProxyOptions | None, server_port: int, proxy_port: int, *,
+                 real_server_port: int = 0, real_proxy_port: int = 0) -> None:
         self.real_ports: dict[Addr, int] = {}
         self.socks: dict[Addr, socket.socket] = {}
         self.by_port: dict[int, Addr] = {}
         super().__init__(proxy, server_port, proxy_port)
         self.clock = RealClock()  # type: ignore[assignment]
-        self.real_ports[self.server_addr] = _free_port()
+        self.real_ports[self.server_addr] = real_server_port or _free_port()
         if proxy is not None:
-            self.real_ports[self.proxy_listen] = _free_port()
+            self.real_ports[self.proxy_listen] = real_proxy_port or _free_port()
             for addr in (self.proxy_listen, self.proxy_upstream):
                 self._open(addr, self.sockets[addr])
 
