@@ -214,7 +214,9 @@ const char *mpy_pinned_mbedtls_version(void) {{ return "{PIN['version']}"; }}
         # Keep Mbed TLS's symbols local to the extension: calls between its own
         # functions then bind directly instead of through the PLT (about 7 %
         # of a certificate handshake; see bench/README.md).
-        extra_link_args=["-Wl,--exclude-libs,ALL"] if sys.platform.startswith("linux") else [],
+        # --wrap: mbedtls_ms_time() reads the harness's clock (csrc/sslopt_glue.c).
+        extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=mbedtls_ms_time"]
+        if sys.platform.startswith("linux") else [],
         # Warnings on for the project's own C (the glue).
         extra_compile_args=["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra",
                             "-Wno-unused-parameter"],

@@ -42,8 +42,3 @@
 #define MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
-
-/* mbedtls_ms_time() is the harness's too (csrc/sslopt_glue.c): TLS 1.2
- * session tickets store their creation time from it, so without this a
- * ticket's bytes and its expiry follow the real clock, not virtual time. */
-#define MBEDTLS_PLATFORM_MS_TIME_ALT
