@@ -757,5 +757,5 @@ int mpy_ssl_state(const mbedtls_ssl_context *ssl)
     return ssl->state;
 }
 
-/* mpy_ssl_state_name(), generated from the pinned ssl.h by csrc/build.py. */
+/* mpy_ssl_state_name(), generated from the pinned ssl.h by csrc/mbedtls_build.py. */
 #include "_generated/ssl_states.h"

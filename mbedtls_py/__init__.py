@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the names below are loaded lazily (see __getattr__)
         check,
         strerror,
     )
+    from .buildconfig import build_config
     from .rng import Rng
     from .timeutil import get_time, set_time
     from .x509 import CertificateChain, PrivateKey
@@ -53,6 +54,7 @@ _LAZY = {
     "Timeout": ".errors", "WantRead": ".errors", "WantWrite": ".errors", "check": ".errors",
     "strerror": ".errors",
     "Rng": ".rng",
+    "build_config": ".buildconfig",
     "get_time": ".timeutil", "set_time": ".timeutil",
     "CertificateChain": ".x509", "PrivateKey": ".x509",
 }
@@ -81,5 +83,5 @@ __all__ = [
     "Err", "MbedTLSError", "WantRead", "WantWrite", "HelloVerifyRequired", "PeerCloseNotify",
     "Timeout", "ClosedError", "NotAvailableError", "check", "strerror",
     "Rng", "CertificateChain", "PrivateKey", "set_time", "get_time",
-    "available_ciphersuites", "ciphersuite_id", "ciphersuite_name",
+    "available_ciphersuites", "ciphersuite_id", "ciphersuite_name", "build_config",
 ]

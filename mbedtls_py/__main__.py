@@ -19,6 +19,8 @@ COMMANDS = {
     "explore": ("mbedtls_py.explore.cli", "every fault schedule of a scenario, in outcome classes"),
     "attacks": ("mbedtls_py.attacks.cli", "off-path attacks: one forged datagram vs RFC 6347"),
     "fuzz": ("mbedtls_py.fuzz.cli", "seeded datagram fuzzer of real contexts in every state"),
+    "udp-proxy": ("mbedtls_py.sslopt.udpproxy_cli", "upstream's udp_proxy (drop/delay/duplicate/...), exact model, real UDP"),
+    "ssl-opt": ("mbedtls_py.sslopt.cli", "upstream ssl-opt.sh's DTLS cases in process, in virtual time"),
 }
 
 

@@ -11,6 +11,7 @@ from ._ctxbase import c_callback
 from ._lib import ffi, lib
 from .errors import as_err, check, error_for
 from .rng import Rng
+from ._config_dtls import DtlsConfigExtras
 from .x509 import CertificateChain, PrivateKey
 
 __all__ = ["Config", "ciphersuite_id", "ciphersuite_name", "available_ciphersuites"]
@@ -82,7 +83,7 @@ def _mpy_debug_to_logging(ctx: Any, level: int, file: Any, line: int, msg: Any) 
     debug_log.debug("%s %d %s:%d: %s", name, level, where, line, text)
 
 
-class Config:
+class Config(DtlsConfigExtras):
     """An ``mbedtls_ssl_config`` for a DTLS client or server.
 
     Every option can be given as a keyword (``Config("server", psk=...,
@@ -365,4 +366,5 @@ class Config:
 
     def __repr__(self) -> str:
         return f"<Config {self.name} {self.endpoint}{' cookies' if self.cookies else ''}>"
+
 

@@ -13,6 +13,7 @@ import threading
 
 from ._ctxbase import as_data
 from ._lib import ffi, lib
+from ._context_dtls import DtlsContextExtras, Session
 from .clock import RealClock, VirtualClock
 from .config import Config
 from .errors import ClosedError, as_err, check
@@ -21,12 +22,12 @@ from .queues import DatagramQueues
 from .raising import RaisingForms
 
 __all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM", "KeyLog",
-           "export_keys_to"]
+           "export_keys_to", "Session"]
 
 MAX_DATAGRAM: int = lib.MPY_MAX_DATAGRAM
 
 
-class Context(DatagramQueues, KeyExport, RaisingForms):
+class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
     """A DTLS endpoint: ``mbedtls_ssl_context`` set up on a ``Config``, with an
     inbound and an outbound datagram queue and a timer reading ``clock``.
 

@@ -10,7 +10,9 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
   contexts on one virtual clock, ready to handshake;
 - ``dtls_network``: a fresh simulated ``Network`` seeded from the test's node
   id (so a failing test replays byte for byte); override the seed with
-  ``@pytest.mark.dtls_seed(N)``.
+  ``@pytest.mark.dtls_seed(N)``;
+- ``--mbedtls-ssl-opt REGEX``: upstream ssl-opt.sh's DTLS cases as test items
+  (``mbedtls_py.sslopt.pytest_items``).
 
 ``--mbedtls-variant NAME`` runs the session against a library variant
 (``mbedtls-py build-variant``; the same as ``MBEDTLS_PY_VARIANT=NAME``, which
@@ -31,6 +33,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .sslopt.pytest_items import pytest_addoption as _sslopt_addoption
+from .sslopt.pytest_items import pytest_collection_modifyitems  # noqa: F401
+
 if TYPE_CHECKING:
     from .testing import TestPKI
 
@@ -43,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dtls-capture", metavar="DIR", default=None,
                     help="save a pcapng (keys embedded) of every failing test that used "
                          "dtls_network or dtls_pair, named after the test id")
+    _sslopt_addoption(parser)
 
 
 def _select_variant(name: str | None) -> None:

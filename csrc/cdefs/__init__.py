@@ -17,4 +17,5 @@ MODULES = [
     "debug",
     "glue",
     "compat",
+    "sslopt",
 ]
