@@ -118,6 +118,10 @@ class Config(DtlsConfigExtras):
         lib.mpy_conf_set_name(self._owner, self.name.encode("utf-8", "replace").replace(b"\0", b"?"))
         # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
         self._lock = threading.RLock()
+        # Objects of the ssl-opt extras (ticket/cache contexts, SNI entries)
+        # that Mbed TLS reads only during handshakes, which need a live
+        # Context and so this Config; nothing frees them in C.
+        self._keep: list[Any] = []
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
