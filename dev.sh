@@ -2,8 +2,13 @@
 # One entry point for newcomers and CI: sets up what it needs, then runs.
 #
 #   ./dev.sh repro [ARGS...]   the seed's close_notify race (python -m mbedtls_py repro close-notify)
-#   ./dev.sh test  [ARGS...]   the test suite (pytest)
+#   ./dev.sh test  [ARGS...]   the test suite (pytest); without ARGS (CI) also the key
+#                              tests on library variant 3.6.6 (MBEDTLS_PY_CI_VARIANT=
+#                              to skip) and the sanitizer pass (MBEDTLS_PY_CI_SANITIZE=0)
 #   ./dev.sh shell             a shell with the project's virtual environment active
+#   ./dev.sh sanitize [ARGS]   under ASan+UBSan (own build, .venv-asan): with no ARGS the
+#                              CI pass (pytest -m sanitize, then 20,000 fuzzed datagrams);
+#                              ARGS: pytest arguments; `run CMD...`: any command
 #
 # Set-up (idempotent): a virtual environment in .venv, the pinned Mbed TLS
 # source fetched and verified (vendor/fetch.py), the extension built with
@@ -13,6 +18,10 @@ cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
+
+# The key tests CI also runs on the second library variant (cheap: ~30 s).
+VARIANT_TESTS="tests/test_variants.py tests/test_context.py tests/test_net.py tests/test_repro.py
+               tests/test_errors.py tests/test_config.py tests/test_bindings_api.py"
 
 die() { echo "dev.sh: $*" >&2; exit 1; }
 
@@ -33,14 +42,43 @@ setup() {
     fi
     local stamp="$VENV/.mbedtls-py-installed"
     local inputs
-    inputs=$(cat pyproject.toml setup.py csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pin.json \
-             mbedtls_py/_version.py | sha256sum | cut -d' ' -f1)
+    inputs=$(cat pyproject.toml setup.py setup.cfg csrc/*.c csrc/*.h csrc/*.py csrc/cdefs/*.py vendor/pins.json \
+             mbedtls_py/_version.py <(echo "pin=${MBEDTLS_PY_PIN:-}") | sha256sum | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
         echo "dev.sh: building mbedtls-py (fetches and compiles Mbed TLS on first run)..." >&2
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
         "$VENV/bin/python" -m pip install -q -e ".[test]"
         echo "$inputs" > "$stamp"
     fi
+}
+
+sanitize() {
+    # A copy of the tree in .build/asan-tree, built with MBEDTLS_PY_SANITIZE=1
+    # into .venv-asan, so the sanitized extension never replaces the normal
+    # one; everything then runs inside the copy (so `import mbedtls_py` finds it).
+    local tree=.build/asan-tree venv="$PWD/.venv-asan" libasan so
+    libasan=$(gcc -print-file-name=libasan.so 2>/dev/null || true)
+    [ -f "$libasan" ] || die "no libasan.so (gcc -print-file-name=libasan.so); install gcc"
+    mkdir -p "$tree"
+    tar --exclude='./.venv*' --exclude=./build --exclude=./.build --exclude=./.git --exclude='./mbedtls_py/_lib*' \
+        --exclude=./vendor/mbedtls --exclude=./vendor/upstream-build --exclude='*/__pycache__' \
+        -cf - . | tar -C "$tree" -xf -
+    cd "$tree"
+    MBEDTLS_PY_SANITIZE=1 VENV="$venv" setup
+    so=$(ls mbedtls_py/_lib*.so 2>/dev/null | head -1)
+    readelf -d "$so" 2>/dev/null | grep -q libasan || die "$tree/$so is not built with ASan"
+    export LD_PRELOAD="$libasan" ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+    # Upstream reports already listed in csrc/ubsan-upstream.supp do not stop the run.
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$PWD/csrc/ubsan-upstream.supp}
+    echo "dev.sh: ASan+UBSan build in $tree ($so)" >&2
+    if [ "${1:-}" = run ]; then
+        shift
+        PATH="$venv/bin:$PATH" exec "$@"
+    elif [ $# -gt 0 ]; then
+        exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    fi
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider -m sanitize
+    "$venv/bin/python" -m mbedtls_py fuzz --iterations "${FUZZ_ITERATIONS:-20000}" --seed ci
 }
 
 cmd=${1:-}
@@ -53,14 +91,34 @@ case "$cmd" in
     test)
         command -v openssl >/dev/null || apt_install openssl
         setup
-        exec "$VENV/bin/python" -m pytest -q "$@"
+        # With arguments: just that pytest selection.  Without (CI, a full run):
+        # the suite, then the second library variant ($MBEDTLS_PY_CI_VARIANT,
+        # default 3.6.6; empty to skip) built side by side and its key tests.
+        variant=${MBEDTLS_PY_CI_VARIANT-3.6.6}
+        if [ $# -gt 0 ] || [ -z "$variant" ]; then
+            exec "$VENV/bin/python" -m pytest -q "$@"
+        fi
+        rc=0
+        "$VENV/bin/python" -m pytest -q || rc=$?
+        echo "dev.sh: key tests on library variant $variant..." >&2
+        "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1
+        "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant "$variant" \
+            $VARIANT_TESTS || rc=$?
+        if [ "${MBEDTLS_PY_CI_SANITIZE:-1}" != 0 ]; then
+            echo "dev.sh: the short sanitizer pass (ASan+UBSan)..." >&2
+            ( sanitize ) || rc=$?
+        fi
+        exit $rc
         ;;
     shell)
         setup
         exec bash --rcfile <(echo "source $VENV/bin/activate")
         ;;
+    sanitize)
+        sanitize "$@"
+        ;;
     *)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         [ -z "$cmd" ] || [ "$cmd" = -h ] || [ "$cmd" = --help ] || exit 2
         ;;
 esac

@@ -16,9 +16,11 @@ class BuildExt(build_ext):
     """Compile the Mbed TLS archive (in parallel) before the extension links it."""
 
     def run(self):
-        import build as mbedtls_build  # csrc/build.py
+        import mbedtls_build  # csrc/mbedtls_build.py
 
         mbedtls_build.build_static_library()
+        if self.inplace:  # an old in-place mbedtls_py/_lib.*.so would shadow _lib.py
+            mbedtls_build.remove_stale_extensions()
         super().run()
 
 
@@ -26,13 +28,13 @@ class SDist(sdist):
     """Make sure the verified source is unpacked, so the sdist carries it."""
 
     def run(self):
-        import build as mbedtls_build
+        import mbedtls_build
 
         mbedtls_build.mbedtls_source()
         super().run()
 
 
 setup(
-    cffi_modules=["csrc/build.py:ffibuilder"],
+    cffi_modules=["csrc/mbedtls_build.py:ffibuilder"],
     cmdclass={"build_ext": BuildExt, "sdist": SDist},
 )

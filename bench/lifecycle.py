@@ -28,7 +28,10 @@ import sys
 import time
 from pathlib import Path
 
-from mbedtls_py import CertificateChain, Config, Context, PrivateKey
+from mbedtls_py import CertificateChain
+from mbedtls_py import Config
+from mbedtls_py import Context
+from mbedtls_py import PrivateKey
 from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
@@ -83,7 +86,7 @@ def cert_lifecycle(i: int, pem: dict[str, bytes]) -> None:
     chain, key, ca = (CertificateChain(pem["server.crt"]), PrivateKey(pem["server.key"]),
                       CertificateChain(pem["ca.crt"]))
     sc = Config("server", seed=i)
-    sc.set_certificate(chain, key)
+    sc.do_set_certificate(chain, key)
     cc = Config("client", seed=i)
     cc.set_ca_chain(ca)
     cc.set_authmode("required")

@@ -23,7 +23,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from mbedtls_py import Config, Context, Err
+from mbedtls_py import Config
+from mbedtls_py import Context
+from mbedtls_py import Err
 from mbedtls_py.sim.network import Network
 
 PSK = bytes(range(16))
@@ -65,7 +67,7 @@ def handshake_under_loss(seed: int, loss: float = 0.3, *, kind: str = "psk",
                         cookies=cookies)
     if kind == "psk":
         for cfg in (client_cfg, server_cfg):
-            cfg.set_psk(PSK, PSK_IDENTITY)
+            cfg.do_set_psk(PSK, PSK_IDENTITY)
             cfg.set_ciphersuites([PSK_SUITE])
     else:
         _pki(seed).configure(client_cfg, server_cfg)

@@ -89,7 +89,7 @@ class _Upstream:
 class _Python:
     def __init__(self, model: str, pki: PKI, max_seconds: float) -> None:
         cfg = Config("server", cookies=True)
-        cfg.set_certificate([pki.cert_pem], pki.key_pem)
+        cfg.do_set_certificate([pki.cert_pem], pki.key_pem)
         # python: real connected per-client sockets (the sample's); python-emulated: the
         # older emulation on one socket; python-single: one socket, nothing freed.
         per_client_socket = model != "python-single"

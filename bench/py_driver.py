@@ -19,7 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from mbedtls_py import Config, Context, Err, VirtualClock, set_time
+from mbedtls_py import Config
+from mbedtls_py import Context
+from mbedtls_py import Err
+from mbedtls_py import VirtualClock
+from mbedtls_py import set_time
 
 FIXED_TIME = 1_700_000_000
 PSK_SUITE = "TLS-PSK-WITH-AES-128-GCM-SHA256"
@@ -49,16 +53,16 @@ def fail(what: str, rc: int) -> None:
 def make_config(endpoint: str, kind: str, cookies: bool, seed: str) -> Config:
     conf = Config(endpoint, seed=seed)
     if kind == "psk":
-        conf.set_psk(PSK)
+        conf.do_set_psk(PSK)
         conf.set_ciphersuites([PSK_SUITE])
     else:
         if endpoint == "server":
-            conf.set_certificate(PKI["server.crt"], PKI["server.key"])
+            conf.do_set_certificate(PKI["server.crt"], PKI["server.key"])
         else:
             conf.set_ca_chain(PKI["ca.crt"])
         conf.set_ciphersuites([CERT_SUITE])
     if cookies:
-        conf.set_cookies(True)
+        conf.do_set_cookies(True)
     return conf
 
 

@@ -13,7 +13,7 @@ Rows (both drivers, same PKI, seeds, suites and calls; see bench/README.md):
   lost_flight_psk   a handshake losing three flights: real time per handshake
   lost_flight_cert    against the virtual time it represents
 Optional: the same handshakes through python-mbedtls and pyOpenSSL (memory
-BIOs), when importable here or from build/bench/thirdparty
+BIOs), when importable here or from .build/bench/thirdparty
 (`--install-others` puts them there with pip).  Then memory (bench/memory.py).
 
 Examples:
@@ -38,7 +38,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PKI = BENCH / "pki"
-OUT = ROOT / "build" / "bench"
+OUT = ROOT / ".build" / "bench"
 THIRDPARTY = OUT / "thirdparty"
 
 ROWS = ["cert_handshake", "cookie_handshake", "psk_handshake", "record_1k", "record_16k",
@@ -74,7 +74,7 @@ def build_native() -> Path:
     and link the same static Mbed TLS archive (reused while nothing changed)."""
     sys.path.insert(0, str(ROOT / "csrc"))
     try:
-        import build  # csrc/build.py: also (re)writes csrc/_generated/
+        import mbedtls_build as build  # csrc/mbedtls_build.py: also (re)writes csrc/_generated/
     finally:
         sys.path.pop(0)
     src = build.mbedtls_source()
@@ -101,7 +101,7 @@ def build_native() -> Path:
 
 
 def install_others() -> None:
-    """pip-install python-mbedtls and pyOpenSSL into build/bench/thirdparty
+    """pip-install python-mbedtls and pyOpenSSL into .build/bench/thirdparty
     (a separate directory, so the project's own environment is not changed)."""
     progress(f"pip install --target {THIRDPARTY} python-mbedtls pyOpenSSL")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target",
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows to run")
     ap.add_argument("--no-others", action="store_true", help="skip python-mbedtls and pyOpenSSL")
     ap.add_argument("--install-others", action="store_true",
-                    help="pip-install python-mbedtls and pyOpenSSL into build/bench/thirdparty")
+                    help="pip-install python-mbedtls and pyOpenSSL into .build/bench/thirdparty")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     ap.add_argument("--lifecycles", type=int, default=None,
                     help="context lifecycles for the growth check (default 100,000)")

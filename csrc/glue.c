@@ -16,6 +16,8 @@
 #include "mbedtls/md.h"
 #include "psa/crypto.h"
 
+#include "compat.h"
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define MPY_THREAD_LOCAL _Thread_local
 #else
@@ -438,6 +440,28 @@ static void export_keys(void *ctx, mbedtls_ssl_key_export_type type,
     memcpy(c->server_random, server_random, 32);
     c->tls_prf_type = (int) tls_prf_type;
     c->keys_ready = 1;
+    if (c->keys_notify != NULL) {
+        c->keys_notify(c, c->keys_arg);
+    }
+}
+
+void mpy_conn_wipe_keys(mpy_conn *c)
+{
+    mbedtls_platform_zeroize(c->master_secret, sizeof(c->master_secret));
+    mbedtls_platform_zeroize(c->client_random, sizeof(c->client_random));
+    mbedtls_platform_zeroize(c->server_random, sizeof(c->server_random));
+    c->keys_ready = 0;
+}
+
+void mpy_conn_export_keys(mpy_conn *c, int on, mpy_keys_fn *notify, void *arg)
+{
+    /* Off by default: Mbed TLS hands secrets only to a registered callback. */
+    mbedtls_ssl_set_export_keys_cb(&c->ssl, on ? export_keys : NULL, on ? c : NULL);
+    c->keys_notify = on ? notify : NULL;
+    c->keys_arg = on ? arg : NULL;
+    if (!on) {
+        mpy_conn_wipe_keys(c);
+    }
 }
 
 /* ---- connections ----------------------------------------------------- */
@@ -467,7 +491,6 @@ int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock 
     c->timer.clock = clock;
     mbedtls_ssl_set_bio(&c->ssl, c, mpy_bio_send, mpy_bio_recv, mpy_bio_recv_timeout);
     mbedtls_ssl_set_timer_cb(&c->ssl, &c->timer, mpy_timer_set, mpy_timer_get);
-    mbedtls_ssl_set_export_keys_cb(&c->ssl, export_keys, c);
     return 0;
 }
 
@@ -586,7 +609,7 @@ void mpy_conn_clear(mpy_conn *c)
     mpy_queue_clear(&c->outq);
     free(c->last_in);
     c->last_in = NULL;
-    c->keys_ready = 0;
+    mpy_conn_wipe_keys(c);
 }
 
 void mpy_conn_free(mpy_conn *c)
@@ -598,8 +621,7 @@ void mpy_conn_free(mpy_conn *c)
     mbedtls_ssl_free(&c->ssl);
     mpy_ref_release(c->owner);
     mpy_ref_release(c->clock_ref);
-    mpy_conn_clear(c);
-    mbedtls_platform_zeroize(c->master_secret, sizeof(c->master_secret));
+    mpy_conn_clear(c);  /* wipes the exported keys */
     free(c);
     __atomic_sub_fetch(&live_conns, 1, __ATOMIC_RELAXED);
 }
@@ -735,5 +757,5 @@ int mpy_ssl_state(const mbedtls_ssl_context *ssl)
     return ssl->state;
 }
 
-/* mpy_ssl_state_name(), generated from the pinned ssl.h by csrc/build.py. */
+/* mpy_ssl_state_name(), generated from the pinned ssl.h by csrc/mbedtls_build.py. */
 #include "_generated/ssl_states.h"

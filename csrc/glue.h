@@ -8,7 +8,8 @@
  *  - an RNG for mbedtls_ssl_conf_rng(): CTR_DRBG over system entropy, or over
  *    a deterministic stream derived from a seed;
  *  - the wall-clock time Mbed TLS reads (mbedtls_time), settable per thread;
- *  - the key export callback, recording the TLS 1.2 master secret;
+ *  - key export, only when asked (mpy_conn_export_keys): the TLS 1.2 master
+ *    secret is recorded and handed on, and wiped on reset, clear and free.
  *  - reference-counted owners for everything an ssl context points at
  *    (config, RNG, cookie context, certificates, keys, cipher-suite lists,
  *    clocks), so C frees them in a safe order whatever order Python's
@@ -53,6 +54,10 @@ typedef struct {
     size_t max_datagram;
 } mpy_queue;
 
+struct mpy_conn;
+/* Called (when set) right after Mbed TLS exported a connection's keys. */
+typedef void mpy_keys_fn(const struct mpy_conn *c, void *arg);
+
 /* A clock the harness owns; several connections may share one. */
 typedef struct {
     uint64_t now_ms;
@@ -92,7 +97,7 @@ typedef struct {
     char name[MPY_CONF_NAME_LEN];   /* the debug callback's context */
 } mpy_conf;
 
-typedef struct {
+typedef struct mpy_conn {
     mbedtls_ssl_context ssl;
     mpy_queue inq;              /* datagrams waiting for mbedtls_ssl_*() to read */
     mpy_queue outq;             /* datagrams Mbed TLS has sent */
@@ -106,7 +111,9 @@ typedef struct {
     int recv_timeout_mode;      /* empty inbound queue: TIMEOUT instead of WANT_READ */
     uint64_t datagrams_in;
     uint64_t datagrams_out;
-    /* key export (TLS 1.2 master secret) */
+    /* key export (TLS 1.2 master secret): only while export is on */
+    mpy_keys_fn *keys_notify;
+    void *keys_arg;
     int keys_ready;
     int tls_prf_type;
     unsigned char client_random[32];
@@ -152,6 +159,11 @@ size_t mpy_conn_live(void);     /* connections alive in the process */
 /* The smallest MTU with which this connection can send every handshake
  * message under any cipher suite its config allows (see glue.c). */
 int mpy_conn_min_mtu(mpy_conn *c);
+
+/* Key export: on (register Mbed TLS's export callback; notify may be NULL)
+ * or off (unregister).  Off, and every wipe, zeroises the recorded secret. */
+void mpy_conn_export_keys(mpy_conn *c, int on, mpy_keys_fn *notify, void *arg);
+void mpy_conn_wipe_keys(mpy_conn *c);
 
 /* Queues: push copies, peek borrows, pop discards, move hands over. */
 int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);

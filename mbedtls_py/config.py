@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
+from ._ctxbase import c_callback
 from ._lib import ffi, lib
-from .errors import check
+from .errors import as_err, check, error_for
 from .rng import Rng
+from ._config_dtls import DtlsConfigExtras
 from .x509 import CertificateChain, PrivateKey
 
 __all__ = ["Config", "ciphersuite_id", "ciphersuite_name", "available_ciphersuites"]
@@ -25,6 +27,14 @@ _AUTHMODES = {"none": lib.MBEDTLS_SSL_VERIFY_NONE, "optional": lib.MBEDTLS_SSL_V
 _VERSIONS = {"1.2": lib.MBEDTLS_SSL_VERSION_TLS1_2}
 
 debug_log = logging.getLogger("mbedtls_py.mbedtls")
+
+
+def _int_in(value: object, lo: int, hi: int, what: str) -> int:
+    """``value`` when it is an int (not a bool) in ``lo .. hi``; else one
+    ValueError wording, whatever was wrong (type or range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{what} must be an int {lo} .. {hi}, not {value!r}")
+    return value
 
 
 def available_ciphersuites() -> list[str]:
@@ -54,16 +64,16 @@ def ciphersuite_id(suite: str | int) -> int:
     if found == 0:
         raise ValueError(f"unknown cipher suite {suite!r}; see "
                          "mbedtls_py.available_ciphersuites()")
-    return found
+    return int(found)
 
 
 def ciphersuite_name(suite_id: int) -> str:
     """The Mbed TLS name of a cipher suite id."""
-    return ffi.string(lib.mbedtls_ssl_get_ciphersuite_name(suite_id)).decode()
+    return str(ffi.string(lib.mbedtls_ssl_get_ciphersuite_name(suite_id)).decode())
 
 
-@ffi.def_extern()
-def _mpy_debug_to_logging(ctx, level, file, line, msg):  # noqa: ANN001 - C callback
+@c_callback
+def _mpy_debug_to_logging(ctx: Any, level: int, file: Any, line: int, msg: Any) -> None:  # C callback
     # ctx is the config's name, a C string the C config owns (never a Python
     # handle: this can run while a context is freed after its Config object).
     name = ffi.string(ffi.cast("char *", ctx)).decode("utf-8", "replace") \
@@ -73,7 +83,7 @@ def _mpy_debug_to_logging(ctx, level, file, line, msg):  # noqa: ANN001 - C call
     debug_log.debug("%s %d %s:%d: %s", name, level, where, line, text)
 
 
-class Config:
+class Config(DtlsConfigExtras):
     """An ``mbedtls_ssl_config`` for a DTLS client or server.
 
     Every option can be given as a keyword (``Config("server", psk=...,
@@ -108,6 +118,10 @@ class Config:
         lib.mpy_conf_set_name(self._owner, self.name.encode("utf-8", "replace").replace(b"\0", b"?"))
         # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
         self._lock = threading.RLock()
+        # Objects of the ssl-opt extras (ticket/cache contexts, SNI entries)
+        # that Mbed TLS reads only during handshakes, which need a live
+        # Context and so this Config; nothing frees them in C.
+        self._keep: list[Any] = []
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
@@ -121,15 +135,24 @@ class Config:
             # server must choose; off unless ``cookies=True``.
             lib.mpy_conf_cookies(self._conf, ffi.NULL)
         for key, value in options.items():
-            setter = getattr(self, f"set_{key}", None)
-            if setter is None or key in ("rng",):
-                raise TypeError(f"unknown Config option {key!r}")
-            if isinstance(value, dict):
-                setter(**value)
-            elif isinstance(value, tuple):
-                setter(*value)
-            else:
-                setter(value)
+            self._apply_option(key, value)
+
+    # Options whose one argument is itself a sequence: a tuple is that
+    # sequence, never spread over several parameters.
+    _ONE_ARGUMENT = frozenset({"ciphersuites", "ca_chain"})
+
+    def _apply_option(self, key: str, value: Any) -> None:
+        # The raising form where there is one: an option that fails must not
+        # leave a half-set config behind a returned code nobody reads.
+        setter = getattr(self, f"do_set_{key}", None) or getattr(self, f"set_{key}", None)
+        if setter is None or key in ("rng",):
+            raise TypeError(f"unknown Config option {key!r}")
+        if isinstance(value, dict):
+            setter(**value)
+        elif isinstance(value, tuple) and key not in self._ONE_ARGUMENT:
+            setter(*value)
+        else:
+            setter(value)
 
     def _hold(self, ref: Any) -> None:
         """Have the C config retain ``ref`` (a reference-counted C object) until
@@ -152,7 +175,7 @@ class Config:
             self.rng = rng
             lib.mpy_conf_rng(self._conf, rng._ptr)
             if self._cookie is not None:
-                self.set_cookies(True)
+                self.do_set_cookies(True)
 
     # -- identity and trust ----------------------------------------------------
 
@@ -170,19 +193,19 @@ class Config:
         lib.mbedtls_ssl_conf_min_tls_version(self._conf, _VERSIONS[min])
         lib.mbedtls_ssl_conf_max_tls_version(self._conf, _VERSIONS[max])
 
-    def set_certificate(self, chain: CertificateChain | bytes | str | list,
+    def set_certificate(self, chain: CertificateChain | bytes | str | list[bytes | str],
                         key: PrivateKey | bytes | str, password: bytes | str | None = None) -> int:
-        """Own certificate chain (leaf first) and its private key, PEM or DER,
-        ECDSA or RSA.  May be called more than once (one per key type)."""
+        """``mbedtls_ssl_conf_own_cert``: own certificate chain (leaf first) and
+        its private key, PEM or DER, ECDSA or RSA; returns the code (0 when
+        set).  May be called more than once (one per key type)."""
         chain = chain if isinstance(chain, CertificateChain) else CertificateChain(chain)
         key = key if isinstance(key, PrivateKey) else PrivateKey(key, password)
         with self._lock:
             self._hold(chain._crt)
             self._hold(key._pk)
-            return check(lib.mbedtls_ssl_conf_own_cert(self._conf, chain._crt, key._pk),
-                         "mbedtls_ssl_conf_own_cert")
+            return as_err(lib.mbedtls_ssl_conf_own_cert(self._conf, chain._crt, key._pk))
 
-    def set_ca_chain(self, cas: CertificateChain | bytes | str | list) -> None:
+    def set_ca_chain(self, cas: CertificateChain | bytes | str | list[bytes | str]) -> None:
         """Trusted CA certificates for verifying the peer."""
         cas = cas if isinstance(cas, CertificateChain) else CertificateChain(cas)
         with self._lock:
@@ -190,7 +213,9 @@ class Config:
             lib.mbedtls_ssl_conf_ca_chain(self._conf, cas._crt, ffi.NULL)
 
     def set_psk(self, psk: bytes, identity: bytes | str = b"Client_identity") -> int:
-        """A pre-shared key and its identity (Mbed TLS copies both)."""
+        """``mbedtls_ssl_conf_psk``: a pre-shared key and its identity (Mbed TLS
+        copies both); returns the code (``SSL_FEATURE_UNAVAILABLE`` when a PSK
+        is already set)."""
         if not isinstance(psk, (bytes, bytearray)) or not psk:
             raise ValueError("psk must be non-empty bytes")
         if len(psk) > lib.MBEDTLS_PSK_MAX_LEN:
@@ -201,13 +226,19 @@ class Config:
         if not ident:
             raise ValueError("psk identity must not be empty")
         with self._lock:
-            return check(lib.mbedtls_ssl_conf_psk(self._conf, bytes(psk), len(psk), ident,
-                                                  len(ident)), "mbedtls_ssl_conf_psk")
+            return as_err(lib.mbedtls_ssl_conf_psk(self._conf, bytes(psk), len(psk), ident,
+                                                   len(ident)))
 
     def set_ciphersuites(self, suites: Iterable[str | int]) -> None:
-        """Allowed cipher suites, by Mbed TLS name, IANA name or id, in order."""
-        if isinstance(suites, (str, int)):
-            suites = [suites]
+        """Allowed cipher suites, in order: any iterable (list, tuple...) of Mbed
+        TLS names, IANA names or ids.  A bare str is refused (it would read as
+        its characters): pass ``[name]``."""
+        if isinstance(suites, (str, bytes)):
+            raise TypeError(f"cipher suites must be an iterable of names or ids, not one "
+                            f"{type(suites).__name__}; pass [{suites!r}]")
+        if not isinstance(suites, Iterable):
+            raise TypeError("cipher suites must be an iterable of names or ids, "
+                            f"not {type(suites).__name__}")
         ids = [ciphersuite_id(s) for s in suites]
         if not ids:
             raise ValueError("at least one cipher suite is needed")
@@ -226,9 +257,11 @@ class Config:
 
     # -- DTLS ------------------------------------------------------------------
 
-    def set_cookies(self, enabled: bool = True, timeout_s: int | None = None) -> None:
+    def set_cookies(self, enabled: bool = True, timeout_s: int | None = None) -> int:
         """HelloVerifyRequest cookies with a real ``mbedtls_ssl_cookie`` context
-        (server only; off unless set, on in Mbed TLS's dtls_server sample)."""
+        (server only; off unless set, on in Mbed TLS's dtls_server sample).
+        Returns the code of ``mbedtls_ssl_cookie_setup`` (0: on; else cookies
+        stay as they were)."""
         self._check_server("cookies")
         if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, int)
                                       or not 0 <= timeout_s <= 0xFFFFFFFF):
@@ -237,18 +270,20 @@ class Config:
             if not enabled:
                 lib.mpy_conf_cookies(self._conf, ffi.NULL)
                 self._cookie = None
-                return
+                return 0
             cookie = lib.mpy_cookie_new()
             if cookie == ffi.NULL:
                 raise MemoryError("out of memory")
             cookie = ffi.gc(cookie, lib.mpy_ref_release)
-            check(lib.mbedtls_ssl_cookie_setup(cookie, lib.mpy_rng_random, self.rng._ptr),
-                  "mbedtls_ssl_cookie_setup")
+            rc = lib.mbedtls_ssl_cookie_setup(cookie, lib.mpy_rng_random, self.rng._ptr)
+            if rc != 0:
+                return as_err(rc)
             if timeout_s is not None:
                 lib.mbedtls_ssl_cookie_set_timeout(cookie, timeout_s)
             self._hold(cookie)
             self._cookie = cookie
             lib.mpy_conf_cookies(self._conf, cookie)
+            return 0
 
     @property
     def cookies(self) -> bool:
@@ -257,14 +292,15 @@ class Config:
 
     def set_handshake_timeout(self, min_ms: int = 1000, max_ms: int = 60000) -> None:
         """DTLS retransmission timeout: starts at ``min_ms``, doubles up to ``max_ms``."""
-        if not (0 < min_ms <= max_ms <= 0xFFFFFFFF):
-            raise ValueError("need 0 < min_ms <= max_ms < 2**32")
+        _int_in(min_ms, 1, 0xFFFFFFFF, "min_ms")
+        _int_in(max_ms, 1, 0xFFFFFFFF, "max_ms")
+        if min_ms > max_ms:
+            raise ValueError(f"need min_ms <= max_ms, not {min_ms} > {max_ms}")
         lib.mbedtls_ssl_conf_handshake_timeout(self._conf, min_ms, max_ms)
 
     def set_read_timeout(self, ms: int) -> None:
         """Timeout of ``read`` in milliseconds (0: none)."""
-        if not 0 <= ms <= 0xFFFFFFFF:
-            raise ValueError("read timeout must be 0 .. 2**32-1 ms")
+        _int_in(ms, 0, 0xFFFFFFFF, "read timeout (ms)")
         lib.mbedtls_ssl_conf_read_timeout(self._conf, ms)
 
     def set_anti_replay(self, enabled: bool) -> None:
@@ -274,27 +310,65 @@ class Config:
 
     def set_badmac_limit(self, limit: int) -> None:
         """Close the connection after this many records with a bad MAC (0: never)."""
-        if not 0 <= limit <= 0xFFFFFFFF:
-            raise ValueError("badmac limit must be 0 .. 2**32-1")
+        _int_in(limit, 0, 0xFFFFFFFF, "badmac limit")
         lib.mbedtls_ssl_conf_dtls_badmac_limit(self._conf, limit)
 
     def set_cid(self, length: int, ignore_other_cids: bool = True) -> int:
-        """Expected length of incoming connection IDs (RFC 9146); use with
-        ``Context.set_cid``."""
-        if not 0 <= length <= lib.MBEDTLS_SSL_CID_IN_LEN_MAX:
-            raise ValueError(f"CID length must be 0 .. {lib.MBEDTLS_SSL_CID_IN_LEN_MAX}")
-        return check(lib.mbedtls_ssl_conf_cid(
+        """``mbedtls_ssl_conf_cid``: expected length of incoming connection IDs
+        (RFC 9146), returns the code; use with ``Context.set_cid``."""
+        _int_in(length, 0, lib.MBEDTLS_SSL_CID_IN_LEN_MAX, "CID length")
+        return as_err(lib.mbedtls_ssl_conf_cid(
             self._conf, length, lib.MBEDTLS_SSL_UNEXPECTED_CID_IGNORE if ignore_other_cids
-            else lib.MBEDTLS_SSL_UNEXPECTED_CID_FAIL), "mbedtls_ssl_conf_cid")
+            else lib.MBEDTLS_SSL_UNEXPECTED_CID_FAIL))
+
+    keylog: Callable[[str], object] | None = None
+    """Key export for every ``Context`` set up on this config without its own
+    ``keylog`` (like OpenSSL's ``SSL_CTX_set_keylog_callback``); off (``None``)
+    by default.  See ``Context.keylog``."""
+
+    def set_keylog(self, keylog: Callable[[str], object] | None) -> None:
+        """Turn key export on (a callable taking one NSS key log line) or off
+        for contexts created from now on with this config."""
+        if keylog is not None and not callable(keylog):
+            raise TypeError("keylog must be callable (e.g. list.append) or None")
+        self.keylog = keylog
+
+    # -- raising forms (README: "Return codes and exceptions") ----------------
+
+    #: The raw calls: each returns Mbed TLS's int unchanged and has a raising
+    #: form ``do_<name>``; the other setters wrap calls that cannot fail.
+    RAW_CALLS = ("set_certificate", "set_psk", "set_cid", "set_cookies")
+
+    def _raise(self, rc: int, call: str) -> None:
+        if rc < 0:
+            raise error_for(rc, f"{self.name}: {call}")
+
+    def do_set_certificate(self, chain: CertificateChain | bytes | str | list[bytes | str],
+                           key: PrivateKey | bytes | str,
+                           password: bytes | str | None = None) -> None:
+        """``set_certificate``; raises ``MbedTLSError`` on a code."""
+        self._raise(self.set_certificate(chain, key, password), "set_certificate")
+
+    def do_set_psk(self, psk: bytes, identity: bytes | str = b"Client_identity") -> None:
+        """``set_psk``; raises ``MbedTLSError`` on a code."""
+        self._raise(self.set_psk(psk, identity), "set_psk")
+
+    def do_set_cid(self, length: int, ignore_other_cids: bool = True) -> None:
+        """``set_cid``; raises ``MbedTLSError`` on a code."""
+        self._raise(self.set_cid(length, ignore_other_cids), "set_cid")
+
+    def do_set_cookies(self, enabled: bool = True, timeout_s: int | None = None) -> None:
+        """``set_cookies``; raises ``MbedTLSError`` on a code."""
+        self._raise(self.set_cookies(enabled, timeout_s), "set_cookies")
 
     def set_debug(self, level: int) -> None:
         """Forward Mbed TLS debug output up to ``level`` (0-5) to the Python logger
         ``mbedtls_py.mbedtls`` at DEBUG.  The threshold is process-wide in Mbed TLS."""
-        if not 0 <= level <= 5:
-            raise ValueError("debug level must be 0 .. 5")
+        _int_in(level, 0, 5, "debug level")
         lib.mbedtls_debug_set_threshold(level)
         lib.mpy_conf_dbg_named(self._owner, lib._mpy_debug_to_logging if level else ffi.NULL)
 
     def __repr__(self) -> str:
         return f"<Config {self.name} {self.endpoint}{' cookies' if self.cookies else ''}>"
+
 

@@ -2,100 +2,32 @@
 
 The protocol calls return Mbed TLS's int unchanged (an ``Err`` member when
 the code is known): ``assert srv.handshake() == Err.SSL_UNEXPECTED_MESSAGE``.
-The ``do_*``/``read``/``send`` forms raise ``MbedTLSError`` instead.
+Each has a raising form ``do_<name>`` (``raising.py``); the queues and the
+timer are in ``queues.py``, key export in ``keys.py``, the clocks in
+``clock.py``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 
+from ._ctxbase import as_data
 from ._lib import ffi, lib
+from ._context_dtls import DtlsContextExtras, Session
+from .clock import RealClock, VirtualClock
 from .config import Config
-from .errors import ClosedError, as_err, check, error_for
+from .errors import ClosedError, as_err, check
+from .keys import ExportedKeys, KeyExport, KeyLog, _default_keylog, export_keys_to
+from .queues import DatagramQueues
+from .raising import RaisingForms
 
-__all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM"]
+__all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM", "KeyLog",
+           "export_keys_to", "Session"]
 
 MAX_DATAGRAM: int = lib.MPY_MAX_DATAGRAM
-_READ_BUF = 16384 + 2048
-# Virtual time stays far below 2**63 ms: timers compute in signed 64-bit.
-_MAX_VIRTUAL_MS = 1 << 62
 
 
-class VirtualClock:
-    """Milliseconds owned by the harness.  Timers of every context that shares
-    this clock read it directly in C (no Python callback)."""
-
-    def __init__(self, now_ms: int = 0) -> None:
-        # C-owned and reference-counted: a context's timer retains its clock.
-        ptr = lib.mpy_clock_new()
-        if ptr == ffi.NULL:
-            raise MemoryError("could not allocate a clock")
-        self._ptr = ffi.gc(ptr, lib.mpy_ref_release)
-        self.now_ms = now_ms
-
-    @property
-    def now_ms(self) -> int:
-        """The current virtual time in milliseconds."""
-        return self._ptr.now_ms
-
-    @now_ms.setter
-    def now_ms(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or \
-                not 0 <= value < _MAX_VIRTUAL_MS:
-            raise ValueError("virtual time must be an int 0 .. 2**62-1 (milliseconds)")
-        if value < self._ptr.now_ms:
-            raise ValueError(f"virtual time cannot go back ({value} < {self._ptr.now_ms})")
-        self._ptr.now_ms = value
-
-    def advance(self, ms: int) -> int:
-        """Move time forward by ``ms``; return the new time."""
-        if isinstance(ms, bool) or not isinstance(ms, int):
-            raise TypeError(f"ms must be an int, not {type(ms).__name__}")
-        self.now_ms = self._ptr.now_ms + ms
-        return self._ptr.now_ms
-
-    def __repr__(self) -> str:
-        return f"<VirtualClock {self.now_ms} ms>"
-
-
-class RealClock:
-    """The real monotonic clock (for contexts on real sockets)."""
-
-    _ptr = ffi.NULL
-
-    @property
-    def now_ms(self) -> int:
-        """Milliseconds of the monotonic clock."""
-        return lib.mpy_monotonic_ms()
-
-    def __repr__(self) -> str:
-        return "<RealClock>"
-
-
-@dataclass(frozen=True)
-class ExportedKeys:
-    """TLS 1.2 key material exported by Mbed TLS at the end of the handshake."""
-
-    client_random: bytes
-    server_random: bytes
-    master_secret: bytes
-
-    def nss_keylog_line(self) -> str:
-        """The line for an NSS key log file (``SSLKEYLOGFILE``), e.g. for Wireshark."""
-        return f"CLIENT_RANDOM {self.client_random.hex()} {self.master_secret.hex()}"
-
-
-def _as_data(data: object, what: str = "data") -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
-
-
-class Context:
+class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
     """A DTLS endpoint: ``mbedtls_ssl_context`` set up on a ``Config``, with an
     inbound and an outbound datagram queue and a timer reading ``clock``.
 
@@ -103,11 +35,22 @@ class Context:
     ``move_to(peer)`` to hand the next outgoing datagram to another context
     without copying it.  ``clock`` defaults to a fresh ``VirtualClock``; pass a
     shared one, or ``RealClock()`` for real sockets.
+
+    Key export is off unless asked for: ``keylog`` (a callable taking one NSS
+    key log line, e.g. ``lines.append``) turns it on, else the config's
+    ``keylog``, else the one of an enclosing ``export_keys_to()``; see
+    :attr:`keylog`.
     """
+
+    #: The raw calls: each returns Mbed TLS's int unchanged and has a raising
+    #: form ``do_<name>`` (README: "Return codes and exceptions").
+    RAW_CALLS = ("handshake", "handshake_step", "close_notify", "session_reset", "write",
+                 "read_into", "check_record", "set_client_transport_id", "set_hostname",
+                 "set_cid")
 
     def __init__(self, config: Config, *, clock: VirtualClock | RealClock | None = None,
                  max_queue: int = 1024, max_datagram: int = MAX_DATAGRAM,
-                 name: str | None = None) -> None:
+                 name: str | None = None, keylog: KeyLog | None = None) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {type(config).__name__}")
         for what, value in (("max_queue", max_queue), ("max_datagram", max_datagram)):
@@ -143,7 +86,13 @@ class Context:
         # in any order).
         check(lib.mpy_conn_setup_owned(self._conn, config._owner, clock._ptr),
               "mbedtls_ssl_setup")
+        self._keylog: KeyLog | None = None
+        self._keylog_handle = None
         self._hostname: bytes | None = None
+        if keylog is None:
+            keylog = getattr(config, "keylog", None) or _default_keylog.get()
+        if keylog is not None:
+            self.keylog = keylog
 
     # -- lifetime ------------------------------------------------------------
 
@@ -165,11 +114,6 @@ class Context:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _c(self):  # noqa: ANN202 - returns the live C pointer
-        if self._ssl is None:
-            raise ClosedError(f"{self.name}: the context is closed")
-        return self._ssl
 
     # The hot-path calls below (handshake, write, read_into, move_to, ...) use
     # lock.acquire()/try/finally and an inline closed check instead of
@@ -218,6 +162,8 @@ class Context:
         try:
             ssl = self._ssl
             rc = lib.mbedtls_ssl_session_reset(ssl if ssl is not None else self._c())
+            if self._keylog is not None:
+                lib.mpy_conn_wipe_keys(self._conn)  # the old connection's secret
         finally:
             lock.release()
         return as_err(rc) if rc else 0
@@ -225,7 +171,7 @@ class Context:
     def write(self, data: bytes) -> int:
         """``mbedtls_ssl_write``: bytes written (>= 0) or the code."""
         if type(data) is not bytes:
-            data = _as_data(data)
+            data = as_data(data)
         lock = self._lock
         lock.acquire()
         try:
@@ -262,7 +208,7 @@ class Context:
     def check_pending(self) -> int:
         """``mbedtls_ssl_check_pending``: 1 when data is buffered for ``read``."""
         with self._lock:
-            return lib.mbedtls_ssl_check_pending(self._c())
+            return int(lib.mbedtls_ssl_check_pending(self._c()))
 
     def check_record(self, data: bytes) -> int:
         """``mbedtls_ssl_check_record``: 0 when ``data`` begins with a valid,
@@ -271,7 +217,7 @@ class Context:
         ``SSL_UNEXPECTED_RECORD`` for another epoch or a replay).  Only the
         first record is checked; the context is not changed.  Mbed TLS
         decrypts and wipes the buffer in place, so it gets a copy."""
-        data = _as_data(data)
+        data = as_data(data)
         if not data:
             raise ValueError("data must not be empty")
         buf = ffi.new("unsigned char[]", data)
@@ -283,7 +229,7 @@ class Context:
         """``mbedtls_ssl_set_client_transport_id`` (server): the client's address,
         bound into the cookie."""
         if type(info) is not bytes:
-            info = _as_data(info, "transport id")
+            info = as_data(info, "transport id")
         lock = self._lock
         lock.acquire()
         try:
@@ -336,7 +282,7 @@ class Context:
         """The smallest MTU :meth:`set_mtu` accepts for this context now."""
         with self._lock:
             self._c()
-            return lib.mpy_conn_min_mtu(self._conn)
+            return int(lib.mpy_conn_min_mtu(self._conn))
 
     def _mtu_message(self, mtu: int, floor: int) -> str:
         return (f"{self.name}: MTU {mtu} is below {floor}, the smallest that carries a "
@@ -357,7 +303,7 @@ class Context:
 
     def set_cid(self, enable: bool, own_cid: bytes = b"") -> int:
         """``mbedtls_ssl_set_cid``: offer/accept a connection ID (RFC 9146)."""
-        own_cid = _as_data(own_cid, "own_cid")
+        own_cid = as_data(own_cid, "own_cid")
         if len(own_cid) > lib.MBEDTLS_SSL_CID_IN_LEN_MAX:
             raise ValueError(f"own_cid is longer than {lib.MBEDTLS_SSL_CID_IN_LEN_MAX} bytes")
         with self._lock:
@@ -378,48 +324,6 @@ class Context:
         with self._lock:
             check(lib.mbedtls_ssl_get_peer_cid(self._c(), enabled, buf, n), "get_peer_cid")
         return bytes(ffi.buffer(buf, n[0])) if enabled[0] else None
-
-    # -- convenience forms: raise MbedTLSError ---------------------------------
-
-    def do_handshake(self) -> None:
-        """Run the handshake as far as it goes; raise ``WantRead`` (etc.) or
-        ``MbedTLSError`` unless it completes."""
-        rc = self.handshake()
-        if rc:
-            raise error_for(rc, f"{self.name}: handshake")
-
-    def do_check_record(self, data: bytes) -> None:
-        """``check_record``, raising ``MbedTLSError`` unless the record authenticates."""
-        rc = self.check_record(data)
-        if rc:
-            raise error_for(rc, f"{self.name}: check_record")
-
-    def read(self, n: int = 16384) -> bytes:
-        """Up to ``n`` bytes of application data; raises ``WantRead`` when none
-        arrived yet, ``PeerCloseNotify`` when the peer closed."""
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError("n must be a positive int")
-        with self._lock:
-            ssl = self._c()
-            if self._mtu:
-                self._check_mtu()
-            # One call returns at most one record's payload: a larger n would
-            # only allocate memory nobody fills.
-            n = min(n, _READ_BUF)
-            buf = self._rbuf
-            if buf is None:
-                buf = self._rbuf = ffi.new("unsigned char[]", _READ_BUF)
-            rc = lib.mbedtls_ssl_read(ssl, buf, n)
-            if rc >= 0:
-                return ffi.unpack(ffi.cast("char *", buf), rc)
-        raise error_for(rc, f"{self.name}: read")
-
-    def send(self, data: bytes) -> int:
-        """Write ``data``; return bytes written, raise on an error code."""
-        rc = self.write(data)
-        if rc < 0:
-            raise error_for(rc, f"{self.name}: write")
-        return rc
 
     # -- state -----------------------------------------------------------------
 
@@ -443,7 +347,7 @@ class Context:
         with self._lock:
             if not lib.mbedtls_ssl_is_handshake_over(self._c()):
                 return None
-            return ffi.string(lib.mbedtls_ssl_get_version(self._ssl)).decode()
+            return str(ffi.string(lib.mbedtls_ssl_get_version(self._ssl)).decode())
 
     @property
     def ciphersuite(self) -> str | None:
@@ -451,19 +355,19 @@ class Context:
         with self._lock:
             if not lib.mbedtls_ssl_is_handshake_over(self._c()):
                 return None
-            return ffi.string(lib.mbedtls_ssl_get_ciphersuite(self._ssl)).decode()
+            return str(ffi.string(lib.mbedtls_ssl_get_ciphersuite(self._ssl)).decode())
 
     @property
     def verify_result(self) -> int:
         """``mbedtls_ssl_get_verify_result``: 0, or ``MBEDTLS_X509_BADCERT_*`` flags."""
         with self._lock:
-            return lib.mbedtls_ssl_get_verify_result(self._c())
+            return int(lib.mbedtls_ssl_get_verify_result(self._c()))
 
     @property
     def bytes_available(self) -> int:
         """``mbedtls_ssl_get_bytes_avail``: decrypted bytes ready to read."""
         with self._lock:
-            return lib.mbedtls_ssl_get_bytes_avail(self._c())
+            return int(lib.mbedtls_ssl_get_bytes_avail(self._c()))
 
     @property
     def max_out_record_payload(self) -> int:
@@ -484,172 +388,6 @@ class Context:
             if crt == ffi.NULL or crt.raw.len == 0:
                 return None
             return bytes(ffi.buffer(crt.raw.p, crt.raw.len))
-
-    def exported_keys(self) -> ExportedKeys | None:
-        """Key material of the last completed handshake (for NSS key logs)."""
-        with self._lock:
-            self._c()
-            conn = self._conn
-            if not conn.keys_ready:
-                return None
-            return ExportedKeys(bytes(conn.client_random), bytes(conn.server_random),
-                                bytes(conn.master_secret))
-
-    # -- datagram queues -------------------------------------------------------
-
-    def push(self, datagram: bytes) -> None:
-        """Queue one inbound datagram for Mbed TLS to read."""
-        datagram = _as_data(datagram, "datagram")
-        with self._lock:
-            self._c()
-            rc = lib.mpy_queue_push(self._inq, datagram, len(datagram))
-        if rc:
-            self._queue_error(rc, len(datagram))
-
-    def _queue_error(self, rc: int, size: int) -> None:
-        if rc == lib.MPY_DATAGRAM_SIZE:
-            raise ValueError(f"{self.name}: datagram of {size} bytes; must be 1 .. "
-                             f"{self.max_datagram}")
-        if rc == lib.MPY_QUEUE_FULL:
-            raise BufferError(f"{self.name}: inbound queue is full; let the context read first")
-        raise MemoryError("out of memory queueing a datagram")
-
-    def pop(self) -> bytes | None:
-        """Take the next datagram Mbed TLS sent, or ``None``."""
-        with self._lock:
-            self._c()
-            n = lib.mpy_queue_peek(self._outq, self._peek)
-            if n < 0:
-                return None
-            data = ffi.unpack(ffi.cast("char *", self._peek[0]), n)
-            lib.mpy_queue_pop(self._outq)
-        return data
-
-    def peek(self) -> bytes | None:
-        """The next outgoing datagram, left in the queue; or ``None``."""
-        with self._lock:
-            self._c()
-            n = lib.mpy_queue_peek(self._outq, self._peek)
-            return None if n < 0 else ffi.unpack(ffi.cast("char *", self._peek[0]), n)
-
-    def drain(self) -> list[bytes]:
-        """Take every queued outgoing datagram."""
-        out = []
-        while (d := self.pop()) is not None:
-            out.append(d)
-        return out
-
-    def move_to(self, peer: Context) -> int:
-        """Hand the next outgoing datagram to ``peer``'s inbound queue without a
-        copy.  Returns its size, or 0 when there was none."""
-        if not isinstance(peer, Context):
-            raise TypeError("peer must be a Context")
-        if peer is self:
-            raise ValueError("a context cannot send to itself; push() a copy instead")
-        # both locks, always in the same order (no deadlock between two threads)
-        first, second = (self._lock, peer._lock) if id(self) < id(peer) else \
-            (peer._lock, self._lock)
-        first.acquire()
-        try:
-            second.acquire()
-            try:
-                outq, inq = self._outq, peer._inq
-                if outq is None or inq is None:
-                    self._c(), peer._c()  # raises ClosedError
-                rc = lib.mpy_queue_move(outq, inq)
-            finally:
-                second.release()
-        finally:
-            first.release()
-        if rc >= 0:
-            return rc
-        if rc == lib.MPY_QUEUE_EMPTY:
-            return 0
-        peer._queue_error(rc, 0)
-        return 0  # not reached
-
-    @property
-    def pending_in(self) -> int:
-        """Inbound datagrams not yet read by Mbed TLS."""
-        with self._lock:
-            self._c()
-            return self._inq.count
-
-    @property
-    def pending_out(self) -> int:
-        """Outbound datagrams not yet taken."""
-        with self._lock:
-            self._c()
-            return self._outq.count
-
-    def counters(self) -> dict[str, int]:
-        """Queue and traffic counters: datagrams and bytes waiting in each
-        queue, and datagrams Mbed TLS has read and sent so far."""
-        with self._lock:
-            self._c()
-            conn = self._conn
-            return {"pending_in": conn.inq.count, "pending_in_bytes": conn.inq.bytes,
-                    "pending_out": conn.outq.count, "pending_out_bytes": conn.outq.bytes,
-                    "datagrams_in": conn.datagrams_in, "datagrams_out": conn.datagrams_out}
-
-    def last_datagram(self) -> bytes | None:
-        """The datagram Mbed TLS read most recently (what a failure was about)."""
-        with self._lock:
-            self._c()
-            n = lib.mpy_conn_last_in(self._conn, self._peek)
-            return None if n < 0 else ffi.unpack(ffi.cast("char *", self._peek[0]), n)
-
-    def clear_queues(self) -> None:
-        """Discard both queues and the last-read datagram."""
-        with self._lock:
-            self._c()
-            lib.mpy_conn_clear(self._conn)
-
-    def __iter__(self) -> Iterator[bytes]:
-        """Iterate over (and take) the queued outgoing datagrams."""
-        return iter(self.drain())
-
-    # -- timer -------------------------------------------------------------------
-
-    def timer_deadline(self) -> int | None:
-        """When the DTLS retransmission/read timer expires (in the clock's ms),
-        or ``None`` when no timer is running."""
-        with self._lock:
-            self._c()
-            d = lib.mpy_conn_timer_deadline(self._conn)
-        return None if d < 0 else d
-
-    def timer_state(self) -> int:
-        """The timer as Mbed TLS sees it: -1 cancelled, 0 running, 1 intermediate
-        delay passed, 2 final delay passed."""
-        with self._lock:
-            self._c()
-            return lib.mpy_timer_get(ffi.addressof(self._conn, "timer"))
-
-    def set_clock(self, clock: VirtualClock | RealClock) -> None:
-        """Make this context's timer read another clock.  A running timer keeps
-        running: the time already elapsed on the old clock counts as elapsed
-        on the new one, so a context moved mid-handshake still retransmits."""
-        if not isinstance(clock, (VirtualClock, RealClock)):
-            raise TypeError("clock must be a VirtualClock or RealClock")
-        with self._lock:
-            self._c()
-            lib.mpy_conn_set_clock(self._conn, clock._ptr)
-            self.clock = clock
-
-    @property
-    def recv_timeout_mode(self) -> bool:
-        """When true, an empty inbound queue reads as ``SSL_TIMEOUT`` wherever
-        Mbed TLS reads with a timeout (like a blocking socket whose wait ran out)."""
-        with self._lock:
-            self._c()
-            return bool(self._conn.recv_timeout_mode)
-
-    @recv_timeout_mode.setter
-    def recv_timeout_mode(self, value: bool) -> None:
-        with self._lock:
-            self._c()
-            self._conn.recv_timeout_mode = 1 if value else 0
 
     def __repr__(self) -> str:
         try:

@@ -1,8 +1,10 @@
 """Mbed TLS error codes and the exceptions that carry them.
 
-``Err`` holds every ``MBEDTLS_ERR_*`` and ``PSA_ERROR_*`` of the pinned
-headers; the names come from a scan of the headers at build time and the
-values from the compiler, so nothing is copied by hand::
+``Err`` holds every ``MBEDTLS_ERR_*`` and ``PSA_ERROR_*`` of the loaded
+Mbed TLS; the names come from a scan of the headers at build time and the
+values from the compiler, so nothing is copied by hand (``_err.py`` builds
+it; type checkers see the generated ``_err.pyi``, every member of the
+default pin)::
 
     >>> Err.SSL_UNEXPECTED_MESSAGE
     <Err.SSL_UNEXPECTED_MESSAGE: -0x7700>
@@ -12,8 +14,8 @@ values from the compiler, so nothing is copied by hand::
 
 from __future__ import annotations
 
-import enum
-
+from ._err import Err
+from ._err import hex_code as _hex
 from ._lib import ffi, lib
 
 __all__ = [
@@ -32,27 +34,6 @@ __all__ = [
     "as_err",
 ]
 
-
-def _members() -> list[tuple[str, int]]:
-    mbedtls, psa = [], []
-    for name in dir(lib):
-        if name.startswith("MBEDTLS_ERR_"):
-            mbedtls.append((name[len("MBEDTLS_ERR_"):], getattr(lib, name)))
-        elif name.startswith("PSA_ERROR_"):
-            psa.append((name, getattr(lib, name)))
-    # Mbed TLS names first, so that they are canonical where a PSA code shares
-    # a value; within each group, sorted for a stable choice among aliases.
-    return sorted(mbedtls) + sorted(psa)
-
-
-def _hex(value: int) -> str:
-    return f"-0x{-value:04X}" if value < 0 else f"0x{value:04X}"
-
-
-Err = enum.IntEnum("Err", _members(), module=__name__)
-Err.__doc__ = "Every MBEDTLS_ERR_* (prefix dropped) and PSA_ERROR_* of the pinned Mbed TLS."
-Err.__repr__ = lambda self: f"<Err.{self.name}: {_hex(self.value)}>"  # type: ignore[method-assign]
-Err.__str__ = lambda self: f"{self.name} ({_hex(self.value)})"  # type: ignore[method-assign]
 
 # Fast int -> Err lookup for the hot path (Enum's own lookup is slower).
 # Iterating an Enum skips aliases, so each value maps to its canonical name.
@@ -87,7 +68,7 @@ def strerror(rc: int) -> str:
         raise ValueError(f"error code {rc} is out of range for a C int")
     buf = ffi.new("char[]", 256)
     lib.mbedtls_strerror(rc, buf, 256)
-    return ffi.string(buf).decode("utf-8", "replace")
+    return str(ffi.string(buf).decode("utf-8", "replace"))
 
 
 class MbedTLSError(Exception):

@@ -29,7 +29,7 @@ def set_time(unix_seconds: int | None) -> None:
 
 def get_time() -> int:
     """The time Mbed TLS currently reads on this thread, in Unix seconds."""
-    return lib.mpy_get_time()
+    return int(lib.mpy_get_time())
 
 
 def fixed_time() -> int | None:

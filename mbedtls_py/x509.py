@@ -10,8 +10,6 @@ from .rng import Rng
 
 __all__ = ["CertificateChain", "PrivateKey"]
 
-CertificateData = "bytes | str | Iterable[bytes | str]"
-
 
 def _as_bytes(data: bytes | bytearray | memoryview | str, what: str) -> bytes:
     if isinstance(data, str):
@@ -78,7 +76,7 @@ class CertificateChain:
         """Mbed TLS's human-readable description of the first certificate."""
         buf = ffi.new("char[]", 4096)
         check(lib.mbedtls_x509_crt_info(buf, 4096, b"", self._crt))
-        return ffi.string(buf).decode("utf-8", "replace")
+        return str(ffi.string(buf).decode("utf-8", "replace"))
 
     def __repr__(self) -> str:
         return f"<CertificateChain of {len(self)}>"
@@ -104,12 +102,12 @@ class PrivateKey:
     @property
     def kind(self) -> str:
         """``"RSA"``, ``"EC"`` or another Mbed TLS key type name."""
-        return ffi.string(lib.mbedtls_pk_get_name(self._pk)).decode()
+        return str(ffi.string(lib.mbedtls_pk_get_name(self._pk)).decode())
 
     @property
     def bits(self) -> int:
         """The key size in bits."""
-        return lib.mbedtls_pk_get_bitlen(self._pk)
+        return int(lib.mbedtls_pk_get_bitlen(self._pk))
 
     def __repr__(self) -> str:
         return f"<PrivateKey {self.kind} {self.bits} bits>"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -79,6 +80,12 @@ def test_concurrent_server_serves_through_50_silent_clients_and_a_flood() -> Non
                 flooder = threading.Thread(target=flood, args=(t.port, hostile, stop, sent))
                 flooder.start()
                 try:
+                    # The legit clients go in once the flood is on: on a loaded machine
+                    # the new thread may not run before they are done (a hang guard).
+                    end = time.monotonic() + 30
+                    while sent[0] < 100 and flooder.is_alive() and time.monotonic() < end:
+                        time.sleep(0.005)
+                    assert sent[0] >= 100
                     results = [run_client(cc, "127.0.0.1", t.port, b"legit %d" % i, timeout=10,
                                           wait_close_ms=2000) for i in range(3)]
                 finally:
@@ -146,6 +153,10 @@ def test_no_state_without_a_cookie_and_a_bound_on_peers() -> None:
                 for c in clients[:3]:
                     stall_after_cookie(c)
                 assert clients[3].handshake(timeout=1) != 0
+                # The refusal is the server's evidence: wait for it (not for our speed).
+                end = time.monotonic() + 30
+                while srv.events.counts["busy"] == 0 and time.monotonic() < end:
+                    time.sleep(0.01)
             finally:
                 for c in clients:
                     c.close()

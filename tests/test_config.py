@@ -24,7 +24,7 @@ def test_every_option_by_keyword(mbedtls_pki):
                     handshake_timeout=(500, 4000), read_timeout=0, anti_replay=True,
                     badmac_limit=3, cid=4, debug=0,
                     ciphersuites=["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"])
-    server.set_certificate(mbedtls_pki.chain_pems, mbedtls_pki.key_pem)
+    server.do_set_certificate(mbedtls_pki.chain_pems, mbedtls_pki.key_pem)
     client = Config("client", seed=2, ca_chain=mbedtls_pki.ca_pem, authmode="required", cid=4)
     c, s, _ = new_pair(client, server)
     assert c.set_cid(True, b"\x01\x02\x03\x04") == 0
@@ -51,7 +51,7 @@ def test_hostname_mismatch_fails_verification(mbedtls_pki):
     """A client checking the wrong host name fails with X509_CERT_VERIFY_FAILED."""
     client = Config("client", ca_chain=mbedtls_pki.ca_pem)
     server = Config("server")
-    server.set_certificate(mbedtls_pki.chain_pems, mbedtls_pki.key_pem)
+    server.do_set_certificate(mbedtls_pki.chain_pems, mbedtls_pki.key_pem)
     c, s, _ = new_pair(client, server, hostname="other.example")
     rc_c, _ = handshake_pair(c, s)
     assert rc_c == Err.X509_CERT_VERIFY_FAILED

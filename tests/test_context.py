@@ -186,10 +186,13 @@ def test_late_close_notify_before_reset_is_harmless(dtls_cert_configs):
 
 
 def test_exported_keys(dtls_pair):
-    """The key export hook yields an NSS key log line after the handshake."""
+    """With key export on, the hook yields an NSS key log line after the handshake."""
     client, server, _ = dtls_pair
+    lines: list[str] = []
+    client.keylog = server.keylog = lines.append
     assert client.exported_keys() is None
     assert handshake_pair(client, server) == (0, 0)
+    assert len(lines) == 2 and lines[0] == lines[1]
     ck, sk = client.exported_keys(), server.exported_keys()
     assert ck == sk and len(ck.master_secret) == 48
     assert ck.nss_keylog_line().startswith("CLIENT_RANDOM " + ck.client_random.hex())

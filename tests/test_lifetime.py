@@ -14,7 +14,13 @@ import threading
 import pytest
 from _isolated import run_isolated
 
-from mbedtls_py import ClosedError, Config, Context, Err, VirtualClock, get_time, set_time
+from mbedtls_py import ClosedError
+from mbedtls_py import Config
+from mbedtls_py import Context
+from mbedtls_py import Err
+from mbedtls_py import VirtualClock
+from mbedtls_py import get_time
+from mbedtls_py import set_time
 from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair, psk_configs
@@ -28,10 +34,14 @@ POISON = {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "85"}
 
 CYCLES = """
 import gc
-from mbedtls_py import Config, Context
+from mbedtls_py import Config
+from mbedtls_py import Context
 from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
+
+# Part of the short ASan+UBSan pass (./dev.sh sanitize).
+pytestmark = pytest.mark.sanitize
 lib.mbedtls_debug_set_threshold(4)
 gc.disable()
 psk = (b"k" * 16, b"id")

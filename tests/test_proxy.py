@@ -20,7 +20,7 @@ from mbedtls_py.udp.addresses import pick_free_udp_port
 from mbedtls_py.peers import interop, upstream
 from mbedtls_py.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
-from mbedtls_py.repro.udp import run_real
+from mbedtls_py.repro.runs.udp import run_real
 from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.testing import open_socket_inodes
 
@@ -78,8 +78,10 @@ def test_delay_matches_record_fields(link) -> None:
         for d in (ALERT_E1, APPDATA, ALERT_E0):
             client.sendto(d, proxy.address)
         got = collect(server, 3)
+    # The order shows the reorder; the proxy's log shows what was delayed (how fast the
+    # others went through is the machine's speed, not the rule's).
     assert [d for _, d in got] == [APPDATA, ALERT_E0, ALERT_E1]
-    assert got[1][0] - t0 < 100 and got[2][0] - t0 >= 145
+    assert got[2][0] - t0 >= 145
     delays = [e for e in proxy.log if e["event"] == "delay"]
     assert len(delays) == 1 and delays[0]["index"] == 1 and delays[0]["dir"] == "client->server"
     out = [e for e in proxy.log if e["event"] == "out" and e.get("why") == "delay"]
@@ -92,13 +94,20 @@ def test_drop_duplicate_truncate_replace_inject(link) -> None:
     rules = ["client->server #1: drop", "client->server #2: duplicate 2 spacing 10ms",
              "client->server #3: truncate 5", "client->server #4: replace 0102",
              "client->server #5: inject 0a0b before"]
+    expect = {1: [], 2: [record(23, 1, 2)] * 3, 3: [record(23, 1, 3)[:5]], 4: [b"\x01\x02"],
+              5: [b"\x0a\x0b", record(23, 1, 5)]}
+    got = []
     with UDPProxy(("127.0.0.1", 0), server.address, rules) as proxy:
+        # One at a time, each once the previous one's output arrived: the order
+        # asserted is the rules', not the scheduler's (a late proxy thread would
+        # read #3 before the copies of #2 fall due).
         for i in range(1, 6):
             client.sendto(record(23, 1, i), proxy.address)
-            time.sleep(0.03)
-        got = [d for _, d in collect(server, 7)]
-    assert got == [record(23, 1, 2)] * 3 + [record(23, 1, 3)[:5], b"\x01\x02", b"\x0a\x0b",
-                                            record(23, 1, 5)]
+            if i == 1:
+                assert proxy.wait_for(lambda e: e["event"] == "drop", timeout=30)
+            got += [d for _, d in collect(server, len(expect[i]), timeout=30)]
+        got += [d for _, d in collect(server, 1, timeout=0.2)]  # nothing more
+    assert got == [d for i in range(1, 6) for d in expect[i]]
     assert proxy.counts["drop"] == 1 and proxy.counts["duplicate"] == 1
 
 
@@ -110,7 +119,7 @@ def test_server_to_client_and_sessions(link) -> None:
         client.sendto(APPDATA, proxy.address)
         other.sendto(APPDATA, proxy.address)
         got = []
-        end = time.monotonic() + 2
+        end = time.monotonic() + 30  # a hang guard: the loop ends when both arrived
         while len(got) < 2 and time.monotonic() < end:
             server.wait(server.clock.now_ms + 50)
             while (item := server.recvfrom()) is not None:
@@ -162,8 +171,7 @@ def test_proxy_is_bounded_in_time(link) -> None:
     """The proxy thread ends by itself after max_seconds."""
     _, server = link
     p = UDPProxy(("127.0.0.1", 0), server.address, max_seconds=0.2).start()
-    time.sleep(0.6)
-    assert not p.running
+    assert p.wait_for(lambda e: e["event"] == "stop", timeout=30)  # not stop()'s doing
     p.stop()
     assert p.log[-2]["event"] == "timeout" and p.log[-1]["event"] == "stop"
 
@@ -188,7 +196,7 @@ def test_proxy_command(tmp_path: Path, link) -> None:
          "--max-seconds", "3", "--log", str(log)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        end = time.monotonic() + 20
+        end = time.monotonic() + 60  # a hang guard for the proxy's start-up
         while not (log.exists() and log.read_text()):
             assert proc.poll() is None and time.monotonic() < end
             time.sleep(0.05)

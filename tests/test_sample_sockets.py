@@ -52,3 +52,17 @@ def test_the_kernel_routes_the_client_to_its_connected_socket() -> None:
         got = recv_all(srv)
         assert sorted(got) == sorted([(b"from b", b.address), (b"a-next", a.address)])
         assert srv.release() == []
+
+
+def test_release_names_the_real_sender_of_each_freed_datagram() -> None:
+    """A datagram from B queued on the listening socket before it was connected to
+    A dies with A's socket, as in the sample; release_from() names B as its sender
+    (the server's "discard" event must not blame A for it)."""
+    with SampleSockets() as srv, UDPTransport() as a, UDPTransport() as b:
+        a.sendto(b"from a", srv.address)
+        assert srv.wait(srv.clock.now_ms + 5000) and srv.recvfrom() == (b"from a", a.address)
+        b.sendto(b"from b", srv.address)
+        assert srv.wait(srv.clock.now_ms + 5000)  # queued on the listening socket
+        srv.accept(a.address)
+        assert srv.release_from() == [(b"from b", b.address)]
+        assert srv.freed_datagrams == 1 and srv.release_from() == []

@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
-"""Obtain the pinned Mbed TLS source and unpack it into ``vendor/mbedtls``.
+"""Obtain a pinned Mbed TLS source and unpack it.
+
+The pins (version, Debian source package version and suites, SHA-256 of the
+orig tarball) live in ``vendor/pins.json``.  The default pin is built into
+``mbedtls_py._lib``; ``MBEDTLS_PY_PIN=VERSION`` selects another one for that
+build (one switch, e.g. ``MBEDTLS_PY_PIN=3.6.6 ./dev.sh test``).  The selected
+pin unpacks into ``vendor/mbedtls``; other pins, used by library variants
+(``mbedtls-py build-variant VERSION``), unpack into ``vendor/sources/VERSION``.
 
 The source is Debian's ``mbedtls`` source package, fetched by name with
 ``apt-get source --download-only`` through a temporary source list.  The
 mirror is read from this machine's own apt configuration (no host name lives
-in this repository, and the machine's configuration is not changed).  The
-tarball's SHA-256 must match ``vendor/pin.json``.
+in this repository, and the machine's configuration is not changed).  apt
+authenticates the package (signed Release file, hashes in the .dsc); the
+tarball's SHA-256 must also match the pin.
 
 ``MBEDTLS_SOURCE=/path/to/mbedtls_X.orig.tar.bz2`` (verified against the pin)
 or ``MBEDTLS_SOURCE=/path/to/unpacked/mbedtls`` (version checked) overrides
-the download.
+the download of the selected pin.  A tree of another version is built as a
+named variant instead (``mbedtls-py build-variant --source DIR --name N``).
 
-Usage: ``python vendor/fetch.py [--force] [--check]``
+Usage: ``python vendor/fetch.py [--pin VERSION] [--force] [--check] [--list]``
 """
 
 from __future__ import annotations
@@ -30,8 +39,14 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PIN = json.loads((HERE / "pin.json").read_text())
+PINS_FILE = HERE / "pins.json"
+_PINS_DATA = json.loads(PINS_FILE.read_text())
+DEFAULT_VERSION: str = _PINS_DATA["default"]
+PINS: dict[str, dict[str, object]] = {
+    version: {"version": version, **pin} for version, pin in _PINS_DATA["pins"].items()}
+PIN_ENV = "MBEDTLS_PY_PIN"
 DEST = HERE / "mbedtls"
+SOURCES = HERE / "sources"
 DOWNLOAD = HERE / "download"
 STAMP = DEST / ".mbedtls-py-source"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -41,7 +56,29 @@ class SourceError(RuntimeError):
     """The pinned source could not be obtained; the message says what to do."""
 
 
-def _help() -> str:
+def get_pin(version: str | None = None) -> dict:
+    """The pin of ``version`` (default: ``$MBEDTLS_PY_PIN``, else the default pin)."""
+    version = version or os.environ.get(PIN_ENV) or DEFAULT_VERSION
+    if version not in PINS:
+        raise SourceError(f"no pin for Mbed TLS {version!r} (known: {', '.join(PINS)}); "
+                          f"see {PINS_FILE}")
+    return PINS[version]
+
+
+try:
+    PIN = get_pin()
+except SourceError as _e:  # a bad MBEDTLS_PY_PIN: say so once, at the first use
+    print(f"error: {PIN_ENV}: {_e}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+def source_dir(pin: dict) -> Path:
+    """Where ``pin`` unpacks: ``vendor/mbedtls`` for the selected pin."""
+    return DEST if pin["version"] == PIN["version"] else SOURCES / str(pin["version"])
+
+
+def _help(pin: dict | None = None) -> str:
+    PIN = pin or globals()["PIN"]  # noqa: N806 - the message below names the pin
     return (
         f"Mbed TLS {PIN['version']} source is needed to build mbedtls-py.\n"
         f"  Fetch it:     python vendor/fetch.py   (needs apt-get and Debian's package mirror)\n"
@@ -60,18 +97,23 @@ def sha256_of(path: Path) -> str:
 
 
 def source_version(tree: Path) -> str | None:
-    """The version string from ``include/mbedtls/build_info.h`` of a tree."""
-    header = tree / "include" / "mbedtls" / "build_info.h"
-    if not header.is_file():
-        return None
-    m = re.search(r'#define\s+MBEDTLS_VERSION_STRING\s+"([^"]+)"', header.read_text())
-    return m.group(1) if m else None
+    """The version string of a tree (``build_info.h`` in 3.x, ``version.h`` in 2.x)."""
+    for name in ("build_info.h", "version.h"):
+        header = tree / "include" / "mbedtls" / name
+        if header.is_file():
+            m = re.search(r'#define\s+MBEDTLS_VERSION_STRING\s+"([^"]+)"', header.read_text())
+            if m:
+                return m.group(1)
+    return None
 
 
-def is_ready() -> bool:
-    """True when ``vendor/mbedtls`` holds the verified, pinned source."""
-    return STAMP.is_file() and STAMP.read_text().strip() == PIN["sha256"] \
-        and source_version(DEST) == PIN["version"]
+def is_ready(pin: dict | None = None) -> bool:
+    """True when the pin's source directory holds its verified source."""
+    pin = pin or PIN
+    dest = source_dir(pin)
+    stamp = dest / STAMP.name
+    return stamp.is_file() and stamp.read_text().strip() == pin["sha256"] \
+        and source_version(dest) == pin["version"]
 
 
 def _apt_mirrors() -> tuple[list[str], list[str]]:
@@ -110,13 +152,14 @@ def _apt_mirrors() -> tuple[list[str], list[str]]:
     return archive, security
 
 
-def download(workdir: Path) -> Path:
-    """Fetch the pinned tarball with apt-get into ``workdir``; return its path."""
+def download(workdir: Path, pin: dict | None = None) -> Path:
+    """Fetch the pin's tarball with apt-get into ``workdir``; return its path."""
+    PIN = pin or globals()["PIN"]  # noqa: N806
     if shutil.which("apt-get") is None:
-        raise SourceError("apt-get is not available on this machine.\n" + _help())
+        raise SourceError("apt-get is not available on this machine.\n" + _help(PIN))
     archive, security = _apt_mirrors()
     if not archive:
-        raise SourceError("No Debian mirror found in /etc/apt/sources.list{,.d/}.\n" + _help())
+        raise SourceError("No Debian mirror found in /etc/apt/sources.list{,.d/}.\n" + _help(PIN))
     suites = PIN["debian_suites"]
     lines = []
     for uri in archive:
@@ -145,92 +188,121 @@ def download(workdir: Path) -> Path:
         print("+ " + " ".join(args), file=sys.stderr)
         proc = subprocess.run(args, cwd=cwd, text=True, capture_output=True, timeout=600)
         if proc.returncode != 0:
-            raise SourceError(f"{' '.join(args[:2])} failed:\n{proc.stdout}{proc.stderr}\n" + _help())
+            raise SourceError(f"{' '.join(args[:2])} failed:\n{proc.stdout}{proc.stderr}\n" + _help(PIN))
 
     run(["apt-get", *opts, "update"])
     run(["apt-get", *opts, "source", "--download-only",
          f"{PIN['debian_source_package']}={PIN['debian_version']}"], cwd=out)
     tarball = out / PIN["tarball"]
     if not tarball.is_file():
-        raise SourceError(f"apt-get did not produce {PIN['tarball']}.\n" + _help())
+        raise SourceError(f"apt-get did not produce {PIN['tarball']}.\n" + _help(PIN))
     return tarball
 
 
-def verify(tarball: Path) -> None:
+def verify(tarball: Path, pin: dict | None = None) -> None:
     """Raise SourceError unless ``tarball`` has the pinned SHA-256."""
+    PIN = pin or globals()["PIN"]  # noqa: N806
     got = sha256_of(tarball)
     if got != PIN["sha256"]:
         raise SourceError(
             f"{tarball}: SHA-256 {got} does not match the pin {PIN['sha256']}.\n"
-            "Delete it and fetch again.\n" + _help())
+            "Delete it and fetch again.\n" + _help(PIN))
 
 
-def unpack(tarball: Path) -> None:
-    """Unpack a verified tarball into ``vendor/mbedtls`` (top folder stripped)."""
+def unpack(tarball: Path, pin: dict | None = None) -> None:
+    """Unpack a verified tarball into the pin's directory (top folder stripped)."""
+    pin = pin or PIN
+    dest = source_dir(pin)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="unpack-", dir=HERE))
     try:
         with tarfile.open(tarball) as tf:
             tf.extractall(tmp, filter="data") if hasattr(tarfile, "data_filter") \
                 else tf.extractall(tmp)  # noqa: S202 - verified by hash first
         (top,) = [p for p in tmp.iterdir() if p.is_dir()]
-        if DEST.exists():
-            shutil.rmtree(DEST)
-        top.rename(DEST)
-        STAMP.write_text(PIN["sha256"] + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        top.rename(dest)
+        (dest / STAMP.name).write_text(str(pin["sha256"]) + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def use_tree(tree: Path) -> Path:
+def use_tree(tree: Path, pin: dict | None = None) -> Path:
     """Use an unpacked source tree given by MBEDTLS_SOURCE, after a version check."""
+    pin = pin or PIN
     version = source_version(tree)
-    if version != PIN["version"]:
-        raise SourceError(f"MBEDTLS_SOURCE={tree} is Mbed TLS {version}, "
-                          f"but mbedtls-py pins {PIN['version']}.\n" + _help())
+    if version != pin["version"]:
+        raise SourceError(
+            f"MBEDTLS_SOURCE={tree} is Mbed TLS {version}, but this build pins "
+            f"{pin['version']}.\nBuild it as a library variant instead: "
+            f"python -m mbedtls_py build-variant --source {tree} --name NAME\n" + _help(pin))
     return tree
 
 
-def ensure_source(force: bool = False) -> Path:
-    """Return the root of the pinned Mbed TLS source, fetching it if needed."""
-    override = os.environ.get("MBEDTLS_SOURCE")
-    if override:
-        path = Path(override).expanduser().resolve()
+def ensure_source(force: bool = False, version: str | None = None,
+                  override: bool = True) -> Path:
+    """Return the root of a pinned Mbed TLS source (default: the selected pin),
+    fetching and verifying it if needed.  ``MBEDTLS_SOURCE`` applies to the
+    selected pin only, and only when ``override`` is true."""
+    pin = get_pin(version) if version else PIN
+    dest = source_dir(pin)
+    env = os.environ.get("MBEDTLS_SOURCE") if override and pin is PIN else None
+    if env:
+        path = Path(env).expanduser().resolve()
         if path.is_dir():
-            return use_tree(path)
+            return use_tree(path, pin)
         if not path.is_file():
-            raise SourceError(f"MBEDTLS_SOURCE={override} does not exist.\n" + _help())
-        verify(path)
-        unpack(path)
-        return DEST
-    if is_ready() and not force:
-        return DEST
-    cached = DOWNLOAD / PIN["tarball"]
-    if cached.is_file() and sha256_of(cached) == PIN["sha256"]:
-        unpack(cached)
-        return DEST
+            raise SourceError(f"MBEDTLS_SOURCE={env} does not exist.\n" + _help(pin))
+        verify(path, pin)
+        unpack(path, pin)
+        return dest
+    if is_ready(pin) and not force:
+        return dest
+    cached = DOWNLOAD / str(pin["tarball"])
+    if cached.is_file() and sha256_of(cached) == pin["sha256"]:
+        unpack(cached, pin)
+        return dest
     with tempfile.TemporaryDirectory(prefix="mbedtls-fetch-") as work:
-        tarball = download(Path(work))
-        verify(tarball)
+        tarball = download(Path(work), pin)
+        verify(tarball, pin)
         DOWNLOAD.mkdir(exist_ok=True)
         shutil.copy2(tarball, cached)
-    unpack(cached)
-    return DEST
+    unpack(cached, pin)
+    return dest
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=_help())
+    ap.add_argument("--pin", metavar="VERSION",
+                    help=f"which pin (default: ${PIN_ENV} or {DEFAULT_VERSION})")
     ap.add_argument("--force", action="store_true", help="fetch and unpack again")
     ap.add_argument("--check", action="store_true",
                     help="only report whether the pinned source is in place (exit 1 if not)")
+    ap.add_argument("--list", action="store_true", help="list the pins and exit")
     args = ap.parse_args()
+    if args.list:
+        for version, pin in PINS.items():
+            mark = " (default)" if version == DEFAULT_VERSION else ""
+            mark += " (selected)" if version == PIN["version"] else ""
+            state = "ready" if is_ready(pin) else "not fetched"
+            print(f"{version:8} Debian {pin['debian_version']:20} "
+                  f"{'/'.join(pin['debian_suites']):32} {state}{mark}")  # type: ignore[arg-type]
+        return 0
+    try:
+        pin = get_pin(args.pin)
+    except SourceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.check:
-        ok = is_ready()
-        print(f"vendor/mbedtls: {'Mbed TLS ' + PIN['version'] + ' (verified)' if ok else 'missing'}")
+        ok = is_ready(pin)
+        print(f"{source_dir(pin)}: "
+              f"{'Mbed TLS ' + str(pin['version']) + ' (verified)' if ok else 'missing'}")
         return 0 if ok else 1
     try:
-        root = ensure_source(force=args.force)
+        root = ensure_source(force=args.force, version=args.pin)
     except SourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

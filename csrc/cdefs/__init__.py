@@ -2,7 +2,7 @@
 
 Each module has ``INCLUDES`` (C text for the compiled source), ``TYPES``
 (types and constants; every value is ``...`` so the compiler supplies it) and
-``FUNCTIONS``.  ``csrc/build.py`` joins them in ``MODULES`` order.
+``FUNCTIONS``.  ``csrc/mbedtls_build.py`` joins them in ``MODULES`` order.
 """
 
 MODULES = [
@@ -16,4 +16,6 @@ MODULES = [
     "ssl_cookie",
     "debug",
     "glue",
+    "compat",
+    "sslopt",
 ]

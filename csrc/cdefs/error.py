@@ -1,5 +1,5 @@
 """mbedtls/error.h: strerror.  The MBEDTLS_ERR_* constants themselves are
-read from every header of the pinned source by csrc/build.py."""
+read from every header of the pinned source by csrc/mbedtls_build.py."""
 
 INCLUDES = """
 #include "mbedtls/error.h"

@@ -30,7 +30,10 @@ typedef struct {
     ...;
 } mpy_timer;
 
-typedef struct {
+struct mpy_conn;
+typedef void mpy_keys_fn(const struct mpy_conn *c, void *arg);
+
+typedef struct mpy_conn {
     mbedtls_ssl_context ssl;
     mpy_queue inq;
     mpy_queue outq;
@@ -38,6 +41,8 @@ typedef struct {
     int recv_timeout_mode;
     uint64_t datagrams_in;
     uint64_t datagrams_out;
+    mpy_keys_fn *keys_notify;
+    void *keys_arg;
     int keys_ready;
     int tls_prf_type;
     unsigned char client_random[32];
@@ -85,6 +90,9 @@ void mpy_conn_free(mpy_conn *c);
 void mpy_conn_clear(mpy_conn *c);
 size_t mpy_conn_live(void);
 int mpy_conn_min_mtu(mpy_conn *c);
+void mpy_conn_export_keys(mpy_conn *c, int on, mpy_keys_fn *notify, void *arg);
+void mpy_conn_wipe_keys(mpy_conn *c);
+extern "Python" void _mpy_keys_exported(const struct mpy_conn *c, void *arg);
 
 int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);
 int mpy_queue_peek(const mpy_queue *q, const unsigned char **data);

@@ -16,11 +16,32 @@ COMMANDS = {
     "repro": ("mbedtls_py.cli.repro", "reproduce the close_notify race (-0x7700) and its remedies"),
     "serve": ("mbedtls_py.cli.serve", "the dtls_server sample's loop over real UDP (mitigations, event log)"),
     "proxy": ("mbedtls_py.cli.proxy", "a UDP impairment proxy applying the rule language"),
+    "build-variant": ("mbedtls_py.variants.build",
+                      "compile another Mbed TLS (a pinned version, a patched copy, a local tree)"),
+    "variants": ("mbedtls_py.variants.listing", "list the library variants that can be loaded"),
+    "matrix": ("mbedtls_py.variants.matrix", "run a command once per library variant, one table"),
+    "explore": ("mbedtls_py.explore.cli", "every fault schedule of a scenario, in outcome classes"),
+    "attacks": ("mbedtls_py.attacks.cli", "off-path attacks: one forged datagram vs RFC 6347"),
+    "fuzz": ("mbedtls_py.fuzz.cli", "seeded datagram fuzzer of real contexts in every state"),
+    "udp-proxy": ("mbedtls_py.sslopt.udpproxy_cli",
+                  "upstream's udp_proxy (drop/delay/duplicate/...), exact model, real UDP"),
+    "ssl-opt": ("mbedtls_py.sslopt.cli",
+                "upstream ssl-opt.sh's DTLS cases in process, in virtual time"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a subcommand; ``--help`` lists them."""
+    from ..variants import VariantError
+
+    try:
+        return _dispatch(argv)
+    except VariantError as e:  # MBEDTLS_PY_VARIANT names nothing loadable
+        print(f"mbedtls-py: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(
         prog="mbedtls-py",
@@ -35,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_help()
         return 0 if argv else 2
     if argv[0] == "--version":
-        from .. import __mbedtls_version__, __version__
-        print(f"mbedtls-py {__version__} (Mbed TLS {__mbedtls_version__})")
+        from .. import __mbedtls_version__, __variant__, __version__
+        print(f"mbedtls-py {__version__} (Mbed TLS {__mbedtls_version__}, variant {__variant__})")
         return 0
     if argv[0] not in COMMANDS:
         ap.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")

@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     ap.add_argument("--allow-remote", action="store_true",
                     help="allow non-loopback addresses (off by default)")
+    ap.add_argument("--pcap", metavar="FILE", help="write both sides of the proxy as pcapng at "
+                    "the end, with comments on what it delayed, dropped, duplicated, held "
+                    "(FILE.pcap: classic pcap)")
+    ap.add_argument("--keylog", metavar="FILE", help="an NSS key log to embed in --pcap, read "
+                    "when the proxy stops (e.g. from serve --keylog or openssl s_client "
+                    "-keylogfile): the proxy sees no keys itself")
     return ap
 
 
@@ -75,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                          release_after_ms=release_after, log_file=args.log,
                          on_log=None if args.quiet else _progress,
                          allow_remote=args.allow_remote)
+        from ..capture.live import proxy_capture
+        capture = proxy_capture(proxy, args.pcap, args.keylog)
     except _rules.RuleSyntaxError as exc:
         word = exc.rule[exc.start:exc.end]
         print(f"mbedtls-py proxy: error: invalid rule {exc.rule!r}: {exc.reason} (at {word!r}; "
@@ -97,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for s, h in old.items():
             signal.signal(s, h)
         proxy._close_sockets()
+        capture.save()
     c = proxy.counts
     print(f"proxy done: {c.get('in', 0)} in, {c.get('out', 0)} out, "
           + ", ".join(f"{c[k]} {k}" for k in ("delay", "drop", "duplicate", "corrupt", "hold",

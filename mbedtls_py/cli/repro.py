@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -125,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--allow-inconclusive", action="store_true",
                     help="exit 0 even if some runs are inconclusive (they are still "
                          "counted and listed); by default any inconclusive run exits 3")
+    cap = cn.add_argument_group("captures (open them in Wireshark/tshark)")
+    cap.add_argument("--pcap", metavar="FILE", help="write the run's datagrams as pcapng with the "
+                     "session keys embedded (FILE.pcap: classic pcap, keys only via --keylog; "
+                     "with a real peer: what the server's socket saw); "
+                     "several runs: one file each, FILE with scenario, policy and seed inserted "
+                     "before the extension; with --sweep: one per failing run")
+    cap.add_argument("--keylog", metavar="FILE", help="write the session keys as an "
+                     "SSLKEYLOGFILE (NSS key log), named like --pcap")
     return ap
 
 
@@ -134,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.peer == "upstream-client":
         from ..peers import upstream_build
-        if not (upstream_build.ROOT / "csrc" / "build.py").is_file():
+        if not (upstream_build.ROOT / "csrc" / "mbedtls_build.py").is_file():
             ap.error("--peer upstream-client builds upstream's dtls_client from the Mbed TLS "
                      "source, which an installed wheel does not ship: run it from a source "
                      "checkout (./dev.sh repro ...) or use --peer openssl")
@@ -143,24 +152,45 @@ def main(argv: list[str] | None = None) -> int:
                  "bad-input": list(BAD_INPUT_SCENARIOS)}.get(args.scenario, [args.scenario])
     progress_on = True if args.progress else None
 
+    if args.pcap or args.keylog:
+        from ..capture.files import check_writable
+        try:
+            check_writable(args.pcap, "--pcap")
+            check_writable(args.keylog, "--keylog")
+        except ValueError as exc:
+            print(f"repro: error: {exc}", file=sys.stderr)
+            return 2
+
     if args.peer != "mbedtls":
         return _main_real(args, policies, progress_on)
 
     if args.sweep is not None:
         bar = Progress(args.sweep * len(policies), "sweep", progress_on)
+        failing: list[dict[str, Any]] = []
+        keep = failing.append if (args.pcap or args.keylog) else None
+
+        def on_result(r: dict[str, Any]) -> None:
+            if keep is not None and r["outcome"] == "failed":
+                keep(r)
         if args.jobs > 1:
             with concurrent.futures.ProcessPoolExecutor(args.jobs) as ex:
                 result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
-                               linger_ms=args.linger, executor=ex, progress=bar)
+                               linger_ms=args.linger, executor=ex, progress=bar,
+                               on_result=on_result)
         else:
             result = sweep(policies, args.sweep, seed=args.seed, rtt_ms=args.rtt,
-                           linger_ms=args.linger, progress=bar)
+                           linger_ms=args.linger, progress=bar, on_result=on_result)
         print(json.dumps(result, indent=1) if args.json else _format_sweep(result))
+        if failing:  # same seed, same bytes: replay each failing run, captured
+            for r in failing:
+                _captured(args, "late-close-notify", r["policy"], r["seed"], True,
+                          offset_ms=r["offset_ms"])
+            print(f"{len(failing)} failing run(s) captured", file=sys.stderr)
         return 3 if result["inconclusive"] and not args.allow_inconclusive else 0
 
     if args.trace:
-        r = run_scenario(scenarios[0], policies[0], args.seed, auth=args.auth, rtt_ms=args.rtt,
-                         linger_ms=args.linger, trace=True, events=True)
+        r = _captured(args, scenarios[0], policies[0], args.seed, False, True, auth=args.auth,
+                      rtt_ms=args.rtt, linger_ms=args.linger, events=True)
         print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
               f"(server_rc {r.to_dict()['server_rc_hex']}, the late datagram reached the server "
               f"{offset_words(r.offset_ms)} its reset in the trace"
@@ -177,10 +207,43 @@ def main(argv: list[str] | None = None) -> int:
     total = len(scenarios) * len(policies) * args.runs
     bar = Progress(total, "repro", progress_on)
     t0 = time.perf_counter()
+    several = total > 1
+
+    def one(scenario: str, policy: str, seed: int, **kwargs: Any) -> RunResult:
+        return _captured(args, scenario, policy, seed, several, **kwargs)
     results = run_many(scenarios, policies, args.runs, args.seed, auth=args.auth,
-                       rtt_ms=args.rtt, linger_ms=args.linger, progress=bar)
+                       rtt_ms=args.rtt, linger_ms=args.linger, progress=bar, run=one)
     elapsed = time.perf_counter() - t0
     return _report(args, results, elapsed)
+
+
+def _captured(args: argparse.Namespace, scenario: str, policy: str, seed: int, several: bool,
+              trace: bool = False, **kwargs: Any) -> RunResult:
+    """``run_scenario``, captured when --pcap/--keylog ask for it."""
+    if not (args.pcap or args.keylog):
+        return run_scenario(scenario, policy, seed, trace=trace, **kwargs)
+    from ..capture.files import capture_paths, run_captured
+    parts = (scenario, policy, f"seed{seed}")
+    return run_captured(run_scenario, capture_paths(args.pcap, *parts, several=several),
+                        capture_paths(args.keylog, *parts, several=several),
+                        scenario=scenario, policy=policy, seed=seed, trace=True, **kwargs)
+
+
+def _real_capture(args: argparse.Namespace, policy: str, policies: int) -> Any:
+    """With --pcap/--keylog and a real peer: each run's capture of the server's
+    socket (its keys embedded), named like the simulated runs'."""
+    if not (args.pcap or args.keylog):
+        return None
+    from ..capture.files import capture_paths
+    from ..capture.live import ServeCapture
+    several = args.runs * policies > 1
+
+    def capture_for(seed: int) -> ServeCapture:
+        parts = ("late-close-notify", policy, f"seed{seed}")
+        return ServeCapture(capture_paths(args.pcap, *parts, several=several),
+                            capture_paths(args.keylog, *parts, several=several),
+                            comment=f"mbedtls-py repro --peer {args.peer}: the server's socket")
+    return capture_for
 
 
 def _report(args: argparse.Namespace, results: list[RunResult], elapsed: float) -> int:
@@ -236,7 +299,8 @@ def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool 
             done += 1
             bar(done)
         for run in run_real(args.peer, policy, args.runs, args.seed, args.delay, tick,
-                            jobs=args.jobs, linger_ms=args.linger):
+                            jobs=args.jobs, linger_ms=args.linger,
+                            capture_for=_real_capture(args, policy, len(policies))):
             results.append(RunResult(
                 seed=run["seed"], peer=run["peer"], mitigation=run["mitigation"],
                 scenario=run["scenario"], server_rc=run["server_rc"], outcome=run["outcome"],

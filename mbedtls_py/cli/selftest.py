@@ -38,10 +38,10 @@ def _round_trip(name: str, client_config: Config, server_config: Config,
         if rc != (0, 0):
             return False
         msg = b"GET / HTTP/1.0\r\n\r\n"
-        client.send(msg)
+        client.do_write(msg)
         pump(client, server)
         got = server.read()
-        server.send(got)
+        server.do_write(got)
         pump(server, client)
         echo = client.read()
         ok &= say(f"{name}: echo of {len(msg)} bytes", echo == msg)

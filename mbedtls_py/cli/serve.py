@@ -115,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--debug", type=int, default=0, metavar="N",
                     help="Mbed TLS debug level 0-5 (to the Python logger)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--pcap", metavar="FILE", help="write what the socket saw as pcapng with the "
+                    "keys of its connections embedded (FILE.pcap: classic pcap), at the end")
+    ap.add_argument("--keylog", metavar="FILE", help="write the keys of its connections as an "
+                    "SSLKEYLOGFILE (NSS key log), at the end")
     return ap
 
 
@@ -134,7 +138,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         if not (args.cert and args.key):
             raise ValueError("--cert and --key go together")
         try:
-            cfg.set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
+            cfg.do_set_certificate(Path(args.cert).read_bytes(), Path(args.key).read_bytes())
         except (MbedTLSError, ValueError, TypeError) as exc:
             raise ValueError(f"--cert {args.cert} / --key {args.key}: not a usable PEM "
                              f"certificate and key ({_one_line(exc)})") from None
@@ -142,7 +146,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         from ..peers import upstream
 
         certs = upstream.test_certificates()
-        cfg.set_certificate([certs.cert_pem], certs.key_pem)
+        cfg.do_set_certificate([certs.cert_pem], certs.key_pem)
         ca_pem = certs.ca_pem
     elif args.pki or not args.psk:
         try:
@@ -151,7 +155,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         except ImportError as exc:
             raise ValueError(f"generating a test PKI needs trustme ({exc}); give --cert/--key "
                              "or --psk") from None
-        cfg.set_certificate([pki.cert_pem] + ([pki.chain_pem] if pki.chain_pem else []),
+        cfg.do_set_certificate([pki.cert_pem] + ([pki.chain_pem] if pki.chain_pem else []),
                             pki.key_pem)
         ca_pem = pki.ca_pem
     if args.psk:
@@ -159,7 +163,7 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
             key = bytes.fromhex(args.psk)
         except ValueError:
             raise ValueError("--psk must be hex") from None
-        cfg.set_psk(key, args.psk_identity)
+        cfg.do_set_psk(key, args.psk_identity)
     if args.debug:
         cfg.set_debug(args.debug)
     return cfg, ca_pem
@@ -207,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.debug:
         import logging
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    from ..capture.live import serve_capture
+    try:
+        capture = serve_capture(args.pcap, args.keylog)
+    except ValueError as exc:
+        print(f"mbedtls-py serve: error: {exc}", file=sys.stderr)
+        return 2
     try:
         # The sample's model: a connected socket per client (real sockets), unless
         # --single-socket (one socket sees everything) or --concurrent.
@@ -237,9 +247,12 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_event(ev: Event) -> None:
             write(ev.to_dict())
+            capture.event(ev)
             if not args.quiet:
                 print(str(ev), file=sys.stderr, flush=True)
 
+        # with --pcap/--keylog: record what the socket sees, export the contexts' keys
+        transport = capture.wrap(transport, cfg)
         common: dict[str, Any] = dict(
             policy=args.mitigation, rtt_ms=args.rtt_ms, linger_ms=args.linger_ms,
             on_event=on_event, handshake_timeout_ms=args.handshake_timeout * 1000.0)
@@ -276,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             for s, h in old.items():
                 signal.signal(s, h)
             server.close()
+            capture.save()
         write({"t_ms": server.elapsed_ms(), "event": "stop", **result.to_dict(),
                "events_by_kind": dict(server.events.counts),
                "events_total": server.events.total})

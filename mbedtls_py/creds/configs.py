@@ -17,7 +17,7 @@ def cert_configs(pki: PKI, *, seed: int | str | bytes | None = None,
     if seed is not None:
         cseed, sseed = f"{seed}/client", f"{seed}/server"
     server = Config("server", seed=sseed, cookies=cookies, **options)
-    server.set_certificate(pki.chain_pems, pki.key_pem)
+    server.do_set_certificate(pki.chain_pems, pki.key_pem)
     client = Config("client", seed=cseed, **options)
     client.set_ca_chain(pki.ca_pem)
     client.set_authmode("required")

@@ -69,7 +69,7 @@ class PKI:
         """Install the server certificate on a server ``Config`` and the CA
         (``authmode required``) on a client ``Config``; either may be ``None``."""
         if server is not None:
-            server.set_certificate(self.chain_pems, self.key_pem)
+            server.do_set_certificate(self.chain_pems, self.key_pem)
         if client is not None:
             client.set_ca_chain(self.ca_pem)
             client.set_authmode("required")

@@ -4,8 +4,8 @@ source, with a small address shim.
 :func:`build` compiles the two samples, unmodified, from
 ``vendor/mbedtls/programs/ssl/*.c`` and the test certificates they embed from
 ``vendor/mbedtls/tests/src/certs.c``, and links them against the same static
-archive as the extension (``csrc/build.py``, same config header), into the
-git-ignored ``build/upstream/<key>/``.  It runs on demand (needs a source
+archive as the extension (``csrc/mbedtls_build.py``, same config header), into the
+git-ignored ``.build/upstream/<key>/``.  It runs on demand (needs a source
 checkout and a C compiler) and is not part of the wheel.
 
 The samples hard-code their addresses: ``dtls_server`` binds ``::`` (every
@@ -155,10 +155,10 @@ int main(int argc, char **argv)
 
 
 def _csrc_build() -> Any:
-    path = ROOT / "csrc" / "build.py"
+    path = ROOT / "csrc" / "mbedtls_build.py"
     if not path.is_file():
         raise RuntimeError("the upstream sample programs are built from a source checkout "
-                           f"of mbedtls-py (csrc/build.py not found under {ROOT})")
+                           f"of mbedtls-py (csrc/mbedtls_build.py not found under {ROOT})")
     name = "_mbedtls_py_csrc_build"
     if name in sys.modules:
         return sys.modules[name]
@@ -216,7 +216,7 @@ def build(verbose: bool = False) -> UpstreamBuild:
         key.update(str(archive.stat().st_mtime_ns).encode())
         for path in sources.values():
             key.update(path.read_bytes())
-        out = ROOT / "build" / "upstream" / key.hexdigest()[:12]
+        out = ROOT / ".build" / "upstream" / key.hexdigest()[:12]
         result = UpstreamBuild(out, out / "dtls_server", out / "dtls_client",
                                out / "print_test_certs")
         out.mkdir(parents=True, exist_ok=True)

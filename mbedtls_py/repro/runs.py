@@ -47,11 +47,13 @@ def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 
           rtt_ms: int = DEFAULT_RTT_MS, max_rtt: float = 5.0, buckets: int = 10,
           scenario: str = "late-close-notify", linger_ms: float | None = None,
           executor: concurrent.futures.Executor | None = None,
-          progress: Any = None) -> dict[str, Any]:
+          progress: Any = None,
+          on_result: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
     """Failure rate per policy against the late close_notify's offset from the
     server's reset (drawn per seed from just before the reset to ``max_rtt``
     RTT after it), on any ``concurrent.futures.Executor`` (default: in this
-    process).  The first bucket holds the runs where it arrived before the reset."""
+    process).  The first bucket holds the runs where it arrived before the reset.
+    ``on_result`` sees each run's dict (policy, seed, offset_ms, outcome, ...)."""
     import random
 
     rng = random.Random(f"sweep/{seed}")
@@ -63,12 +65,16 @@ def sweep(policies: Iterable[str] = POLICIES, seeds: int = 1000, *, seed: int = 
         results = []
         for i, t in enumerate(tasks):
             results.append(_sweep_task(t))
+            if on_result:
+                on_result(results[-1])
             if progress:
                 progress(i + 1, len(tasks))
     else:
         results = []
         for i, r in enumerate(executor.map(_sweep_task, tasks, chunksize=max(1, len(tasks) // 64))):
             results.append(r)
+            if on_result:
+                on_result(r)
             if progress:
                 progress(i + 1, len(tasks))
     width = max_rtt * rtt_ms / buckets
@@ -100,14 +106,15 @@ def exit_status(results: list[RunResult], allow_inconclusive: bool = False) -> i
     return 0
 
 
-
-
 def run_many(scenarios: list[str], policies: list[str], runs: int, seed: int, *,
              auth: str = "psk", rtt_ms: int = DEFAULT_RTT_MS, linger_ms: float | None = None,
-             progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+             progress: Callable[[int, int], None] | None = None,
+             run: Callable[..., RunResult] | None = None) -> list[RunResult]:
     """Run every scenario under every policy ``runs`` times (seeds seed, seed+1, ...);
     ``progress(done, total)`` after each run.  With ``auth="ecdsa"`` one deterministic
-    PKI (from ``seed``) serves every run."""
+    PKI (from ``seed``) serves every run.  ``run`` (same arguments as
+    :func:`run_scenario`) replaces it, e.g. to capture each run."""
+    run = run_scenario if run is None else run
     pki = None
     if auth != "psk":
         from ..creds.det import make_det_pki
@@ -116,8 +123,8 @@ def run_many(scenarios: list[str], policies: list[str], runs: int, seed: int, *,
     for scenario in scenarios:
         for policy in policies:
             for i in range(runs):
-                out.append(run_scenario(scenario, policy, seed + i, auth=auth, pki=pki,
-                                        rtt_ms=rtt_ms, linger_ms=linger_ms))
+                out.append(run(scenario, policy, seed + i, auth=auth, pki=pki,
+                               rtt_ms=rtt_ms, linger_ms=linger_ms))
                 done += 1
                 if progress is not None:
                     progress(done, total)

@@ -252,7 +252,7 @@ def _make_configs(net: Network, auth: str, pki: Any) -> tuple[Config, Config, st
                         ciphersuites=[PSK_SUITE])
         return client, server, None
     server = Config("server", seed=net.seed_for("server"), cookies=True)
-    server.set_certificate(pki.chain_pems, pki.key_pem)
+    server.do_set_certificate(pki.chain_pems, pki.key_pem)
     client = Config("client", seed=net.seed_for("client"), ca_chain=pki.ca_pem,
                     authmode="required")
     return client, server, pki.hostname
@@ -334,13 +334,16 @@ def _outcome(v: dict[str, Any], late_kind: bool, served: bool) -> str:
 def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                  pki: Any = None, rtt_ms: int = DEFAULT_RTT_MS, offset_ms: int | None = None,
                  linger_ms: float | None = None, trace: bool = False,
-                 events: bool = False, extra_rules: tuple[str, ...] = ()) -> RunResult:
+                 events: bool = False, extra_rules: tuple[str, ...] = (),
+                 on_network: Callable[[Network], object] | None = None) -> RunResult:
     """Run one scenario under one policy with one seed on a fresh ``Network``.
 
     ``offset_ms`` places the late datagram relative to the server's reset
     (default: drawn from the seed, between -SERVICE_MS and 2 RTT); the
     result's ``offset_ms`` is where the trace shows it delivered.
     ``extra_rules`` are more network rules (applied after the scenario's).
+    ``on_network`` is called with the fresh network before anything runs
+    (e.g. to start a capture).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
@@ -352,6 +355,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     rng = random.Random(f"scenario/{seed}")
     # The trace is the evidence of every verdict: always recorded.
     net = Network(seed=seed, trace=True)
+    if on_network is not None:
+        on_network(net)
     one_way = rtt_ms // 2
     for name in ("client", "client2", "stranger"):
         net.link(name, "server", delay_ms=one_way)

@@ -76,7 +76,7 @@ def _credentials(peer: str) -> tuple[Callable[[int], Config], Callable[[], Confi
 
     def server(seed: int) -> Config:
         cfg = Config("server", seed=f"repro-udp/{seed}/server", cookies=True)
-        cfg.set_certificate(chain, key)
+        cfg.do_set_certificate(chain, key)
         return cfg
 
     def client() -> Config:
@@ -110,8 +110,11 @@ def _first_client(peer: str, port: int) -> dict[str, Any]:
 def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
             linger_ms: float | None = None,
             server_config: Callable[[int], Config] | None = None,
-            client_config: Callable[[], Config] | None = None) -> dict[str, Any]:
-    """One run of the scenario on fresh loopback ports; returns its dict."""
+            client_config: Callable[[], Config] | None = None,
+            capture: Any = None) -> dict[str, Any]:
+    """One run of the scenario on fresh loopback ports; returns its dict.
+    ``capture`` (a :class:`mbedtls_py.capture.live.ServeCapture`) records what
+    the server's socket saw, with its keys, and is saved at the end."""
     if peer not in PEERS:
         raise ValueError(f"peer must be one of {', '.join(PEERS)}, not {peer!r}")
     if policy not in POLICIES:
@@ -123,14 +126,17 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
         server_config, client_config = _credentials(peer)
     t0 = time.monotonic()
     transport = UDPTransport(_HOST, 0)
-    server = DTLSServer(server_config(seed), transport, policy=policy, linger_ms=linger_ms)
+    config = server_config(seed)
+    seen = capture.wrap(transport, config) if capture is not None else transport
+    server = DTLSServer(config, seen, policy=policy, linger_ms=linger_ms,
+                        on_event=capture.event if capture is not None else None)
     run: dict[str, Any] = {"seed": seed, "peer": peer, "mitigation": policy,
                            "scenario": SCENARIO, "server_rc": 0, "outcome": "failed",
                            "second_client_served": False, "transport": "udp",
                            "delay_ms": delay, "linger_ms": None}
     try:
         rule = f"client->server alert epoch>=1: delay {delay:g}ms"
-        with ServerThread(server, transport, max_seconds=60.0), \
+        with ServerThread(server, seen, max_seconds=60.0), \
                 UDPProxy((_HOST, 0), transport.address, [rule], seed=seed,
                          max_seconds=60.0) as proxy:
             run["rule"] = rule
@@ -154,6 +160,8 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
     finally:
         server.close()
         transport.close()
+        if capture is not None:
+            capture.save()
     run.update(_judge(events, late_peer))
     rc = run["server_rc"]
     run["server_rc_hex"] = f"-0x{-rc:04X}" if rc < 0 else "0"
@@ -262,13 +270,15 @@ def _judge(events: list[Any], late_peer: str | None) -> dict[str, Any]:
 
 def run_real(peer: str, policy: str, runs: int, seed: int, delay_ms: float | None = None,
              progress: Callable[[dict[str, Any]], None] | None = None, *,
-             jobs: int = 1, linger_ms: float | None = None) -> list[dict[str, Any]]:
+             jobs: int = 1, linger_ms: float | None = None,
+             capture_for: Callable[[int], Any] | None = None) -> list[dict[str, Any]]:
     """``runs`` runs of the scenario over real UDP against ``peer``
     (``openssl`` or ``upstream-client``) with server ``policy``; run ``i`` has
     seed ``seed + i``.  ``delay_ms``: the proxy's delay of the client's
     encrypted alert (default 200).  ``progress`` is called with each run's dict
     as it finishes; ``jobs`` > 1 runs that many at once (each on its own
-    ports).  Returns the runs in seed order."""
+    ports).  ``capture_for(seed)`` gives each run's capture (see
+    :func:`run_one`).  Returns the runs in seed order."""
     if runs < 1:
         raise ValueError("runs must be >= 1")
     if jobs < 1:
@@ -278,8 +288,8 @@ def run_real(peer: str, policy: str, runs: int, seed: int, delay_ms: float | Non
 
     def one(i: int) -> dict[str, Any]:
         r = run_one(peer, policy, seed + i, delay_ms, linger_ms=linger_ms,
-                    server_config=server_config,
-                    client_config=client_config)
+                    server_config=server_config, client_config=client_config,
+                    capture=capture_for(seed + i) if capture_for is not None else None)
         if progress is not None:
             with lock:
                 progress(r)

@@ -14,5 +14,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "Network": "network", "SOFT_CODES": "driving", "Link": "links", "Process": "endpoints",
     "ContextEndpoint": "endpoints", "SimSocket": "endpoints", "Held": "endpoints",
     "Trace": "trace", "TraceEvent": "trace", "Stalled": "trace", "RunResult": "trace",
-    "HandshakeResult": "trace", "pump": "pump", "handshake_pair": "pump", "new_pair": "pump",
+    "HandshakeResult": "trace", "Interceptor": "hooks",
+    "pump": "pump", "handshake_pair": "pump", "new_pair": "pump",
 })

@@ -64,6 +64,7 @@ from ..timeutil import fixed_time, set_time
 from ..wire import records as _records, rules as _rules
 from .driving import NetworkDriving
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
+from .hooks import NetworkHooks
 from .links import Link, _flip_bits
 from .trace import HandshakeResult, RunResult, Trace, TraceEvent, _rc_text
 
@@ -102,7 +103,7 @@ class _NetClock(VirtualClock):
             self._on_change(value)
 
 
-class Network(NetworkDriving):
+class Network(NetworkDriving, NetworkHooks):
     """A simulated network of named endpoints on one virtual clock.
 
     ``seed`` (int, str or bytes) seeds every impairment; ``seed_for(name)``
@@ -136,6 +137,7 @@ class Network(NetworkDriving):
         self._index: dict[tuple[str, str], int] = {}
         self._rule_rng = random.Random(_derive(self._seed, "rules"))
         self.last_result: RunResult | HandshakeResult | None = None
+        self._interceptor = None
         self._sync_time()
 
     # -- time --------------------------------------------------------------------
@@ -213,6 +215,7 @@ class Network(NetworkDriving):
             raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
         self._check_name(name)
         self._adopt(ctx)
+        self._captured(ctx)
         ep = ContextEndpoint(self, name, ctx, peer)
         self.endpoints[name] = ep
         return ep
@@ -341,6 +344,8 @@ class Network(NetworkDriving):
         index = self._index.get(key, 0) + 1
         self._index[key] = index
         self._event("send", src, dst, data)
+        if self._intercepted(src, dst, index, data):
+            return
         if self.rules:
             parsed = _records.parse_datagram(data, self.cid_len)
             items = self._apply_rules(src, dst, index, data, parsed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +151,12 @@ class Trace(list):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self)
+
+    def to_pcapng(self, path: Any, key_lines: Iterable[str] = (), **options: Any) -> int:
+        """Write the datagrams as a capture with ``key_lines`` (NSS key log)
+        embedded; see :func:`mbedtls_py.capture.save_trace`.  Returns the packet count."""
+        from ..capture import save_trace
+        return save_trace(self, path, key_lines, **options)
 
     def __repr__(self) -> str:
         return f"<Trace {self.count} events digest={self.digest()[:16]}>"

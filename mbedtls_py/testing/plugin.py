@@ -10,27 +10,126 @@ depends on ``mbedtls-py`` gets these fixtures without any import:
   contexts on one virtual clock, ready to handshake;
 - ``dtls_network``: a fresh simulated ``Network`` seeded from the test's node
   id (so a failing test replays byte for byte); override the seed with
-  ``@pytest.mark.dtls_seed(N)``.
+  ``@pytest.mark.dtls_seed(N)``;
+- ``--mbedtls-ssl-opt REGEX``: upstream ssl-opt.sh's DTLS cases as test items
+  (``mbedtls_py.sslopt.pytest_items``).
+
+``--mbedtls-variant NAME`` runs the session against a library variant
+(``mbedtls-py build-variant``; the same as ``MBEDTLS_PY_VARIANT=NAME``, which
+subprocesses inherit); the header names the Mbed TLS version and variant.
+This module loads nothing from the extension when pytest imports it (pytest
+imports plugins before it parses options): the fixtures import lazily.
+
+``--dtls-capture DIR``: every FAILING test that used ``dtls_network`` or
+``dtls_pair`` leaves ``DIR/<test id>.pcapng`` (the datagrams with the keys
+embedded: open it in Wireshark); passing tests leave nothing.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 # Nothing from mbedtls_py is imported here: pytest loads this plugin in every
-# session of every environment that has mbedtls-py installed, so each fixture
-# imports what it needs (the extension, the simulator) only when it is used.
+# session of every environment that has mbedtls-py installed (and before it
+# parses --mbedtls-variant), so each hook and fixture imports what it needs
+# (the extension, the simulator) only when it runs.
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..config import Config
     from ..context import Context, VirtualClock
     from ..sim.network import Network
     from . import TestPKI
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from ..sslopt.pytest_items import pytest_addoption as sslopt_addoption  # pytest + re only
+
+    group = parser.getgroup("mbedtls-py")
+    group.addoption("--mbedtls-variant", metavar="NAME", default=None,
+                    help="load this mbedtls-py library variant (see `mbedtls-py variants`); "
+                         "sets MBEDTLS_PY_VARIANT for the session and its subprocesses")
+    group.addoption("--dtls-capture", metavar="DIR", default=None,
+                    help="save a pcapng (keys embedded) of every failing test that used "
+                         "dtls_network or dtls_pair, named after the test id")
+    sslopt_addoption(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    if not config.getoption("--mbedtls-ssl-opt", default=None):
+        return
+    from ..sslopt.pytest_items import pytest_collection_modifyitems as sslopt_items
+
+    sslopt_items(session, config, items)
+
+
+def _select_variant(name: str | None) -> None:
+    if not name:
+        return
+    from ..variants import ENV, VariantError, find
+
+    try:
+        wanted = find(name)
+    except VariantError as e:
+        raise pytest.UsageError(f"--mbedtls-variant: {e}") from None
+    loaded = sys.modules.get("mbedtls_py._lib")
+    if loaded is not None and getattr(loaded, "VARIANT", None) != wanted.name:
+        raise pytest.UsageError(
+            f"--mbedtls-variant {name}: this process already loaded variant "
+            f"{getattr(loaded, 'VARIANT', '?')} (one variant per process; run pytest anew)")
+    os.environ[ENV] = name
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    # Before any conftest.py or test module imports mbedtls_py's extension.
+    _select_variant(getattr(early_config.known_args_namespace, "mbedtls_variant", None))
+
+
+_REPORTS = pytest.StashKey[dict]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _select_variant(config.getoption("mbedtls_variant", None))  # e.g. pytester's inline runs
     config.addinivalue_line("markers", "dtls_seed(seed): the seed of the dtls_network fixture")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from .. import __mbedtls_version__, __variant__, __version__
+
+    return f"mbedtls-py {__version__}: Mbed TLS {__mbedtls_version__} (variant {__variant__})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    outcome = yield
+    item.stash.setdefault(_REPORTS, {})[call.when] = outcome.get_result()
+
+
+def _capture_dir(request: pytest.FixtureRequest) -> Path | None:
+    folder = request.config.getoption("--dtls-capture", None)
+    if folder is None:
+        return None
+    from pathlib import Path
+    return Path(folder)
+
+
+def _failed_path(request: pytest.FixtureRequest, folder: Path) -> Path | None:
+    """Where the capture of this test goes, or ``None`` when it did not fail."""
+    reports = request.node.stash.get(_REPORTS, {})
+    if not any(r.failed for r in reports.values()):
+        return None
+    import re
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / (re.sub(r"[^A-Za-z0-9_.\-]+", "_", request.node.nodeid).strip("_")
+                     + ".pcapng")
 
 
 @pytest.fixture(scope="session")
@@ -66,14 +165,27 @@ def dtls_psk_configs() -> tuple[Config, Config]:
 
 
 @pytest.fixture
-def dtls_pair(dtls_cert_configs: tuple[Config, Config]) -> Iterator[tuple[Context, Context, VirtualClock]]:
+def dtls_pair(dtls_cert_configs: tuple[Config, Config], request: pytest.FixtureRequest
+              ) -> Iterator[tuple[Context, Context, VirtualClock]]:
     """(client, server, clock): fresh contexts on one ``VirtualClock``; closed afterwards."""
     from . import new_pair
 
-    client, server, clock = new_pair(*dtls_cert_configs)
+    folder = _capture_dir(request)
+    if folder is None:
+        client, server, clock = new_pair(*dtls_cert_configs)
+    else:  # the same pair, recording its datagrams and keys
+        from ..capture.pairs import PairTap, TappedContext
+        from ..context import VirtualClock
+        tap = PairTap()
+        clock = VirtualClock()
+        client = TappedContext(dtls_cert_configs[0], tap=tap, clock=clock, name="client")
+        server = TappedContext(dtls_cert_configs[1], tap=tap, clock=clock, name="server")
+        client.set_hostname("localhost")
     yield client, server, clock
     client.close()
     server.close()
+    if folder is not None and (path := _failed_path(request, folder)) is not None:
+        tap.save(path)
 
 
 @pytest.fixture
@@ -83,5 +195,14 @@ def dtls_network(request: pytest.FixtureRequest) -> Iterator[Network]:
 
     marker = request.node.get_closest_marker("dtls_seed")
     seed = marker.args[0] if marker else request.node.nodeid
-    with Network(seed=seed) as net:  # restores the thread's Mbed TLS time
-        yield net
+    net = Network(seed=seed)
+    folder = _capture_dir(request)
+    with net:  # restores the thread's Mbed TLS time
+        if folder is None:
+            yield net
+        else:  # keys of every context the test creates; the trace is the traffic
+            cap = net.capture()
+            with cap:
+                yield net
+            if (path := _failed_path(request, folder)) is not None:
+                cap.save(path)

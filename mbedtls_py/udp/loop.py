@@ -30,7 +30,7 @@ from typing import Any
 from ..server.events import Event
 from ..server.server import DTLSServer
 from ..wire.records import parse_datagram
-from .addresses import parse_hostport
+from .addresses import addr_str, parse_hostport
 from .transport import UDPTransport
 
 __all__ = ["serve", "ServeResult", "ServerThread"]
@@ -84,13 +84,14 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
     last_kind: dict[str, str] = {}  # emulation only; one entry per peer
 
     real_sockets = per_client_socket and hasattr(transport, "accept") \
-        and hasattr(transport, "release")
+        and hasattr(transport, "release_from")
 
     def report_discard(peer: str, data: bytes, note: str) -> None:
         nonlocal discarded
         discarded += 1
         emit = Event(server.elapsed_ms(), "discard", peer, None, note,
-                     {"records": [repr(r) for r in parse_datagram(data).records]})
+                     {"records": [repr(r) for r in parse_datagram(data).records],
+                      "datagram": data.hex()})
         server.events.append(emit)
         if user_cb is not None:
             user_cb(emit)
@@ -107,9 +108,11 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
             if ev.event == "accept":
                 transport.accept(parse_hostport(ev.peer))  # type: ignore[attr-defined]
             elif ev.event == "reset" or ev.event == "ignored" and ev.rc is not None:
-                for data in transport.release():  # type: ignore[attr-defined]
-                    report_discard(ev.peer, data, "queued on the client's socket when it "
-                                   "was freed (mbedtls_net_free)")
+                # Each with its real sender: another peer's datagram queued before
+                # the connect dies here too.
+                for data, src in transport.release_from():  # type: ignore[attr-defined]
+                    report_discard(addr_str(src), data, "queued on the client's socket "
+                                   "when it was freed (mbedtls_net_free)")
             return
         if len(last_kind) > 4096:  # bounded under a flood of addresses
             last_kind.clear()

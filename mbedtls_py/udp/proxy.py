@@ -114,6 +114,8 @@ class UDPProxy:
         self.max_sessions = max_sessions
         self.idle_ms = idle_ms
         self.on_log = on_log
+        # sees every log entry with its datagram (capture.ProxyTap for --pcap)
+        self.on_packet: Callable[[dict[str, Any], bytes | None], None] | None = None
         self._rng = random.Random(f"mbedtls-py proxy {seed}" if seed is not None else None)
         lfam, lsock = resolve(*listen)
         self._sfam, self.server = resolve(*server)
@@ -272,6 +274,8 @@ class UDPProxy:
             self._log_fp.flush()
         if self.on_log is not None:
             self.on_log(entry)
+        if self.on_packet is not None:
+            self.on_packet(entry, data)
         return entry
 
     def _dir_name(self, direction: str) -> str:
@@ -463,8 +467,3 @@ class UDPProxy:
             if why:
                 extra = {"why": why, "late_ms": round(self._now() - arrived, 3)}
             self._log("out", direction, sid, data, records=_summary(_records.parse_datagram(data, self.cid_len)), **extra)
-
-
-# --------------------------------------------------------------------------- command line
-
-

@@ -24,7 +24,8 @@ event; this only observes what the close destroys.
 Fidelity note: datagrams from *other* peers that were already queued on the
 listening socket when it was connected stay on it; the sample would read them
 as the client's (``read()`` has no source), here they keep their real source
-and wait in the server's backlog.
+and wait in the server's backlog; those still queued when the socket is freed
+die with it, as in the sample, and their ``discard`` names their real sender.
 """
 
 from __future__ import annotations
@@ -96,19 +97,25 @@ class SampleSockets(UDPTransport):
     def release(self) -> list[bytes]:
         """``mbedtls_net_free`` of the client's socket; returns the datagrams that
         were still queued on it (they are gone, as with the sample)."""
+        return [data for data, _ in self.release_from()]
+
+    def release_from(self) -> list[tuple[bytes, Any]]:
+        """:meth:`release`, each freed datagram with its real sender: one from
+        another peer that was queued before the ``connect`` dies here too."""
         sock, self._client, self.peer = self._client, None, None
         if sock is None:
             return []
-        gone: list[bytes] = []
+        gone: list[tuple[bytes, Any]] = []
         try:
             sock.setblocking(False)
             for _ in range(_DRAIN_MAX):
                 try:
-                    gone.append(sock.recv(_MAX_UDP))
+                    data, addr = sock.recvfrom(_MAX_UDP)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError:
                     continue  # an ICMP error reported on the connected socket
+                gone.append((data, _norm(addr)))
         finally:
             sock.close()
         self.freed_datagrams += len(gone)

@@ -1,0 +1,15 @@
+"""csrc/compat.h: 3.6 spellings on older libraries, and the feature flags
+(``MPY_HAS_*``: 1 when this variant's Mbed TLS has the feature).  The Python
+layer checks a flag with ``mbedtls_py.features.require`` and raises
+``NotAvailableError`` when it is 0."""
+
+INCLUDES = """
+#include "compat.h"
+"""
+
+TYPES = """
+#define MPY_HAS_KEY_EXPORT ...
+#define MPY_HAS_MAX_IN_RECORD_PAYLOAD ...
+"""
+
+FUNCTIONS = ""

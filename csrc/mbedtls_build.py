@@ -1,0 +1,362 @@
+"""Build script for ``mbedtls_py._lib_default``: the pinned Mbed TLS, compiled
+statically into one cffi extension (API mode, out of line).
+
+``setup.py`` names ``csrc/mbedtls_build.py:ffibuilder`` in ``cffi_modules`` and calls
+``build_static_library()`` before the extension is compiled.  The native
+benchmark driver (``bench/``) links the same archive.
+
+The same steps build library variants (``mbedtls_py/variants``): a
+:class:`Target` names the source tree, its identity and the extension module
+(``mbedtls_py._lib_<name>``), and gets its own build directory, generated
+headers and copy of the glue, so variants never share objects or symbols.
+
+Run directly to compile in place for development:
+``python csrc/mbedtls_build.py`` (equivalent to ``pip install -e .`` without pip).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import shutil
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import NamedTuple
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent.parent
+CSRC = ROOT / "csrc"
+GENERATED = CSRC / "_generated"
+CONFIG_HEADER = "mbedtls_py_config.h"
+GLUE_SOURCES = [CSRC / "glue.c", CSRC / "sslopt_glue.c"]
+DEFAULT_MODULE = "mbedtls_py._lib_default"
+
+sys.path.insert(0, str(CSRC))
+from cdefs import MODULES  # noqa: E402
+
+
+def _load_fetch():
+    spec = importlib.util.spec_from_file_location("_mbedtls_py_fetch", ROOT / "vendor" / "fetch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fetch = _load_fetch()
+PIN = fetch.PIN
+
+
+def package_version() -> str:
+    text = (ROOT / "mbedtls_py" / "_version.py").read_text()
+    return re.search(r'__version__\s*=\s*"([^"]+)"', text).group(1)
+
+
+def mbedtls_source() -> Path:
+    """The verified source tree, fetched if needed (a clear error if not)."""
+    try:
+        return fetch.ensure_source()
+    except fetch.SourceError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+class Target(NamedTuple):
+    """One extension to build: which Mbed TLS tree, into which module, where.
+
+    ``identity`` keys the compiled archive: the pin's SHA-256 for a pinned
+    source, a hash of the tree's sources for a local one.  ``csrc`` is where
+    the glue is compiled from (the project's ``csrc`` for the default
+    extension, a per-variant copy otherwise, so the glue's quoted includes of
+    ``_generated/`` find this tree's generated headers)."""
+
+    module: str
+    src: Path
+    version: str
+    identity: str
+    build_dir: Path
+    csrc: Path = CSRC
+
+
+def default_target() -> Target:
+    """The extension every install has: the selected pin as ``mbedtls_py._lib_default``
+    (``mbedtls_py/_lib.py`` loads it, or a variant)."""
+    return Target(DEFAULT_MODULE, mbedtls_source(), PIN["version"], PIN["sha256"],
+                  ROOT / ".build")
+
+
+def tree_hash(src: Path) -> str:
+    """SHA-256 over the files of a tree that the build reads (library/*, include/**,
+    3rdparty/**): a local tree's identity changes with any edit."""
+    h = hashlib.sha256()
+    for sub in ("library", "include", "3rdparty"):
+        for path in sorted((src / sub).rglob("*")):
+            if path.is_file() and path.suffix in (".c", ".h"):
+                h.update(path.relative_to(src).as_posix().encode() + b"\0")
+                h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+# ---- generated declarations ------------------------------------------------
+
+_ERR_RE = re.compile(r"^#define\s+(MBEDTLS_ERR_[A-Z0-9_]+)\s+-0x[0-9A-Fa-f]+\b", re.M)
+_PSA_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_t\)\s*-\d+\)", re.M)
+
+
+def error_names(src: Path) -> tuple[list[str], list[str]]:
+    """Every MBEDTLS_ERR_* and PSA_ERROR_* defined by the pinned public
+    headers, and the headers (relative to include/) that define them."""
+    names: set[str] = set()
+    headers: list[str] = []
+    include = src / "include"
+    for header in sorted(include.rglob("*.h")):
+        text = header.read_text(errors="replace")
+        found = _ERR_RE.findall(text) + _PSA_RE.findall(text)
+        if found:
+            names.update(found)
+            headers.append(header.relative_to(include).as_posix())
+    return sorted(names), headers
+
+
+def ssl_state_names(src: Path) -> list[str]:
+    """The members of ``mbedtls_ssl_states`` in the pinned ssl.h."""
+    text = (src / "include" / "mbedtls" / "ssl.h").read_text()
+    body = re.search(r"typedef enum \{([^}]*)\}\s*mbedtls_ssl_states;", text).group(1)
+    return re.findall(r"\b(MBEDTLS_SSL_[A-Z0-9_]+)\b", body)
+
+
+def build_config_header(src: Path) -> str:
+    """A table of every configuration macro that upstream's
+    query_compile_time_config knows (read from the pinned
+    programs/test/query_config.c), with its value when defined, compiled with
+    the same headers, so ``mbedtls_py.build_config()`` lists exactly what
+    ``query_compile_time_config -l`` would print for this build."""
+    text = (src / "programs" / "test" / "query_config.c").read_text()
+    includes = [line for line in text.splitlines()
+                if line.startswith("#include \"") and "query_config.h" not in line]
+    body = text[text.index("void list_config(void)"):]
+    names = list(dict.fromkeys(re.findall(r"#if defined\((\w+)\)", body)))
+    rows = "".join(f'#if defined({n})\n    {{ "{n}", MPY_CFG_STR({n}) }},\n#endif\n'
+                   for n in names)
+    return ("/* Generated by csrc/mbedtls_build.py from the pinned programs/test/query_config.c. */\n"
+            + "\n".join(includes) + "\n"
+            "#define MPY_CFG_STR_(x) #x\n#define MPY_CFG_STR(x) MPY_CFG_STR_(x)\n"
+            "static const struct { const char *name; const char *value; } "
+            "mpy_build_config_table[] = {\n" + rows + '    { "", "" }\n};\n')
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def write_generated(src: Path, generated: Path = GENERATED) -> str:
+    """Write ``_generated/ssl_states.h`` and ``_generated/error_headers.h``;
+    return the cdef text of the error constants."""
+    GENERATED = generated  # noqa: N806 - the target's own copy
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    errors, headers = error_names(src)
+    _write_if_changed(GENERATED / "error_headers.h",
+                      "/* Generated by csrc/mbedtls_build.py: every header defining an error code. */\n"
+                      + "".join(f'#include "{h}"\n' for h in headers))
+    states = ssl_state_names(src)
+    cases = "\n".join(
+        f'    case {name}: return "{name[len("MBEDTLS_SSL_"):]}";' for name in states)
+    header = (
+        "/* Generated by csrc/mbedtls_build.py from the pinned mbedtls/ssl.h; do not edit. */\n"
+        "const char *mpy_ssl_state_name(int state)\n{\n    switch (state) {\n"
+        f"{cases}\n        default: return NULL;\n    }}\n}}\n")
+    _write_if_changed(GENERATED / "ssl_states.h", header)
+    _write_if_changed(GENERATED / "build_config.h", build_config_header(src))
+    return "".join(f"#define {name} ...\n" for name in errors)
+
+
+# ---- the Err stub for type checkers -------------------------------------------
+
+ERR_STUB = ROOT / "mbedtls_py" / "_err.pyi"
+_ERR_VALUE_RE = re.compile(r"^#define\s+MBEDTLS_ERR_([A-Z0-9_]+)\s+-0x([0-9A-Fa-f]+)\b", re.M)
+_PSA_VALUE_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_t\)\s*-(\d+)\)",
+                           re.M)
+
+
+def err_members(src: Path) -> list[tuple[str, int]]:
+    """``Err``'s members as ``mbedtls_py/_err.py`` builds them from the
+    extension: MBEDTLS_ERR_* (prefix dropped) sorted, then PSA_ERROR_* sorted;
+    values read from the headers (the extension's compiler agrees, tested)."""
+    mbedtls: dict[str, int] = {}
+    psa: dict[str, int] = {}
+    for header in sorted((src / "include").rglob("*.h")):
+        text = header.read_text(errors="replace")
+        mbedtls.update((n, -int(v, 16)) for n, v in _ERR_VALUE_RE.findall(text))
+        psa.update((n, -int(v)) for n, v in _PSA_VALUE_RE.findall(text))
+    return sorted(mbedtls.items()) + sorted(psa.items())
+
+
+def write_err_stub(src: Path, path: Path = ERR_STUB) -> None:
+    """Write ``mbedtls_py/_err.pyi``: ``class Err(IntEnum)`` with every member
+    of the default pin, so ``Err.SSL_UNEXPECTED_MESSAGE`` type-checks.  The
+    runtime enum comes from the loaded extension (a library variant may have
+    other members); the stub is committed, and rewritten only when it changes."""
+    lines = [f"# Generated by csrc/mbedtls_build.py from the Mbed TLS {PIN['version']} headers; "
+             "do not edit.", "import enum", "", "PINNED_VERSION: str", "",
+             "def hex_code(value: int) -> str: ...", "", "class Err(enum.IntEnum):"]
+    lines += [f"    {name} = {value}" for name, value in err_members(src)]
+    _write_if_changed(path, "\n".join(lines) + "\n")
+
+
+# ---- the static library -----------------------------------------------------
+
+# MBEDTLS_PY_SANITIZE=1: Mbed TLS and the glue under AddressSanitizer +
+# UndefinedBehaviorSanitizer (`./dev.sh sanitize`).  The flags enter the
+# archive's hash, so the sanitized archive lives in its own build directory.
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"] \
+    if os.environ.get("MBEDTLS_PY_SANITIZE", "") not in ("", "0") else []
+
+
+def compiler() -> list[str]:
+    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+
+
+def library_cflags(src: Path) -> list[str]:
+    return [
+        "-O2", "-fPIC", "-std=c99", "-D_POSIX_C_SOURCE=200809L",
+        f"-I{src / 'include'}", f"-I{src / 'library'}", f"-I{CSRC}",
+        f"-DMBEDTLS_USER_CONFIG_FILE=\"{CONFIG_HEADER}\"",
+    ] + SANITIZE_FLAGS
+
+
+def static_library_path(src: Path, target: Target | None = None) -> Path:
+    """Where the archive for this source, config and compiler lives."""
+    key = hashlib.sha256()
+    key.update((target.identity if target else PIN["sha256"]).encode())
+    key.update((CSRC / CONFIG_HEADER).read_bytes())
+    key.update(" ".join(compiler() + library_cflags(src)).encode())
+    build_dir = target.build_dir if target else ROOT / ".build"
+    return build_dir / f"mbedtls-{key.hexdigest()[:12]}" / "libmbedtls_py.a"
+
+
+def build_static_library(verbose: bool = True, target: Target | None = None) -> Path:
+    """Compile every ``library/*.c`` of the pinned source (or ``target``'s) in
+    parallel into one PIC static archive (reused when nothing changed); return
+    its path."""
+    src = target.src if target else mbedtls_source()
+    version = target.version if target else PIN["version"]
+    archive = static_library_path(src, target)
+    if archive.is_file():
+        return archive
+    objdir = archive.parent / "obj"
+    objdir.mkdir(parents=True, exist_ok=True)
+    sources = sorted((src / "library").glob("*.c"))
+    cc, flags = compiler(), library_cflags(src)
+
+    def compile_one(c_file: Path) -> Path:
+        obj = objdir / (c_file.stem + ".o")
+        cmd = [*cc, *flags, "-c", str(c_file), "-o", str(obj)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"compiling {c_file.name} failed:\n{' '.join(cmd)}\n{proc.stderr}")
+        return obj
+
+    if verbose:
+        print(f"mbedtls-py: compiling Mbed TLS {version} ({len(sources)} files)",
+              file=sys.stderr)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        objects = list(pool.map(compile_one, sources))
+    tmp = archive.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    subprocess.run(["ar", "rcs", str(tmp), *map(str, objects)], check=True)
+    tmp.replace(archive)
+    return archive
+
+
+# ---- the cffi builder --------------------------------------------------------
+
+def make_ffibuilder(target: Target | None = None) -> FFI:
+    """The cffi builder of ``target`` (default: ``mbedtls_py._lib_default``)."""
+    target = target or default_target()
+    src, version = target.src, target.version
+    error_cdef = write_generated(src, target.csrc / "_generated")
+    if target.module == DEFAULT_MODULE and version == fetch.DEFAULT_VERSION:
+        # the default pin's members; variants and MBEDTLS_PY_PIN builds keep the stub
+        write_err_stub(src)
+    modules = [__import__(f"cdefs.{name}", fromlist=["_"]) for name in MODULES]
+    ffi = FFI()
+    ffi.cdef(error_cdef + "".join(m.TYPES for m in modules)
+             + "".join(m.FUNCTIONS for m in modules))
+    preamble = "".join(m.INCLUDES for m in modules) + '#include "_generated/error_headers.h"\n' + f"""
+#include "mbedtls/version.h" /* MBEDTLS_VERSION_NUMBER, in 2.x and 3.x */
+#if MBEDTLS_VERSION_NUMBER != {_version_number(version)}
+#error "this extension is built for Mbed TLS {version}"
+#endif
+const char *mpy_package_version(void) {{ return "{package_version()}"; }}
+const char *mpy_pinned_mbedtls_version(void) {{ return "{version}"; }}
+"""
+    if target.csrc == CSRC:  # setuptools wants paths relative to the project
+        sources = [str(p.relative_to(ROOT)) for p in GLUE_SOURCES]
+    else:
+        sources = [str(target.csrc / p.name) for p in GLUE_SOURCES]
+    ffi.set_source(
+        target.module,
+        preamble,
+        sources=sources,
+        include_dirs=[str(target.csrc), str(src / "include"), str(src / "library")],
+        define_macros=[("MBEDTLS_USER_CONFIG_FILE", f'"{CONFIG_HEADER}"')],
+        extra_objects=[str(static_library_path(src, target))],
+        libraries=["pthread"],
+        # Keep Mbed TLS's symbols local to the extension: calls between its own
+        # functions then bind directly instead of through the PLT (about 7 %
+        # of a certificate handshake; see bench/README.md).
+        # --wrap: mbedtls_ms_time() reads the harness's clock (csrc/sslopt_glue.c).
+        extra_link_args=(["-Wl,--exclude-libs,ALL", "-Wl,--wrap=mbedtls_ms_time"]
+                         if sys.platform.startswith("linux") else [])
+        + SANITIZE_FLAGS[:1],
+        # Warnings on for the project's own C (the glue).
+        extra_compile_args=["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra",
+                            "-Wno-unused-parameter"] + SANITIZE_FLAGS,
+    )
+    return ffi
+
+
+def _version_number(version: str) -> str:
+    major, minor, patch = (int(x) for x in version.split("."))
+    return f"0x{major:02X}{minor:02X}{patch:02X}00"
+
+
+def build_extension(target: Target, verbose: bool = True) -> Path:
+    """Build ``target`` out of tree (a library variant): copy the glue into its
+    ``csrc``, compile the archive and the extension in its ``build_dir``;
+    return the path of the extension file."""
+    target.csrc.mkdir(parents=True, exist_ok=True)
+    for path in [*GLUE_SOURCES, *sorted(CSRC.glob("*.h"))]:
+        shutil.copy2(path, target.csrc / path.name)
+    build_static_library(verbose=verbose, target=target)
+    ffi = make_ffibuilder(target)
+    if verbose:
+        print(f"mbedtls-py: compiling {target.module}", file=sys.stderr)
+    return Path(ffi.compile(tmpdir=str(target.build_dir / "ext"), verbose=False))
+
+
+def remove_stale_extensions() -> None:
+    """Delete built default extensions of any tag, and the old ``_lib.*.so`` that
+    would shadow the loader ``mbedtls_py/_lib.py`` (extensions win over .py)."""
+    for pattern in ("_lib.*so", "_lib_default.*so"):
+        for stale in (ROOT / "mbedtls_py").glob(pattern):
+            stale.unlink()
+
+
+# setup.py's cffi_modules calls this (it is not an FFI); other importers
+# (variants, the upstream samples) need not build the default extension.
+ffibuilder = make_ffibuilder
+
+if __name__ == "__main__":
+    build_static_library()
+    os.chdir(ROOT)
+    # One extension file only: an older one of another tag (abi3 from pip,
+    # cpython-3xx from here) would otherwise shadow or be shadowed.
+    remove_stale_extensions()
+    make_ffibuilder().compile(verbose=False)

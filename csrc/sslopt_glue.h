@@ -1,0 +1,34 @@
+/* See sslopt_glue.c. */
+#ifndef MBEDTLS_PY_SSLOPT_GLUE_H
+#define MBEDTLS_PY_SSLOPT_GLUE_H
+
+#include "glue.h"
+#include "mbedtls/ssl_cache.h"
+#include "mbedtls/ssl_ticket.h"
+#include "mbedtls/x509_crt.h"
+
+#include "mbedtls/x509_crl.h"
+
+typedef struct mpy_sni_entry {
+    struct mpy_sni_entry *next;
+    char name[256];
+    mbedtls_x509_crt *cert;
+    mbedtls_pk_context *key;
+    mbedtls_x509_crt *ca;       /* NULL: keep the config's */
+    mbedtls_x509_crl *crl;
+    int authmode;               /* -1: keep the config's */
+} mpy_sni_entry;
+
+void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf);
+void mpy_conf_sni(mbedtls_ssl_config *conf, mpy_sni_entry *entries);
+void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context *cache);
+int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t lifetime_s);
+void mpy_conf_session_tickets_cb(mbedtls_ssl_config *conf, mbedtls_ssl_ticket_context *ticket);
+int mpy_conn_reinit(mpy_conn *c, const mbedtls_ssl_config *conf);
+void mpy_conf_allow_sha1(mbedtls_ssl_config *conf);
+void mpy_set_ms_time(int64_t ms);
+size_t mpy_build_config_count(void);
+const char *mpy_build_config_name(size_t i);
+const char *mpy_build_config_value(size_t i);
+
+#endif

@@ -1,0 +1,154 @@
+"""Config methods added for the ssl-opt runner (issue 10): renegotiation,
+MFL, EtM/EMS, session tickets and cache, SHA-1 for upstream's test
+certificates, SNI, Mbed TLS's default cookie callbacks.  A mixin of
+``Config`` so they live apart from the original class body."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ._lib import ffi, lib
+from .errors import check
+from .rng import Rng
+from .x509 import CertificateChain, PrivateKey
+
+__all__ = ["DtlsConfigExtras"]
+
+AuthMode = Literal["none", "optional", "required"]
+_AUTHMODES = {"none": lib.MBEDTLS_SSL_VERIFY_NONE, "optional": lib.MBEDTLS_SSL_VERIFY_OPTIONAL,
+              "required": lib.MBEDTLS_SSL_VERIFY_REQUIRED}
+_MFL_CODES = {0: 0, 512: 1, 1024: 2, 2048: 3, 4096: 4}
+
+
+class DtlsConfigExtras:
+    """The methods; ``Config`` provides the attributes below."""
+
+    _conf: Any
+    _keep: list[Any]
+    _cookie: Any
+    rng: Rng
+    endpoint: str
+
+    def _check_server(self, what: str) -> None:
+        if self.endpoint != "server":
+            raise ValueError(f"{what} applies to a server config only")
+
+
+    def set_renegotiation(self, enabled: bool) -> None:
+        """``mbedtls_ssl_conf_renegotiation``: allow renegotiation (off by default)."""
+        lib.mbedtls_ssl_conf_renegotiation(
+            self._conf, lib.MBEDTLS_SSL_RENEGOTIATION_ENABLED if enabled
+            else lib.MBEDTLS_SSL_RENEGOTIATION_DISABLED)
+
+    def set_renegotiation_enforced(self, max_records: int) -> None:
+        """``mbedtls_ssl_conf_renegotiation_enforced``: records to wait for the
+        peer to renegotiate (-1: never enforce)."""
+        if not isinstance(max_records, int) or max_records < -1:
+            raise ValueError("max_records must be an int >= -1")
+        lib.mbedtls_ssl_conf_renegotiation_enforced(self._conf, max_records)
+
+    def set_renegotiation_period(self, records: int) -> None:
+        """``mbedtls_ssl_conf_renegotiation_period``: renegotiate automatically
+        when the record counter exceeds ``records``."""
+        if not isinstance(records, int) or not 0 <= records < 1 << 64:
+            raise ValueError("period must be an int 0 .. 2**64-1")
+        period = ffi.new("unsigned char[8]", list(records.to_bytes(8, "big")))
+        self._keep.append(period)
+        lib.mbedtls_ssl_conf_renegotiation_period(self._conf, period)
+
+    def set_max_frag_len(self, size: int) -> int:
+        """``mbedtls_ssl_conf_max_frag_len``: 0 (none), 512, 1024, 2048 or 4096."""
+        if size not in _MFL_CODES:
+            raise ValueError("max fragment length must be 0, 512, 1024, 2048 or 4096")
+        return check(lib.mbedtls_ssl_conf_max_frag_len(self._conf, _MFL_CODES[size]),
+                     "mbedtls_ssl_conf_max_frag_len")
+
+    def set_encrypt_then_mac(self, enabled: bool) -> None:
+        """``mbedtls_ssl_conf_encrypt_then_mac`` (on by default)."""
+        lib.mbedtls_ssl_conf_encrypt_then_mac(self._conf, bytes([1 if enabled else 0]))
+
+    def set_extended_master_secret(self, enabled: bool) -> None:
+        """``mbedtls_ssl_conf_extended_master_secret`` (on by default)."""
+        lib.mbedtls_ssl_conf_extended_master_secret(self._conf, bytes([1 if enabled else 0]))
+
+    def set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> int:
+        """Session tickets: a client asks for them (``mbedtls_ssl_conf_session_tickets``);
+        a server issues them with a real ``mbedtls_ssl_ticket`` context keyed
+        from this config's RNG (AES-256-GCM, ``lifetime_s``)."""
+        lib.mbedtls_ssl_conf_session_tickets(
+            self._conf, lib.MBEDTLS_SSL_SESSION_TICKETS_ENABLED if enabled
+            else lib.MBEDTLS_SSL_SESSION_TICKETS_DISABLED)
+        if self.endpoint != "server":
+            return 0
+        if not enabled:
+            lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
+            return 0
+        if not 0 <= lifetime_s <= 0xFFFFFFFF:
+            raise ValueError("ticket lifetime must be 0 .. 2**32-1 seconds")
+        ticket = ffi.gc(ffi.new("mbedtls_ssl_ticket_context *"), lib.mbedtls_ssl_ticket_free)
+        lib.mbedtls_ssl_ticket_init(ticket)
+        rc = check(lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s), "mbedtls_ssl_ticket_setup")
+        self._keep += [ticket, self.rng]
+        lib.mpy_conf_session_tickets_cb(self._conf, ticket)
+        return rc
+
+    def set_session_cache(self, max_entries: int | None = None,
+                          timeout_s: int | None = None) -> None:
+        """A server-side session cache (``mbedtls_ssl_cache``); ``None`` keeps
+        Mbed TLS's defaults (50 entries, 86400 s)."""
+        self._check_server("a session cache")
+        cache = ffi.gc(ffi.new("mbedtls_ssl_cache_context *"), lib.mbedtls_ssl_cache_free)
+        lib.mbedtls_ssl_cache_init(cache)
+        if max_entries is not None:
+            lib.mbedtls_ssl_cache_set_max_entries(cache, max_entries)
+        if timeout_s is not None:
+            lib.mbedtls_ssl_cache_set_timeout(cache, timeout_s)
+        self._keep.append(cache)
+        lib.mpy_conf_session_cache(self._conf, cache)
+
+    def allow_sha1(self) -> None:
+        """Accept SHA-1 in certificates and signatures, as upstream's test
+        programs do with ``allow_sha1=1``."""
+        lib.mpy_conf_allow_sha1(self._conf)
+
+    def set_library_default_cookies(self) -> None:
+        """Put back Mbed TLS's own default cookie callbacks, which fail every
+        check (what a server that never chose gets; ssl_server2 cookies=-1)."""
+        self._check_server("cookies")
+        self._cookie = None
+        lib.mpy_conf_cookies_library_default(self._conf)
+
+    def set_sni(self, entries: list[tuple[str, CertificateChain, PrivateKey,
+                                                  CertificateChain | None, bytes | None,
+                                                  AuthMode | None]]) -> None:
+        """Server Name Indication as ssl_server2's ``sni=`` does it: for each
+        ``(name, chain, key, ca or None, crl (PEM/DER) or None, authmode or
+        None)`` a client asking for ``name`` gets that certificate, CA chain
+        and authmode; an unknown name fails the handshake.  Later entries are
+        matched first, as in ssl_server2.  ``[]`` turns SNI off."""
+        self._check_server("SNI")
+        head = ffi.NULL
+        for name, chain, key, ca, crl, auth in entries:
+            raw = name.encode()
+            if not raw or len(raw) > 255 or b"\0" in raw:
+                raise ValueError("SNI name must be 1 .. 255 bytes without NUL")
+            if auth is not None and auth not in _AUTHMODES:
+                raise ValueError(f"authmode must be one of {sorted(_AUTHMODES)}")
+            e = ffi.new("mpy_sni_entry *")
+            e.name = raw
+            e.cert, e.key = chain._crt, key._pk
+            e.ca = ca._crt if ca is not None else ffi.NULL
+            e.crl = ffi.NULL
+            if crl is not None:
+                c = ffi.gc(ffi.new("mbedtls_x509_crl *"), lib.mbedtls_x509_crl_free)
+                lib.mbedtls_x509_crl_init(c)
+                data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0")
+                                     else b"")
+                check(lib.mbedtls_x509_crl_parse(c, data, len(data)), "mbedtls_x509_crl_parse")
+                e.crl = c
+                self._keep.append(c)
+            e.authmode = _AUTHMODES[auth] if auth is not None else -1
+            e.next = head
+            head = e
+            self._keep += [e, chain, key, ca]
+        lib.mpy_conf_sni(self._conf, head)

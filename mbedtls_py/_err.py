@@ -1,0 +1,44 @@
+"""``Err`` at run time: built from the loaded extension's constants, so a
+library variant gets exactly the codes of its own headers.
+
+Type checkers read ``_err.pyi`` instead, which ``csrc/mbedtls_build.py``
+generates from the default pin's headers (a class with every member), so
+``Err.SSL_UNEXPECTED_MESSAGE`` type-checks although the enum is built with
+the functional API here.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ._lib import MBEDTLS_VERSION, lib
+
+__all__ = ["Err", "hex_code", "PINNED_VERSION"]
+
+#: The Mbed TLS version of the loaded extension (the stub says which pin it lists).
+PINNED_VERSION: str = MBEDTLS_VERSION
+
+
+def hex_code(value: int) -> str:
+    """A code as Mbed TLS writes it: ``-0x7700``."""
+    return f"-0x{-value:04X}" if value < 0 else f"0x{value:04X}"
+
+
+def _members() -> list[tuple[str, int]]:
+    mbedtls, psa = [], []
+    for name in dir(lib):
+        if name.startswith("MBEDTLS_ERR_"):
+            mbedtls.append((name[len("MBEDTLS_ERR_"):], getattr(lib, name)))
+        elif name.startswith("PSA_ERROR_"):
+            psa.append((name, getattr(lib, name)))
+    # Mbed TLS names first, so that they are canonical where a PSA code shares
+    # a value; within each group, sorted for a stable choice among aliases.
+    # (csrc/mbedtls_build.py:err_members writes the stub in the same order.)
+    return sorted(mbedtls) + sorted(psa)
+
+
+Err = enum.IntEnum("Err", _members(), module="mbedtls_py.errors")  # type: ignore[misc]
+Err.__qualname__ = "Err"
+Err.__doc__ = "Every MBEDTLS_ERR_* (prefix dropped) and PSA_ERROR_* of the loaded Mbed TLS."
+Err.__repr__ = lambda self: f"<Err.{self.name}: {hex_code(self.value)}>"  # type: ignore
+Err.__str__ = lambda self: f"{self.name} ({hex_code(self.value)})"  # type: ignore

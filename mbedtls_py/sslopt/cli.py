@@ -1,0 +1,175 @@
+"""``mbedtls-py ssl-opt``: upstream's DTLS cases, in process, in virtual time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+__all__ = ["main"]
+
+_ORDER = ("PASS", "FAIL", "SKIP", "UNSUPPORTED", "NOTRUN")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit status 2, no traceback
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    ap = _Parser(prog="mbedtls-py ssl-opt",
+                 description="Run the DTLS cases of Mbed TLS's tests/ssl-opt.sh (read from the "
+                 "pinned source) in process: ssl_server2/ssl_client2/udp_proxy on a simulated "
+                 "network in virtual time, seeded, with each case's own assertions.")
+    ap.add_argument("--filter", default=".", metavar="REGEX",
+                    help="run the cases whose name matches REGEX (Python re.search)")
+    ap.add_argument("--seeds", type=int, default=1, metavar="N",
+                    help="run each case with seeds 1..N (random impairments, RNGs)")
+    ap.add_argument("--seed-base", type=int, default=1, metavar="S",
+                    help="first seed (default 1)")
+    ap.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
+    ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    ap.add_argument("--ssl-opt", type=Path, metavar="PATH",
+                    help="an ssl-opt.sh other than vendor/mbedtls/tests/ssl-opt.sh")
+    ap.add_argument("--trace", metavar="NAME",
+                    help="run the case NAME (exact) with --seed and print its outputs and "
+                    "every datagram")
+    ap.add_argument("--seed", type=int, default=1, metavar="S", help="the seed for --trace")
+    ap.add_argument("--all", action="store_true",
+                    help="also list TLS (non-DTLS) cases as NOTRUN")
+    ap.add_argument("--real-peers", action="store_true",
+                    help="run cases with an OpenSSL/GnuTLS peer over real UDP, in real time "
+                    "(the real program, the Mbed TLS side and the udp_proxy model on loopback)")
+    a = ap.parse_args(argv)
+    if a.seeds < 1 or a.seeds > 100000:
+        ap.error("--seeds must be 1 .. 100000")
+    if a.jobs < 1 or a.jobs > 64:
+        ap.error("--jobs must be 1 .. 64")
+    try:
+        re.compile(a.filter)
+    except re.error as e:
+        ap.error(f"--filter: {e}")
+    return a
+
+
+_CASES: list[Any] = []
+
+
+_REAL = [False]
+
+
+def _init(ssl_opt: str | None, real_peers: bool = False) -> None:
+    from .parse import load_cases
+    _CASES[:] = load_cases(ssl_opt)
+    _REAL[0] = real_peers
+
+
+def _work(item: tuple[int, int]) -> dict[str, Any]:
+    from .runner import describe, run_case
+    idx, seed = item
+    try:
+        r = run_case(_CASES[idx], seed, real_peers=_REAL[0])
+    except Exception as e:  # noqa: BLE001 - a crash of the runner is a reported FAIL
+        return {"name": _CASES[idx].name, "number": _CASES[idx].number, "seed": seed,
+                "verdict": "FAIL", "reason": f"runner error: {e!r}", "virtual_ms": 0,
+                "real_s": 0.0, "cli_exit": None, "digest": None}
+    return describe(r)
+
+
+def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False) -> str:
+    extra = f" --ssl-opt {shlex.quote(str(ssl_opt))}" if ssl_opt else ""
+    if real:  # real time and a real peer: runs again, not byte for byte
+        extra += " --real-peers"
+    return f"python -m mbedtls_py ssl-opt --trace {shlex.quote(name)} --seed {seed}{extra}"
+
+
+def _trace(a: argparse.Namespace) -> int:
+    from .parse import load_cases
+    from .runner import run_case
+    found = [c for c in load_cases(a.ssl_opt) if c.name == a.trace]
+    if not found:
+        print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
+        return 2
+    r = run_case(found[0], a.seed, real_peers=a.real_peers)
+    print(f"== {r.case.name} (seed {a.seed}): {r.verdict} {r.reason}")
+    print(f"== proxy: {r.case.pxy_cmd}\n{r.pxy_out}")
+    print(f"== server output\n{r.srv_out}")
+    print(f"== client output\n{r.cli_out}")
+    print("== datagrams (virtual ms, from, to, length, first bytes)")
+    for t, src, dst, _, data in r.trace:
+        print(f"{t:8d} {src:>11} -> {dst:<11} {len(data):5d} {data[:16].hex()}")
+    print(f"== digest {r.digest()}")
+    return 0 if r.verdict in ("PASS", "SKIP") else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``mbedtls-py ssl-opt``."""
+    a = _args(sys.argv[1:] if argv is None else argv)
+    try:
+        if a.trace:
+            return _trace(a)
+        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers)
+    except FileNotFoundError as e:
+        print(f"mbedtls-py ssl-opt: error: {e}", file=sys.stderr)
+        return 2
+    rx = re.compile(a.filter)
+    chosen = [i for i, c in enumerate(_CASES) if (c.dtls or a.all) and rx.search(c.name)]
+    items = [(i, s) for i in chosen for s in range(a.seed_base, a.seed_base + a.seeds)]
+    tty = sys.stderr.isatty() and not a.json
+    t0 = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    it: Iterator[dict[str, Any]]
+    if a.jobs > 1:
+        ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None, a.real_peers))
+        it = pool.imap(_work, items, chunksize=max(1, len(items) // (a.jobs * 8) or 1))
+    else:
+        pool = None
+        it = map(_work, items)
+    try:
+        for n, res in enumerate(it, 1):
+            results.append(res)
+            if tty:
+                print(f"\r[{n}/{len(items)}] {res['name'][:60]:60}", end="", file=sys.stderr,
+                      flush=True)
+            if not a.json and (a.seeds == 1 or res["verdict"] == "FAIL"):
+                if tty:
+                    print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
+                extra = f" (seed {res['seed']})" if a.seeds > 1 else ""
+                why = f"  [{res['reason']}]" if res["reason"] else ""
+                print(f"{res['verdict']:<11} {res['virtual_ms']:>7} ms {res['real_s']:7.3f} s  "
+                      f"{res['name']}{extra}{why}", flush=True)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    elapsed = time.perf_counter() - t0
+    counts = Counter(r["verdict"] for r in results)
+    failing = [r for r in results if r["verdict"] == "FAIL"]
+    for r in failing:
+        r["replay"] = _replay(r["name"], r["seed"], a.ssl_opt,
+                              a.real_peers and r.get("virtual_ms", 0) == 0 and "real" in r)
+    if a.json:
+        print(json.dumps({"counts": {k: counts.get(k, 0) for k in _ORDER}, "results": results,
+                          "real_s": round(elapsed, 3), "seeds": a.seeds}, indent=1))
+    else:
+        if tty:
+            print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
+        if failing:
+            print("\nfailing runs, each replayable byte for byte:")
+            per: Counter[str] = Counter(r["name"] for r in failing)
+            for name, k in per.items():
+                first = next(r for r in failing if r["name"] == name)
+                print(f"  {k:5d} x {name}\n        {first['replay']}")
+        summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in _ORDER)
+        print(f"\n{len(results)} runs of {len(chosen)} cases: {summary}; {elapsed:.1f} s real")
+    return 1 if failing else 0

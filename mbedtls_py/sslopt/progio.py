@@ -1,0 +1,171 @@
+"""What ssl_server2 and ssl_client2 share: a context on a simulated socket
+(``_Io``: blocking calls as waits for datagrams or the DTLS timer) and the
+programs' report printing (handshake summary, peer certificate, CID usage,
+serialization, the HTTP-like request)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from ..context import Context
+from ..errors import Err
+from ..x509 import CertificateChain
+from .world import Addr, Program, World
+
+_IN_PROGRESS = {int(Err.SSL_WANT_READ), int(Err.SSL_WANT_WRITE)}
+_HTTP_RESPONSE = ("HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n"
+                  "<h2>Mbed TLS Test Server</h2>\r\n<p>Successful connection using: %s</p>\r\n")
+_MAX_SPIN = 100000
+
+
+class _Io:
+    """One context on one simulated socket (``mbedtls_net_context``)."""
+
+    def __init__(self, world: World, prog: Program, ctx: Context, addr: Addr) -> None:
+        self.world, self.prog, self.ctx, self.addr = world, prog, ctx, addr
+        self.peer: Addr | None = None
+        self.listen: list[tuple[Addr, bytes]] = []
+        self.listening = False
+        world.bind(addr, self._recv)
+
+    def _recv(self, src: Addr, data: bytes) -> None:
+        if self.peer is not None and src == self.peer:
+            try:
+                self.ctx.push(data)
+            except (BufferError, ValueError):
+                return  # a full socket buffer drops the datagram, as the kernel does
+            self.world.wake(self.prog)
+        elif self.listening:
+            self.listen.append((src, data))
+            self.world.wake(self.prog)
+
+    def flush(self) -> None:
+        if self.peer is None:
+            self.ctx.clear_queues()
+            return
+        for d in self.ctx.drain():
+            self.world.send(self.addr, self.peer, d)
+
+    def call(self, fn: Any, *args: Any) -> Generator[int | None, None, int]:
+        """Call ``fn`` until it stops returning WANT_READ/WANT_WRITE, waiting
+        for datagrams or the DTLS timer in between (a blocking program)."""
+        spins = 0
+        while True:
+            rc = fn(*args)
+            self.flush()
+            if rc not in _IN_PROGRESS:
+                return int(rc)
+            if self.ctx.pending_in:
+                spins += 1
+                if spins > _MAX_SPIN:
+                    raise RuntimeError("no progress with datagrams pending")
+                continue
+            spins = 0
+            yield self.ctx.timer_deadline()
+
+
+def _cstr(data: bytes) -> str:
+    """``%s`` of a C buffer: up to the first NUL."""
+    return data.split(b"\0", 1)[0].decode("latin-1")
+
+
+def _rc_hex(rc: int) -> str:
+    return f"-0x{-rc:x}" if rc < 0 else f"{rc}"
+
+
+def _cid_report(prog: Program, ctx: Context, o: dict[str, Any], when: str, server: bool) -> None:
+    peer = ctx.peer_cid()
+    if peer is None:
+        if o["cid"] == 1:
+            prog.printf(f"({when}) Use of Connection ID was "
+                        f"{'not offered by client' if server else 'rejected by the server'}.\n")
+        return
+    prog.printf(f"({when}) Use of Connection ID has been negotiated.\n")
+    prog.printf(f"({when}) Peer CID (length {len(peer)} Bytes): "
+                + "".join(f"{b:02x} " for b in peer) + "\n")
+
+
+def _handshake_info(prog: Program, ctx: Context) -> None:
+    from .._lib import ffi, lib
+    ssl = ctx._c()  # type: ignore[no-untyped-call]
+    suite = ffi.string(lib.mbedtls_ssl_get_ciphersuite(ssl)).decode()
+    prog.printf(f" ok\n    [ Protocol is {ctx.version} ]\n    [ Ciphersuite is {suite} ]\n")
+    exp = lib.mbedtls_ssl_get_record_expansion(ssl)
+    prog.printf(f"    [ Record expansion is {exp} ]\n" if exp >= 0 else
+                "    [ Record expansion is unknown ]\n")
+    prog.printf("    [ Maximum incoming record payload length is "
+                f"{lib.mbedtls_ssl_get_max_in_record_payload(ssl)} ]\n")
+    prog.printf("    [ Maximum outgoing record payload length is "
+                f"{lib.mbedtls_ssl_get_max_out_record_payload(ssl)} ]\n")
+
+
+def _verify_info(flags: int) -> str:
+    from .._lib import ffi, lib
+    buf = ffi.new("char[]", 512)
+    lib.mbedtls_x509_crt_verify_info(buf, 512, b"  ! ", flags)
+    return str(ffi.string(buf).decode(errors="replace"))
+
+
+def _peer_info(prog: Program, ctx: Context) -> None:
+    flags = ctx.verify_result
+    prog.printf("  . Verifying peer X.509 certificate...")
+    if flags:
+        prog.printf(" failed\n" + _verify_info(flags) + "\n")
+    else:
+        prog.printf(" ok\n")
+    der = ctx.peer_certificate()
+    if der is not None:
+        prog.printf("  . Peer certificate information    ...\n")
+        prog.printf(CertificateChain(der).info().replace("\n", "\n      ").rstrip(" ")
+                    .join(["      ", "\n"]))
+
+
+def _serialize(prog: Program, io: _Io, o: dict[str, Any]) -> bool:
+    ctx = io.ctx
+    prog.printf("  . Serializing live connection...")
+    rc, data = ctx.context_save_rc()
+    if rc:
+        prog.printf(f" failed\n  ! mbedtls_ssl_context_save returned {_rc_hex(rc)}\n\n")
+        return False
+    prog.printf(" ok\n")
+    if o["context_file"]:
+        prog.printf("  . Save serialized context to a file... ok\n")
+    if o["serialize"] == 1:
+        prog.printf("  . Context has been reset... ok\n")
+    if o["serialize"] == 2:
+        prog.printf("  . Freeing and reinitializing context...")
+        rc = ctx.reinit()
+        if rc:
+            prog.printf(f" failed\n  ! mbedtls_ssl_setup returned {_rc_hex(rc)}\n\n")
+            return False
+        prog.printf(" ok\n")
+    prog.printf("  . Deserializing connection...")
+    rc = ctx.context_load(data)
+    if rc:
+        prog.printf(f"failed\n  ! mbedtls_ssl_context_load returned {_rc_hex(rc)}\n\n")
+        return False
+    prog.printf(" ok\n")
+    return True
+
+
+def _set_cid(ctx: Context, enabled: int, value: str) -> int:
+    return int(ctx.set_cid(enabled == 1, bytes.fromhex(value) if enabled == 1 else b""))
+
+
+def _request(o: dict[str, Any]) -> bytes:
+    head = f"GET {o['request_page']} HTTP/1.0\r\nHost: {o['server_name']}\r\nExtra-header: "
+    buf = bytearray(head.encode())
+    tail = b"\r\n\r\n"
+    size = o["request_size"]
+    want = size if size != -1 else len(buf) + len(tail)
+    if size != -1 and len(buf) + len(tail) < want:
+        buf += b"A" * (want - len(buf) - len(tail))
+    buf += tail
+    if size != -1 and len(buf) > want:
+        del buf[want:]
+        if want >= 2:
+            buf[want - 2] = 13
+        if want >= 1:
+            buf[want - 1] = 10
+    return bytes(buf)

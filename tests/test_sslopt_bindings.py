@@ -1,0 +1,146 @@
+"""The bindings added for the ssl-opt runner: renegotiation, sessions and
+resumption (cache and tickets), context serialization and re-init, MFL,
+EtM/EMS, SNI, Mbed TLS's default cookie callbacks, build_config()."""
+
+from __future__ import annotations
+
+import pytest
+
+import mbedtls_py
+from mbedtls_py import Context
+from mbedtls_py import Err
+from mbedtls_py import MbedTLSError
+from mbedtls_py.context import Session
+from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs, pump
+
+
+def _pair(**options: object) -> tuple[Context, Context]:
+    c_conf, s_conf = psk_configs(seed="bind", **options)
+    client, server, _ = new_pair(c_conf, s_conf)
+    assert handshake_pair(client, server) == (0, 0)
+    return client, server
+
+
+def _exchange(client: Context, server: Context) -> bytes:
+    client.send(b"ping")
+    pump(client, server)
+    return server.read()
+
+
+def test_build_config() -> None:
+    cfg = mbedtls_py.build_config()
+    assert "MBEDTLS_SSL_PROTO_DTLS" in cfg and cfg["MBEDTLS_SSL_PROTO_DTLS"] == ""
+    assert "MBEDTLS_SSL_PROTO_TLS1_3" not in cfg  # undefined by csrc/mbedtls_py_config.h
+    assert "MBEDTLS_PLATFORM_TIME_ALT" in cfg
+
+
+def test_renegotiation_refused_unless_enabled() -> None:
+    client, server = _pair()
+    rc = client.renegotiate()
+    assert isinstance(rc, int) and rc != 0  # not enabled: an error code, returned
+    with pytest.raises(MbedTLSError):
+        client.do_renegotiate()
+
+
+def test_renegotiation_round_trip() -> None:
+    client, server = _pair(renegotiation=True)
+    rc_c = client.renegotiate()
+    for _ in range(10):
+        pump(client, server)
+        server.read_into(bytearray(100))  # the server handles renegotiation inside read
+        pump(server, client)
+        rc_c = client.renegotiate()
+        if rc_c == 0:
+            break
+    assert rc_c == 0
+    assert _exchange(client, server) == b"ping"
+
+
+def test_session_save_load_and_resume_from_cache() -> None:
+    c_conf, s_conf = psk_configs(seed="resume")
+    s_conf.set_session_cache(max_entries=4, timeout_s=60)
+    c_conf.set_session_tickets(False)
+    client, server, clock = new_pair(c_conf, s_conf)
+    assert handshake_pair(client, server) == (0, 0)
+    data = client.get_session().save()
+    assert Session.load(data).save() == data
+    with pytest.raises(MbedTLSError):
+        Session.load(b"\x00garbage")
+    client.session_reset(), server.session_reset()
+    assert client.set_session_rc(Session.load(data)) == 0
+    assert handshake_pair(client, server) == (0, 0)
+
+
+def test_tickets_issued_and_resumed() -> None:
+    c_conf, s_conf = psk_configs(seed="tickets")
+    s_conf.set_session_tickets(True, lifetime_s=3600)
+    c_conf.set_session_tickets(True)
+    client, server, _ = new_pair(c_conf, s_conf)
+    assert handshake_pair(client, server) == (0, 0)
+    session = client.get_session()
+    client.session_reset(), server.session_reset()
+    client.set_session(session)
+    assert handshake_pair(client, server) == (0, 0)
+
+
+def test_context_save_load_and_reinit() -> None:
+    client, server = _pair()
+    # a DTLS server keeps its last flight until the client's data shows it
+    # arrived; only then can the context be saved (as ssl_server2 does)
+    assert server.context_save_rc()[0] == Err.SSL_BAD_INPUT_DATA
+    assert _exchange(client, server) == b"ping"
+    data = server.context_save()
+    assert data and server.context_save_rc()[0] != 0  # saved and reset: nothing to save now
+    assert server.reinit() == 0
+    assert server.context_load(data) == 0
+    assert _exchange(client, server) == b"ping"
+    assert server.context_load(b"junk") != 0
+    with pytest.raises(MbedTLSError):
+        server.do_context_load(b"junk")  # twice: Mbed TLS freed the context after the first
+    assert server.state == "HELLO_REQUEST" and server.handshake() == Err.SSL_WANT_READ
+
+
+def test_max_frag_len_and_flags() -> None:
+    c_conf, s_conf = psk_configs()
+    assert c_conf.set_max_frag_len(1024) == 0
+    with pytest.raises(ValueError):
+        c_conf.set_max_frag_len(1000)
+    c_conf.set_encrypt_then_mac(False)
+    c_conf.set_extended_master_secret(True)
+    client, server, _ = new_pair(c_conf, s_conf)
+    assert handshake_pair(client, server) == (0, 0)
+    assert client.max_out_record_payload == 1024
+
+
+def test_library_default_cookies_fail_every_check() -> None:
+    """Mbed TLS's default cookie callbacks: every ClientHello gets a
+    HelloVerifyRequest; the handshake never completes."""
+    c_conf, s_conf = psk_configs()
+    s_conf.set_library_default_cookies()
+    client, server, _ = new_pair(c_conf, s_conf)
+    rc_c, rc_s = handshake_pair(client, server, max_rounds=6)
+    assert rc_c != 0 and rc_s != 0
+
+
+def test_sni_selects_certificate(mbedtls_pki, mbedtls_rsa_pki) -> None:  # noqa: ANN001
+    from mbedtls_py.x509 import CertificateChain, PrivateKey
+    c_conf, s_conf = cert_configs(mbedtls_pki)
+    s_conf.set_sni([("other.example", CertificateChain(mbedtls_rsa_pki.chain_pems),
+                     PrivateKey(mbedtls_rsa_pki.key_pem), None, None, None),
+                    ("localhost", CertificateChain(mbedtls_pki.chain_pems),
+                     PrivateKey(mbedtls_pki.key_pem), None, None, "none")])
+    client, server, _ = new_pair(c_conf, s_conf)
+    assert handshake_pair(client, server) == (0, 0)
+    client2, server2, _ = new_pair(c_conf, s_conf, hostname="unknown.example")
+    rc_c, rc_s = handshake_pair(client2, server2)
+    assert rc_s != 0 and rc_c != 0
+    with pytest.raises(ValueError):
+        s_conf.set_sni([("", CertificateChain(mbedtls_pki.chain_pems),
+                         PrivateKey(mbedtls_pki.key_pem), None, None, None)])
+
+
+def test_session_set_needs_a_session() -> None:
+    client, _ = _pair()
+    with pytest.raises(TypeError):
+        client.set_session_rc(b"not a session")  # type: ignore[arg-type]
+    assert Err.SSL_WANT_READ != 0
