@@ -28,10 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from mbedtls_py import CertificateChain
-from mbedtls_py import Config
-from mbedtls_py import Context
-from mbedtls_py import PrivateKey
+from mbedtls_py import CertificateChain, Config, Context, PrivateKey
 from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair

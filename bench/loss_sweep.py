@@ -23,9 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from mbedtls_py import Config
-from mbedtls_py import Context
-from mbedtls_py import Err
+from mbedtls_py import Config, Context, Err
 from mbedtls_py.sim.network import Network
 
 PSK = bytes(range(16))

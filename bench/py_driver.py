@@ -19,11 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from mbedtls_py import Config
-from mbedtls_py import Context
-from mbedtls_py import Err
-from mbedtls_py import VirtualClock
-from mbedtls_py import set_time
+from mbedtls_py import Config, Context, Err, VirtualClock, set_time
 
 FIXED_TIME = 1_700_000_000
 PSK_SUITE = "TLS-PSK-WITH-AES-128-GCM-SHA256"

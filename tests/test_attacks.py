@@ -14,8 +14,7 @@ import sys
 
 import pytest
 
-from mbedtls_py import Err
-from mbedtls_py import __mbedtls_version__
+from mbedtls_py import Err, __mbedtls_version__
 from mbedtls_py.attacks import (
     Duo,
     early_ccs,

@@ -14,12 +14,7 @@ from pathlib import Path
 import pytest
 
 import mbedtls_py
-from mbedtls_py import Config
-from mbedtls_py import Context
-from mbedtls_py import Err
-from mbedtls_py import MbedTLSError
-from mbedtls_py import WantRead
-from mbedtls_py import ciphersuite_id
+from mbedtls_py import Config, Context, Err, MbedTLSError, WantRead, ciphersuite_id
 from mbedtls_py.testing import handshake_pair, new_pair, psk_configs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,9 +143,7 @@ def test_context_is_not_iterable_and_drain_is_explicit():
 
 
 def test_context_public_api_still_importable():
-    from mbedtls_py import ExportedKeys
-    from mbedtls_py import RealClock
-    from mbedtls_py import VirtualClock  # noqa: F401
+    from mbedtls_py import ExportedKeys, RealClock, VirtualClock  # noqa: F401
     from mbedtls_py.context import KeyLog, export_keys_to  # noqa: F401
     assert mbedtls_py.Context.__module__ == "mbedtls_py.context"
 
@@ -187,9 +180,7 @@ def _mypy(tmp_path, code):
 def test_err_members_type_check(tmp_path):
     pytest.importorskip("mypy")
     ok = _mypy(tmp_path, """
-        from mbedtls_py import Config
-        from mbedtls_py import Context
-        from mbedtls_py import Err
+        from mbedtls_py import Config, Context, Err
 
         def first_flight(ctx: Context) -> bool:
             rc: int = ctx.handshake()

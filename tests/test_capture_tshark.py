@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from capture_helpers import fields, needs_tshark, tshark
-from mbedtls_py import Context
-from mbedtls_py import Err
+from mbedtls_py import Context, Err
 from mbedtls_py.sim import Network
 from mbedtls_py.config import Config
 from mbedtls_py.cli.repro import main as repro_main

@@ -20,9 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # whether the leaf certificate's DER is inside a delivered datagram.
 SCENARIO = r"""
 import hashlib, sys
-from mbedtls_py import Config
-from mbedtls_py import Context
-from mbedtls_py import CertificateChain
+from mbedtls_py import Config, Context, CertificateChain
 from mbedtls_py.sim.network import Network
 from mbedtls_py.creds.det import make_det_pki
 
@@ -82,8 +80,7 @@ def test_same_seed_same_trace_in_one_process():
     """Run twice in one process: identical JSON traces, byte for byte."""
     import json
 
-    from mbedtls_py import Config
-    from mbedtls_py import Context
+    from mbedtls_py import Config, Context
     from mbedtls_py.sim.network import Network
 
     def run(seed):
@@ -130,8 +127,7 @@ def test_rfc6979_known_answer():
 
 def test_det_pki_authenticates_a_handshake():
     """Mbed TLS verifies the deterministic chain (authmode required) at the network's fixed time."""
-    from mbedtls_py import Config
-    from mbedtls_py import Context
+    from mbedtls_py import Config, Context
     from mbedtls_py.sim.network import Network
 
     net = Network(seed=9)

@@ -2,11 +2,7 @@
 
 import pytest
 
-from mbedtls_py import Err
-from mbedtls_py import MbedTLSError
-from mbedtls_py import WantRead
-from mbedtls_py import check
-from mbedtls_py import strerror
+from mbedtls_py import Err, MbedTLSError, WantRead, check, strerror
 from mbedtls_py._lib import lib
 from mbedtls_py.errors import HelloVerifyRequired, PeerCloseNotify, Timeout, WantWrite, error_for
 

@@ -13,16 +13,27 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
 
 # layer -> the layers (and bindings) it may import; anything else is an upward import
+# (imports under ``if TYPE_CHECKING:`` are not run-time dependencies and are not counted)
+_FEATURES = {"repro", "explore", "sslopt", "attacks", "fuzz"}
 ALLOWED = {
     "wire": set(),
     "creds": {"bindings"},
-    "sim": {"bindings", "wire"},
+    "capture": {"bindings", "wire"},  # pcapng + key logs; sim and udp hook into it
+    "sim": {"bindings", "wire", "capture"},
     "server": {"bindings", "wire"},
     "udp": {"bindings", "wire", "server"},
     "peers": {"bindings", "creds", "udp"},
-    "repro": {"bindings", "wire", "creds", "sim", "server", "udp", "peers"},
-    "testing": {"bindings", "creds", "sim"},
-    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "repro"},
+    "repro": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture"},
+    "explore": {"bindings", "wire", "creds", "sim", "server"},
+    "sslopt": {"bindings", "wire"},
+    "attacks": {"bindings", "creds"},
+    "fuzz": {"bindings", "wire", "attacks"},
+    # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the
+    # package (test below); its commands (build, listing, matrix) sit at the top with cli
+    "variants": {"bindings", "creds", "sim", "cli"},
+    "testing": {"bindings", "creds", "sim", "capture", "sslopt", "variants"},
+    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants"}
+    | _FEATURES,
 }
 
 
@@ -37,7 +48,13 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     rel = path.relative_to(PKG.parent).with_suffix("")
     package = list(rel.parts[:-1])
     out = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                   for stmt in node.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[:len(package) - node.level + 1]
@@ -69,6 +86,12 @@ def test_dependencies_point_one_way() -> None:
     assert upward == []
 
 
+def test_variant_loader_imports_nothing_of_the_package() -> None:
+    """``mbedtls_py.variants`` is what the bindings' ``_lib`` loads the extension
+    with: it must not import any layer (they import the bindings)."""
+    assert _imports(PKG / "variants" / "__init__.py") == []
+
+
 def _fresh(code: str) -> str:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -83,7 +106,7 @@ def test_light_imports_do_not_load_the_extension(module: str) -> None:
     without the compiled extension (and without the simulator)."""
     loaded = _fresh(f"import sys, {module}; "
                     "print(sorted(m for m in sys.modules if m in ('mbedtls_py._lib', "
-                    "'mbedtls_py.sim.network', 'mbedtls_py.context')))")
+                    "'mbedtls_py._lib_default', 'mbedtls_py.sim.network', 'mbedtls_py.context')))")
     assert loaded == "[]"
 
 
@@ -92,5 +115,5 @@ def test_bindings_load_on_first_use() -> None:
     checks) the extension; so does importing a bindings module directly."""
     assert _fresh("from mbedtls_py import Config, Context, Err, __mbedtls_version__; "
                   "print(Err.SSL_WANT_READ == -0x6900, __mbedtls_version__.count('.'))") == "True 2"
-    assert _fresh("import mbedtls_py.context as c, mbedtls_py as m; "
-                  "print(m._running_version is not None)") == "True"
+    assert _fresh("import mbedtls_py.context as c, mbedtls_py as m, sys; "
+                  "print('mbedtls_py._lib' in sys.modules, m.__variant__ is not None)") == "True True"

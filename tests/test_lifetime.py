@@ -14,13 +14,7 @@ import threading
 import pytest
 from _isolated import run_isolated
 
-from mbedtls_py import ClosedError
-from mbedtls_py import Config
-from mbedtls_py import Context
-from mbedtls_py import Err
-from mbedtls_py import VirtualClock
-from mbedtls_py import get_time
-from mbedtls_py import set_time
+from mbedtls_py import ClosedError, Config, Context, Err, VirtualClock, get_time, set_time
 from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair, psk_configs
@@ -34,8 +28,7 @@ POISON = {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "85"}
 
 CYCLES = """
 import gc
-from mbedtls_py import Config
-from mbedtls_py import Context
+from mbedtls_py import Config, Context
 from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair

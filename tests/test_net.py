@@ -9,9 +9,7 @@ import math
 
 import pytest
 
-from mbedtls_py import Config
-from mbedtls_py import Context
-from mbedtls_py import Err
+from mbedtls_py import Config, Context, Err
 from mbedtls_py.sim.trace import HandshakeResult, RunResult
 from mbedtls_py.sim.network import Network
 from mbedtls_py.creds.det import make_det_pki

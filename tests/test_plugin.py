@@ -2,9 +2,7 @@
 
 import pytest
 
-from mbedtls_py import Context
-from mbedtls_py import Err
-from mbedtls_py import get_time
+from mbedtls_py import Context, Err, get_time
 from mbedtls_py.testing import handshake_pair
 
 

@@ -20,7 +20,7 @@ from mbedtls_py.udp.addresses import pick_free_udp_port
 from mbedtls_py.peers import interop, upstream
 from mbedtls_py.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
-from mbedtls_py.repro.runs.udp import run_real
+from mbedtls_py.repro.udp import run_real
 from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.testing import open_socket_inodes
 

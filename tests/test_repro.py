@@ -10,8 +10,8 @@ import pytest
 
 from mbedtls_py import Err
 from mbedtls_py.cli.repro import main
-from mbedtls_py.repro.runs.runs import summarise, sweep
-from mbedtls_py.repro.runs.scenarios import run_scenario
+from mbedtls_py.repro.runs import summarise, sweep
+from mbedtls_py.repro.scenarios import run_scenario
 
 
 def repro(*args, timeout=120):
@@ -161,7 +161,7 @@ def test_upstream_client_without_source_tree(monkeypatch, tmp_path, capsys):
 def test_inconclusive_is_never_success():
     """exit_status: any inconclusive run exits 3 (0 only with --allow-inconclusive);
     a run not as promised exits 1."""
-    from mbedtls_py.repro.runs.runs import exit_status
+    from mbedtls_py.repro.runs import exit_status
 
     ok = run_scenario("late-close-notify", "classify", 1, offset_ms=30)
     lost = run_scenario("late-close-notify", "classify", 1, offset_ms=30,

@@ -3,14 +3,13 @@ simulated network against real Mbed TLS clients."""
 
 import pytest
 
-from mbedtls_py import Config
-from mbedtls_py import Err
+from mbedtls_py import Config, Err
 from mbedtls_py.sim.network import Network
 from mbedtls_py.wire.records import parse_datagram
 from mbedtls_py.server.policies import POLICIES
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.server.staleness import classify_datagram
-from mbedtls_py.repro.runs.scenarios import (
+from mbedtls_py.repro.scenarios import (
     BAD_INPUT_SCENARIOS,
     LATE_SCENARIOS,
     SERVICE_MS,
@@ -289,7 +288,7 @@ def test_late_comes_from_the_trace():
 def test_udp_outcome_needs_the_proxy_and_the_server_events():
     """Over real UDP, a run where the proxy never held the alert, or the server never
     reset, or no event accounts for the datagram, is inconclusive (defect 5)."""
-    from mbedtls_py.repro.runs.udp import _outcome
+    from mbedtls_py.repro.udp import _outcome
 
     base = {"late_datagram_delayed": True, "reset_t_ms": 10, "handled_as": "drop",
             "offset_ms": 5, "second_client_served": True}

@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 
 import mbedtls_py
-from mbedtls_py import Context
-from mbedtls_py import Err
-from mbedtls_py import MbedTLSError
+from mbedtls_py import Context, Err, MbedTLSError
 from mbedtls_py.context import Session
 from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs, pump
 
