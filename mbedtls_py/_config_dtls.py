@@ -5,10 +5,10 @@ certificates, SNI, Mbed TLS's default cookie callbacks.  A mixin of
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ._lib import ffi, lib
-from .errors import check
+from .errors import as_err, check, error_for
 from .rng import Rng
 from .x509 import CertificateChain, PrivateKey
 
@@ -21,18 +21,31 @@ _MFL_CODES = {0: 0, 512: 1, 1024: 2, 2048: 3, 4096: 4}
 
 
 class DtlsConfigExtras:
-    """The methods; ``Config`` provides the attributes below."""
+    """The methods; ``Config`` provides the attributes below.
+
+    They follow the bindings' rule (README "Return codes and exceptions"):
+    a setter over a call that can fail returns its int unchanged (an ``Err``
+    member where known) and has a raising form ``do_<name>`` with the same
+    arguments; setters over calls that cannot fail return ``None``.
+    """
+
+    #: This mixin's raw calls; ``Config.RAW_CALLS`` includes them.
+    RAW_CALLS: ClassVar[tuple[str, ...]] = ("set_max_frag_len", "set_session_tickets")
 
     _conf: Any
     _keep: list[Any]
     _cookie: Any
     rng: Rng
     endpoint: str
+    name: str
 
     def _check_server(self, what: str) -> None:
         if self.endpoint != "server":
             raise ValueError(f"{what} applies to a server config only")
 
+    def _raise_for(self, rc: int, call: str) -> None:
+        if rc < 0:
+            raise error_for(rc, f"{self.name}: {call}")
 
     def set_renegotiation(self, enabled: bool) -> None:
         """``mbedtls_ssl_conf_renegotiation``: allow renegotiation (off by default)."""
@@ -57,11 +70,15 @@ class DtlsConfigExtras:
         lib.mbedtls_ssl_conf_renegotiation_period(self._conf, period)
 
     def set_max_frag_len(self, size: int) -> int:
-        """``mbedtls_ssl_conf_max_frag_len``: 0 (none), 512, 1024, 2048 or 4096."""
-        if size not in _MFL_CODES:
+        """``mbedtls_ssl_conf_max_frag_len``: 0 (none), 512, 1024, 2048 or
+        4096; returns its code (0, or ``SSL_BAD_INPUT_DATA``)."""
+        if isinstance(size, bool) or size not in _MFL_CODES:
             raise ValueError("max fragment length must be 0, 512, 1024, 2048 or 4096")
-        return check(lib.mbedtls_ssl_conf_max_frag_len(self._conf, _MFL_CODES[size]),
-                     "mbedtls_ssl_conf_max_frag_len")
+        return as_err(lib.mbedtls_ssl_conf_max_frag_len(self._conf, _MFL_CODES[size]))
+
+    def do_set_max_frag_len(self, size: int) -> None:
+        """``set_max_frag_len``; raises ``MbedTLSError`` on a code."""
+        self._raise_for(self.set_max_frag_len(size), "set_max_frag_len")
 
     def set_encrypt_then_mac(self, enabled: bool) -> None:
         """``mbedtls_ssl_conf_encrypt_then_mac`` (on by default)."""
@@ -74,23 +91,32 @@ class DtlsConfigExtras:
     def set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> int:
         """Session tickets: a client asks for them (``mbedtls_ssl_conf_session_tickets``);
         a server issues them with a real ``mbedtls_ssl_ticket`` context keyed
-        from this config's RNG (AES-256-GCM, ``lifetime_s``)."""
+        from this config's RNG (AES-256-GCM, ``lifetime_s``).  Returns the
+        code of ``mbedtls_ssl_ticket_setup`` (0 on a client, when off, or when
+        set up; on a code the server issues no tickets)."""
+        if isinstance(lifetime_s, bool) or not isinstance(lifetime_s, int) \
+                or not 0 <= lifetime_s <= 0xFFFFFFFF:
+            raise ValueError("ticket lifetime must be an int 0 .. 2**32-1 seconds")
         lib.mbedtls_ssl_conf_session_tickets(
             self._conf, lib.MBEDTLS_SSL_SESSION_TICKETS_ENABLED if enabled
             else lib.MBEDTLS_SSL_SESSION_TICKETS_DISABLED)
         if self.endpoint != "server":
             return 0
+        lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
         if not enabled:
-            lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
             return 0
-        if not 0 <= lifetime_s <= 0xFFFFFFFF:
-            raise ValueError("ticket lifetime must be 0 .. 2**32-1 seconds")
         ticket = ffi.gc(ffi.new("mbedtls_ssl_ticket_context *"), lib.mbedtls_ssl_ticket_free)
         lib.mbedtls_ssl_ticket_init(ticket)
-        rc = check(lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s), "mbedtls_ssl_ticket_setup")
+        rc: int = lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s)
+        if rc:
+            return as_err(rc)
         self._keep += [ticket, self.rng]
         lib.mpy_conf_session_tickets_cb(self._conf, ticket)
-        return rc
+        return 0
+
+    def do_set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> None:
+        """``set_session_tickets``; raises ``MbedTLSError`` on a code."""
+        self._raise_for(self.set_session_tickets(enabled, lifetime_s), "set_session_tickets")
 
     def set_session_cache(self, max_entries: int | None = None,
                           timeout_s: int | None = None) -> None:

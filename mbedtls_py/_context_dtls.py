@@ -5,7 +5,7 @@ of ``Context`` so they live apart from the original class body."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 from ._lib import ffi, lib
 from .errors import as_err, check, error_for
@@ -19,6 +19,11 @@ def _as_data(data: object, what: str) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
+
+
+def _check_session(session: object) -> None:
+    if not isinstance(session, Session):
+        raise TypeError(f"session must be a Session, not {type(session).__name__}")
 
 
 class Session:
@@ -47,7 +52,17 @@ class Session:
 
 
 class DtlsContextExtras:
-    """The methods; ``Context`` provides the attributes below."""
+    """The methods; ``Context`` provides the attributes below.
+
+    They follow the bindings' rule (README "Return codes and exceptions"):
+    the plain name returns Mbed TLS's int unchanged (an ``Err`` member where
+    known) and never raises for a code; ``do_<name>`` takes the same
+    arguments and raises the matching ``MbedTLSError``.
+    """
+
+    #: This mixin's raw calls; ``Context.RAW_CALLS`` includes them.
+    RAW_CALLS: ClassVar[tuple[str, ...]] = ("renegotiate", "get_session", "set_session",
+                                            "context_save", "context_load", "reinit")
 
     _lock: threading.Lock
     _conn: Any
@@ -58,66 +73,70 @@ class DtlsContextExtras:
     def _c(self) -> Any:
         raise NotImplementedError
 
+    def _raise_for(self, rc: int, call: str) -> None:
+        if rc < 0:
+            raise error_for(rc, f"{self.name}: {call}")
 
     def renegotiate(self) -> int:
         """``mbedtls_ssl_renegotiate``: 0 when done, else the code (``Err``)."""
         with self._lock:
             rc = lib.mbedtls_ssl_renegotiate(self._c())
-        return as_err(rc) if rc else 0
+        return as_err(rc)
 
     def do_renegotiate(self) -> None:
-        """``renegotiate`` that raises ``WantRead`` (etc.) or ``MbedTLSError``."""
-        rc = self.renegotiate()
-        if rc:
-            raise error_for(rc, f"{self.name}: renegotiate")
+        """``renegotiate``; raises ``WantRead`` (etc.) or ``MbedTLSError`` on a code."""
+        self._raise_for(self.renegotiate(), "renegotiate")
 
-    def get_session_rc(self, session: Session) -> int:
-        """``mbedtls_ssl_get_session`` into ``session``: 0 or the code."""
+    def get_session(self, session: Session) -> int:
+        """``mbedtls_ssl_get_session``: copy the current session into
+        ``session`` (a fresh ``Session()``, for resumption); 0 or the code."""
+        _check_session(session)
         with self._lock:
             rc = lib.mbedtls_ssl_get_session(self._c(), session._s)
-        return as_err(rc) if rc else 0
+        return as_err(rc)
 
-    def get_session(self) -> Session:
-        """The current session (for resumption); raises on failure."""
-        s = Session()
-        rc = self.get_session_rc(s)
-        if rc:
-            raise error_for(rc, f"{self.name}: get_session")
-        return s
+    def do_get_session(self, session: Session) -> None:
+        """``get_session``; raises ``MbedTLSError`` on a code."""
+        self._raise_for(self.get_session(session), "get_session")
 
-    def set_session_rc(self, session: Session) -> int:
+    def set_session(self, session: Session) -> int:
         """``mbedtls_ssl_set_session`` (client, before the handshake): 0 or the code."""
-        if not isinstance(session, Session):
-            raise TypeError("session must be a Session")
+        _check_session(session)
         with self._lock:
             rc = lib.mbedtls_ssl_set_session(self._c(), session._s)
-        return as_err(rc) if rc else 0
+        return as_err(rc)
 
-    def set_session(self, session: Session) -> None:
-        """``set_session_rc`` that raises on failure."""
-        rc = self.set_session_rc(session)
-        if rc:
-            raise error_for(rc, f"{self.name}: set_session")
+    def do_set_session(self, session: Session) -> None:
+        """``set_session``; raises ``MbedTLSError`` on a code."""
+        self._raise_for(self.set_session(session), "set_session")
 
-    def context_save_rc(self) -> tuple[int, bytes]:
-        """``mbedtls_ssl_context_save``: (0, data) or (code, b"").  On success
-        the context is reset, as Mbed TLS documents."""
+    def context_save(self, buffer: bytearray) -> int:
+        """``mbedtls_ssl_context_save`` into ``buffer``: 0 or the code.
+
+        Mbed TLS's ``olen`` comes back as ``buffer``'s length: on 0 it is cut
+        to the bytes written; on ``SSL_BUFFER_TOO_SMALL`` it is grown (zeros)
+        to the bytes needed, so the upstream two-call pattern reads
+        ``buf = bytearray(); ctx.context_save(buf); ctx.do_context_save(buf)``.
+        On other codes ``buffer`` is left as it was.  On success the context
+        is reset, as Mbed TLS documents."""
+        if not isinstance(buffer, bytearray):
+            raise TypeError(f"buffer must be a bytearray, not {type(buffer).__name__}")
         n = ffi.new("size_t *")
         with self._lock:
             ssl = self._c()
-            rc = lib.mbedtls_ssl_context_save(ssl, ffi.NULL, 0, n)
-            if rc != lib.MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL:
-                return (as_err(rc) if rc else rc), b""
-            buf = ffi.new("unsigned char[]", n[0])
-            rc = lib.mbedtls_ssl_context_save(ssl, buf, n[0], n)
-        return (as_err(rc), b"") if rc else (0, bytes(ffi.buffer(buf, n[0])))
+            with ffi.from_buffer(buffer) as buf:  # released before the resize below
+                rc = lib.mbedtls_ssl_context_save(ssl, buf, len(buffer), n)
+        if rc == 0 or rc == lib.MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL:
+            if n[0] < len(buffer):
+                del buffer[n[0]:]
+            else:
+                buffer.extend(bytes(n[0] - len(buffer)))
+        return as_err(rc)
 
-    def context_save(self) -> bytes:
-        """``context_save_rc`` that raises on failure."""
-        rc, data = self.context_save_rc()
-        if rc:
-            raise error_for(rc, f"{self.name}: context_save")
-        return data
+    def do_context_save(self, buffer: bytearray) -> None:
+        """``context_save``; raises ``MbedTLSError`` on a code (``buffer`` is
+        still resized as there)."""
+        self._raise_for(self.context_save(buffer), "context_save")
 
     def context_load(self, data: bytes) -> int:
         """``mbedtls_ssl_context_load`` (on a fresh or reset context): 0 or the
@@ -131,18 +150,21 @@ class DtlsContextExtras:
                 lib.mbedtls_ssl_init(self._ssl)
                 if lib.mpy_conn_reinit(self._conn, self.config._conf) != 0:
                     raise MemoryError(f"{self.name}: could not set the context up again")
-        return as_err(rc) if rc else 0
+        return as_err(rc)
 
     def do_context_load(self, data: bytes) -> None:
-        """``context_load`` that raises on failure."""
-        rc = self.context_load(data)
-        if rc:
-            raise error_for(rc, f"{self.name}: context_load")
+        """``context_load``; raises ``MbedTLSError`` on a code."""
+        self._raise_for(self.context_load(data), "context_load")
 
     def reinit(self) -> int:
         """``mbedtls_ssl_free`` + ``mbedtls_ssl_init`` + ``mbedtls_ssl_setup``
-        on this context (its queues, BIO and clock kept): 0 or the code."""
+        on this context (its queues, BIO and clock kept): 0 or the code of
+        ``mbedtls_ssl_setup``."""
         with self._lock:
             self._c()
             rc = lib.mpy_conn_reinit(self._conn, self.config._conf)
-        return as_err(rc) if rc else 0
+        return as_err(rc)
+
+    def do_reinit(self) -> None:
+        """``reinit``; raises ``MbedTLSError`` on a code."""
+        self._raise_for(self.reinit(), "reinit")

@@ -337,7 +337,8 @@ class Config(DtlsConfigExtras):
 
     #: The raw calls: each returns Mbed TLS's int unchanged and has a raising
     #: form ``do_<name>``; the other setters wrap calls that cannot fail.
-    RAW_CALLS = ("set_certificate", "set_psk", "set_cid", "set_cookies")
+    RAW_CALLS = ("set_certificate", "set_psk", "set_cid",
+                 "set_cookies") + DtlsConfigExtras.RAW_CALLS
 
     def _raise(self, rc: int, call: str) -> None:
         if rc < 0:

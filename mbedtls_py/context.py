@@ -46,7 +46,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
     #: form ``do_<name>`` (README: "Return codes and exceptions").
     RAW_CALLS = ("handshake", "handshake_step", "close_notify", "session_reset", "write",
                  "read_into", "check_record", "set_client_transport_id", "set_hostname",
-                 "set_cid")
+                 "set_cid") + DtlsContextExtras.RAW_CALLS
 
     def __init__(self, config: Config, *, clock: VirtualClock | RealClock | None = None,
                  max_queue: int = 1024, max_datagram: int = MAX_DATAGRAM,

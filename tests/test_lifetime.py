@@ -20,6 +20,9 @@ from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair, psk_configs
 from mbedtls_py.timeutil import fixed_time
 
+# Part of the short ASan+UBSan pass (./dev.sh sanitize).
+pytestmark = pytest.mark.sanitize
+
 # Freed memory is overwritten (glibc's MALLOC_PERTURB_, Python's allocator
 # bypassed) and Mbed TLS's debug threshold raised: a context freed after its
 # config then calls a garbage ssl->conf->f_dbg and the child dies on SIGSEGV
@@ -33,8 +36,6 @@ from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
 
-# Part of the short ASan+UBSan pass (./dev.sh sanitize).
-pytestmark = pytest.mark.sanitize
 lib.mbedtls_debug_set_threshold(4)
 gc.disable()
 psk = (b"k" * 16, b"id")

@@ -8,9 +8,9 @@ is a scenario too (``module:function`` on the command line): it builds its
 network with ``probe.network(...)``, hands its parties to ``probe.watch``
 and drives the network to the end.
 
-Not available in these bindings (no ``mbedtls_ssl_get_session`` /
-``set_session``, no ``mbedtls_ssl_renegotiate``): session resumption and
-renegotiation.
+Not built-in scenarios yet: session resumption and renegotiation (the
+bindings have them, ``Context.get_session``/``set_session`` and
+``renegotiate``; write them as ``module:function`` scenarios meanwhile).
 """
 
 from __future__ import annotations
@@ -179,10 +179,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 UNSUPPORTED = {
-    "resumption": "session resumption needs mbedtls_ssl_get_session/set_session (or tickets), "
-                  "which these bindings do not expose",
-    "renegotiation": "renegotiation needs mbedtls_ssl_renegotiate and "
-                     "MBEDTLS_SSL_RENEGOTIATION, which these bindings do not expose",
+    "resumption": "no built-in scenario yet; Context.get_session/set_session "
+                  "(mbedtls_ssl_get_session/set_session) can drive one as module:function",
+    "renegotiation": "no built-in scenario yet; Context.renegotiate "
+                     "(mbedtls_ssl_renegotiate) can drive one as module:function",
 }
 
 

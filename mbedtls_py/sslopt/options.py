@@ -125,7 +125,7 @@ def make_config(endpoint: str, o: dict[str, Any], seed: bytes, name: str) -> Con
     if o["hs_timeout"]:
         lo, _, hi = o["hs_timeout"].partition("-")
         conf.set_handshake_timeout(int(lo), int(hi or lo))
-    conf.set_max_frag_len(int(o["max_frag_len"] or 0))
+    conf.do_set_max_frag_len(int(o["max_frag_len"] or 0))
     cid_len = len(bytes.fromhex(o["cid_val"])) if o["cid"] == 1 else \
         len(bytes.fromhex(o["cid_val_renego"]))
     if o["cid"] == 1 or o["cid_renego"] == 1:
@@ -141,7 +141,7 @@ def make_config(endpoint: str, o: dict[str, Any], seed: bytes, name: str) -> Con
         conf.set_session_cache(None if o["cache_max"] == -1 else o["cache_max"],
                                None if o["cache_timeout"] == -1 else o["cache_timeout"])
         if o["tickets"]:
-            conf.set_session_tickets(True, o["ticket_timeout"])
+            conf.do_set_session_tickets(True, o["ticket_timeout"])
         if o["cookies"] > 0:
             conf.set_cookies(True)
         elif o["cookies"] == 0:
@@ -156,7 +156,7 @@ def make_config(endpoint: str, o: dict[str, Any], seed: bytes, name: str) -> Con
             conf.set_badmac_limit(o["badmac_limit"])
     else:
         conf.set_read_timeout(o["read_timeout"])
-        conf.set_session_tickets(bool(o["tickets"]))
+        conf.do_set_session_tickets(bool(o["tickets"]))
     if o["force_ciphersuite"]:
         try:
             conf.set_ciphersuites([o["force_ciphersuite"]])

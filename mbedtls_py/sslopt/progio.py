@@ -124,10 +124,14 @@ def _peer_info(prog: Program, ctx: Context) -> None:
 def _serialize(prog: Program, io: _Io, o: dict[str, Any]) -> bool:
     ctx = io.ctx
     prog.printf("  . Serializing live connection...")
-    rc, data = ctx.context_save_rc()
+    buf = bytearray()  # as upstream: one call for the size, one to save
+    rc = ctx.context_save(buf)
+    if rc == Err.SSL_BUFFER_TOO_SMALL:
+        rc = ctx.context_save(buf)
     if rc:
         prog.printf(f" failed\n  ! mbedtls_ssl_context_save returned {_rc_hex(rc)}\n\n")
         return False
+    data = bytes(buf)
     prog.printf(" ok\n")
     if o["context_file"]:
         prog.printf("  . Save serialized context to a file... ok\n")

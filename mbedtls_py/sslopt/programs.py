@@ -180,8 +180,12 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
     saved_data = b""
     if o["reconnect"]:
         prog.printf("  . Saving session for reuse...")
+        saved = Session()
+        rc = ctx.get_session(saved)
+        if rc:
+            prog.printf(f" failed\n  ! mbedtls_ssl_get_session returned {_rc_hex(rc)}\n\n")
+            return finish(rc)
         try:
-            saved = ctx.get_session()
             if o["reco_mode"] == 1:
                 saved_data = saved.save()
         except Exception as e:  # noqa: BLE001 - reported like the C program
@@ -281,7 +285,7 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
         ctx.session_reset()
         session = Session.load(saved_data) if o["reco_mode"] == 1 else saved
         assert session is not None
-        rc = ctx.set_session_rc(session)
+        rc = ctx.set_session(session)
         if rc:
             prog.printf(f" failed\n  ! mbedtls_ssl_set_session returned {_rc_hex(rc)}\n\n")
             return finish(rc)
