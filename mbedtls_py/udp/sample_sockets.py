@@ -32,12 +32,11 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from .addresses import _norm
+from .addresses import MAX_UDP, _norm
 from .transport import UDPTransport
 
 __all__ = ["SampleSockets"]
 
-_MAX_UDP = 65535
 _DRAIN_MAX = 4096  # bound on datagrams read (for the report) when a socket is freed
 
 
@@ -104,7 +103,7 @@ class SampleSockets(UDPTransport):
             sock.setblocking(False)
             for _ in range(_DRAIN_MAX):
                 try:
-                    gone.append(sock.recv(_MAX_UDP))
+                    gone.append(sock.recv(MAX_UDP))
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError:
