@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._version import __version__
 
@@ -94,7 +94,7 @@ class _ExtensionHook:
             raise ImportError(
                 "mbedtls_py's C extension is not built. From a checkout run "
                 "`pip install -e .` (or `python csrc/build.py`).", name=fullname)
-        spec.loader = _CheckedLoader(spec.loader)
+        spec.loader = cast(Any, _CheckedLoader(spec.loader))
         return spec
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .addresses import MAX_UDP, addr_str
 
@@ -36,7 +36,7 @@ class ProxySessions:
     _by_fd: dict[int, Session]
     _heap: list[Any]
     _listen: socket.socket
-    _lock: threading.Lock
+    _lock: threading.RLock
     _log_fp: IO[str] | None
     _sid: Iterator[int]
     _own_log: bool
@@ -44,9 +44,14 @@ class ProxySessions:
     _wake_w: socket.socket
     _bind_host: str
     _sfam: socket.AddressFamily
-    _log: Callable[..., None]
-    _now: Callable[[], float]
-    _handle: Callable[[Session, str, bytes], None]
+
+    if TYPE_CHECKING:  # defined by UDPProxy
+        def _log(self, event: str, direction: str | None = None, session: int | None = None,
+                 data: bytes | None = None, **extra: Any) -> dict[str, Any]: ...
+
+        def _now(self) -> float: ...
+
+        def _handle(self, session: Session, direction: str, data: bytes) -> None: ...
 
     def _close_sockets(self) -> None:
         for s in self._sessions.values():
