@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mbedtls_py.udp.addresses import pick_free_udp_port
+from mbedtls_py.udp.addresses import pick_free_udp_port  # noqa: E402
 from mbedtls_py.peers import interop  # noqa: E402
 
 HOST = "127.0.0.1"

@@ -56,14 +56,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mbedtls_py.creds import PKI, make_pki
+from mbedtls_py.creds import PKI, make_pki  # noqa: E402
 from mbedtls_py.peers import interop, upstream  # noqa: E402
 from mbedtls_py.config import Config  # noqa: E402
 from mbedtls_py.udp.proxy import UDPProxy  # noqa: E402
 from mbedtls_py.udp.sample_sockets import SampleSockets  # noqa: E402
 from mbedtls_py.server.server import DTLSServer  # noqa: E402
-from mbedtls_py.udp.loop import ServerThread
-from mbedtls_py.udp.transport import UDPTransport
+from mbedtls_py.udp.loop import ServerThread  # noqa: E402
+from mbedtls_py.udp.transport import UDPTransport  # noqa: E402
 
 HOST = "127.0.0.1"
 

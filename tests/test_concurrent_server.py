@@ -169,3 +169,19 @@ def test_concurrent_needs_cookies() -> None:
     with UDPTransport() as t:
         with pytest.raises(ValueError, match="cookies"):
             ConcurrentServer(sc, t)
+
+
+def test_concurrent_server_lingers_with_closed_connections() -> None:
+    """--concurrent with the linger policy: after a client is served, the closed
+    connection lingers (a ClosedConnection: its window in next_deadline, its keys for
+    the late datagram) and the server keeps polling (it used to unpack it as a tuple)."""
+    cc, sc = psk_configs(cookies=True)
+    with UDPTransport() as t:
+        srv = ConcurrentServer(sc, t, policy="linger", handshake_timeout_ms=60_000)
+        with ServerThread(srv, max_seconds=30, max_clients=1):
+            r = run_client(cc, "127.0.0.1", t.port, b"hello", timeout=10, wait_close_ms=2000)
+        assert r.handshake_rc == 0 and r.received == b"hello"
+        assert srv.served == 1 and srv._lingering
+        deadline = srv.next_deadline()
+        assert deadline is not None and deadline > srv._now()
+        srv.poll()

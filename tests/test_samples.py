@@ -9,14 +9,8 @@ from mbedtls_py.wire.records import parse_datagram
 from mbedtls_py.server.policies import POLICIES
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.server.staleness import classify_datagram
-from mbedtls_py.repro.scenarios import (
-    BAD_INPUT_SCENARIOS,
-    LATE_SCENARIOS,
-    SERVICE_MS,
-    EchoClient,
-    _bad_input,
-    run_scenario,
-)
+from mbedtls_py.repro.scenarios import BAD_INPUT_SCENARIOS, LATE_SCENARIOS, SERVICE_MS, _bad_input, run_scenario
+from mbedtls_py.repro.echo_client import EchoClient
 from mbedtls_py.testing import PSK, PSK_IDENTITY, PSK_SUITE
 
 

@@ -48,7 +48,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..context import Context
 from ..creds.psk import (
     DEFAULT_PSK as PSK,
     DEFAULT_PSK_IDENTITY as PSK_IDENTITY,
@@ -58,6 +57,7 @@ from ..errors import Err
 from ..server.policies import POLICIES
 from ..server.server import DTLSServer
 from ..sim.network import Network
+from .echo_client import REQUEST, EchoClient
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
            "EchoClient", "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
@@ -66,7 +66,6 @@ __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "r
 ISSUE9_DATAGRAM = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + (12).to_bytes(2, "big") \
     + bytes(range(1, 13))
 
-REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
 LATE_SCENARIOS = ("late-close-notify", "duplicate-after-reset", "late-close-notify-new-client")
 BAD_INPUT_SCENARIOS = ("garbage", "non-dtls", "plaintext-not-clienthello",
@@ -115,79 +114,6 @@ class RunResult:
         d["as_promised"] = self.as_promised
         d["inconclusive"] = self.outcome == "inconclusive"
         return d
-
-
-class EchoClient:
-    """A client like ``echo "GET / HTTP/1.0" | openssl s_client -dtls1_2``:
-    handshake, send the request, close at once (stdin EOF), read the echo."""
-
-    def __init__(self, net: Network, name: str, config: Config, *, server: str = "server",
-                 request: bytes = REQUEST, start_ms: int = 0, hostname: str | None = None,
-                 close_at_eof: bool = True) -> None:
-        self.net, self.name, self.server = net, name, server
-        self.sock = net.socket(name)
-        self.sockets = [self.sock]
-        self.ctx = Context(config, clock=net.clock, name=name)
-        if hostname:
-            self.ctx.set_hostname(hostname)
-        self.request, self.start_ms, self.close_at_eof = request, start_ms, close_at_eof
-        self.phase = "waiting"
-        self.echo = b""
-        self.rc: int | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether the client has finished (served or failed)."""
-        return self.phase in ("done", "failed")
-
-    @property
-    def served(self) -> bool:
-        """Whether the handshake completed and the echo came back."""
-        return self.echo == self.request
-
-    def next_deadline(self) -> int | None:
-        """When the client must be polled again."""
-        if self.phase == "waiting":
-            return self.start_ms
-        if self.phase == "handshake":
-            return self.ctx.timer_deadline()
-        return None
-
-    def poll(self) -> None:
-        """Feed received datagrams and run the client as far as it goes."""
-        now = self.net.clock.now_ms
-        if self.phase == "waiting":
-            if now < self.start_ms:
-                return
-            self.phase = "handshake"
-        while (item := self.sock.recvfrom()) is not None:
-            if not self.done:
-                self.ctx.push(item[0])
-        if self.phase == "handshake":
-            rc = self.ctx.handshake()
-            if rc == 0:
-                self.ctx.write(self.request)
-                if self.close_at_eof:
-                    self.ctx.close_notify()
-                self.phase = "reading"
-            elif rc not in (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE):
-                self.rc, self.phase = rc, "failed"
-        if self.phase == "reading":
-            buf = bytearray(4096)
-            while True:
-                rc = self.ctx.read_into(buf)
-                if rc > 0:
-                    self.echo += bytes(buf[:rc])
-                    continue
-                if rc == Err.SSL_PEER_CLOSE_NOTIFY or rc == 0:
-                    if not self.close_at_eof:
-                        self.ctx.close_notify()
-                    self.phase = "done"
-                elif rc not in (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE):
-                    self.rc, self.phase = rc, "failed"
-                break
-        while (d := self.ctx.pop()) is not None:
-            self.sock.sendto(d, self.server)
 
 
 def _bad_input(scenario: str, rng: random.Random) -> tuple[str, bytes]:

@@ -96,7 +96,7 @@ class ConcurrentServer(DTLSServer):
 
     def next_deadline(self) -> int | None:
         """The clock time at which ``poll`` must run again (``None``: only on input)."""
-        times = [until for _, until in self._lingering.values()]
+        times = [closed.until for closed in self._lingering.values()]
         for conn in self.peers.values():
             d = conn.ctx.timer_deadline()
             if d is not None:
@@ -121,8 +121,10 @@ class ConcurrentServer(DTLSServer):
             return
         lingering = self._lingering.get(src)
         conn = self.peers.get(src)
-        if lingering is not None and conn is None and self._stale_for(data, src):
-            self._feed_lingering(src, lingering[0], data)
+        # as in DTLSServer: only what authenticates under the old connection's keys
+        if lingering is not None and conn is None \
+                and lingering.prove(self._parse(data))[0] == 0:
+            self._feed_lingering(src, lingering.ctx, data)
             return
         if conn is not None:
             if conn.phase == "closing":
@@ -137,11 +139,6 @@ class ConcurrentServer(DTLSServer):
             self._run(conn, self._advance)
             return
         self._through_gate(data, src)
-
-    def _stale_for(self, data: bytes, src: Address) -> bool:
-        from .staleness import classify_datagram
-
-        return classify_datagram(data, src, {src}).stale
 
     def _through_gate(self, data: bytes, src: Address) -> None:
         """Let Mbed TLS check the cookie on the shared gate context: state is kept

@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Err
 from .endpoints import ContextEndpoint, Held, SimSocket
@@ -33,6 +33,20 @@ class NetworkDriving:
     trace: Trace
     _heap: list[Any]
     _proc_served: dict[int, int]
+    seed: int | str | bytes
+    last_result: RunResult | HandshakeResult | None
+
+    if TYPE_CHECKING:  # defined by Network
+        def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
+                   call: str | None = None, rc: int | None = None) -> TraceEvent: ...
+
+        def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None: ...
+
+        def collect(self) -> int: ...
+
+        def endpoint(self, name_or_ep: Any) -> Any: ...
+
+        def _sync_time(self) -> None: ...
 
     # -- held datagrams -------------------------------------------------------------
 

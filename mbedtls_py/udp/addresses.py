@@ -13,6 +13,10 @@ __all__ = ["is_loopback", "check_host", "resolve", "addr_str", "parse_hostport",
 
 
 
+MAX_UDP = 65535
+"""The largest UDP payload: what a receive asks the kernel for."""
+
+
 def is_loopback(host: str) -> bool:
     """True if every address ``host`` resolves to is a loopback address."""
     try:

@@ -39,24 +39,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from ..wire import records as _records, rules as _rules
 from .addresses import addr_str, check_host, resolve
+from .proxy_sessions import ProxySessions, Session
 
 __all__ = ["UDPProxy", "HeldDatagram"]
 
-_MAX_UDP = 65535
-
-
-@dataclass
-class _Session:
-    sid: int
-    client: tuple[Any, ...]
-    sock: socket.socket
-    last_ms: float
-    index: dict[str, int] = field(default_factory=lambda: {"c2s": 0, "s2c": 0})
 
 
 @dataclass
@@ -78,7 +69,7 @@ def _summary(dgram: _records.Datagram) -> list[str]:
     return out
 
 
-class UDPProxy:
+class UDPProxy(ProxySessions):
     """The impairment proxy.  ``start()`` runs it in a thread (``stop()`` ends
     it; also a context manager); ``run()`` runs it in the caller's thread.
 
@@ -140,8 +131,8 @@ class UDPProxy:
             self._log_fp = log_file
         self.log: list[dict[str, Any]] = []
         self.held: list[HeldDatagram] = []
-        self._sessions: dict[Any, _Session] = {}
-        self._by_fd: dict[int, _Session] = {}
+        self._sessions: dict[Any, Session] = {}
+        self._by_fd: dict[int, Session] = {}
         self._sid = itertools.count(1)
         self._seq = itertools.count()
         self._heap: list[tuple[float, int, str, int, bytes, float, str]] = []
@@ -241,20 +232,6 @@ class UDPProxy:
         except OSError:
             pass
 
-    def _close_sockets(self) -> None:
-        for s in self._sessions.values():
-            s.sock.close()
-        self._sessions.clear()
-        self._by_fd.clear()
-        for sock in (self._listen, self._wake_r, self._wake_w):
-            sock.close()
-        if self._log_fp is not None:
-            if self._own_log:
-                self._log_fp.close()
-            else:
-                self._log_fp.flush()
-            self._log_fp = None
-
     def _log(self, event: str, direction: str | None = None, session: int | None = None,
              data: bytes | None = None, **extra: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {"t_ms": round(self._now(), 3), "event": event}
@@ -330,73 +307,7 @@ class UDPProxy:
             self._expire()
         self._log("stop", counts=dict(sorted(self.counts.items())))
 
-    def _drain_clients(self) -> None:
-        for _ in range(256):
-            try:
-                data, addr = self._listen.recvfrom(_MAX_UDP)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue
-            session = self._session_for(addr)
-            if session is not None:
-                self._handle(session, "c2s", data)
-
-    def _drain_server(self, session: _Session) -> None:
-        for _ in range(256):
-            try:
-                data, addr = session.sock.recvfrom(_MAX_UDP)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue
-            if (str(addr[0]), int(addr[1])) != self.server:
-                self._log("ignored", session=session.sid, data=data, src=addr_str(addr),
-                          why="not from the server")
-                continue
-            self._handle(session, "s2c", data)
-
-    def _session_for(self, addr: Any) -> _Session | None:
-        key = tuple(addr[:2])
-        session = self._sessions.get(key)
-        if session is not None:
-            return session
-        if len(self._sessions) >= self.max_sessions:
-            oldest = min(self._sessions.values(), key=lambda s: s.last_ms)
-            self._end_session(oldest, "too many sessions")
-        sock = socket.socket(self._sfam, socket.SOCK_DGRAM)
-        try:
-            sock.bind((self._bind_host, 0))
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            self._log("error", note=f"cannot open a socket for {addr_str(addr)}: {exc}")
-            return None
-        session = _Session(next(self._sid), key, sock, self._now())
-        with self._lock:
-            self._sessions[key] = session
-            self._by_fd[sock.fileno()] = session
-        self._log("session", session=session.sid, client=addr_str(key),
-                  via=addr_str(sock.getsockname()))
-        return session
-
-    def _end_session(self, session: _Session, why: str) -> None:
-        with self._lock:
-            self._sessions.pop(session.client, None)
-            self._by_fd.pop(session.sock.fileno(), None)
-            session.sock.close()
-        self._log("session_end", session=session.sid, why=why)
-
-    def _expire(self) -> None:
-        now = self._now()
-        with self._lock:
-            busy = {item[3] for item in self._heap} | {h.session for h in self.held}
-            idle = [s for s in self._sessions.values()
-                    if now - s.last_ms > self.idle_ms and s.sid not in busy]
-        for s in idle:
-            self._end_session(s, f"idle {self.idle_ms:g} ms")
-
-    def _handle(self, session: _Session, direction: str, data: bytes) -> None:
+    def _handle(self, session: Session, direction: str, data: bytes) -> None:
         now = self._now()
         session.last_ms = now
         session.index[direction] += 1

@@ -33,12 +33,11 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from .addresses import _norm
+from .addresses import MAX_UDP, _norm
 from .transport import UDPTransport
 
 __all__ = ["SampleSockets"]
 
-_MAX_UDP = 65535
 _DRAIN_MAX = 4096  # bound on datagrams read (for the report) when a socket is freed
 
 
@@ -110,7 +109,7 @@ class SampleSockets(UDPTransport):
             sock.setblocking(False)
             for _ in range(_DRAIN_MAX):
                 try:
-                    data, addr = sock.recvfrom(_MAX_UDP)
+                    data, addr = sock.recvfrom(MAX_UDP)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError:

@@ -11,11 +11,10 @@ import socket
 from typing import Any
 
 from ..context import RealClock
-from .addresses import _norm, addr_str, check_host, resolve
+from .addresses import MAX_UDP, _norm, addr_str, check_host, resolve
 
 __all__ = ["UDPTransport", "receive_one"]
 
-_MAX_UDP = 65535
 
 
 # --------------------------------------------------------------------------- addresses
@@ -27,7 +26,7 @@ def receive_one(sock: socket.socket) -> tuple[bytes, Any] | None:
     when nothing is queued; ICMP errors reported on the socket are skipped."""
     for _ in range(64):
         try:
-            data, addr = sock.recvfrom(_MAX_UDP)
+            data, addr = sock.recvfrom(MAX_UDP)
         except (BlockingIOError, InterruptedError):
             return None
         except OSError:
