@@ -48,13 +48,11 @@ bandwidth) are rounded up to the next millisecond when scheduled.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import math
 import random
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from ..context import Context, VirtualClock
@@ -66,41 +64,10 @@ from .driving import NetworkDriving
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
 from .hooks import NetworkHooks
 from .links import Link, _flip_bits
+from .netclock import _derive, _NetClock
 from .trace import HandshakeResult, RunResult, Trace, TraceEvent, _rc_text
 
 __all__ = ["Network"]
-
-
-
-def _derive(seed: bytes, *parts: str) -> bytes:
-    h = hashlib.sha256(b"mbedtls-py/net")
-    for p in (seed, *(x.encode() for x in parts)):
-        h.update(len(p).to_bytes(4, "big"))
-        h.update(p)
-    return h.digest()
-
-
-# ------------------------------------------------------------------- network
-
-
-class _NetClock(VirtualClock):
-    """The network's clock: a VirtualClock that tells the network when it moves."""
-
-    def __init__(self, on_change: Callable[[int], None]) -> None:
-        self._on_change: Callable[[int], None] | None = None
-        super().__init__(0)
-        self._on_change = on_change
-
-    @property
-    def now_ms(self) -> int:
-        """The current virtual time in milliseconds."""
-        return self._ptr.now_ms
-
-    @now_ms.setter
-    def now_ms(self, value: int) -> None:
-        VirtualClock.now_ms.fset(self, value)  # type: ignore[attr-defined]
-        if self._on_change is not None:
-            self._on_change(value)
 
 
 class Network(NetworkDriving, NetworkHooks):

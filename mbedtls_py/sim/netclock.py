@@ -1,0 +1,40 @@
+"""The simulated network's clock (a :class:`VirtualClock` that tells the
+network when it moves) and the derivation of its per-link and per-endpoint
+seeds from the network seed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from ..context import VirtualClock
+
+__all__ = ["_NetClock", "_derive"]
+
+
+def _derive(seed: bytes, *parts: str) -> bytes:
+    h = hashlib.sha256(b"mbedtls-py/net")
+    for p in (seed, *(x.encode() for x in parts)):
+        h.update(len(p).to_bytes(4, "big"))
+        h.update(p)
+    return h.digest()
+
+
+class _NetClock(VirtualClock):
+    """The network's clock: a VirtualClock that tells the network when it moves."""
+
+    def __init__(self, on_change: Callable[[int], None]) -> None:
+        self._on_change: Callable[[int], None] | None = None
+        super().__init__(0)
+        self._on_change = on_change
+
+    @property
+    def now_ms(self) -> int:
+        """The current virtual time in milliseconds."""
+        return self._ptr.now_ms
+
+    @now_ms.setter
+    def now_ms(self, value: int) -> None:
+        VirtualClock.now_ms.fset(self, value)  # type: ignore[attr-defined]
+        if self._on_change is not None:
+            self._on_change(value)
