@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                            linger_ms=args.linger, progress=bar, on_result=on_result)
         print(json.dumps(result, indent=1) if args.json else _format_sweep(result))
         if failing:  # same seed, same bytes: replay each failing run, captured
-            for r in failing:
-                _captured(args, "late-close-notify", r["policy"], r["seed"], True,
-                          offset_ms=r["offset_ms"])
+            for run in failing:
+                _captured(args, "late-close-notify", run["policy"], run["seed"], True,
+                          offset_ms=run["offset_ms"])
             print(f"{len(failing)} failing run(s) captured", file=sys.stderr)
         return 3 if result["inconclusive"] and not args.allow_inconclusive else 0
 

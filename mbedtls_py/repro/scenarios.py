@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from ..config import Config

@@ -31,7 +31,7 @@ class _NetClock(VirtualClock):
     @property
     def now_ms(self) -> int:
         """The current virtual time in milliseconds."""
-        return self._ptr.now_ms
+        return int(self._ptr.now_ms)
 
     @now_ms.setter
     def now_ms(self, value: int) -> None:

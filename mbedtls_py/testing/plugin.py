@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -93,7 +94,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     _select_variant(getattr(early_config.known_args_namespace, "mbedtls_variant", None))
 
 
-_REPORTS = pytest.StashKey[dict]()
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,7 +109,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                               ) -> Generator[None, Any, None]:
     outcome = yield
     item.stash.setdefault(_REPORTS, {})[call.when] = outcome.get_result()
 
@@ -151,7 +153,7 @@ def mbedtls_rsa_pki() -> TestPKI:
 @pytest.fixture
 def dtls_cert_configs(mbedtls_pki: TestPKI) -> tuple[Config, Config]:
     """(client, server) configs authenticating the server with ``mbedtls_pki``."""
-    from . import cert_configs
+    from ..creds.configs import cert_configs
 
     return cert_configs(mbedtls_pki)
 
@@ -159,7 +161,7 @@ def dtls_cert_configs(mbedtls_pki: TestPKI) -> tuple[Config, Config]:
 @pytest.fixture
 def dtls_psk_configs() -> tuple[Config, Config]:
     """(client, server) configs sharing a PSK (TLS-PSK-WITH-AES-128-GCM-SHA256)."""
-    from . import psk_configs
+    from ..creds.configs import psk_configs
 
     return psk_configs()
 
