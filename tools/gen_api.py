@@ -21,7 +21,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "api.md"
-ORDER = ["", "wire", "creds", "sim", "server", "udp", "peers", "repro", "testing", "cli"]
+ORDER = ["", "wire", "creds", "capture", "sim", "server", "udp", "peers", "repro", "explore", "sslopt",
+         "attacks", "fuzz", "variants", "testing", "cli"]
 
 
 def _first_paragraph(obj: Any) -> str:
