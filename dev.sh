@@ -60,7 +60,10 @@ sanitize() {
     libasan=$(gcc -print-file-name=libasan.so 2>/dev/null || true)
     [ -f "$libasan" ] || die "no libasan.so (gcc -print-file-name=libasan.so); install gcc"
     mkdir -p "$tree"
-    tar --exclude='./.venv*' --exclude=./build --exclude=./.build --exclude=./.git --exclude='./mbedtls_py/_lib*' \
+    # Python files afresh (a module moved or deleted must not linger in the copy);
+    # the copy's own sanitized extension (_lib*.so) is kept, never overwritten.
+    [ -d "$tree/mbedtls_py" ] && find "$tree/mbedtls_py" "$tree/tests" -name '*.py' -delete 2>/dev/null
+    tar --exclude='./.venv*' --exclude=./build --exclude=./.build --exclude=./.git --exclude='./mbedtls_py/_lib*.so' \
         --exclude=./vendor/mbedtls --exclude=./vendor/upstream-build --exclude='*/__pycache__' \
         -cf - . | tar -C "$tree" -xf -
     cd "$tree"
