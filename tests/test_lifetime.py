@@ -26,6 +26,9 @@ from mbedtls_py.timeutil import fixed_time
 # instead of reading stale but intact bytes.
 POISON = {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "85"}
 
+# Part of the short ASan+UBSan pass (./dev.sh sanitize).
+pytestmark = pytest.mark.sanitize
+
 CYCLES = """
 import gc
 from mbedtls_py import Config, Context
@@ -33,8 +36,6 @@ from mbedtls_py._lib import lib
 from mbedtls_py.net import Network
 from mbedtls_py.testing import handshake_pair
 
-# Part of the short ASan+UBSan pass (./dev.sh sanitize).
-pytestmark = pytest.mark.sanitize
 lib.mbedtls_debug_set_threshold(4)
 gc.disable()
 psk = (b"k" * 16, b"id")
