@@ -30,9 +30,6 @@ pytestmark = pytest.mark.sanitize
 # instead of reading stale but intact bytes.
 POISON = {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "85"}
 
-# Part of the short ASan+UBSan pass (./dev.sh sanitize).
-pytestmark = pytest.mark.sanitize
-
 CYCLES = """
 import gc
 from mbedtls_py import Config, Context
