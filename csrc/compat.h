@@ -17,15 +17,37 @@
 #include "mbedtls/ssl.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/sha256.h"
+#include "mbedtls/cipher.h"
+#include "mbedtls/md.h"
+#include "mbedtls/platform_time.h"
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 /* Per-context key export (mbedtls_ssl_set_export_keys_cb, 3.0+). */
 #define MPY_HAS_KEY_EXPORT 1
 /* mbedtls_ssl_get_max_in_record_payload (3.0+). */
 #define MPY_HAS_MAX_IN_RECORD_PAYLOAD 1
+/* mbedtls_ssl_get_own_cid (3.0+). */
+#define MPY_HAS_GET_OWN_CID 1
+/* mbedtls_ms_time (3.5+ in practice; the glue wraps it) is checked below. */
 #else
 #define MPY_HAS_KEY_EXPORT 0
 #define MPY_HAS_MAX_IN_RECORD_PAYLOAD 0
+#define MPY_HAS_GET_OWN_CID 0
+#endif
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+/* The glue's SNI (csrc/sslopt_glue.c) is built on the 3.x certificate
+ * callback, per-context user data and mbedtls_ssl_get_hs_sni. */
+#define MPY_HAS_SNI 1
+#else
+#define MPY_HAS_SNI 0
+#endif
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03050000
+/* mbedtls_ms_time (3.5): TLS 1.2 tickets time themselves with it. */
+#define MPY_HAS_MS_TIME 1
+#else
+#define MPY_HAS_MS_TIME 0
 #endif
 
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
@@ -57,7 +79,108 @@ static inline int mpy_compat_pk_parse_key(mbedtls_pk_context *ctx,
     return mbedtls_pk_parse_key(ctx, key, keylen, pwd, pwdlen);
 }
 #define mbedtls_pk_parse_key mpy_compat_pk_parse_key
+
+/* 2.x: per-context user data, the certificate callback and the handshake's
+ * SNI do not exist; with MPY_HAS_SNI 0 the Python layer never installs the
+ * glue's SNI callbacks, these only let the glue compile. */
+#define mbedtls_ssl_set_user_data_p(ssl, p) ((void) (ssl), (void) (p))
+#define mbedtls_ssl_get_user_data_p(ssl) ((void) (ssl), (void *) NULL)
+#define mbedtls_ssl_conf_cert_cb(conf, cb) ((void) (conf), (void) (cb))
+#define mbedtls_ssl_get_hs_sni(ssl, len) ((void) (ssl), *(len) = 0, (const unsigned char *) NULL)
+#define MBEDTLS_ERR_SSL_DECODE_ERROR MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO
+
+static inline int mpy_compat_get_own_cid(mbedtls_ssl_context *ssl, int *enabled,
+                                         unsigned char *own_cid, size_t *own_cid_len)
+{
+    (void) ssl;
+    (void) own_cid;
+    *enabled = 0;
+    *own_cid_len = 0;
+    return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
+}
+#define mbedtls_ssl_get_own_cid mpy_compat_get_own_cid
+
+/* 3.0 accessors for fields 2.x exposes directly. */
+static inline unsigned int mbedtls_cipher_info_get_block_size(const mbedtls_cipher_info_t *info)
+{
+    return info == NULL ? 0 : info->block_size;
+}
+
+static inline mbedtls_cipher_mode_t mbedtls_cipher_info_get_mode(const mbedtls_cipher_info_t *info)
+{
+    return info == NULL ? MBEDTLS_MODE_NONE : info->mode;
+}
+
+/* 3.0 replaced the hash list (mbedtls_ssl_conf_sig_hashes, MD types) by the
+ * TLS 1.2 SignatureAndHashAlgorithm list ((hash << 8) | sig, 0-terminated).
+ * The glue passes a static list; the hashes it names become 2.x's list, in
+ * order, in one static buffer (there is one such list in the glue). */
+#define MBEDTLS_TLS1_3_SIG_NONE 0
+static inline void mpy_compat_conf_sig_algs(mbedtls_ssl_config *conf, const uint16_t *algs)
+{
+    static int hashes[16];
+    size_t n = 0;
+    for (; *algs != 0 && n + 1 < sizeof(hashes) / sizeof(hashes[0]); algs++) {
+        int md;
+        switch (*algs >> 8) {
+            case MBEDTLS_SSL_HASH_SHA1: md = MBEDTLS_MD_SHA1; break;
+            case MBEDTLS_SSL_HASH_SHA224: md = MBEDTLS_MD_SHA224; break;
+            case MBEDTLS_SSL_HASH_SHA256: md = MBEDTLS_MD_SHA256; break;
+            case MBEDTLS_SSL_HASH_SHA384: md = MBEDTLS_MD_SHA384; break;
+            case MBEDTLS_SSL_HASH_SHA512: md = MBEDTLS_MD_SHA512; break;
+            default: continue;
+        }
+        if (n == 0 || hashes[n - 1] != md) {   /* ECDSA and RSA pairs share a hash */
+            hashes[n++] = md;
+        }
+    }
+    hashes[n] = MBEDTLS_MD_NONE;
+    mbedtls_ssl_conf_sig_hashes(conf, hashes);
+}
+#define mbedtls_ssl_conf_sig_algs mpy_compat_conf_sig_algs
 #endif /* < 3.0 */
+
+#if MBEDTLS_VERSION_NUMBER < 0x03050000
+/* 3.5 added MBEDTLS_MD_CAN_<hash> (the hash is usable, by any driver). */
+#if defined(MBEDTLS_SHA512_C)
+#define MBEDTLS_MD_CAN_SHA512
+#define MBEDTLS_MD_CAN_SHA384
+#endif
+#if defined(MBEDTLS_SHA256_C)
+#define MBEDTLS_MD_CAN_SHA256
+#define MBEDTLS_MD_CAN_SHA224
+#endif
+#if defined(MBEDTLS_SHA1_C)
+#define MBEDTLS_MD_CAN_SHA1
+#endif
+#endif /* < 3.5 */
+
+#if !MPY_HAS_MS_TIME
+/* No mbedtls_ms_time: 2.x tickets read mbedtls_time() (seconds), which the
+ * glue already sets.  The wrapper keeps its harness value and is never
+ * called by the library; its fallback is the seconds clock. */
+typedef int64_t mbedtls_ms_time_t;
+static inline mbedtls_ms_time_t mpy_compat_ms_time(void)
+{
+    return (mbedtls_ms_time_t) mbedtls_time(NULL) * 1000;
+}
+#define __real_mbedtls_ms_time mpy_compat_ms_time
+#endif
+
+/* The suite lists a DTLS handshake may pick from: one in 3.x; in 2.x one per
+ * minor version (mbedtls_ssl_conf_ciphersuites sets all four to the same). */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define MPY_CONF_SUITE_LISTS 1
+#define mpy_conf_suite_list(conf, i) ((void) (i), (conf)->MBEDTLS_PRIVATE(ciphersuite_list))
+#else
+#define MPY_CONF_SUITE_LISTS 4
+#define mpy_conf_suite_list(conf, i) ((conf)->ciphersuite_list[i])
+#endif
+
+/* 3.x names the CID padding after TLS 1.3; 2.x's DTLS CID pads the same way. */
+#if !defined(MBEDTLS_SSL_CID_TLS1_3_PADDING_GRANULARITY) && defined(MBEDTLS_SSL_CID_PADDING_GRANULARITY)
+#define MBEDTLS_SSL_CID_TLS1_3_PADDING_GRANULARITY MBEDTLS_SSL_CID_PADDING_GRANULARITY
+#endif
 
 #if MBEDTLS_VERSION_NUMBER < 0x03020000
 /* 3.2 introduced mbedtls_ssl_protocol_version and the calls below; the

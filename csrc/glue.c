@@ -571,7 +571,8 @@ int mpy_conn_min_mtu(mpy_conn *c)
     if (conf == NULL) {
         return 0;
     }
-    const int *list = conf->ciphersuite_list;
+    /* 2.x has one list per minor version (compat.h); the key is the last one. */
+    const int *list = mpy_conf_suite_list(conf, MPY_CONF_SUITE_LISTS - 1);
     int cid = 0;
 #if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
     cid = c->ssl.negotiate_cid == MBEDTLS_SSL_CID_ENABLED;
@@ -582,10 +583,12 @@ int mpy_conn_min_mtu(mpy_conn *c)
         return c->mtu_floor;
     }
     int worst = 0;
-    for (const int *p = list; p != NULL && *p != 0; p++) {
-        int e = suite_expansion(*p);
-        if (e > worst) {
-            worst = e;
+    for (int i = 0; i < MPY_CONF_SUITE_LISTS; i++) {
+        for (const int *p = mpy_conf_suite_list(conf, i); p != NULL && *p != 0; p++) {
+            int e = suite_expansion(*p);
+            if (e > worst) {
+                worst = e;
+            }
         }
     }
     if (cid) {

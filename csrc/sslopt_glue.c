@@ -14,6 +14,7 @@
 
 #include "glue.h"
 #include "sslopt_glue.h"
+#include "compat.h"
 
 void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context *cache)
 {

@@ -153,6 +153,9 @@ class DtlsConfigExtras:
         and authmode; an unknown name fails the handshake.  Later entries are
         matched first, as in ssl_server2.  ``[]`` turns SNI off."""
         self._check_server("SNI")
+        from .features import require
+
+        require("SNI", "SNI (the certificate callback, Mbed TLS 3.x)")
         head = ffi.NULL
         for name, chain, key, ca, crl, auth in entries:
             raw = name.encode()

@@ -10,7 +10,7 @@ from .errors import NotAvailableError
 
 __all__ = ["has", "require", "FLAGS"]
 
-FLAGS = ("KEY_EXPORT", "MAX_IN_RECORD_PAYLOAD")
+FLAGS = ("KEY_EXPORT", "MAX_IN_RECORD_PAYLOAD", "GET_OWN_CID", "SNI", "MS_TIME")
 
 
 def has(flag: str) -> bool:

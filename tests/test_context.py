@@ -12,6 +12,7 @@ from mbedtls_py import (
     Context,
     Err,
     MbedTLSError,
+    NotAvailableError,
     PeerCloseNotify,
     RealClock,
     VirtualClock,
@@ -19,6 +20,7 @@ from mbedtls_py import (
 )
 from mbedtls_py.wire.records import parse_datagram
 from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs, pump
+from _versions import MBEDTLS_2, RACE_RC
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
@@ -168,7 +170,7 @@ def test_seed_race_late_close_notify_after_reset(dtls_cert_configs):
     assert server.session_reset() == 0
     server.set_client_transport_id(b"127.0.0.1:4433")
     server.push(held)  # ... arrives after the reset
-    assert server.handshake() == Err.SSL_UNEXPECTED_MESSAGE
+    assert server.handshake() == RACE_RC  # -0x7700 (2.x: -0x7900)
     assert server.last_datagram() == held
 
 
@@ -186,8 +188,13 @@ def test_late_close_notify_before_reset_is_harmless(dtls_cert_configs):
 
 
 def test_exported_keys(dtls_pair):
-    """With key export on, the hook yields an NSS key log line after the handshake."""
+    """With key export on, the hook yields an NSS key log line after the handshake
+    (2.x has no per-context key export: NotAvailableError, naming the variant)."""
     client, server, _ = dtls_pair
+    if MBEDTLS_2:
+        with pytest.raises(NotAvailableError, match="not available in this variant"):
+            client.exported_keys()
+        return
     lines: list[str] = []
     client.keylog = server.keylog = lines.append
     assert client.exported_keys() is None
@@ -290,8 +297,10 @@ def test_truncated_oversize_datagram(dtls_psk_configs):
     _, server = dtls_psk_configs
     ctx = Context(server)
     ctx.push(bytes([22, 0xFE, 0xFD]) + b"\0" * 60000)
+    # 2.x: its ClientHello parser reads the (truncated) record itself
     assert ctx.handshake() in (Err.SSL_WANT_READ, Err.SSL_UNEXPECTED_RECORD,
-                               Err.SSL_INVALID_RECORD)
+                               Err.SSL_INVALID_RECORD,
+                               *([Err.SSL_BAD_HS_CLIENT_HELLO] if MBEDTLS_2 else []))
 
 
 def test_contexts_free_their_memory():

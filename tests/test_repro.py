@@ -12,6 +12,7 @@ from mbedtls_py import Err
 from mbedtls_py.cli.repro import main
 from mbedtls_py.repro.runs import summarise, sweep
 from mbedtls_py.repro.scenarios import run_scenario
+from _versions import RACE_POLICIES_3X, RACE_RC
 
 
 def repro(*args, timeout=120):
@@ -19,6 +20,7 @@ def repro(*args, timeout=120):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@RACE_POLICIES_3X
 def test_json_follows_the_contract():
     """--json prints one object whose runs carry seed, peer, mitigation, scenario, server_rc, outcome."""
     p = repro("--runs", "3", "--json")
@@ -40,6 +42,7 @@ def test_json_follows_the_contract():
         assert (r["outcome"] == "failed") == r["late"]
 
 
+@RACE_POLICIES_3X
 def test_same_seed_same_json():
     """The same --seed gives byte-identical JSON twice (in two processes)."""
     a = repro("--runs", "5", "--seed", "7", "--json")
@@ -50,6 +53,7 @@ def test_same_seed_same_json():
     assert c.stdout != a.stdout
 
 
+@RACE_POLICIES_3X
 def test_200_runs_all_as_promised():
     """--runs 200 of the default scenario set: every run does what its policy promises.
     (How long it takes is a figure of bench/speed.py, not an assertion; the timeout
@@ -59,6 +63,7 @@ def test_200_runs_all_as_promised():
     assert "every run did what its policy promises" in p.stdout
 
 
+@RACE_POLICIES_3X
 def test_table_shows_the_difference():
     """The default table shows failures only under none, hidden errors only under lenient."""
     p = repro("--runs", "10")
@@ -87,10 +92,12 @@ def test_trace_shows_the_alert_crossing_the_reset():
     reset = next(i for i, line in enumerate(lines) if i > closed and "** reset" in line)
     late = next(i for i, line in enumerate(lines) if i > reset and "deliver" in line
                 and "<Alert epoch=1" in line and "client->server" in line)
-    error = next(i for i, line in enumerate(lines) if "** error rc=-0x7700" in line)
+    code = f"-0x{-RACE_RC:04x}"  # -0x7700 (2.x: -0x7900)
+    error = next(i for i, line in enumerate(lines) if f"** error rc={code}" in line)
     assert reset < late < error
 
 
+@RACE_POLICIES_3X
 def test_sweep_on_an_executor():
     """The sweep runs on any concurrent.futures Executor and gives the same numbers."""
     inline = sweep(["none", "classify"], seeds=40, seed=3, buckets=5)
@@ -115,6 +122,7 @@ def test_cli_misuse():
     assert p.returncode == 0 and "close-notify" in p.stdout
 
 
+@RACE_POLICIES_3X
 def test_summary_counts():
     """summarise() counts per policy what the table shows."""
     rs = [run_scenario("late-close-notify", p, 1, offset_ms=10) for p in ("none", "classify")]
@@ -158,6 +166,7 @@ def test_upstream_client_without_source_tree(monkeypatch, tmp_path, capsys):
     assert "source checkout" in err and "--peer openssl" in err
 
 
+@RACE_POLICIES_3X
 def test_inconclusive_is_never_success():
     """exit_status: any inconclusive run exits 3 (0 only with --allow-inconclusive);
     a run not as promised exits 1."""
