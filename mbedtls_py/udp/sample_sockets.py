@@ -88,8 +88,12 @@ class SampleSockets(UDPTransport):
         if self._client is not None:
             self.release()
         listening = self._sock
-        listening.connect(peer)
+        # The fresh listener is bound before the old one is connected (the sample
+        # binds after): in between no socket would match another sender, and the
+        # kernel would drop its datagram unseen.  This way each one lands on a
+        # socket the server reads or frees (and reports).
         self._sock = self._listener()
+        listening.connect(peer)
         self._client, self.peer = listening, _norm(peer)
         self.accepted += 1
 
