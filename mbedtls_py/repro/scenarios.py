@@ -338,8 +338,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     bad: tuple[str, bytes] | None = None
     if scenario == "replay-from-stranger":
         request = [ev.data for ev in net.trace if ev.kind == "deliver" and ev.dst == "server"
-                   and ev.src == "client" and ev.records.records
-                   and ev.records.records[0].content_type == 23]
+                   and ev.src == "client" and (dg := ev.records) is not None and dg.records
+                   and dg.records[0].content_type == 23]
         bad = "stranger", request[-1]
         net.inject(bad[0], "server", bad[1])
         client2_start = net.clock.now_ms + rtt_ms
