@@ -25,16 +25,34 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ..server.events import DatagramTransport, Event
 from ..server.server import DTLSServer
 from ..wire.records import parse_datagram
 from .addresses import addr_str, parse_hostport
-from .sample_sockets import SampleSockets
 from .transport import UDPTransport
 
 __all__ = ["serve", "ServeResult", "ServerThread"]
+
+
+@runtime_checkable
+class ServedTransport(DatagramTransport, Protocol):
+    """What :func:`serve` needs beyond the server's transport (a
+    :class:`UDPTransport`, or a wrapper of one such as a capture)."""
+
+    def wait(self, deadline_ms: float | None, max_wait_ms: float = 1000.0) -> bool: ...  # noqa: D102
+
+    def discard_from(self, peer: Any) -> list[bytes]: ...  # noqa: D102
+
+
+@runtime_checkable
+class PerClientSockets(Protocol):
+    """The sample's per-client sockets (:class:`~mbedtls_py.udp.sample_sockets.SampleSockets`)."""
+
+    def accept(self, peer: Any) -> None: ...  # noqa: D102
+
+    def release_from(self) -> list[tuple[bytes, Any]]: ...  # noqa: D102
 
 
 
@@ -72,9 +90,9 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
     ``stop`` is seen within that time.
     """
     given = transport if transport is not None else server.transport
-    if not isinstance(given, UDPTransport):
-        raise TypeError("serve needs a UDPTransport (the server's or the one given), "
-                        f"not {type(given).__name__}")
+    if not isinstance(given, ServedTransport):  # hasattr checks: wrappers pass
+        raise TypeError("serve needs a transport with wait() and discard_from() "
+                        f"(a UDPTransport), not {type(given).__name__}")
     transport = given
     if not isinstance(max_seconds, (int, float)) or not math.isfinite(max_seconds) \
             or max_seconds <= 0:
@@ -88,7 +106,9 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
     user_cb = server.on_event
     last_kind: dict[str, str] = {}  # emulation only; one entry per peer
 
-    sockets = transport if per_client_socket and isinstance(transport, SampleSockets) else None
+    # hasattr semantics: a wrapper (capture) forwarding to SampleSockets counts
+    sockets = transport if per_client_socket and isinstance(transport, PerClientSockets) \
+        else None
 
     def report_discard(peer: str, data: bytes, note: str) -> None:
         nonlocal discarded
