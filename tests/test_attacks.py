@@ -94,7 +94,7 @@ def test_unparsable_clienthello_kills_established_server_with_cookies(pin, kind)
     assert any("possible client reconnect" in e for e in r.evidence)
 
 
-def test_ccs_without_stray_byte_is_discarded():
+def test_ccs_without_stray_byte_is_discarded() -> None:
     """The same CCS with nothing after it is discarded: the verdict can be 'conforms'."""
     r = established_ccs_stray_byte("psk", stray=b"", seed=3)
     assert r.verdict == "conforms", r.observed
@@ -133,7 +133,7 @@ def test_forged_ccs_then_bad_mac_record_fails_the_handshake(pin, kind, cookies):
         (pin["bad_mac"], pin["bad_mac"])
 
 
-def test_forged_ccs_alone_is_harmless():
+def test_forged_ccs_alone_is_harmless() -> None:
     """Control: the forged CCS without the bad record changes nothing."""
     from mbedtls_py.attacks.scenarios import _judge_handshake
     from mbedtls_py.attacks.result import AttackResult
@@ -182,7 +182,7 @@ def test_replay_window_poisoned_by_one_record(pin, target):
     assert r.facts["replayed_records"] > 0
 
 
-def test_replay_window_needs_a_far_sequence_number():
+def test_replay_window_needs_a_far_sequence_number() -> None:
     """Control for the poisoning: seq 10 stays inside the window, nothing is lost."""
     r = replay_window_poison("psk", seq=10, seed=7)
     assert r.verdict == "conforms", r.observed
@@ -200,14 +200,14 @@ def test_stray_bytes_table(pin):
     assert "app/e1-badmac" not in killed
 
 
-def test_results_replay_byte_for_byte():
+def test_results_replay_byte_for_byte() -> None:
     """Same seed, same codes and evidence (the verdicts are reproducible)."""
     a = [r.to_dict() for r in run_all(seed=11, only=["early-ccs", "established-ccs-stray-byte"])]
     b = [r.to_dict() for r in run_all(seed=11, only=["early-ccs", "established-ccs-stray-byte"])]
     assert a == b
 
 
-def test_forge_matches_the_wire_format():
+def test_forge_matches_the_wire_format() -> None:
     """Forged records are real DTLS 1.2 record headers (checked by the parser)."""
     from mbedtls_py.wire import parse_datagram
 
@@ -219,14 +219,14 @@ def test_forge_matches_the_wire_format():
         forge.record(23, b"", seq=1 << 48)
 
 
-def test_duo_rejects_bad_arguments():
+def test_duo_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
         Duo("rsa")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Duo().ctx("proxy")
 
 
-def test_cli_json_and_errors():
+def test_cli_json_and_errors() -> None:
     """`attacks --json` is one JSON object; a bad --only exits 2 with one error line."""
     out = subprocess.run([sys.executable, "-m", "mbedtls_py", "attacks", "--json", "--only",
                           "established-ccs-stray-byte", "--seed", "2"],

@@ -34,7 +34,7 @@ def test_every_option_by_keyword(mbedtls_pki):
     assert c.peer_cid() == b"\x05\x06\x07\x08" and s.peer_cid() == b"\x01\x02\x03\x04"
 
 
-def test_ciphersuite_names():
+def test_ciphersuite_names() -> None:
     """Cipher suites resolve by Mbed TLS name, IANA name and id; unknown ones are refused."""
     a = ciphersuite_id("TLS-PSK-WITH-AES-128-GCM-SHA256")
     assert a == ciphersuite_id("TLS_PSK_WITH_AES_128_GCM_SHA256") == 0x00A8
@@ -104,21 +104,21 @@ def test_config_misuse(call, exc):
         call()
 
 
-def test_pk_error_code():
+def test_pk_error_code() -> None:
     """A bad key reports Mbed TLS's exact code."""
     with pytest.raises(MbedTLSError) as info:
         PrivateKey(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     assert info.value.code < 0 and info.value.name.startswith("MBEDTLS_ERR_")
 
 
-def test_seeded_rng_is_deterministic():
+def test_seeded_rng_is_deterministic() -> None:
     """The same seed gives the same bytes; a different seed different ones."""
     assert Rng(7).random(3000) == Rng(7).random(3000)
     assert Rng(7).random(64) != Rng(8).random(64)
     assert Rng().random(32) != Rng().random(32)
 
 
-def test_seeded_handshake_is_byte_identical():
+def test_seeded_handshake_is_byte_identical() -> None:
     """Same seeds and fixed time: two PSK handshakes produce identical datagrams."""
     def run():
         set_time(1_700_000_000)
@@ -141,7 +141,7 @@ def test_seeded_handshake_is_byte_identical():
     assert run() == run()
 
 
-def test_time_is_settable():
+def test_time_is_settable() -> None:
     """set_time fixes the time Mbed TLS reads; None returns to the system clock."""
     set_time(1234)
     assert get_time() == 1234
@@ -149,7 +149,7 @@ def test_time_is_settable():
     assert get_time() > 1_600_000_000
 
 
-def test_config_outlives_its_owner():
+def test_config_outlives_its_owner() -> None:
     """A context keeps its config (and what the config points at) alive."""
     import gc
 

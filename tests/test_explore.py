@@ -88,7 +88,7 @@ def test_every_emitted_test_replays_its_class(spec, policy):
             _run(_strip_faults(src), f"class {c.id} without faults")
 
 
-def test_identities_survive_changes():
+def test_identities_survive_changes() -> None:
     """A fault on a datagram that is never sent changes nothing."""
     ghost = Fault("drop", DatagramId("client", "server", "alert epoch=1", 9))
     base = run_schedule("cookie", "none", ()).outcome()
@@ -99,7 +99,7 @@ def test_identities_survive_changes():
     assert run_schedule("cookie", "none", (hold,)).outcome() != base
 
 
-def test_fault_validation():
+def test_fault_validation() -> None:
     """Faults take an event exactly when they need one."""
     d = DatagramId("client", "server", "any", 1)
     with pytest.raises(ValueError):
@@ -112,7 +112,7 @@ def test_fault_validation():
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"]
 
 
-def test_network_intercept():
+def test_network_intercept() -> None:
     """The interceptor sees each datagram first and can drop or hold it."""
     net = Network(seed=1)
     a, b = net.socket("a"), net.socket("b")
@@ -138,7 +138,7 @@ def test_network_intercept():
         net.intercept(42)  # type: ignore[arg-type]
 
 
-def test_process_executor_same_json():
+def test_process_executor_same_json() -> None:
     """A process pool gives the same JSON, in the same order, as a serial run."""
     serial = explore("cookie", "none", 1)
     with ProcessPoolExecutor(2) as pool:
@@ -147,7 +147,7 @@ def test_process_executor_same_json():
     assert parallel.assignments == serial.assignments
 
 
-def test_dask_same_json():
+def test_dask_same_json() -> None:
     """A two-worker Dask LocalCluster gives the same JSON as a serial run."""
     distributed = pytest.importorskip("dask.distributed")
     serial = explore("cookie", "none", 1)
@@ -216,7 +216,7 @@ def test_cli_contract(tmp_path):
     assert _cli("cookie", "--trace", "999").returncode == 2
 
 
-def test_table_lists_every_class():
+def test_table_lists_every_class() -> None:
     """The default command prints a table with one row per class."""
     r = _cli("cid")
     assert r.returncode == 0
@@ -232,7 +232,7 @@ def test_builtin_baselines_are_clean(name):
     assert all(dl in (True, None) for *_, dl in out.sides)
 
 
-def test_docstring_example_is_current():
+def test_docstring_example_is_current() -> None:
     """The emitted test's header names the command that wrote it."""
     result = explore("cookie", "none", 0)
     src = emit_test(result, 0)
