@@ -111,7 +111,7 @@ def test_config_keylog_applies_to_contexts_set_up_later() -> None:
         cc.set_keylog("nope")  # type: ignore[arg-type]
 
 
-def test_capture_chains_an_existing_keylog(tmp_path):
+def test_capture_chains_an_existing_keylog(tmp_path: Path) -> None:
     """A context that already logs keys keeps doing so when a capture adopts it."""
     from mbedtls_py.sim import Network
 

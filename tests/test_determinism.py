@@ -50,7 +50,7 @@ print(net.trace.digest(), hashlib.sha256(pki.ca_pem + pki.chain_pems[0]).hexdige
 """
 
 
-def _start(seed: str) -> subprocess.Popen:
+def _start(seed: str) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONHASHSEED"] = "random"
@@ -58,8 +58,9 @@ def _start(seed: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen) -> list[str]:
+def _finish(proc: subprocess.Popen[str]) -> list[str]:
     out, err = proc.communicate(timeout=120)
+    assert isinstance(out, str)
     assert proc.returncode == 0, err
     return out.split()
 
@@ -83,7 +84,7 @@ def test_same_seed_same_trace_in_one_process() -> None:
     from mbedtls_py import Config, Context
     from mbedtls_py.sim.network import Network
 
-    def run(seed):
+    def run(seed: int) -> tuple[str, str]:
         net = Network(seed=seed)
         pki = make_det_pki(seed)
         cc = Config("client", seed=net.seed_for("client"))

@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.sanitize
 
 
 @pytest.fixture(autouse=True)
-def _system_time_afterwards():
+def _system_time_afterwards() -> Iterator[None]:
     """Duo fixes the time Mbed TLS reads (process-wide today); give it back."""
     yield
     from mbedtls_py import set_time
@@ -44,7 +45,7 @@ def test_cases_are_fixed_by_seed_and_index() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
-def test_every_mutation_gives_a_datagram(name):
+def test_every_mutation_gives_a_datagram(name: str) -> None:
     rng = random.Random(name)
     pool = corpus("psk", True)
     for _ in range(30):
@@ -62,7 +63,7 @@ def test_corpus_is_a_real_handshake() -> None:
 
 
 @pytest.mark.parametrize("state", ALL)
-def test_oracle_accepts_a_harmless_datagram(state):
+def test_oracle_accepts_a_harmless_datagram(state: str) -> None:
     """A datagram that is not DTLS at all (5 bytes) is discarded in every state:
     the oracle says 'ok', so it can pass as well as fail."""
     out, _ = run_alone(_case(state, b"\xff" * 5))
@@ -70,7 +71,7 @@ def test_oracle_accepts_a_harmless_datagram(state):
 
 
 @pytest.mark.parametrize("state", ["server-mid", "client-mid", "client-end"])
-def test_control_times_exist(state):
+def test_control_times_exist(state: str) -> None:
     assert control_ms(state, "psk", False) >= 0
 
 
@@ -142,7 +143,7 @@ def test_cli_json_progress_and_replay() -> None:
 @pytest.mark.parametrize("args", [["--iterations", "0"], ["--iterations", "x"],
                                   ["--state", "nope"], ["--history-from", "3"],
                                   ["--replay", "-1"]])
-def test_cli_bad_input_exits_2(args):
+def test_cli_bad_input_exits_2(args: list[str]) -> None:
     out = _cli(*args, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "error:" in out.stderr
