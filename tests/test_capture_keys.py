@@ -1,5 +1,7 @@
 """Defect 7b: key export only on request, wiped on reset and when turned off."""
 
+from pathlib import Path
+
 import pytest
 
 from mbedtls_py import Context
