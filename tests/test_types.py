@@ -38,6 +38,7 @@ CLEAN_TESTS: list[str] = [
     "tests/test_no_wallclock.py",
     "tests/test_plugin.py",
     "tests/test_proxy.py",
+    "tests/test_repro.py",
     "tests/test_sample_sockets.py",
     "tests/test_serve_robust.py",
     "tests/test_sslopt_bindings.py",
