@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,26 +17,27 @@ from mbedtls_py.errors import Err
 from mbedtls_py.explore import SCENARIOS, emit_test, explore, run_schedule
 from mbedtls_py.explore.model import DatagramId, EventId, Fault, ordinal, schedule_from_json, \
     schedule_to_json
+from mbedtls_py.explore.engine import Exploration, OutcomeClass
 from mbedtls_py.sim import Network
 
 
 @pytest.fixture(scope="module")
-def none_k1():
+def none_k1() -> Exploration:
     """The default exploration: two clients, policy none, one fault."""
     return explore("two-clients", "none", 1)
 
 
-def _seed_class(result):
+def _seed_class(result: Exploration) -> OutcomeClass | None:
     for c in result.failures:
         (f,) = c.representative if len(c.representative) == 1 else (None,)
         if f is not None and f.kind == "hold" and f.d.src == "client" \
-                and f.d.key == "alert epoch=1" and f.e.kind == "reset" and f.e.peer == "client":
+                and f.d.key == "alert epoch=1" and f.e is not None and f.e.kind == "reset" and f.e.peer == "client":
             return c
     return None
 
 
 def _run(src: str, name: str) -> None:
-    scope: dict = {}
+    scope: dict[str, Any] = {}
     exec(compile(src, name, "exec"), scope)  # noqa: S102 - our own emitted test
     for key, fn in scope.items():
         if key.startswith("test_"):
@@ -45,7 +48,7 @@ def _strip_faults(src: str) -> str:
     return "\n".join(line for line in src.splitlines() if "# fault f" not in line) + "\n"
 
 
-def test_seed_rediscovered(none_k1):
+def test_seed_rediscovered(none_k1: Exploration) -> None:
     """Told nothing about alerts or resets, the explorer finds the seed race."""
     c = _seed_class(none_k1)
     assert c is not None, [str(x.representative) for x in none_k1.failures]
@@ -57,9 +60,11 @@ def test_seed_rediscovered(none_k1):
     assert none_k1.classes[0].representative == () and not none_k1.classes[0].failure
 
 
-def test_emitted_seed_test_passes_and_flips_without_the_hold(none_k1, tmp_path):
+def test_emitted_seed_test_passes_and_flips_without_the_hold(none_k1: Exploration,
+                                                            tmp_path: Path) -> None:
     """The emitted regression test passes under pytest; without its hold it fails."""
     c = _seed_class(none_k1)
+    assert c is not None
     src = emit_test(none_k1, c.id)
     assert "hold f1" in src and "net.release('f1')" in src
     path = tmp_path / "test_seed.py"
@@ -75,7 +80,7 @@ def test_emitted_seed_test_passes_and_flips_without_the_hold(none_k1, tmp_path):
 @pytest.mark.parametrize("spec,policy", [("two-clients", "none"), ("two-clients", "linger"),
                                          ("two-clients", "classify"), ("cookie", "lenient"),
                                          ("cert-chain", "none"), ("cid", "none")])
-def test_every_emitted_test_replays_its_class(spec, policy):
+def test_every_emitted_test_replays_its_class(spec: str, policy: str) -> None:
     """Each class's emitted test passes; without its faults it is another class."""
     result = explore(spec, policy, 1)
     assert len(result.classes) >= 5
@@ -118,7 +123,7 @@ def test_network_intercept() -> None:
     a, b = net.socket("a"), net.socket("b")
     seen = []
 
-    def fn(src, dst, index, data):
+    def fn(src: str, dst: str, index: int, data: bytes) -> tuple[str, str] | None:
         seen.append((src, dst, index))
         return {1: ("drop", "first"), 2: ("hold", "second")}.get(index)
 
@@ -176,7 +181,7 @@ def cookie_by_hand(probe, policy):
 '''
 
 
-def test_user_scenario(tmp_path, monkeypatch):
+def test_user_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """module:function scenarios explore like built-ins and emit replay tests."""
     (tmp_path / "my_scenario.py").write_text(USER_SCENARIO)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -188,12 +193,12 @@ def test_user_scenario(tmp_path, monkeypatch):
     _run(emit_test(mine, failure.id), "user replay")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mbedtls_py", "explore", *args],
                           capture_output=True, text=True, timeout=300)
 
 
-def test_cli_contract(tmp_path):
+def test_cli_contract(tmp_path: Path) -> None:
     """--help, one-line errors with status 2, --json, --trace, --emit-test."""
     assert _cli("--help").returncode == 0
     for bad in (["nope"], ["resumption"], ["renegotiation"], ["--faults", "-1"],
@@ -224,7 +229,7 @@ def test_table_lists_every_class() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_builtin_baselines_are_clean(name):
+def test_builtin_baselines_are_clean(name: str) -> None:
     """Every built-in scenario runs fault-free without any error."""
     out = run_schedule(name, "none", ()).outcome()
     assert out.errors == ()

@@ -30,6 +30,7 @@ CLEAN_TESTS: list[str] = [
     "tests/test_config.py",
     "tests/test_determinism.py",
     "tests/test_errors.py",
+    "tests/test_explore.py",
     "tests/test_fuzz.py",
     "tests/test_interop_matrix.py",
     "tests/test_layers.py",
