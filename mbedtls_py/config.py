@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from ._ctxbase import c_callback
@@ -193,7 +193,7 @@ class Config(DtlsConfigExtras):
         lib.mbedtls_ssl_conf_min_tls_version(self._conf, _VERSIONS[min])
         lib.mbedtls_ssl_conf_max_tls_version(self._conf, _VERSIONS[max])
 
-    def set_certificate(self, chain: CertificateChain | bytes | str | list[bytes | str],
+    def set_certificate(self, chain: CertificateChain | bytes | str | Sequence[bytes | str],
                         key: PrivateKey | bytes | str, password: bytes | str | None = None) -> int:
         """``mbedtls_ssl_conf_own_cert``: own certificate chain (leaf first) and
         its private key, PEM or DER, ECDSA or RSA; returns the code (0 when
@@ -205,7 +205,7 @@ class Config(DtlsConfigExtras):
             self._hold(key._pk)
             return as_err(lib.mbedtls_ssl_conf_own_cert(self._conf, chain._crt, key._pk))
 
-    def set_ca_chain(self, cas: CertificateChain | bytes | str | list[bytes | str]) -> None:
+    def set_ca_chain(self, cas: CertificateChain | bytes | str | Sequence[bytes | str]) -> None:
         """Trusted CA certificates for verifying the peer."""
         cas = cas if isinstance(cas, CertificateChain) else CertificateChain(cas)
         with self._lock:
@@ -344,7 +344,7 @@ class Config(DtlsConfigExtras):
         if rc < 0:
             raise error_for(rc, f"{self.name}: {call}")
 
-    def do_set_certificate(self, chain: CertificateChain | bytes | str | list[bytes | str],
+    def do_set_certificate(self, chain: CertificateChain | bytes | str | Sequence[bytes | str],
                            key: PrivateKey | bytes | str,
                            password: bytes | str | None = None) -> None:
         """``set_certificate``; raises ``MbedTLSError`` on a code."""

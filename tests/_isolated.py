@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 import subprocess
 import sys
 import textwrap
@@ -82,7 +83,7 @@ class Worker:
         if ready is None or not ready.get("ready"):
             raise RuntimeError(f"misuse worker did not start: {ready}")
 
-    def _read(self) -> dict | None:
+    def _read(self) -> dict[str, Any] | None:
         import select
 
         assert self.proc is not None and self.proc.stdout is not None
@@ -92,7 +93,7 @@ class Worker:
         line = self.proc.stdout.readline()
         return self._json.loads(line) if line else {"result": "crashed"}
 
-    def run(self, code: str) -> dict:
+    def run(self, code: str) -> dict[str, Any]:
         """``{"result": "returned"|"raised"|"crashed"|"hung", ...}``."""
         if self.proc is None or self.proc.poll() is not None:
             self._start()
@@ -101,7 +102,7 @@ class Worker:
             self.proc.stdin.write(self._json.dumps({"code": textwrap.dedent(code)}) + "\n")
             self.proc.stdin.flush()
         except BrokenPipeError:
-            out: dict | None = {"result": "crashed"}
+            out: dict[str, Any] | None = {"result": "crashed"}
         else:
             out = self._read()
         if out is None or out.get("result") == "crashed":

@@ -15,8 +15,8 @@ MBEDTLS_2 = __mbedtls_version__.startswith("2.")
 # 3.x rejects the record in the record layer (-0x7700); 2.x's DTLS server
 # reads the ClientHello record itself and reports -0x7900, as upstream's
 # 2.28 documents.  The same parser reports any non-ClientHello garbage.
-RACE_RC = Err.SSL_BAD_HS_CLIENT_HELLO if MBEDTLS_2 else Err.SSL_UNEXPECTED_MESSAGE
-GARBAGE_FIRST_DATAGRAM_RC = Err.SSL_BAD_HS_CLIENT_HELLO if MBEDTLS_2 else Err.SSL_INVALID_RECORD
+RACE_RC = Err["SSL_BAD_HS_CLIENT_HELLO"] if MBEDTLS_2 else Err.SSL_UNEXPECTED_MESSAGE
+GARBAGE_FIRST_DATAGRAM_RC = Err["SSL_BAD_HS_CLIENT_HELLO"] if MBEDTLS_2 else Err.SSL_INVALID_RECORD
 
 # repro's "lenient" (3.6.6's upstream workaround) and "classify" (staleness
 # proven only from exactly -0x7700) key on 3.x's code: on 2.x they do not

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,13 +29,14 @@ from mbedtls_py.attacks import (
     run_all,
     stray_bytes,
 )
+from mbedtls_py.attacks.duo import Kind
 from mbedtls_py.attacks.result import code_name
 
 pytestmark = pytest.mark.sanitize
 
 
 @pytest.fixture(autouse=True)
-def _system_time_afterwards():
+def _system_time_afterwards() -> Iterator[None]:
     """Duo fixes the time Mbed TLS reads (process-wide today); give it back."""
     yield
     from mbedtls_py import set_time
@@ -61,7 +64,7 @@ PINNED = {"3.6.6": _PIN_366, "3.6.7": _PIN_366}
 
 
 @pytest.fixture(scope="module")
-def pin() -> dict:
+def pin() -> dict[str, Any]:
     if __mbedtls_version__ not in PINNED:
         pytest.skip(f"no pinned off-path behaviour for Mbed TLS {__mbedtls_version__}; "
                     "run `python -m mbedtls_py attacks --json` and add it to PINNED")
@@ -70,7 +73,7 @@ def pin() -> dict:
 
 @pytest.mark.parametrize("kind", ["psk", "ecdsa"])
 @pytest.mark.parametrize("target", ["client", "server"])
-def test_ccs_plus_one_byte_kills_established_connection(pin, kind, target):
+def test_ccs_plus_one_byte_kills_established_connection(pin: dict[str, Any], kind: Kind, target: str) -> None:
     """PINNED (flips when fixed): 15 bytes (epoch-0 CCS + 1 stray byte) make the
     injected read and every later read return SSL_INTERNAL_ERROR."""
     r = established_ccs_stray_byte(kind, target=target, seed=3)
@@ -83,7 +86,7 @@ def test_ccs_plus_one_byte_kills_established_connection(pin, kind, target):
 
 
 @pytest.mark.parametrize("kind", ["psk", "ecdsa"])
-def test_unparsable_clienthello_kills_established_server_with_cookies(pin, kind):
+def test_unparsable_clienthello_kills_established_server_with_cookies(pin: dict[str, Any], kind: Kind) -> None:
     """PINNED (flips when fixed; found by the fuzzer): 14 bytes (an epoch-0
     handshake record holding only the ClientHello type byte) make an established
     server with cookies fail with SSL_DECODE_ERROR (client-reconnect path)."""
@@ -94,7 +97,7 @@ def test_unparsable_clienthello_kills_established_server_with_cookies(pin, kind)
     assert any("possible client reconnect" in e for e in r.evidence)
 
 
-def test_ccs_without_stray_byte_is_discarded():
+def test_ccs_without_stray_byte_is_discarded() -> None:
     """The same CCS with nothing after it is discarded: the verdict can be 'conforms'."""
     r = established_ccs_stray_byte("psk", stray=b"", seed=3)
     assert r.verdict == "conforms", r.observed
@@ -103,7 +106,7 @@ def test_ccs_without_stray_byte_is_discarded():
 
 @pytest.mark.parametrize("kind,cookies", [("psk", False), ("psk", True), ("ecdsa", False),
                                           ("ecdsa", True)])
-def test_early_malformed_ccs_makes_client_handshake_impossible(pin, kind, cookies):
+def test_early_malformed_ccs_makes_client_handshake_impossible(pin: dict[str, Any], kind: Kind, cookies: bool) -> None:
     """PINNED (flips when fixed): a 14-byte plaintext CCS with content 0 before the
     ServerHello fails the client's handshake at once with SSL_INVALID_RECORD."""
     r = early_ccs(kind, cookies=cookies, seed=5)
@@ -114,7 +117,7 @@ def test_early_malformed_ccs_makes_client_handshake_impossible(pin, kind, cookie
     assert any("invalid CCS message" in e for e in r.evidence)
 
 
-def test_early_short_alert_fails_the_handshake(pin):
+def test_early_short_alert_fails_the_handshake(pin: dict[str, Any]) -> None:
     """PINNED (flips when fixed; found by the fuzzer): a plaintext alert with a
     1-byte body is not discarded either: SSL_INVALID_RECORD, fatal."""
     r = early_short_alert("psk", seed=5)
@@ -123,7 +126,7 @@ def test_early_short_alert_fails_the_handshake(pin):
 
 
 @pytest.mark.parametrize("kind,cookies", [("psk", False), ("ecdsa", True)])
-def test_forged_ccs_then_bad_mac_record_fails_the_handshake(pin, kind, cookies):
+def test_forged_ccs_then_bad_mac_record_fails_the_handshake(pin: dict[str, Any], kind: Kind, cookies: bool) -> None:
     """PINNED (flips when fixed; found by the fuzzer): a forged CCS while the
     client waits for the server's, then an epoch-1 record with a bad MAC:
     SSL_INVALID_MAC, fatal (the server then sees the client's fatal alert)."""
@@ -133,12 +136,12 @@ def test_forged_ccs_then_bad_mac_record_fails_the_handshake(pin, kind, cookies):
         (pin["bad_mac"], pin["bad_mac"])
 
 
-def test_forged_ccs_alone_is_harmless():
+def test_forged_ccs_alone_is_harmless() -> None:
     """Control: the forged CCS without the bad record changes nothing."""
     from mbedtls_py.attacks.scenarios import _judge_handshake
     from mbedtls_py.attacks.result import AttackResult
 
-    def inject(duo):
+    def inject(duo: Duo) -> int | None:
         duo.step("server")
         duo.flush()
         duo.step("client")
@@ -150,7 +153,7 @@ def test_forged_ccs_alone_is_harmless():
 
 
 @pytest.mark.parametrize("kind,cookies", [("psk", False), ("psk", True), ("ecdsa", True)])
-def test_early_valid_ccs_far_ahead_poisons_the_replay_window(pin, kind, cookies):
+def test_early_valid_ccs_far_ahead_poisons_the_replay_window(pin: dict[str, Any], kind: Kind, cookies: bool) -> None:
     """PINNED (flips when fixed): a valid 14-byte CCS with sequence number 2**40
     before the ServerHello; every real server record, retransmissions included,
     is 'replayed' and both sides time out."""
@@ -161,7 +164,7 @@ def test_early_valid_ccs_far_ahead_poisons_the_replay_window(pin, kind, cookies)
     assert any("out-of-order ChangeCipherSpec" in e for e in r.evidence)
 
 
-def test_early_ccs_with_a_small_sequence_number_costs_a_retransmission(pin):
+def test_early_ccs_with_a_small_sequence_number_costs_a_retransmission(pin: dict[str, Any]) -> None:
     """PINNED (flips when fixed): a valid CCS with seq 2 collides with the server's
     real CCS (PSK, no cookies): that record is discarded as replayed, the
     handshake completes one retransmission timeout late."""
@@ -173,7 +176,7 @@ def test_early_ccs_with_a_small_sequence_number_costs_a_retransmission(pin):
 
 
 @pytest.mark.parametrize("target", ["client", "server"])
-def test_replay_window_poisoned_by_one_record(pin, target):
+def test_replay_window_poisoned_by_one_record(pin: dict[str, Any], target: str) -> None:
     """PINNED (flips when fixed): an epoch-0 record with seq 2**40 (itself dropped
     as unexpected application data) makes the peer's later epoch-0 records replays."""
     r = replay_window_poison("psk", target=target, seed=7)
@@ -182,13 +185,13 @@ def test_replay_window_poisoned_by_one_record(pin, target):
     assert r.facts["replayed_records"] > 0
 
 
-def test_replay_window_needs_a_far_sequence_number():
+def test_replay_window_needs_a_far_sequence_number() -> None:
     """Control for the poisoning: seq 10 stays inside the window, nothing is lost."""
     r = replay_window_poison("psk", seq=10, seed=7)
     assert r.verdict == "conforms", r.observed
 
 
-def test_stray_bytes_table(pin):
+def test_stray_bytes_table(pin: dict[str, Any]) -> None:
     """PINNED (flips when fixed): a record dropped before decryption + 1..12 stray
     bytes kills the connection; 0 or 13 do not (13 bytes parse as a record
     header); a bad-MAC record of the current epoch drops the whole datagram."""
@@ -200,14 +203,14 @@ def test_stray_bytes_table(pin):
     assert "app/e1-badmac" not in killed
 
 
-def test_results_replay_byte_for_byte():
+def test_results_replay_byte_for_byte() -> None:
     """Same seed, same codes and evidence (the verdicts are reproducible)."""
     a = [r.to_dict() for r in run_all(seed=11, only=["early-ccs", "established-ccs-stray-byte"])]
     b = [r.to_dict() for r in run_all(seed=11, only=["early-ccs", "established-ccs-stray-byte"])]
     assert a == b
 
 
-def test_forge_matches_the_wire_format():
+def test_forge_matches_the_wire_format() -> None:
     """Forged records are real DTLS 1.2 record headers (checked by the parser)."""
     from mbedtls_py.wire import parse_datagram
 
@@ -219,14 +222,14 @@ def test_forge_matches_the_wire_format():
         forge.record(23, b"", seq=1 << 48)
 
 
-def test_duo_rejects_bad_arguments():
+def test_duo_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
         Duo("rsa")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Duo().ctx("proxy")
 
 
-def test_cli_json_and_errors():
+def test_cli_json_and_errors() -> None:
     """`attacks --json` is one JSON object; a bad --only exits 2 with one error line."""
     out = subprocess.run([sys.executable, "-m", "mbedtls_py", "attacks", "--json", "--only",
                           "established-ccs-stray-byte", "--seed", "2"],

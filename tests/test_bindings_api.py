@@ -55,7 +55,7 @@ def test_every_raw_call_has_its_raising_form(cls):
             assert name in NEVER_A_CODE, f"{cls.__name__}.{name} returns an int: raw call?"
 
 
-def test_setters_of_void_calls_return_none():
+def test_setters_of_void_calls_return_none() -> None:
     """Setters over calls that cannot fail return None, not an always-0 int."""
     for name, fn in _public_methods(Config):
         if name.startswith("set_") and name not in Config.RAW_CALLS:
@@ -65,7 +65,7 @@ def test_setters_of_void_calls_return_none():
     assert cfg.set_ciphersuites(SUITES) is None
 
 
-def test_raw_and_raising_forms_report_the_same_code():
+def test_raw_and_raising_forms_report_the_same_code() -> None:
     client = Context(Config("client", psk=(PSK, b"id"), ciphersuites=SUITES))
     assert client.handshake() == Err.SSL_WANT_READ
     with pytest.raises(WantRead) as e:
@@ -78,7 +78,7 @@ def test_raw_and_raising_forms_report_the_same_code():
         client.do_read_into(buf)
 
 
-def test_config_raw_setter_returns_the_code_and_raising_form_raises():
+def test_config_raw_setter_returns_the_code_and_raising_form_raises() -> None:
     cfg = Config("client", psk=(PSK, b"id"))
     # Mbed TLS 3.x refuses a second PSK on one config; 2.x replaces the first
     rc = cfg.set_psk(b"\x02" * 16, b"other")
@@ -91,7 +91,7 @@ def test_config_raw_setter_returns_the_code_and_raising_form_raises():
     assert e.value.code == rc
 
 
-def test_do_write_and_deprecated_send():
+def test_do_write_and_deprecated_send() -> None:
     client, server, _ = new_pair(*psk_configs())
     assert handshake_pair(client, server) == (0, 0)
     assert client.do_write(b"ping") == 4
@@ -107,7 +107,7 @@ def test_ciphersuites_accept_any_iterable(suites):
     assert cfg.endpoint == "client"
 
 
-def test_ciphersuites_tuple_option_is_the_whole_list():
+def test_ciphersuites_tuple_option_is_the_whole_list() -> None:
     client, server, _ = new_pair(Config("client", seed=1, psk=(PSK, b"id"), ciphersuites=SUITES),
                                  Config("server", seed=2, psk=(PSK, b"id"),
                                         ciphersuites=SUITES[1:]))
@@ -123,7 +123,7 @@ def test_ciphersuites_refuse_a_bare_value(bad):
         Config("client", ciphersuites=bad)
 
 
-def test_move_to_reports_the_real_size_of_an_oversize_datagram():
+def test_move_to_reports_the_real_size_of_an_oversize_datagram() -> None:
     client = Context(Config("client", psk=(PSK, b"id"), ciphersuites=SUITES))
     small = Context(Config("server", psk=(PSK, b"id")), max_datagram=40)
     assert client.handshake() == Err.SSL_WANT_READ
@@ -135,7 +135,7 @@ def test_move_to_reports_the_real_size_of_an_oversize_datagram():
     assert small.pending_in == 0
 
 
-def test_context_is_not_iterable_and_drain_is_explicit():
+def test_context_is_not_iterable_and_drain_is_explicit() -> None:
     client = Context(Config("client", psk=(PSK, b"id"), ciphersuites=SUITES))
     client.handshake()
     assert client.pending_out == 1
@@ -146,7 +146,7 @@ def test_context_is_not_iterable_and_drain_is_explicit():
     assert client.pending_out == 0
 
 
-def test_context_public_api_still_importable():
+def test_context_public_api_still_importable() -> None:
     from mbedtls_py import ExportedKeys, RealClock, VirtualClock  # noqa: F401
     from mbedtls_py.context import KeyLog, export_keys_to  # noqa: F401
     assert mbedtls_py.Context.__module__ == "mbedtls_py.context"
@@ -160,7 +160,7 @@ def _stub_members():
     return version, dict((n, int(v)) for n, v in re.findall(r"^    (\w+) = (-?\d+)$", text, re.M))
 
 
-def test_err_stub_lists_every_member_of_the_pinned_build():
+def test_err_stub_lists_every_member_of_the_pinned_build() -> None:
     version, stub = _stub_members()
     assert len(stub) > 200
     if mbedtls_py.__mbedtls_version__ != version:
@@ -201,7 +201,7 @@ def test_err_members_type_check(tmp_path):
     assert bad.returncode == 1 and "SSL_NO_SUCH_CODE" in bad.stdout, bad.stdout
 
 
-def test_mypy_strict_config_and_wheel_tag():
+def test_mypy_strict_config_and_wheel_tag() -> None:
     """pyproject runs mypy strict on the package; setup.cfg tags the wheel abi3."""
     text = (ROOT / "pyproject.toml").read_text()
     assert re.search(r"\[tool\.mypy\][^\[]*strict = true", text)

@@ -28,7 +28,8 @@ def _ones_sum(data: bytes) -> int:
 @pytest.mark.parametrize("src,dst", [(("192.0.2.1", 50001), ("192.0.2.2", 4433)),
                                      (("2001:db8::1", 50001), ("2001:db8::2", 4433))])
 @pytest.mark.parametrize("size", [0, 1, 13, 1400])
-def test_ip_udp_checksums_verify(src, dst, size) -> None:
+def test_ip_udp_checksums_verify(src: tuple[str, int], dst: tuple[str, int],
+                                 size: int) -> None:
     """Receiver-side verification: the one's complement sums come out as 0xFFFF."""
     payload = bytes((i * 7) & 0xFF for i in range(size))
     pkt = ip_udp(src, dst, payload)

@@ -12,7 +12,7 @@ import pytest
 from mbedtls_py.cli.repro import main as repro_main
 
 
-def test_several_runs_one_file_each(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_several_runs_one_file_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Several runs: FILE with scenario, policy and seed before the extension, keys too."""
     rc = repro_main(["close-notify", "--scenario", "late-close-notify", "--mitigation", "none",
                      "--runs", "2", "--seed", "5", "--pcap", str(tmp_path / "r.pcapng"),
@@ -27,7 +27,7 @@ def test_several_runs_one_file_each(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert len(lines) == 2 and all(ln.startswith("CLIENT_RANDOM ") for ln in lines)
 
 
-def test_sweep_captures_each_failing_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_sweep_captures_each_failing_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With --sweep, exactly the failing runs leave a capture (replayed from their seed)."""
     rc = repro_main(["close-notify", "--sweep", "12", "--mitigation", "none", "--json",
                      "--pcap", str(tmp_path / "s.pcapng")])

@@ -1,5 +1,7 @@
 """Defect 7b: key export only on request, wiped on reset and when turned off."""
 
+from pathlib import Path
+
 import pytest
 
 from mbedtls_py import Context
@@ -13,7 +15,7 @@ def _secret_bytes(ctx: Context) -> bytes:
     return bytes(conn.master_secret) + bytes(conn.client_random) + bytes(conn.server_random)
 
 
-def test_no_key_export_by_default():
+def test_no_key_export_by_default() -> None:
     """By default no secret is recorded: exported_keys() is None, the C fields stay zero."""
     client, server, _ = new_pair(*psk_configs())
     assert client.keylog is None and server.keylog is None
@@ -24,7 +26,7 @@ def test_no_key_export_by_default():
         assert not ctx._conn.keys_ready
 
 
-def test_keylog_gets_the_nss_line_once_per_handshake():
+def test_keylog_gets_the_nss_line_once_per_handshake() -> None:
     """keylog=callable: one NSS line per side, equal on both, matching exported_keys()."""
     lines: list[str] = []
     cc, sc = psk_configs()
@@ -40,7 +42,7 @@ def test_keylog_gets_the_nss_line_once_per_handshake():
     assert keys.master_secret != bytes(48)
 
 
-def test_session_reset_wipes_the_secret():
+def test_session_reset_wipes_the_secret() -> None:
     """session_reset() zeroises the recorded secret (mbedtls_platform_zeroize)."""
     lines: list[str] = []
     client, server, _ = new_pair(*psk_configs())
@@ -53,7 +55,7 @@ def test_session_reset_wipes_the_secret():
     assert client.exported_keys() is not None  # the other side keeps its own until reset
 
 
-def test_turning_export_off_wipes_and_stops():
+def test_turning_export_off_wipes_and_stops() -> None:
     """keylog = None unregisters the export callback and wipes what was kept."""
     lines: list[str] = []
     client, server, _ = new_pair(*psk_configs())
@@ -67,7 +69,7 @@ def test_turning_export_off_wipes_and_stops():
     assert _secret_bytes(client) == bytes(112)
 
 
-def test_export_keys_to_scope():
+def test_export_keys_to_scope() -> None:
     """Contexts created inside export_keys_to() export; those created after do not."""
     lines: list[str] = []
     with export_keys_to(lines.append):
@@ -78,7 +80,7 @@ def test_export_keys_to_scope():
     assert len(lines) == 2 and later_c.exported_keys() is None
 
 
-def test_bad_keylog_is_rejected():
+def test_bad_keylog_is_rejected() -> None:
     """A keylog that is not callable is a TypeError, not a crash at handshake time."""
     cc, _ = psk_configs()
     with pytest.raises(TypeError):
@@ -91,7 +93,7 @@ def test_bad_keylog_is_rejected():
         ctx.keylog = print
 
 
-def test_config_keylog_applies_to_contexts_set_up_later():
+def test_config_keylog_applies_to_contexts_set_up_later() -> None:
     """Config(keylog=...) turns export on for every context made from it (any thread)."""
     import threading
 
@@ -111,7 +113,7 @@ def test_config_keylog_applies_to_contexts_set_up_later():
         cc.set_keylog("nope")  # type: ignore[arg-type]
 
 
-def test_capture_chains_an_existing_keylog(tmp_path):
+def test_capture_chains_an_existing_keylog(tmp_path: Path) -> None:
     """A context that already logs keys keeps doing so when a capture adopts it."""
     from mbedtls_py.sim import Network
 

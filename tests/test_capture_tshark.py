@@ -30,7 +30,7 @@ def _late_seed() -> int:
     raise AssertionError("no seed in 1..49 puts the alert after the reset")
 
 
-def test_seed_race_from_repro_decrypts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_seed_race_from_repro_decrypts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """repro --pcap: the client's encrypted alert reads as Close Notify, arrives after
     the server's reset, and the server's handshake then fails with -0x7700."""
     seed = _late_seed()

@@ -1,6 +1,9 @@
 """``Context.check_record`` (``mbedtls_ssl_check_record``) and its raising form, on a
 real established pair: what classify's proof of staleness rests on."""
 
+from collections.abc import Iterator
+
+from mbedtls_py.context import Context
 import pytest
 
 from mbedtls_py import Err
@@ -9,7 +12,7 @@ from mbedtls_py.testing import handshake_pair, new_pair, psk_configs
 
 
 @pytest.fixture
-def pair():
+def pair() -> Iterator[tuple[Context, Context]]:
     client, server, _ = new_pair(*psk_configs(seed=1), hostname=None)
     assert handshake_pair(client, server) == (0, 0)
     yield client, server
@@ -17,10 +20,11 @@ def pair():
     server.close()
 
 
-def test_authentic_record_checks_zero_and_leaves_the_context_alone(pair):
+def test_authentic_record_checks_zero_and_leaves_the_context_alone(pair: tuple[Context, Context]) -> None:
     client, server = pair
     assert client.write(b"hello") == 5
     record = client.pop()
+    assert record is not None
     assert server.check_record(record) == 0
     assert server.check_record(record) == 0  # no state change: still unseen
     server.do_check_record(record)  # raising form: no exception
@@ -28,10 +32,11 @@ def test_authentic_record_checks_zero_and_leaves_the_context_alone(pair):
     assert server.read(100) == b"hello"
 
 
-def test_forged_replayed_and_plaintext_records_do_not_check(pair):
+def test_forged_replayed_and_plaintext_records_do_not_check(pair: tuple[Context, Context]) -> None:
     client, server = pair
     client.write(b"hello")
     record = client.pop()
+    assert record is not None
     forged = record[:-1] + bytes([record[-1] ^ 1])  # one bit of the tag
     assert server.check_record(forged) == Err.SSL_INVALID_MAC
     with pytest.raises(MbedTLSError) as info:
@@ -46,7 +51,7 @@ def test_forged_replayed_and_plaintext_records_do_not_check(pair):
     assert server.check_record(issue9) == Err.SSL_INVALID_RECORD
 
 
-def test_check_record_rejects_bad_arguments(pair):
+def test_check_record_rejects_bad_arguments(pair: tuple[Context, Context]) -> None:
     _, server = pair
     with pytest.raises(ValueError):
         server.check_record(b"")

@@ -15,6 +15,7 @@ from mbedtls_py.peers import interop
 from mbedtls_py.server.concurrent import ConcurrentServer
 from mbedtls_py.context import Context
 from mbedtls_py.server.server import DTLSServer
+from mbedtls_py.config import Config
 from mbedtls_py.testing import open_socket_inodes, psk_configs
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
@@ -41,7 +42,7 @@ def stall_after_cookie(client: UDPClient) -> None:
     raise AssertionError(f"client stuck at {client.ctx.state}")
 
 
-def client_hello(cc) -> bytes:
+def client_hello(cc: Config) -> bytes:
     ctx = Context(cc)
     try:
         ctx.handshake()

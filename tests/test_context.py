@@ -54,7 +54,7 @@ def test_certificate_handshake_and_echo(kind, mbedtls_pki, mbedtls_rsa_pki):
     assert echo(client, server) == REQUEST
 
 
-def test_psk_handshake_and_echo():
+def test_psk_handshake_and_echo() -> None:
     """A PSK handshake negotiates the configured suite and echoes data."""
     client, server, _ = established(*psk_configs(), hostname=None)
     assert client.ciphersuite == server.ciphersuite == "TLS-PSK-WITH-AES-128-GCM-SHA256"
@@ -303,7 +303,7 @@ def test_truncated_oversize_datagram(dtls_psk_configs):
                                *([Err.SSL_BAD_HS_CLIENT_HELLO] if MBEDTLS_2 else []))
 
 
-def test_contexts_free_their_memory():
+def test_contexts_free_their_memory() -> None:
     """Many context lifecycles leave no Context objects behind (freed by ffi.gc)."""
     cc, sc = psk_configs()
     for _ in range(200):
@@ -333,7 +333,7 @@ def test_threads_serialise_on_one_context(dtls_psk_configs):
     assert not any(t.is_alive() for t in threads)
 
 
-def test_virtual_clock_misuse():
+def test_virtual_clock_misuse() -> None:
     """The virtual clock only moves forward, in whole milliseconds."""
     clock = VirtualClock(5)
     with pytest.raises(ValueError):

@@ -50,7 +50,7 @@ print(net.trace.digest(), hashlib.sha256(pki.ca_pem + pki.chain_pems[0]).hexdige
 """
 
 
-def _start(seed: str) -> subprocess.Popen:
+def _start(seed: str) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONHASHSEED"] = "random"
@@ -58,13 +58,14 @@ def _start(seed: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen) -> list[str]:
+def _finish(proc: subprocess.Popen[str]) -> list[str]:
     out, err = proc.communicate(timeout=120)
+    assert isinstance(out, str)
     assert proc.returncode == 0, err
     return out.split()
 
 
-def test_same_seed_same_trace_digest_in_two_processes_different_seed_differs():
+def test_same_seed_same_trace_digest_in_two_processes_different_seed_differs() -> None:
     """Two processes with seed A give the same digest (certificates included); seed B differs."""
     procs = [_start("A"), _start("A"), _start("B")]
     a1, a2, b = (_finish(p) for p in procs)
@@ -76,14 +77,14 @@ def test_same_seed_same_trace_digest_in_two_processes_different_seed_differs():
     assert b[0] != digest_a and b[1] != pki_a
 
 
-def test_same_seed_same_trace_in_one_process():
+def test_same_seed_same_trace_in_one_process() -> None:
     """Run twice in one process: identical JSON traces, byte for byte."""
     import json
 
     from mbedtls_py import Config, Context
     from mbedtls_py.sim.network import Network
 
-    def run(seed):
+    def run(seed: int) -> tuple[str, str]:
         net = Network(seed=seed)
         pki = make_det_pki(seed)
         cc = Config("client", seed=net.seed_for("client"))
@@ -101,7 +102,7 @@ def test_same_seed_same_trace_in_one_process():
     assert json.loads(first[0]) and other[1] != first[1]
 
 
-def test_det_pki_is_a_function_of_the_seed():
+def test_det_pki_is_a_function_of_the_seed() -> None:
     """make_det_pki: same seed, same PEM bytes; another seed, other keys and certificates."""
     a, b, c = make_det_pki("s"), make_det_pki("s"), make_det_pki("t")
     assert a == b
@@ -112,12 +113,12 @@ def test_det_pki_is_a_function_of_the_seed():
 
 @pytest.mark.skipif(not native_deterministic_signing(),
                     reason="cryptography here has no deterministic ECDSA to compare with")
-def test_pure_python_fallback_signs_exactly_like_cryptography():
+def test_pure_python_fallback_signs_exactly_like_cryptography() -> None:
     """The RFC 6979 fallback (for older cryptography/OpenSSL) gives the same certificates."""
     assert make_det_pki(42) == make_det_pki(42, _force_fallback=True)
 
 
-def test_rfc6979_known_answer():
+def test_rfc6979_known_answer() -> None:
     """rfc6979_sign reproduces RFC 6979 A.2.5 (P-256, SHA-256, message "sample")."""
     x = 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721
     r, s = rfc6979_sign(x, b"sample")
@@ -125,7 +126,7 @@ def test_rfc6979_known_answer():
     assert s == 0xF7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8
 
 
-def test_det_pki_authenticates_a_handshake():
+def test_det_pki_authenticates_a_handshake() -> None:
     """Mbed TLS verifies the deterministic chain (authmode required) at the network's fixed time."""
     from mbedtls_py import Config, Context
     from mbedtls_py.sim.network import Network

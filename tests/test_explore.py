@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,26 +17,27 @@ from mbedtls_py.errors import Err
 from mbedtls_py.explore import SCENARIOS, emit_test, explore, run_schedule
 from mbedtls_py.explore.model import DatagramId, EventId, Fault, ordinal, schedule_from_json, \
     schedule_to_json
+from mbedtls_py.explore.engine import Exploration, OutcomeClass
 from mbedtls_py.sim import Network
 
 
 @pytest.fixture(scope="module")
-def none_k1():
+def none_k1() -> Exploration:
     """The default exploration: two clients, policy none, one fault."""
     return explore("two-clients", "none", 1)
 
 
-def _seed_class(result):
+def _seed_class(result: Exploration) -> OutcomeClass | None:
     for c in result.failures:
         (f,) = c.representative if len(c.representative) == 1 else (None,)
         if f is not None and f.kind == "hold" and f.d.src == "client" \
-                and f.d.key == "alert epoch=1" and f.e.kind == "reset" and f.e.peer == "client":
+                and f.d.key == "alert epoch=1" and f.e is not None and f.e.kind == "reset" and f.e.peer == "client":
             return c
     return None
 
 
 def _run(src: str, name: str) -> None:
-    scope: dict = {}
+    scope: dict[str, Any] = {}
     exec(compile(src, name, "exec"), scope)  # noqa: S102 - our own emitted test
     for key, fn in scope.items():
         if key.startswith("test_"):
@@ -45,7 +48,7 @@ def _strip_faults(src: str) -> str:
     return "\n".join(line for line in src.splitlines() if "# fault f" not in line) + "\n"
 
 
-def test_seed_rediscovered(none_k1):
+def test_seed_rediscovered(none_k1: Exploration) -> None:
     """Told nothing about alerts or resets, the explorer finds the seed race."""
     c = _seed_class(none_k1)
     assert c is not None, [str(x.representative) for x in none_k1.failures]
@@ -57,9 +60,11 @@ def test_seed_rediscovered(none_k1):
     assert none_k1.classes[0].representative == () and not none_k1.classes[0].failure
 
 
-def test_emitted_seed_test_passes_and_flips_without_the_hold(none_k1, tmp_path):
+def test_emitted_seed_test_passes_and_flips_without_the_hold(none_k1: Exploration,
+                                                            tmp_path: Path) -> None:
     """The emitted regression test passes under pytest; without its hold it fails."""
     c = _seed_class(none_k1)
+    assert c is not None
     src = emit_test(none_k1, c.id)
     assert "hold f1" in src and "net.release('f1')" in src
     path = tmp_path / "test_seed.py"
@@ -75,7 +80,7 @@ def test_emitted_seed_test_passes_and_flips_without_the_hold(none_k1, tmp_path):
 @pytest.mark.parametrize("spec,policy", [("two-clients", "none"), ("two-clients", "linger"),
                                          ("two-clients", "classify"), ("cookie", "lenient"),
                                          ("cert-chain", "none"), ("cid", "none")])
-def test_every_emitted_test_replays_its_class(spec, policy):
+def test_every_emitted_test_replays_its_class(spec: str, policy: str) -> None:
     """Each class's emitted test passes; without its faults it is another class."""
     result = explore(spec, policy, 1)
     assert len(result.classes) >= 5
@@ -88,7 +93,7 @@ def test_every_emitted_test_replays_its_class(spec, policy):
             _run(_strip_faults(src), f"class {c.id} without faults")
 
 
-def test_identities_survive_changes():
+def test_identities_survive_changes() -> None:
     """A fault on a datagram that is never sent changes nothing."""
     ghost = Fault("drop", DatagramId("client", "server", "alert epoch=1", 9))
     base = run_schedule("cookie", "none", ()).outcome()
@@ -99,7 +104,7 @@ def test_identities_survive_changes():
     assert run_schedule("cookie", "none", (hold,)).outcome() != base
 
 
-def test_fault_validation():
+def test_fault_validation() -> None:
     """Faults take an event exactly when they need one."""
     d = DatagramId("client", "server", "any", 1)
     with pytest.raises(ValueError):
@@ -112,13 +117,13 @@ def test_fault_validation():
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"]
 
 
-def test_network_intercept():
+def test_network_intercept() -> None:
     """The interceptor sees each datagram first and can drop or hold it."""
     net = Network(seed=1)
     a, b = net.socket("a"), net.socket("b")
     seen = []
 
-    def fn(src, dst, index, data):
+    def fn(src: str, dst: str, index: int, data: bytes) -> tuple[str, str] | None:
         seen.append((src, dst, index))
         return {1: ("drop", "first"), 2: ("hold", "second")}.get(index)
 
@@ -138,7 +143,7 @@ def test_network_intercept():
         net.intercept(42)  # type: ignore[arg-type]
 
 
-def test_process_executor_same_json():
+def test_process_executor_same_json() -> None:
     """A process pool gives the same JSON, in the same order, as a serial run."""
     serial = explore("cookie", "none", 1)
     with ProcessPoolExecutor(2) as pool:
@@ -147,7 +152,7 @@ def test_process_executor_same_json():
     assert parallel.assignments == serial.assignments
 
 
-def test_dask_same_json():
+def test_dask_same_json() -> None:
     """A two-worker Dask LocalCluster gives the same JSON as a serial run."""
     distributed = pytest.importorskip("dask.distributed")
     serial = explore("cookie", "none", 1)
@@ -176,7 +181,7 @@ def cookie_by_hand(probe, policy):
 '''
 
 
-def test_user_scenario(tmp_path, monkeypatch):
+def test_user_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """module:function scenarios explore like built-ins and emit replay tests."""
     (tmp_path / "my_scenario.py").write_text(USER_SCENARIO)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -188,12 +193,12 @@ def test_user_scenario(tmp_path, monkeypatch):
     _run(emit_test(mine, failure.id), "user replay")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mbedtls_py", "explore", *args],
                           capture_output=True, text=True, timeout=300)
 
 
-def test_cli_contract(tmp_path):
+def test_cli_contract(tmp_path: Path) -> None:
     """--help, one-line errors with status 2, --json, --trace, --emit-test."""
     assert _cli("--help").returncode == 0
     for bad in (["nope"], ["resumption"], ["renegotiation"], ["--faults", "-1"],
@@ -216,7 +221,7 @@ def test_cli_contract(tmp_path):
     assert _cli("cookie", "--trace", "999").returncode == 2
 
 
-def test_table_lists_every_class():
+def test_table_lists_every_class() -> None:
     """The default command prints a table with one row per class."""
     r = _cli("cid")
     assert r.returncode == 0
@@ -224,7 +229,7 @@ def test_table_lists_every_class():
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_builtin_baselines_are_clean(name):
+def test_builtin_baselines_are_clean(name: str) -> None:
     """Every built-in scenario runs fault-free without any error."""
     out = run_schedule(name, "none", ()).outcome()
     assert out.errors == ()
@@ -232,7 +237,7 @@ def test_builtin_baselines_are_clean(name):
     assert all(dl in (True, None) for *_, dl in out.sides)
 
 
-def test_docstring_example_is_current():
+def test_docstring_example_is_current() -> None:
     """The emitted test's header names the command that wrote it."""
     result = explore("cookie", "none", 0)
     src = emit_test(result, 0)

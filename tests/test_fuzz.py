@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.sanitize
 
 
 @pytest.fixture(autouse=True)
-def _system_time_afterwards():
+def _system_time_afterwards() -> Iterator[None]:
     """Duo fixes the time Mbed TLS reads (process-wide today); give it back."""
     yield
     from mbedtls_py import set_time
@@ -32,7 +33,7 @@ def _case(state: str, data: bytes, kind: str = "psk", cookies: bool = False) -> 
     return Case("test", 0, state, kind, cookies, "manual", data, tuple(ALL))  # type: ignore[arg-type]
 
 
-def test_cases_are_fixed_by_seed_and_index():
+def test_cases_are_fixed_by_seed_and_index() -> None:
     """Same (seed, index), same datagram and state; another seed, other datagrams."""
     a = [make_case("s", i, ALL) for i in range(40)]
     b = [make_case("s", i, ALL) for i in range(40)]
@@ -44,7 +45,7 @@ def test_cases_are_fixed_by_seed_and_index():
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
-def test_every_mutation_gives_a_datagram(name):
+def test_every_mutation_gives_a_datagram(name: str) -> None:
     rng = random.Random(name)
     pool = corpus("psk", True)
     for _ in range(30):
@@ -53,7 +54,7 @@ def test_every_mutation_gives_a_datagram(name):
     assert mutate(random.Random(1), pool) == mutate(random.Random(1), pool)
 
 
-def test_corpus_is_a_real_handshake():
+def test_corpus_is_a_real_handshake() -> None:
     """Cookies on: ClientHello, HelloVerifyRequest, ClientHello with cookie, ...,
     application data both ways, close_notify; ECDSA carries the certificate."""
     psk, ecdsa = corpus("psk", True), corpus("ecdsa", False)
@@ -62,7 +63,7 @@ def test_corpus_is_a_real_handshake():
 
 
 @pytest.mark.parametrize("state", ALL)
-def test_oracle_accepts_a_harmless_datagram(state):
+def test_oracle_accepts_a_harmless_datagram(state: str) -> None:
     """A datagram that is not DTLS at all (5 bytes) is discarded in every state:
     the oracle says 'ok', so it can pass as well as fail."""
     out, _ = run_alone(_case(state, b"\xff" * 5))
@@ -70,11 +71,11 @@ def test_oracle_accepts_a_harmless_datagram(state):
 
 
 @pytest.mark.parametrize("state", ["server-mid", "client-mid", "client-end"])
-def test_control_times_exist(state):
+def test_control_times_exist(state: str) -> None:
     assert control_ms(state, "psk", False) >= 0
 
 
-def test_trailing_bytes_is_recognised_as_known():
+def test_trailing_bytes_is_recognised_as_known() -> None:
     """PINNED (3.6.6): CCS + 1 stray byte on an established client is a violation
     ('failed', SSL_INTERNAL_ERROR) that the classifier names known:trailing-bytes."""
     case = _case("client-established", forge.ccs(seq=1) + b"\x00")
@@ -83,7 +84,7 @@ def test_trailing_bytes_is_recognised_as_known():
     assert classify(STATES[case.state], case.datagram, out, lines)[0] == "known:trailing-bytes"
 
 
-def test_malformed_ccs_and_forged_alert_are_classified():
+def test_malformed_ccs_and_forged_alert_are_classified() -> None:
     """PINNED (3.6.6): a malformed CCS is the known 14-byte CCS; a forged fatal
     alert during the epoch-0 handshake is protocol-inherent."""
     bad = _case("client-mid", forge.record(20, b"\x00", seq=10))
@@ -95,7 +96,7 @@ def test_malformed_ccs_and_forged_alert_are_classified():
     assert classify(STATES["client-mid"], fatal.datagram, out, lines)[0] == "inherent"
 
 
-def test_shrink_finds_the_minimal_reproducer():
+def test_shrink_finds_the_minimal_reproducer() -> None:
     """CCS + 9 stray bytes + junk shrinks to at most 15 bytes and still fails the same way."""
     case = _case("client-established", forge.ccs(seq=1) + bytes(range(1, 10)))
     out, _ = run_alone(case)
@@ -105,7 +106,7 @@ def test_shrink_finds_the_minimal_reproducer():
     assert (again.verdict, again.codes) == (out.verdict, out.codes)
 
 
-def test_a_short_run_counts_every_datagram_and_finds_nothing_new():
+def test_a_short_run_counts_every_datagram_and_finds_nothing_new() -> None:
     """PINNED (3.6.6): 250 seeded datagrams; every violation is known, documented,
     authentic or inherent (a new upstream behaviour shows up here first)."""
     fz = Fuzzer("pytest", progress=0)
@@ -122,7 +123,7 @@ def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_cli_json_progress_and_replay():
+def test_cli_json_progress_and_replay() -> None:
     """--json is one object; progress goes to stderr; --replay reruns one case."""
     out = _cli("--iterations", "60", "--seed", "cli", "--json", "--state", "client-established",
                "--state", "client-mid")
@@ -142,13 +143,13 @@ def test_cli_json_progress_and_replay():
 @pytest.mark.parametrize("args", [["--iterations", "0"], ["--iterations", "x"],
                                   ["--state", "nope"], ["--history-from", "3"],
                                   ["--replay", "-1"]])
-def test_cli_bad_input_exits_2(args):
+def test_cli_bad_input_exits_2(args: list[str]) -> None:
     out = _cli(*args, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "error:" in out.stderr
 
 
-def test_sanitizer_catches_an_overflow_when_active():
+def test_sanitizer_catches_an_overflow_when_active() -> None:
     """Under `./dev.sh sanitize` (libasan preloaded): a deliberate over-read in the
     glue is reported by ASan and kills the child, so a clean run means something."""
     import os
@@ -163,7 +164,7 @@ def test_sanitizer_catches_an_overflow_when_active():
     assert "mpy_queue_push" in out.stderr
 
 
-def test_replay_ignores_state_order_and_replays_history():
+def test_replay_ignores_state_order_and_replays_history() -> None:
     """The replay command printed for a history-dependent violation reproduces it:
     the same case whatever the order of --state, and the same outcome after the
     cases that shared its connection."""

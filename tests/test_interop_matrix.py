@@ -115,7 +115,7 @@ EXPECTED_SUITE = {"ecdsa": "ECDHE-ECDSA", "rsa": "ECDHE-RSA", "psk": "TLS-PSK"}
 
 @needs_openssl
 @pytest.mark.parametrize("kind", ["ecdsa", "rsa", "psk"])
-def test_python_client_openssl_server(kind: str, pkis, ports) -> None:
+def test_python_client_openssl_server(kind: str, pkis: dict[str, PKI], ports: list[int]) -> None:
     """Python client and s_server: handshake (cookie round included), data both ways, close_notify
     answered by s_server's close_notify."""
     kw: dict[str, Any] = {"psk": KEY} if kind == "psk" else {"pki": pkis[kind]}
@@ -144,7 +144,7 @@ def test_python_client_openssl_server(kind: str, pkis, ports) -> None:
 @needs_openssl
 @pytest.mark.parametrize("cookies", [True, False], ids=["cookies", "no-cookies"])
 @pytest.mark.parametrize("kind", ["ecdsa", "rsa", "psk"])
-def test_openssl_client_python_server(kind: str, cookies: bool, pkis, ports) -> None:
+def test_openssl_client_python_server(kind: str, cookies: bool, pkis: dict[str, PKI], ports: list[int]) -> None:
     """s_client (verifying the certificate, or with the PSK) and the Python dtls_server loop:
     echo, the server's close_notify, then s_client's close_notify consumed cleanly."""
     kw: dict[str, Any] = {"psk": KEY} if kind == "psk" else {"pki": pkis[kind]}
@@ -176,7 +176,7 @@ def test_openssl_client_python_server(kind: str, cookies: bool, pkis, ports) -> 
 
 
 @needs_openssl
-def test_seed_command_against_python_server_ipv6(pkis, ports) -> None:
+def test_seed_command_against_python_server_ipv6(pkis: dict[str, PKI], ports: list[int]) -> None:
     """The seed's exact s_client command works over IPv6 loopback too."""
     with UDPTransport("::1") as t:
         ports_v6 = t.port
@@ -199,7 +199,7 @@ def test_seed_command_against_python_server_ipv6(pkis, ports) -> None:
 
 @pytest.mark.parametrize("suite", [None, "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256",
                                    "TLS-DHE-RSA-WITH-AES-256-GCM-SHA384"])
-def test_python_client_upstream_server(suite: str | None, samples, ports) -> None:
+def test_python_client_upstream_server(suite: str | None, samples: upstream.UpstreamBuild, ports: list[int]) -> None:
     """Python client and upstream dtls_server (built-in RSA certificate, verified; cookies):
     echo, the sample's close_notify, then the client's close_notify."""
     certs = upstream.test_certificates()
@@ -232,7 +232,7 @@ def test_python_client_upstream_server(suite: str | None, samples, ports) -> Non
     assert [c.handshake_rc for c in conns[2:]] in ([None], [Err.SSL_UNEXPECTED_MESSAGE, None])
 
 
-def test_upstream_sample_on_its_own_port(samples, ports) -> None:
+def test_upstream_sample_on_its_own_port(samples: upstream.UpstreamBuild, ports: list[int]) -> None:
     """The samples on their hard-coded port 4433 (skipped if it is taken): dtls_client's echo."""
     if not udp_port_free(upstream.SAMPLE_PORT, HOST):
         pytest.skip("port 4433 is in use")
@@ -250,7 +250,7 @@ def test_upstream_sample_on_its_own_port(samples, ports) -> None:
 
 @pytest.mark.parametrize("cookies", [True, False], ids=["cookies", "no-cookies"])
 @pytest.mark.parametrize("kind", ["upstream", "ecdsa", "rsa"])
-def test_upstream_client_python_server(kind: str, cookies: bool, samples, pkis, ports) -> None:
+def test_upstream_client_python_server(kind: str, cookies: bool, samples: upstream.UpstreamBuild, pkis: dict[str, PKI], ports: list[int]) -> None:
     """Upstream dtls_client and the Python dtls_server loop: echo of "Echo this" and
     dtls_client's close_notify, with no error at the server (classify policy)."""
     with UDPTransport(HOST) as t:

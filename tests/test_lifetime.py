@@ -4,12 +4,14 @@ per-thread Mbed TLS time (6) and set_clock keeping timers (7a)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import re
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 from _isolated import run_isolated
@@ -111,7 +113,7 @@ def test_collected_cycles_free_every_c_object() -> None:
 
 # -- defect 2: close() racing the accessors -------------------------------------
 
-ACCESSORS = {
+ACCESSORS: dict[str, Callable[[Context], object]] = {
     "timer_state": lambda c: c.timer_state(),
     "timer_deadline": lambda c: c.timer_deadline(),
     "pending_in": lambda c: c.pending_in,
@@ -132,8 +134,8 @@ ACCESSORS = {
 }
 
 
-def _accessors(ctx: Context) -> list:
-    return [lambda f=f: f(ctx) for f in ACCESSORS.values()]
+def _accessors(ctx: Context) -> list[Callable[[], object]]:
+    return [functools.partial(f, ctx) for f in ACCESSORS.values()]
 
 
 def test_close_racing_four_polling_threads() -> None:
@@ -185,7 +187,11 @@ def test_every_accessor_waits_for_the_lock_close_holds(name: str) -> None:
     ctx.handshake()
     f = ACCESSORS[name]
     done = threading.Event()
-    t = threading.Thread(target=lambda: (f(ctx), done.set()))
+    def call() -> None:
+        f(ctx)
+        done.set()
+
+    t = threading.Thread(target=call)
     with ctx._lock:
         t.start()
         assert not done.wait(0.3), "the accessor ran while the lock was held"
@@ -312,7 +318,8 @@ def _seeded_run(seed: int, unix_time: int, both_ready: threading.Barrier | None 
         cli, srv = Context(cc), Context(sc)
         if both_ready is not None:
             both_ready.wait(30)  # the other thread has set its time too
-        rc_c = rc_s = Err.SSL_WANT_READ
+        rc_c: int = Err.SSL_WANT_READ
+        rc_s: int = Err.SSL_WANT_READ
         for _ in range(32):
             if rc_c:
                 rc_c = cli.handshake()

@@ -6,6 +6,8 @@ a code, or succeed (``ok``) -- never crash, never hang."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from _isolated import Worker
 
@@ -222,7 +224,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def worker():
+def worker() -> Iterator[Worker]:
     w = Worker(PRELUDE, timeout=60)
     yield w
     w.close()

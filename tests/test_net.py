@@ -58,7 +58,7 @@ def send_times(net: Network, src: str, hs: str | None = None) -> list[int]:
 # ------------------------------------------------------------------ loss
 
 
-def test_lost_flights_are_retransmitted_after_the_virtual_timeout():
+def test_lost_flights_are_retransmitted_after_the_virtual_timeout() -> None:
     """Three lost ClientHellos: retransmitted at 1 s, 3 s, 7 s (doubling); done at 7000 ms."""
     net, c, s = make_net(handshake_timeout=(1000, 8000))
     for i in (1, 2, 3):
@@ -69,7 +69,7 @@ def test_lost_flights_are_retransmitted_after_the_virtual_timeout():
     assert result.end_ms == net.clock.now_ms == 7000
 
 
-def test_backoff_is_capped_at_the_configured_maximum_then_times_out():
+def test_backoff_is_capped_at_the_configured_maximum_then_times_out() -> None:
     """handshake_timeout=(1000, 5000): waits 1, 2, 4, then 5 s (capped), then SSL_TIMEOUT at 12 s."""
     net, c, s = make_net(handshake_timeout=(1000, 5000))
     net.rule("client->server: drop")
@@ -83,7 +83,7 @@ def test_backoff_is_capped_at_the_configured_maximum_then_times_out():
     assert net.clock.now_ms == 1000 + 2000 + 4000 + 8000
 
 
-def test_five_lost_flights_take_seven_virtual_seconds():
+def test_five_lost_flights_take_seven_virtual_seconds() -> None:
     """Five lost flights (certificates): done at virtual 7000 ms (the real time it costs is a
     figure of bench/speed.py, not an assertion)."""
     net, c, s = make_net(kind="cert", handshake_timeout=(1000, 8000))
@@ -100,7 +100,7 @@ def test_five_lost_flights_take_seven_virtual_seconds():
     assert result.end_ms == 7000
 
 
-def test_loss_up_to_30_percent_both_directions_completes_or_times_out():
+def test_loss_up_to_30_percent_both_directions_completes_or_times_out() -> None:
     """~100 seeds at 10/20/30 % loss: every handshake completes or ends with SSL_TIMEOUT; none hangs."""
     outcomes = []
     for loss in (0.1, 0.2, 0.3):
@@ -121,7 +121,7 @@ def test_loss_up_to_30_percent_both_directions_completes_or_times_out():
 # ------------------------------------------------------------ duplicates
 
 
-def test_duplicates_are_discarded_by_anti_replay():
+def test_duplicates_are_discarded_by_anti_replay() -> None:
     """A record delivered three times is read once; the copies are dropped by the replay window."""
     net, c, s = make_net()
     assert net.handshake(c, s) == (0, 0)
@@ -135,7 +135,7 @@ def test_duplicates_are_discarded_by_anti_replay():
     assert s.pending_in == 0
 
 
-def test_duplicated_handshake_datagrams_do_not_break_the_handshake():
+def test_duplicated_handshake_datagrams_do_not_break_the_handshake() -> None:
     """Every datagram duplicated (link duplicate=1.0, certificates): the handshake completes."""
     net, c, s = make_net(kind="cert")
     net.link_both("client", "server", duplicate=1.0)
@@ -146,7 +146,7 @@ def test_duplicated_handshake_datagrams_do_not_break_the_handshake():
 # ------------------------------------------------------------- reordering
 
 
-def test_reordered_handshake_fragments_are_reassembled():
+def test_reordered_handshake_fragments_are_reassembled() -> None:
     """Flights fragmented by set_mtu(200) and reordered: reassembled without any retransmission."""
     net, c, s = make_net(kind="cert", handshake_timeout=(1000, 8000))
     c.set_mtu(200)
@@ -168,7 +168,7 @@ def test_reordered_handshake_fragments_are_reassembled():
 # -------------------------------------------------------------- corruption
 
 
-def test_corrupted_records_count_toward_the_badmac_limit():
+def test_corrupted_records_count_toward_the_badmac_limit() -> None:
     """badmac_limit=3: two corrupted records are dropped silently, the third ends with SSL_INVALID_MAC."""
     net, c, s = make_net(badmac_limit=3)
     assert net.handshake(c, s) == (0, 0)
@@ -182,7 +182,7 @@ def test_corrupted_records_count_toward_the_badmac_limit():
     assert len(net.trace.datagrams("corrupt")) == 3
 
 
-def test_corrupted_records_below_the_limit_do_not_close_the_connection():
+def test_corrupted_records_below_the_limit_do_not_close_the_connection() -> None:
     """badmac_limit=3 with two corrupted records: the next good record is read normally."""
     net, c, s = make_net(badmac_limit=3)
     assert net.handshake(c, s) == (0, 0)
@@ -212,7 +212,7 @@ def test_mtu_below_the_flight_size_makes_the_handshake_fail(mode):
     assert [e for e in net.trace.datagrams(kind, src="server") if "mtu" in e.note]
 
 
-def test_set_mtu_fragments_the_flight_and_the_handshake_succeeds():
+def test_set_mtu_fragments_the_flight_and_the_handshake_succeeds() -> None:
     """The same 500-byte link MTU with set_mtu(500) on both sides: fragmented flights, success at 0 ms."""
     net, c, s = make_net(kind="cert", handshake_timeout=(1000, 8000))
     net.link_both("client", "server", mtu=500)
@@ -228,7 +228,7 @@ def test_set_mtu_fragments_the_flight_and_the_handshake_succeeds():
     assert len(server_flight) >= 2
 
 
-def test_mtu_above_508_succeeds_after_mbedtls_backs_off_to_508():
+def test_mtu_above_508_succeeds_after_mbedtls_backs_off_to_508() -> None:
     """A 600-byte MTU without set_mtu: after the first retransmission Mbed TLS sends 508-byte datagrams (RFC 6347 4.1.1.1)."""
     net, c, s = make_net(kind="cert", handshake_timeout=(1000, 8000))
     net.link_both("client", "server", mtu=600)
@@ -240,7 +240,7 @@ def test_mtu_above_508_succeeds_after_mbedtls_backs_off_to_508():
 # ------------------------------------------------------- delay, jitter, bandwidth
 
 
-def test_delay_and_jitter_shape_the_virtual_handshake_time():
+def test_delay_and_jitter_shape_the_virtual_handshake_time() -> None:
     """delay 50 ms +- 20 ms each way: every datagram takes 30..70 ms; four flights take 120..280 ms."""
     net, c, s = make_net(seed=3)
     net.link_both("client", "server", delay_ms=50, jitter_ms=20)
@@ -252,7 +252,7 @@ def test_delay_and_jitter_shape_the_virtual_handshake_time():
     assert 120 <= result.end_ms <= 280
 
 
-def test_bandwidth_adds_serialization_time():
+def test_bandwidth_adds_serialization_time() -> None:
     """At 80 kbit/s each datagram arrives len*0.1 ms (rounded up) after it was sent."""
     net, c, s = make_net()
     net.link_both("client", "server", bandwidth_bps=80_000)
@@ -266,7 +266,7 @@ def test_bandwidth_adds_serialization_time():
     assert result.end_ms == expected  # the four flights are sequential
 
 
-def test_bandwidth_queues_back_to_back_datagrams():
+def test_bandwidth_queues_back_to_back_datagrams() -> None:
     """Two datagrams sent together on a 8 kbit/s link: the second waits for the first."""
     net = Network(seed=1)
     a, b = net.socket("a"), net.socket("b")
@@ -293,7 +293,7 @@ def _established_with_hold(seed: object = 1):
     return net, c, s
 
 
-def test_held_close_notify_released_after_reset_is_the_seed_race():
+def test_held_close_notify_released_after_reset_is_the_seed_race() -> None:
     """The client's close_notify held until the server reset: its handshake returns SSL_UNEXPECTED_MESSAGE."""
     net, c, s = _established_with_hold()
     assert s.close_notify() == 0
@@ -309,7 +309,7 @@ def test_held_close_notify_released_after_reset_is_the_seed_race():
     assert net.trace.datagrams("deliver", src="client")[-1].records.first.encrypted
 
 
-def test_held_close_notify_released_before_reset_is_read_as_close_notify():
+def test_held_close_notify_released_before_reset_is_read_as_close_notify() -> None:
     """Released before the server resets, the same close_notify is read as SSL_PEER_CLOSE_NOTIFY."""
     net, c, s = _established_with_hold()
     net.release(net.held[0])
@@ -317,7 +317,7 @@ def test_held_close_notify_released_before_reset_is_read_as_close_notify():
     assert s.read() == Err.SSL_PEER_CLOSE_NOTIFY
 
 
-def test_dropping_a_held_datagram():
+def test_dropping_a_held_datagram() -> None:
     """A held datagram dropped by the script is never delivered."""
     net, c, s = _established_with_hold()
     dropped = net.drop("late")
@@ -330,7 +330,7 @@ def test_dropping_a_held_datagram():
 # ----------------------------------------------------------- rules' effects
 
 
-def test_truncated_and_replaced_datagrams_are_ignored_then_retransmitted():
+def test_truncated_and_replaced_datagrams_are_ignored_then_retransmitted() -> None:
     """A truncated ServerHello flight and a replaced one are discarded by the client; retransmissions get through."""
     net, c, s = make_net(handshake_timeout=(1000, 8000))
     net.rule("server->client #1: truncate 20")
@@ -346,7 +346,7 @@ def test_truncated_and_replaced_datagrams_are_ignored_then_retransmitted():
     assert [e.rc for e in net.trace.calls("client", "handshake")][:3] == [Err.SSL_WANT_READ] * 3
 
 
-def test_injected_datagram_reaches_the_server():
+def test_injected_datagram_reaches_the_server() -> None:
     """net.inject delivers a crafted datagram: garbage as a new connection's first datagram is SSL_INVALID_RECORD."""
     net, c, s = make_net()
     net.inject("client", "server", b"\x00" * 30, after_ms=5)
@@ -360,7 +360,7 @@ def test_injected_datagram_reaches_the_server():
     assert net.handshake(c, s) == (0, 0)
 
 
-def test_cookie_exchange_resets_the_server_as_the_sample_does():
+def test_cookie_exchange_resets_the_server_as_the_sample_does() -> None:
     """With cookies on, handshake() resets the server after HELLO_VERIFY_REQUIRED and completes."""
     net, c, s = make_net(cookies=True)
     assert net.handshake(c, s) == (0, 0)
@@ -372,7 +372,7 @@ def test_cookie_exchange_resets_the_server_as_the_sample_does():
 # ------------------------------------------------------------ driving loop
 
 
-def test_stalled_run_reports_who_waits_for_what():
+def test_stalled_run_reports_who_waits_for_what() -> None:
     """A run that cannot progress ends with a report naming the held datagram and the expired timer."""
     net, c, s = make_net(handshake_timeout=(1000, 8000))
     net.rule("client->server: hold")
@@ -386,7 +386,7 @@ def test_stalled_run_reports_who_waits_for_what():
     assert "client (SERVER_HELLO): waits for a datagram from server" in text
 
 
-def test_handshake_against_a_silent_peer_ends_at_the_deadline():
+def test_handshake_against_a_silent_peer_ends_at_the_deadline() -> None:
     """Everything held: handshake() stops at the virtual deadline with a report, never hangs."""
     net, c, s = make_net(handshake_timeout=(1000, 60000))
     net.rule("client->server: hold")
@@ -398,7 +398,7 @@ def test_handshake_against_a_silent_peer_ends_at_the_deadline():
     assert len(net.held) == 4  # 0, 1000, 3000, 7000
 
 
-def test_run_deadline_is_a_time_on_the_clock():
+def test_run_deadline_is_a_time_on_the_clock() -> None:
     """run(deadline_ms=) stops at that virtual time; within_ms= counts from now."""
     net = Network()
     a, b = net.socket("a"), net.socket("b")
@@ -412,7 +412,7 @@ def test_run_deadline_is_a_time_on_the_clock():
     assert r.reason == "idle" and net.clock.now_ms == 500 and b.pending() == 1
 
 
-def test_processes_are_polled_after_deliveries_and_at_their_deadline():
+def test_processes_are_polled_after_deliveries_and_at_their_deadline() -> None:
     """A socket process (an echo server) is polled on delivery and at its own deadline."""
 
     class Echo:
@@ -441,7 +441,7 @@ def test_processes_are_polled_after_deliveries_and_at_their_deadline():
     assert echo.polls == [10, 250]
 
 
-def test_context_endpoint_proxies_and_peer_selection():
+def test_context_endpoint_proxies_and_peer_selection() -> None:
     """Calls through an endpoint are traced; a third endpoint needs an explicit peer."""
     net, c, s = make_net()
     assert net.handshake(c, s) == (0, 0)
@@ -462,7 +462,7 @@ def test_context_endpoint_proxies_and_peer_selection():
         net.add("client", other)
 
 
-def test_set_time_follows_the_virtual_clock():
+def test_set_time_follows_the_virtual_clock() -> None:
     """Mbed TLS's wall clock is unix_time + virtual seconds."""
     from mbedtls_py import get_time
 
@@ -475,7 +475,7 @@ def test_set_time_follows_the_virtual_clock():
 # ------------------------------------------------------------------- trace
 
 
-def test_trace_prints_as_a_timeline_and_converts_to_json():
+def test_trace_prints_as_a_timeline_and_converts_to_json() -> None:
     """str(trace) lists sends, deliveries and calls; to_json() round-trips through json with parsed records."""
     net, c, s = make_net()
     net.rule("client->server #1: drop")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def link() -> Iterator[tuple[UDPTransport, UDPTransport]]:
         yield client, server
 
 
-def test_delay_matches_record_fields(link) -> None:
+def test_delay_matches_record_fields(link: tuple[UDPTransport, UDPTransport]) -> None:
     """Only the epoch>=1 alert is held back; it arrives >= the delay later (a reorder)."""
     client, server = link
     with UDPProxy(("127.0.0.1", 0), server.address,
@@ -88,7 +89,7 @@ def test_delay_matches_record_fields(link) -> None:
     assert out[0]["late_ms"] >= 145 and out[0]["records"] == ["<Alert epoch=1 seq=7 len=18 encrypted>"]
 
 
-def test_drop_duplicate_truncate_replace_inject(link) -> None:
+def test_drop_duplicate_truncate_replace_inject(link: tuple[UDPTransport, UDPTransport]) -> None:
     """Each action does what the rule language says, on the datagram the rule picks."""
     client, server = link
     rules = ["client->server #1: drop", "client->server #2: duplicate 2 spacing 10ms",
@@ -111,14 +112,14 @@ def test_drop_duplicate_truncate_replace_inject(link) -> None:
     assert proxy.counts["drop"] == 1 and proxy.counts["duplicate"] == 1
 
 
-def test_server_to_client_and_sessions(link) -> None:
+def test_server_to_client_and_sessions(link: tuple[UDPTransport, UDPTransport]) -> None:
     """Replies come back through the client's session; each client gets its own upstream address."""
     client, server = link
     with UDPTransport() as other, UDPProxy(("127.0.0.1", 0), server.address,
                                            ["server->client alert: drop"]) as proxy:
         client.sendto(APPDATA, proxy.address)
         other.sendto(APPDATA, proxy.address)
-        got = []
+        got: list[tuple[bytes, Any]] = []
         end = time.monotonic() + 30  # a hang guard: the loop ends when both arrived
         while len(got) < 2 and time.monotonic() < end:
             server.wait(server.clock.now_ms + 50)
@@ -133,7 +134,7 @@ def test_server_to_client_and_sessions(link) -> None:
     assert proxy.counts["session"] == 2 and proxy.counts["drop"] == 2
 
 
-def test_corrupt_is_seeded(link) -> None:
+def test_corrupt_is_seeded(link: tuple[UDPTransport, UDPTransport]) -> None:
     """corrupt flips exactly the requested bits, the same ones for the same seed."""
     client, server = link
     results = []
@@ -147,7 +148,7 @@ def test_corrupt_is_seeded(link) -> None:
     assert flipped == 3
 
 
-def test_hold_release_and_discard(link) -> None:
+def test_hold_release_and_discard(link: tuple[UDPTransport, UDPTransport]) -> None:
     """hold keeps datagrams until release(tag) or release_after; what is left is discarded."""
     client, server = link
     with UDPProxy(("127.0.0.1", 0), server.address,
@@ -167,7 +168,7 @@ def test_hold_release_and_discard(link) -> None:
     assert got and got[0][0] - t0 >= 95
 
 
-def test_proxy_is_bounded_in_time(link) -> None:
+def test_proxy_is_bounded_in_time(link: tuple[UDPTransport, UDPTransport]) -> None:
     """The proxy thread ends by itself after max_seconds."""
     _, server = link
     p = UDPProxy(("127.0.0.1", 0), server.address, max_seconds=0.2).start()
@@ -176,7 +177,7 @@ def test_proxy_is_bounded_in_time(link) -> None:
     assert p.log[-2]["event"] == "timeout" and p.log[-1]["event"] == "stop"
 
 
-def test_proxy_refuses_remote_and_bad_rules(link) -> None:
+def test_proxy_refuses_remote_and_bad_rules(link: tuple[UDPTransport, UDPTransport]) -> None:
     """Non-loopback addresses and invalid rules are refused with ValueError."""
     _, server = link
     with pytest.raises(ValueError, match="loopback"):
@@ -185,7 +186,7 @@ def test_proxy_refuses_remote_and_bad_rules(link) -> None:
         UDPProxy(("127.0.0.1", 0), server.address, ["client->server: explode"])
 
 
-def test_proxy_command(tmp_path: Path, link) -> None:
+def test_proxy_command(tmp_path: Path, link: tuple[UDPTransport, UDPTransport]) -> None:
     """`proxy` forwards with its rules for --max-seconds and writes a JSON-lines log."""
     client, server = link
     log = tmp_path / "proxy.jsonl"
@@ -220,7 +221,7 @@ def test_proxy_command(tmp_path: Path, link) -> None:
 # ---------------------------------------------------------------- the seed's test
 
 
-def _check_late_alert(run: dict) -> None:
+def _check_late_alert(run: dict[str, Any]) -> None:
     assert run["late_datagram_delayed"], run
     assert run["late_datagram"] and run["late_datagram"][0].startswith("<Alert epoch=1"), run
     assert run["second_client_served"], run

@@ -22,7 +22,7 @@ def _header(ctype, epoch, seq, body):
 ALERT_E1 = _header(21, 1, 2, b"\x11" * 26)
 
 
-def test_classifier_needs_proof_not_looks():
+def test_classifier_needs_proof_not_looks() -> None:
     """Looking like a late record proves nothing: no closed connection to check it
     against, or a code other than UNEXPECTED_MESSAGE, is a real error."""
     v = classify_datagram(ALERT_E1, "client", Err.SSL_UNEXPECTED_MESSAGE, {})
@@ -59,7 +59,7 @@ def _net_with_server(policy, seed=1, **server_kw):
     return net, server, cconf
 
 
-def test_server_serves_clients_one_after_another():
+def test_server_serves_clients_one_after_another() -> None:
     """The sample's loop: cookie exchange, handshake, read, echo, close_notify, reset, next client."""
     net, server, cconf = _net_with_server("none", service_ms=SERVICE_MS)
     clients = [EchoClient(net, name, cconf, start_ms=i * 1000)
@@ -74,7 +74,7 @@ def test_server_serves_clients_one_after_another():
     assert kinds.count("handshake") == 2 and kinds.count("close_notify") == 2
 
 
-def test_zero_service_time_races_by_itself():
+def test_zero_service_time_races_by_itself() -> None:
     """With no time between echo and reset, the close_notify sent with the request is
     already late: the race needs no delay at all (policy none reports -0x7700)."""
     net, server, cconf = _net_with_server("none", service_ms=0)
@@ -86,7 +86,7 @@ def test_zero_service_time_races_by_itself():
     assert server.errors[0].data["records"] == ["<Alert epoch=1 seq=2 len=26 encrypted>"]
 
 
-def test_server_events_are_json_lines():
+def test_server_events_are_json_lines() -> None:
     """Every server step is a JSON-able event with the exact return code."""
     import json
 
@@ -145,7 +145,7 @@ def test_bad_input_reported_except_lenient(scenario):
             assert r.outcome == "error-reported", (policy, r.to_dict())
 
 
-def test_lenient_hides_real_errors_that_classify_reports():
+def test_lenient_hides_real_errors_that_classify_reports() -> None:
     """The difference #9656 asks for: lenient hides -0x7700 from a stranger; classify does not."""
     lenient = run_scenario("stale-from-unknown", "lenient", seed=4)
     classify = run_scenario("stale-from-unknown", "classify", seed=4)
@@ -154,13 +154,13 @@ def test_lenient_hides_real_errors_that_classify_reports():
     assert lenient.server_rc == classify.server_rc == Err.SSL_UNEXPECTED_MESSAGE
 
 
-def test_linger_window_expires():
+def test_linger_window_expires() -> None:
     """Past the linger window the old connection is gone and the late alert fails the handshake."""
     r = run_scenario("late-close-notify", "linger", seed=3, offset_ms=250, linger_ms=100)
     assert r.outcome == "failed" and r.expected == "failed"
 
 
-def test_bad_inputs_are_what_they_claim():
+def test_bad_inputs_are_what_they_claim() -> None:
     """The crafted bad inputs parse as described (so the scenarios test what they name)."""
     import random
 
@@ -174,7 +174,7 @@ def test_bad_inputs_are_what_they_claim():
     assert not parse_datagram(data).records or parse_datagram(data).error
 
 
-def test_certificate_scenario():
+def test_certificate_scenario() -> None:
     """The seed's race with ECDSA certificates (deterministic PKI) behaves the same."""
     none = run_scenario("late-close-notify", "none", seed=8, auth="ecdsa", offset_ms=40)
     classify = run_scenario("late-close-notify", "classify", seed=8, auth="ecdsa", offset_ms=40)
@@ -182,7 +182,7 @@ def test_certificate_scenario():
     assert classify.outcome == "ok" and classify.second_client_served
 
 
-def test_server_misuse():
+def test_server_misuse() -> None:
     """DTLSServer refuses a client config, an unknown policy and bad timings."""
     net = Network(seed=0)
     sock = net.socket("server")
@@ -230,14 +230,14 @@ def test_classify_reports_what_does_not_authenticate(forged):
     assert [e.data["datagram"] for e in server.errors] == [forged.hex()]
 
 
-def test_classify_drops_only_with_check_record_proof():
+def test_classify_drops_only_with_check_record_proof() -> None:
     """The real late close_notify is dropped, and the drop event carries the proof."""
     r = run_scenario("late-close-notify", "classify", seed=11, offset_ms=30, events=True)
     drop = next(e for e in r.events if e["event"] == "drop")
     assert drop["check_rc"] == 0 and "check_record 0" in drop["proof"]
 
 
-def test_linger_window_edge_is_inclusive():
+def test_linger_window_edge_is_inclusive() -> None:
     """Virtual time: an alert delivered exactly at the window's edge is still consumed by
     the old connection; one ms past it, it fails the new handshake (defect 14)."""
     edge = run_scenario("late-close-notify", "linger", seed=3, offset_ms=200, linger_ms=200)
@@ -249,7 +249,7 @@ def test_linger_window_edge_is_inclusive():
     assert past.server_rc == Err.SSL_UNEXPECTED_MESSAGE
 
 
-def test_linger_default_window_is_measured_rtt_plus_peer_timeout():
+def test_linger_default_window_is_measured_rtt_plus_peer_timeout() -> None:
     """The default window: the round trip measured in the handshake + 1000 ms (the peer's
     initial retransmission timeout), reported in the event and the result."""
     r = run_scenario("late-close-notify", "linger", seed=3, offset_ms=30, rtt_ms=100,
@@ -261,7 +261,7 @@ def test_linger_default_window_is_measured_rtt_plus_peer_timeout():
     assert slow.linger_ms == 300 + 1000
 
 
-def test_missing_evidence_is_inconclusive():
+def test_missing_evidence_is_inconclusive() -> None:
     """A late datagram that never reached the server proves nothing: inconclusive, not ok
     (defect 5)."""
     r = run_scenario("late-close-notify", "classify", seed=3, offset_ms=30,
@@ -270,7 +270,7 @@ def test_missing_evidence_is_inconclusive():
     assert "never reached the server" in r.evidence
 
 
-def test_late_comes_from_the_trace():
+def test_late_comes_from_the_trace() -> None:
     """``late`` and ``offset_ms`` are where the trace shows the delivery, not the plan:
     an extra 50 ms of delay moves the observed offset."""
     r = run_scenario("late-close-notify", "none", seed=3, offset_ms=-5,
@@ -279,7 +279,7 @@ def test_late_comes_from_the_trace():
     assert r.late and r.outcome == "failed" and r.expected == "failed"
 
 
-def test_udp_outcome_needs_the_proxy_and_the_server_events():
+def test_udp_outcome_needs_the_proxy_and_the_server_events() -> None:
     """Over real UDP, a run where the proxy never held the alert, or the server never
     reset, or no event accounts for the datagram, is inconclusive (defect 5)."""
     from mbedtls_py.repro.udp import _outcome
@@ -294,7 +294,7 @@ def test_udp_outcome_needs_the_proxy_and_the_server_events():
     assert _outcome({**base, "second_client_served": False})[0] == "failed"
 
 
-def test_retained_connections_are_bounded():
+def test_retained_connections_are_bounded() -> None:
     """However many peers close within the window, at most _RETAINED_MAX old contexts
     are kept (oldest first out)."""
     from mbedtls_py.server import staleness as samples
@@ -310,7 +310,7 @@ def test_retained_connections_are_bounded():
     server.close()
 
 
-def test_replays_proven_from_the_closed_peer_reported_from_elsewhere():
+def test_replays_proven_from_the_closed_peer_reported_from_elsewhere() -> None:
     """A byte-identical copy of a datagram the closed connection authenticated is
     dropped with that proof; the same authentic bytes from another address are reported."""
     dup = run_scenario("duplicate-after-reset", "classify", seed=2, events=True)

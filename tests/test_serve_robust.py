@@ -8,9 +8,11 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mbedtls_py.config import Config
+from mbedtls_py.creds.pki import PKI
 import pytest
 
 from mbedtls_py.peers import interop
@@ -18,7 +20,8 @@ from mbedtls_py.context import Context
 from mbedtls_py.server.eventlog import BoundedLog
 from mbedtls_py.udp.sample_sockets import SampleSockets
 from mbedtls_py.server.server import DTLSServer
-from mbedtls_py.testing import cert_configs, make_pki, open_socket_inodes, psk_configs
+from mbedtls_py.creds.pki import make_pki
+from mbedtls_py.testing import cert_configs, open_socket_inodes, psk_configs
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
@@ -38,11 +41,11 @@ def no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def pki():
+def pki() -> PKI:
     return make_pki("ecdsa")
 
 
-def client_hello_first_fragment(cc) -> bytes:
+def client_hello_first_fragment(cc: Config) -> bytes:
     """The first 20 body bytes of a real ClientHello, as a DTLS handshake fragment."""
     ctx = Context(cc)
     try:
@@ -70,14 +73,16 @@ def send_raw(port: int, data: bytes) -> str:
 
 @pytest.mark.parametrize("sockets", ["per-client", "single"])
 @pytest.mark.parametrize("bad", ["warning-alert", "client-hello-fragment", "empty"])
-def test_one_bad_datagram_does_not_stop_the_server(bad: str, sockets: str, pki) -> None:
+def test_one_bad_datagram_does_not_stop_the_server(bad: str, sockets: str, pki: PKI) -> None:
     """Defect 10: a 15-byte plaintext alert, or the first fragment of a ClientHello,
     from a peer that never passed the cookie exchange keeps no state: it is reported
     ("ignored") and the next client is served (on main: the server waited for that peer;
     an empty datagram raised ValueError out of the loop)."""
     cc, sc = cert_configs(pki, cookies=True)
-    data = {"warning-alert": lambda: WARNING_ALERT, "empty": lambda: b"",
-            "client-hello-fragment": lambda: client_hello_first_fragment(cc)}[bad]()
+    makers: dict[str, Callable[[], bytes]] = {
+        "warning-alert": lambda: WARNING_ALERT, "empty": lambda: b"",
+            "client-hello-fragment": lambda: client_hello_first_fragment(cc)}
+    data = makers[bad]()
     senders = []
     with (SampleSockets() if sockets == "per-client" else UDPTransport()) as t:
         # A deadline far beyond the clients' patience: only the stateless drop
@@ -106,7 +111,7 @@ def test_one_bad_datagram_does_not_stop_the_server(bad: str, sockets: str, pki) 
     assert srv.served == 2 and srv.events.counts["handshake"] == 2
 
 
-def test_a_stalled_peer_is_dropped_at_the_handshake_deadline(pki) -> None:
+def test_a_stalled_peer_is_dropped_at_the_handshake_deadline(pki: PKI) -> None:
     """Defect 10: a peer that passes the cookie exchange, gets the server's flight and
     goes silent is dropped at the handshake deadline with a "timeout" event; the next
     client is served (on main: Mbed TLS's own schedule held the server for a minute)."""
@@ -144,7 +149,7 @@ def test_a_stalled_peer_is_dropped_at_the_handshake_deadline(pki) -> None:
     assert timeouts[0].t_ms - accepts[-1].t_ms >= deadline_ms
 
 
-def test_events_are_a_bounded_window_with_exact_counts(pki) -> None:
+def test_events_are_a_bounded_window_with_exact_counts(pki: PKI) -> None:
     """Defect 11: a flood of hostile datagrams leaves at most `event_window` events in
     memory; the counts by kind stay exact and the sink (on_event) sees every one."""
     cc, sc = cert_configs(pki, cookies=True)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from mbedtls_py.sslopt.parse import default_ssl_opt, load_cases
+from mbedtls_py.sslopt.parse import Case, default_ssl_opt, load_cases
 from mbedtls_py.sslopt.runner import run_case
 
 pytestmark = pytest.mark.skipif(not default_ssl_opt().is_file(),
                                 reason="pinned source not unpacked (./dev.sh)")
 
 
-def _case(name: str, path: Path | None = None):  # noqa: ANN202
+def _case(name: str, path: Path | None = None) -> Case:
     return next(c for c in load_cases(path) if c.name == name)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from collections.abc import Callable
 
 import pytest
 
@@ -30,7 +31,7 @@ class Recorder:
     def __init__(self, opts: ProxyOptions) -> None:
         self.sent: list[tuple[str, bytes]] = []
         self.now = 0
-        self.timers: list[tuple[int, object]] = []
+        self.timers: list[tuple[int, Callable[[], None]]] = []
         self.proxy = UdpProxy(opts, lambda way, d: self.sent.append((way, d)), lambda: self.now,
                               lambda t, fn: self.timers.append((t, fn)))
 

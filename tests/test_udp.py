@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mbedtls_py.creds.pki import PKI
 import pytest
 
 from mbedtls_py.peers import interop
@@ -20,7 +21,8 @@ from mbedtls_py.config import Config
 from mbedtls_py.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
 from mbedtls_py.server.server import DTLSServer
-from mbedtls_py.testing import cert_configs, make_pki, psk_configs
+from mbedtls_py.creds.pki import make_pki
+from mbedtls_py.testing import cert_configs, psk_configs
 from mbedtls_py.udp.loop import ServerThread, serve
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
@@ -48,7 +50,7 @@ def no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def pki():
+def pki() -> PKI:
     return make_pki("ecdsa")
 
 
@@ -104,7 +106,7 @@ def test_discard_from_keeps_other_peers() -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 @pytest.mark.parametrize("creds", ["ecdsa", "psk"])
-def test_serve_one_client_after_another(host: str, creds: str, pki) -> None:
+def test_serve_one_client_after_another(host: str, creds: str, pki: PKI) -> None:
     """One socket serves three clients in turn (cookies on), each with an echo and a close."""
     cc, sc = cert_configs(pki, cookies=True) if creds == "ecdsa" else psk_configs(cookies=True)
     with UDPTransport(host) as t:
@@ -141,7 +143,7 @@ def test_serve_is_bounded_in_time() -> None:
         serve(srv, t, max_seconds=float("inf"))
 
 
-def test_client_retransmits_after_a_lost_flight(pki) -> None:
+def test_client_retransmits_after_a_lost_flight(pki: PKI) -> None:
     """The client's real-time timer resends a dropped ClientHello; the handshake completes."""
     cc, sc = cert_configs(pki, cookies=True)
     cc.set_handshake_timeout(200, 2000)
@@ -159,7 +161,7 @@ def test_client_retransmits_after_a_lost_flight(pki) -> None:
     assert proxy.counts.get("drop") == 1
 
 
-def test_client_handshake_times_out_without_server(pki) -> None:
+def test_client_handshake_times_out_without_server(pki: PKI) -> None:
     """A client with nobody to talk to gives up with SSL_TIMEOUT within its bound."""
     cc, _ = cert_configs(pki)
     cc.set_handshake_timeout(50, 200)
@@ -171,7 +173,7 @@ def test_client_handshake_times_out_without_server(pki) -> None:
     assert time.monotonic() - t0 >= 0.3  # it waited out the schedule (50 + 100 + 200 ms)
 
 
-def test_per_client_socket_frees_early_datagrams(pki) -> None:
+def test_per_client_socket_frees_early_datagrams(pki: PKI) -> None:
     """A close_notify that reaches the server before its reset is discarded, as the sample's
     connected socket does; with a single socket it hits the next handshake (-0x7700)."""
     from mbedtls_py.udp.sample_sockets import SampleSockets

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PATCH = ROOT / "patches" / "0001-dtls-discard-trailing-bytes-shorter-than-header.patch"
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **(env or {})}, timeout=timeout)
 

@@ -294,7 +294,8 @@ def _main_real(args: argparse.Namespace, policies: list[str], progress_on: bool 
     bar = Progress(args.runs * len(policies), f"repro ({args.peer}, real UDP)", progress_on)
     t0, done = time.perf_counter(), 0
     for policy in policies:
-        def tick(_i: int, _n: int | None = None) -> None:
+        def tick(_run: dict[str, Any]) -> None:
+            # run_real reports each finished run's dict; the bar counts them
             nonlocal done
             done += 1
             bar(done)

@@ -33,9 +33,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
 from ..rng import seed_bytes
 from .pki import PKI
+
+if TYPE_CHECKING:  # cryptography is imported lazily (an optional extra)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = ["make_det_pki", "rfc6979_sign", "native_deterministic_signing"]
 
@@ -179,7 +184,7 @@ def native_deterministic_signing() -> bool:
     return _native
 
 
-def _derive_key(seed: bytes, role: str):  # noqa: ANN202 - cryptography key
+def _derive_key(seed: bytes, role: str) -> ec.EllipticCurvePrivateKey:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     digest = hashlib.sha256(b"mbedtls-py/pki_det/" + role.encode() + b"/" + seed).digest()
@@ -192,7 +197,8 @@ def _derive_serial(seed: bytes, role: str) -> int:
     return int.from_bytes(digest[:19], "big") >> 1 | 1  # positive, < 2**151
 
 
-def _sign_certificate(builder, key, force_fallback: bool):  # noqa: ANN001, ANN202
+def _sign_certificate(builder: x509.CertificateBuilder, key: ec.EllipticCurvePrivateKey,
+                      force_fallback: bool) -> x509.Certificate:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -222,7 +228,8 @@ def _builder_has_det_kwarg() -> bool:
         return False
 
 
-def _sign_with_algorithm(builder, key):  # noqa: ANN001, ANN202
+def _sign_with_algorithm(builder: x509.CertificateBuilder,
+                         key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     # cryptography versions whose builder has no ``ecdsa_deterministic``: sign
     # the TBS bytes with deterministic ECDSA ourselves through cryptography.
     from cryptography import x509

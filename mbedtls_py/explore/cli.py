@@ -42,13 +42,13 @@ def dask_executor(address: str, stack: ExitStack) -> Executor:
         raise _UsageError("--dask needs the optional extra: pip install 'mbedtls-py[dask]' "
                           "(or pip install 'dask[distributed]')") from None
     if address == "local":
-        cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
+        cluster = stack.enter_context(LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None))
-        client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
+        client = stack.enter_context(Client(cluster))
     else:
         try:
             client = stack.enter_context(
-                Client(address, timeout=10))  # type: ignore[no-untyped-call]
+                Client(address, timeout=10))
         except (OSError, ValueError, TimeoutError) as e:
             raise _UsageError(f"cannot reach the Dask scheduler {address!r}: {e}") from None
     executor: Executor = client.get_executor()

@@ -24,6 +24,7 @@ from typing import Any
 from ..config import Config
 from ..sim import Network
 from ..server import POLICIES, DTLSServer
+from ..server.policies import as_policy
 from ..creds.psk import DEFAULT_PSK as PSK
 from ..creds.psk import DEFAULT_PSK_IDENTITY as PSK_IDENTITY
 from ..creds.psk import DEFAULT_PSK_SUITE as PSK_SUITE
@@ -69,7 +70,7 @@ def _psk(net: Network, cookies: bool, **options: Any) -> tuple[Config, Config]:
 
 
 def _server(net: Network, config: Config, policy: str) -> DTLSServer:
-    server = DTLSServer(config, net.socket("server"), policy=policy,  # type: ignore[arg-type]
+    server = DTLSServer(config, net.socket("server"), policy=as_policy(policy),
                         rtt_ms=2 * ONE_WAY_MS, service_ms=SERVICE_MS)
     net.add_process(server)
     return server

@@ -8,7 +8,28 @@ The credentials and port helpers the peers take are re-exported too
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the lazy names' real types, for type checkers only
+    from .interop import SEED_INPUT as SEED_INPUT
+    from .interop import openssl_path as openssl_path
+    from .interop import openssl_available as openssl_available
+    from .interop import openssl_version as openssl_version
+    from .interop import OpenSSLClient as OpenSSLClient
+    from .openssl_server import OpenSSLServer as OpenSSLServer
+    from .openssl_output import PeerResult as PeerResult
+    from .openssl_output import ServerSession as ServerSession
+    from .openssl_output import parse_server_sessions as parse_server_sessions
+    from .interop import live_children as live_children
+    from .processes import children_named as children_named
+    from mbedtls_py.creds.pki import PKI as PKI
+    from mbedtls_py.creds.pki import PKIPaths as PKIPaths
+    from mbedtls_py.creds.pki import make_pki as make_pki
+    from mbedtls_py.creds.psk import PSK as PSK
+    from mbedtls_py.udp.addresses import pick_free_udp_port as pick_free_udp_port
+    from mbedtls_py.udp.addresses import udp_port_free as udp_port_free
 
 # name -> the module that defines it; imported on first use
 __getattr__, __all__ = lazy_exports(__name__, {

@@ -273,7 +273,8 @@ def test_certificates() -> PKI:
         tool = build().certs_tool
         with tempfile.TemporaryDirectory(prefix="mbedtls-py-certs-") as d:
             subprocess.run([str(tool), d], check=True, timeout=10)
-            read = lambda name: (Path(d) / name).read_bytes()  # noqa: E731
+            def read(name: str) -> bytes:
+                return (Path(d) / name).read_bytes()
             key = read("srv_key.pem")
             _CERTS = PKI(kind="rsa" if b"RSA" in key else "ecdsa", hostname="localhost",
                          ca_pem=read("cas.pem"), cert_pem=read("srv_crt.pem"), chain_pem=b"",

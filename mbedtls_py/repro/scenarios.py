@@ -55,7 +55,7 @@ from ..creds.psk import (
     DEFAULT_PSK_SUITE as PSK_SUITE,
 )
 from ..errors import Err
-from ..server.policies import POLICIES
+from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..sim.network import Network
 from .echo_client import REQUEST, EchoClient
@@ -297,7 +297,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         net.note("server", f"** {e.event}" + (f" rc={e.to_dict().get('rc_hex', e.rc)}"
                                              if e.rc is not None else "") + f" {e.note}")
         where[id(e)] = len(net.trace) - 1  # the note's index
-    server = DTLSServer(server_conf, net.socket("server"), policy=policy, rtt_ms=rtt_ms,
+    server = DTLSServer(server_conf, net.socket("server"), policy=as_policy(policy), rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
     client = EchoClient(net, "client", client_conf, hostname=hostname)
@@ -338,8 +338,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     bad: tuple[str, bytes] | None = None
     if scenario == "replay-from-stranger":
         request = [ev.data for ev in net.trace if ev.kind == "deliver" and ev.dst == "server"
-                   and ev.src == "client" and ev.records.records
-                   and ev.records.records[0].content_type == 23]
+                   and ev.src == "client" and (dg := ev.records) is not None and dg.records
+                   and dg.records[0].content_type == 23]
         bad = "stranger", request[-1]
         net.inject(bad[0], "server", bad[1])
         client2_start = net.clock.now_ms + rtt_ms

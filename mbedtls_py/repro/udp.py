@@ -44,7 +44,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import Err
-from ..server.policies import POLICIES
+from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..udp.addresses import addr_str
 from ..udp.client import UDPClient
@@ -128,7 +128,7 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
     transport = UDPTransport(_HOST, 0)
     config = server_config(seed)
     seen = capture.wrap(transport, config) if capture is not None else transport
-    server = DTLSServer(config, seen, policy=policy, linger_ms=linger_ms,
+    server = DTLSServer(config, seen, policy=as_policy(policy), linger_ms=linger_ms,
                         on_event=capture.event if capture is not None else None)
     run: dict[str, Any] = {"seed": seed, "peer": peer, "mitigation": policy,
                            "scenario": SCENARIO, "server_rc": 0, "outcome": "failed",

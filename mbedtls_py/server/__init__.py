@@ -9,7 +9,26 @@ Transports (the simulator, :mod:`mbedtls_py.udp`) feed it datagrams.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the lazy names' real types, for type checkers only
+    from .server import DTLSServer as DTLSServer
+    from .policies import Policy as Policy
+    from .policies import POLICIES as POLICIES
+    from .policies import PEER_TIMEOUT_MS as PEER_TIMEOUT_MS
+    from .events import Address as Address
+    from .events import DatagramTransport as DatagramTransport
+    from .events import Event as Event
+    from .staleness import Classification as Classification
+    from .staleness import ClosedConnection as ClosedConnection
+    from .staleness import classify_datagram as classify_datagram
+    from .concurrent import ConcurrentServer as ConcurrentServer
+    from .eventlog import BoundedLog as BoundedLog
+    from .eventlog import EVENT_WINDOW as EVENT_WINDOW
+    from .server import _Conn as _Conn
+    from .events import _addr_str as _addr_str
 
 # name -> the module that defines it; imported on first use
 __getattr__, __all__ = lazy_exports(__name__, {

@@ -19,7 +19,9 @@ Address = Hashable
 class DatagramTransport(Protocol):
     """What ``DTLSServer`` needs from a socket."""
 
-    clock: VirtualClock | RealClock
+    @property
+    def clock(self) -> VirtualClock | RealClock:  # read-only here: either kind fits
+        ...  # noqa: D102
 
     def sendto(self, data: bytes, addr: Any) -> None: ...  # noqa: D102
 

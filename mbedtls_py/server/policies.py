@@ -46,13 +46,24 @@ from .staleness import _RETAINED_MAX, ClosedConnection, classify_datagram
 if TYPE_CHECKING:
     from .server import _Conn
 
-__all__ = ["POLICIES", "Policy", "PEER_TIMEOUT_MS", "PolicyHandling"]
+__all__ = ["POLICIES", "Policy", "PEER_TIMEOUT_MS", "PolicyHandling", "as_policy"]
 
 
 Policy = Literal["none", "lenient", "linger", "classify"]
 
 
 POLICIES: tuple[str, ...] = ("none", "lenient", "linger", "classify")
+
+_BY_NAME: dict[str, Policy] = {"none": "none", "lenient": "lenient", "linger": "linger",
+                               "classify": "classify"}
+
+
+def as_policy(name: str) -> Policy:
+    """``name`` as a :data:`Policy`; ValueError if it names none."""
+    policy = _BY_NAME.get(name)
+    if policy is not None:
+        return policy
+    raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {name!r}")
 
 
 # The peer's initial retransmission timeout: Mbed TLS's

@@ -164,7 +164,7 @@ class NetworkDriving:
         delivery = self.next_delivery_ms()
         timer = self._timer_deadline()
         proc = self._process_deadline()
-        options = []
+        options: list[tuple[int, int]] = []
         if delivery is not None:
             options.append((delivery, 0))
         if proc is not None:
@@ -176,13 +176,13 @@ class NetworkDriving:
         when, which = min(options)
         if which == 0:
             self.deliver_next()
-        elif which == 1:
+        elif which == 1 and proc is not None:  # which == 1 only when proc is set
             if when > self.clock.now_ms:
                 self.clock.now_ms = when
             self._proc_served[id(proc[1])] = self.clock.now_ms
             self._event("poll", type(proc[1]).__name__, "", b"", "deadline reached")
             proc[1].poll()
-        else:
+        elif timer is not None:  # which == 2
             self.clock.now_ms = when
             self._event("timer", timer[1].name, "", b"",
                         "retransmission/read timer expired")

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 from ..context import Context
 from .endpoints import Held
 
+if TYPE_CHECKING:
+    from ..capture import Capture
+
 __all__ = ["Interceptor", "NetworkHooks"]
 
 Interceptor = Callable[[str, str, int, bytes], "tuple[str, str] | None"]
@@ -57,13 +60,16 @@ class NetworkHooks:
         self._event(action, src, dst, data, f"interceptor: {note}")
         return True
 
-    def capture(self, path: Any = None, **options: Any) -> Any:
+    def capture(self, path: Any = None, **options: Any) -> Capture:
         """Start a capture of this network (a :class:`mbedtls_py.capture.Capture`):
         key export on for its contexts, events kept; ``save()`` or leaving a
         ``with net.capture("race.pcapng"):`` block writes pcapng with the keys."""
         from ..capture import Capture
-        self._capture = Capture(self, path, **options)
-        return self._capture
+        from .network import Network
+        assert isinstance(self, Network)  # the mixin's only user
+        capture = Capture(self, path, **options)
+        self._capture = capture
+        return capture
 
     def _captured(self, ctx: Context) -> None:
         """A context joins the network: key export on while a capture runs."""

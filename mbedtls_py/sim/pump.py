@@ -27,7 +27,8 @@ def handshake_pair(client: Context, server: Context, *, max_rounds: int = 32,
     Returns the final (client, server) codes: ``(0, 0)`` on success.
     """
     server.set_client_transport_id(transport_id)
-    rc_c = rc_s = Err.SSL_WANT_READ
+    rc_c: int = Err.SSL_WANT_READ
+    rc_s: int = Err.SSL_WANT_READ
     for _ in range(max_rounds):
         if rc_c != 0:
             rc_c = client.handshake()

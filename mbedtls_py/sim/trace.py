@@ -72,6 +72,8 @@ class TraceEvent:
         if not self.is_datagram:
             return ""
         dg = self.records
+        if dg is None:  # datagram kinds always parse; keeps the type honest
+            return ""
         inner = ", ".join(repr(r) for r in dg.records)
         if dg.error is not None:
             inner += (", " if inner else "") + f"unparsed {len(dg.trailing)} B"
@@ -101,11 +103,12 @@ class TraceEvent:
                 out["data"] = self.data.hex()
         elif self.is_datagram:
             out["data"] = self.data.hex()
-            out["records"] = self.records.to_dict()
+            dg = self.records
+            out["records"] = None if dg is None else dg.to_dict()
         return out
 
 
-class Trace(list):
+class Trace(list[TraceEvent]):
     """The list of :class:`TraceEvent` of a network, in order.
 
     ``str(trace)`` is a readable timeline; ``to_json()`` a JSON array;
@@ -114,6 +117,10 @@ class Trace(list):
     digest is kept even when the network was made with ``trace=False`` (then
     the list stays empty).
     """
+
+    # The number of events seen (also with trace=False).  It shadows
+    # list.count on purpose (public since the first release).
+    count: int  # type: ignore[assignment]
 
     def __init__(self, enabled: bool = True) -> None:
         super().__init__()
@@ -211,7 +218,7 @@ class RunResult:
         return text
 
 
-class HandshakeResult(tuple):
+class HandshakeResult(tuple[int, int]):
     """``(client_rc, server_rc)`` of ``Network.handshake``, with details.
 
     Unpacks and compares as a 2-tuple (``assert net.handshake(c, s) == (0, 0)``).

@@ -183,7 +183,8 @@ _FUNC_DEF = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\s*\(\)\s*\{?\s*$")
 def _test_functions(text: str) -> set[str]:
     """Shell functions whose body calls run_test (directly or through another)."""
     bodies: dict[str, str] = {}
-    name, buf = None, []
+    name: str | None = None
+    buf: list[str] = []
     for ln in text.split("\n"):
         m = _FUNC_DEF.match(ln)
         if m and name is None:

@@ -9,7 +9,19 @@ depends on this package.  ``TestPKI`` is :class:`mbedtls_py.creds.PKI`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the lazy names' real types, for type checkers (not imported at run time)
+    from ..creds.configs import cert_configs as cert_configs, psk_configs as psk_configs
+    from ..creds import psk as _psk
+    from ..creds.pki import PKI, KeyKind as KeyKind, make_pki as make_pki
+    TestPKI = PKI
+    PSK = _psk.DEFAULT_PSK
+    PSK_IDENTITY = _psk.DEFAULT_PSK_IDENTITY
+    PSK_SUITE = _psk.DEFAULT_PSK_SUITE
+    from ..sim.pump import handshake_pair as handshake_pair, new_pair as new_pair, pump as pump
 
 # Loaded on first use, so that pytest loading the plugin (mbedtls_py.testing.plugin)
 # imports neither the extension nor the simulator.

@@ -25,15 +25,34 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from ..server.events import Event
+from ..server.events import DatagramTransport, Event
 from ..server.server import DTLSServer
 from ..wire.records import parse_datagram
 from .addresses import addr_str, parse_hostport
 from .transport import UDPTransport
 
 __all__ = ["serve", "ServeResult", "ServerThread"]
+
+
+@runtime_checkable
+class ServedTransport(DatagramTransport, Protocol):
+    """What :func:`serve` needs beyond the server's transport (a
+    :class:`UDPTransport`, or a wrapper of one such as a capture)."""
+
+    def wait(self, deadline_ms: float | None, max_wait_ms: float = 1000.0) -> bool: ...  # noqa: D102
+
+    def discard_from(self, peer: Any) -> list[bytes]: ...  # noqa: D102
+
+
+@runtime_checkable
+class PerClientSockets(Protocol):
+    """The sample's per-client sockets (:class:`~mbedtls_py.udp.sample_sockets.SampleSockets`)."""
+
+    def accept(self, peer: Any) -> None: ...  # noqa: D102
+
+    def release_from(self) -> list[tuple[bytes, Any]]: ...  # noqa: D102
 
 
 
@@ -53,7 +72,7 @@ class ServeResult:
         return dict(self.__dict__)
 
 
-def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
+def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
           max_seconds: float = 60.0, max_clients: int | None = None,
           stop: threading.Event | None = None, per_client_socket: bool = True,
           settle_ms: float = 0.0, tick_ms: float = 50.0) -> ServeResult:
@@ -70,7 +89,11 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
     die, a bias the real sockets do not have).  ``tick_ms`` bounds each wait, so a
     ``stop`` is seen within that time.
     """
-    transport = transport if transport is not None else server.transport
+    given = transport if transport is not None else server.transport
+    if not isinstance(given, ServedTransport):  # hasattr checks: wrappers pass
+        raise TypeError("serve needs a transport with wait() and discard_from() "
+                        f"(a UDPTransport), not {type(given).__name__}")
+    transport = given
     if not isinstance(max_seconds, (int, float)) or not math.isfinite(max_seconds) \
             or max_seconds <= 0:
         raise ValueError("max_seconds must be a positive finite number")
@@ -83,8 +106,9 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
     user_cb = server.on_event
     last_kind: dict[str, str] = {}  # emulation only; one entry per peer
 
-    real_sockets = per_client_socket and hasattr(transport, "accept") \
-        and hasattr(transport, "release_from")
+    # hasattr semantics: a wrapper (capture) forwarding to SampleSockets counts
+    sockets = transport if per_client_socket and isinstance(transport, PerClientSockets) \
+        else None
 
     def report_discard(peer: str, data: bytes, note: str) -> None:
         nonlocal discarded
@@ -101,16 +125,16 @@ def serve(server: DTLSServer, transport: UDPTransport | None = None, *,
             user_cb(ev)
         if not per_client_socket or ev.peer is None:
             return
-        if real_sockets:
+        if sockets is not None:
             # The sample's sockets (SampleSockets): connect on accept, free at the
             # end of the connection ("reset"; "ignored" with a code is the end of
             # a connection that kept no state).
             if ev.event == "accept":
-                transport.accept(parse_hostport(ev.peer))  # type: ignore[attr-defined]
+                sockets.accept(parse_hostport(ev.peer))
             elif ev.event == "reset" or ev.event == "ignored" and ev.rc is not None:
                 # Each with its real sender: another peer's datagram queued before
                 # the connect dies here too.
-                for data, src in transport.release_from():  # type: ignore[attr-defined]
+                for data, src in sockets.release_from():
                     report_discard(addr_str(src), data, "queued on the client's socket "
                                    "when it was freed (mbedtls_net_free)")
             return
@@ -162,7 +186,8 @@ class ServerThread:
     def __init__(self, server: DTLSServer, transport: UDPTransport | None = None,
                  **serve_args: Any) -> None:
         self.server = server
-        self.transport = transport if transport is not None else server.transport
+        self.transport: DatagramTransport = \
+            transport if transport is not None else server.transport
         self._args = serve_args
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -192,7 +192,8 @@ class UDPProxy(ProxySessions):
     def release(self, tag: str | None = None) -> int:
         """Send on the held datagrams (with ``tag``, only those); return how many."""
         with self._lock:
-            keep, go = [], []
+            keep: list[Any] = []
+            go: list[Any] = []
             for h in self.held:
                 (go if tag is None or h.tag == tag else keep).append(h)
             self.held = keep

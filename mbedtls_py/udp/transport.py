@@ -8,10 +8,12 @@ from __future__ import annotations
 import collections
 import select
 import socket
-from typing import Any
+from typing import Any, TypeVar
 
 from ..context import RealClock
 from .addresses import MAX_UDP, _norm, addr_str, check_host, resolve
+
+_T = TypeVar("_T", bound="UDPTransport")
 
 __all__ = ["UDPTransport", "receive_one"]
 
@@ -146,7 +148,7 @@ class UDPTransport:
         self._sock.close()
         self._pushback.clear()
 
-    def __enter__(self) -> UDPTransport:
+    def __enter__(self: _T) -> _T:  # a SampleSockets stays one
         return self
 
     def __exit__(self, *exc: object) -> None:
