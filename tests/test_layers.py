@@ -25,7 +25,7 @@ ALLOWED = {
     "peers": {"bindings", "creds", "udp"},
     "repro": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture"},
     "explore": {"bindings", "wire", "creds", "sim", "server"},
-    "sslopt": {"bindings", "wire"},
+    "sslopt": {"bindings", "wire", "capture"},
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the

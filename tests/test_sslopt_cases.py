@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from capture_helpers import needs_tshark, tshark
 
 from mbedtls_py.sslopt.parse import Case, default_ssl_opt, load_cases
 from mbedtls_py.sslopt.runner import run_case
@@ -118,3 +119,19 @@ def test_pytest_plugin_collects_cases(tmp_path: Path) -> None:
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:]
     assert "2 passed" in p.stdout and "deselected" in p.stdout
+
+
+@needs_tshark
+def test_trace_pcap_decrypts_in_tshark(tmp_path: Path) -> None:
+    """``ssl-opt --trace NAME --pcap F`` writes exactly F: the case's datagrams with
+    both programs' keys embedded, so tshark decrypts the application data alone."""
+    from mbedtls_py.sslopt.cli import main
+
+    pcap, keylog = tmp_path / "case.pcapng", tmp_path / "case.keys"
+    rc = main(["--trace", "Context serialization, client serializes, GCM", "--seed", "1",
+               "--pcap", str(pcap), "--keylog", str(keylog)])
+    assert rc == 0 and pcap.is_file() and keylog.is_file()
+    assert keylog.read_text().count("CLIENT_RANDOM") >= 1
+    assert b"TLSK" in pcap.read_bytes()[:4096] or b"KSLT" in pcap.read_bytes()[:4096]
+    out = tshark(pcap, "-x")
+    assert "Decrypted DTLS" in out

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 __all__ = ["main"]
 
 _ORDER = ("PASS", "FAIL", "SKIP", "UNSUPPORTED", "NOTRUN")
+_MAX_CAPTURES = 50  # failing runs captured at most (each is replayed)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +45,13 @@ def _args(argv: list[str]) -> argparse.Namespace:
                     help="run the case NAME (exact) with --seed and print its outputs and "
                     "every datagram")
     ap.add_argument("--seed", type=int, default=1, metavar="S", help="the seed for --trace")
+    ap.add_argument("--pcap", metavar="FILE",
+                    help="write the datagrams as pcapng with both programs' session keys embedded "
+                         "(open in Wireshark/tshark): with --trace exactly FILE; otherwise one file "
+                         "per FAILING case and seed, FILE with the case and seed inserted before "
+                         "the extension (each failing run replayed from its seed)")
+    ap.add_argument("--keylog", metavar="FILE",
+                    help="write the session keys as an SSLKEYLOGFILE, named like --pcap")
     ap.add_argument("--all", action="store_true",
                     help="also list TLS (non-DTLS) cases as NOTRUN")
     ap.add_argument("--real-peers", action="store_true",
@@ -92,14 +100,49 @@ def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False) -> s
     return f"python -m mbedtls_py ssl-opt --trace {shlex.quote(name)} --seed {seed}{extra}"
 
 
+def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
+              keylog: str | None, several: bool) -> Any:
+    """``run_case`` with key export on for every context it creates; the run's
+    datagrams (as the case's network saw them) and keys go to ``pcap``/``keylog``."""
+    from ..capture.files import capture_paths
+    from ..capture.pcapng import Packet, write_keylog, write_pcap, write_pcapng
+    from ..context import export_keys_to
+    from .runner import run_case
+
+    keys: list[str] = []
+    with export_keys_to(keys.append):
+        r = run_case(case, seed, real_peers=real_peers)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", case.name).strip("_")
+    hosts: dict[str, str] = {}
+
+    def addr(text: str) -> tuple[str, int]:  # "srv:4433" -> a stable documentation address
+        host, _, port = text.rpartition(":")
+        ip = hosts.setdefault(host, f"192.0.2.{len(hosts) + 1}")
+        return ip, int(port) if port.isdigit() else 0
+
+    packets = [Packet(1_700_000_000_000_000 + t * 1000, addr(src), addr(dst), data,
+                      comments=[f"{src} -> {dst} (ssl-opt: {case.name}, seed {seed})"])
+               for t, src, dst, _, data in r.trace]
+    path = capture_paths(pcap, slug, f"seed{seed}", several=several)
+    if path is not None:
+        if path.suffix == ".pcap":
+            write_pcap(path, packets)
+        else:
+            write_pcapng(path, packets, keys, comment=f"ssl-opt {case.name!r} seed {seed}: "
+                         f"{r.verdict}")
+    log = capture_paths(keylog, slug, f"seed{seed}", several=several)
+    if log is not None:
+        write_keylog(log, keys)
+    return r
+
+
 def _trace(a: argparse.Namespace) -> int:
     from .parse import load_cases
-    from .runner import run_case
     found = [c for c in load_cases(a.ssl_opt) if c.name == a.trace]
     if not found:
         print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
         return 2
-    r = run_case(found[0], a.seed, real_peers=a.real_peers)
+    r = _captured(found[0], a.seed, a.real_peers, a.pcap, a.keylog, several=False)
     print(f"== {r.case.name} (seed {a.seed}): {r.verdict} {r.reason}")
     print(f"== proxy: {r.case.pxy_cmd}\n{r.pxy_out}")
     print(f"== server output\n{r.srv_out}")
@@ -158,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in failing:
         r["replay"] = _replay(r["name"], r["seed"], a.ssl_opt,
                               a.real_peers and r.get("virtual_ms", 0) == 0 and "real" in r)
+    if failing and (a.pcap or a.keylog):  # same seed, same bytes: replay each, captured
+        by_name = {c.name: c for c in _CASES}
+        for r in failing[:_MAX_CAPTURES]:
+            _captured(by_name[r["name"]], r["seed"], a.real_peers, a.pcap, a.keylog, several=True)
+        print(f"{min(len(failing), _MAX_CAPTURES)} failing run(s) captured", file=sys.stderr)
     if a.json:
         print(json.dumps({"counts": {k: counts.get(k, 0) for k in _ORDER}, "results": results,
                           "real_s": round(elapsed, 3), "seeds": a.seeds}, indent=1))
