@@ -32,6 +32,7 @@ CLEAN_TESTS: list[str] = [
     "tests/test_errors.py",
     "tests/test_explore.py",
     "tests/test_fuzz.py",
+    "tests/test_golden_traces.py",
     "tests/test_interop_matrix.py",
     "tests/test_layers.py",
     "tests/test_lifetime.py",
