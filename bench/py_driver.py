@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import sim_rows  # bench/sim_rows.py (this directory is on sys.path when run as a script)
 from mbedtls_py import Config, Context, Err, VirtualClock, set_time
 
 FIXED_TIME = 1_700_000_000
@@ -345,6 +346,9 @@ ROWS = {
 }
 
 
+ROWS.update(sim_rows.rows(Stopwatch))
+
+
 def load_pki(directory: str) -> None:
     for name in ("ca.crt", "server.crt", "server.key"):
         PKI[name] = (Path(directory) / name).read_bytes()
@@ -379,6 +383,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
-    except Failed as e:
+    except (Failed, sim_rows.Failed) as e:
         print(e, file=sys.stderr)
         sys.exit(1)

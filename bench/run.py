@@ -12,6 +12,13 @@ Rows (both drivers, same PKI, seeds, suites and calls; see bench/README.md):
   race_psk            a late alert, -0x7700, a reset), certificates / PSK
   lost_flight_psk   a handshake losing three flights: real time per handshake
   lost_flight_cert    against the virtual time it represents
+  sim_race_psk      race_psk through the simulated network, as `repro` runs it
+                    (Network, DTLSServer, echo clients, trace, verdict), over
+                    the native race_psk
+  sim_handshake_psk psk_handshake through a Network with a 20 ms link, over
+                    the native psk_handshake
+  sim_lossy_psk     the same with 30% loss both ways, per handshake completed
+(bench/sim_rows.py)
 Optional: the same handshakes through python-mbedtls and pyOpenSSL (memory
 BIOs), when importable here or from .build/bench/thirdparty
 (`--install-others` puts them there with pip).  Then memory (bench/memory.py).
@@ -42,7 +49,11 @@ OUT = ROOT / ".build" / "bench"
 THIRDPARTY = OUT / "thirdparty"
 
 ROWS = ["cert_handshake", "cookie_handshake", "psk_handshake", "record_1k", "record_16k",
-        "race_cert", "race_psk", "lost_flight_psk", "lost_flight_cert"]
+        "race_cert", "race_psk", "lost_flight_psk", "lost_flight_cert",
+        "sim_race_psk", "sim_handshake_psk", "sim_lossy_psk"]
+# the native row a simulated row is measured against (side by side, alternating)
+NATIVE_ROW = {"sim_race_psk": "race_psk", "sim_handshake_psk": "psk_handshake",
+              "sim_lossy_psk": "psk_handshake"}
 # ratio key -> (row, figure, target)
 RATIOS = {
     "cert_handshake": ("cert_handshake", "per_s", 0.90),
@@ -50,12 +61,15 @@ RATIOS = {
     "psk_handshake": ("psk_handshake", "per_s", 0.60),
     "record_1k": ("record_1k", "mb_per_s", 0.70),
     "record_16k": ("record_16k", "mb_per_s", 0.90),
+    "sim_race_psk": ("sim_race_psk", "per_s", 0.35),
+    "sim_handshake_psk": ("sim_handshake_psk", "per_s", 0.50),
 }
 OTHER_RATIOS = {
     "race_cert": ("race_cert", "per_s"),
     "race_psk": ("race_psk", "per_s"),
     "lost_flight_psk": ("lost_flight_psk", "per_s"),
     "lost_flight_cert": ("lost_flight_cert", "per_s"),
+    "sim_lossy_psk": ("sim_lossy_psk", "per_s"),
 }
 LOST_FLIGHT_TARGET = 1000.0
 
@@ -232,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.runs):
             progress(f"run {i + 1}/{args.runs}: {len(rows)} rows x {secs:g} s, native then python")
             for r in rows:
-                runs["native"][r].append(nat.run(r, secs))
+                runs["native"][r].append(nat.run(NATIVE_ROW.get(r, r), secs))
                 runs["python"][r].append(py.run(r, secs))
             if not args.no_others:
                 progress(f"run {i + 1}/{args.runs}: python-mbedtls, pyOpenSSL")
@@ -342,7 +356,7 @@ def render(res: dict) -> str:
         ratio = res["ratios"].get(key) if key else res["other_ratios"].get(row)
         target = res["targets"].get(key) if key else None
         mark = "" if target is None else (" ok" if ratio >= target else " SHORT")
-        unit = units.get(row, "scenarios/s" if row.startswith("race") else "handshakes/s")
+        unit = units.get(row, "scenarios/s" if "race" in row else "handshakes/s")
         lines.append(f"{row:<18} {unit:<12} {_fmt(n[fig]):>11} {_fmt(p[fig]):>11} "
                      f"{ratio:>7.2f} {'' if target is None else f'{target:.2f}':>7}{mark}")
     for row in ("lost_flight_psk", "lost_flight_cert"):
