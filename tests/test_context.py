@@ -1,6 +1,8 @@
 """mbedtls_py.Context against the real library: handshakes, data, close,
 reset, cookies, retransmission on the virtual clock, and the seed's race."""
 
+from __future__ import annotations
+
 import gc
 import threading
 
@@ -19,19 +21,23 @@ from mbedtls_py import (
     WantRead,
 )
 from mbedtls_py.wire.records import parse_datagram
-from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs, pump
+from mbedtls_py.testing import TestPKI, cert_configs, handshake_pair, new_pair, psk_configs, pump
 from _versions import MBEDTLS_2, RACE_RC
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
+Pair = tuple[Context, Context, VirtualClock]
+Configs = tuple[Config, Config]
 
-def established(client_config, server_config, **kw):
-    client, server, clock = new_pair(client_config, server_config, **kw)
+
+def established(client_config: Config, server_config: Config, *,
+                hostname: str | None = "localhost") -> Pair:
+    client, server, clock = new_pair(client_config, server_config, hostname=hostname)
     assert handshake_pair(client, server) == (0, 0)
     return client, server, clock
 
 
-def echo(client, server, data=REQUEST):
+def echo(client: Context, server: Context, data: bytes = REQUEST) -> bytes:
     assert client.write(data) == len(data)
     pump(client, server)
     got = server.read()
@@ -41,14 +47,17 @@ def echo(client, server, data=REQUEST):
 
 
 @pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
-def test_certificate_handshake_and_echo(kind, mbedtls_pki, mbedtls_rsa_pki):
+def test_certificate_handshake_and_echo(kind: str, mbedtls_pki: TestPKI,
+                                        mbedtls_rsa_pki: TestPKI) -> None:
     """An ECDSA or RSA certificate handshake completes in memory and echoes data."""
     pki = mbedtls_pki if kind == "ecdsa" else mbedtls_rsa_pki
     client, server, _ = established(*cert_configs(pki))
     assert client.version == server.version == "DTLSv1.2"
+    assert client.ciphersuite is not None
     assert ("ECDSA" if kind == "ecdsa" else "RSA") in client.ciphersuite
     assert client.verify_result == 0
-    assert client.peer_certificate().startswith(b"\x30")  # DER SEQUENCE
+    cert = client.peer_certificate()
+    assert cert is not None and cert.startswith(b"\x30")  # DER SEQUENCE
     assert server.peer_certificate() is None
     assert client.state == server.state == "HANDSHAKE_OVER"
     assert echo(client, server) == REQUEST
@@ -61,7 +70,7 @@ def test_psk_handshake_and_echo() -> None:
     assert echo(client, server, b"x" * 1000) == b"x" * 1000
 
 
-def test_raw_forms_return_codes_unchanged(dtls_pair):
+def test_raw_forms_return_codes_unchanged(dtls_pair: Pair) -> None:
     """Protocol calls return the C int unchanged: WANT_READ before any reply."""
     client, server, _ = dtls_pair
     assert client.handshake() == Err.SSL_WANT_READ
@@ -73,7 +82,7 @@ def test_raw_forms_return_codes_unchanged(dtls_pair):
     assert info.value.code is Err.SSL_WANT_READ
 
 
-def test_close_notify_seen_by_peer(dtls_pair):
+def test_close_notify_seen_by_peer(dtls_pair: Pair) -> None:
     """close_notify from one side reads as SSL_PEER_CLOSE_NOTIFY on the other."""
     client, server, _ = dtls_pair
     assert handshake_pair(client, server) == (0, 0)
@@ -88,7 +97,7 @@ def test_close_notify_seen_by_peer(dtls_pair):
     assert info.value.code is Err.SSL_PEER_CLOSE_NOTIFY
 
 
-def test_session_reset_then_second_handshake(dtls_cert_configs):
+def test_session_reset_then_second_handshake(dtls_cert_configs: Configs) -> None:
     """After close and session_reset, the same server context serves a new client."""
     client, server, clock = established(*dtls_cert_configs)
     client.close_notify()
@@ -102,15 +111,17 @@ def test_session_reset_then_second_handshake(dtls_cert_configs):
     assert echo(client2, server) == REQUEST
 
 
-def test_cookie_exchange(mbedtls_pki):
+def test_cookie_exchange(mbedtls_pki: TestPKI) -> None:
     """With cookies, the first ClientHello gets HELLO_VERIFY_REQUIRED, then the handshake succeeds."""
     client, server, _ = new_pair(*cert_configs(mbedtls_pki, cookies=True))
     server.set_client_transport_id(b"127.0.0.1:5555")
     assert client.handshake() == Err.SSL_WANT_READ
     pump(client, server)
     assert server.handshake() == Err.SSL_HELLO_VERIFY_REQUIRED
-    hvr = parse_datagram(server.peek())
-    assert hvr.records[0].handshake.type_name == "hello_verify_request"
+    out = server.peek()
+    assert out is not None
+    hs = parse_datagram(out).records[0].handshake
+    assert hs is not None and hs.type_name == "hello_verify_request"
     pump(server, client)
     assert server.session_reset() == 0
     assert server.set_client_transport_id(b"127.0.0.1:5555") == 0
@@ -119,7 +130,7 @@ def test_cookie_exchange(mbedtls_pki):
     assert handshake_pair(client, server, transport_id=b"127.0.0.1:5555") == (0, 0)
 
 
-def test_cookie_bound_to_transport_id(mbedtls_pki):
+def test_cookie_bound_to_transport_id(mbedtls_pki: TestPKI) -> None:
     """A cookie made for one client address is refused for another (a new HVR)."""
     client, server, _ = new_pair(*cert_configs(mbedtls_pki, cookies=True))
     server.set_client_transport_id(b"A")
@@ -134,11 +145,12 @@ def test_cookie_bound_to_transport_id(mbedtls_pki):
     assert server.handshake() == Err.SSL_HELLO_VERIFY_REQUIRED
 
 
-def test_dropped_flight_retransmitted_on_virtual_timeout(mbedtls_pki):
+def test_dropped_flight_retransmitted_on_virtual_timeout(mbedtls_pki: TestPKI) -> None:
     """A lost ClientHello is resent exactly when the virtual clock reaches the timer, then doubled."""
     client, server, clock = new_pair(*cert_configs(mbedtls_pki, handshake_timeout=(1000, 8000)))
     assert client.handshake() == Err.SSL_WANT_READ
     first = client.pop()  # dropped on the floor
+    assert first is not None
     assert client.timer_deadline() == 1000
     clock.advance(999)
     assert client.handshake() == Err.SSL_WANT_READ and client.pending_out == 0
@@ -146,7 +158,9 @@ def test_dropped_flight_retransmitted_on_virtual_timeout(mbedtls_pki):
     assert client.timer_state() == 2
     assert client.handshake() == Err.SSL_WANT_READ
     assert client.pending_out == 1
-    again = parse_datagram(client.peek()).records[0]
+    resent = client.peek()
+    assert resent is not None
+    again = parse_datagram(resent).records[0]
     assert again.payload == parse_datagram(first).records[0].payload  # same ClientHello
     assert again.seq == 1  # in a new record
     assert client.timer_deadline() == 1000 + 2000  # backoff doubled
@@ -154,7 +168,7 @@ def test_dropped_flight_retransmitted_on_virtual_timeout(mbedtls_pki):
     assert clock.now_ms == 1000
 
 
-def test_seed_race_late_close_notify_after_reset(dtls_cert_configs):
+def test_seed_race_late_close_notify_after_reset(dtls_cert_configs: Configs) -> None:
     """The seed's race: the client's close_notify, held until after session_reset, makes
     the server's next handshake return exactly SSL_UNEXPECTED_MESSAGE (-0x7700)."""
     client, server, _ = established(*dtls_cert_configs)
@@ -165,6 +179,7 @@ def test_seed_race_late_close_notify_after_reset(dtls_cert_configs):
     assert client.read_into(bytearray(64)) == Err.SSL_PEER_CLOSE_NOTIFY
     assert client.close_notify() == 0
     held = client.pop()  # the client's encrypted close_notify, in flight
+    assert held is not None
     late = parse_datagram(held).records[0]
     assert late.type_name == "alert" and late.epoch == 1 and late.encrypted
     assert server.session_reset() == 0
@@ -174,7 +189,7 @@ def test_seed_race_late_close_notify_after_reset(dtls_cert_configs):
     assert server.last_datagram() == held
 
 
-def test_late_close_notify_before_reset_is_harmless(dtls_cert_configs):
+def test_late_close_notify_before_reset_is_harmless(dtls_cert_configs: Configs) -> None:
     """The same close_notify arriving before the reset is just the peer's close."""
     client, server, _ = established(*dtls_cert_configs)
     server.close_notify()
@@ -187,7 +202,7 @@ def test_late_close_notify_before_reset_is_harmless(dtls_cert_configs):
     assert server.handshake() == Err.SSL_WANT_READ
 
 
-def test_exported_keys(dtls_pair):
+def test_exported_keys(dtls_pair: Pair) -> None:
     """With key export on, the hook yields an NSS key log line after the handshake
     (2.x has no per-context key export: NotAvailableError, naming the variant)."""
     client, server, _ = dtls_pair
@@ -201,13 +216,13 @@ def test_exported_keys(dtls_pair):
     assert handshake_pair(client, server) == (0, 0)
     assert len(lines) == 2 and lines[0] == lines[1]
     ck, sk = client.exported_keys(), server.exported_keys()
-    assert ck == sk and len(ck.master_secret) == 48
+    assert ck is not None and ck == sk and len(ck.master_secret) == 48
     assert ck.nss_keylog_line().startswith("CLIENT_RANDOM " + ck.client_random.hex())
 
 
 # -- misuse --------------------------------------------------------------------
 
-def test_closed_context_raises(dtls_pair):
+def test_closed_context_raises(dtls_pair: Pair) -> None:
     """After close() every call raises ClosedError; close() is idempotent."""
     client, _, _ = dtls_pair
     client.close()
@@ -220,19 +235,19 @@ def test_closed_context_raises(dtls_pair):
             call()
 
 
-def test_bad_arguments(dtls_pair):
+def test_bad_arguments(dtls_pair: Pair) -> None:
     """Wrong types and sizes raise TypeError/ValueError, never crash."""
     client, server, _ = dtls_pair
     with pytest.raises(TypeError):
-        client.write("text")
+        client.write("text")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        client.push(None)
+        client.push(None)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         client.push(b"")
     with pytest.raises(ValueError):
         client.push(b"x" * 70000)
     with pytest.raises(TypeError):
-        client.read_into(b"immutable")
+        client.read_into(b"immutable")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         client.read_into(bytearray())
     with pytest.raises(ValueError):
@@ -242,18 +257,18 @@ def test_bad_arguments(dtls_pair):
     with pytest.raises(ValueError):
         client.set_mtu(70000)
     with pytest.raises(TypeError):
-        client.move_to("server")
+        client.move_to("server")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         client.move_to(client)
     with pytest.raises(TypeError):
-        Context("not a config")
+        Context("not a config")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Context(Config("client"), max_queue=0)
     with pytest.raises(TypeError):
-        Context(Config("client"), clock=5)
+        Context(Config("client"), clock=5)  # type: ignore[arg-type]
 
 
-def test_wrong_state_codes(dtls_pair):
+def test_wrong_state_codes(dtls_pair: Pair) -> None:
     """Calls in the wrong state return Mbed TLS's own codes."""
     client, server, _ = dtls_pair
     assert client.set_client_transport_id(b"x") == Err.SSL_BAD_INPUT_DATA  # client side
@@ -261,7 +276,7 @@ def test_wrong_state_codes(dtls_pair):
     assert client.set_hostname("h" * 300) == Err.SSL_BAD_INPUT_DATA
 
 
-def test_queue_bound_gives_buffer_error(dtls_psk_configs):
+def test_queue_bound_gives_buffer_error(dtls_psk_configs: Configs) -> None:
     """A full inbound queue refuses a datagram with BufferError; Mbed TLS sees WANT_WRITE on a full outbound queue."""
     client = Context(dtls_psk_configs[0], max_queue=2)
     client.push(b"a")
@@ -272,7 +287,7 @@ def test_queue_bound_gives_buffer_error(dtls_psk_configs):
     assert client.pending_in == 0
 
 
-def test_garbage_from_the_wire_never_crashes(dtls_pair):
+def test_garbage_from_the_wire_never_crashes(dtls_pair: Pair) -> None:
     """Random datagrams fed to both sides give error codes or WANT_READ, never a crash."""
     import random
 
@@ -292,7 +307,7 @@ def test_garbage_from_the_wire_never_crashes(dtls_pair):
             ctx.drain()
 
 
-def test_truncated_oversize_datagram(dtls_psk_configs):
+def test_truncated_oversize_datagram(dtls_psk_configs: Configs) -> None:
     """A datagram larger than Mbed TLS's buffer is truncated like UDP does, not overflowed."""
     _, server = dtls_psk_configs
     ctx = Context(server)
@@ -300,7 +315,7 @@ def test_truncated_oversize_datagram(dtls_psk_configs):
     # 2.x: its ClientHello parser reads the (truncated) record itself
     assert ctx.handshake() in (Err.SSL_WANT_READ, Err.SSL_UNEXPECTED_RECORD,
                                Err.SSL_INVALID_RECORD,
-                               *([Err.SSL_BAD_HS_CLIENT_HELLO] if MBEDTLS_2 else []))
+                               *([Err["SSL_BAD_HS_CLIENT_HELLO"]] if MBEDTLS_2 else []))
 
 
 def test_contexts_free_their_memory() -> None:
@@ -314,13 +329,13 @@ def test_contexts_free_their_memory() -> None:
     assert not [o for o in gc.get_objects() if type(o) is Context]
 
 
-def test_threads_serialise_on_one_context(dtls_psk_configs):
+def test_threads_serialise_on_one_context(dtls_psk_configs: Configs) -> None:
     """Two threads calling one context are serialised by its lock (no crash)."""
     cc, sc = dtls_psk_configs
     client, server, _ = new_pair(cc, sc, hostname=None)
     assert handshake_pair(client, server) == (0, 0)
 
-    def writer():
+    def writer() -> None:
         for _ in range(500):
             client.write(b"y" * 100)
             client.drain()
@@ -341,12 +356,12 @@ def test_virtual_clock_misuse() -> None:
     with pytest.raises(ValueError):
         clock.advance(-1)
     with pytest.raises(ValueError):
-        clock.now_ms = 1.5
+        clock.now_ms = 1.5  # type: ignore[assignment]
     assert clock.advance(10) == 15
     assert RealClock().now_ms > 0
 
 
-def test_raising_forms_carry_code(dtls_pair):
+def test_raising_forms_carry_code(dtls_pair: Pair) -> None:
     """read() on a context with nothing to read raises WantRead with .code."""
     client, server, _ = dtls_pair
     handshake_pair(client, server)

@@ -1,12 +1,14 @@
 """DTLSServer (the dtls_server sample's loop) and the classifier, on the
 simulated network against real Mbed TLS clients."""
 
+from __future__ import annotations
+
 import pytest
 
 from mbedtls_py import Config, Err
 from mbedtls_py.sim.network import Network
 from mbedtls_py.wire.records import parse_datagram
-from mbedtls_py.server.policies import POLICIES
+from mbedtls_py.server.policies import POLICIES, Policy
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.server.staleness import classify_datagram
 from mbedtls_py.repro.scenarios import BAD_INPUT_SCENARIOS, LATE_SCENARIOS, SERVICE_MS, _bad_input, run_scenario
@@ -14,7 +16,7 @@ from mbedtls_py.repro.echo_client import EchoClient
 from mbedtls_py.testing import PSK, PSK_IDENTITY, PSK_SUITE
 
 
-def _header(ctype, epoch, seq, body):
+def _header(ctype: int, epoch: int, seq: int, body: bytes) -> bytes:
     return (bytes([ctype, 0xFE, 0xFD]) + epoch.to_bytes(2, "big") + seq.to_bytes(6, "big")
             + len(body).to_bytes(2, "big") + body)
 
@@ -39,20 +41,22 @@ def test_classifier_needs_proof_not_looks() -> None:
     (_header(22, 0, 0, bytes([1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0xFE, 0xFD])), "ClientHello"),
     (_header(21, 1, 2, b"\x11" * 26) + b"\x99", "malformed DTLS"),
 ])
-def test_classifier_keeps_real_errors(data, kind):
+def test_classifier_keeps_real_errors(data: bytes, kind: str) -> None:
     """Garbage, plaintext non-ClientHellos and malformed datagrams are never stale."""
     verdict = classify_datagram(data, "client", Err.SSL_UNEXPECTED_MESSAGE, {})
     assert not verdict.stale
     assert verdict.kind.startswith(kind)
 
 
-def _net_with_server(policy, seed=1, **server_kw):
+def _net_with_server(policy: Policy, seed: int = 1, *,
+                     service_ms: int = 0) -> tuple[Network, DTLSServer, Config]:
     net = Network(seed=seed)
     for name in ("client", "client2", "stranger"):
         net.link_both(name, "server", delay_ms=50)
     conf = Config("server", seed=net.seed_for("server"), cookies=True, psk=(PSK, PSK_IDENTITY),
                   ciphersuites=[PSK_SUITE])
-    server = DTLSServer(conf, net.socket("server"), policy=policy, rtt_ms=100, **server_kw)
+    server = DTLSServer(conf, net.socket("server"), policy=policy, rtt_ms=100,
+                        service_ms=service_ms)
     net.add_process(server)
     cconf = Config("client", seed=net.seed_for("client"), psk=(PSK, PSK_IDENTITY),
                    ciphersuites=[PSK_SUITE])
@@ -80,7 +84,7 @@ def test_zero_service_time_races_by_itself() -> None:
     net, server, cconf = _net_with_server("none", service_ms=0)
     client = EchoClient(net, "client", cconf)
     net.add_process(client)
-    net.run(until=lambda: client.done and server.errors, deadline_ms=5000)
+    net.run(until=lambda: client.done and bool(server.errors), deadline_ms=5000)
     assert client.served
     assert [e.rc for e in server.errors] == [Err.SSL_UNEXPECTED_MESSAGE]
     assert server.errors[0].data["records"] == ["<Alert epoch=1 seq=2 len=26 encrypted>"]
@@ -101,7 +105,7 @@ def test_server_events_are_json_lines() -> None:
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_late_close_notify_outcome_per_policy(policy):
+def test_late_close_notify_outcome_per_policy(policy: str) -> None:
     """The seed: -0x7700 reported under none only; lenient, linger and classify go on."""
     r = run_scenario("late-close-notify", policy, seed=11, offset_ms=30)
     assert r.late and r.second_client_served
@@ -116,7 +120,7 @@ def test_late_close_notify_outcome_per_policy(policy):
 
 
 @pytest.mark.parametrize("offset", [-SERVICE_MS + 1, -5, -1])
-def test_close_notify_before_reset_is_harmless(offset):
+def test_close_notify_before_reset_is_harmless(offset: int) -> None:
     """Arriving before the reset, the close_notify never fails the server, under any policy."""
     for policy in POLICIES:
         r = run_scenario("late-close-notify", policy, seed=5, offset_ms=offset)
@@ -124,7 +128,7 @@ def test_close_notify_before_reset_is_harmless(offset):
 
 
 @pytest.mark.parametrize("scenario", LATE_SCENARIOS)
-def test_late_datagram_scenarios_as_promised(scenario):
+def test_late_datagram_scenarios_as_promised(scenario: str) -> None:
     """Every late-datagram scenario does what each policy promises, over several seeds."""
     for policy in POLICIES:
         for seed in range(1, 6):
@@ -134,7 +138,7 @@ def test_late_datagram_scenarios_as_promised(scenario):
 
 
 @pytest.mark.parametrize("scenario", BAD_INPUT_SCENARIOS)
-def test_bad_input_reported_except_lenient(scenario):
+def test_bad_input_reported_except_lenient(scenario: str) -> None:
     """Bad input after a reset is reported under none, linger and classify; only lenient may hide it."""
     for policy in POLICIES:
         r = run_scenario(scenario, policy, seed=2)
@@ -169,7 +173,7 @@ def test_bad_inputs_are_what_they_claim() -> None:
     assert src == "stranger" and parse_datagram(data).records[0].epoch == 1
     _, data = _bad_input("plaintext-not-clienthello", rng)
     rec = parse_datagram(data).records[0]
-    assert rec.epoch == 0 and rec.handshake.type_name == "finished"
+    assert rec.epoch == 0 and rec.handshake is not None and rec.handshake.type_name == "finished"
     _, data = _bad_input("non-dtls", rng)
     assert not parse_datagram(data).records or parse_datagram(data).error
 
@@ -189,7 +193,7 @@ def test_server_misuse() -> None:
     with pytest.raises(ValueError):
         DTLSServer(Config("client"), sock)
     with pytest.raises(ValueError):
-        DTLSServer(Config("server"), sock, policy="optimistic")
+        DTLSServer(Config("server"), sock, policy="optimistic")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         DTLSServer(Config("server"), sock, rtt_ms=0)
     with pytest.raises(ValueError):
@@ -202,9 +206,9 @@ def test_server_misuse() -> None:
 ISSUE9 = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + bytes([0, 12]) + bytes(range(1, 13))
 
 
-def _after_one_connection(policy, **kw):
+def _after_one_connection(policy: Policy) -> tuple[Network, DTLSServer]:
     """A classify/linger server that has served and closed one client."""
-    net, server, cconf = _net_with_server(policy, service_ms=SERVICE_MS, **kw)
+    net, server, cconf = _net_with_server(policy, service_ms=SERVICE_MS)
     client = EchoClient(net, "client", cconf)
     net.add_process(client)
     net.run(until=lambda: client.done and any(e.event == "reset" and e.peer == "client"
@@ -219,7 +223,7 @@ def _after_one_connection(policy, **kw):
     _header(21, 1, 3, bytes(range(26))),  # right epoch, next seq, close_notify's length: bad MAC
     _header(23, 1, 3, bytes(range(24 + 18))),  # the same as application data
 ], ids=["issue9-header", "forged-alert", "forged-appdata"])
-def test_classify_reports_what_does_not_authenticate(forged):
+def test_classify_reports_what_does_not_authenticate(forged: bytes) -> None:
     """From the peer that just closed, a datagram that does not authenticate under the
     closed connection's keys is reported, whatever it looks like (issue 9, defect 4)."""
     net, server = _after_one_connection("classify")
