@@ -33,6 +33,8 @@ class NetworkDriving:
     trace: Trace
     _heap: list[Any]
     _proc_served: dict[int, int]
+    _contexts: list[ContextEndpoint]
+    _polled: dict[str, tuple[Any, ...]]
     seed: int | str | bytes
     last_result: RunResult | HandshakeResult | None
 
@@ -106,7 +108,7 @@ class NetworkDriving:
         if not self._heap:
             return None
         when, _, src, dst, data, note = heapq.heappop(self._heap)
-        if when > self.clock.now_ms:
+        if when > self.clock._now:
             self.clock.now_ms = when
         ep = self.endpoints.get(dst)
         if ep is None:
@@ -115,17 +117,29 @@ class NetworkDriving:
         if problem is not None:
             return self._event("drop", src, dst, data, problem)
         ev = self._event("deliver", src, dst, data, note)
-        for proc in list(self.processes):
-            socks = getattr(proc, "sockets", None)
-            if socks is None or any((s if isinstance(s, str) else s.name) == dst for s in socks):
-                proc.poll()
+        procs = self._polled.get(dst)
+        if procs is None:
+            procs = self._polled[dst] = self._owners(dst)
+        for proc in procs:
+            proc.poll()
         return ev
 
+    def _owners(self, dst: str) -> tuple[Any, ...]:
+        """The processes polled on a delivery to ``dst`` (cached until the
+        next ``add_process``: a process's ``sockets`` are read when it is added
+        and on the first delivery to each name)."""
+        owners = []
+        for proc in self.processes:
+            socks = getattr(proc, "sockets", None)
+            if socks is None or any((s if isinstance(s, str) else s.name) == dst for s in socks):
+                owners.append(proc)
+        return tuple(owners)
+
     def _timer_deadline(self) -> tuple[int, ContextEndpoint] | None:
-        now = self.clock.now_ms
+        now = self.clock._now
         best: tuple[int, ContextEndpoint] | None = None
-        for ep in self.endpoints.values():
-            if isinstance(ep, ContextEndpoint) and not ep.ctx.closed:
+        for ep in self._contexts:
+            if ep.ctx._ssl is not None:  # not closed
                 d = ep.ctx.timer_deadline()
                 if d is not None and d > now and (best is None or d < best[0]):
                     best = (d, ep)
@@ -140,19 +154,49 @@ class NetworkDriving:
             served = self._proc_served.get(id(proc))
             if served is not None and d <= served:
                 continue  # already polled for it; do not spin on a stale deadline
-            due = max(d, self.clock.now_ms)
+            due = max(d, self.clock._now)
             if best is None or due < best[0]:
                 best = (due, proc)
         return best
 
+    def _next(self) -> tuple[int, int, Any] | None:
+        """Collect what contexts sent; then the next thing to do: ``(when,
+        what, who)`` with ``what`` 0 (deliver), 1 (poll process ``who``) or 2
+        (the timer of endpoint ``who``), the earliest first and, at the same
+        time, in that order; ``None`` when nothing is scheduled."""
+        self.collect()
+        best: tuple[int, int, Any] | None = (self._heap[0][0], 0, None) if self._heap else None
+        if self.processes:
+            proc = self._process_deadline()
+            if proc is not None and (best is None or proc[0] < best[0]):
+                best = (proc[0], 1, proc[1])
+        if self._contexts:
+            timer = self._timer_deadline()
+            if timer is not None and (best is None or timer[0] < best[0]):
+                best = (timer[0], 2, timer[1])
+        return best
+
+    def _do(self, nxt: tuple[int, int, Any]) -> None:
+        """Do what :meth:`_next` chose, then collect what was sent meanwhile."""
+        when, what, who = nxt
+        if what == 0:
+            self.deliver_next()
+        elif what == 1:
+            if when > self.clock._now:
+                self.clock.now_ms = when
+            self._proc_served[id(who)] = self.clock._now
+            self._event("poll", type(who).__name__, "", b"", "deadline reached")
+            who.poll()
+        else:
+            self.clock.now_ms = when
+            self._event("timer", who.name, "", b"", "retransmission/read timer expired")
+        self.collect()
+
     def next_event_ms(self) -> int | None:
         """The virtual time of the next thing ``step()`` would do, or ``None``
         (after collecting what contexts have sent)."""
-        self.collect()
-        times = [t for t in (self.next_delivery_ms(),
-                             (self._timer_deadline() or (None,))[0],
-                             (self._process_deadline() or (None,))[0]) if t is not None]
-        return min(times) if times else None
+        nxt = self._next()
+        return None if nxt is None else nxt[0]
 
     def step(self) -> bool:
         """Collect what contexts sent; then do the earliest of: deliver a
@@ -160,33 +204,10 @@ class NetworkDriving:
         is not called: call it, e.g. ``handshake()``, to let it retransmit), or
         poll a process at its deadline.  Returns False when nothing is
         scheduled."""
-        self.collect()
-        delivery = self.next_delivery_ms()
-        timer = self._timer_deadline()
-        proc = self._process_deadline()
-        options: list[tuple[int, int]] = []
-        if delivery is not None:
-            options.append((delivery, 0))
-        if proc is not None:
-            options.append((proc[0], 1))
-        if timer is not None:
-            options.append((timer[0], 2))
-        if not options:
+        nxt = self._next()
+        if nxt is None:
             return False
-        when, which = min(options)
-        if which == 0:
-            self.deliver_next()
-        elif which == 1 and proc is not None:  # which == 1 only when proc is set
-            if when > self.clock.now_ms:
-                self.clock.now_ms = when
-            self._proc_served[id(proc[1])] = self.clock.now_ms
-            self._event("poll", type(proc[1]).__name__, "", b"", "deadline reached")
-            proc[1].poll()
-        elif timer is not None:  # which == 2
-            self.clock.now_ms = when
-            self._event("timer", timer[1].name, "", b"",
-                        "retransmission/read timer expired")
-        self.collect()
+        self._do(nxt)
         return True
 
     def _limit(self, deadline_ms: int | None, within_ms: int | None) -> int | None:
@@ -219,16 +240,16 @@ class NetworkDriving:
             if until is not None and until():
                 reason = "until"
                 break
-            t = self.next_event_ms()
-            if t is None:
+            nxt = self._next()
+            if nxt is None:
                 reason, stalled = "idle", self.status()
                 break
-            if limit is not None and t > limit:
-                if limit > self.clock.now_ms:
+            if limit is not None and nxt[0] > limit:
+                if limit > self.clock._now:
                     self.clock.now_ms = limit
                 reason = "deadline"
                 break
-            self.step()
+            self._do(nxt)
             steps += 1
         else:
             if until is not None and until():
@@ -313,19 +334,19 @@ class NetworkDriving:
             if hard(rc["c"]) or hard(rc["s"]):
                 reason = "error"
                 break
-            t = self.next_event_ms()
-            if t is None:
+            nxt = self._next()
+            if nxt is None:
                 if any(ep.delivered != seen[k] for k, ep in sides):
                     continue  # a side has input it has not been called for yet
                 reason, stalled = "idle", self.status()
                 break
-            if t > limit:
-                if limit > self.clock.now_ms:
+            if nxt[0] > limit:
+                if limit > self.clock._now:
                     self.clock.now_ms = limit
                 reason = "deadline"
                 stalled = self.status()
                 break
-            self.step()
+            self._do(nxt)
             steps += 1
         result = HandshakeResult(
             Err.SSL_WANT_READ if rc["c"] is None else rc["c"],

@@ -21,20 +21,26 @@ def _derive(seed: bytes, *parts: str) -> bytes:
 
 
 class _NetClock(VirtualClock):
-    """The network's clock: a VirtualClock that tells the network when it moves."""
+    """The network's clock: a VirtualClock that tells the network when it moves.
+
+    It keeps the time in a Python int too (``_now``): the network reads the
+    clock several times per datagram, and only Python ever writes it (the C
+    timers only read ``_ptr.now_ms``)."""
 
     def __init__(self, on_change: Callable[[int], None]) -> None:
         self._on_change: Callable[[int], None] | None = None
+        self._now = 0
         super().__init__(0)
         self._on_change = on_change
 
     @property
     def now_ms(self) -> int:
         """The current virtual time in milliseconds."""
-        return int(self._ptr.now_ms)
+        return self._now
 
     @now_ms.setter
     def now_ms(self, value: int) -> None:
-        VirtualClock.now_ms.fset(self, value)  # type: ignore[attr-defined]
+        VirtualClock.now_ms.fset(self, value)  # type: ignore[attr-defined]  # checks, writes C
+        self._now = value
         if self._on_change is not None:
             self._on_change(value)

@@ -58,6 +58,7 @@ from typing import Any
 from ..context import Context, VirtualClock
 from ..errors import as_err
 from ..rng import seed_bytes
+from .._lib import lib as _lib
 from ..timeutil import fixed_time, set_time
 from ..wire import records as _records, rules as _rules
 from .driving import NetworkDriving
@@ -68,6 +69,11 @@ from .netclock import _derive, _NetClock
 from .trace import HandshakeResult, RunResult, Trace, TraceEvent, _rc_text
 
 __all__ = ["Network"]
+
+_fixed_time_raw = _lib.mpy_get_fixed_time
+
+_LINK_OPTIONS = frozenset(f for f in Link.__dataclass_fields__
+                          if not f.startswith("_") and f not in ("src", "dst", "rng"))
 
 
 class Network(NetworkDriving, NetworkHooks):
@@ -94,17 +100,21 @@ class Network(NetworkDriving, NetworkHooks):
         self.clock: VirtualClock = _NetClock(self._clock_moved)
         self.trace = Trace(enabled=trace)
         self.endpoints: dict[str, _Endpoint] = {}
+        self._contexts: list[ContextEndpoint] = []  # the context endpoints, in order
         self.links: dict[tuple[str, str], Link] = {}
         self.rules: list[_rules.Rule] = []
         self.held: list[Held] = []
         self.processes: list[Any] = []
+        self._polled: dict[str, tuple[Any, ...]] = {}  # endpoint name -> processes to poll
         self._proc_served: dict[int, int] = {}
         self._heap: list[tuple[int, int, str, str, bytes, str]] = []
         self._seq = itertools.count()
         self._index: dict[tuple[str, str], int] = {}
         self._rule_rng = random.Random(_derive(self._seed, "rules"))
+        self._route: dict[tuple[str, str], Link | None] = {}  # _link_for, cached
         self.last_result: RunResult | HandshakeResult | None = None
         self._interceptor = None
+        self._record = self.trace._add
         self._sync_time()
 
     # -- time --------------------------------------------------------------------
@@ -129,8 +139,11 @@ class Network(NetworkDriving, NetworkHooks):
 
     def _sync_time(self) -> None:
         if self.unix_time is not None and not self._closed:
-            # again: another network on this thread may have moved it
-            self._set_time(self.unix_time + self.clock.now_ms // 1000)
+            # again: another network on this thread may have moved it (a C
+            # read is cheaper than finding out who set it last)
+            t = self.unix_time + self.clock._now // 1000
+            if _fixed_time_raw() != t or threading.get_ident() not in self._saved_time:
+                self._set_time(t)
 
     def close(self) -> None:
         """Stop setting Mbed TLS's time and restore this thread's previous
@@ -185,6 +198,7 @@ class Network(NetworkDriving, NetworkHooks):
         self._captured(ctx)
         ep = ContextEndpoint(self, name, ctx, peer)
         self.endpoints[name] = ep
+        self._contexts.append(ep)
         return ep
 
     def socket(self, name: str, *, max_queue: int = 1024) -> SimSocket:
@@ -202,6 +216,7 @@ class Network(NetworkDriving, NetworkHooks):
                 not callable(getattr(proc, "next_deadline", None)):
             raise TypeError("a process needs poll() and next_deadline() methods")
         self.processes.append(proc)
+        self._polled.clear()
 
     def endpoint(self, name_or_ep: str | _Endpoint) -> _Endpoint:
         """The endpoint with this name (or the endpoint itself)."""
@@ -223,13 +238,13 @@ class Network(NetworkDriving, NetworkHooks):
         see :class:`Link` for the keywords.  Replaces an earlier link of the
         same direction.  The most specific link applies to a datagram:
         ``a->b``, then ``a->*``, ``*->b``, ``*->*``."""
-        bad = set(impairments) - {f for f in Link.__dataclass_fields__
-                                  if not f.startswith("_") and f not in ("src", "dst", "rng")}
+        bad = impairments.keys() - _LINK_OPTIONS
         if bad:
             raise TypeError(f"unknown link option(s) {sorted(bad)}")
         link = Link(src, dst, rng=random.Random(_derive(self._seed, "link", src, dst)),
                     **impairments)
         self.links[(src, dst)] = link
+        self._route.clear()
         return link
 
     def link_both(self, a: str, b: str, **impairments: Any) -> tuple[Link, Link]:
@@ -237,11 +252,17 @@ class Network(NetworkDriving, NetworkHooks):
         return self.link(a, b, **impairments), self.link(b, a, **impairments)
 
     def _link_for(self, src: str, dst: str) -> Link | None:
+        key = (src, dst)
+        try:
+            return self._route[key]
+        except KeyError:
+            pass
         links = self.links
-        if not links:
-            return None
-        return (links.get((src, dst)) or links.get((src, "*")) or links.get(("*", dst))
-                or links.get(("*", "*")))
+        link = (links.get(key) or links.get((src, "*")) or links.get(("*", dst))
+                or links.get(("*", "*"))) if links else None
+        if len(self._route) < 4096:  # bounded: names are the caller's
+            self._route[key] = link
+        return link
 
     def rule(self, rule: str | _rules.Rule) -> _rules.Rule:
         """Add a record-aware rule (text or :class:`rules.Rule`); returns it.
@@ -268,22 +289,19 @@ class Network(NetworkDriving, NetworkHooks):
 
     def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
                call: str | None = None, rc: int | None = None) -> TraceEvent:
-        ev = TraceEvent(self.clock.now_ms, kind, src, dst, data, note, call, rc, self.cid_len)
-        self.trace._add(ev)
+        ev = TraceEvent(self.clock._now, kind, src, dst, data, note, call, rc, self.cid_len)
+        self._record(ev)
         return ev
 
     def record_call(self, name: str, call: str, rc: int, data: bytes = b"") -> None:
         """Log a call's return code into the trace (``data``: bytes read/written)."""
         rc = as_err(int(rc))
-        if call in ("read", "read_into", "write") and isinstance(rc, int) and rc >= 0:
-            shown = repr(data[:32]) + ("..." if len(data) > 32 else "")
-            note = f"{call}() -> {rc} bytes {shown}"
-        else:
-            note = f"{call}() -> {_rc_text(rc) if rc else '0'}"
-        self._event("call", name, "", data, note, call, rc)
+        now = self.clock._now
+        # note=None: the event writes its note when somebody reads it
+        self._record(TraceEvent(now, "call", name, "", data, None, call, rc, self.cid_len))
         ep = self.endpoints.get(name)
         if isinstance(ep, ContextEndpoint):
-            ep.last_call = (call, rc, self.clock.now_ms)
+            ep.last_call = (call, rc, now)
 
     def note(self, name: str, text: str) -> None:
         """Put a free-form line into the trace (kind ``call``, no code)."""
@@ -295,15 +313,14 @@ class Network(NetworkDriving, NetworkHooks):
         """Take every queued outgoing datagram of every context endpoint into
         the network (rules, links, schedule); returns how many."""
         n = 0
-        for ep in list(self.endpoints.values()):
-            if isinstance(ep, ContextEndpoint) and not ep.ctx.closed:
-                ctx = ep.ctx
-                if not ctx.pending_out:
-                    continue
-                dst = ep.peer_name()  # raises before anything is taken
-                while (data := ctx.pop()) is not None:
-                    self._send(ep.name, dst, data)
-                    n += 1
+        for ep in self._contexts:
+            ctx = ep.ctx
+            if ctx._ssl is None or not ctx.pending_out:  # closed, or nothing sent
+                continue
+            dst = ep.peer_name()  # raises before anything is taken
+            while (data := ctx.pop()) is not None:
+                self._send(ep.name, dst, data)
+                n += 1
         return n
 
     def _send(self, src: str, dst: str, data: bytes) -> None:
@@ -311,19 +328,18 @@ class Network(NetworkDriving, NetworkHooks):
         index = self._index.get(key, 0) + 1
         self._index[key] = index
         self._event("send", src, dst, data)
-        if self._intercepted(src, dst, index, data):
+        if self._interceptor is not None and self._intercepted(src, dst, index, data):
             return
-        if self.rules:
-            parsed = _records.parse_datagram(data, self.cid_len)
-            items = self._apply_rules(src, dst, index, data, parsed)
-        else:
-            items = [(data, 0.0, "")]
-        for item, extra, note in items:
+        if not self.rules:
+            self._through_link(src, dst, data, 0.0, "")
+            return
+        for item, extra, note in self._apply_rules(src, dst, index, data):
             self._through_link(src, dst, item, extra, note)
 
-    def _apply_rules(self, src: str, dst: str, index: int, data: bytes,
-                     parsed: _records.Datagram) -> list[tuple[bytes, float, str]]:
-        verdict = _rules.apply(self.rules, src, dst, index, parsed, data, self._rule_rng)
+    def _apply_rules(self, src: str, dst: str, index: int,
+                     data: bytes) -> list[tuple[bytes, float, str]]:
+        verdict = _rules.apply(self.rules, src, dst, index, None, data, self._rule_rng,
+                               cid_len=self.cid_len)
         for step in verdict.steps:
             label = f"rule {step.rule.name or str(step.rule)}"
             action = step.rule.action
@@ -342,10 +358,15 @@ class Network(NetworkDriving, NetworkHooks):
 
     def _through_link(self, src: str, dst: str, data: bytes, extra_ms: float,
                       note: str) -> None:
-        now = self.clock.now_ms
+        now = self.clock._now
         link = self._link_for(src, dst)
         if link is None:
             self._schedule(now + extra_ms, src, dst, data, note)
+            return
+        if not (link.loss or link.jitter_ms or link.duplicate or link.reorder or link.corrupt
+                or link.bandwidth_bps or link.mtu is not None):
+            # only a delay: what the general path below does, without its draws
+            self._schedule(now + link.delay_ms + extra_ms, src, dst, data, note)
             return
         rng = link.rng
         if link.mtu is not None and len(data) > link.mtu:
@@ -383,8 +404,9 @@ class Network(NetworkDriving, NetworkHooks):
             self._schedule(now + wait + delay + extra_ms, src, dst, data, copy_note)
 
     def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None:
-        t = max(self.clock.now_ms, math.ceil(when - 1e-9))
-        heapq.heappush(self._heap, (t, next(self._seq), src, dst, data, note))
+        now = self.clock._now
+        t = math.ceil(when - 1e-9)
+        heapq.heappush(self._heap, (t if t > now else now, next(self._seq), src, dst, data, note))
 
     def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
         """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Err, as_err
@@ -26,10 +26,20 @@ def _rc_text(rc: int | None) -> str:
     return str(rc)
 
 
+def _call_note(call: str, rc: int | None, data: bytes) -> str:
+    """The trace's note of a call: ``read() -> 18 bytes b'GET / ...'`` or ``handshake() -> 0``."""
+    if call in ("read", "read_into", "write") and isinstance(rc, int) and rc >= 0:
+        shown = repr(data[:32]) + ("..." if len(data) > 32 else "")
+        return f"{call}() -> {rc} bytes {shown}"
+    return f"{call}() -> {_rc_text(rc) if rc else '0'}"
+
+
 # --------------------------------------------------------------------- trace
 
 
-@dataclass(eq=False)
+_NO_DATAGRAM = frozenset({"call", "timer", "poll", "end"})
+
+
 class TraceEvent:
     """One thing that happened on the network, at virtual ``time_ms``.
 
@@ -41,31 +51,53 @@ class TraceEvent:
     change), ``call`` (an endpoint's call and its return code ``rc``),
     ``timer`` (the clock was advanced to a context's retransmission timer),
     ``poll`` (a process was polled at its deadline), ``end`` (a run ended).
-    ``records`` is the datagram parsed with :func:`records.parse_datagram`.
+    ``records`` is the datagram parsed with :func:`records.parse_datagram`,
+    on first use (the network records raw bytes; nothing is parsed unless
+    somebody looks).  Events are values: do not change them.
     """
 
-    time_ms: int
-    kind: str
-    src: str
-    dst: str = ""
-    data: bytes = b""
-    note: str = ""
-    call: str | None = None
-    rc: int | None = None
-    cid_len: int = field(default=0, repr=False)
-    _parsed: _records.Datagram | None = field(default=None, repr=False)
+    # A plain slotted class, not a dataclass: the network makes one per
+    # datagram and per call, and this is most of what recording costs.
+    __slots__ = ("time_ms", "kind", "src", "dst", "data", "_note", "call", "rc", "cid_len",
+                 "_parsed")
+
+    def __init__(self, time_ms: int, kind: str, src: str, dst: str = "", data: bytes = b"",
+                 note: str | None = "", call: str | None = None, rc: int | None = None,
+                 cid_len: int = 0, _parsed: _records.Datagram | None = None) -> None:
+        self.time_ms = time_ms
+        self.kind = kind
+        self.src = src
+        self.dst = dst
+        self.data = data
+        self._note = note  # None: a call's note, written when first read
+        self.call = call
+        self.rc = rc
+        self.cid_len = cid_len
+        self._parsed = _parsed
+
+    @property
+    def note(self) -> str:
+        """What the network says about it (for a call: the call and its code)."""
+        if self._note is None:
+            self._note = _call_note(self.call or "", self.rc, self.data)
+        return self._note
+
+    def __repr__(self) -> str:
+        return (f"TraceEvent(time_ms={self.time_ms!r}, kind={self.kind!r}, src={self.src!r}, "
+                f"dst={self.dst!r}, data={self.data!r}, note={self.note!r}, "
+                f"call={self.call!r}, rc={self.rc!r})")
 
     @property
     def records(self) -> _records.Datagram | None:
         """The datagram parsed into records (``None`` for events without one)."""
-        if self._parsed is None and self.kind not in ("call", "timer", "poll", "end"):
+        if self._parsed is None and self.kind not in _NO_DATAGRAM:
             self._parsed = _records.parse_datagram(self.data, self.cid_len)
         return self._parsed
 
     @property
     def is_datagram(self) -> bool:
         """True for events about a datagram (not calls, timers, polls)."""
-        return self.kind not in ("call", "timer", "poll", "end")
+        return self.kind not in _NO_DATAGRAM
 
     def describe(self) -> str:
         """What is in the datagram, e.g. ``[<Alert epoch=1 seq=3 len=26 encrypted>]``."""
@@ -114,31 +146,67 @@ class Trace(list[TraceEvent]):
     ``str(trace)`` is a readable timeline; ``to_json()`` a JSON array;
     ``digest()`` a SHA-256 over every event (time, kind, endpoints, the bytes
     of every datagram, calls and their codes), for determinism checks.  The
-    digest is kept even when the network was made with ``trace=False`` (then
-    the list stays empty).
+    digest covers every event, also with ``enabled=False`` (then the list
+    stays empty) and also events taken out of the list by ``clear()``.
+    ``count`` is the number of events seen.
     """
 
-    # The number of events seen (also with trace=False).  It shadows
-    # list.count on purpose (public since the first release).
-    count: int  # type: ignore[assignment]
+    # The hash is brought up to date when asked for (digest(), clear(), a
+    # change of `enabled`), not per event: recording stays an append.
+    _UNKEPT_BATCH = 512
 
     def __init__(self, enabled: bool = True) -> None:
         super().__init__()
-        self.enabled = enabled
+        self._enabled = enabled
         self._hash = hashlib.sha256()
-        self.count = 0
+        self._hashed = 0  # events of the list already in the hash
+        self._unkept: list[TraceEvent] = []  # seen while disabled, not hashed yet
+        self._gone = 0  # events seen but not in the list (disabled, or cleared)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether events are kept in the list (the digest counts them either way)."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._bring_hash_up_to_date()
+        self._enabled = bool(value)
+
+    @property
+    def count(self) -> int:  # type: ignore[override]  # shadows list.count since 0.1
+        """The number of events seen (also those not kept)."""
+        return len(self) + self._gone + len(self._unkept)
 
     def _add(self, event: TraceEvent) -> None:
-        h = self._hash
-        h.update(f"{event.time_ms}|{event.kind}|{event.src}|{event.dst}|{event.call}|"
-                 f"{None if event.rc is None else int(event.rc)}|{len(event.data)}|".encode())
-        h.update(event.data)
-        self.count += 1
-        if self.enabled:
+        if self._enabled:
             self.append(event)
+            return
+        self._unkept.append(event)
+        if len(self._unkept) >= self._UNKEPT_BATCH:
+            self._bring_hash_up_to_date()
+
+    def _bring_hash_up_to_date(self) -> None:
+        h = self._hash
+        for events in (self[self._hashed:], self._unkept):
+            for e in events:
+                h.update(f"{e.time_ms}|{e.kind}|{e.src}|{e.dst}|{e.call}|"
+                         f"{None if e.rc is None else int(e.rc)}|{len(e.data)}|".encode())
+                h.update(e.data)
+        self._hashed = len(self)
+        self._gone += len(self._unkept)
+        self._unkept.clear()
+
+    def clear(self) -> None:
+        """Empty the list (the digest and ``count`` still cover what it held)."""
+        self._bring_hash_up_to_date()
+        self._gone += len(self)
+        super().clear()
+        self._hashed = 0
 
     def digest(self) -> str:
         """Hex SHA-256 over every event so far (same seed, same digest)."""
+        self._bring_hash_up_to_date()
         return self._hash.copy().hexdigest()
 
     def datagrams(self, kind: str | None = None, src: str | None = None,

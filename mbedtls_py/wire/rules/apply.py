@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..records import Datagram
+from ..records import Datagram, parse_datagram
 from .actions import Corrupt, Delay, Drop, Duplicate, Hold, Inject, Replace, Truncate
 from .rule import Rule
 
@@ -58,18 +58,26 @@ class Verdict:
         return self.hold is not None
 
 
-def apply(rules: Iterable[Rule], src: str, dst: str, index: int, parsed: Datagram,
-          data: bytes, rng: random.Random) -> Verdict:
+def apply(rules: Iterable[Rule], src: str, dst: str, index: int, parsed: Datagram | None,
+          data: bytes, rng: random.Random, *, cid_len: int = 0) -> Verdict:
     """Run ``data`` (parsed as ``parsed``; the ``index``-th datagram from ``src``
     to ``dst``) through ``rules`` in order; ``rng`` draws the corrupted bits.
     Each matching rule counts the match (``Rule.check``).  A ``drop`` or
-    ``hold`` stops the chain."""
+    ``hold`` stops the chain.  ``parsed=None``: ``data`` is parsed (with
+    ``cid_len``) only if a rule for its direction and index needs the records.
+
+    Every rule sees the datagram as sent (the match is on the original
+    records, whatever an earlier rule did to the bytes)."""
     v = Verdict(data)
     cur, extra = data, 0.0
     before: list[bytes] = []
     after: list[bytes] = []
     copies: list[float] = []
     for rule in rules:
+        if parsed is None:
+            if not rule.match.addressed(src, dst, index):
+                continue  # cannot match: no need to parse for it
+            parsed = parse_datagram(data, cid_len)
         if not rule.check(src, dst, index, parsed):
             continue
         action = rule.action

@@ -340,6 +340,11 @@ class Match:
         object.__setattr__(self, "nth", nth)
         object.__setattr__(self, "times", times)
 
+    def addressed(self, src: str, dst: str, index: int) -> bool:
+        """The part of :meth:`matches` that needs no parsing: direction and index."""
+        return ((self.src is None or src == self.src) and (self.dst is None or dst == self.dst)
+                and all(c.test(index) for c in self.index))
+
     def matches(
         self,
         src: str,
