@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from mbedtls_py.creds import PKI
-from mbedtls_py.creds.pki import make_pki
+from mbedtls_py.creds.pki import KeyKind, make_pki
 from mbedtls_py.creds.psk import PSK
 from mbedtls_py.peers import interop, openssl_server
 from mbedtls_py.peers.interop import SEED_INPUT, OpenSSLClient, live_children
 from mbedtls_py.peers.openssl_server import OpenSSLServer
-from mbedtls_py.udp.addresses import udp_port_free
+from mbedtls_py.udp.addresses import pick_free_udp_port, udp_port_free
 
 pytestmark = pytest.mark.skipif(
     not interop.openssl_available(), reason="openssl CLI not installed"
@@ -75,26 +75,28 @@ def test_missing_cli_gives_install_hint() -> None:
 
 
 @pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
-def test_pki_key_types_and_files(kind: str, tmp_path: os.PathLike[str]) -> None:
+def test_pki_key_types_and_files(kind: KeyKind, tmp_path: os.PathLike[str]) -> None:
     """make_pki gives P-256 or RSA keys throughout, a leaf-first chain, and writes every PEM."""
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    pki = make_pki(kind, intermediate=True)  # type: ignore[arg-type]
+    pki = make_pki(kind, intermediate=True)
     chain = x509.load_pem_x509_certificates(pki.cert_chain_pem)
     assert len(chain) == 2 and chain[0].issuer == chain[1].subject
     ca = x509.load_pem_x509_certificate(pki.ca_pem)
     assert chain[1].issuer == ca.subject
     pairs = ((pki.cert_pem, pki.key_pem), (pki.client_cert_pem, pki.client_key_pem))
     for cert_pem, key_pem in pairs:
-        cert = x509.load_pem_x509_certificates(cert_pem)[0]
+        cert_key = x509.load_pem_x509_certificates(cert_pem)[0].public_key()
         key = load_pem_private_key(key_pem, None)
-        assert cert.public_key().public_numbers() == key.public_key().public_numbers()
         if kind == "ecdsa":
             assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+            assert isinstance(cert_key, ec.EllipticCurvePublicKey)
         else:
             assert isinstance(key, rsa.RSAPrivateKey)
+            assert isinstance(cert_key, rsa.RSAPublicKey)
+        assert cert_key.public_numbers() == key.public_key().public_numbers()
     san = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in san.get_values_for_type(x509.DNSName)
     paths = pki.write(tmp_path)
@@ -256,7 +258,8 @@ def test_client_certificate_required(pkis: dict[str, PKI]) -> None:
         bad = OpenSSLClient(HOST, server.port, b"no cert\n", pki=pki).run()
     assert good.handshake_completed
     assert not bad.handshake_completed
-    assert b"no cert" not in server.result.received  # type: ignore[union-attr]
+    assert server.result is not None
+    assert b"no cert" not in server.result.received
     assert_port_released(server)
 
 
@@ -345,7 +348,7 @@ def test_busy_port(monkeypatch: pytest.MonkeyPatch) -> None:
         busy = squatter.getsockname()[1]
         with pytest.raises(RuntimeError, match="Address already in use"):
             OpenSSLServer(HOST, busy, psk=KEY).start()
-        real_pick = openssl_server.pick_free_udp_port
+        real_pick = pick_free_udp_port  # the function openssl_server imports
         picks = iter([busy])
         monkeypatch.setattr(
             openssl_server, "pick_free_udp_port", lambda host: next(picks, None) or real_pick(host)

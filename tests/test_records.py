@@ -15,7 +15,9 @@ try:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 except ImportError:  # pragma: no cover - hypothesis is optional
-    given = None
+    HAVE_HYPOTHESIS = False
+else:
+    HAVE_HYPOTHESIS = True
 
 
 def record(
@@ -88,6 +90,12 @@ def client_hello_body() -> bytes:
 CLIENT_HELLO = record(22, 0, 0, handshake(1, client_hello_body()))
 
 
+def handshake_of(rec: Record) -> HandshakeHeader:
+    """``rec.handshake``, which the calling test expects to be there."""
+    assert rec.handshake is not None
+    return rec.handshake
+
+
 def encrypted_alert(seq: int = 3, size: int = 16, epoch: int = 1) -> bytes:
     """An epoch-1 alert record whose body is random bytes (ciphertext)."""
     rng = random.Random(seq)
@@ -131,6 +139,7 @@ def test_client_hello_repr_and_helpers() -> None:
 def test_client_hello_with_dtls10_record_version() -> None:
     """A ClientHello in a DTLS 1.0 record (as OpenSSL sends it) is still a client hello."""
     dg = parse_datagram(record(22, 0, 0, handshake(1, client_hello_body()), version=DTLS1_0))
+    assert dg.first is not None
     assert dg.first.version == 0xFEFF and dg.first.version_name == "DTLS1.0"
     assert dg.is_client_hello
     assert "version" not in repr(dg.first)
@@ -182,7 +191,7 @@ def test_several_records_in_one_datagram() -> None:
     assert dg.records[1].handshake is None  # encrypted: no header to read
     assert repr(dg.records[1]) == "<Handshake epoch=1 seq=0 len=40 encrypted>"
     assert dg.max_epoch == 1
-    assert dg.first.type_name == "change_cipher_spec"
+    assert dg.first is not None and dg.first.type_name == "change_cipher_spec"
     assert not dg.is_client_hello
     assert repr(dg) == (
         "<Datagram [<ChangeCipherSpec epoch=0 seq=5 len=1>, "
@@ -203,13 +212,13 @@ def test_server_flight_records() -> None:
         record(22, 0, i, handshake(t, bytes(n), message_seq=ms)) for i, (t, n, ms) in enumerate(msgs)
     )
     dg = parse_datagram(data)
-    assert [r.handshake.type_name for r in dg.records] == [
+    assert [handshake_of(r).type_name for r in dg.records] == [
         "server_hello",
         "certificate",
         "server_key_exchange",
         "server_hello_done",
     ]
-    assert [r.handshake.message_seq for r in dg.records] == [1, 2, 3, 4]
+    assert [handshake_of(r).message_seq for r in dg.records] == [1, 2, 3, 4]
     assert repr(dg.records[3]) == (
         "<Handshake epoch=0 seq=3 len=12 server_hello_done msg_seq=4 frag=0+0/0>"
     )
@@ -222,7 +231,7 @@ def test_cid_record() -> None:
     data = record(25, 1, 7, bytes(30), cid=cid)
     dg = parse_datagram(data, cid_len=4)
     rec = dg.first
-    assert dg.error is None
+    assert rec is not None and dg.error is None
     assert rec.type_name == "tls12_cid" and rec.cid == cid
     assert (rec.epoch, rec.seq, rec.length) == (1, 7, 30)
     assert rec.header_length == 17 and rec.size == len(data)
@@ -243,8 +252,9 @@ def test_cid_record_with_wrong_cid_len_does_not_raise() -> None:
     """Parsing a CID record with the wrong cid_len gives garbage fields or an error, never raises."""
     data = record(25, 1, 7, bytes(30), cid=bytes(4))
     dg = parse_datagram(data, cid_len=0)
-    assert dg.error is not None or dg.first.cid == b""
+    assert dg.error is not None or (dg.first is not None and dg.first.cid == b"")
     empty_cid = parse_datagram(record(25, 1, 1, b"x"), cid_len=0).first
+    assert empty_cid is not None
     assert empty_cid.cid == b"" and "cid= " in repr(empty_cid)
 
 
@@ -261,18 +271,21 @@ def test_bad_cid_len_raises() -> None:
 def test_plaintext_alert_is_decoded() -> None:
     """A plaintext alert gives (level, description) with names."""
     rec = parse_datagram(record(21, 0, 2, b"\x02\x28")).first
+    assert rec is not None
     assert rec.alert == (2, 40)
     assert isinstance(rec.alert, AlertMessage)
     assert rec.alert.level_name == "fatal"
     assert rec.alert.description_name == "handshake_failure"
     assert repr(rec) == "<Alert epoch=0 seq=2 len=2 fatal handshake_failure>"
     warning = parse_datagram(record(21, 0, 0, b"\x01\x00")).first
+    assert warning is not None
     assert str(warning.alert) == "warning close_notify"
 
 
 def test_short_plaintext_alert() -> None:
     """A plaintext alert record with fewer than two bytes has no alert and says so."""
     rec = parse_datagram(record(21, 0, 2, b"\x02")).first
+    assert rec is not None
     assert rec.alert is None
     assert repr(rec) == "<Alert epoch=0 seq=2 len=1 alert-truncated>"
 
@@ -307,12 +320,14 @@ def test_name_tables() -> None:
     assert version_name(DTLS1_2) == "DTLS1.2"
     assert version_name(DTLS1_0) == "DTLS1.0"
     assert version_name(0x0303) == "0x0303"
-    assert ContentType.alert == 21 and HandshakeType.finished == 20
+    # As a tuple: mypy's strict equality holds an IntEnum literal never equal to an int literal.
+    assert (ContentType.alert, HandshakeType.finished) == (21, 20)
 
 
 def test_unknown_type_and_version_repr() -> None:
     """Unknown content types and non-DTLS versions show up in the repr."""
     rec = parse_datagram(record(99, 0, 1, b"xy", version=0x0303)).first
+    assert rec is not None
     assert rec.type_name == "unknown(99)"
     assert rec.version_name == "0x0303"
     assert repr(rec) == "<Unknown(99) epoch=0 seq=1 len=2 version=0x0303>"
@@ -328,6 +343,7 @@ def test_heartbeat_record() -> None:
 def test_48_bit_sequence_number_and_epoch() -> None:
     """The sequence number is read as 48 bits and the epoch as 16 bits."""
     rec = parse_datagram(record(23, 0xFFFF, 0xFFFFFFFFFFFF, b"")).first
+    assert rec is not None
     assert rec.seq == 2**48 - 1 and rec.epoch == 65535 and rec.length == 0
 
 
@@ -364,7 +380,8 @@ def test_empty_datagram() -> None:
 def test_truncated_handshake_header() -> None:
     """A plaintext handshake record shorter than 12 bytes flags its header as truncated."""
     rec = parse_datagram(record(22, 0, 0, b"\x01\x00\x00\x6c\x00")).first
-    hs = rec.handshake
+    assert rec is not None
+    hs = handshake_of(rec)
     assert hs.truncated and hs.msg_type == 1 and hs.length == 108
     assert hs.message_seq is None and hs.fragment_length is None
     assert repr(rec) == "<Handshake epoch=0 seq=0 len=5 client_hello header-truncated>"
@@ -375,8 +392,9 @@ def test_truncated_handshake_header() -> None:
 def test_empty_handshake_record() -> None:
     """An empty plaintext handshake record has a truncated header without a type."""
     rec = parse_datagram(record(22, 0, 0, b"")).first
+    assert rec is not None
     assert rec.handshake == HandshakeHeader(None, truncated=True)
-    assert rec.handshake.type_name == "missing"
+    assert handshake_of(rec).type_name == "missing"
     assert repr(rec) == "<Handshake epoch=0 seq=0 len=0 header-truncated>"
 
 
@@ -385,7 +403,8 @@ def test_fragmented_handshake() -> None:
     data = record(22, 0, 4, handshake(11, bytes(50), message_seq=2, fragment_offset=100,
                                       total_length=300))
     rec = parse_datagram(data).first
-    assert rec.handshake.is_fragment
+    assert rec is not None
+    assert handshake_of(rec).is_fragment
     assert repr(rec) == "<Handshake epoch=0 seq=4 len=62 certificate msg_seq=2 frag=100+50/300>"
 
 
@@ -393,7 +412,9 @@ def test_handshake_fragment_longer_than_record() -> None:
     """A fragment_length beyond the record is flagged fragment-truncated."""
     body = handshake(1, bytes(20))[:-5]  # header says 20 bytes, only 15 follow
     rec = parse_datagram(record(22, 0, 0, body)).first
-    assert rec.handshake.fragment_truncated and not rec.handshake.truncated
+    assert rec is not None
+    hs = handshake_of(rec)
+    assert hs.fragment_truncated and not hs.truncated
     assert repr(rec).endswith("frag=0+20/20 fragment-truncated>")
     assert parse_datagram(record(22, 0, 0, body)).is_client_hello
 
@@ -402,13 +423,15 @@ def test_several_handshake_messages_in_one_record() -> None:
     """All handshake messages packed into one record are listed; .handshake is the first."""
     body = handshake(2, bytes(10), message_seq=1) + handshake(14, b"", message_seq=2)
     rec = parse_datagram(record(22, 0, 1, body)).first
+    assert rec is not None
     assert [h.type_name for h in rec.handshakes] == ["server_hello", "server_hello_done"]
-    assert rec.handshake.msg_type == 2
+    assert handshake_of(rec).msg_type == 2
     assert repr(rec) == (
         "<Handshake epoch=0 seq=1 len=34 server_hello msg_seq=1 frag=0+10/10, "
         "server_hello_done msg_seq=2 frag=0+0/0>"
     )
     tail = parse_datagram(record(22, 0, 1, handshake(2, bytes(10)) + b"\x0e\x00")).first
+    assert tail is not None
     assert [h.truncated for h in tail.handshakes] == [False, True]
 
 
@@ -439,7 +462,7 @@ def test_records_are_frozen_values() -> None:
     """Records are immutable and compare by value."""
     a = parse_datagram(CLIENT_HELLO).first
     b = parse_datagram(bytearray(CLIENT_HELLO)).first
-    assert a == b and hash(a) == hash(b)
+    assert a is not None and a == b and hash(a) == hash(b)
     with pytest.raises(AttributeError):
         a.epoch = 3  # type: ignore[misc]
     assert isinstance(a, Record)
@@ -505,20 +528,20 @@ def test_fuzz_random_bytes_never_raise() -> None:
             data = bytes([rng.choice((20, 21, 22, 23, 24, 25)), 0xFE, rng.choice((0xFD, 0xFF))])
             data += rng.randbytes(rng.randrange(0, 120))
         else:
-            data = bytearray(rng.choice(seeds))
+            buf = bytearray(rng.choice(seeds))
             for _ in range(rng.randrange(1, 6)):
                 op = rng.randrange(3)
-                if op == 0 and data:
-                    data[rng.randrange(len(data))] = rng.randrange(256)
+                if op == 0 and buf:
+                    buf[rng.randrange(len(buf))] = rng.randrange(256)
                 elif op == 1:
-                    data = data[: rng.randrange(len(data) + 1)]
+                    buf = buf[: rng.randrange(len(buf) + 1)]
                 else:
-                    data += rng.randbytes(rng.randrange(1, 20))
-            data = bytes(data)
+                    buf += rng.randbytes(rng.randrange(1, 20))
+            data = bytes(buf)
         _check_invariants(data, cid_len)
 
 
-if given is not None:
+if HAVE_HYPOTHESIS:
 
     @settings(max_examples=500, deadline=None)
     @given(st.binary(max_size=200), st.integers(min_value=0, max_value=16))
