@@ -65,6 +65,7 @@ class ContextEndpoint(_Endpoint):
         self.peer = peer
         self.inbox: list[bytes] = []
         self.last_call: tuple[str, int, int] | None = None  # (call, rc, time_ms)
+        self._only_other: str | None = None  # peer_name() when there are two endpoints
 
     def attach(self, ctx: Context) -> ContextEndpoint:
         """Bind this name to another context (put on the network's clock)."""
@@ -78,10 +79,14 @@ class ContextEndpoint(_Endpoint):
         """Where this endpoint's datagrams go."""
         if self.peer is not None:
             return self.peer
-        others = [n for n in self.net.endpoints if n != self.name]
+        endpoints = self.net.endpoints
+        if self._only_other is not None and len(endpoints) == 2:
+            return self._only_other  # endpoints are never removed: still the same one
+        others = [n for n in endpoints if n != self.name]
         if len(others) != 1:
             raise ValueError(f"{self.name!r} has {len(others)} other endpoints on the network; "
                              f"give its peer: net.add({self.name!r}, ctx, peer=...)")
+        self._only_other = others[0]
         return others[0]
 
     def _deliver(self, data: bytes, src: str) -> str | None:

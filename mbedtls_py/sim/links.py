@@ -47,7 +47,10 @@ class Link:
     mtu: int | None = None
     mtu_mode: Literal["drop", "truncate"] = "drop"
     bandwidth_bps: float | None = None
-    rng: random.Random = field(default_factory=random.Random, repr=False)
+    # The random stream: made on first use from ``_seed`` (a network derives
+    # one per link; seeding costs more than a delay-only link ever draws).
+    rng: random.Random | None = field(default=None, repr=False)
+    _seed: bytes | None = field(default=None, repr=False)
     _busy_until: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +72,13 @@ class Link:
             raise ValueError("corrupt_bits must be >= 1")
         if self.bandwidth_bps is not None and not self.bandwidth_bps > 0:
             raise ValueError("bandwidth_bps must be > 0 or None")
+
+    def random_stream(self) -> random.Random:
+        """The link's random stream (``rng``; made from the link's seed, or
+        unseeded, on first use)."""
+        if self.rng is None:
+            self.rng = random.Random(self._seed) if self._seed is not None else random.Random()
+        return self.rng
 
     def __str__(self) -> str:
         parts = []

@@ -110,7 +110,7 @@ class Network(NetworkDriving, NetworkHooks):
         self._heap: list[tuple[int, int, str, str, bytes, str]] = []
         self._seq = itertools.count()
         self._index: dict[tuple[str, str], int] = {}
-        self._rule_rng = random.Random(_derive(self._seed, "rules"))
+        self._rule_rng: random.Random | None = None  # made when rules first apply
         self._route: dict[tuple[str, str], Link | None] = {}  # _link_for, cached
         self.last_result: RunResult | HandshakeResult | None = None
         self._interceptor = None
@@ -241,7 +241,7 @@ class Network(NetworkDriving, NetworkHooks):
         bad = impairments.keys() - _LINK_OPTIONS
         if bad:
             raise TypeError(f"unknown link option(s) {sorted(bad)}")
-        link = Link(src, dst, rng=random.Random(_derive(self._seed, "link", src, dst)),
+        link = Link(src, dst, _seed=_derive(self._seed, "link", src, dst),
                     **impairments)
         self.links[(src, dst)] = link
         self._route.clear()
@@ -330,7 +330,10 @@ class Network(NetworkDriving, NetworkHooks):
         self._event("send", src, dst, data)
         if self._interceptor is not None and self._intercepted(src, dst, index, data):
             return
-        if not self.rules:
+        for rule in self.rules:
+            if rule.match.addressed(src, dst, index):
+                break
+        else:  # no rule (for this direction and index): straight to the link
             self._through_link(src, dst, data, 0.0, "")
             return
         for item, extra, note in self._apply_rules(src, dst, index, data):
@@ -338,6 +341,8 @@ class Network(NetworkDriving, NetworkHooks):
 
     def _apply_rules(self, src: str, dst: str, index: int,
                      data: bytes) -> list[tuple[bytes, float, str]]:
+        if self._rule_rng is None:
+            self._rule_rng = random.Random(_derive(self._seed, "rules"))
         verdict = _rules.apply(self.rules, src, dst, index, None, data, self._rule_rng,
                                cid_len=self.cid_len)
         for step in verdict.steps:
@@ -368,7 +373,7 @@ class Network(NetworkDriving, NetworkHooks):
             # only a delay: what the general path below does, without its draws
             self._schedule(now + link.delay_ms + extra_ms, src, dst, data, note)
             return
-        rng = link.rng
+        rng = link.random_stream()
         if link.mtu is not None and len(data) > link.mtu:
             if link.mtu_mode == "drop":
                 self._event("drop", src, dst, data, f"mtu: {len(data)} B > {link.mtu}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -103,6 +104,11 @@ def _uint(data: bytes, start: int, size: int) -> int:
     return int.from_bytes(data[start : start + size], "big")
 
 
+# msg_type(1) length(3) message_seq(2) fragment_offset(3) fragment_length(3),
+# the 3-byte fields as a byte and a short
+_HEADER = struct.Struct(">BBHHBHBH")
+
+
 def _parse_handshakes(payload: bytes) -> tuple[HandshakeHeader, ...]:
     headers: list[HandshakeHeader] = []
     pos = 0
@@ -121,18 +127,13 @@ def _parse_handshakes(payload: bytes) -> tuple[HandshakeHeader, ...]:
                 )
             )
             break
-        fragment_length = _uint(payload, pos + 9, 3)
+        msg_type, len_hi, len_lo, message_seq, off_hi, off_lo, frag_hi, frag_lo = \
+            _HEADER.unpack_from(payload, pos)
+        fragment_length = frag_hi << 16 | frag_lo
         fragment_truncated = fragment_length > rest - HANDSHAKE_HEADER_LEN
-        headers.append(
-            HandshakeHeader(
-                msg_type=payload[pos],
-                length=_uint(payload, pos + 1, 3),
-                message_seq=_uint(payload, pos + 4, 2),
-                fragment_offset=_uint(payload, pos + 6, 3),
-                fragment_length=fragment_length,
-                fragment_truncated=fragment_truncated,
-            )
-        )
+        headers.append(HandshakeHeader(msg_type, len_hi << 16 | len_lo, message_seq,
+                                       off_hi << 16 | off_lo, fragment_length, False,
+                                       fragment_truncated))
         pos += HANDSHAKE_HEADER_LEN + fragment_length
         if fragment_truncated or pos >= len(payload):
             break

@@ -32,6 +32,7 @@ Example (a late encrypted close_notify)::
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,11 @@ __all__ = [
     "looks_like_dtls",
 ]
 
+
+# content_type(1) version(2) epoch(2) sequence_number(6, as 2 + 4) [cid] length(2)
+_HEADER = struct.Struct(">BHHHIH")
+_HEAD = struct.Struct(">BHHHI")
+_LENGTH = struct.Struct(">H")
 
 _MAX_CID_LEN = 255  # RFC 9146: the CID length is carried in one byte
 
@@ -252,7 +258,8 @@ def parse_datagram(data: bytes | bytearray | memoryview, cid_len: int = 0) -> Da
     ``ValueError``).
     """
     _check_cid_len(cid_len)
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     records: list[Record] = []
     error: str | None = None
     pos = 0
@@ -268,14 +275,17 @@ def parse_datagram(data: bytes | bytearray | memoryview, cid_len: int = 0) -> Da
                 f"{available} of {header_len} bytes"
             )
             break
-        length = _uint(data, pos + header_len - 2, 2)
+        if cid_size:
+            _, version, epoch, seq_hi, seq_lo = _HEAD.unpack_from(data, pos)
+            length = _LENGTH.unpack_from(data, pos + header_len - 2)[0]
+        else:
+            _, version, epoch, seq_hi, seq_lo, length = _HEADER.unpack_from(data, pos)
         if available - header_len < length:
             error = (
                 f"record at offset {pos} declares length {length} but only "
                 f"{available - header_len} bytes follow its header"
             )
             break
-        epoch = _uint(data, pos + 3, 2)
         payload = data[pos + header_len : pos + header_len + length]
         handshakes: tuple[HandshakeHeader, ...] = ()
         alert: AlertMessage | None = None
@@ -285,22 +295,10 @@ def parse_datagram(data: bytes | bytearray | memoryview, cid_len: int = 0) -> Da
             elif content_type == ContentType.alert and length >= 2:
                 alert = AlertMessage(payload[0], payload[1])
         records.append(
-            Record(
-                content_type=content_type,
-                version=_uint(data, pos + 1, 2),
-                epoch=epoch,
-                seq=_uint(data, pos + 5, 6),
-                length=length,
-                payload=payload,
-                offset=pos,
-                cid=(
-                    data[pos + 11 : pos + 11 + cid_size]
-                    if content_type == ContentType.tls12_cid
-                    else None
-                ),
-                handshakes=handshakes,
-                alert=alert,
-            )
+            Record(content_type, version, epoch, seq_hi << 32 | seq_lo, length, payload, pos,
+                   data[pos + 11 : pos + 11 + cid_size]
+                   if content_type == ContentType.tls12_cid else None,
+                   handshakes, alert)
         )
         pos += header_len + length
     return Datagram(records=records, trailing=data[pos:], error=error, data=data)
