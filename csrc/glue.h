@@ -197,6 +197,9 @@ void mpy_set_time(int64_t unix_seconds);
 int64_t mpy_get_time(void);
 int64_t mpy_get_fixed_time(void);   /* the setting itself: -1 = system clock */
 
+/* Datagrams sent by every context of the process so far (it only grows). */
+uint64_t mpy_datagrams_sent(void);
+
 /* Cookies: wire a real mbedtls_ssl_cookie context into a config (NULL: off). */
 void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx);
 

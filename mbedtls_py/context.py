@@ -27,6 +27,9 @@ __all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM
 MAX_DATAGRAM: int = lib.MPY_MAX_DATAGRAM
 
 
+_STATE_NAMES: dict[int, str] = {}  # Context.state's names, by value
+
+
 class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
     """A DTLS endpoint: ``mbedtls_ssl_context`` set up on a ``Config``, with an
     inbound and an outbound datagram queue and a timer reading ``clock``.
@@ -332,8 +335,12 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
         """The handshake state by Mbed TLS name, e.g. ``CLIENT_HELLO``, ``HANDSHAKE_OVER``."""
         with self._lock:
             value = lib.mpy_ssl_state(self._c())
-        name = lib.mpy_ssl_state_name(value)
-        return ffi.string(name).decode() if name != ffi.NULL else f"UNKNOWN({value})"
+        name = _STATE_NAMES.get(value)
+        if name is None:  # once per state: servers ask on every datagram
+            c_name = lib.mpy_ssl_state_name(value)
+            name = ffi.string(c_name).decode() if c_name != ffi.NULL else f"UNKNOWN({value})"
+            _STATE_NAMES[value] = name
+        return name
 
     @property
     def handshake_over(self) -> bool:

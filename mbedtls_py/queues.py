@@ -77,10 +77,21 @@ class DatagramQueues(ContextBase):
             return None if n < 0 else ffi.unpack(ffi.cast("char *", self._peek[0]), n)
 
     def drain(self) -> list[bytes]:
-        """Take every queued outgoing datagram."""
+        """Take every queued outgoing datagram (``[]`` when there is none)."""
         out: list[bytes] = []
-        while (d := self.pop()) is not None:
-            out.append(d)
+        lock = self._lock
+        lock.acquire()
+        try:
+            outq = self._outq
+            if outq is None:
+                self._c()  # raises ClosedError
+            if outq.count:
+                peek = self._peek
+                while (n := lib.mpy_queue_peek(outq, peek)) >= 0:
+                    out.append(ffi.unpack(ffi.cast("char *", peek[0]), n))
+                    lib.mpy_queue_pop(outq)
+        finally:
+            lock.release()
         return out
 
     def move_to(self, peer: Context) -> int:
@@ -179,9 +190,14 @@ class DatagramQueues(ContextBase):
     def timer_state(self) -> int:
         """The timer as Mbed TLS sees it: -1 cancelled, 0 running, 1 intermediate
         delay passed, 2 final delay passed."""
-        with self._lock:
-            self._c()
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._ssl is None:
+                self._c()  # raises ClosedError
             return int(lib.mpy_timer_get(ffi.addressof(self._conn, "timer")))
+        finally:
+            lock.release()
 
     def set_clock(self, clock: VirtualClock | RealClock) -> None:
         """Make this context's timer read another clock.  A running timer keeps

@@ -114,6 +114,7 @@ void mpy_conf_rng(mbedtls_ssl_config *conf, mpy_rng *r);
 void mpy_set_time(int64_t unix_seconds);
 int64_t mpy_get_time(void);
 int64_t mpy_get_fixed_time(void);
+uint64_t mpy_datagrams_sent(void);
 
 void mpy_conf_cookies(mbedtls_ssl_config *conf, void *cookie_ctx);
 void mpy_conf_dbg(mbedtls_ssl_config *conf, mpy_debug_fn *fn, void *arg);

@@ -83,5 +83,5 @@ class EchoClient:
                 elif rc not in (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE):
                     self.rc, self.phase = rc, "failed"
                 break
-        while (d := self.ctx.pop()) is not None:
+        for d in self.ctx.drain():
             self.sock.sendto(d, self.server)

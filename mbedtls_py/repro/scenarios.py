@@ -213,6 +213,8 @@ def _verdict(scenario: str, net: Network, server: DTLSServer, where: dict[int, i
         ctype = 23 if scenario == "duplicate-after-reset" else 21
 
         def is_late(ev: Any) -> bool:
+            if not ev.data or ev.data[0] != ctype:  # the first record's type, unparsed
+                return False
             recs = ev.records.records
             return bool(recs) and recs[0].encrypted and recs[0].content_type == ctype
         hits = [(i, ev) for i, ev in deliveries if ev.src == "client" and is_late(ev)]

@@ -41,6 +41,7 @@ _PARSED_MAX = 64  # parsed datagrams remembered (oldest forgotten first)
 
 
 _FLOW = (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE)
+_ACTIVE = ("handshake", "read")  # phases with a running connection
 
 
 class _Conn:
@@ -135,15 +136,16 @@ class DTLSServer(PolicyHandling):
         return Context(self.config, clock=self.clock, name=self.name)
 
     def _now(self) -> int:
-        return int(self.clock.now_ms)
+        return self.clock.now_ms  # an int on both clocks
 
     def elapsed_ms(self) -> int:
         """Milliseconds since the run's start (what event times count)."""
-        return self._now() - self.epoch_ms
+        return self.clock.now_ms - self.epoch_ms
 
     def _emit(self, event: str, peer: Address | None = None, rc: int | None = None,
               note: str = "", **data: Any) -> Event:
-        ev = Event(self.elapsed_ms(), event, None if peer is None else _addr_str(peer),
+        ev = Event(self.clock.now_ms - self.epoch_ms, event,
+                   None if peer is None else peer if type(peer) is str else _addr_str(peer),
                    None if rc is None else as_err(rc), note, data)
         self.events.append(ev)
         if self.on_event is not None:
@@ -151,10 +153,9 @@ class DTLSServer(PolicyHandling):
         return ev
 
     def _flush(self, ctx: Context, peer: Address) -> None:
-        sent = False
-        while (d := ctx.pop()) is not None:
+        sent = ctx.drain()
+        for d in sent:
             self.transport.sendto(d, peer)
-            sent = True
         if sent and ctx is self._conn.ctx and self._conn.phase == "handshake":
             self._conn.flight_sent = (peer, self._now())
 
@@ -162,12 +163,13 @@ class DTLSServer(PolicyHandling):
 
     def poll(self) -> None:
         """Handle every datagram available now and every expired timer."""
-        self._expire_lingering()
+        if self._lingering or self._closed:
+            self._expire_lingering()
         conn = self._conn
         # The DTLS timer (retransmission / read timeout) of the current connection.
-        if conn.phase in ("handshake", "read") and conn.ctx.timer_state() == 2:
+        if conn.phase in _ACTIVE and conn.ctx.timer_state() == 2:
             self._advance(conn)
-        if conn.phase in ("handshake", "read") and self._now() >= self._give_up_at(conn):
+        if conn.phase in _ACTIVE and self._now() >= self._give_up_at(conn):
             self._timed_out(conn)
         if conn.phase == "closing" and self._now() >= conn.close_at:
             self._finish(conn)
@@ -181,14 +183,15 @@ class DTLSServer(PolicyHandling):
     def next_deadline(self) -> int | None:
         """The clock time at which ``poll`` must run again (``None``: only on input)."""
         # Expiry is checked with ``>``: the window's last ms is inclusive.
-        times = [c.until + 1 for c in self._lingering.values()]
-        if self._conn.phase == "closing":
-            times.append(self._conn.close_at)
-        if self._conn.phase in ("handshake", "read"):
-            d = self._conn.ctx.timer_deadline()
+        times = [c.until + 1 for c in self._lingering.values()] if self._lingering else []
+        conn = self._conn
+        if conn.phase == "closing":
+            times.append(conn.close_at)
+        elif conn.phase in _ACTIVE:
+            d = conn.ctx.timer_deadline()
             if d is not None:
                 times.append(d)
-            times.append(self._give_up_at(self._conn))
+            times.append(self._give_up_at(conn))
         return int(min(times)) if times else None
 
     def _parse(self, data: bytes) -> Datagram:

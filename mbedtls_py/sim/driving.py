@@ -147,14 +147,17 @@ class NetworkDriving:
 
     def _process_deadline(self) -> tuple[int, Any] | None:
         best: tuple[int, Any] | None = None
+        now = self.clock._now
+        served_at = self._proc_served
         for proc in self.processes:
             d = proc.next_deadline()
             if d is None:
                 continue
-            served = self._proc_served.get(id(proc))
-            if served is not None and d <= served:
-                continue  # already polled for it; do not spin on a stale deadline
-            due = max(d, self.clock._now)
+            if served_at:
+                served = served_at.get(id(proc))
+                if served is not None and d <= served:
+                    continue  # already polled for it; do not spin on a stale deadline
+            due = d if d > now else now
             if best is None or due < best[0]:
                 best = (due, proc)
         return best

@@ -73,6 +73,7 @@ class ContextEndpoint(_Endpoint):
             raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
         self.net._adopt(ctx)
         self.ctx = ctx
+        self.net._sent_seen = -1  # it may hold datagrams sent before
         return self
 
     def peer_name(self) -> str:

@@ -71,6 +71,7 @@ from .trace import HandshakeResult, RunResult, Trace, TraceEvent, _rc_text
 __all__ = ["Network"]
 
 _fixed_time_raw = _lib.mpy_get_fixed_time
+_datagrams_sent = _lib.mpy_datagrams_sent
 
 _LINK_OPTIONS = frozenset(f for f in Link.__dataclass_fields__
                           if not f.startswith("_") and f not in ("src", "dst", "rng"))
@@ -101,6 +102,7 @@ class Network(NetworkDriving, NetworkHooks):
         self.trace = Trace(enabled=trace)
         self.endpoints: dict[str, _Endpoint] = {}
         self._contexts: list[ContextEndpoint] = []  # the context endpoints, in order
+        self._sent_seen = -1  # mpy_datagrams_sent() when collect() last found all queues empty
         self.links: dict[tuple[str, str], Link] = {}
         self.rules: list[_rules.Rule] = []
         self.held: list[Held] = []
@@ -134,7 +136,8 @@ class Network(NetworkDriving, NetworkHooks):
     def _clock_moved(self, now: int) -> None:
         if self.unix_time is not None and not self._closed:
             t = self.unix_time + now // 1000
-            if (threading.get_ident(), t) != self._time_set:
+            time_set = self._time_set
+            if time_set is None or time_set[1] != t or time_set[0] != threading.get_ident():
                 self._set_time(t)
 
     def _sync_time(self) -> None:
@@ -199,6 +202,7 @@ class Network(NetworkDriving, NetworkHooks):
         ep = ContextEndpoint(self, name, ctx, peer)
         self.endpoints[name] = ep
         self._contexts.append(ep)
+        self._sent_seen = -1  # it may hold datagrams sent before it joined
         return ep
 
     def socket(self, name: str, *, max_queue: int = 1024) -> SimSocket:
@@ -312,15 +316,21 @@ class Network(NetworkDriving, NetworkHooks):
     def collect(self) -> int:
         """Take every queued outgoing datagram of every context endpoint into
         the network (rules, links, schedule); returns how many."""
+        # No context of the process sent anything since the queues were last
+        # seen empty: nothing to look at (the common case, several times a step).
+        sent = _datagrams_sent()
+        if sent == self._sent_seen:
+            return 0
         n = 0
         for ep in self._contexts:
             ctx = ep.ctx
             if ctx._ssl is None or not ctx.pending_out:  # closed, or nothing sent
                 continue
             dst = ep.peer_name()  # raises before anything is taken
-            while (data := ctx.pop()) is not None:
+            for data in ctx.drain():
                 self._send(ep.name, dst, data)
                 n += 1
+        self._sent_seen = sent  # read before the look: a send since makes it look again
         return n
 
     def _send(self, src: str, dst: str, data: bytes) -> None:

@@ -3,6 +3,7 @@ the language itself is documented in :mod:`mbedtls_py.wire.rules`."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -71,13 +72,19 @@ def parse_rule(text: str) -> Rule:
     """
     if not isinstance(text, str):
         raise TypeError(f"a rule must be a str, not {type(text).__name__}")
+    # A fresh Rule (its own counters) around the shared, frozen match and action.
+    return Rule(*_parse_rule_parts(text))
+
+
+@functools.lru_cache(maxsize=256)  # scripts and sweeps parse the same texts run after run
+def _parse_rule_parts(text: str) -> tuple[Match, Action, str | None]:
     try:
         name, start, colon, action_start = _split(text)
         match = _parse_match_at(text[start:colon], start)
         action = _parse_action_at(text[action_start:], action_start)
     except _Bad as bad:
         raise RuleSyntaxError(text, bad.start, bad.end, bad.reason, bad.allowed) from None
-    return Rule(match, action, name)
+    return match, action, name
 
 
 def parse_rules(texts: Iterable[str] | str) -> list[Rule]:
