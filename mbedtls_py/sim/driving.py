@@ -306,12 +306,12 @@ class NetworkDriving:
 
         while steps < max_steps:
             for key, ep in sides:
-                now = self.clock.now_ms
-                deadline = ep.ctx.timer_deadline()
-                due = (rc[key] is None or ep.delivered != seen[key]
-                       or (deadline is not None and deadline <= now and called_at[key] != now))
-                if not due:
-                    continue
+                now = self.clock._now
+                if rc[key] is not None and ep.delivered == seen[key]:
+                    # nothing new for it: due only when its timer expired
+                    deadline = ep.ctx.timer_deadline()
+                    if deadline is None or deadline > now or called_at[key] == now:
+                        continue
                 seen[key] = ep.delivered
                 called_at[key] = now
                 if rc[key] == 0:
