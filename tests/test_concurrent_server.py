@@ -11,11 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from _datagrams import client_hello
 from mbedtls_py.peers import interop
 from mbedtls_py.server.concurrent import ConcurrentServer
-from mbedtls_py.context import Context
 from mbedtls_py.server.server import DTLSServer
-from mbedtls_py.config import Config
 from mbedtls_py.testing import open_socket_inodes, psk_configs
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
@@ -40,17 +39,6 @@ def stall_after_cookie(client: UDPClient) -> None:
             return
         client.transport.wait(client.clock.now_ms + 50)
     raise AssertionError(f"client stuck at {client.ctx.state}")
-
-
-def client_hello(cc: Config) -> bytes:
-    ctx = Context(cc)
-    try:
-        ctx.handshake()
-        data = ctx.pop()
-    finally:
-        ctx.close()
-    assert data is not None
-    return data
 
 
 def flood(port: int, datagrams: list[bytes], stop: threading.Event, sent: list[int]) -> None:

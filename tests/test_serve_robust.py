@@ -15,8 +15,8 @@ from mbedtls_py.config import Config
 from mbedtls_py.creds.pki import PKI
 import pytest
 
+from _datagrams import client_hello
 from mbedtls_py.peers import interop
-from mbedtls_py.context import Context
 from mbedtls_py.server.eventlog import BoundedLog
 from mbedtls_py.udp.sample_sockets import SampleSockets
 from mbedtls_py.server.server import DTLSServer
@@ -47,13 +47,8 @@ def pki() -> PKI:
 
 def client_hello_first_fragment(cc: Config) -> bytes:
     """The first 20 body bytes of a real ClientHello, as a DTLS handshake fragment."""
-    ctx = Context(cc)
-    try:
-        ctx.handshake()
-        hello = ctx.pop()
-    finally:
-        ctx.close()
-    assert hello is not None and hello[0] == 22 and hello[13] == 1
+    hello = client_hello(cc)
+    assert hello[0] == 22 and hello[13] == 1
     hs_header, body = hello[13:25], hello[25:]
     frag = body[:20]
     # msg_type, length (3), message_seq (2), fragment_offset (3) = 0, fragment_length (3)
