@@ -15,13 +15,12 @@ from mbedtls_py.config import Config
 from mbedtls_py.creds.pki import PKI
 import pytest
 
-from _datagrams import client_hello
-from mbedtls_py.peers import interop
+from _udp_helpers import client_hello, nothing_left_behind
 from mbedtls_py.server.eventlog import BoundedLog
 from mbedtls_py.udp.sample_sockets import SampleSockets
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.creds.pki import make_pki
-from mbedtls_py.testing import cert_configs, open_socket_inodes, psk_configs
+from mbedtls_py.testing import cert_configs, psk_configs
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
@@ -34,10 +33,8 @@ WARNING_ALERT = bytes.fromhex("15fefd" "0000" "000000000000" "0002" "015a")
 
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
-    before = open_socket_inodes()
-    yield
-    assert interop.live_children() == []
-    assert open_socket_inodes() <= before
+    with nothing_left_behind():
+        yield
 
 
 @pytest.fixture(scope="module")
