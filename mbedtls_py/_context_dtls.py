@@ -4,21 +4,13 @@ of ``Context`` so they live apart from the original class body."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any, ClassVar
 
+from ._ctxbase import ContextBase, as_data
 from ._lib import ffi, lib
-from .errors import as_err, check, error_for
+from .errors import as_err, check
 
 __all__ = ["DtlsContextExtras", "Session"]
-
-
-def _as_data(data: object, what: str) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
 
 
 def _check_session(session: object) -> None:
@@ -45,14 +37,14 @@ class Session:
     @classmethod
     def load(cls, data: bytes) -> Session:
         """``mbedtls_ssl_session_load``: a session from ``save()`` output."""
-        data = _as_data(data, "session data")
+        data = as_data(data, "session data")
         s = cls()
         check(lib.mbedtls_ssl_session_load(s._s, data, len(data)), "mbedtls_ssl_session_load")
         return s
 
 
-class DtlsContextExtras:
-    """The methods; ``Context`` provides the attributes below.
+class DtlsContextExtras(ContextBase):
+    """The methods; ``Context`` provides ``config`` and the state of ``ContextBase``.
 
     They follow the bindings' rule (README "Return codes and exceptions"):
     the plain name returns Mbed TLS's int unchanged (an ``Err`` member where
@@ -64,24 +56,11 @@ class DtlsContextExtras:
     RAW_CALLS: ClassVar[tuple[str, ...]] = ("renegotiate", "get_session", "set_session",
                                             "context_save", "context_load", "reinit")
 
-    _lock: threading.Lock
-    _conn: Any
-    _ssl: Any
-    name: str
     config: Any
-
-    def _c(self) -> Any:
-        raise NotImplementedError
-
-    def _raise_for(self, rc: int, call: str) -> None:
-        if rc < 0:
-            raise error_for(rc, f"{self.name}: {call}")
 
     def renegotiate(self) -> int:
         """``mbedtls_ssl_renegotiate``: 0 when done, else the code (``Err``)."""
-        with self._lock:
-            rc = lib.mbedtls_ssl_renegotiate(self._c())
-        return as_err(rc)
+        return as_err(self._call(lib.mbedtls_ssl_renegotiate))
 
     def do_renegotiate(self) -> None:
         """``renegotiate``; raises ``WantRead`` (etc.) or ``MbedTLSError`` on a code."""
@@ -91,9 +70,7 @@ class DtlsContextExtras:
         """``mbedtls_ssl_get_session``: copy the current session into
         ``session`` (a fresh ``Session()``, for resumption); 0 or the code."""
         _check_session(session)
-        with self._lock:
-            rc = lib.mbedtls_ssl_get_session(self._c(), session._s)
-        return as_err(rc)
+        return as_err(self._call(lib.mbedtls_ssl_get_session, session._s))
 
     def do_get_session(self, session: Session) -> None:
         """``get_session``; raises ``MbedTLSError`` on a code."""
@@ -102,9 +79,7 @@ class DtlsContextExtras:
     def set_session(self, session: Session) -> int:
         """``mbedtls_ssl_set_session`` (client, before the handshake): 0 or the code."""
         _check_session(session)
-        with self._lock:
-            rc = lib.mbedtls_ssl_set_session(self._c(), session._s)
-        return as_err(rc)
+        return as_err(self._call(lib.mbedtls_ssl_set_session, session._s))
 
     def do_set_session(self, session: Session) -> None:
         """``set_session``; raises ``MbedTLSError`` on a code."""
@@ -143,7 +118,7 @@ class DtlsContextExtras:
         code.  On failure Mbed TLS frees the ssl context (any later call on it
         would crash), so this context is set up again, fresh, before the code
         is returned."""
-        data = _as_data(data, "context data")
+        data = as_data(data, "context data")
         with self._lock:
             rc = lib.mbedtls_ssl_context_load(self._c(), data, len(data))
             if rc:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ._lib import ffi
-from .errors import ClosedError
+from .errors import ClosedError, error_for
 
 __all__ = ["ContextBase", "as_data", "c_callback"]
 
@@ -49,3 +49,13 @@ class ContextBase:
         if self._ssl is None:
             raise ClosedError(f"{self.name}: the context is closed")
         return self._ssl
+
+    def _call(self, fn: Callable[..., int], *args: Any) -> int:
+        """``fn(ssl, *args)`` under the lock, on the live context: the int it returns."""
+        with self._lock:
+            return int(fn(self._c(), *args))
+
+    def _raise_for(self, rc: int, call: str) -> None:
+        """The raising forms' rule: the ``MbedTLSError`` for a negative ``rc``, naming ``call``."""
+        if rc < 0:
+            raise error_for(rc, f"{self.name}: {call}")

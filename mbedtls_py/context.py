@@ -10,6 +10,8 @@ timer are in ``queues.py``, key export in ``keys.py``, the clocks in
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from ._ctxbase import as_data
 from ._lib import ffi, lib
@@ -210,8 +212,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
 
     def check_pending(self) -> int:
         """``mbedtls_ssl_check_pending``: 1 when data is buffered for ``read``."""
-        with self._lock:
-            return int(lib.mbedtls_ssl_check_pending(self._c()))
+        return self._call(lib.mbedtls_ssl_check_pending)
 
     def check_record(self, data: bytes) -> int:
         """``mbedtls_ssl_check_record``: 0 when ``data`` begins with a valid,
@@ -345,48 +346,44 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
     @property
     def handshake_over(self) -> bool:
         """Whether the handshake has completed."""
-        with self._lock:
-            return bool(lib.mbedtls_ssl_is_handshake_over(self._c()))
+        return bool(self._call(lib.mbedtls_ssl_is_handshake_over))
 
     @property
     def version(self) -> str | None:
         """The negotiated protocol version (``DTLSv1.2``), or ``None`` before."""
-        with self._lock:
-            if not lib.mbedtls_ssl_is_handshake_over(self._c()):
-                return None
-            return str(ffi.string(lib.mbedtls_ssl_get_version(self._ssl)).decode())
+        return self._negotiated(lib.mbedtls_ssl_get_version)
 
     @property
     def ciphersuite(self) -> str | None:
         """The negotiated cipher suite's Mbed TLS name, or ``None`` before."""
+        return self._negotiated(lib.mbedtls_ssl_get_ciphersuite)
+
+    def _negotiated(self, getter: Callable[[Any], Any]) -> str | None:
+        # What the handshake chose (getter returns a C string): None before it is over.
         with self._lock:
             if not lib.mbedtls_ssl_is_handshake_over(self._c()):
                 return None
-            return str(ffi.string(lib.mbedtls_ssl_get_ciphersuite(self._ssl)).decode())
+            return str(ffi.string(getter(self._ssl)).decode())
 
     @property
     def verify_result(self) -> int:
         """``mbedtls_ssl_get_verify_result``: 0, or ``MBEDTLS_X509_BADCERT_*`` flags."""
-        with self._lock:
-            return int(lib.mbedtls_ssl_get_verify_result(self._c()))
+        return self._call(lib.mbedtls_ssl_get_verify_result)
 
     @property
     def bytes_available(self) -> int:
         """``mbedtls_ssl_get_bytes_avail``: decrypted bytes ready to read."""
-        with self._lock:
-            return int(lib.mbedtls_ssl_get_bytes_avail(self._c()))
+        return self._call(lib.mbedtls_ssl_get_bytes_avail)
 
     @property
     def max_out_record_payload(self) -> int:
         """``mbedtls_ssl_get_max_out_record_payload`` (or the code)."""
-        with self._lock:
-            return as_err(lib.mbedtls_ssl_get_max_out_record_payload(self._c()))
+        return as_err(self._call(lib.mbedtls_ssl_get_max_out_record_payload))
 
     @property
     def record_expansion(self) -> int:
         """``mbedtls_ssl_get_record_expansion`` (or the code)."""
-        with self._lock:
-            return as_err(lib.mbedtls_ssl_get_record_expansion(self._c()))
+        return as_err(self._call(lib.mbedtls_ssl_get_record_expansion))
 
     def peer_certificate(self) -> bytes | None:
         """The DER of the peer's leaf certificate, or ``None``."""

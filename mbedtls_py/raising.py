@@ -25,11 +25,6 @@ __all__ = ["RaisingForms", "READ_BUF"]
 READ_BUF = 16384 + 2048
 
 
-def _raise(ctx: ContextBase, rc: int, call: str) -> None:
-    if rc < 0:
-        raise error_for(rc, f"{ctx.name}: {call}")
-
-
 class RaisingForms(ContextBase):
     """``do_<call>`` for every raw call of ``Context`` that can return an error code."""
 
@@ -51,48 +46,48 @@ class RaisingForms(ContextBase):
 
     def do_handshake(self) -> None:
         """``handshake``; raises ``WantRead`` (etc.) or ``MbedTLSError`` unless it completes."""
-        _raise(self, self.handshake(), "handshake")
+        self._raise_for(self.handshake(), "handshake")
 
     def do_handshake_step(self) -> None:
         """``handshake_step``; raises ``MbedTLSError`` on a code."""
-        _raise(self, self.handshake_step(), "handshake_step")
+        self._raise_for(self.handshake_step(), "handshake_step")
 
     def do_close_notify(self) -> None:
         """``close_notify``; raises ``MbedTLSError`` on a code."""
-        _raise(self, self.close_notify(), "close_notify")
+        self._raise_for(self.close_notify(), "close_notify")
 
     def do_session_reset(self) -> None:
         """``session_reset``; raises ``MbedTLSError`` on a code."""
-        _raise(self, self.session_reset(), "session_reset")
+        self._raise_for(self.session_reset(), "session_reset")
 
     def do_write(self, data: bytes) -> int:
         """``write``: bytes written; raises ``MbedTLSError`` on a code."""
         rc = self.write(data)
-        _raise(self, rc, "write")
+        self._raise_for(rc, "write")
         return rc
 
     def do_read_into(self, buffer: bytearray | memoryview) -> int:
         """``read_into``: bytes read (0 at EOF); raises ``WantRead``,
         ``PeerCloseNotify``... on a code."""
         rc = self.read_into(buffer)
-        _raise(self, rc, "read_into")
+        self._raise_for(rc, "read_into")
         return rc
 
     def do_check_record(self, data: bytes) -> None:
         """``check_record``; raises ``MbedTLSError`` unless the record authenticates."""
-        _raise(self, self.check_record(data), "check_record")
+        self._raise_for(self.check_record(data), "check_record")
 
     def do_set_client_transport_id(self, info: bytes) -> None:
         """``set_client_transport_id``; raises ``MbedTLSError`` on a code."""
-        _raise(self, self.set_client_transport_id(info), "set_client_transport_id")
+        self._raise_for(self.set_client_transport_id(info), "set_client_transport_id")
 
     def do_set_hostname(self, hostname: str | None) -> None:
         """``set_hostname``; raises ``MbedTLSError`` on a code."""
-        _raise(self, self.set_hostname(hostname), "set_hostname")
+        self._raise_for(self.set_hostname(hostname), "set_hostname")
 
     def do_set_cid(self, enable: bool, own_cid: bytes = b"") -> None:
         """``set_cid``; raises ``MbedTLSError`` on a code."""
-        _raise(self, self.set_cid(enable, own_cid), "set_cid")
+        self._raise_for(self.set_cid(enable, own_cid), "set_cid")
 
     def read(self, n: int = 16384) -> bytes:
         """Up to ``n`` bytes of application data (``mbedtls_ssl_read``, raising

@@ -11,12 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from mbedtls_py.peers import interop
+from _udp_helpers import client_hello, nothing_left_behind
 from mbedtls_py.server.concurrent import ConcurrentServer
-from mbedtls_py.context import Context
 from mbedtls_py.server.server import DTLSServer
-from mbedtls_py.config import Config
-from mbedtls_py.testing import open_socket_inodes, psk_configs
+from mbedtls_py.testing import psk_configs
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
@@ -24,10 +22,8 @@ from mbedtls_py.udp.transport import UDPTransport
 
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
-    before = open_socket_inodes()
-    yield
-    assert interop.live_children() == []
-    assert open_socket_inodes() <= before
+    with nothing_left_behind():
+        yield
 
 
 def stall_after_cookie(client: UDPClient) -> None:
@@ -40,17 +36,6 @@ def stall_after_cookie(client: UDPClient) -> None:
             return
         client.transport.wait(client.clock.now_ms + 50)
     raise AssertionError(f"client stuck at {client.ctx.state}")
-
-
-def client_hello(cc: Config) -> bytes:
-    ctx = Context(cc)
-    try:
-        ctx.handshake()
-        data = ctx.pop()
-    finally:
-        ctx.close()
-    assert data is not None
-    return data
 
 
 def flood(port: int, datagrams: list[bytes], stop: threading.Event, sent: list[int]) -> None:

@@ -7,11 +7,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mbedtls_py import CertificateChain
 from mbedtls_py.creds.det import make_det_pki, native_deterministic_signing, rfc6979_sign
+
+if TYPE_CHECKING:  # imported where used: the helpers below load the simulator only then
+    from mbedtls_py import Context
+    from mbedtls_py.creds.pki import PKI
+    from mbedtls_py.sim.endpoints import ContextEndpoint
+    from mbedtls_py.sim.network import Network
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,22 +84,29 @@ def test_same_seed_same_trace_digest_in_two_processes_different_seed_differs() -
     assert b[0] != digest_a and b[1] != pki_a
 
 
+def _det_network(seed: int) -> tuple[Network, PKI, Context, ContextEndpoint, ContextEndpoint]:
+    """A seeded network with a client and a server on the deterministic PKI of
+    ``seed`` (the client checks the name ``localhost``): the network, the PKI,
+    the client context, the client and server endpoints."""
+    from mbedtls_py import Config, Context
+    from mbedtls_py.sim.network import Network
+
+    net = Network(seed=seed)
+    pki = make_det_pki(seed)
+    cc = Config("client", seed=net.seed_for("client"))
+    sc = Config("server", seed=net.seed_for("server"))
+    pki.configure(cc, sc)
+    client = Context(cc)
+    client.set_hostname("localhost")
+    return net, pki, client, net.add("client", client), net.add("server", Context(sc))
+
+
 def test_same_seed_same_trace_in_one_process() -> None:
     """Run twice in one process: identical JSON traces, byte for byte."""
     import json
 
-    from mbedtls_py import Config, Context
-    from mbedtls_py.sim.network import Network
-
     def run(seed: int) -> tuple[str, str]:
-        net = Network(seed=seed)
-        pki = make_det_pki(seed)
-        cc = Config("client", seed=net.seed_for("client"))
-        sc = Config("server", seed=net.seed_for("server"))
-        pki.configure(cc, sc)
-        client = Context(cc)
-        client.set_hostname("localhost")
-        c, s = net.add("client", client), net.add("server", Context(sc))
+        net, _, _, c, s = _det_network(seed)
         net.link_both("client", "server", loss=0.3, jitter_ms=40, delay_ms=40)
         assert net.handshake(c, s, within_ms=600_000).reason in ("done", "error")
         return net.trace.to_json(), net.trace.digest()
@@ -128,17 +142,7 @@ def test_rfc6979_known_answer() -> None:
 
 def test_det_pki_authenticates_a_handshake() -> None:
     """Mbed TLS verifies the deterministic chain (authmode required) at the network's fixed time."""
-    from mbedtls_py import Config, Context
-    from mbedtls_py.sim.network import Network
-
-    net = Network(seed=9)
-    pki = make_det_pki(9)
-    cc = Config("client", seed=net.seed_for("client"))
-    sc = Config("server", seed=net.seed_for("server"))
-    pki.configure(cc, sc)
-    client = Context(cc)
-    client.set_hostname("localhost")
-    c, s = net.add("client", client), net.add("server", Context(sc))
+    net, pki, client, c, s = _det_network(9)
     assert net.handshake(c, s) == (0, 0)
     assert client.verify_result == 0
     leaf = CertificateChain(pki.chain_pems).der()[0]

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 from collections.abc import Iterator
@@ -17,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from _udp_helpers import nothing_left_behind
 from mbedtls_py.udp.addresses import pick_free_udp_port
 from mbedtls_py.peers import interop, upstream
 from mbedtls_py.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
 from mbedtls_py.repro.udp import run_real
 from mbedtls_py.udp.transport import UDPTransport
-from mbedtls_py.testing import open_socket_inodes
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("MBEDTLS_PY_SEED_RUNS", "20"))
@@ -34,11 +33,9 @@ RUNS = int(os.environ.get("MBEDTLS_PY_SEED_RUNS", "20"))
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
     """Fail a test that leaves a socket, a helper thread or a child process behind."""
-    before = open_socket_inodes()
-    yield
-    assert [t.name for t in threading.enumerate() if t.name in ("dtls-serve", "udp-proxy")] == []
-    assert interop.live_children() == [] and upstream.live_children() == []
-    assert open_socket_inodes() <= before
+    with nothing_left_behind(threads=True):
+        yield
+        assert upstream.live_children() == []
 
 
 def record(content_type: int, epoch: int, seq: int, payload: bytes = b"\x01\x00") -> bytes:

@@ -15,13 +15,12 @@ from mbedtls_py.config import Config
 from mbedtls_py.creds.pki import PKI
 import pytest
 
-from mbedtls_py.peers import interop
-from mbedtls_py.context import Context
+from _udp_helpers import client_hello, nothing_left_behind
 from mbedtls_py.server.eventlog import BoundedLog
 from mbedtls_py.udp.sample_sockets import SampleSockets
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.creds.pki import make_pki
-from mbedtls_py.testing import cert_configs, open_socket_inodes, psk_configs
+from mbedtls_py.testing import cert_configs, psk_configs
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
@@ -34,10 +33,8 @@ WARNING_ALERT = bytes.fromhex("15fefd" "0000" "000000000000" "0002" "015a")
 
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
-    before = open_socket_inodes()
-    yield
-    assert interop.live_children() == []
-    assert open_socket_inodes() <= before
+    with nothing_left_behind():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +44,8 @@ def pki() -> PKI:
 
 def client_hello_first_fragment(cc: Config) -> bytes:
     """The first 20 body bytes of a real ClientHello, as a DTLS handshake fragment."""
-    ctx = Context(cc)
-    try:
-        ctx.handshake()
-        hello = ctx.pop()
-    finally:
-        ctx.close()
-    assert hello is not None and hello[0] == 22 and hello[13] == 1
+    hello = client_hello(cc)
+    assert hello[0] == 22 and hello[13] == 1
     hs_header, body = hello[13:25], hello[25:]
     frag = body[:20]
     # msg_type, length (3), message_seq (2), fragment_offset (3) = 0, fragment_length (3)

@@ -8,7 +8,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from mbedtls_py.creds.pki import PKI
 import pytest
 
-from mbedtls_py.peers import interop
+from _udp_helpers import nothing_left_behind
 from mbedtls_py.config import Config
 from mbedtls_py.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
@@ -27,26 +26,15 @@ from mbedtls_py.udp.loop import ServerThread, serve
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.udp.addresses import check_host, is_loopback, parse_hostport, pick_free_udp_port
-from mbedtls_py.testing import open_socket_inodes
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-
-
-def our_threads() -> list[str]:
-    """Names of live threads started by mbedtls_py's UDP helpers."""
-    return [t.name for t in threading.enumerate() if t.name in ("dtls-serve", "udp-proxy")]
 
 
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
     """Fail a test that leaves a socket, a helper thread or a child process behind."""
-    before = open_socket_inodes()
-    yield
-    assert our_threads() == []
-    assert interop.live_children() == []
-    assert open_socket_inodes() <= before
+    with nothing_left_behind(threads=True):
+        yield
 
 
 @pytest.fixture(scope="module")

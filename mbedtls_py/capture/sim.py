@@ -117,6 +117,12 @@ def packets_from_trace(trace: Iterable[TraceEvent], *, epoch: int = DEFAULT_EPOC
                 return f
         return None
 
+    def gone(key: tuple[str, str], f: _Flight) -> None:
+        # one copy of f left the network (delivered or dropped); forget it after the last
+        f.deliveries_left -= 1
+        if f.deliveries_left <= 0:
+            flights[key].remove(f)
+
     for ev in trace:
         kind = ev.kind
         key = (ev.src, ev.dst)
@@ -140,9 +146,7 @@ def packets_from_trace(trace: Iterable[TraceEvent], *, epoch: int = DEFAULT_EPOC
                 last.held = True
             elif kind == "drop":
                 emit(ev, list(last.notes))
-                last.deliveries_left -= 1
-                if last.deliveries_left <= 0:
-                    flights[key].remove(last)
+                gone(key, last)
             continue
         chain = None
         if kind == "release":
@@ -151,28 +155,18 @@ def packets_from_trace(trace: Iterable[TraceEvent], *, epoch: int = DEFAULT_EPOC
                 found.held = False
                 found.notes.append(f"released at {ev.time_ms} ms")
             continue
-        if kind == "drop":  # a held datagram dropped, or one nobody could receive
+        if kind in ("drop", "deliver"):  # drop: a held datagram, or one nobody could receive
             f = find(key, ev.data)
             notes = list(f.notes) if f else []
-            notes.append(f"dropped: {ev.note}")
-            emit(ev, notes)
-            if f is not None:
-                f.deliveries_left -= 1
-                if f.deliveries_left <= 0:
-                    flights[key].remove(f)
-            continue
-        if kind == "deliver":
-            f = find(key, ev.data)
-            notes = list(f.notes) if f else []
-            if ev.note in ("duplicate", "injected") and ev.note not in " ".join(notes):
+            if kind == "drop":
+                notes.append(f"dropped: {ev.note}")
+            elif ev.note in ("duplicate", "injected") and ev.note not in " ".join(notes):
                 notes.append(ev.note)
             elif ev.note == "duplicate":
                 notes.append("this copy: the duplicate")
             emit(ev, notes)
             if f is not None:
-                f.deliveries_left -= 1
-                if f.deliveries_left <= 0:
-                    flights[key].remove(f)
+                gone(key, f)
             continue
         if kind in ("call", "timer", "end"):
             text = _call_text(ev)

@@ -1,27 +1,18 @@
-"""Command-line helpers shared by the commands: one-line argument errors,
-number argument types, a progress bar."""
+"""Command-line helpers shared by the commands: a progress bar, docstrings as
+help text, and (from ``mbedtls_py._cliargs``, which the commands outside
+``cli`` use too) one-line argument errors and number argument types."""
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
-from typing import Any, NoReturn
+
+from .._cliargs import (NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_INT, POSITIVE_MS,
+                        OneLineParser, number_type)
 
 __all__ = ["OneLineParser", "plain", "Progress", "POSITIVE_INT", "NON_NEGATIVE_INT", "POSITIVE_MS",
-           "NON_NEGATIVE_MS"]
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line on stderr and exit status 2
-    (``--help`` still prints the usage)."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print ``PROG: error: MESSAGE (see --help)`` and exit with status 2."""
-        text = " ".join(message.split())
-        print(f"{self.prog}: error: {text} (see --help)", file=sys.stderr)
-        sys.exit(2)
+           "NON_NEGATIVE_MS", "number_type"]
 
 
 class Progress:
@@ -48,34 +39,6 @@ class Progress:
         if done >= self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
-
-
-def _number(kind: type, minimum: float, what: str, strict: bool = False) -> Any:
-    """An argparse ``type``: parse ``kind`` and require ``>= minimum`` (``>``
-    when ``strict``); the error quotes what was typed and says what to do."""
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a number; give {what}") from None
-        if value != value or (value <= minimum if strict else value < minimum):
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range; give {what}")
-        return value
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
-POSITIVE_INT = _number(int, 0, "a whole number >= 1", strict=True)
-
-
-NON_NEGATIVE_INT = _number(int, 0, "a whole number >= 0 (0: off)")
-
-
-POSITIVE_MS = _number(float, 0, "a time in ms > 0", strict=True)
-
-
-NON_NEGATIVE_MS = _number(float, 0, "a time in ms >= 0")
 
 
 def plain(text: str) -> str:

@@ -29,7 +29,7 @@ from ..repro.scenarios import (
     run_scenario,
 )
 from ..server.policies import POLICIES
-from .cliutil import NON_NEGATIVE_MS, POSITIVE_INT, Progress, _number, plain
+from .cliutil import NON_NEGATIVE_MS, POSITIVE_INT, Progress, number_type, plain
 
 LEGEND = """
 late        the datagram of the previous connection reached the server after its reset
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
     cn.add_argument("--auth", default="psk", choices=["psk", "ecdsa"],
                     help="psk (fast, default) or ecdsa (deterministic P-256 certificates)")
-    cn.add_argument("--rtt", type=_number(int, 0, "a whole number of ms >= 1", strict=True),
+    cn.add_argument("--rtt", type=number_type(int, 0, "a whole number of ms >= 1", strict=True),
                     default=DEFAULT_RTT_MS, help="virtual RTT in ms (default 100)")
     cn.add_argument("--linger", type=NON_NEGATIVE_MS, metavar="MS", default=None,
                     help="linger window of the linger policy (default: the round trip "

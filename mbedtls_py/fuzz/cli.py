@@ -13,40 +13,16 @@ import sys
 from typing import Any
 
 from .. import __mbedtls_version__
+from .._cliargs import POSITIVE_INT, number_type
 from ..timeutil import set_time
 from .classify import KNOWN, NOT_NEW
 from .engine import ECDSA_SHARE, Fuzzer, make_case, run_alone
 from .states import STATES
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
+# --start, --replay, --history-from: case indices; --ecdsa-share: a fraction
+_INDEX = number_type(int, 0, "a case index >= 0")
+_SHARE = number_type(float, 0, "a fraction from 0 to 1", maximum=1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,21 +32,21 @@ def _parser() -> argparse.ArgumentParser:
                     "contexts in every state; after each hostile datagram the legitimate peer's "
                     "next flight or record must still be accepted (RFC 6347 §4.1.2.7).",
         epilog="States: " + "; ".join(f"{s.name}: {s.doc}" for s in STATES.values()))
-    ap.add_argument("--iterations", type=_positive, default=2000, metavar="N",
+    ap.add_argument("--iterations", type=POSITIVE_INT, default=2000, metavar="N",
                     help="hostile datagrams to try (default 2000)")
     ap.add_argument("--seed", default="0", help="seed: the same seed replays the same datagrams")
-    ap.add_argument("--start", type=_index, default=0, metavar="I",
+    ap.add_argument("--start", type=_INDEX, default=0, metavar="I",
                     help="first case index (to split a long run)")
     ap.add_argument("--state", action="append", choices=list(STATES), metavar="STATE",
                     help="only these states (repeatable; default all): " + ", ".join(STATES))
-    ap.add_argument("--ecdsa-share", type=_share, default=ECDSA_SHARE, metavar="F",
+    ap.add_argument("--ecdsa-share", type=_SHARE, default=ECDSA_SHARE, metavar="F",
                     help=f"fraction of cases on ECDSA certificate handshakes, the rest PSK "
                          f"(default {ECDSA_SHARE})")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    ap.add_argument("--replay", type=_index, metavar="I",
+    ap.add_argument("--replay", type=_INDEX, metavar="I",
                     help="run case I of --seed alone and print its evidence")
-    ap.add_argument("--history-from", type=_index, metavar="F",
+    ap.add_argument("--history-from", type=_INDEX, metavar="F",
                     help="with --replay: first replay cases F..I-1 that shared the "
                          "established connection")
     return ap

@@ -1,7 +1,8 @@
-"""Real OpenSSL command-line DTLS peers: locating ``openssl``, the shared peer
-plumbing and ``s_client`` (:class:`OpenSSLClient`); ``s_server`` is in
-:mod:`mbedtls_py.peers.openssl_server`, output parsing in
-:mod:`mbedtls_py.peers.openssl_output`, certificates in :mod:`mbedtls_py.creds`.
+"""Real OpenSSL command-line DTLS peers: locating ``openssl`` and ``s_client``
+(:class:`OpenSSLClient`); ``s_server`` is in :mod:`mbedtls_py.peers.openssl_server`,
+the process plumbing both share in :mod:`mbedtls_py.peers.openssl_peer`, output
+parsing in :mod:`mbedtls_py.peers.openssl_output`, certificates in
+:mod:`mbedtls_py.creds`.
 
 Pure Python: nothing here needs the C extension.
 
@@ -49,16 +50,14 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import tempfile
 import threading
-import time
-from pathlib import Path
-from typing import IO, Sequence
+from typing import Sequence
 
 from ..creds.pki import PKI
 from ..creds.psk import PSK
 from . import processes
-from .openssl_output import PeerResult, _parse_client, _read
+from .openssl_output import PeerResult, _parse_client
+from .openssl_peer import _common_args, _hostport, _Peer
 
 __all__ = [
     "SEED_INPUT",
@@ -112,20 +111,9 @@ def openssl_version(openssl: str | None = None) -> str:
     return _version_of(openssl_path(openssl))
 
 
-# --------------------------------------------------------------------------- ports
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 # --------------------------------------------------------------------------- processes
 
 _NAMES = ("openssl",)
-
-
-def _spawn(argv: Sequence[str], stdout: IO[bytes], stderr: IO[bytes]) -> subprocess.Popen[bytes]:
-    return processes.spawn(argv, kind="openssl", stdout=stdout, stderr=stderr)
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes, delay: float, cut: threading.Event) -> None:
@@ -141,102 +129,11 @@ def _feed(proc: subprocess.Popen[bytes], data: bytes, delay: float, cut: threadi
     processes.close_stdin(proc)
 
 
-def _common_args(mtu: int | None, cipher: str | None, dtls_timeouts: bool,
-                 extra_args: list[str]) -> list[str]:
-    """The options s_client and s_server share, then the caller's extra arguments."""
-    argv: list[str] = []
-    if mtu is not None:
-        argv += ["-mtu", str(mtu)]
-    if cipher is not None:
-        argv += ["-cipher", cipher]
-    if dtls_timeouts:
-        argv.append("-timeout")
-    return argv + list(extra_args)
-
-
 def live_children() -> list[int]:
     """PIDs of OpenSSL processes started by this process that are running or not yet reaped
     (the registry of :mod:`mbedtls_py.peers.processes` plus a ``/proc`` scan for ``openssl``
     children, zombies included), so a test can assert that nothing was left behind."""
     return processes.live_children("openssl", *_NAMES)
-
-
-# --------------------------------------------------------------------------- results
-
-
-# --------------------------------------------------------------------------- peers
-
-
-class _Peer:
-    def __init__(self, openssl: str | None) -> None:
-        self._openssl = openssl_path(openssl)
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._out_path: Path | None = None
-        self._err_path: Path | None = None
-        self._started = 0.0
-        self._ended: float | None = None
-        self._timed_out = False
-        self.argv: list[str] = []
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the running (or not yet reaped) process, if any."""
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def stdout(self) -> bytes:
-        """Everything the process wrote to stdout so far."""
-        return _read(self._out_path) if self._out_path else b""
-
-    @property
-    def stderr(self) -> bytes:
-        """Everything the process wrote to stderr so far."""
-        return _read(self._err_path) if self._err_path else b""
-
-    def _workdir(self) -> Path:
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="mbedtls-py-openssl-")
-        return Path(self._tmp.name)
-
-    def _launch(self, argv: list[str]) -> None:
-        work = self._workdir()
-        self._out_path, self._err_path = work / "stdout", work / "stderr"
-        with open(self._out_path, "wb") as out, open(self._err_path, "wb") as err:
-            self._proc = _spawn(argv, out, err)
-        self.argv = argv
-        self._started = time.monotonic()
-        self._ended = None
-        self._timed_out = False
-
-    def _finish(self, grace: float) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None and grace <= 0:
-            self._timed_out = True
-        try:
-            processes.reap(self._proc, grace=grace)
-        finally:
-            if self._ended is None:
-                self._ended = time.monotonic()
-
-    def _result(self) -> PeerResult:
-        assert self._proc is not None
-        end = self._ended if self._ended is not None else time.monotonic()
-        return PeerResult(
-            argv=list(self.argv),
-            returncode=self._proc.returncode,
-            stdout=self.stdout,
-            stderr=self.stderr,
-            elapsed=end - self._started,
-            timed_out=self._timed_out,
-        )
-
-    def _cleanup_files(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-            self._out_path = self._err_path = None
 
 
 class OpenSSLClient:
@@ -295,7 +192,7 @@ class OpenSSLClient:
         self.wait_for_close, self.eof_delay = wait_for_close, eof_delay
         self.mtu, self.cipher, self.dtls_timeouts = mtu, cipher, dtls_timeouts
         self.extra_args = list(extra_args)
-        self._peer = _Peer(openssl)
+        self._peer = _Peer(openssl_path(openssl))
         self._feeder: threading.Thread | None = None
         self._cut = threading.Event()
         self.result: PeerResult | None = None

@@ -10,7 +10,8 @@ from ..creds.pki import PKI
 from ..creds.psk import PSK
 from ..udp.addresses import pick_free_udp_port
 from . import processes
-from .interop import _common_args, _hostport, _Peer
+from .interop import openssl_path
+from .openssl_peer import _common_args, _hostport, _Peer
 from .openssl_output import PeerResult, ServerSession, parse_server_sessions
 
 __all__ = ["OpenSSLServer"]
@@ -61,7 +62,7 @@ class OpenSSLServer:
         self.naccept, self.mtu, self.cipher = naccept, mtu, cipher
         self.dtls_timeouts = dtls_timeouts
         self.extra_args = list(extra_args)
-        self._peer = _Peer(openssl)
+        self._peer = _Peer(openssl_path(openssl))
         self.result: PeerResult | None = None
 
     def command(self) -> list[str]:

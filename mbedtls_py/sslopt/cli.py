@@ -13,7 +13,9 @@ import time
 from collections import Counter
 from pathlib import Path
 from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any
+
+from .._cliargs import OneLineParser
 
 __all__ = ["main"]
 
@@ -21,16 +23,12 @@ _ORDER = ("PASS", "FAIL", "SKIP", "UNSUPPORTED", "NOTRUN")
 _MAX_CAPTURES = 50  # failing runs captured at most (each is replayed)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, exit status 2, no traceback
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _args(argv: list[str]) -> argparse.Namespace:
-    ap = _Parser(prog="mbedtls-py ssl-opt",
-                 description="Run the DTLS cases of Mbed TLS's tests/ssl-opt.sh (read from the "
-                 "pinned source) in process: ssl_server2/ssl_client2/udp_proxy on a simulated "
-                 "network in virtual time, seeded, with each case's own assertions.")
+    ap = OneLineParser(prog="mbedtls-py ssl-opt",
+                       description="Run the DTLS cases of Mbed TLS's tests/ssl-opt.sh (read from "
+                       "the pinned source) in process: ssl_server2/ssl_client2/udp_proxy on a "
+                       "simulated network in virtual time, seeded, with each case's own "
+                       "assertions.")
     ap.add_argument("--filter", default=".", metavar="REGEX",
                     help="run the cases whose name matches REGEX (Python re.search)")
     ap.add_argument("--seeds", type=int, default=1, metavar="N",

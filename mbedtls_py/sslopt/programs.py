@@ -31,21 +31,34 @@ _CERT_ERRORS = tuple(getattr(Err, n) for n in ("X509_CERT_VERIFY_FAILED", "SSL_B
 
 __all__ = ["server2", "client2"]
 
+
+def _new_context(world: World, o: dict[str, Any], conf: Config) -> Context:
+    """Both programs' ``mbedtls_ssl_setup``, with their ``dgram_packing=`` option."""
+    ctx = Context(conf, clock=world.clock, name=conf.name, max_queue=4096)
+    if o["dgram_packing"] != 1:
+        ctx.set_datagram_packing(bool(o["dgram_packing"]))
+    return ctx
+
+
+def _cid_set(prog: Program, ctx: Context, enabled: int, value: str) -> bool:
+    """``mbedtls_ssl_set_cid`` as the programs call it: False, after their
+    failure line, when it returns a code."""
+    rc = _set_cid(ctx, enabled, value)
+    if rc:
+        prog.printf(f" failed\n  ! mbedtls_ssl_set_cid returned {rc}\n\n")
+    return not rc
+
+
 def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
             ) -> Generator[int | None, None, int]:
     """ssl_server2's main loop (never returns while the client runs)."""
     conf.set_read_timeout(o["read_timeout"])
-    ctx = Context(conf, clock=world.clock, name=conf.name, max_queue=4096)
-    if o["dgram_packing"] != 1:
-        ctx.set_datagram_packing(bool(o["dgram_packing"]))
+    ctx = _new_context(world, o, conf)
     io = _Io(world, prog, ctx, world.server_addr)
     io.listening = True
     prog.printf("  . Setting up the SSL/TLS structure... ok\n")
-    if o["cid"] == 1 or True:
-        rc = _set_cid(ctx, o["cid"], o["cid_val"])
-        if rc:
-            prog.printf(f" failed\n  ! mbedtls_ssl_set_cid returned {rc}\n\n")
-            return 1
+    if not _cid_set(prog, ctx, o["cid"], o["cid_val"]):
+        return 1
     if o["mtu"] != -1:
         ctx.set_mtu(o["mtu"])
     prog.printf(f"  . Bind on udp://{o['server_addr'] or '*'}:{o['server_port']}/ ... ok\n")
@@ -84,9 +97,7 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
         _handshake_info(prog, ctx)
         _peer_info(prog, ctx)
         _cid_report(prog, ctx, o, "initial handshake", True)
-        rc = _set_cid(ctx, o["cid_renego"], o["cid_val_renego"])
-        if rc:
-            prog.printf(f" failed\n  ! mbedtls_ssl_set_cid returned {rc}\n\n")
+        if not _cid_set(prog, ctx, o["cid_renego"], o["cid_val_renego"]):
             return 1
         exchanges_left = o["exchanges"]
         closed_by_peer = False
@@ -149,15 +160,11 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
 def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
             ) -> Generator[int | None, None, int]:
     """ssl_client2's main flow; returns its exit status."""
-    ctx = Context(conf, clock=world.clock, name=conf.name, max_queue=4096)
-    if o["dgram_packing"] != 1:
-        ctx.set_datagram_packing(bool(o["dgram_packing"]))
+    ctx = _new_context(world, o, conf)
     if o["set_hostname"] == 1:
         ctx.set_hostname(o["server_name"])
     io = _Io(world, prog, ctx, ("cli", world.ephemeral_port()))
-    rc = _set_cid(ctx, o["cid"], o["cid_val"])
-    if rc:
-        prog.printf(f" failed\n  ! mbedtls_ssl_set_cid returned {rc}\n\n")
+    if not _cid_set(prog, ctx, o["cid"], o["cid_val"]):
         return 1
     if o["mtu"] != -1:
         ctx.set_mtu(o["mtu"])

@@ -8,22 +8,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import NoReturn
+
+from .._cliargs import OneLineParser
 
 __all__ = ["main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mbedtls-py udp-proxy``."""
-    ap = _Parser(prog="mbedtls-py udp-proxy", description=__doc__.split("\n\n")[0],
-                 epilog="options: server_addr= server_port= listen_addr= listen_port= "
-                 "duplicate= delay= delay_ccs= delay_cli= delay_srv= drop= mtu= pack= bad_ad= "
-                 "bad_cid= protect_hvr= protect_len= inject_clihlo= seed= (see udp_proxy.c)")
+    ap = OneLineParser(prog="mbedtls-py udp-proxy", description=__doc__.split("\n\n")[0],
+                       epilog="options: server_addr= server_port= listen_addr= listen_port= "
+                       "duplicate= delay= delay_ccs= delay_cli= delay_srv= drop= mtu= pack= "
+                       "bad_ad= bad_cid= protect_hvr= protect_len= inject_clihlo= seed= "
+                       "(see udp_proxy.c)")
     ap.add_argument("options", nargs="*", metavar="key=value")
     ap.add_argument("--duration", type=float, default=0.0, metavar="S",
                     help="stop after S seconds (default: until interrupted)")

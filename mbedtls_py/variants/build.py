@@ -17,7 +17,6 @@ Needs a source checkout of mbedtls-py (``csrc/``) and a C compiler.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import fcntl
 import hashlib
@@ -31,6 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .._cliargs import doc_parser
 from . import DEFAULT, ENV, ROOT, Variant, check_name, csrc_hash, find, module_name, variants_dir
 
 __all__ = ["build_variant", "csrc_build", "main"]
@@ -217,10 +217,7 @@ def build_variant(version: str | None = None, *, source: Path | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """``build-variant``: exit 0 when built and checked, 2 on bad input, 1 on failure."""
-    ap = argparse.ArgumentParser(prog="mbedtls-py build-variant",
-                                 description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = doc_parser("mbedtls-py build-variant", __doc__)
     ap.add_argument("version", nargs="?", help="a pinned Mbed TLS version (vendor/pins.json)")
     ap.add_argument("--source", type=Path, metavar="DIR",
                     help="a local Mbed TLS tree (unpacked tarball or git checkout)")

@@ -18,7 +18,6 @@ in every variant, 1 otherwise, 2 on bad input.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
@@ -30,6 +29,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from .._cliargs import doc_parser
 from . import ENV, VariantError, find, list_variants
 
 __all__ = ["resolve_command", "parse_output", "run_matrix", "render", "main"]
@@ -188,12 +188,8 @@ def render(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``matrix``: see the module's docstring."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    ap = argparse.ArgumentParser(prog="mbedtls-py matrix",
-                                 usage="mbedtls-py matrix [--variants A,B] [--json] "
-                                       "[--timeout S] -- COMMAND...",
-                                 description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = doc_parser("mbedtls-py matrix", __doc__,
+                    usage="mbedtls-py matrix [--variants A,B] [--json] [--timeout S] -- COMMAND...")
     ap.add_argument("--variants", help="comma-separated names (default: every built variant "
                                        "and default; see `mbedtls-py variants`)")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of a table")

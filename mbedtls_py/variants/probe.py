@@ -17,10 +17,11 @@ object) per N with what the server's reads returned; meant for
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Any
+
+from .._cliargs import doc_parser
 
 __all__ = ["CCS_EPOCH0", "probe", "run_probe", "main"]
 
@@ -86,10 +87,7 @@ def run_probe(strays: list[int], detailed: bool = False) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the probe's result; exit 0 (the verdicts are the output, not a pass/fail)."""
-    ap = argparse.ArgumentParser(prog="python -m mbedtls_py.variants.probe",
-                                 description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = doc_parser("python -m mbedtls_py.variants.probe", __doc__)
     ap.add_argument("--json", action="store_true", help="one JSON object")
     ap.add_argument("--max-stray", type=int, default=13, metavar="N",
                     help="probe 0..N stray bytes (default 13; 0 and 13 are controls)")
