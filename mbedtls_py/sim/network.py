@@ -98,7 +98,7 @@ class Network(NetworkDriving, NetworkHooks):
         self._time_set: tuple[int, int] | None = None  # (thread, seconds) last set
         self._saved_time: dict[int, int | None] = {}  # thread -> its setting before us
         self._closed = False
-        self.clock: VirtualClock = _NetClock(self._clock_moved)
+        self.clock: _NetClock = _NetClock(self._clock_moved)
         self.trace = Trace(enabled=trace)
         self.endpoints: dict[str, _Endpoint] = {}
         self._contexts: list[ContextEndpoint] = []  # the context endpoints, in order
