@@ -30,10 +30,6 @@ from mbedtls_py.wire.rules import (
     parse_rules,
 )
 
-# Match and Condition take wider inputs than their fields hold (names, strings, lists: see
-# their docstrings), but the dataclass __init__ mypy sees has the fields' types; the calls
-# below that use those inputs carry `type: ignore[arg-type]` until the package declares them.
-
 
 def record(content_type: int, epoch: int, seq: int, body: bytes, version: int = 0xFEFD) -> bytes:
     """A DTLS record: type(1) version(2) epoch(2) seq(6) length(2) body."""
@@ -83,12 +79,12 @@ GARBAGE = parse_datagram(b"\x00\x01\x02 not dtls")
         ),
         (
             "*->server #2: duplicate 3",
-            Rule(Match(None, "server", index=2), Duplicate(3)),  # type: ignore[arg-type]
+            Rule(Match(None, "server", index=2), Duplicate(3)),
         ),
         ("client->server appdata: corrupt 2", Rule(Match("client", "server", 23), Corrupt(2))),
         (
             "client->server alert epoch>=1: hold",
-            Rule(Match("client", "server", 21, ("epoch>=1",)), Hold()),  # type: ignore[arg-type]
+            Rule(Match("client", "server", 21, ("epoch>=1",)), Hold()),
         ),
         ("server->client: truncate 100", Rule(Match("server", "client"), Truncate(100))),
         (
@@ -186,18 +182,18 @@ def test_match_built_in_python_equals_parsed() -> None:
     built = Match(
         src="*",
         dst="server",
-        content_type="alert",  # type: ignore[arg-type]
-        conditions=["epoch>=1", Condition("len", "=", 26)],  # type: ignore[arg-type]
-        index=">=2",  # type: ignore[arg-type]
+        content_type="alert",
+        conditions=["epoch>=1", Condition("len", "=", 26)],
+        index=">=2",
     )
     assert built == parse_match("*->server alert epoch>=1 length=26 #>=2")
-    assert Match(index=3) == parse_match("#3")  # type: ignore[arg-type]
-    assert Match(index=["#3", "index!=4"]) == parse_match("#3 #!=4")  # type: ignore[arg-type]
+    assert Match(index=3) == parse_match("#3")
+    assert Match(index=["#3", "index!=4"]) == parse_match("#3 #!=4")
     assert Match(nth=1) == Match(times=1) == parse_match("first")
     assert Match(nth=2) == parse_match("nth=2")
     assert Match(nth=2).times == 1
-    assert Match(content_type="appdata").content_type == 23  # type: ignore[arg-type]
-    cond = Match(conditions=["hs=client_hello"]).conditions  # type: ignore[arg-type]
+    assert Match(content_type="appdata").content_type == 23
+    cond = Match(conditions=["hs=client_hello"]).conditions
     assert cond == (Condition("msg_type", "==", 1),)
     assert str(Match()) == "*->*"
 
@@ -229,8 +225,8 @@ def test_match_rejects_bad_arguments(kwargs: dict[str, Any], error: type[Excepti
 
 def test_condition_normalises_aliases_and_rejects_bad_values() -> None:
     """Condition accepts aliases and names, and rejects unknown fields, operators and values."""
-    assert Condition("len", "=", "0x10") == Condition("length", "==", 16)  # type: ignore[arg-type]
-    finished = Condition("hs", "!=", "finished")  # type: ignore[arg-type]
+    assert Condition("len", "=", "0x10") == Condition("length", "==", 16)
+    finished = Condition("hs", "!=", "finished")
     assert finished == Condition("msg_type", "!=", 20)
     assert str(Condition("#", ">", 2)) == "#>2"
     for bad in (("colour", "==", 1), ("epoch", "=>", 1), ("epoch", "==", -1),
@@ -264,10 +260,10 @@ def test_actions_are_validated() -> None:
 def test_rule_round_trip_of_built_rules() -> None:
     """Rules built in Python print to text that parses back to equal rules."""
     built = [
-        Rule(Match("client", "server", 21, ["epoch>=1"]),  # type: ignore[arg-type]
+        Rule(Match("client", "server", 21, ["epoch>=1"]),
              Hold("late"), name="late close"),
-        Rule(Match(content_type=99, conditions=["size<=1200"],  # type: ignore[arg-type]
-                   index=[">=2"], nth=3, times=2),  # type: ignore[arg-type]
+        Rule(Match(content_type=99, conditions=["size<=1200"],
+                   index=[">=2"], nth=3, times=2),
              Inject(b"\x16\xfe\xfd", before=True)),
         Rule(Match(), Replace(b"")),
         Rule(Match(), Inject(b"")),

@@ -8,7 +8,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from .conditions import _WORD_RE
+from .grammar import _WORD_RE
 from .grammar import (
     _ALLOWED_ACTIONS,
     _TAG_RE,

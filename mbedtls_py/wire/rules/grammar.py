@@ -148,3 +148,13 @@ def _non_negative_int(name: str, value: Any, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, not {value}")
     return value
+
+
+# The tokenizer works on the original text so that errors can point at it.
+_DIRECTION_RE = re.compile(r"(?P<src>[^\s]+?)\s*->\s*(?P<dst>[^\s]+)")
+_COMPARISON_RE = re.compile(
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*|#)\s*(?P<op>==|!=|>=|<=|=|>|<)\s*(?P<value>[^\s]+)"
+)
+_INDEX_RE = re.compile(r"#\s*(?P<value>[^\s]+)")
+_WORD_RE = re.compile(r"[^\s]+")
+_NON_SPACE_RE = re.compile(r"\S")

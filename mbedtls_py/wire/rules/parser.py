@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .actions import Action, _parse_action_at
-from .conditions import Match, _parse_match_at
+from .conditions import Match
+from .match_parser import _parse_match_at
 from .grammar import RuleSyntaxError, _Bad
 from .rule import Rule
 
