@@ -224,7 +224,7 @@ class Match:
     def addressed(self, src: str, dst: str, index: int) -> bool:
         """The part of :meth:`matches` that needs no parsing: direction and index."""
         return ((self.src is None or src == self.src) and (self.dst is None or dst == self.dst)
-                and all(c.test(index) for c in self.index))
+                and (not self.index or all(c.test(index) for c in self.index)))
 
     def matches(
         self,
@@ -243,7 +243,7 @@ class Match:
             return False
         if self.dst is not None and dst != self.dst:
             return False
-        if not all(c.test(index) for c in self.index):
+        if self.index and not all(c.test(index) for c in self.index):
             return False
         if not isinstance(datagram, records.Datagram):
             datagram = records.parse_datagram(datagram)
