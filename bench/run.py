@@ -12,12 +12,16 @@ Rows (both drivers, same PKI, seeds, suites and calls; see bench/README.md):
   race_psk            a late alert, -0x7700, a reset), certificates / PSK
   lost_flight_psk   a handshake losing three flights: real time per handshake
   lost_flight_cert    against the virtual time it represents
-  sim_race_psk      race_psk through the simulated network, as `repro` runs it
-                    (Network, DTLSServer, echo clients, trace, verdict), over
-                    the native race_psk
-  sim_handshake_psk psk_handshake through a Network with a 20 ms link, over
-                    the native psk_handshake
-  sim_lossy_psk     the same with 30% loss both ways, per handshake completed
+  sim_race_psk      the seed's scenario on the simulated network (Network,
+                    DTLSServer, two echo clients, the alert delayed by a rule),
+                    over the native race_psk
+  repro_race_psk    one whole `repro` run of it (configs seeded per run, the
+                    server's steps in the trace, the verdict), over race_psk
+  sim_handshake_psk psk_handshake through one Network with a 20 ms link,
+                    over the native psk_handshake
+  sim_handshake_fresh_psk  the same, a new Network per handshake
+  sim_lossy_psk     sim_handshake_psk with 30% loss both ways, per handshake
+                    completed
 (bench/sim_rows.py)
 Optional: the same handshakes through python-mbedtls and pyOpenSSL (memory
 BIOs), when importable here or from .build/bench/thirdparty
@@ -50,9 +54,11 @@ THIRDPARTY = OUT / "thirdparty"
 
 ROWS = ["cert_handshake", "cookie_handshake", "psk_handshake", "record_1k", "record_16k",
         "race_cert", "race_psk", "lost_flight_psk", "lost_flight_cert",
-        "sim_race_psk", "sim_handshake_psk", "sim_lossy_psk"]
+        "sim_race_psk", "repro_race_psk", "sim_handshake_psk", "sim_handshake_fresh_psk",
+        "sim_lossy_psk"]
 # the native row a simulated row is measured against (side by side, alternating)
-NATIVE_ROW = {"sim_race_psk": "race_psk", "sim_handshake_psk": "psk_handshake",
+NATIVE_ROW = {"sim_race_psk": "race_psk", "repro_race_psk": "race_psk",
+              "sim_handshake_psk": "psk_handshake", "sim_handshake_fresh_psk": "psk_handshake",
               "sim_lossy_psk": "psk_handshake"}
 # ratio key -> (row, figure, target)
 RATIOS = {
@@ -69,6 +75,8 @@ OTHER_RATIOS = {
     "race_psk": ("race_psk", "per_s"),
     "lost_flight_psk": ("lost_flight_psk", "per_s"),
     "lost_flight_cert": ("lost_flight_cert", "per_s"),
+    "repro_race_psk": ("repro_race_psk", "per_s"),
+    "sim_handshake_fresh_psk": ("sim_handshake_fresh_psk", "per_s"),
     "sim_lossy_psk": ("sim_lossy_psk", "per_s"),
 }
 LOST_FLIGHT_TARGET = 1000.0
