@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from mbedtls_py import Config, Context, Err
-from mbedtls_py.repro.echo_client import EchoClient
+from mbedtls_py.parties import Client
 from mbedtls_py.repro.scenarios import SERVICE_MS, run_scenario
 from mbedtls_py.server import DTLSServer
 from mbedtls_py.sim import Network
@@ -59,20 +59,20 @@ class _Race:
             server = DTLSServer(self.server_conf, net.socket("server"), policy="none",
                                 service_ms=SERVICE_MS)
             net.add_process(server)
-            first = EchoClient(net, "client", self.client_conf)
+            first = Client(net, "client", self.client_conf)
             net.add_process(first)
             net.run(until=lambda: first.done and server.events.counts["reset"] >= 3,
                     within_ms=60_000)
-            second = EchoClient(net, "client2", self.client_conf, start_ms=net.now_ms + 100)
+            second = Client(net, "client2", self.client_conf, start_ms=net.now_ms + 100)
             net.add_process(second)
             net.run(until=lambda: second.done, within_ms=60_000)
             errors = [e.rc for e in server.errors]
-            ok = first.served and second.served and errors == [Err.SSL_UNEXPECTED_MESSAGE]
+            ok = first.delivered and second.delivered and errors == [Err.SSL_UNEXPECTED_MESSAGE]
             server.close()
             for c in (first, second):
                 c.ctx.close()
         if not ok:
-            raise Failed(f"sim_race_psk: seed {seed}: served {first.served}/{second.served}, "
+            raise Failed(f"sim_race_psk: seed {seed}: echoed {first.delivered}/{second.delivered}, "
                          f"server errors {errors}")
         return True
 

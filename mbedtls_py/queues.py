@@ -52,22 +52,30 @@ class DatagramQueues(ContextBase):
             raise BufferError(f"{self.name}: inbound queue is full; let the context read first")
         raise MemoryError("out of memory queueing a datagram")
 
-    def pop(self) -> bytes | None:
-        """Take the next datagram Mbed TLS sent, or ``None``."""
+    def _take(self, most: int) -> list[bytes]:
+        """Up to ``most`` (-1: all) outgoing datagrams, oldest first, under one
+        lock (acquire/release and an inline closed check: the hot-path pattern)."""
+        out: list[bytes] = []
         lock = self._lock
         lock.acquire()
         try:
             outq = self._outq
             if outq is None:
                 self._c()  # raises ClosedError
-            n = lib.mpy_queue_peek(outq, self._peek)
-            if n < 0:
-                return None
-            data: bytes = ffi.unpack(ffi.cast("char *", self._peek[0]), n)
-            lib.mpy_queue_pop(outq)
+            if outq.count:
+                peek = self._peek
+                while most and (n := lib.mpy_queue_peek(outq, peek)) >= 0:
+                    out.append(ffi.unpack(ffi.cast("char *", peek[0]), n))
+                    lib.mpy_queue_pop(outq)
+                    most -= 1
         finally:
             lock.release()
-        return data
+        return out
+
+    def pop(self) -> bytes | None:
+        """Take the next datagram Mbed TLS sent, or ``None``."""
+        taken = self._take(1)
+        return taken[0] if taken else None
 
     def peek(self) -> bytes | None:
         """The next outgoing datagram, left in the queue; or ``None``."""
@@ -78,21 +86,7 @@ class DatagramQueues(ContextBase):
 
     def drain(self) -> list[bytes]:
         """Take every queued outgoing datagram (``[]`` when there is none)."""
-        out: list[bytes] = []
-        lock = self._lock
-        lock.acquire()
-        try:
-            outq = self._outq
-            if outq is None:
-                self._c()  # raises ClosedError
-            if outq.count:
-                peek = self._peek
-                while (n := lib.mpy_queue_peek(outq, peek)) >= 0:
-                    out.append(ffi.unpack(ffi.cast("char *", peek[0]), n))
-                    lib.mpy_queue_pop(outq)
-        finally:
-            lock.release()
-        return out
+        return self._take(-1)
 
     def move_to(self, peer: Context) -> int:
         """Hand the next outgoing datagram to ``peer``'s inbound queue without a
@@ -127,27 +121,25 @@ class DatagramQueues(ContextBase):
         peer._queue_error(rc, int(size))
         return 0  # not reached
 
-    @property
-    def pending_in(self) -> int:
-        """Inbound datagrams not yet read by Mbed TLS."""
+    def _count(self, inbound: bool) -> int:
+        # acquire/release: the simulator asks for these on every step
         lock = self._lock
         lock.acquire()
         try:
-            inq = self._inq
-            return int(inq.count if inq is not None else self._c())
+            q = self._inq if inbound else self._outq
+            return int(q.count if q is not None else self._c())  # _c(): ClosedError
         finally:
             lock.release()
 
     @property
+    def pending_in(self) -> int:
+        """Inbound datagrams not yet read by Mbed TLS."""
+        return self._count(True)
+
+    @property
     def pending_out(self) -> int:
         """Outbound datagrams not yet taken."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            outq = self._outq
-            return int(outq.count if outq is not None else self._c())
-        finally:
-            lock.release()
+        return self._count(False)
 
     def counters(self) -> dict[str, int]:
         """Queue and traffic counters: datagrams and bytes waiting in each

@@ -21,10 +21,12 @@ ALLOWED = {
     "capture": {"bindings", "wire"},  # pcapng + key logs; sim and udp hook into it
     "sim": {"bindings", "wire", "capture"},
     "server": {"bindings", "wire"},
+    "parties": {"bindings", "wire", "sim", "server"},  # processes scenarios run on the network
     "udp": {"bindings", "wire", "server"},
     "peers": {"bindings", "creds", "udp"},
-    "repro": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture"},
-    "explore": {"bindings", "wire", "creds", "sim", "server"},
+    "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
+              "capture"},
+    "explore": {"bindings", "wire", "creds", "sim", "server", "parties"},
     "sslopt": {"bindings", "wire", "capture"},
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},

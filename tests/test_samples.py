@@ -12,7 +12,7 @@ from mbedtls_py.server.policies import POLICIES, Policy
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.server.staleness import classify_datagram
 from mbedtls_py.repro.scenarios import BAD_INPUT_SCENARIOS, LATE_SCENARIOS, SERVICE_MS, _bad_input, run_scenario
-from mbedtls_py.repro.echo_client import EchoClient
+from mbedtls_py.parties import Client
 from mbedtls_py.testing import PSK, PSK_IDENTITY, PSK_SUITE
 
 
@@ -66,12 +66,12 @@ def _net_with_server(policy: Policy, seed: int = 1, *,
 def test_server_serves_clients_one_after_another() -> None:
     """The sample's loop: cookie exchange, handshake, read, echo, close_notify, reset, next client."""
     net, server, cconf = _net_with_server("none", service_ms=SERVICE_MS)
-    clients = [EchoClient(net, name, cconf, start_ms=i * 1000)
+    clients = [Client(net, name, cconf, start_ms=i * 1000)
                for i, name in enumerate(["client", "client2"])]
     for c in clients:
         net.add_process(c)
     net.run(until=lambda: all(c.done for c in clients), deadline_ms=10_000)
-    assert all(c.served for c in clients)
+    assert all(c.delivered for c in clients)
     assert server.served == 2 and not server.errors
     kinds = [e.event for e in server.events]
     assert kinds[:3] == ["accept", "hello_verify", "reset"]
@@ -82,10 +82,10 @@ def test_zero_service_time_races_by_itself() -> None:
     """With no time between echo and reset, the close_notify sent with the request is
     already late: the race needs no delay at all (policy none reports -0x7700)."""
     net, server, cconf = _net_with_server("none", service_ms=0)
-    client = EchoClient(net, "client", cconf)
+    client = Client(net, "client", cconf)
     net.add_process(client)
     net.run(until=lambda: client.done and bool(server.errors), deadline_ms=5000)
-    assert client.served
+    assert client.delivered
     assert [e.rc for e in server.errors] == [Err.SSL_UNEXPECTED_MESSAGE]
     assert server.errors[0].data["records"] == ["<Alert epoch=1 seq=2 len=26 encrypted>"]
 
@@ -95,7 +95,7 @@ def test_server_events_are_json_lines() -> None:
     import json
 
     net, server, cconf = _net_with_server("none")
-    net.add_process(EchoClient(net, "client", cconf))
+    net.add_process(Client(net, "client", cconf))
     net.run(deadline_ms=5000)
     lines = server.events_json().splitlines()
     parsed = [json.loads(line) for line in lines]
@@ -209,7 +209,7 @@ ISSUE9 = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + bytes([0, 12]) + byt
 def _after_one_connection(policy: Policy) -> tuple[Network, DTLSServer]:
     """A classify/linger server that has served and closed one client."""
     net, server, cconf = _net_with_server(policy, service_ms=SERVICE_MS)
-    client = EchoClient(net, "client", cconf)
+    client = Client(net, "client", cconf)
     net.add_process(client)
     net.run(until=lambda: client.done and any(e.event == "reset" and e.peer == "client"
                                               and e.t_ms > 0 for e in server.events[3:]),

@@ -118,7 +118,7 @@ def emit_test(result: Exploration, class_id: int) -> str:
     for c in setup.clients:
         names[c.name] = c.name.replace("-", "_")
     out = [header, "from mbedtls_py.errors import Err",
-           "from mbedtls_py.explore.parties import reported_errors",
+           "from mbedtls_py.parties import reported_errors",
            f"from mbedtls_py.explore.scenarios import {build}, finish",
            "from mbedtls_py.sim import Network", _HELPERS, "",
            f"def {test_name}():", doc,

@@ -27,7 +27,7 @@ from ..errors import Err, as_err
 from ..sim import Network
 from ..wire import parse_datagram
 from .model import DatagramId, EventId, Fault, Schedule, datagram_key, datagram_words
-from .parties import party_outcome
+from ..parties import party_outcome
 
 __all__ = ["Probe", "Outcome", "code_name", "link_delay_ms"]
 

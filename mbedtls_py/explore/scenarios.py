@@ -28,7 +28,7 @@ from ..server.policies import as_policy
 from ..creds.psk import DEFAULT_PSK as PSK
 from ..creds.psk import DEFAULT_PSK_IDENTITY as PSK_IDENTITY
 from ..creds.psk import DEFAULT_PSK_SUITE as PSK_SUITE
-from .parties import CidServer, Client
+from ..parties import CidServer, Client
 from .probe import Probe
 
 __all__ = ["Setup", "Scenario", "SCENARIOS", "UNSUPPORTED", "finish", "get_scenario",

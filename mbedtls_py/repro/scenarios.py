@@ -58,10 +58,10 @@ from ..errors import Err
 from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..sim.network import Network
-from .echo_client import REQUEST, EchoClient
+from ..parties import REQUEST, Client
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
-           "EchoClient", "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
+           "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
 
 # Issue 9's datagram: parses by length, non-zero epoch, authenticates under nothing.
 ISSUE9_DATAGRAM = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + (12).to_bytes(2, "big") \
@@ -304,7 +304,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     server = DTLSServer(server_conf, net.socket("server"), policy=as_policy(policy), rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
-    client = EchoClient(net, "client", client_conf, hostname=hostname)
+    client = Client(net, "client", client_conf, hostname=hostname)
     net.add_process(client)
 
     late_kind = scenario in LATE_SCENARIOS
@@ -350,7 +350,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         bad = src, data = _bad_input(scenario, rng)
         net.inject(src, "server", data)
         client2_start = net.clock.now_ms + rtt_ms
-    client2 = EchoClient(net, "client2", client_conf, start_ms=max(client2_start, net.clock.now_ms),
+    client2 = Client(net, "client2", client_conf, start_ms=max(client2_start, net.clock.now_ms),
                          hostname=hostname)
     net.add_process(client2)
     net.run(until=lambda: client2.done and net.clock.now_ms >= client2_start + 10 * rtt_ms,
@@ -361,9 +361,9 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                                 verdict["offset_ms"], verdict["linger_ms"])
     result = RunResult(
         seed=seed, peer="mbedtls", mitigation=policy, scenario=scenario,
-        server_rc=verdict["server_rc"], outcome=_outcome(verdict, late_kind, client2.served),
+        server_rc=verdict["server_rc"], outcome=_outcome(verdict, late_kind, client2.delivered),
         late=verdict["late"], offset_ms=verdict["offset_ms"],
-        second_client_served=client2.served, expected=expected, note=verdict["note"],
+        second_client_served=client2.delivered, expected=expected, note=verdict["note"],
         linger_ms=verdict["linger_ms"], planned_offset_ms=planned if late_kind else None,
         evidence=verdict["evidence"],
         events=[e.to_dict() for e in server.events] if events else [],
