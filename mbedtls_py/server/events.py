@@ -28,7 +28,7 @@ class DatagramTransport(Protocol):
     def recvfrom(self) -> tuple[bytes, Any] | None: ...  # noqa: D102
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One step of the server loop (JSON-able through ``to_dict``)."""
 
