@@ -29,13 +29,16 @@ _FLOW = (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE)
 class _Party:
     name: str
 
-    def __init__(self, net: Network, name: str) -> None:
+    def __init__(self, net: Network, name: str, events: bool = True) -> None:
         self.net, self.name = net, name
         self.events: list[Event] = []
         self.on_event: Callable[[Event], None] | None = None
+        self.keeps_events = events
 
     def _emit(self, kind: str, peer: str | None = None, rc: int | None = None,
               note: str = "") -> None:
+        if not self.keeps_events:
+            return
         ev = Event(self.net.clock.now_ms, kind, peer, None if rc is None else as_err(rc), note)
         self.events.append(ev)
         if self.on_event is not None:
@@ -52,14 +55,16 @@ class Client(_Party):
     ``move_to`` names a second socket it sends from once the handshake is
     over (an address change, for connection IDs).  Events: ``start``,
     ``handshake``, ``write``, ``close_notify``, ``read``, ``done``,
-    ``error``.
+    ``error``; ``events=False`` keeps none (a client nobody asks about, as in
+    ``repro``: its steps cost no objects).
     """
 
     def __init__(self, net: Network, name: str, config: Config, *, server: str = "server",
                  request: bytes = REQUEST, start_ms: int = 0, after: Client | None = None,
                  gap_ms: int = 100, fallback_ms: int = 10_000, hostname: str | None = None,
-                 cid: bytes | None = None, move_to: str | None = None) -> None:
-        super().__init__(net, name)
+                 cid: bytes | None = None, move_to: str | None = None,
+                 events: bool = True) -> None:
+        super().__init__(net, name, events)
         self.server, self.request = server, request
         self.start_ms, self.after, self.gap_ms, self.fallback_ms = start_ms, after, gap_ms, \
             fallback_ms
@@ -128,7 +133,8 @@ class Client(_Party):
             rc = self.ctx.handshake()
             if rc == 0:
                 self.completed = True
-                self._emit("handshake", self.server, 0, str(self.ctx.ciphersuite))
+                if self.keeps_events:
+                    self._emit("handshake", self.server, 0, str(self.ctx.ciphersuite))
                 self._emit("write", self.server, self.ctx.write(self.request))
                 self._emit("close_notify", self.server, self.ctx.close_notify())
                 self.phase = "reading"

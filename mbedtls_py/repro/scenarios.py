@@ -304,7 +304,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     server = DTLSServer(server_conf, net.socket("server"), policy=as_policy(policy), rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
-    client = Client(net, "client", client_conf, hostname=hostname)
+    client = Client(net, "client", client_conf, hostname=hostname, events=False)
     net.add_process(client)
 
     late_kind = scenario in LATE_SCENARIOS
@@ -351,7 +351,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         net.inject(src, "server", data)
         client2_start = net.clock.now_ms + rtt_ms
     client2 = Client(net, "client2", client_conf, start_ms=max(client2_start, net.clock.now_ms),
-                         hostname=hostname)
+                     hostname=hostname, events=False)
     net.add_process(client2)
     net.run(until=lambda: client2.done and net.clock.now_ms >= client2_start + 10 * rtt_ms,
             deadline_ms=net.clock.now_ms + 120_000)
