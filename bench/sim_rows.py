@@ -126,10 +126,10 @@ class _Handshakes:
         return result.ok
 
 
-def rows(stopwatch: Callable[[], Any]) -> dict[str, Callable[[float], dict]]:
+def rows(stopwatch: Callable[[], Any]) -> dict[str, Callable[[float], dict[str, Any]]]:
     """The rows, timed with the driver's ``Stopwatch``; each figure counts
     what completed (``tried``: what was attempted)."""
-    def measure(once: Callable[[int], bool], secs: float) -> dict:
+    def measure(once: Callable[[int], bool], secs: float) -> dict[str, Any]:
         once(0)  # warm-up
         done = tried = 0
         sw = stopwatch()
