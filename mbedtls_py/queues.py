@@ -7,7 +7,7 @@ accident."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._ctxbase import ContextBase, as_data
 from ._lib import ffi, lib

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Err
 from .endpoints import ContextEndpoint, Held, SimSocket
 from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent, _rc_text
-from collections.abc import Iterable
 
 __all__ = ["NetworkDriving", "SOFT_CODES"]
 
@@ -49,46 +48,6 @@ class NetworkDriving:
         def endpoint(self, name_or_ep: Any) -> Any: ...
 
         def _sync_time(self) -> None: ...
-
-    # -- held datagrams -------------------------------------------------------------
-
-    def _select_held(self, which: Held | str | Iterable[Held] | None) -> list[Held]:
-        if which is None:
-            return list(self.held)
-        if isinstance(which, Held):
-            if which not in self.held:
-                raise ValueError(f"{which!r} is not held (released or dropped already?)")
-            return [which]
-        if isinstance(which, str):
-            found = [h for h in self.held if h.tag == which]
-            if not found:
-                raise ValueError(f"no held datagram with tag {which!r}; "
-                                 f"held: {[h.tag for h in self.held]}")
-            return found
-        return [h for w in which for h in self._select_held(w)]
-
-    def release(self, held: Held | str | Iterable[Held] | None = None,
-                after_ms: float = 0) -> list[Held]:
-        """Deliver held datagram(s) ``after_ms`` from now, as they were caught
-        (no more rules or link impairments): a :class:`Held`, every one with a
-        tag, a list, or ``None`` for all.  Returns what was released."""
-        if after_ms < 0:
-            raise ValueError("after_ms must be >= 0")
-        chosen = self._select_held(held)
-        for h in chosen:
-            self.held.remove(h)
-            self._event("release", h.src, h.dst, h.data,
-                        f"held since {h.time_ms} ms, delivery in {after_ms:g} ms")
-            self._schedule(self.clock.now_ms + after_ms, h.src, h.dst, h.data, "released")
-        return chosen
-
-    def drop(self, held: Held | str | Iterable[Held] | None = None) -> list[Held]:
-        """Discard held datagram(s) (same selection as :meth:`release`)."""
-        chosen = self._select_held(held)
-        for h in chosen:
-            self.held.remove(h)
-            self._event("drop", h.src, h.dst, h.data, "held datagram dropped by the script")
-        return chosen
 
     # -- driving -------------------------------------------------------------------
 

@@ -48,36 +48,34 @@ bandwidth) are rounded up to the next millisecond when scheduled.
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import math
 import random
 import threading
 from typing import Any
 
-from ..context import Context, VirtualClock
+from ..context import Context
 from ..errors import as_err
 from ..rng import seed_bytes
 from .._lib import lib as _lib
 from ..timeutil import fixed_time, set_time
-from ..wire import records as _records, rules as _rules
+from ..wire import rules as _rules
 from .driving import NetworkDriving
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
 from .hooks import NetworkHooks
-from .links import Link, _flip_bits
+from .sending import NetworkSending
+from .links import Link
 from .netclock import _derive, _NetClock
-from .trace import HandshakeResult, RunResult, Trace, TraceEvent, _rc_text
+from .trace import HandshakeResult, RunResult, Trace, TraceEvent
 
 __all__ = ["Network"]
 
 _fixed_time_raw = _lib.mpy_get_fixed_time
-_datagrams_sent = _lib.mpy_datagrams_sent
 
 _LINK_OPTIONS = frozenset(f for f in Link.__dataclass_fields__
                           if not f.startswith("_") and f not in ("src", "dst", "rng"))
 
 
-class Network(NetworkDriving, NetworkHooks):
+class Network(NetworkSending, NetworkDriving, NetworkHooks):
     """A simulated network of named endpoints on one virtual clock.
 
     ``seed`` (int, str or bytes) seeds every impairment; ``seed_for(name)``
@@ -310,127 +308,3 @@ class Network(NetworkDriving, NetworkHooks):
     def note(self, name: str, text: str) -> None:
         """Put a free-form line into the trace (kind ``call``, no code)."""
         self._event("call", name, "", b"", text, "note", None)
-
-    # -- sending -----------------------------------------------------------------
-
-    def collect(self) -> int:
-        """Take every queued outgoing datagram of every context endpoint into
-        the network (rules, links, schedule); returns how many."""
-        # No context of the process sent anything since the queues were last
-        # seen empty: nothing to look at (the common case, several times a step).
-        sent = _datagrams_sent()
-        if sent == self._sent_seen:
-            return 0
-        n = 0
-        for ep in self._contexts:
-            ctx = ep.ctx
-            if ctx._ssl is None or not ctx.pending_out:  # closed, or nothing sent
-                continue
-            dst = ep.peer_name()  # raises before anything is taken
-            for data in ctx.drain():
-                self._send(ep.name, dst, data)
-                n += 1
-        self._sent_seen = sent  # read before the look: a send since makes it look again
-        return n
-
-    def _send(self, src: str, dst: str, data: bytes) -> None:
-        key = (src, dst)
-        index = self._index.get(key, 0) + 1
-        self._index[key] = index
-        self._event("send", src, dst, data)
-        if self._interceptor is not None and self._intercepted(src, dst, index, data):
-            return
-        for rule in self.rules:
-            if rule.match.addressed(src, dst, index):
-                break
-        else:  # no rule (for this direction and index): straight to the link
-            self._through_link(src, dst, data, 0.0, "")
-            return
-        for item, extra, note in self._apply_rules(src, dst, index, data):
-            self._through_link(src, dst, item, extra, note)
-
-    def _apply_rules(self, src: str, dst: str, index: int,
-                     data: bytes) -> list[tuple[bytes, float, str]]:
-        if self._rule_rng is None:
-            self._rule_rng = random.Random(_derive(self._seed, "rules"))
-        verdict = _rules.apply(self.rules, src, dst, index, None, data, self._rule_rng,
-                               cid_len=self.cid_len)
-        for step in verdict.steps:
-            label = f"rule {step.rule.name or str(step.rule)}"
-            action = step.rule.action
-            if isinstance(action, _rules.Delay):
-                label += f": +{action.ms:g} ms"
-            elif isinstance(action, _rules.Duplicate):
-                label += f": {action.count} more"
-            elif isinstance(action, _rules.Inject) and action.before:
-                label += " (before)"
-            self._event("dup" if step.kind == "duplicate" else step.kind, src, dst, step.data, label)
-        if verdict.hold is not None and verdict.rule is not None:
-            self.held.append(Held(self.clock.now_ms, src, dst, verdict.data, verdict.hold.tag,
-                                  verdict.rule))
-        notes = {"datagram": "", "duplicate": "duplicate", "inject": "injected"}
-        return [(d, extra, notes[role]) for d, extra, role in verdict.out]
-
-    def _through_link(self, src: str, dst: str, data: bytes, extra_ms: float,
-                      note: str) -> None:
-        now = self.clock._now
-        link = self._link_for(src, dst)
-        if link is None:
-            self._schedule(now + extra_ms, src, dst, data, note)
-            return
-        if not (link.loss or link.jitter_ms or link.duplicate or link.reorder or link.corrupt
-                or link.bandwidth_bps or link.mtu is not None):
-            # only a delay: what the general path below does, without its draws
-            self._schedule(now + link.delay_ms + extra_ms, src, dst, data, note)
-            return
-        rng = link.random_stream()
-        if link.mtu is not None and len(data) > link.mtu:
-            if link.mtu_mode == "drop":
-                self._event("drop", src, dst, data, f"mtu: {len(data)} B > {link.mtu}")
-                return
-            data = data[:link.mtu]
-            self._event("truncate", src, dst, data, f"mtu {link.mtu}")
-        wait = 0.0
-        if link.bandwidth_bps:
-            direction = (src, dst)
-            start = max(float(now), link._busy_until.get(direction, 0.0))
-            done = start + len(data) * 8 * 1000.0 / link.bandwidth_bps
-            link._busy_until[direction] = done
-            wait = done - now
-        if link.loss and rng.random() < link.loss:
-            self._event("drop", src, dst, data, f"loss {link.loss:g}")
-            return
-        if link.corrupt and rng.random() < link.corrupt:
-            data = _flip_bits(data, link.corrupt_bits, rng, link.corrupt_scope == "payload",
-                              self.cid_len)
-            self._event("corrupt", src, dst, data, f"link: {link.corrupt_bits} bit(s)")
-        n = 2 if link.duplicate and rng.random() < link.duplicate else 1
-        if n == 2:
-            self._event("dup", src, dst, data, f"link duplicate {link.duplicate:g}")
-        for i in range(n):
-            delay = link.delay_ms
-            if link.jitter_ms:
-                delay = max(0.0, delay + rng.uniform(-link.jitter_ms, link.jitter_ms))
-            copy_note = note if i == 0 else "duplicate"
-            if link.reorder and rng.random() < link.reorder:
-                delay += link.reorder_delay_ms
-                self._event("reorder", src, dst, data,
-                            f"held back {link.reorder_delay_ms:g} ms")
-            self._schedule(now + wait + delay + extra_ms, src, dst, data, copy_note)
-
-    def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None:
-        now = self.clock._now
-        t = math.ceil(when - 1e-9)
-        heapq.heappush(self._heap, (t if t > now else now, next(self._seq), src, dst, data, note))
-
-    def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
-        """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now
-        (no rules, no link impairments)."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError("data must be bytes-like")
-        if after_ms < 0:
-            raise ValueError("after_ms must be >= 0")
-        data = bytes(data)
-        self._event("inject", src, dst, data, f"scripted, in {after_ms:g} ms")
-        self._schedule(self.clock.now_ms + after_ms, src, dst, data, "injected")
-
