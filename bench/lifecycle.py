@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,25 +31,11 @@ from mbedtls_py import CertificateChain, Config, Context, PrivateKey
 from mbedtls_py._lib import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
+from memory import malloc_trim, rss_bytes  # bench/memory.py (this directory is on sys.path)
 
 PKI = Path(__file__).resolve().parent / "pki"
 PSK = (bytes(range(16)), b"bench")
 SUITE = ["TLS-PSK-WITH-AES-128-GCM-SHA256"]
-
-
-def malloc_trim() -> None:
-    """Give free heap pages back (glibc) so RSS reflects what is in use."""
-    try:
-        import ctypes
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGESIZE")
 
 
 def settle() -> int:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sim_rows  # bench/sim_rows.py (this directory is on sys.path when run as a script)
@@ -205,17 +206,25 @@ class Stopwatch:
         return out
 
 
+def timed(once: Callable[[int], object], secs: float) -> tuple[Stopwatch, int, int]:
+    """Warm up with ``once(0)``, then call ``once(1)``, ``once(2)``, ... for
+    ``secs`` of CPU: (the stopwatch, how many completed, how many were tried);
+    ``once`` returns False for a try that did not complete."""
+    once(0)
+    done = tried = 0
+    sw = Stopwatch()
+    while True:
+        tried += 1
+        done += once(tried) is not False
+        if not sw.before(secs):
+            break
+    return sw, done, tried
+
+
 def row_handshakes(kind: str, cookies: bool, secs: float) -> dict:
     p = Pair(kind, cookies)
     net = Network()
-    p.handshake(net)  # warm-up
-    n = 0
-    sw = Stopwatch()
-    while True:
-        p.handshake(net)
-        n += 1
-        if not sw.before(secs):
-            break
+    sw, n, _ = timed(lambda _: p.handshake(net), secs)
     return sw.rates(n)
 
 
@@ -292,14 +301,7 @@ class Race:
 def row_race(kind: str, secs: float) -> dict:
     r = Race(kind)
     net = Network()
-    r.once(net)  # warm-up
-    n = 0
-    sw = Stopwatch()
-    while True:
-        r.once(net)
-        n += 1
-        if not sw.before(secs):
-            break
+    sw, n, _ = timed(lambda _: r.once(net), secs)
     return sw.rates(n)
 
 
@@ -346,7 +348,7 @@ ROWS = {
 }
 
 
-ROWS.update(sim_rows.rows(Stopwatch))
+ROWS.update(sim_rows.rows(timed))
 
 
 def load_pki(directory: str) -> None:

@@ -126,18 +126,12 @@ class _Handshakes:
         return result.ok
 
 
-def rows(stopwatch: Callable[[], Any]) -> dict[str, Callable[[float], dict[str, Any]]]:
-    """The rows, timed with the driver's ``Stopwatch``; each figure counts
+def rows(timed: Callable[[Callable[[int], object], float], tuple[Any, int, int]]
+         ) -> dict[str, Callable[[float], dict[str, Any]]]:
+    """The rows, timed with the driver's ``timed`` loop; each figure counts
     what completed (``tried``: what was attempted)."""
     def measure(once: Callable[[int], bool], secs: float) -> dict[str, Any]:
-        once(0)  # warm-up
-        done = tried = 0
-        sw = stopwatch()
-        while True:
-            tried += 1
-            done += once(tried)
-            if not sw.before(secs):
-                break
+        sw, done, tried = timed(once, secs)
         return dict(sw.rates(done), tried=tried)
 
     return {
