@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..context import Context
-from ..errors import as_err
 from ..wire import records as _records, rules as _rules
-from .trace import TraceEvent
 
 if TYPE_CHECKING:
     from .network import Network
@@ -105,14 +103,8 @@ class ContextEndpoint(_Endpoint):
     # -- proxied calls ----------------------------------------------------------
 
     def _after(self, call: str, rc: int, data: bytes = b"") -> int:
-        net = self.net
-        # what Network.record_call does, for this endpoint (the codes come
-        # from Context already as Err members)
-        now = net.clock._now
-        net._record(TraceEvent(now, "call", self.name, "", data, None, call, as_err(rc),
-                               net.cid_len))
-        self.last_call = (call, rc, now)
-        net.collect()
+        self.net.record_call(self.name, call, rc, data)
+        self.net.collect()
         return rc
 
     def handshake(self) -> int:

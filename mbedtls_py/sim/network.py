@@ -213,7 +213,9 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
     def add_process(self, proc: Any) -> None:
         """Have ``proc`` polled: after every delivery to one of ``proc.sockets``
         (endpoints or names; without that attribute: after every delivery), and
-        when the clock reaches ``proc.next_deadline()``."""
+        when the clock reaches ``proc.next_deadline()``.  ``proc.sockets`` is
+        read once per destination after each ``add_process`` (the owners of
+        a name are looked up once, not on every delivery)."""
         if not callable(getattr(proc, "poll", None)) or \
                 not callable(getattr(proc, "next_deadline", None)):
             raise TypeError("a process needs poll() and next_deadline() methods")
