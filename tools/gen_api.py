@@ -32,11 +32,15 @@ def _first_paragraph(obj: Any) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
+def _portable(text: str) -> str:
+    """``text`` without what differs between runs and checkouts (memory
+    addresses, the checkout's path): the file must come out the same for --check."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text).replace(str(ROOT), "<checkout>")
+
+
 def _signature(obj: Any) -> str:
     try:
-        # no memory addresses (default values that are objects): the file must
-        # come out the same on every run for --check
-        return re.sub(r" at 0x[0-9a-fA-F]+", "", str(inspect.signature(obj)))
+        return _portable(str(inspect.signature(obj)))
     except (TypeError, ValueError):
         return "(...)"
 
@@ -99,7 +103,7 @@ def render() -> str:
                 where = "" if owner == name else f" (from `{owner}`)"
                 lines.append(f"- `{attr}{_signature(value)}`{where}: {_first_paragraph(value)}")
             else:
-                shown = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+                shown = _portable(repr(value))
                 lines.append(f"- `{attr}` = `{shown}`"[:160])
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
