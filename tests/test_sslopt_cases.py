@@ -135,3 +135,14 @@ def test_trace_pcap_decrypts_in_tshark(tmp_path: Path) -> None:
     assert b"TLSK" in pcap.read_bytes()[:4096] or b"KSLT" in pcap.read_bytes()[:4096]
     out = tshark(pcap, "-x")
     assert "Decrypted DTLS" in out
+
+
+def test_capture_file_names_of_cases_that_differ_only_in_a_comparison() -> None:
+    """ssl-opt.sh has "…: timeout > delay" and "…: timeout < delay": with
+    --pcap over several cases each needs its own file."""
+    from mbedtls_py.sslopt.cli import case_slug
+    gt = case_slug("Session resume using cache, DTLS: timeout > delay")
+    lt = case_slug("Session resume using cache, DTLS: timeout < delay")
+    assert gt != lt
+    assert gt == "Session_resume_using_cache_DTLS_timeout_gt_delay"
+    assert case_slug("???") == "case"

@@ -98,6 +98,15 @@ def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False) -> s
     return f"python -m mbedtls_py ssl-opt --trace {shlex.quote(name)} --seed {seed}{extra}"
 
 
+def case_slug(name: str) -> str:
+    """A case name as a file name part: ``Session resume using cache, DTLS:
+    timeout > delay`` -> ``Session_resume_using_cache_DTLS_timeout_gt_delay``.
+    ``<``/``>`` are spelled out: ssl-opt.sh has cases that differ only there,
+    and their captures must not overwrite each other."""
+    name = name.replace(">", " gt ").replace("<", " lt ")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "case"
+
+
 def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
               keylog: str | None, several: bool) -> Any:
     """``run_case`` with key export on for every context it creates; the run's
@@ -110,7 +119,7 @@ def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
     keys: list[str] = []
     with export_keys_to(keys.append):
         r = run_case(case, seed, real_peers=real_peers)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", case.name).strip("_")
+    slug = case_slug(case.name)
     hosts: dict[str, str] = {}
 
     def addr(text: str) -> tuple[str, int]:  # "srv:4433" -> a stable documentation address
