@@ -354,7 +354,7 @@ def render(res: dict) -> str:
              f"median of {s['runs']} alternating runs, {s['seconds_per_row']:g} s per row per run;"
              f" identical handshake bytes native/python: {'yes' if res['transcripts_match'] else 'NO'}",
              "",
-             f"{'row':<18} {'unit':<12} {'native':>11} {'python':>11} {'ratio':>7} {'target':>7}"]
+             f"{'row':<24} {'unit':<12} {'native':>11} {'python':>11} {'ratio':>7} {'target':>7}"]
     units = {"record_1k": "MB/s", "record_16k": "MB/s"}
     ratio_of = {row: key for key, (row, _, _) in RATIOS.items()}
     for row in s["rows"]:
@@ -365,7 +365,7 @@ def render(res: dict) -> str:
         target = res["targets"].get(key) if key else None
         mark = "" if target is None else (" ok" if ratio >= target else " SHORT")
         unit = units.get(row, "scenarios/s" if "race" in row else "handshakes/s")
-        lines.append(f"{row:<18} {unit:<12} {_fmt(n[fig]):>11} {_fmt(p[fig]):>11} "
+        lines.append(f"{row:<24} {unit:<12} {_fmt(n[fig]):>11} {_fmt(p[fig]):>11} "
                      f"{ratio:>7.2f} {'' if target is None else f'{target:.2f}':>7}{mark}")
     for row in ("lost_flight_psk", "lost_flight_cert"):
         if row in s["rows"]:
