@@ -101,7 +101,7 @@ class _Handshakes:
             conf.do_set_psk(PSK)
             conf.set_ciphersuites([PSK_SUITE])
         self.s, self.c = Context(server), Context(client)
-        self.net: Network | None = None
+        self.steady: tuple[Network, Any, Any] | None = None  # (network, client, server)
 
     def _network(self, seed: int) -> tuple[Network, Any, Any]:
         net = Network(seed=seed)
@@ -118,9 +118,10 @@ class _Handshakes:
             with net:
                 result = net.handshake(c, s)
         else:
-            if self.net is None:
-                self.net, self._c, self._s = self._network(seed)
-            result = self.net.handshake(self._c, self._s)
+            if self.steady is None:
+                self.steady = self._network(seed)
+            net, c, s = self.steady
+            result = net.handshake(c, s)
         if self.loss == 0 and not result.ok:
             raise Failed(f"sim_handshake_psk: {result}")
         return result.ok
