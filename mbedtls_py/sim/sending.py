@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._lib import lib as _lib
-from ..wire import rules as _rules
+from ..wire import records, rules as _rules
 from .endpoints import ContextEndpoint, Held
 from .links import Link, _flip_bits
 from .netclock import _derive, _NetClock
@@ -22,6 +22,20 @@ from .trace import TraceEvent
 __all__ = ["NetworkSending"]
 
 _datagrams_sent = _lib.mpy_datagrams_sent
+_record_types = records.record_types
+
+
+class _NoDraws(random.Random):
+    """The rules' random stream while no rule can draw from it."""
+
+    def random(self) -> float:  # pragma: no cover - a bug if reached
+        raise AssertionError("a rule drew from the network's random stream before it was made")
+
+    def getrandbits(self, k: int) -> int:  # pragma: no cover - a bug if reached
+        raise AssertionError("a rule drew from the network's random stream before it was made")
+
+
+_NO_DRAWS = _NoDraws(0)
 
 
 class NetworkSending:
@@ -79,10 +93,17 @@ class NetworkSending:
         self._event("send", src, dst, data)
         if self._interceptor is not None and self._intercepted(src, dst, index, data):
             return
+        types = None
         for rule in self.rules:
-            if rule.match.addressed(src, dst, index):
-                break
-        else:  # no rule (for this direction and index): straight to the link
+            match = rule.match
+            if match.addressed(src, dst, index):
+                if match.content_type is None:
+                    break
+                if types is None:
+                    types = _record_types(data, self.cid_len)
+                if match.content_type in types:
+                    break
+        else:  # no rule can match (direction, index, content types): straight to the link
             self._through_link(src, dst, data, 0.0, "")
             return
         for item, extra, note in self._apply_rules(src, dst, index, data):
@@ -90,9 +111,15 @@ class NetworkSending:
 
     def _apply_rules(self, src: str, dst: str, index: int,
                      data: bytes) -> list[tuple[bytes, float, str]]:
-        if self._rule_rng is None:
-            self._rule_rng = random.Random(_derive(self._seed, "rules"))
-        verdict = _rules.apply(self.rules, src, dst, index, None, data, self._rule_rng,
+        rng = self._rule_rng
+        if rng is None:
+            # Only a corrupt action draws: the stream starts with the first
+            # one, wherever the network is made (seeding costs 5 us).
+            if any(isinstance(r.action, _rules.Corrupt) for r in self.rules):
+                rng = self._rule_rng = random.Random(_derive(self._seed, "rules"))
+            else:
+                rng = _NO_DRAWS
+        verdict = _rules.apply(self.rules, src, dst, index, None, data, rng,
                                cid_len=self.cid_len)
         for step in verdict.steps:
             label = f"rule {step.rule.name or str(step.rule)}"

@@ -53,6 +53,7 @@ __all__ = [
     "Record",
     "Datagram",
     "parse_datagram",
+    "record_types",
     "looks_like_dtls",
 ]
 
@@ -65,6 +66,7 @@ _LENGTH = struct.Struct(">H")
 _MAX_CID_LEN = 255  # RFC 9146: the CID length is carried in one byte
 
 
+_CID_TYPE = int(ContentType.tls12_cid)
 _KNOWN_CONTENT_TYPES = frozenset(int(t) for t in ContentType)
 
 _RECORD_CLASS_NAMES: dict[int, str] = {
@@ -302,6 +304,28 @@ def parse_datagram(data: bytes | bytearray | memoryview, cid_len: int = 0) -> Da
         )
         pos += header_len + length
     return Datagram(records=records, trailing=data[pos:], error=error, data=data)
+
+
+def record_types(data: bytes, cid_len: int = 0) -> bytes:
+    """The content types of the records :func:`parse_datagram` would find in
+    ``data`` (one byte each, in order), read from the record headers alone:
+    whether a rule on a content type can match, without parsing the records.
+    ``cid_len`` is trusted here (the callers checked it)."""
+    types = bytearray()
+    pos = 0
+    size = len(data)
+    cid_type = _CID_TYPE
+    while size - pos >= RECORD_HEADER_LEN:
+        content_type = data[pos]
+        header_len = RECORD_HEADER_LEN + (cid_len if content_type == cid_type else 0)
+        if size - pos < header_len:
+            break
+        end = pos + header_len + (data[pos + header_len - 2] << 8 | data[pos + header_len - 1])
+        if end > size:
+            break
+        types.append(content_type)
+        pos = end
+    return bytes(types)
 
 
 def looks_like_dtls(data: bytes | bytearray | memoryview, cid_len: int = 0) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..records import Datagram, parse_datagram
+from ..records import Datagram, parse_datagram, record_types
 from .actions import Corrupt, Delay, Drop, Duplicate, Hold, Inject, Replace, Truncate
 from .rule import Rule
 
@@ -64,7 +64,8 @@ def apply(rules: Iterable[Rule], src: str, dst: str, index: int, parsed: Datagra
     to ``dst``) through ``rules`` in order; ``rng`` draws the corrupted bits.
     Each matching rule counts the match (``Rule.check``).  A ``drop`` or
     ``hold`` stops the chain.  ``parsed=None``: ``data`` is parsed (with
-    ``cid_len``) only if a rule for its direction and index needs the records.
+    ``cid_len``) only if a rule for its direction and index, and for a content
+    type the datagram has records of, needs the records.
 
     Every rule sees the datagram as sent (the match is on the original
     records, whatever an earlier rule did to the bytes)."""
@@ -73,10 +74,17 @@ def apply(rules: Iterable[Rule], src: str, dst: str, index: int, parsed: Datagra
     before: list[bytes] = []
     after: list[bytes] = []
     copies: list[float] = []
+    types: bytes | None = None
     for rule in rules:
         if parsed is None:
-            if not rule.match.addressed(src, dst, index):
+            match = rule.match
+            if not match.addressed(src, dst, index):
                 continue  # cannot match: no need to parse for it
+            if match.content_type is not None:
+                if types is None:
+                    types = record_types(data, cid_len)
+                if match.content_type not in types:
+                    continue  # no record of its type: cannot match either
             parsed = parse_datagram(data, cid_len)
         if not rule.check(src, dst, index, parsed):
             continue
