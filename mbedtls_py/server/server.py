@@ -146,7 +146,7 @@ class DTLSServer(PolicyHandling):
               note: str = "", **data: Any) -> Event:
         ev = Event(self.clock.now_ms - self.epoch_ms, event,
                    None if peer is None else peer if type(peer) is str else _addr_str(peer),
-                   None if rc is None else as_err(rc), note, data)
+                   None if rc is None else rc if type(rc) is not int else as_err(rc), note, data)
         self.events.append(ev)
         if self.on_event is not None:
             self.on_event(ev)
@@ -182,17 +182,22 @@ class DTLSServer(PolicyHandling):
 
     def next_deadline(self) -> int | None:
         """The clock time at which ``poll`` must run again (``None``: only on input)."""
-        # Expiry is checked with ``>``: the window's last ms is inclusive.
-        times = [c.until + 1 for c in self._lingering.values()] if self._lingering else []
         conn = self._conn
-        if conn.phase == "closing":
-            times.append(conn.close_at)
-        elif conn.phase in _ACTIVE:
+        phase = conn.phase
+        best: float | None = None
+        if phase == "closing":
+            best = conn.close_at
+        elif phase in _ACTIVE:
+            best = conn.started_ms + self.handshake_timeout_ms  # _give_up_at
             d = conn.ctx.timer_deadline()
-            if d is not None:
-                times.append(d)
-            times.append(self._give_up_at(conn))
-        return int(min(times)) if times else None
+            if d is not None and d < best:
+                best = d
+        if self._lingering:
+            # Expiry is checked with ``>``: the window's last ms is inclusive.
+            first = min(c.until for c in self._lingering.values()) + 1
+            if best is None or first < best:
+                best = first
+        return None if best is None else int(best)
 
     def _parse(self, data: bytes) -> Datagram:
         """Parse a datagram once: every later look at it (linger proof,

@@ -35,6 +35,8 @@ class NetworkDriving:
     _contexts: list[ContextEndpoint]
     _polled: dict[str, tuple[Any, ...]]
     seed: int | str | bytes
+    cid_len: int
+    _record: Callable[[TraceEvent], None]
     last_result: RunResult | HandshakeResult | None
 
     if TYPE_CHECKING:  # defined by Network
@@ -68,14 +70,15 @@ class NetworkDriving:
             return None
         when, _, src, dst, data, note = heapq.heappop(self._heap)
         if when > self.clock._now:
-            self.clock.now_ms = when
+            self.clock._forward(when)  # an int from the schedule
         ep = self.endpoints.get(dst)
         if ep is None:
             return self._event("drop", src, dst, data, f"no endpoint named {dst!r}")
         problem = ep._deliver(data, src)
         if problem is not None:
             return self._event("drop", src, dst, data, problem)
-        ev = self._event("deliver", src, dst, data, note)
+        ev = TraceEvent(self.clock._now, "deliver", src, dst, data, note, None, None, self.cid_len)
+        self._record(ev)
         procs = self._polled.get(dst)
         if procs is None:
             procs = self._polled[dst] = self._owners(dst)
@@ -150,7 +153,7 @@ class NetworkDriving:
             self._event("poll", type(who).__name__, "", b"", "deadline reached")
             who.poll()
         else:
-            self.clock.now_ms = when
+            self.clock._forward(when)  # a context's timer deadline: an int past now
             self._event("timer", who.name, "", b"", "retransmission/read timer expired")
         self.collect()
 

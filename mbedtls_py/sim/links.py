@@ -75,6 +75,11 @@ class Link:
         if self.bandwidth_bps is not None and not self.bandwidth_bps > 0:
             raise ValueError("bandwidth_bps must be > 0 or None")
 
+    def plain(self) -> bool:
+        """Only a delay: nothing to draw, drop, cut or queue."""
+        return not (self.loss or self.jitter_ms or self.duplicate or self.reorder or self.corrupt
+                    or self.bandwidth_bps or self.mtu is not None)
+
     def random_stream(self) -> random.Random:
         """The link's random stream (``rng``; made from the link's seed, or
         unseeded, on first use)."""

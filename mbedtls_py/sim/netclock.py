@@ -44,3 +44,11 @@ class _NetClock(VirtualClock):
         self._now = value
         if self._on_change is not None:
             self._on_change(value)
+
+    def _forward(self, value: int) -> None:
+        """Move to ``value``, an int the network took from its schedule or a
+        context's timer (never behind the clock): the setter without its checks."""
+        self._ptr.now_ms = value
+        self._now = value
+        if self._on_change is not None:
+            self._on_change(value)

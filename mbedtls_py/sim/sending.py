@@ -36,6 +36,7 @@ class _NoDraws(random.Random):
 
 
 _NO_DRAWS = _NoDraws(0)
+_UNROUTED: Any = object()  # not in the route cache yet
 
 
 class NetworkSending:
@@ -53,6 +54,8 @@ class NetworkSending:
     _seq: Any
     _index: dict[tuple[str, str], int]
     _rule_rng: random.Random | None
+    _route: dict[tuple[str, str], Link | None]
+    _record: Any
 
     if TYPE_CHECKING:  # defined by Network and its other mixins
         def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
@@ -90,7 +93,8 @@ class NetworkSending:
         key = (src, dst)
         index = self._index.get(key, 0) + 1
         self._index[key] = index
-        self._event("send", src, dst, data)
+        now = self.clock._now
+        self._record(TraceEvent(now, "send", src, dst, data, "", None, None, self.cid_len))
         if self._interceptor is not None and self._intercepted(src, dst, index, data):
             return
         types = None
@@ -104,7 +108,13 @@ class NetworkSending:
                 if match.content_type in types:
                     break
         else:  # no rule can match (direction, index, content types): straight to the link
-            self._through_link(src, dst, data, 0.0, "")
+            link = self._route.get(key, _UNROUTED)
+            if link is not None and (link is _UNROUTED or not link.plain()):
+                self._through_link(src, dst, data, 0.0, "")
+                return
+            # no link, or only a delay: _through_link's first cases, inline (the common case)
+            t = now if link is None else math.ceil(now + link.delay_ms - 1e-9)
+            heapq.heappush(self._heap, (t if t > now else now, next(self._seq), src, dst, data, ""))
             return
         for item, extra, note in self._apply_rules(src, dst, index, data):
             self._through_link(src, dst, item, extra, note)
@@ -144,8 +154,7 @@ class NetworkSending:
         if link is None:
             self._schedule(now + extra_ms, src, dst, data, note)
             return
-        if not (link.loss or link.jitter_ms or link.duplicate or link.reorder or link.corrupt
-                or link.bandwidth_bps or link.mtu is not None):
+        if link.plain():
             # only a delay: what the general path below does, without its draws
             self._schedule(now + link.delay_ms + extra_ms, src, dst, data, note)
             return
