@@ -334,8 +334,13 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
     @property
     def state(self) -> str:
         """The handshake state by Mbed TLS name, e.g. ``CLIENT_HELLO``, ``HANDSHAKE_OVER``."""
-        with self._lock:
-            value = lib.mpy_ssl_state(self._c())
+        lock = self._lock
+        lock.acquire()
+        try:
+            ssl = self._ssl
+            value = lib.mpy_ssl_state(ssl if ssl is not None else self._c())
+        finally:
+            lock.release()
         name = _STATE_NAMES.get(value)
         if name is None:  # once per state: servers ask on every datagram
             c_name = lib.mpy_ssl_state_name(value)

@@ -98,3 +98,11 @@ def test_each_parsed_rule_has_its_own_counters() -> None:
                                                             "00"))
     assert (first.matched, first.fired) == (1, 1)
     assert (second.matched, second.fired) == (0, 0)
+
+
+def test_a_network_link_derives_its_seed_when_it_first_draws() -> None:
+    net = Network(seed=b"network seed")
+    link = net.link("a", "b", loss=0.5)
+    eager = random.Random(_derive(b"network seed", "link", "a", "b"))
+    assert link.rng is None
+    assert [link.random_stream().random() for _ in range(5)] == [eager.random() for _ in range(5)]

@@ -125,12 +125,13 @@ class Client(_Party):
                 return
             self.phase = "handshake"
             self._emit("start", self.server, None, "first flight")
+        ctx = self.ctx
         for sock in self.sockets:
             while (item := sock.recvfrom()) is not None:
-                if not self.done:
-                    self.ctx.push(item[0])
+                if self.phase not in ("done", "failed"):  # not self.done
+                    ctx.push(item[0])
         if self.phase == "handshake":
-            rc = self.ctx.handshake()
+            rc = ctx.handshake()
             if rc == 0:
                 self.completed = True
                 if self.keeps_events:
@@ -154,7 +155,7 @@ class Client(_Party):
                     self._end("failed", rc)
                 break
         sock = self.moved if self.moved is not None and self.completed else self.sock
-        while (d := self.ctx.pop()) is not None:
+        for d in ctx.drain():
             sock.sendto(d, self.server)
 
     def outcome(self) -> dict[str, Any]:

@@ -173,12 +173,15 @@ class DTLSServer(PolicyHandling):
             self._timed_out(conn)
         if conn.phase == "closing" and self._now() >= conn.close_at:
             self._finish(conn)
+        recvfrom = self.transport.recvfrom
         while True:
-            item = self._next_datagram()
-            if item is None:
-                break
-            data, src = item
-            self._dispatch(data, src)
+            if self._backlog and conn.phase == "idle":
+                item = self._backlog.popleft()
+            else:
+                item = recvfrom()
+                if item is None:
+                    break
+            self._dispatch(*item)
 
     def next_deadline(self) -> int | None:
         """The clock time at which ``poll`` must run again (``None``: only on input)."""
@@ -209,17 +212,12 @@ class DTLSServer(PolicyHandling):
             dgram = self._parsed[data] = parse_datagram(data)
         return dgram
 
-    def _next_datagram(self) -> tuple[bytes, Address] | None:
-        conn = self._conn
-        if self._backlog and conn.phase == "idle":
-            return self._backlog.popleft()
-        return self.transport.recvfrom()
-
     def _dispatch(self, data: bytes, src: Address) -> None:
         conn = self._conn
-        if not self._acceptable_size(data, src):
+        if not 0 < len(data) <= conn.ctx.max_datagram:  # _acceptable_size's test, inline
+            self._acceptable_size(data, src)  # reports it
             return
-        lingering = self._lingering.get(src)
+        lingering = self._lingering.get(src) if self._lingering else None
         # Only what authenticates under the old connection's keys goes to it;
         # anything else from the same address is new input (and reported if bad).
         if lingering is not None and lingering.prove(self._parse(data))[0] == 0:

@@ -36,7 +36,6 @@ class NetworkDriving:
     _polled: dict[str, tuple[Any, ...]]
     seed: int | str | bytes
     cid_len: int
-    _record: Callable[[TraceEvent], None]
     last_result: RunResult | HandshakeResult | None
 
     if TYPE_CHECKING:  # defined by Network
@@ -78,7 +77,7 @@ class NetworkDriving:
         if problem is not None:
             return self._event("drop", src, dst, data, problem)
         ev = TraceEvent(self.clock._now, "deliver", src, dst, data, note, None, None, self.cid_len)
-        self._record(ev)
+        self.trace._add(ev)
         procs = self._polled.get(dst)
         if procs is None:
             procs = self._polled[dst] = self._owners(dst)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,7 +53,7 @@ class Link:
     # The random stream: made on first use from ``_seed`` (a network derives
     # one per link; seeding costs more than a delay-only link ever draws).
     rng: random.Random | None = field(default=None, repr=False)
-    _seed: bytes | None = field(default=None, repr=False)
+    _seed: bytes | Callable[[], bytes] | None = field(default=None, repr=False)
     _busy_until: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -84,7 +85,8 @@ class Link:
         """The link's random stream (``rng``; made from the link's seed, or
         unseeded, on first use)."""
         if self.rng is None:
-            self.rng = random.Random(self._seed) if self._seed is not None else random.Random()
+            seed = self._seed() if callable(self._seed) else self._seed
+            self.rng = random.Random(seed) if seed is not None else random.Random()
         return self.rng
 
     def __str__(self) -> str:

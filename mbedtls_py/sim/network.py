@@ -48,6 +48,7 @@ bandwidth) are rounded up to the next millisecond when scheduled.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import threading
@@ -114,7 +115,6 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
         self._route: dict[tuple[str, str], Link | None] = {}  # _link_for, cached
         self.last_result: RunResult | HandshakeResult | None = None
         self._interceptor = None
-        self._record = self.trace._add
         self._sync_time()
 
     # -- time --------------------------------------------------------------------
@@ -245,7 +245,8 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
         bad = impairments.keys() - _LINK_OPTIONS
         if bad:
             raise TypeError(f"unknown link option(s) {sorted(bad)}")
-        link = Link(src, dst, _seed=_derive(self._seed, "link", src, dst),
+        # the seed derived when the link first draws (a delay-only link never does)
+        link = Link(src, dst, _seed=functools.partial(_derive, self._seed, "link", src, dst),
                     **impairments)
         self.links[(src, dst)] = link
         self._route.clear()
@@ -294,7 +295,7 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
     def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
                call: str | None = None, rc: int | None = None) -> TraceEvent:
         ev = TraceEvent(self.clock._now, kind, src, dst, data, note, call, rc, self.cid_len)
-        self._record(ev)
+        self.trace._add(ev)
         return ev
 
     def record_call(self, name: str, call: str, rc: int, data: bytes = b"") -> None:
@@ -302,7 +303,7 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
         rc = as_err(int(rc))
         now = self.clock._now
         # note=None: the event writes its note when somebody reads it
-        self._record(TraceEvent(now, "call", name, "", data, None, call, rc, self.cid_len))
+        self.trace._add(TraceEvent(now, "call", name, "", data, None, call, rc, self.cid_len))
         ep = self.endpoints.get(name)
         if isinstance(ep, ContextEndpoint):
             ep.last_call = (call, rc, now)

@@ -17,7 +17,7 @@ from ..wire import records, rules as _rules
 from .endpoints import ContextEndpoint, Held
 from .links import Link, _flip_bits
 from .netclock import _derive, _NetClock
-from .trace import TraceEvent
+from .trace import Trace, TraceEvent
 
 __all__ = ["NetworkSending"]
 
@@ -55,7 +55,7 @@ class NetworkSending:
     _index: dict[tuple[str, str], int]
     _rule_rng: random.Random | None
     _route: dict[tuple[str, str], Link | None]
-    _record: Any
+    trace: Trace
 
     if TYPE_CHECKING:  # defined by Network and its other mixins
         def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
@@ -94,7 +94,7 @@ class NetworkSending:
         index = self._index.get(key, 0) + 1
         self._index[key] = index
         now = self.clock._now
-        self._record(TraceEvent(now, "send", src, dst, data, "", None, None, self.cid_len))
+        self.trace._add(TraceEvent(now, "send", src, dst, data, "", None, None, self.cid_len))
         if self._interceptor is not None and self._intercepted(src, dst, index, data):
             return
         types = None

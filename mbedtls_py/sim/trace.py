@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +162,9 @@ class Trace(list[TraceEvent]):
         self._hashed = 0  # events of the list already in the hash
         self._unkept: list[TraceEvent] = []  # seen while disabled, not hashed yet
         self._gone = 0  # events seen but not in the list (disabled, or cleared)
+        # What the network records through: the list's own append while enabled
+        # (one C call per event), else the unkept list's.
+        self._add: Callable[[TraceEvent], None] = self.append if enabled else self._add_unkept
 
     @property
     def enabled(self) -> bool:
@@ -172,16 +175,14 @@ class Trace(list[TraceEvent]):
     def enabled(self, value: bool) -> None:
         self._bring_hash_up_to_date()
         self._enabled = bool(value)
+        self._add = self.append if self._enabled else self._add_unkept
 
     @property
     def count(self) -> int:  # type: ignore[override]  # shadows list.count since 0.1
         """The number of events seen (also those not kept)."""
         return len(self) + self._gone + len(self._unkept)
 
-    def _add(self, event: TraceEvent) -> None:
-        if self._enabled:
-            self.append(event)
-            return
+    def _add_unkept(self, event: TraceEvent) -> None:
         self._unkept.append(event)
         if len(self._unkept) >= self._UNKEPT_BATCH:
             self._bring_hash_up_to_date()
