@@ -77,7 +77,7 @@ def parse_rule(text: str) -> Rule:
     return Rule(*_parse_rule_parts(text))
 
 
-@functools.lru_cache(maxsize=256)  # scripts and sweeps parse the same texts run after run
+@functools.lru_cache(maxsize=1024)  # sweeps parse the same texts run after run (repro: ~440)
 def _parse_rule_parts(text: str) -> tuple[Match, Action, str | None]:
     try:
         name, start, colon, action_start = _split(text)

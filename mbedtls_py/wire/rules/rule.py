@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from .. import records
@@ -10,6 +11,11 @@ from .conditions import Match
 from .grammar import _NAME_RE
 
 # --------------------------------------------------------------------- rules
+
+
+@functools.lru_cache(maxsize=1024)  # the network labels every action it takes with it
+def _text(match: Match, action: Action) -> str:
+    return f"{match}: {action}"
 
 
 @dataclass(slots=True)
@@ -77,7 +83,11 @@ class Rule:
 
     def __str__(self) -> str:
         prefix = f"[{self.name}] " if self.name is not None else ""
-        return f"{prefix}{self.match}: {self.action}"
+        try:
+            text = _text(self.match, self.action)
+        except TypeError:  # an unhashable action of the caller's: not cached
+            text = f"{self.match}: {self.action}"
+        return prefix + text
 
     def __repr__(self) -> str:
         return f"Rule({str(self)!r}, matched={self.matched}, fired={self.fired})"
