@@ -3,20 +3,23 @@ the same DTLS work as a native row, driven through ``mbedtls_py.sim.Network``
 (virtual clock, trace, links, rules, processes), so the ratio to the native
 row is the simulator's own cost.
 
-  sim_race_psk       the seed's scenario on the simulated network: Network +
-                     DTLSServer (cookies, policy none) + two echo clients, 100
-                     ms RTT, the alert delayed past the reset by a rule; the
-                     -0x7700 and the second client checked from the events;
-                     against the native ``race_psk``
+  sim_race_psk       the native ``race_psk``'s work on the simulated network:
+                     Network + DTLSServer (cookies, policy none) + two echo
+                     clients, 100 ms RTT, the first client's alert delayed past
+                     the reset by a rule, until the second handshake is over
+                     (where the native race ends); the first echo, the -0x7700
+                     and the second handshake checked from the events
   repro_race_psk     one run of ``repro close-notify --scenario
-                     late-close-notify --mitigation none``: the same, plus
-                     what ``repro`` adds (configs seeded per run, the server's
-                     steps noted in the trace, the verdict from the evidence)
+                     late-close-notify --mitigation none``: the whole scenario
+                     (the second client's echo and close too), plus what
+                     ``repro`` adds (configs seeded per run, the server's steps
+                     noted in the trace, the verdict from the evidence)
   sim_handshake_psk  a PSK handshake between two ContextEndpoints over a link
-                     of 20 ms each way, a fresh Network each time; against the
-                     native ``psk_handshake``
-  sim_lossy_psk      the same with 30% loss both ways (a new seed each time);
-                     per handshake completed, against ``psk_handshake``
+                     of 20 ms each way, on one Network, the contexts reset in
+                     between; against the native ``psk_handshake``
+  sim_handshake_fresh_psk  the same with a fresh Network each time
+  sim_lossy_psk      sim_handshake_psk with 30% loss both ways; per handshake
+                     completed, against ``psk_handshake``
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ class Failed(Exception):
 
 
 class _Race:
-    """The seed's scenario on the simulated network, as the native race does
-    it but through ``Network`` and ``DTLSServer``: the sample's server loop
-    (cookies, policy none) on a SimSocket, two echo clients, 50 ms each way,
-    the client's close_notify delayed to arrive 30 ms after the server's
-    reset.  Configs are made once (as in the native driver); the network,
-    server, clients and their contexts are new each time."""
+    """The native race's work on the simulated network, through ``Network``
+    and ``DTLSServer``: the sample's server loop (cookies, policy none) on a
+    SimSocket, two echo clients, 50 ms each way, the first client's
+    close_notify delayed to arrive 30 ms after the server's reset; it ends,
+    as the native race does, when the second handshake is over (both
+    sides).  Configs are made once (as in the native driver); the network,
+    server, clients and their contexts are new each time (the native driver
+    resets three contexts instead)."""
 
     def __init__(self) -> None:
         self.server_conf = Config("server", seed="sim-race-server", cookies=True,

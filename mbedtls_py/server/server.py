@@ -175,6 +175,7 @@ class DTLSServer(PolicyHandling):
             self._finish(conn)
         recvfrom = self.transport.recvfrom
         while True:
+            item: tuple[bytes, Address] | None
             if self._backlog and conn.phase == "idle":
                 item = self._backlog.popleft()
             else:
