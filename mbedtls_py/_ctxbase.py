@@ -43,6 +43,7 @@ class ContextBase:
     _inq: Any
     _outq: Any
     _peek: Any  # const unsigned char **, scratch for peeks
+    _peeked: Any  # the same, as char ** (ffi.unpack makes bytes of a char *)
 
     def _c(self) -> Any:
         """The live ``mbedtls_ssl_context *`` (ClosedError after ``close()``)."""

@@ -80,6 +80,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
         self._outq = ffi.addressof(self._conn, "outq")
         self._lock = threading.Lock()
         self._peek = ffi.new("const unsigned char **")
+        self._peeked = ffi.cast("char **", self._peek)  # the same pointer, read as bytes
         self._rbuf = None  # read()'s buffer, allocated on first use (not per idle context)
         self.config = config
         self.clock = clock

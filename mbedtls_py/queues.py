@@ -63,9 +63,9 @@ class DatagramQueues(ContextBase):
             if outq is None:
                 self._c()  # raises ClosedError
             if outq.count:
-                peek = self._peek
+                peek, peeked = self._peek, self._peeked
                 while most and (n := lib.mpy_queue_peek(outq, peek)) >= 0:
-                    out.append(ffi.unpack(ffi.cast("char *", peek[0]), n))
+                    out.append(ffi.unpack(peeked[0], n))
                     lib.mpy_queue_pop(outq)
                     most -= 1
         finally:
@@ -82,7 +82,7 @@ class DatagramQueues(ContextBase):
         with self._lock:
             self._c()
             n = lib.mpy_queue_peek(self._outq, self._peek)
-            return None if n < 0 else ffi.unpack(ffi.cast("char *", self._peek[0]), n)
+            return None if n < 0 else ffi.unpack(self._peeked[0], n)
 
     def drain(self) -> list[bytes]:
         """Take every queued outgoing datagram (``[]`` when there is none)."""
@@ -156,7 +156,7 @@ class DatagramQueues(ContextBase):
         with self._lock:
             self._c()
             n = lib.mpy_conn_last_in(self._conn, self._peek)
-            return None if n < 0 else ffi.unpack(ffi.cast("char *", self._peek[0]), n)
+            return None if n < 0 else ffi.unpack(self._peeked[0], n)
 
     def clear_queues(self) -> None:
         """Discard both queues and the last-read datagram."""
