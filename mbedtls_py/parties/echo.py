@@ -128,7 +128,7 @@ class Client(_Party):
         ctx = self.ctx
         for sock in self.sockets:
             while (item := sock.recvfrom()) is not None:
-                if self.phase not in ("done", "failed"):  # not self.done
+                if not self.done:
                     ctx.push(item[0])
         if self.phase == "handshake":
             rc = ctx.handshake()

@@ -146,7 +146,7 @@ class DTLSServer(PolicyHandling):
               note: str = "", **data: Any) -> Event:
         ev = Event(self.clock.now_ms - self.epoch_ms, event,
                    None if peer is None else peer if type(peer) is str else _addr_str(peer),
-                   None if rc is None else rc if type(rc) is not int else as_err(rc), note, data)
+                   None if rc is None else as_err(rc), note, data)
         self.events.append(ev)
         if self.on_event is not None:
             self.on_event(ev)
@@ -192,7 +192,7 @@ class DTLSServer(PolicyHandling):
         if phase == "closing":
             best = conn.close_at
         elif phase in _ACTIVE:
-            best = conn.started_ms + self.handshake_timeout_ms  # _give_up_at
+            best = self._give_up_at(conn)
             d = conn.ctx.timer_deadline()
             if d is not None and d < best:
                 best = d
@@ -215,8 +215,7 @@ class DTLSServer(PolicyHandling):
 
     def _dispatch(self, data: bytes, src: Address) -> None:
         conn = self._conn
-        if not 0 < len(data) <= conn.ctx.max_datagram:  # _acceptable_size's test, inline
-            self._acceptable_size(data, src)  # reports it
+        if not self._acceptable_size(data, src):
             return
         lingering = self._lingering.get(src) if self._lingering else None
         # Only what authenticates under the old connection's keys goes to it;

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._lib import lib as _lib
-from ..wire import records, rules as _rules
+from ..wire import rules as _rules
 from .endpoints import ContextEndpoint, Held
 from .links import Link, _flip_bits
 from .netclock import _derive, _NetClock
@@ -22,7 +22,7 @@ from .trace import Trace, TraceEvent
 __all__ = ["NetworkSending"]
 
 _datagrams_sent = _lib.mpy_datagrams_sent
-_record_types = records.record_types
+_could_match = _rules.could_match
 
 
 class _NoDraws(random.Random):
@@ -97,17 +97,9 @@ class NetworkSending:
         self.trace._add(TraceEvent(now, "send", src, dst, data, "", None, None, self.cid_len))
         if self._interceptor is not None and self._intercepted(src, dst, index, data):
             return
-        types = None
-        for rule in self.rules:
-            match = rule.match
-            if match.addressed(src, dst, index):
-                if match.content_type is None:
-                    break
-                if types is None:
-                    types = _record_types(data, self.cid_len)
-                if match.content_type in types:
-                    break
-        else:  # no rule can match (direction, index, content types): straight to the link
+        if not self.rules or not _could_match(self.rules, src, dst, index, data,
+                                              cid_len=self.cid_len):
+            # no rule can match (direction, index, content types): straight to the link
             link = self._route.get(key, _UNROUTED)
             if link is not None and (link is _UNROUTED or not link.plain()):
                 self._through_link(src, dst, data, 0.0, "")

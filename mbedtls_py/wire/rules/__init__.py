@@ -120,7 +120,7 @@ test without counting and without ``first``/``nth``/``times``.
 from __future__ import annotations
 
 from .actions import Action, Corrupt, Delay, Drop, Duplicate, Hold, Inject, Replace, Truncate
-from .apply import Verdict, apply
+from .apply import Verdict, apply, could_match
 from .conditions import Condition, Match
 from .grammar import FIELDS, MAX_DUPLICATES, OPERATORS, RuleSyntaxError
 from .parser import parse_action, parse_match, parse_rule, parse_rules
@@ -148,6 +148,7 @@ __all__ = [
     "parse_rule",
     "parse_rules",
     "apply",
+    "could_match",
     "Verdict",
 ]
 

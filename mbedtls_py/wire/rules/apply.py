@@ -12,9 +12,10 @@ from typing import Literal
 
 from ..records import Datagram, parse_datagram, record_types
 from .actions import Corrupt, Delay, Drop, Duplicate, Hold, Inject, Replace, Truncate
+from .conditions import Match
 from .rule import Rule
 
-__all__ = ["Step", "Verdict", "apply"]
+__all__ = ["Step", "Verdict", "apply", "could_match"]
 
 Role = Literal["datagram", "duplicate", "inject"]
 
@@ -58,6 +59,32 @@ class Verdict:
         return self.hold is not None
 
 
+def _may_match(match: Match, src: str, dst: str, index: int, data: bytes, cid_len: int,
+               types: list[bytes]) -> bool:
+    """Whether ``match`` can match ``data``, from its direction, its index and
+    its record headers alone (``types``: the record types once read, kept for
+    the next rule)."""
+    if not match.addressed(src, dst, index):
+        return False
+    if match.content_type is None:
+        return True
+    if not types:
+        types.append(record_types(data, cid_len))
+    return match.content_type in types[0]
+
+
+def could_match(rules: Iterable[Rule], src: str, dst: str, index: int, data: bytes, *,
+                cid_len: int = 0) -> bool:
+    """Whether any of ``rules`` can match ``data`` (the ``index``-th datagram
+    from ``src`` to ``dst``), judged without parsing it: when not,
+    :func:`apply` would neither act nor count a match."""
+    types: list[bytes] = []
+    for rule in rules:
+        if _may_match(rule.match, src, dst, index, data, cid_len, types):
+            return True
+    return False
+
+
 def apply(rules: Iterable[Rule], src: str, dst: str, index: int, parsed: Datagram | None,
           data: bytes, rng: random.Random, *, cid_len: int = 0) -> Verdict:
     """Run ``data`` (parsed as ``parsed``; the ``index``-th datagram from ``src``
@@ -74,17 +101,11 @@ def apply(rules: Iterable[Rule], src: str, dst: str, index: int, parsed: Datagra
     before: list[bytes] = []
     after: list[bytes] = []
     copies: list[float] = []
-    types: bytes | None = None
+    types: list[bytes] = []
     for rule in rules:
         if parsed is None:
-            match = rule.match
-            if not match.addressed(src, dst, index):
+            if not _may_match(rule.match, src, dst, index, data, cid_len, types):
                 continue  # cannot match: no need to parse for it
-            if match.content_type is not None:
-                if types is None:
-                    types = record_types(data, cid_len)
-                if match.content_type not in types:
-                    continue  # no record of its type: cannot match either
             parsed = parse_datagram(data, cid_len)
         if not rule.check(src, dst, index, parsed):
             continue
