@@ -20,7 +20,7 @@ from mbedtls_py.server.eventlog import BoundedLog
 from mbedtls_py.udp.sample_sockets import SampleSockets
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.creds.pki import make_pki
-from mbedtls_py.testing import cert_configs, psk_configs
+from mbedtls_py.testing import cert_configs
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport

@@ -28,7 +28,7 @@ from ..context import Context, export_keys_to
 from .pcapng import LinkType, Packet, write_keylog, write_pcap, write_pcapng
 
 if TYPE_CHECKING:
-    from ..sim import Network, Trace, TraceEvent
+    from ..sim import Network, TraceEvent
 
 __all__ = ["packets_from_trace", "save_trace", "Capture", "DEFAULT_EPOCH"]
 

@@ -5,7 +5,6 @@ delay=5 duplicate=5 ...``), same decisions for the same ``seed=``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
