@@ -18,10 +18,10 @@ MBEDTLS_2 = __mbedtls_version__.startswith("2.")
 RACE_RC = Err["SSL_BAD_HS_CLIENT_HELLO"] if MBEDTLS_2 else Err.SSL_UNEXPECTED_MESSAGE
 GARBAGE_FIRST_DATAGRAM_RC = Err["SSL_BAD_HS_CLIENT_HELLO"] if MBEDTLS_2 else Err.SSL_INVALID_RECORD
 
-# repro's "lenient" (3.6.6's upstream workaround) and "classify" (staleness
-# proven only from exactly -0x7700) key on 3.x's code: on 2.x they do not
-# cover the race, and repro says so (runs NOT as promised).  Strict: these
-# tests must fail on 2.x, and pass on 3.x.
-RACE_POLICIES_3X = pytest.mark.xfail(
+# repro's "lenient" is upstream 3.6.6's workaround, which keys on 3.x's
+# -0x7700: on 2.x it does not cover the race, and repro says so (runs NOT as
+# promised).  Strict: these tests must fail on 2.x, and pass on 3.x.
+# ("classify" gates its proof on the version's code, RACE_RC: it covers both.)
+LENIENT_3X = pytest.mark.xfail(
     MBEDTLS_2, strict=True,
-    reason=f"lenient/classify key on -0x7700; Mbed TLS {__mbedtls_version__} reports -0x7900")
+    reason=f"lenient keys on -0x7700; Mbed TLS {__mbedtls_version__} reports -0x7900")

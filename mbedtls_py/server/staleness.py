@@ -15,13 +15,21 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .._lib import MBEDTLS_VERSION
 from ..context import Context
 from ..errors import Err, error_name
 from ..wire.records import Datagram, parse_datagram
 from .events import Address
 
-__all__ = ["Classification", "ClosedConnection", "classify_datagram"]
+__all__ = ["Classification", "ClosedConnection", "FIRST_FLIGHT_REJECTED", "classify_datagram"]
 
+# What a new connection's handshake returns when its first datagram is a
+# record of the connection before (the seed's late close_notify): 3.x's record
+# layer rejects it as an unexpected message; 2.x's DTLS server reads the
+# ClientHello record itself and rejects it as a bad ClientHello.  Only the
+# gate to the proof: garbage gets the same code on 2.x, and fails the proof.
+FIRST_FLIGHT_REJECTED: Err = (Err["SSL_BAD_HS_CLIENT_HELLO"] if MBEDTLS_VERSION.startswith("2.")
+                              else Err.SSL_UNEXPECTED_MESSAGE)
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,9 @@ def classify_datagram(data: bytes | Datagram, src: Address, rc: int,
     fail with ``rc`` is a leftover of the connection just closed with ``src``
     (drop it) or a real error (report it).
 
-    Stale only when proven: ``rc`` is exactly ``SSL_UNEXPECTED_MESSAGE``, a
-    connection with ``src`` is in ``closed``, and the datagram authenticates
+    Stale only when proven: ``rc`` is exactly :data:`FIRST_FLIGHT_REJECTED`
+    (``SSL_UNEXPECTED_MESSAGE``; ``SSL_BAD_HS_CLIENT_HELLO`` on Mbed TLS 2.x),
+    a connection with ``src`` is in ``closed``, and the datagram authenticates
     under it (:meth:`ClosedConnection.prove`).  What it looks like (epoch,
     content type, length) is only the ``kind`` shown in the report.
     """
@@ -113,9 +122,9 @@ def classify_datagram(data: bytes | Datagram, src: Address, rc: int,
         first = dgram.records[0]
         kind = _ENCRYPTED_KINDS.get(first.content_type, f"encrypted {first.type_name}")
         kind = f"{kind}, epoch {first.epoch} seq {first.seq}"
-    if rc != Err.SSL_UNEXPECTED_MESSAGE:
+    if rc != FIRST_FLIGHT_REJECTED:
         return Classification(False, kind, f"the handshake returned {_hex(rc)} "
-                                           f"({error_name(rc)}), not SSL_UNEXPECTED_MESSAGE")
+                                           f"({error_name(rc)}), not {FIRST_FLIGHT_REJECTED.name}")
     old = closed.get(src)
     if old is None:
         return Classification(False, kind, "no recently closed connection with this address "
