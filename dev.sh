@@ -21,7 +21,8 @@ VENV=${VENV:-.venv}
 
 # The key tests CI also runs on the second library variant (cheap: ~30 s).
 VARIANT_TESTS="tests/test_variants.py tests/test_context.py tests/test_net.py tests/test_repro.py
-               tests/test_errors.py tests/test_config.py tests/test_bindings_api.py"
+               tests/test_errors.py tests/test_config.py tests/test_bindings_api.py
+               tests/test_samples.py tests/test_explore.py"
 
 die() { echo "dev.sh: $*" >&2; exit 1; }
 

@@ -10,10 +10,11 @@ from mbedtls_py.sim.network import Network
 from mbedtls_py.wire.records import parse_datagram
 from mbedtls_py.server.policies import POLICIES, Policy
 from mbedtls_py.server.server import DTLSServer
-from mbedtls_py.server.staleness import classify_datagram
+from mbedtls_py.server.staleness import FIRST_FLIGHT_REJECTED, classify_datagram
 from mbedtls_py.repro.scenarios import BAD_INPUT_SCENARIOS, LATE_SCENARIOS, SERVICE_MS, _bad_input, run_scenario
 from mbedtls_py.parties import Client
 from mbedtls_py.testing import PSK, PSK_IDENTITY, PSK_SUITE
+from _versions import LENIENT_3X, RACE_RC
 
 
 def _header(ctype: int, epoch: int, seq: int, body: bytes) -> bytes:
@@ -26,11 +27,13 @@ ALERT_E1 = _header(21, 1, 2, b"\x11" * 26)
 
 def test_classifier_needs_proof_not_looks() -> None:
     """Looking like a late record proves nothing: no closed connection to check it
-    against, or a code other than UNEXPECTED_MESSAGE, is a real error."""
-    v = classify_datagram(ALERT_E1, "client", Err.SSL_UNEXPECTED_MESSAGE, {})
+    against, or a code other than the race's (UNEXPECTED_MESSAGE; 2.x: BAD_HS_CLIENT_HELLO),
+    is a real error."""
+    v = classify_datagram(ALERT_E1, "client", FIRST_FLIGHT_REJECTED, {})
     assert not v.stale and "close_notify" in v.kind and v.check_rc is None
+    assert "no recently closed connection" in v.reason
     v = classify_datagram(ALERT_E1, "client", Err.SSL_INVALID_RECORD, {})
-    assert not v.stale and "not SSL_UNEXPECTED_MESSAGE" in v.reason
+    assert not v.stale and f"not {FIRST_FLIGHT_REJECTED.name}" in v.reason
 
 
 @pytest.mark.parametrize("data,kind", [
@@ -43,7 +46,7 @@ def test_classifier_needs_proof_not_looks() -> None:
 ])
 def test_classifier_keeps_real_errors(data: bytes, kind: str) -> None:
     """Garbage, plaintext non-ClientHellos and malformed datagrams are never stale."""
-    verdict = classify_datagram(data, "client", Err.SSL_UNEXPECTED_MESSAGE, {})
+    verdict = classify_datagram(data, "client", FIRST_FLIGHT_REJECTED, {})
     assert not verdict.stale
     assert verdict.kind.startswith(kind)
 
@@ -86,7 +89,7 @@ def test_zero_service_time_races_by_itself() -> None:
     net.add_process(client)
     net.run(until=lambda: client.done and bool(server.errors), deadline_ms=5000)
     assert client.delivered
-    assert [e.rc for e in server.errors] == [Err.SSL_UNEXPECTED_MESSAGE]
+    assert [e.rc for e in server.errors] == [RACE_RC]
     assert server.errors[0].data["records"] == ["<Alert epoch=1 seq=2 len=26 encrypted>"]
 
 
@@ -104,19 +107,25 @@ def test_server_events_are_json_lines() -> None:
     assert hv["rc_name"] == "MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED"
 
 
-@pytest.mark.parametrize("policy", POLICIES)
+def _policies() -> list[object]:
+    """POLICIES, lenient marked: upstream's workaround keys on 3.x's -0x7700."""
+    return [pytest.param(p, marks=LENIENT_3X) if p == "lenient" else p for p in POLICIES]
+
+
+@pytest.mark.parametrize("policy", _policies())
 def test_late_close_notify_outcome_per_policy(policy: str) -> None:
-    """The seed: -0x7700 reported under none only; lenient, linger and classify go on."""
+    """The seed: -0x7700 (2.x: -0x7900) reported under none only; lenient, linger and
+    classify go on."""
     r = run_scenario("late-close-notify", policy, seed=11, offset_ms=30)
     assert r.late and r.second_client_served
     if policy == "none":
-        assert r.outcome == "failed" and r.server_rc == Err.SSL_UNEXPECTED_MESSAGE
+        assert r.outcome == "failed" and r.server_rc == RACE_RC
     else:
         assert r.outcome == "ok"
     if policy == "linger":
         assert r.server_rc == 0  # consumed by the old connection, never seen by the handshake
     if policy in ("lenient", "classify"):
-        assert r.server_rc == Err.SSL_UNEXPECTED_MESSAGE  # seen, then dropped
+        assert r.server_rc == RACE_RC  # seen, then dropped
 
 
 @pytest.mark.parametrize("offset", [-SERVICE_MS + 1, -5, -1])
@@ -127,14 +136,14 @@ def test_close_notify_before_reset_is_harmless(offset: int) -> None:
         assert not r.late and r.outcome == "ok" and r.server_rc == 0, (policy, r)
 
 
+@pytest.mark.parametrize("policy", _policies())
 @pytest.mark.parametrize("scenario", LATE_SCENARIOS)
-def test_late_datagram_scenarios_as_promised(scenario: str) -> None:
+def test_late_datagram_scenarios_as_promised(scenario: str, policy: str) -> None:
     """Every late-datagram scenario does what each policy promises, over several seeds."""
-    for policy in POLICIES:
-        for seed in range(1, 6):
-            r = run_scenario(scenario, policy, seed)
-            assert r.as_promised, r.to_dict()
-            assert r.second_client_served
+    for seed in range(1, 6):
+        r = run_scenario(scenario, policy, seed)
+        assert r.as_promised, r.to_dict()
+        assert r.second_client_served
 
 
 @pytest.mark.parametrize("scenario", BAD_INPUT_SCENARIOS)
@@ -149,6 +158,7 @@ def test_bad_input_reported_except_lenient(scenario: str) -> None:
             assert r.outcome == "error-reported", (policy, r.to_dict())
 
 
+@LENIENT_3X
 def test_lenient_hides_real_errors_that_classify_reports() -> None:
     """The difference #9656 asks for: lenient hides -0x7700 from a stranger; classify does not."""
     lenient = run_scenario("stale-from-unknown", "lenient", seed=4)
@@ -182,7 +192,7 @@ def test_certificate_scenario() -> None:
     """The seed's race with ECDSA certificates (deterministic PKI) behaves the same."""
     none = run_scenario("late-close-notify", "none", seed=8, auth="ecdsa", offset_ms=40)
     classify = run_scenario("late-close-notify", "classify", seed=8, auth="ecdsa", offset_ms=40)
-    assert none.server_rc == Err.SSL_UNEXPECTED_MESSAGE and none.outcome == "failed"
+    assert none.server_rc == RACE_RC and none.outcome == "failed"
     assert classify.outcome == "ok" and classify.second_client_served
 
 
@@ -250,7 +260,7 @@ def test_linger_window_edge_is_inclusive() -> None:
     past = run_scenario("late-close-notify", "linger", seed=3, offset_ms=201, linger_ms=200)
     assert past.offset_ms == 201
     assert past.outcome == "failed" and past.expected == "failed"
-    assert past.server_rc == Err.SSL_UNEXPECTED_MESSAGE
+    assert past.server_rc == RACE_RC
 
 
 def test_linger_default_window_is_measured_rtt_plus_peer_timeout() -> None:
@@ -323,4 +333,4 @@ def test_replays_proven_from_the_closed_peer_reported_from_elsewhere() -> None:
     assert "check_record -0x6700 (replay) but byte-identical" in drop["proof"]
     elsewhere = run_scenario("replay-from-stranger", "classify", seed=2)
     assert elsewhere.outcome == "error-reported"
-    assert elsewhere.server_rc == Err.SSL_UNEXPECTED_MESSAGE
+    assert elsewhere.server_rc == RACE_RC
