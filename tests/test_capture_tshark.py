@@ -17,7 +17,7 @@ from mbedtls_py.sim import Network
 from mbedtls_py.config import Config
 from mbedtls_py.cli.repro import main as repro_main
 from mbedtls_py.repro.scenarios import REQUEST, run_scenario
-from mbedtls_py.testing import PSK, PSK_IDENTITY, psk_configs
+from mbedtls_py.testing import psk_configs
 
 pytestmark = needs_tshark
 

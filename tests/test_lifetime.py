@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 from _isolated import run_isolated
 
-from mbedtls_py import ClosedError, Config, Context, Err, VirtualClock, get_time, set_time
+from mbedtls_py import ClosedError, Context, Err, VirtualClock, get_time, set_time
 from mbedtls_py._lib import lib
 from mbedtls_py.features import has as has_feature
 from mbedtls_py.sim.network import Network
@@ -238,8 +238,8 @@ def test_the_mtu_floor_is_exact_per_suite(suite: str, floor: int) -> None:
     """At the documented floor the handshake completes; one byte less is
     refused.  (Below it, Mbed TLS itself never returns: see
     test_mbedtls_hangs_one_byte_below_the_floor.)"""
-    cc, sc = psk_configs(suite=suite, seed=3)
-    cli, srv = Context(cc), Context(sc)
+    cc, _ = psk_configs(suite=suite, seed=3)
+    cli = Context(cc)
     assert cli.min_mtu() == floor
     with pytest.raises(ValueError, match=f"below {floor}"):
         cli.set_mtu(floor - 1)
