@@ -23,9 +23,9 @@ handshake fail, the seed's -0x7700):
 ``classify``
     when the first flight fails, staleness must be PROVEN: the handshake
     returned exactly ``SSL_UNEXPECTED_MESSAGE`` (``SSL_BAD_HS_CLIENT_HELLO``
-    on Mbed TLS 2.x, whose server reads the ClientHello record itself), the sender is a peer whose
-    connection closed within ``recent_ms``, and every record of the datagram
-    authenticates under that closed connection's keys
+    on Mbed TLS 2.x, whose server reads the ClientHello record itself), the
+    sender is a peer whose connection closed within ``recent_ms``, and every
+    record of the datagram authenticates under that closed connection's keys
     (``mbedtls_ssl_check_record`` on its retained context returns 0), or the
     datagram is a byte-identical replay of one that authenticated while the
     connection was open.  Only then is it dropped (with the proof in the
