@@ -6,6 +6,9 @@ eagerly made ones drew, parsed rules keep their own counters."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -108,14 +111,9 @@ def test_a_network_link_derives_its_seed_when_it_first_draws() -> None:
     assert [link.random_stream().random() for _ in range(5)] == [eager.random() for _ in range(5)]
 
 
-
 def test_the_ceiling_experiment_still_runs_the_race() -> None:
     """bench/sim_ceiling.py's free datagram path (network send and delivery
     replaced): the race still checks out under it, so its figures bound a real race."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = Path(__file__).resolve().parent.parent / "bench" / "sim_ceiling.py"
     p = subprocess.run([sys.executable, str(script), "--child", "free-datagram-path",
                         "--runs", "3"], capture_output=True, text=True, timeout=300)
