@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import sys
@@ -47,6 +48,9 @@ def _signature(obj: Any) -> str:
 
 def _modules() -> list[str]:
     sys.path.insert(0, str(ROOT))
+    # The reference is of the default build (what the wheel ships): a library
+    # variant has other Err members and defaults, so it is never the one loaded.
+    os.environ.pop("MBEDTLS_PY_VARIANT", None)
     import mbedtls_py
 
     names = ["mbedtls_py"] + [m.name for m in pkgutil.walk_packages(mbedtls_py.__path__, "mbedtls_py.")
