@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from ._ctxbase import ContextBase, as_data
 from ._lib import ffi, lib
+from ._owned import COwner
 from .errors import as_err, check
 
 __all__ = ["DtlsContextExtras", "Session"]
@@ -18,8 +19,11 @@ def _check_session(session: object) -> None:
         raise TypeError(f"session must be a Session, not {type(session).__name__}")
 
 
-class Session:
-    """An ``mbedtls_ssl_session`` saved from a connection, for resumption."""
+class Session(COwner):
+    """An ``mbedtls_ssl_session`` saved from a connection, for resumption
+    (not copyable: ``save()`` and ``load()`` make an independent one)."""
+
+    _C_FIELDS = ("_s",)
 
     def __init__(self) -> None:
         s = ffi.new("mbedtls_ssl_session *")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ._lib import ffi
+from ._owned import COwner
 from .errors import ClosedError, error_for
 
 __all__ = ["ContextBase", "as_data", "c_callback"]
@@ -32,8 +33,10 @@ def as_data(data: object, what: str = "data") -> bytes:
     raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
 
 
-class ContextBase:
+class ContextBase(COwner):
     """The state of one C connection (``mpy_conn``): set by ``Context.__init__``."""
+
+    _C_FIELDS = ("_lock", "_conn", "_ssl", "_inq", "_outq", "name")
 
     name: str
     max_datagram: int

@@ -6,16 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from ._lib import ffi, lib
+from ._owned import COwner
+from .wire.vtime import check_ms
 
 __all__ = ["VirtualClock", "RealClock"]
 
-# Virtual time stays far below 2**63 ms: timers compute in signed 64-bit.
-_MAX_VIRTUAL_MS = 1 << 62
 
 
-class VirtualClock:
+class VirtualClock(COwner):
     """Milliseconds owned by the harness.  Timers of every context that shares
     this clock read it directly in C (no Python callback)."""
+
+    _C_FIELDS = ("_ptr",)
 
     def __init__(self, now_ms: int = 0) -> None:
         # C-owned and reference-counted: a context's timer retains its clock.
@@ -32,17 +34,17 @@ class VirtualClock:
 
     @now_ms.setter
     def now_ms(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or \
-                not 0 <= value < _MAX_VIRTUAL_MS:
-            raise ValueError("virtual time must be an int 0 .. 2**62-1 (milliseconds)")
+        # Far below 2**63 ms: timers compute in signed 64-bit (wire/vtime.py).
+        if isinstance(value, bool) or not isinstance(value, int):  # ValueError, as it always was
+            raise ValueError(f"virtual time must be an int of milliseconds, not {value!r}")
+        check_ms(value, "virtual time")
         if value < self._ptr.now_ms:
             raise ValueError(f"virtual time cannot go back ({value} < {self._ptr.now_ms})")
         self._ptr.now_ms = value
 
     def advance(self, ms: int) -> int:
         """Move time forward by ``ms``; return the new time."""
-        if isinstance(ms, bool) or not isinstance(ms, int):
-            raise TypeError(f"ms must be an int, not {type(ms).__name__}")
+        check_ms(ms, "advance", integer=True)
         self.now_ms = self._ptr.now_ms + ms
         return int(self._ptr.now_ms)
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from ._ctxbase import c_callback
 from ._lib import ffi, lib
+from ._owned import COwner
 from .errors import as_err, check, error_for
 from .rng import Rng
 from ._config_dtls import DtlsConfigExtras
@@ -83,7 +84,7 @@ def _mpy_debug_to_logging(ctx: Any, level: int, file: Any, line: int, msg: Any) 
     debug_log.debug("%s %d %s:%d: %s", name, level, where, line, text)
 
 
-class Config(DtlsConfigExtras):
+class Config(DtlsConfigExtras, COwner):
     """An ``mbedtls_ssl_config`` for a DTLS client or server.
 
     Every option can be given as a keyword (``Config("server", psk=...,
@@ -97,7 +98,10 @@ class Config(DtlsConfigExtras):
 
     With ``seed`` given, the RNG handed to Mbed TLS is deterministic, so a run
     with the same seed (and the same virtual time) produces the same bytes.
+    A ``Config`` cannot be copied or pickled (it owns C state): make another.
     """
+
+    _C_FIELDS = ("_lock", "_owner", "_conf", "name")
 
     def __init__(self, endpoint: Endpoint, *, transport: str = "datagram",
                  seed: int | str | bytes | None = None, name: str | None = None,
@@ -370,6 +374,8 @@ class Config(DtlsConfigExtras):
         lib.mpy_conf_dbg_named(self._owner, lib._mpy_debug_to_logging if level else ffi.NULL)
 
     def __repr__(self) -> str:
+        if not self._initialised():
+            return "<Config not initialised>"
         return f"<Config {self.name} {self.endpoint}{' cookies' if self.cookies else ''}>"
 
 

@@ -400,6 +400,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             return bytes(ffi.buffer(crt.raw.p, crt.raw.len))
 
     def __repr__(self) -> str:
+        if not self._initialised():
+            return "<Context not initialised>"
         try:
             return (f"<Context {self.name} {self.config.endpoint} {self.state} "
                     f"in={self.pending_in} out={self.pending_out}>")

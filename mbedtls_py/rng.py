@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._lib import ffi, lib
+from ._owned import COwner
 from .errors import check
 
 __all__ = ["Rng", "seed_bytes"]
@@ -21,9 +22,11 @@ def seed_bytes(seed: int | str | bytes) -> bytes:
     raise TypeError(f"seed must be an int, str or bytes, not {type(seed).__name__}")
 
 
-class Rng:
+class Rng(COwner):
     """CTR_DRBG over system entropy, or, with a seed, over a deterministic
     stream derived from it (same seed, same bytes)."""
+
+    _C_FIELDS = ("_ptr",)
 
     def __init__(self, seed: int | str | bytes | None = None) -> None:
         self.seed = seed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._lib import ffi, lib
+from ._owned import COwner
 from .errors import check
 from .rng import Rng
 
@@ -26,11 +27,13 @@ def _is_pem(data: bytes) -> bool:
     return b"-----BEGIN " in data
 
 
-class CertificateChain:
+class CertificateChain(COwner):
     """An ``mbedtls_x509_crt`` chain from PEM (one or more certificates) or DER.
 
     Pass several certificates as one PEM text, or as a list of PEM/DER items.
     """
+
+    _C_FIELDS = ("_crt",)
 
     def __init__(self, data: bytes | str | Iterable[bytes | str]) -> None:
         # C-owned and reference-counted, so a config can outlive this object.
@@ -82,8 +85,10 @@ class CertificateChain:
         return f"<CertificateChain of {len(self)}>"
 
 
-class PrivateKey:
+class PrivateKey(COwner):
     """An ``mbedtls_pk_context`` from a PEM or DER private key (ECDSA or RSA)."""
+
+    _C_FIELDS = ("_pk",)
 
     def __init__(self, data: bytes | str, password: bytes | str | None = None) -> None:
         raw = _as_bytes(data, "private key")

@@ -3,13 +3,13 @@ duplication, corruption, bandwidth and MTU, each drawing from its own seeded RNG
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..wire import records as _records
+from ..wire.vtime import check_ms
 
 __all__ = ["Link"]
 
@@ -62,9 +62,7 @@ class Link:
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} is a probability in [0, 1], not {p}")
         for name in ("delay_ms", "jitter_ms", "reorder_delay_ms"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, not {v}")
+            check_ms(getattr(self, name), name)
         if self.mtu is not None and self.mtu < 0:
             raise ValueError("mtu must be >= 0 or None")
         if self.mtu_mode not in ("drop", "truncate"):

@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Callable
 
 from ..context import VirtualClock
+from ..wire.vtime import LIMIT_MS, check_due
 
 __all__ = ["_NetClock", "_derive"]
 
@@ -47,7 +48,11 @@ class _NetClock(VirtualClock):
 
     def _forward(self, value: int) -> None:
         """Move to ``value``, an int the network took from its schedule or a
-        context's timer (never behind the clock): the setter without its checks."""
+        context's timer (never behind the clock): the setter without its type
+        checks; the limit is checked (a link delay changed after the link was
+        made may have pushed a delivery past it)."""
+        if not value < LIMIT_MS:
+            check_due(value, "the network's next event")
         self._ptr.now_ms = value
         self._now = value
         if self._on_change is not None:

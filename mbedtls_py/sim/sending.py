@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._lib import lib as _lib
 from ..wire import rules as _rules
+from ..wire.vtime import LIMIT_MS, check_due, check_ms
 from .endpoints import ContextEndpoint, Held
 from .links import Link, _flip_bits
 from .netclock import _derive, _NetClock
@@ -187,6 +188,8 @@ class NetworkSending:
 
     def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None:
         now = self.clock._now
+        if not when < LIMIT_MS:
+            check_due(when, f"delivery of a datagram {src} -> {dst}")
         t = math.ceil(when - 1e-9)
         heapq.heappush(self._heap, (t if t > now else now, next(self._seq), src, dst, data, note))
 
@@ -195,8 +198,7 @@ class NetworkSending:
         (no rules, no link impairments)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes-like")
-        if after_ms < 0:
-            raise ValueError("after_ms must be >= 0")
+        check_ms(after_ms, "after_ms")
         data = bytes(data)
         self._event("inject", src, dst, data, f"scripted, in {after_ms:g} ms")
         self._schedule(self.clock.now_ms + after_ms, src, dst, data, "injected")
@@ -223,8 +225,7 @@ class NetworkSending:
         """Deliver held datagram(s) ``after_ms`` from now, as they were caught
         (no more rules or link impairments): a :class:`Held`, every one with a
         tag, a list, or ``None`` for all.  Returns what was released."""
-        if after_ms < 0:
-            raise ValueError("after_ms must be >= 0")
+        check_ms(after_ms, "after_ms")
         chosen = self._select_held(held)
         for h in chosen:
             self.held.remove(h)

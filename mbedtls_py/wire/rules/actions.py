@@ -4,10 +4,10 @@ interprets them."""
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
+from ..vtime import check_ms
 from .grammar import _WORD_RE
 from .grammar import (
     _ALLOWED_ACTIONS,
@@ -41,10 +41,7 @@ class Delay(Action):
     ms: float
 
     def __post_init__(self) -> None:
-        if isinstance(self.ms, bool) or not isinstance(self.ms, (int, float)):
-            raise TypeError(f"ms must be a number, not {type(self.ms).__name__}")
-        if not math.isfinite(self.ms) or self.ms < 0:
-            raise ValueError(f"ms must be a non-negative finite number, not {self.ms}")
+        check_ms(self.ms, "delay")
 
     def __str__(self) -> str:
         return f"delay {_format_ms(self.ms)}"
@@ -70,10 +67,7 @@ class Duplicate(Action):
         if self.count > MAX_DUPLICATES:
             raise ValueError(f"count must be at most {MAX_DUPLICATES} (MAX_DUPLICATES), "
                              f"not {self.count}")
-        if isinstance(self.spacing_ms, bool) or not isinstance(self.spacing_ms, (int, float)):
-            raise TypeError(f"spacing_ms must be a number, not {type(self.spacing_ms).__name__}")
-        if not math.isfinite(self.spacing_ms) or self.spacing_ms < 0:
-            raise ValueError(f"spacing_ms must be non-negative and finite, not {self.spacing_ms}")
+        check_ms(self.spacing_ms, "spacing_ms")
 
     def __str__(self) -> str:
         text = "duplicate" if self.count == 1 else f"duplicate {self.count}"

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ..constants import ContentType
+from ..vtime import check_ms
 
 OPERATORS = ("==", "!=", ">=", "<=", ">", "<")
 """Comparison operators of conditions (``=`` is accepted for ``==``)."""
@@ -111,7 +112,7 @@ def _parse_duration_ms(text: str) -> float:
         value *= 1000.0
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{text!r} is not a non-negative finite duration")
-    return value
+    return check_ms(value, f"duration {text!r}")
 
 
 def _format_ms(ms: float) -> str:
