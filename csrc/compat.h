@@ -80,6 +80,18 @@ static inline int mpy_compat_pk_parse_key(mbedtls_pk_context *ctx,
 }
 #define mbedtls_pk_parse_key mpy_compat_pk_parse_key
 
+/* The same for the pair check (3.0 added the RNG, for RSA blinding). */
+static inline int mpy_compat_pk_check_pair(const mbedtls_pk_context *pub,
+                                           const mbedtls_pk_context *prv,
+                                           int (*f_rng)(void *, unsigned char *, size_t),
+                                           void *p_rng)
+{
+    (void) f_rng;
+    (void) p_rng;
+    return mbedtls_pk_check_pair(pub, prv);
+}
+#define mbedtls_pk_check_pair mpy_compat_pk_check_pair
+
 /* 2.x: per-context user data, the certificate callback and the handshake's
  * SNI do not exist; with MPY_HAS_SNI 0 the Python layer never installs the
  * glue's SNI callbacks, these only let the glue compile. */

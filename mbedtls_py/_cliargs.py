@@ -55,9 +55,9 @@ NON_NEGATIVE_MS = number_type(float, 0, "a time in ms >= 0")
 
 
 def doc_parser(prog: str, doc: str | None, **kwargs: Any) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` whose help is a module docstring, as written: its
+    """An ``OneLineParser`` whose help is a module docstring, as written: its
     first paragraph the description, the rest the epilog."""
     description, _, epilog = (doc or "").partition("\n\n")
-    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+    return OneLineParser(prog=prog, description=description, epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    **kwargs)

@@ -10,10 +10,10 @@ from typing import Any, Literal
 from ._ctxbase import c_callback
 from ._lib import ffi, lib
 from ._owned import COwner
-from .errors import as_err, check, error_for
+from .errors import as_err, check, error_for, error_name
 from .rng import Rng
 from ._config_dtls import DtlsConfigExtras
-from .x509 import CertificateChain, PrivateKey
+from .x509 import CertificateChain, PrivateKey, check_pair
 
 __all__ = ["Config", "ciphersuite_id", "ciphersuite_name", "available_ciphersuites"]
 
@@ -54,6 +54,7 @@ def ciphersuite_id(suite: str | int) -> int:
     if isinstance(suite, bool) or not isinstance(suite, (str, int)):
         raise TypeError(f"cipher suite must be a name or an int id, not {type(suite).__name__}")
     if isinstance(suite, int):
+        _int_in(suite, 0, 0xFFFF, "cipher suite id")
         if lib.mbedtls_ssl_get_ciphersuite_name(suite) == ffi.NULL or \
                 ffi.string(lib.mbedtls_ssl_get_ciphersuite_name(suite)) == b"unknown":
             raise ValueError(f"cipher suite 0x{suite:04X} is not available in this build")
@@ -69,7 +70,9 @@ def ciphersuite_id(suite: str | int) -> int:
 
 
 def ciphersuite_name(suite_id: int) -> str:
-    """The Mbed TLS name of a cipher suite id."""
+    """The Mbed TLS name of a cipher suite id (0 .. 0xFFFF; ``"unknown"`` for
+    one this build does not have)."""
+    _int_in(suite_id, 0, 0xFFFF, "cipher suite id")
     return str(ffi.string(lib.mbedtls_ssl_get_ciphersuite_name(suite_id)).decode())
 
 
@@ -201,9 +204,16 @@ class Config(DtlsConfigExtras, COwner):
                         key: PrivateKey | bytes | str, password: bytes | str | None = None) -> int:
         """``mbedtls_ssl_conf_own_cert``: own certificate chain (leaf first) and
         its private key, PEM or DER, ECDSA or RSA; returns the code (0 when
-        set).  May be called more than once (one per key type)."""
+        set).  May be called more than once (one per key type).  A key that
+        is not the leaf certificate's (``mbedtls_pk_check_pair``) raises
+        ``ValueError``: Mbed TLS would accept it and fail every handshake."""
         chain = chain if isinstance(chain, CertificateChain) else CertificateChain(chain)
         key = key if isinstance(key, PrivateKey) else PrivateKey(key, password)
+        rc = check_pair(chain, key)
+        if rc:
+            raise ValueError(f"{self.name}: the private key ({key.kind}, {key.bits} bits) does "
+                             "not match the leaf certificate's public key "
+                             f"(mbedtls_pk_check_pair: {error_name(rc)})")
         with self._lock:
             self._hold(chain._crt)
             self._hold(key._pk)

@@ -21,4 +21,6 @@ int mbedtls_pk_parse_key(mbedtls_pk_context *ctx,
 mbedtls_pk_type_t mbedtls_pk_get_type(const mbedtls_pk_context *ctx);
 const char *mbedtls_pk_get_name(const mbedtls_pk_context *ctx);
 size_t mbedtls_pk_get_bitlen(const mbedtls_pk_context *ctx);
+int mbedtls_pk_check_pair(const mbedtls_pk_context *pub, const mbedtls_pk_context *prv,
+                          mbedtls_f_rng_t *f_rng, void *p_rng);
 """

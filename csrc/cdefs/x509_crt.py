@@ -14,6 +14,7 @@ typedef struct {
 typedef struct mbedtls_x509_crt {
     mbedtls_x509_buf raw;
     struct mbedtls_x509_crt *next;
+    mbedtls_pk_context pk;
     ...;
 } mbedtls_x509_crt;
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -120,10 +121,33 @@ def _check(args: argparse.Namespace) -> None:
         raise _UsageError("--dask and --jobs exclude each other")
     if (args.emit_test is None) != (args.out is None):
         raise _UsageError("--emit-test CLASS and --out FILE go together")
+    for flag, value in (("--trace", args.trace), ("--emit-test", args.emit_test)):
+        if value is not None and value < 0:
+            raise _UsageError(f"{flag} {value}: class numbers start at 0")
+    if args.out is not None:
+        folder = os.path.dirname(os.path.abspath(args.out))
+        if os.path.isdir(args.out) or not os.path.isdir(folder) \
+                or not os.access(folder, os.W_OK | os.X_OK):
+            raise _UsageError(f"--out {args.out}: cannot write there (not a file in an "
+                              "existing, writable directory)")
     try:
         get_scenario(args.scenario)
     except ValueError as e:
         raise _UsageError(str(e)) from None
+
+
+def _checking_classes(args: argparse.Namespace,
+                      report: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """``report``, and at the start (``done == 0``) a check that the classes
+    asked for can exist: there are at most as many classes as schedules."""
+    def progress(done: int, total: int) -> None:
+        if done == 0:
+            for flag, value in (("--trace", args.trace), ("--emit-test", args.emit_test)):
+                if value is not None and value >= total:
+                    raise _UsageError(f"{flag} {value}: there are {total} schedules, so "
+                                      f"classes are at most 0..{total - 1}")
+        report(done, total)
+    return progress
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                 executor = dask_executor(args.dask, stack)
             elif args.jobs > 1:
                 executor = stack.enter_context(ProcessPoolExecutor(args.jobs))
-            progress: Callable[[int, int], None] = stderr_progress(
-                f"explore {args.scenario} --policy {args.policy} --faults {args.faults}")
+            progress = _checking_classes(args, stderr_progress(
+                f"explore {args.scenario} --policy {args.policy} --faults {args.faults}"))
             result = explore(args.scenario, args.policy, args.faults, executor=executor,
                              progress=progress)
         print(f"{result.schedules} schedules in {result.seconds:.1f} s "

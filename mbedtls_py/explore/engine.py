@@ -195,13 +195,18 @@ def explore(spec: str, policy: str = "none", faults: int = 1, *,
             progress: Callable[[int, int], None] | None = None) -> Exploration:
     """Explore every schedule of up to ``faults`` faults of scenario ``spec``
     under ``policy``; on ``executor`` (any ``concurrent.futures.Executor``,
-    e.g. a Dask client's ``get_executor()``) or serially."""
+    e.g. a Dask client's ``get_executor()``) or serially.  ``progress(done,
+    total)`` is called with ``done=0`` once the schedules are counted
+    (after the faultless run, before any schedule runs: it may raise to stop
+    there), then after each chunk."""
     if faults < 0:
         raise ValueError("faults must be >= 0")
     t0 = time.perf_counter()
     base = baseline(spec, policy)
     items = menu(base)
     total = count_schedules(items, faults)
+    if progress is not None:
+        progress(0, total)
     chunks = _chunks(schedules(items, faults), chunk)
     results: Iterator[tuple[list[Schedule], list[dict[str, Any]]]]
     if executor is None:

@@ -128,17 +128,15 @@ class ProxyOptions:
     seed: int = 0
 
 
-def _atoi(text: str) -> int:
-    digits = ""
-    for i, c in enumerate(text.strip()):
-        if c.isdigit() or (i == 0 and c in "+-"):
-            digits += c
-        else:
-            break
+def _integer(key: str, text: str) -> int:
+    # udp_proxy reads numbers with atoi(), so "drop=abc" would silently mean
+    # drop=0 (off); a value that is not a decimal integer is refused instead.
     try:
-        return int(digits)
+        if not text.strip().lstrip("+-").isdigit():
+            raise ValueError
+        return int(text)
     except ValueError:
-        return 0
+        raise ValueError(f"option {key}: illegal value: {text} (not a decimal integer)") from None
 
 
 def parse_proxy_args(args: list[str]) -> ProxyOptions:
@@ -160,20 +158,20 @@ def parse_proxy_args(args: list[str]) -> ProxyOptions:
                 raise ValueError(f"too many uses of {key}: only {MAX_DELAYED_HS} allowed")
             lst.append(value)
         elif key in ranges:
-            n = _atoi(value)
+            n = _integer(key, value)
             lo, hi = ranges[key]
             if n < lo or n > hi or (key in ("delay", "drop") and n == 1):
                 raise ValueError(f"option {key}: illegal value: {value}")
             setattr(o, key, n)
         elif key in ("bad_cid", "pack"):
-            setattr(o, key, _atoi(value) & 0xFFFFFFFF)
+            setattr(o, key, _integer(key, value) & 0xFFFFFFFF)
         elif key == "protect_len":
-            n = _atoi(value)
+            n = _integer(key, value)
             if n < 0:
                 raise ValueError(f"option {key}: illegal value: {value}")
             o.protect_len = n
         elif key == "seed":
-            n = _atoi(value)
+            n = _integer(key, value)
             if n == 0:
                 raise ValueError(f"option {key}: illegal value: {value}")
             o.seed = n

@@ -99,6 +99,7 @@ _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     _select_variant(config.getoption("mbedtls_variant", None))  # e.g. pytester's inline runs
+    _check_capture_dir(config.getoption("dtls_capture", None))
     config.addinivalue_line("markers", "dtls_seed(seed): the seed of the dtls_network fixture")
 
 
@@ -113,6 +114,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                                ) -> Generator[None, Any, None]:
     outcome = yield
     item.stash.setdefault(_REPORTS, {})[call.when] = outcome.get_result()
+
+
+def _check_capture_dir(folder: str | None) -> None:
+    """``--dtls-capture DIR`` must be a directory, or creatable as one: checked
+    at the start of the session, not at the teardown of every failing test."""
+    if folder is None:
+        return
+    path = os.path.abspath(folder)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise pytest.UsageError(f"--dtls-capture {folder}: exists and is not a directory")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"--dtls-capture {folder}: cannot create it ({parent} is not "
+                                "a writable directory)")
 
 
 def _capture_dir(request: pytest.FixtureRequest) -> Path | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,8 @@ def run_matrix(variants: list[str], command: list[str], *, timeout: float,
                 rc, out, err = proc.returncode, proc.stdout, proc.stderr
             except subprocess.TimeoutExpired as e:
                 rc, out, err = -1, "", f"timed out after {timeout:g} s: {e}"
+            except OSError as e:  # the program vanished or is not executable
+                rc, out, err = 127, "", f"cannot run {argv[0]}: {e.strerror}"
             seconds = round(time.monotonic() - t0, 2)
             parsed, outcomes = parse_output(kind, out, report)
         tests[name] = outcomes
@@ -206,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give the command after `--`, e.g. matrix -- repro close-notify")
     if not 0 < args.timeout <= 86400:
         ap.error("--timeout must be in (0, 86400] seconds")
+    program = resolve_command(command, Path("junit.xml"))[0][0]
+    if shutil.which(program) is None:  # before any variant runs (it raised in the first)
+        ap.error(f"{program}: no such program (not a subcommand, not on PATH, "
+                 "not an executable file)")
     if args.variants:
         names = [n.strip() for n in args.variants.split(",") if n.strip()]
         if not names:
