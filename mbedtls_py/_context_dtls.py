@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ._ctxbase import ContextBase, as_data
+from ._ctxbase import ContextBase, as_data, pending, run_deferred
 from ._lib import ffi, lib
 from ._owned import COwner
 from .errors import as_err, check
@@ -129,6 +129,8 @@ class DtlsContextExtras(ContextBase):
                 lib.mbedtls_ssl_init(self._ssl)
                 if lib.mpy_conn_reinit(self._conn, self.config._conf) != 0:
                     raise MemoryError(f"{self.name}: could not set the context up again")
+        if pending:
+            run_deferred()
         return as_err(rc)
 
     def do_context_load(self, data: bytes) -> None:
@@ -142,6 +144,8 @@ class DtlsContextExtras(ContextBase):
         with self._lock:
             self._c()
             rc = lib.mpy_conn_reinit(self._conn, self.config._conf)
+        if pending:
+            run_deferred()
         return as_err(rc)
 
     def do_reinit(self) -> None:

@@ -4,7 +4,9 @@ closed check.  Internal."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,7 +14,7 @@ from ._lib import ffi
 from ._owned import COwner
 from .errors import ClosedError, error_for
 
-__all__ = ["ContextBase", "as_data", "c_callback"]
+__all__ = ["ContextBase", "as_data", "c_callback", "defer", "pending", "run_deferred"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -22,6 +24,34 @@ def c_callback(fn: _F) -> _F:
     ``fn`` the ``extern "Python"`` callback of the same name."""
     ffi.def_extern(name=fn.__name__)(fn)
     return fn
+
+
+# Python callbacks that C callbacks (key export, debug output) asked for,
+# per thread, in order.  They run under a context's lock otherwise, where a
+# callback that calls its own context (``close()``, ``.state``, ``keylog =
+# None``) would wait for itself forever; so the C callback only queues them
+# and the context call runs them once it has released its lock (README
+# "Callbacks").  The hot paths test ``if pending:``, one global read.
+pending: dict[int, list[tuple[Callable[..., object], tuple[Any, ...]]]] = {}
+
+
+def defer(fn: Callable[..., object], *args: Any) -> None:
+    """Run ``fn(*args)`` when this thread's context call returns (from a C callback)."""
+    pending.setdefault(threading.get_ident(), []).append((fn, args))
+
+
+def run_deferred() -> None:
+    """Run what C callbacks queued in this thread, oldest first; called with no
+    context lock held.  An exception in one is printed and the rest still run,
+    as an exception in a C callback always was (it cannot reach the caller)."""
+    entries = pending.pop(threading.get_ident(), None)
+    while entries:
+        fn, args = entries.pop(0)
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - reported, as cffi reports callback errors
+            print(f"mbedtls-py: exception in callback {fn!r} (ignored):", file=sys.stderr)
+            traceback.print_exc()
 
 
 def as_data(data: object, what: str = "data") -> bytes:
@@ -55,9 +85,13 @@ class ContextBase(COwner):
         return self._ssl
 
     def _call(self, fn: Callable[..., int], *args: Any) -> int:
-        """``fn(ssl, *args)`` under the lock, on the live context: the int it returns."""
+        """``fn(ssl, *args)`` under the lock, on the live context: the int it
+        returns (then the callbacks it queued, outside the lock)."""
         with self._lock:
-            return int(fn(self._c(), *args))
+            rc = int(fn(self._c(), *args))
+        if pending:
+            run_deferred()
+        return rc
 
     def _raise_for(self, rc: int, call: str) -> None:
         """The raising forms' rule: the ``MbedTLSError`` for a negative ``rc``, naming ``call``."""

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from ._ctxbase import c_callback
+from ._ctxbase import c_callback, defer
 from ._lib import ffi, lib
 from ._owned import COwner
 from .errors import as_err, check, error_for, error_name
@@ -84,7 +84,8 @@ def _mpy_debug_to_logging(ctx: Any, level: int, file: Any, line: int, msg: Any) 
         if ctx != ffi.NULL else "mbedtls"
     text = ffi.string(msg).decode("utf-8", "replace").rstrip("\n")
     where = ffi.string(file).decode("utf-8", "replace").rsplit("/", 1)[-1]
-    debug_log.debug("%s %d %s:%d: %s", name, level, where, line, text)
+    # Logged once the context call releases its lock: a handler may use the context.
+    defer(debug_log.debug, "%s %d %s:%d: %s", name, level, where, line, text)
 
 
 class Config(DtlsConfigExtras, COwner):
@@ -378,7 +379,13 @@ class Config(DtlsConfigExtras, COwner):
 
     def set_debug(self, level: int) -> None:
         """Forward Mbed TLS debug output up to ``level`` (0-5) to the Python logger
-        ``mbedtls_py.mbedtls`` at DEBUG.  The threshold is process-wide in Mbed TLS."""
+        ``mbedtls_py.mbedtls`` at DEBUG.  The threshold is process-wide in Mbed TLS.
+
+        The lines of one ``Context`` call are logged, in order, when the call
+        has released the context, before it returns: a handler may call the
+        context (README "Callbacks").  Lines Mbed TLS writes while the
+        garbage collector frees a context that was never closed appear at
+        the next context call of that thread."""
         _int_in(level, 0, 5, "debug level")
         lib.mbedtls_debug_set_threshold(level)
         lib.mpy_conf_dbg_named(self._owner, lib._mpy_debug_to_logging if level else ffi.NULL)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._ctxbase import as_data
+from ._ctxbase import as_data, pending, run_deferred
 from ._lib import ffi, lib
 from ._context_dtls import DtlsContextExtras, Session
 from .clock import RealClock, VirtualClock
@@ -99,6 +99,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             keylog = getattr(config, "keylog", None) or _default_keylog.get()
         if keylog is not None:
             self.keylog = keylog
+        if pending:
+            run_deferred()
 
     # -- lifetime ------------------------------------------------------------
 
@@ -109,6 +111,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             if conn is not None:
                 self._ssl = self._inq = self._outq = None
                 ffi.release(conn)
+        if pending:  # what mbedtls_ssl_free wrote to a debug log
+            run_deferred()
 
     @property
     def closed(self) -> bool:
@@ -139,6 +143,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             rc = lib.mbedtls_ssl_handshake(ssl if ssl is not None else self._c())
         finally:
             lock.release()
+        if pending:  # key export / debug callbacks, outside the lock
+            run_deferred()
         return as_err(rc) if rc else 0
 
     def handshake_step(self) -> int:
@@ -147,6 +153,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             if self._mtu:
                 self._check_mtu()
             rc = lib.mbedtls_ssl_handshake_step(self._c())
+        if pending:
+            run_deferred()
         return as_err(rc) if rc else 0
 
     def close_notify(self) -> int:
@@ -158,6 +166,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             rc = lib.mbedtls_ssl_close_notify(ssl if ssl is not None else self._c())
         finally:
             lock.release()
+        if pending:  # key export / debug callbacks, outside the lock
+            run_deferred()
         return as_err(rc) if rc else 0
 
     def session_reset(self) -> int:
@@ -172,6 +182,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
                 lib.mpy_conn_wipe_keys(self._conn)  # the old connection's secret
         finally:
             lock.release()
+        if pending:  # key export / debug callbacks, outside the lock
+            run_deferred()
         return as_err(rc) if rc else 0
 
     def write(self, data: bytes) -> int:
@@ -187,6 +199,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             rc = lib.mbedtls_ssl_write(ssl if ssl is not None else self._c(), data, len(data))
         finally:
             lock.release()
+        if pending:
+            run_deferred()
         return rc if rc >= 0 else as_err(rc)
 
     def read_into(self, buffer: bytearray | memoryview) -> int:
@@ -209,6 +223,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             rc = lib.mbedtls_ssl_read(ssl if ssl is not None else self._c(), cbuf, n)
         finally:
             lock.release()
+        if pending:
+            run_deferred()
         return rc if rc >= 0 else as_err(rc)
 
     def check_pending(self) -> int:
@@ -228,6 +244,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
         buf = ffi.new("unsigned char[]", data)
         with self._lock:
             rc = lib.mbedtls_ssl_check_record(self._c(), buf, len(data))
+        if pending:
+            run_deferred()
         return as_err(rc) if rc else 0
 
     def set_client_transport_id(self, info: bytes) -> int:
@@ -243,6 +261,8 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
                                                          info, len(info))
         finally:
             lock.release()
+        if pending:  # key export / debug callbacks, outside the lock
+            run_deferred()
         return as_err(rc) if rc else 0
 
     def set_hostname(self, hostname: str | None) -> int:

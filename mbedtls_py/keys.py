@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from ._ctxbase import ContextBase, c_callback
+from ._ctxbase import ContextBase, c_callback, defer
 from ._lib import ffi, lib
 
 __all__ = ["ExportedKeys", "KeyLog", "export_keys_to", "KeyExport"]
@@ -54,7 +54,7 @@ def _mpy_keys_exported(conn: Any, arg: Any) -> None:  # C callback, under the co
     keylog = ffi.from_handle(arg)
     keys = ExportedKeys(bytes(conn.client_random), bytes(conn.server_random),
                         bytes(conn.master_secret))
-    keylog(keys.nss_keylog_line())
+    defer(keylog, keys.nss_keylog_line())  # called once the lock is released
 
 
 
@@ -73,8 +73,10 @@ class KeyExport(ContextBase):
         gets the NSS key log line, and :meth:`exported_keys` returns the keys
         until ``session_reset()``, ``clear_queues()`` or ``close()`` wipe them
         (``mbedtls_platform_zeroize``).  Setting ``None`` turns export off and
-        wipes.  The callable runs inside the handshake call: it must not call
-        this context."""
+        wipes.  The callable runs when the call that completed the handshake
+        (``handshake()``, ``read_into()``...) has released the context, just
+        before it returns, in the same thread: it may use this context
+        freely, even close it (README "Callbacks")."""
         return self._keylog
 
     @keylog.setter

@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ._ctxbase import ContextBase
+from ._ctxbase import ContextBase, pending, run_deferred
 from ._lib import ffi, lib
 from .errors import error_for
 
@@ -106,9 +106,11 @@ class RaisingForms(ContextBase):
             if buf is None:
                 buf = self._rbuf = ffi.new("unsigned char[]", READ_BUF)
             rc: int = lib.mbedtls_ssl_read(ssl, buf, n)
-            if rc >= 0:
-                data: bytes = ffi.unpack(ffi.cast("char *", buf), rc)
-                return data
+            data: bytes = ffi.unpack(ffi.cast("char *", buf), rc) if rc >= 0 else b""
+        if pending:  # key export / debug callbacks, outside the lock
+            run_deferred()
+        if rc >= 0:
+            return data
         raise error_for(rc, f"{self.name}: read")
 
     def send(self, data: bytes) -> int:

@@ -230,3 +230,61 @@ def test_explore_checks_classes_and_out_before_exploring(
 
     line = _one_line_exit_2(capsys, lambda: main(args))
     assert "schedules in" not in line
+
+
+# -- callbacks that call their own context --------------------------------------
+
+_CALLBACK_PRELUDE = """
+import logging
+from mbedtls_py import Context
+from mbedtls_py.testing import psk_configs, handshake_pair
+c, s = psk_configs(seed=1)
+cli, srv = Context(c, name="cli"), Context(s, name="srv")
+"""
+
+
+@pytest.mark.parametrize("action", ["print(cli.state)", "cli.keylog = None", "cli.close()"])
+def test_a_keylog_callback_may_call_its_own_context(action: str) -> None:
+    """A keylog callable that reads ``.state``, sets ``keylog = None`` or
+    closes its context ran under the context's lock and deadlocked; now it
+    runs after the call released the lock (bounded: a child with a timeout)."""
+    out = run_isolated(_CALLBACK_PRELUDE + f"""
+def keylog(line):
+    print("line", line.split()[0])
+    {action}
+cli.keylog = keylog
+try:
+    handshake_pair(cli, srv)
+except Exception as e:  # the client closed itself mid-handshake
+    print("stopped:", type(e).__name__)
+print("done", cli.closed)
+""", timeout=30)
+    assert not out.hung and not out.crashed, out
+    assert out.returncode == 0, out.stderr
+    assert "line CLIENT_RANDOM" in out.stdout and "done" in out.stdout, out.stdout
+    if action == "print(cli.state)":
+        assert "SERVER_CHANGE_CIPHER_SPEC" in out.stdout  # the state the call left
+
+
+def test_a_debug_log_handler_may_call_its_own_context() -> None:
+    """A logging handler fed by ``set_debug()`` that reads ``.state`` of the
+    context being debugged, and finally closes it: no deadlock, every line
+    is logged after its call returned."""
+    out = run_isolated(_CALLBACK_PRELUDE + """
+class Handler(logging.Handler):
+    n = 0
+    def emit(self, record):
+        Handler.n += 1
+        if not cli.closed:
+            cli.state
+log = logging.getLogger("mbedtls_py.mbedtls")
+log.addHandler(Handler()); log.setLevel(logging.DEBUG)
+c.set_debug(2)
+assert handshake_pair(cli, srv) == (0, 0)
+n = Handler.n
+cli.close()
+print("lines", n > 10, Handler.n > n)
+""", timeout=30)
+    assert not out.hung and not out.crashed, out
+    assert out.returncode == 0, out.stderr
+    assert "lines True True" in out.stdout, out.stdout  # also what close() freed
