@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from _isolated import run_isolated
@@ -37,7 +39,9 @@ def _owners() -> dict[str, object]:
 def test_c_owning_objects_refuse_copies(how: str) -> None:
     """copy, deepcopy and pickle of every class that owns C memory raise a
     TypeError that says why, instead of sharing the C pointers."""
-    fn = {"copy": copy.copy, "deepcopy": copy.deepcopy, "pickle": pickle.dumps}[how]
+    fns: dict[str, Callable[[Any], object]] = {"copy": copy.copy, "deepcopy": copy.deepcopy,
+                                               "pickle": pickle.dumps}
+    fn = fns[how]
     for name, obj in _owners().items():
         with pytest.raises(TypeError, match="cannot be copied or pickled"):
             fn(obj)
@@ -77,12 +81,13 @@ def test_copy_close_write_does_not_crash() -> None:
     (Rng, lambda o: o.random(4)),
     (VirtualClock, lambda o: o.advance(1)),
 ], ids=lambda v: getattr(v, "__name__", ""))
-def test_objects_made_without_init_raise_clearly(cls: type, use: object) -> None:
+def test_objects_made_without_init_raise_clearly(cls: Any,
+                                                use: Callable[[Any], object]) -> None:
     """``X.__new__(X)`` then any use: a TypeError naming the class and the
     missing ``__init__``, not an AttributeError on a private name."""
     obj = cls.__new__(cls)
     with pytest.raises(TypeError, match=rf"{cls.__name__}.__init__ was never called"):
-        use(obj)  # type: ignore[operator]
+        use(obj)
     if cls in (Context, Config):
         assert "not initialised" in repr(obj)
 
