@@ -19,7 +19,8 @@ from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import psk_configs
 from mbedtls_py.wire.rules import parse_rule
 
-pytestmark = pytest.mark.sanitize
+# The crash and deadlock tests are part of the short ASan+UBSan pass (./dev.sh sanitize).
+sanitize = pytest.mark.sanitize
 
 
 # -- copies and objects made without __init__ ---------------------------------
@@ -35,6 +36,7 @@ def _owners() -> dict[str, object]:
             "PrivateKey": PrivateKey(p.key_pem)}
 
 
+@sanitize
 @pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
 def test_c_owning_objects_refuse_copies(how: str) -> None:
     """copy, deepcopy and pickle of every class that owns C memory raise a
@@ -47,6 +49,7 @@ def test_c_owning_objects_refuse_copies(how: str) -> None:
             fn(obj)
 
 
+@sanitize
 def test_copy_close_write_does_not_crash() -> None:
     """``c2 = copy.copy(ctx); ctx.close(); c2.write(b"x")`` segfaulted
     (use after free in debug.c); now the copy is refused."""
@@ -68,6 +71,7 @@ def test_copy_close_write_does_not_crash() -> None:
     assert out.returncode == 0 and out.stdout.startswith("refused:"), out
 
 
+@sanitize
 @pytest.mark.parametrize("cls,use", [
     (Context, lambda o: o.handshake()),
     (Context, lambda o: o.state),
@@ -248,6 +252,7 @@ cli, srv = Context(c, name="cli"), Context(s, name="srv")
 """
 
 
+@sanitize
 @pytest.mark.parametrize("action", ["print(cli.state)", "cli.keylog = None", "cli.close()"])
 def test_a_keylog_callback_may_call_its_own_context(action: str) -> None:
     """A keylog callable that reads ``.state``, sets ``keylog = None`` or
@@ -271,6 +276,7 @@ print("done", cli.closed)
         assert "SERVER_CHANGE_CIPHER_SPEC" in out.stdout  # the state the call left
 
 
+@sanitize
 def test_a_debug_log_handler_may_call_its_own_context() -> None:
     """A logging handler fed by ``set_debug()`` that reads ``.state`` of the
     context being debugged, and finally closes it: no deadlock, every line
