@@ -15,6 +15,7 @@ from _isolated import run_isolated
 
 from mbedtls_py import CertificateChain, Config, Context, PrivateKey, Rng, VirtualClock
 from mbedtls_py.context import Session
+from mbedtls_py.features import has as has_feature
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import psk_configs
 from mbedtls_py.wire.rules import parse_rule
@@ -253,6 +254,7 @@ cli, srv = Context(c, name="cli"), Context(s, name="srv")
 
 
 @sanitize
+@pytest.mark.skipif(not has_feature("KEY_EXPORT"), reason="no per-context key export (2.x)")
 @pytest.mark.parametrize("action", ["print(cli.state)", "cli.keylog = None", "cli.close()"])
 def test_a_keylog_callback_may_call_its_own_context(action: str) -> None:
     """A keylog callable that reads ``.state``, sets ``keylog = None`` or

@@ -31,7 +31,8 @@ class Link:
     (probability of one more copy), then for each copy ``delay_ms`` plus a
     uniform jitter in ``[-jitter_ms, +jitter_ms]`` (never below 0) and, with
     probability ``reorder``, ``reorder_delay_ms`` more so that later datagrams
-    overtake it.  Attributes may be changed at any time.  ``rng`` is the
+    overtake it.  Delays are below 2**62 ms (``wire.vtime``, the virtual
+    clock's limit).  Attributes may be changed at any time.  ``rng`` is the
     link's random stream; a network's links make theirs from the network seed
     when they first draw (``random_stream()``), so ``rng`` is ``None`` until then.
     """

@@ -195,7 +195,8 @@ class NetworkSending:
 
     def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
         """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now
-        (no rules, no link impairments)."""
+        (no rules, no link impairments; ``after_ms`` below 2**62, the virtual
+        clock's limit)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes-like")
         check_ms(after_ms, "after_ms")
