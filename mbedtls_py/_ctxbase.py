@@ -37,7 +37,15 @@ pending: dict[int, list[tuple[Callable[..., object], tuple[Any, ...]]]] = {}
 
 def defer(fn: Callable[..., object], *args: Any) -> None:
     """Run ``fn(*args)`` when this thread's context call returns (from a C callback)."""
-    pending.setdefault(threading.get_ident(), []).append((fn, args))
+    ident = threading.get_ident()
+    entries = pending.get(ident)
+    if entries is None:
+        if len(pending) >= 64:  # threads that ended with lines queued (a GC'd context's)
+            alive = {t.ident for t in threading.enumerate()}
+            for gone in [i for i in pending if i not in alive]:
+                del pending[gone]
+        entries = pending[ident] = []
+    entries.append((fn, args))
 
 
 def run_deferred() -> None:

@@ -99,8 +99,6 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             keylog = getattr(config, "keylog", None) or _default_keylog.get()
         if keylog is not None:
             self.keylog = keylog
-        if pending:
-            run_deferred()
 
     # -- lifetime ------------------------------------------------------------
 
@@ -143,7 +141,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             rc = lib.mbedtls_ssl_handshake(ssl if ssl is not None else self._c())
         finally:
             lock.release()
-        if pending:  # key export / debug callbacks, outside the lock
+        if pending:  # key export / debug callbacks, run now that the lock is free
             run_deferred()
         return as_err(rc) if rc else 0
 
@@ -166,7 +164,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
             rc = lib.mbedtls_ssl_close_notify(ssl if ssl is not None else self._c())
         finally:
             lock.release()
-        if pending:  # key export / debug callbacks, outside the lock
+        if pending:
             run_deferred()
         return as_err(rc) if rc else 0
 
@@ -182,7 +180,7 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
                 lib.mpy_conn_wipe_keys(self._conn)  # the old connection's secret
         finally:
             lock.release()
-        if pending:  # key export / debug callbacks, outside the lock
+        if pending:
             run_deferred()
         return as_err(rc) if rc else 0
 
@@ -261,8 +259,6 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
                                                          info, len(info))
         finally:
             lock.release()
-        if pending:  # key export / debug callbacks, outside the lock
-            run_deferred()
         return as_err(rc) if rc else 0
 
     def set_hostname(self, hostname: str | None) -> int:
