@@ -270,8 +270,8 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
 
 def _run_real(case: Case, seed: int, srv_o: dict[str, Any] | None, cli_o: dict[str, Any] | None,
               pxy: ProxyOptions | None, req: Any, t0: float) -> Result:
-    from .parse import default_ssl_opt
     from .realpeers import run_real
+    from .tree import tests_dir
     bridge = _Bridge()
     old = (debug_log.level, debug_log.propagate)
     debug_log.addHandler(bridge)
@@ -288,7 +288,7 @@ def _run_real(case: Case, seed: int, srv_o: dict[str, Any] | None, cli_o: dict[s
 
     try:
         srv_out, cli_out, cli_exit, srv_exit, world = run_real(
-            case, seed, srv_o, cli_o, make, pxy, default_ssl_opt().parent,
+            case, seed, srv_o, cli_o, make, pxy, tests_dir(),
             DOG_DELAY_S * 1000 * req.cli_delay_factor)
     except (Unsupported, ValueError, OSError) as e:
         return Result(case, seed, "UNSUPPORTED", f"real peers: {e}")
