@@ -91,7 +91,9 @@ def _work(item: tuple[int, int]) -> dict[str, Any]:
         r = run_case(_CASES[idx], seed, real_peers=_REAL[0])
     except Exception as e:  # noqa: BLE001 - a crash of the runner: ERROR, not the case's FAIL
         return {"name": _CASES[idx].name, "number": _CASES[idx].number, "seed": seed,
-                "verdict": "ERROR", "reason": f"runner error: {e!r}", "virtual_ms": 0,
+                "verdict": "ERROR", "reason": f"runner error: {e!r}"
+                + (f": {e.filename}" if isinstance(e, OSError) and e.filename else ""),
+                "virtual_ms": 0,
                 "real_s": 0.0, "cli_exit": None, "digest": None}
     return describe(r)
 

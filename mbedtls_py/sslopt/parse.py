@@ -272,6 +272,7 @@ def load_cases(ssl_opt: Path | str | None = None) -> list[Case]:
         cases += _parse_file(f, dict(env))
     for i, c in enumerate(cases, 1):
         c._number = i  # type: ignore[attr-defined]
+        c._tests = path.parent.resolve()  # type: ignore[attr-defined]  # (tree.use_for)
     _LOADED[key] = cases
     return list(cases)
 

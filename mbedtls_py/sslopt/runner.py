@@ -25,6 +25,7 @@ from .parse import Case, client_stages, proxy_argv, server_argv
 from .programs import client2, server2
 from .proxy import ProxyOptions, parse_proxy_args
 from .reqs import requirements
+from .tree import use_for
 from .world import Program, World
 
 __all__ = ["Result", "run_case", "bre_to_python", "check_assertions"]
@@ -190,6 +191,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     """Run ``case`` once with ``seed``; the verdict comes from its assertions.
     With ``real_peers``, a case with an OpenSSL/GnuTLS peer runs over real UDP
     (``realpeers``)."""
+    use_for(case)  # its data files are relative to its own tree (--ssl-opt PATH)
     early = _skip_result(case, seed, real_peers)
     if early is not None:
         return early

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from .._csrc import fetch_module
 
-__all__ = ["SourceUnavailable", "default_ssl_opt", "ensure_ssl_opt", "use", "tests_dir",
-           "data_dir"]
+__all__ = ["SourceUnavailable", "default_ssl_opt", "ensure_ssl_opt", "use", "use_for",
+           "tests_dir", "data_dir"]
 
 _CURRENT: list[Path] = []
 
@@ -59,6 +59,14 @@ def ensure_ssl_opt() -> Path:
 def use(tests: Path) -> None:
     """Make ``tests`` (an ssl-opt.sh's directory) the tree of this process."""
     _CURRENT[:] = [tests.resolve()]
+
+
+def use_for(case: object) -> None:
+    """Make the tree ``case`` was read from (``load_cases`` records it) current:
+    cases of two trees may run in one process."""
+    tests = getattr(case, "_tests", None)
+    if tests is not None:
+        use(tests)
 
 
 def tests_dir() -> Path:
