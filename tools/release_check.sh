@@ -78,7 +78,7 @@ case "$WHEEL" in *manylinux*) ;; *) die "$WHEEL is not tagged manylinux" ;; esac
 echo "release-check: wheel $(basename "$WHEEL")" >&2
 
 step "fresh venv + pip install the wheel" bash -c \
-    "python3 -m venv '$WORK/venv' && '$WORK/venv/bin/pip' install -q '$WHEEL' pytest"
+    "'$PY' -m venv '$WORK/venv' && '$WORK/venv/bin/pip' install -q '$WHEEL' pytest"
 BIN=$WORK/venv/bin
 mkdir -p "$WORK/empty"
 cd "$WORK/empty"
