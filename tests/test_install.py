@@ -164,9 +164,10 @@ def test_installed_unpacks_a_cached_tarball(tmp_path: Path,
 
 
 def test_build_machinery_found_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The checkout's csrc/ is the build machinery; without a C compiler the
-    build says, in one line, what to install."""
-    assert _csrc.csrc_dir() == ROOT / "csrc"
+    """The checkout's csrc/ (installed: the wheel's copy) is the build machinery;
+    without a C compiler the build says, in one line, what to install."""
+    csrc = _csrc.csrc_dir()
+    assert csrc in (ROOT / "csrc", Path(_csrc.__file__).parent / "_build" / "csrc")
     build = _csrc.load_build()
     monkeypatch.setenv("CC", "/nonexistent/cc")
     with pytest.raises(RuntimeError) as e:
