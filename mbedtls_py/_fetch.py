@@ -33,7 +33,7 @@ Standard library only, and loadable by file path (the build script loads it
 before the package can be imported).
 
 Usage: ``python vendor/fetch.py [--pin VERSION] [--force] [--check] [--list]``
-(installed: ``python -m mbedtls_py._fetch ...``)
+(installed: ``mbedtls-py fetch ...``)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 Pin = dict[str, Any]  # one entry of pins.json, with its "version"
 
@@ -140,7 +140,7 @@ def _help(pin: Pin | None = None) -> str:
         f"Mbed TLS {PIN['version']}'s source (its tests, programs and library) is needed here "
         f"and is not in {source_dir(PIN)}.\n"
         f"  Fetch it (needs apt-get and a Debian package mirror in /etc/apt):\n"
-        f"      python -m mbedtls_py._fetch --pin {PIN['version']}\n"
+        f"      mbedtls-py fetch --pin {PIN['version']}   (or python -m mbedtls_py fetch ...)\n"
         f"  Or, without network: copy {PIN['tarball']} (sha256 {PIN['sha256']}) to\n"
         f"      {download_dir()}/  and run the same command (it unpacks and checks it)\n"
         f"  The cache directory moves with MBEDTLS_PY_CACHE=DIR."
@@ -333,18 +333,27 @@ def ensure_source(force: bool = False, version: str | None = None,
     return dest
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(prog="vendor/fetch.py" if CHECKOUT else "python -m mbedtls_py._fetch",
-                                 description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=_help())
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad input: one line on stderr, exit status 2 (``mbedtls_py._cliargs``'s
+    behaviour; this module imports nothing of the package)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {' '.join(message.split())} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``vendor/fetch.py`` / ``mbedtls-py fetch``: fetch, verify and unpack a pin."""
+    ap = _OneLineParser(prog="vendor/fetch.py" if CHECKOUT else "mbedtls-py fetch",
+                        description=__doc__.split("\n\n")[0],
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_help())
     ap.add_argument("--pin", metavar="VERSION",
                     help=f"which pin (default: ${PIN_ENV} or {DEFAULT_VERSION})")
     ap.add_argument("--force", action="store_true", help="fetch and unpack again")
     ap.add_argument("--check", action="store_true",
                     help="only report whether the pinned source is in place (exit 1 if not)")
     ap.add_argument("--list", action="store_true", help="list the pins and exit")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.list:
         for version, pin in PINS.items():
             mark = " (default)" if version == DEFAULT_VERSION else ""

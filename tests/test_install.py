@@ -142,7 +142,7 @@ def test_installed_without_network_says_what_to_do(tmp_path: Path,
     with pytest.raises(fetch.SourceError) as e:
         fetch.ensure_source(version="3.6.6")
     text = str(e.value)
-    assert "python -m mbedtls_py._fetch --pin 3.6.6" in text
+    assert "mbedtls-py fetch --pin 3.6.6" in text
     assert str(tmp_path / "cache" / "download") in text and fetch.PINS["3.6.6"]["sha256"] in text
 
 
