@@ -57,7 +57,8 @@ Pin = dict[str, Any]  # one entry of pins.json, with its "version"
 
 PKG = Path(__file__).resolve().parent       # the mbedtls_py package
 _VENDOR = PKG.parent / "vendor"             # a source checkout's vendor/, if any
-CHECKOUT = (_VENDOR / "pins.json").is_file() and (PKG.parent / "csrc").is_dir()
+# The same test as mbedtls_py._csrc.checkout() (this module cannot import the package).
+CHECKOUT = (PKG.parent / "csrc" / "mbedtls_build.py").is_file()
 
 
 def _cache_dir(*parts: str) -> Path:
