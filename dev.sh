@@ -4,7 +4,9 @@
 #   ./dev.sh repro [ARGS...]   the seed's close_notify race (python -m mbedtls_py repro close-notify)
 #   ./dev.sh test  [ARGS...]   the test suite (pytest); without ARGS (CI) also the key
 #                              tests on library variant 3.6.6 (MBEDTLS_PY_CI_VARIANT=
-#                              to skip) and the sanitizer pass (MBEDTLS_PY_CI_SANITIZE=0)
+#                              to skip), the release checks on the built wheel
+#                              (tools/release_check.sh; MBEDTLS_PY_CI_RELEASE=0 to skip)
+#                              and the sanitizer pass (MBEDTLS_PY_CI_SANITIZE=0)
 #   ./dev.sh shell             a shell with the project's virtual environment active
 #   ./dev.sh sanitize [ARGS]   under ASan+UBSan (own build, .venv-asan): with no ARGS the
 #                              CI pass (pytest -m sanitize, then 20,000 fuzzed datagrams);
@@ -108,6 +110,11 @@ case "$cmd" in
         "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1
         "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant "$variant" \
             $VARIANT_TESTS || rc=$?
+        if [ "${MBEDTLS_PY_CI_RELEASE:-1}" != 0 ]; then
+            echo "dev.sh: the release checks (sdist, wheel, auditwheel, the installed wheel)..." >&2
+            case "$VENV" in /*) venv_abs=$VENV ;; *) venv_abs=$PWD/$VENV ;; esac
+            VENV="$venv_abs" tools/release_check.sh || rc=$?
+        fi
         if [ "${MBEDTLS_PY_CI_SANITIZE:-1}" != 0 ]; then
             echo "dev.sh: the short sanitizer pass (ASan+UBSan)..." >&2
             ( sanitize ) || rc=$?
@@ -122,7 +129,7 @@ case "$cmd" in
         sanitize "$@"
         ;;
     *)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
         [ -z "$cmd" ] || [ "$cmd" = -h ] || [ "$cmd" = --help ] || exit 2
         ;;
 esac

@@ -31,8 +31,13 @@ from typing import NamedTuple
 
 from cffi import FFI
 
-ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
+CSRC = Path(__file__).resolve().parent
+# A source checkout (csrc/ next to mbedtls_py/), or an installed wheel, which
+# carries this directory as mbedtls_py/_build/csrc (setup.py's build_py):
+# there only variants and upstream programs are built, into the user's cache.
+CHECKOUT = (CSRC.parent / "mbedtls_py" / "_fetch.py").is_file()
+ROOT = CSRC.parent if CHECKOUT else CSRC.parent.parent.parent  # the checkout; site-packages
+PKG = ROOT / "mbedtls_py"
 GENERATED = CSRC / "_generated"
 CONFIG_HEADER = "mbedtls_py_config.h"
 GLUE_SOURCES = [CSRC / "glue.c", CSRC / "sslopt_glue.c"]
@@ -43,10 +48,23 @@ from cdefs import MODULES  # noqa: E402
 
 
 def _load_fetch():
-    spec = importlib.util.spec_from_file_location("_mbedtls_py_fetch", ROOT / "vendor" / "fetch.py")
+    """The package's ``_fetch.py`` (``vendor/fetch.py``'s implementation), by path:
+    the package itself may not be importable yet (its extension is built here)."""
+    name = "_mbedtls_py_fetch"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, PKG / "_fetch.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _cache_build_dir() -> Path:
+    spec = importlib.util.spec_from_file_location("_mbedtls_py_cachedir", PKG / "cachedir.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return Path(module.cache_dir("build"))
 
 
 fetch = _load_fetch()
@@ -54,7 +72,7 @@ PIN = fetch.PIN
 
 
 def package_version() -> str:
-    text = (ROOT / "mbedtls_py" / "_version.py").read_text()
+    text = (PKG / "_version.py").read_text()
     return re.search(r'__version__\s*=\s*"([^"]+)"', text).group(1)
 
 
@@ -87,7 +105,12 @@ def default_target() -> Target:
     """The extension every install has: the selected pin as ``mbedtls_py._lib_default``
     (``mbedtls_py/_lib.py`` loads it, or a variant)."""
     return Target(DEFAULT_MODULE, mbedtls_source(), PIN["version"], PIN["sha256"],
-                  ROOT / ".build")
+                  default_build_dir())
+
+
+def default_build_dir() -> Path:
+    """``.build/`` of the checkout; installed, ``cache_dir("build")``."""
+    return ROOT / ".build" if CHECKOUT else _cache_build_dir()
 
 
 def tree_hash(src: Path) -> str:
@@ -178,7 +201,7 @@ def write_generated(src: Path, generated: Path = GENERATED) -> str:
 
 # ---- the Err stub for type checkers -------------------------------------------
 
-ERR_STUB = ROOT / "mbedtls_py" / "_err.pyi"
+ERR_STUB = PKG / "_err.pyi"
 _ERR_VALUE_RE = re.compile(r"^#define\s+MBEDTLS_ERR_([A-Z0-9_]+)\s+-0x([0-9A-Fa-f]+)\b", re.M)
 _PSA_VALUE_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_t\)\s*-(\d+)\)",
                            re.M)
@@ -219,7 +242,29 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g
 
 
 def compiler() -> list[str]:
-    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    """The C compiler (``$CC``, else Python's, else ``cc``); RuntimeError in one
+    line naming what to install when there is none."""
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    if not cc or shutil.which(cc[0]) is None:
+        if cc and shutil.which("cc") is not None and "CC" not in os.environ:
+            return ["cc"]  # Python was built with a compiler this machine lacks
+        raise RuntimeError(f"no C compiler ({cc[0] if cc else 'cc'} not found): install one, "
+                           "e.g. `apt-get install gcc libc6-dev` (or set CC=...)")
+    return cc
+
+
+def check_toolchain() -> None:
+    """RuntimeError, in one line naming what to install, unless a C compiler,
+    ``ar`` and Python's headers (what the extension is compiled against) are here."""
+    compiler()
+    if shutil.which("ar") is None:
+        raise RuntimeError("no `ar` (to archive Mbed TLS's objects): install binutils, "
+                           "e.g. `apt-get install binutils`")
+    include = Path(sysconfig.get_paths()["include"])
+    if not (include / "Python.h").is_file():
+        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        raise RuntimeError(f"no Python.h in {include}: install Python {version}'s development "
+                           f"headers, e.g. `apt-get install python{version}-dev`")
 
 
 def library_cflags(src: Path) -> list[str]:
@@ -236,7 +281,7 @@ def static_library_path(src: Path, target: Target | None = None) -> Path:
     key.update((target.identity if target else PIN["sha256"]).encode())
     key.update((CSRC / CONFIG_HEADER).read_bytes())
     key.update(" ".join(compiler() + library_cflags(src)).encode())
-    build_dir = target.build_dir if target else ROOT / ".build"
+    build_dir = target.build_dir if target else default_build_dir()
     return build_dir / f"mbedtls-{key.hexdigest()[:12]}" / "libmbedtls_py.a"
 
 

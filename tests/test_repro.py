@@ -168,18 +168,19 @@ def test_cli_rejects_nonsense(argv: list[str], quoted: str) -> None:
     assert len(errors) == 1 and quoted in errors[0] and "give" in errors[0], p.stderr
 
 
-def test_upstream_client_without_source_tree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+def test_upstream_client_without_source_tree(monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """From an installed wheel (no csrc/ next to the package) --peer upstream-client
-    says what to do and exits 2 instead of a traceback."""
-    from mbedtls_py.peers import upstream_build
+    """An installation without the build machinery (neither a checkout's csrc/
+    nor the copy a wheel carries) makes --peer upstream-client say what to do
+    and exit 2 instead of a traceback."""
+    from mbedtls_py import _csrc
 
-    monkeypatch.setattr(upstream_build, "ROOT", tmp_path)
+    monkeypatch.setattr(_csrc, "csrc_dir", lambda: None)
     with pytest.raises(SystemExit) as info:
         main(["close-notify", "--peer", "upstream-client", "--runs", "1"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "source checkout" in err and "--peer openssl" in err
+    assert "build machinery" in err and "--peer openssl" in err
 
 
 def test_inconclusive_is_never_success() -> None:

@@ -48,10 +48,13 @@ def test_ticket_expiry_follows_virtual_time() -> None:
 
 
 def _mutated(tmp_path: Path, old: str, new: str) -> Path:
+    """A tree with an edited copy of ssl-opt.sh (its data files: the pinned tree's)."""
     text = default_ssl_opt().read_text()
     assert text.count(old) == 1, old
-    copy = tmp_path / "ssl-opt.sh"
+    copy = tmp_path / "tests" / "ssl-opt.sh"
+    copy.parent.mkdir(parents=True)
     copy.write_text(text.replace(old, new))
+    (tmp_path / "framework").symlink_to(default_ssl_opt().parent.parent / "framework")
     return copy
 
 

@@ -25,6 +25,8 @@ COMMANDS = {
     "fuzz": ("mbedtls_py.fuzz.cli", "seeded datagram fuzzer of real contexts in every state"),
     "udp-proxy": ("mbedtls_py.sslopt.udpproxy_cli",
                   "upstream's udp_proxy (drop/delay/duplicate/...), exact model, real UDP"),
+    "fetch": ("mbedtls_py._fetch",
+              "fetch and verify a pinned Mbed TLS source (installed: into the user's cache)"),
     "ssl-opt": ("mbedtls_py.sslopt.cli",
                 "upstream ssl-opt.sh's DTLS cases in process, in virtual time"),
 }

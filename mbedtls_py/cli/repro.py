@@ -142,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.peer == "upstream-client":
-        from ..peers import upstream_build
-        if not (upstream_build.ROOT / "csrc" / "mbedtls_build.py").is_file():
-            ap.error("--peer upstream-client builds upstream's dtls_client from the Mbed TLS "
-                     "source, which an installed wheel does not ship: run it from a source "
-                     "checkout (./dev.sh repro ...) or use --peer openssl")
+        from .._csrc import csrc_dir
+        if csrc_dir() is None:
+            ap.error("--peer upstream-client builds upstream's dtls_client, and this "
+                     "installation has no build machinery (csrc/): reinstall mbedtls-py "
+                     "or use --peer openssl")
     policies = list(POLICIES) if args.mitigation == "all" else [args.mitigation]
     scenarios = {"all": list(SCENARIOS), "late": list(LATE_SCENARIOS),
                  "bad-input": list(BAD_INPUT_SCENARIOS)}.get(args.scenario, [args.scenario])

@@ -29,6 +29,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._progress import LINE_INTERVAL_S
 from .model import DatagramId, EventId, Fault, Schedule, event_words, schedule_to_json, \
     schedule_words
 from .probe import Outcome, Probe, code_name
@@ -247,13 +248,17 @@ def explore(spec: str, policy: str = "none", faults: int = 1, *,
 
 
 def stderr_progress(label: str) -> Callable[[int, int], None]:
-    """A progress callback writing ``label: done/total`` to stderr."""
+    """A progress callback writing ``label: done/total`` to stderr: rewritten in
+    place every second on a terminal, else a line every ``LINE_INTERVAL_S``."""
     last = [0.0]
+    tty = sys.stderr.isatty()
+    interval = 1.0 if tty else LINE_INTERVAL_S
 
     def report(done: int, total: int) -> None:
         now = time.monotonic()
-        if done == total or now - last[0] > 1.0:
+        if done == total or now - last[0] > interval:
             last[0] = now
-            print(f"\r{label}: {done}/{total} schedules", end="\n" if done == total else "",
-                  file=sys.stderr, flush=True)
+            print(f"\r{label}: {done}/{total} schedules" if tty else
+                  f"{label}: {done}/{total} schedules",
+                  end="\n" if done == total or not tty else "", file=sys.stderr, flush=True)
     return report

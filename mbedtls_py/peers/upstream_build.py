@@ -5,8 +5,9 @@ source, with a small address shim.
 ``vendor/mbedtls/programs/ssl/*.c`` and the test certificates they embed from
 ``vendor/mbedtls/tests/src/certs.c``, and links them against the same static
 archive as the extension (``csrc/mbedtls_build.py``, same config header), into the
-git-ignored ``.build/upstream/<key>/``.  It runs on demand (needs a source
-checkout and a C compiler) and is not part of the wheel.
+git-ignored ``.build/upstream/<key>/`` (installed: the per-user cache's
+``build/upstream/<key>/``, from the source fetched into the cache).  It runs
+on demand and needs a C compiler.
 
 The samples hard-code their addresses: ``dtls_server`` binds ``::`` (every
 interface, IPv4 too) port 4433, ``dtls_client`` connects to 127.0.0.1:4433 and
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib
 import subprocess
 import sys
 import tempfile
@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._csrc import build_dir, load_build
 from ..creds.pki import PKI
 
 __all__ = ["build", "available", "test_certificates", "UpstreamBuild", "ROOT", "SHIM_C", "SAMPLE_PORT",
@@ -155,19 +156,10 @@ int main(int argc, char **argv)
 
 
 def _csrc_build() -> Any:
-    path = ROOT / "csrc" / "mbedtls_build.py"
-    if not path.is_file():
-        raise RuntimeError("the upstream sample programs are built from a source checkout "
-                           f"of mbedtls-py (csrc/mbedtls_build.py not found under {ROOT})")
-    name = "_mbedtls_py_csrc_build"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    try:
+        return load_build()
+    except RuntimeError as e:
+        raise RuntimeError(f"the upstream sample programs cannot be built here: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -216,7 +208,7 @@ def build(verbose: bool = False) -> UpstreamBuild:
         key.update(str(archive.stat().st_mtime_ns).encode())
         for path in sources.values():
             key.update(path.read_bytes())
-        out = ROOT / ".build" / "upstream" / key.hexdigest()[:12]
+        out = build_dir("upstream", key.hexdigest()[:12])
         result = UpstreamBuild(out, out / "dtls_server", out / "dtls_client",
                                out / "print_test_certs")
         out.mkdir(parents=True, exist_ok=True)

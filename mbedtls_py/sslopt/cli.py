@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._cliargs import OneLineParser
+from .._progress import Progress
+from .tree import SourceUnavailable
 
 __all__ = ["main"]
 
-_ORDER = ("PASS", "FAIL", "SKIP", "UNSUPPORTED", "NOTRUN")
+_ORDER = ("PASS", "FAIL", "ERROR", "SKIP", "UNSUPPORTED", "NOTRUN")
+_RAN = ("PASS", "FAIL", "ERROR")  # verdicts of a case that ran
 _MAX_CAPTURES = 50  # failing runs captured at most (each is replayed)
 
 
@@ -38,7 +41,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--ssl-opt", type=Path, metavar="PATH",
-                    help="an ssl-opt.sh other than vendor/mbedtls/tests/ssl-opt.sh")
+                    help="the ssl-opt.sh of another Mbed TLS tree (its data files are read "
+                    "from that tree too; default: the pinned source's, fetched into the user's "
+                    "cache on first use when installed)")
     ap.add_argument("--trace", metavar="NAME",
                     help="run the case NAME (exact) with --seed and print its outputs and "
                     "every datagram")
@@ -84,9 +89,11 @@ def _work(item: tuple[int, int]) -> dict[str, Any]:
     idx, seed = item
     try:
         r = run_case(_CASES[idx], seed, real_peers=_REAL[0])
-    except Exception as e:  # noqa: BLE001 - a crash of the runner is a reported FAIL
+    except Exception as e:  # noqa: BLE001 - a crash of the runner: ERROR, not the case's FAIL
         return {"name": _CASES[idx].name, "number": _CASES[idx].number, "seed": seed,
-                "verdict": "FAIL", "reason": f"runner error: {e!r}", "virtual_ms": 0,
+                "verdict": "ERROR", "reason": f"runner error: {e!r}"
+                + (f": {e.filename}" if isinstance(e, OSError) and e.filename else ""),
+                "virtual_ms": 0,
                 "real_s": 0.0, "cli_exit": None, "digest": None}
     return describe(r)
 
@@ -170,11 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers)
     except FileNotFoundError as e:
         print(f"mbedtls-py ssl-opt: error: {e}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, SourceUnavailable) else 2
     rx = re.compile(a.filter)
     chosen = [i for i, c in enumerate(_CASES) if (c.dtls or a.all) and rx.search(c.name)]
     items = [(i, s) for i in chosen for s in range(a.seed_base, a.seed_base + a.seeds)]
     tty = sys.stderr.isatty() and not a.json
+    lines = Progress(len(items), "ssl-opt", None if not tty else False)  # off a terminal
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
     it: Iterator[dict[str, Any]]
@@ -191,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             if tty:
                 print(f"\r[{n}/{len(items)}] {res['name'][:60]:60}", end="", file=sys.stderr,
                       flush=True)
-            if not a.json and (a.seeds == 1 or res["verdict"] == "FAIL"):
+            else:
+                lines(n)
+            if not a.json and (a.seeds == 1 or res["verdict"] in ("FAIL", "ERROR")):
                 if tty:
                     print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
                 extra = f" (seed {res['seed']})" if a.seeds > 1 else ""
@@ -204,13 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             pool.join()
     elapsed = time.perf_counter() - t0
     counts = Counter(r["verdict"] for r in results)
-    failing = [r for r in results if r["verdict"] == "FAIL"]
+    failing = [r for r in results if r["verdict"] in ("FAIL", "ERROR")]
     for r in failing:
         r["replay"] = _replay(r["name"], r["seed"], a.ssl_opt,
                               a.real_peers and r.get("virtual_ms", 0) == 0 and "real" in r)
     if failing and (a.pcap or a.keylog):  # same seed, same bytes: replay each, captured
         by_name = {c.name: c for c in _CASES}
-        for r in failing[:_MAX_CAPTURES]:
+        for r in [r for r in failing if r["verdict"] == "FAIL"][:_MAX_CAPTURES]:
             _captured(by_name[r["name"]], r["seed"], a.real_peers, a.pcap, a.keylog, several=True)
         print(f"{min(len(failing), _MAX_CAPTURES)} failing run(s) captured", file=sys.stderr)
     if a.json:
@@ -227,4 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {k:5d} x {name}\n        {first['replay']}")
         summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in _ORDER)
         print(f"\n{len(results)} runs of {len(chosen)} cases: {summary}; {elapsed:.1f} s real")
-    return 1 if failing else 0
+    ran = sum(counts.get(k, 0) for k in _RAN)
+    if not failing and not ran:
+        print("mbedtls-py ssl-opt: error: no case ran (every selected case was SKIP, "
+              "UNSUPPORTED or NOTRUN, or --filter matched none)", file=sys.stderr)
+    return 1 if failing else 0 if ran else 3

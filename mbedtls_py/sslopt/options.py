@@ -13,10 +13,9 @@ from typing import Any
 
 from ..config import Config
 from ..x509 import CertificateChain, PrivateKey
+from .tree import data_dir, tests_dir
 
-__all__ = ["Unsupported", "parse_options", "make_config", "DATA_DIR"]
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "vendor" / "mbedtls" / "framework" / "data_files"
+__all__ = ["Unsupported", "parse_options", "make_config"]
 
 
 class Unsupported(Exception):
@@ -93,7 +92,7 @@ def parse_options(args: list[str], endpoint: str) -> dict[str, Any]:
 def _data(path: str) -> bytes:
     p = Path(path)
     if not p.is_absolute():
-        p = DATA_DIR.parent.parent / "tests" / p
+        p = tests_dir() / p  # ssl-opt.sh runs in its tests/
     try:
         return p.read_bytes()
     except OSError as e:
@@ -107,7 +106,7 @@ def _load_pair(conf: Config, crt: str | bytes, key: str | bytes, pwd: str) -> No
 
 
 def _default_cas() -> bytes:
-    return b"".join((DATA_DIR / n).read_bytes() for n in
+    return b"".join((data_dir() / n).read_bytes() for n in
                     ("test-ca-sha256.crt", "test-ca-sha1.crt", "test-ca2.crt"))
 
 
@@ -203,8 +202,8 @@ def _certificates(endpoint: str, o: dict[str, Any], conf: Config) -> None:
     if endpoint == "client":
         if o["crt_file"] == "none" or o["key_file"] == "none":
             return
-        crt = o["crt_file"] or str(DATA_DIR / "cli-rsa-sha256.crt")
-        key = o["key_file"] or str(DATA_DIR / "cli-rsa.key")
+        crt = o["crt_file"] or str(data_dir() / "cli-rsa-sha256.crt")
+        key = o["key_file"] or str(data_dir() / "cli-rsa.key")
         _load_pair(conf, crt, key, o["key_pwd"])
         return
     init1 = sum(1 for k in ("crt_file", "key_file") if o[k] and o[k] != "none")
@@ -217,5 +216,5 @@ def _certificates(endpoint: str, o: dict[str, Any], conf: Config) -> None:
         _load_pair(conf, o["crt_file2"], o["key_file2"], o["key_pwd2"])
     if not init1 and not init2 and "none" not in (o["crt_file"], o["key_file"],
                                                   o["crt_file2"], o["key_file2"]):
-        _load_pair(conf, str(DATA_DIR / "server2-sha256.crt"), str(DATA_DIR / "server2.key"), "")
-        _load_pair(conf, str(DATA_DIR / "server5.crt"), str(DATA_DIR / "server5.key"), "")
+        _load_pair(conf, str(data_dir() / "server2-sha256.crt"), str(data_dir() / "server2.key"), "")
+        _load_pair(conf, str(data_dir() / "server5.crt"), str(data_dir() / "server5.key"), "")

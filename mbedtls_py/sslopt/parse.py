@@ -7,7 +7,8 @@ replaced, the default proxy added for DTLS), the expected client exit
 status, the ``-s/-c/-S/-C/-u/-U/-f/-F/-g`` assertions, and the
 ``requires_*``/``skip_next_test``/``client_needs_more_time``... calls that
 precede it.  Nothing is copied into this repository: the files are read from
-``vendor/mbedtls/tests`` (or ``--ssl-opt PATH``) every run.
+the pinned source's ``tests/`` (``vendor/mbedtls`` in a checkout, the user's
+cache when installed, fetched on first use) or ``--ssl-opt PATH`` every run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from . import tree
 from .shell import ShellError, eval_words, logical_statements, split_fields, words
 
 __all__ = ["Case", "default_ssl_opt", "load_cases", "base_env", "detect_dtls", "ROOT"]
@@ -75,8 +77,9 @@ def _kind(cmd: str) -> str:
 
 
 def default_ssl_opt() -> Path:
-    """``vendor/mbedtls/tests/ssl-opt.sh`` of the pinned, unpacked source."""
-    return ROOT / "vendor" / "mbedtls" / "tests" / "ssl-opt.sh"
+    """``tests/ssl-opt.sh`` of the pinned, unpacked source (``vendor/mbedtls`` in
+    a checkout, the per-user cache when installed; see ``tree``)."""
+    return tree.default_ssl_opt()
 
 
 def detect_dtls(srv_cmd: str) -> bool:
@@ -252,13 +255,14 @@ def load_cases(ssl_opt: Path | str | None = None) -> list[Case]:
     """Every ``run_test`` of ``ssl-opt.sh`` and ``opt-testcases/*.sh`` next to
     it, in the order ssl-opt.sh runs them (opt-testcases are sourced where
     ssl-opt.sh sources them: at the end)."""
-    path = Path(ssl_opt) if ssl_opt is not None else default_ssl_opt()
-    key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else 0)
+    path = Path(ssl_opt) if ssl_opt is not None else tree.ensure_ssl_opt()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such ssl-opt.sh (give --ssl-opt PATH to an "
+                                "unpacked Mbed TLS tree's tests/ssl-opt.sh)")
+    tree.use(path.parent)  # its data files and programs are relative to its tests/
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
     if key in _LOADED:
         return list(_LOADED[key])
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such ssl-opt.sh (unpack the pinned source with "
-                                "./dev.sh, or give --ssl-opt PATH)")
     in_len, out_len = _content_lens()
     env = base_env(min(16384, in_len, out_len))
     env["MAX_IN_LEN"], env["MAX_OUT_LEN"] = str(in_len), str(out_len)
@@ -268,6 +272,7 @@ def load_cases(ssl_opt: Path | str | None = None) -> list[Case]:
         cases += _parse_file(f, dict(env))
     for i, c in enumerate(cases, 1):
         c._number = i  # type: ignore[attr-defined]
+        c._tests = path.parent.resolve()  # type: ignore[attr-defined]  # (tree.use_for)
     _LOADED[key] = cases
     return list(cases)
 

@@ -4,7 +4,8 @@ Each selected DTLS case (and seed, with ``--mbedtls-ssl-opt-seeds N``)
 becomes an item named ``ssl-opt[<case name>][seed]``, so ``-k``, ``-x`` and
 ``-n`` (xdist) work as usual.  PASS passes; FAIL fails with ssl-opt.sh's
 message, the command that replays it and the tail of both outputs; SKIP,
-UNSUPPORTED and NOTRUN are skips with their reason.
+UNSUPPORTED and NOTRUN are skips with their reason.  ``--mbedtls-ssl-opt-path
+PATH`` reads the cases (and their data files) from another tree.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="collect the DTLS cases of the pinned ssl-opt.sh whose name matches REGEX")
     group.addoption("--mbedtls-ssl-opt-seeds", metavar="N", type=int, default=1,
                     help="seeds per ssl-opt case (default 1)")
+    group.addoption("--mbedtls-ssl-opt-path", metavar="PATH", default=None,
+                    help="the ssl-opt.sh of another Mbed TLS tree (its data files too; default: "
+                         "the pinned source's, fetched into the user's cache when installed)")
 
 
 class SslOptItem(pytest.Item):
@@ -59,9 +63,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not regex:
         return
     from .parse import load_cases
-    rx = re.compile(regex)
+    try:
+        rx = re.compile(regex)
+        cases = load_cases(config.getoption("--mbedtls-ssl-opt-path", default=None))
+    except (re.error, OSError) as e:  # a usage error, not an INTERNALERROR traceback
+        raise pytest.UsageError(f"--mbedtls-ssl-opt: {e}") from None
     seeds = max(1, config.getoption("--mbedtls-ssl-opt-seeds"))
-    for case in load_cases():
+    for case in cases:
         if case.dtls and rx.search(case.name):
             for seed in range(1, seeds + 1):
                 items.append(SslOptItem.from_parent(session, name=f"ssl-opt[{case.name}][{seed}]",

@@ -25,6 +25,7 @@ from .parse import Case, client_stages, proxy_argv, server_argv
 from .programs import client2, server2
 from .proxy import ProxyOptions, parse_proxy_args
 from .reqs import requirements
+from .tree import use_for
 from .world import Program, World
 
 __all__ = ["Result", "run_case", "bre_to_python", "check_assertions"]
@@ -190,6 +191,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     """Run ``case`` once with ``seed``; the verdict comes from its assertions.
     With ``real_peers``, a case with an OpenSSL/GnuTLS peer runs over real UDP
     (``realpeers``)."""
+    use_for(case)  # its data files are relative to its own tree (--ssl-opt PATH)
     early = _skip_result(case, seed, real_peers)
     if early is not None:
         return early
@@ -270,8 +272,8 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
 
 def _run_real(case: Case, seed: int, srv_o: dict[str, Any] | None, cli_o: dict[str, Any] | None,
               pxy: ProxyOptions | None, req: Any, t0: float) -> Result:
-    from .parse import default_ssl_opt
     from .realpeers import run_real
+    from .tree import tests_dir
     bridge = _Bridge()
     old = (debug_log.level, debug_log.propagate)
     debug_log.addHandler(bridge)
@@ -288,7 +290,7 @@ def _run_real(case: Case, seed: int, srv_o: dict[str, Any] | None, cli_o: dict[s
 
     try:
         srv_out, cli_out, cli_exit, srv_exit, world = run_real(
-            case, seed, srv_o, cli_o, make, pxy, default_ssl_opt().parent,
+            case, seed, srv_o, cli_o, make, pxy, tests_dir(),
             DOG_DELAY_S * 1000 * req.cli_delay_factor)
     except (Unsupported, ValueError, OSError) as e:
         return Result(case, seed, "UNSUPPORTED", f"real peers: {e}")

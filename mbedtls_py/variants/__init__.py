@@ -12,9 +12,11 @@ loads (``mbedtls_py/_lib.py`` does it); ``mbedtls_py.__variant__`` and
 unset) is the extension every install has, built from the default pin.
 
 Variants live in ``$MBEDTLS_PY_VARIANTS_DIR``, else ``.build/variants`` of the
-source checkout the package runs from, else ``~/.cache/mbedtls-py/variants``;
-each in ``<dir>/<name>/`` with a ``variant.json`` describing it.  Building
-needs a source checkout (``csrc/``): see :mod:`mbedtls_py.variants.build`.
+source checkout the package runs from, else the per-user cache's
+``variants`` (``mbedtls_py.cachedir``; ``MBEDTLS_PY_CACHE`` moves it); each
+in ``<dir>/<name>/`` with a ``variant.json`` describing it.  Building needs
+the build machinery (a checkout's ``csrc/``, or the copy a wheel carries) and
+a C compiler: see :mod:`mbedtls_py.variants.build`.
 
 This module uses the standard library only: it runs before the extension is
 loaded.
@@ -34,6 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from .._csrc import PACKAGE, checkout, csrc_dir
+from ..cachedir import cache_dir
 
 __all__ = ["ENV", "DEFAULT", "Variant", "VariantError", "variants_dir", "module_name",
            "check_name", "list_variants", "find", "load_extension", "csrc_hash", "ROOT"]
@@ -104,27 +109,27 @@ def variants_dir() -> Path:
     env = os.environ.get(DIR_ENV)
     if env:
         return Path(env).expanduser().resolve()
-    if (ROOT / "csrc" / "mbedtls_build.py").is_file():
+    if checkout():
         return ROOT / ".build" / "variants"
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "mbedtls-py" / "variants"
+    return cache_dir("variants")
 
 
 def csrc_hash() -> str | None:
-    """A hash of the checkout's C glue, declarations and build script (what an
-    extension's interface depends on); None outside a checkout."""
-    csrc = ROOT / "csrc"
-    if not (csrc / "mbedtls_build.py").is_file():
+    """A hash of the C glue, declarations and build script (what an extension's
+    interface depends on: the checkout's ``csrc/`` or the wheel's copy); None
+    when there is neither."""
+    csrc = csrc_dir()
+    if csrc is None:
         return None
     h = hashlib.sha256()
     for path in sorted([*csrc.glob("*.c"), *csrc.glob("*.h"), *csrc.glob("*.py"),
-                        *csrc.glob("cdefs/*.py"), ROOT / "mbedtls_py" / "_version.py"]):
+                        *csrc.glob("cdefs/*.py"), PACKAGE / "_version.py"]):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
 def _default_version() -> str | None:
-    pins = ROOT / "vendor" / "pins.json"
+    pins = ROOT / "vendor" / "pins.json" if checkout() else PACKAGE / "_build" / "pins.json"
     try:
         data = json.loads(pins.read_text())
     except (OSError, ValueError):

@@ -12,7 +12,8 @@ the tree too, when neither a version nor ``--source`` is given.  The build
 directory (``mbedtls-py variants`` shows where); the result is imported in a
 fresh process to check it before it is recorded as built.
 
-Needs a source checkout of mbedtls-py (``csrc/``) and a C compiler.
+Needs the build machinery (a checkout's ``csrc/``, or the copy an installed
+wheel carries: variants then go to the per-user cache) and a C compiler.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import datetime
 import fcntl
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -31,7 +31,8 @@ from types import ModuleType
 from typing import Any
 
 from .._cliargs import doc_parser
-from . import DEFAULT, ENV, ROOT, Variant, check_name, csrc_hash, find, module_name, variants_dir
+from .._csrc import load_build
+from . import DEFAULT, ENV, Variant, check_name, csrc_hash, find, module_name, variants_dir
 
 __all__ = ["build_variant", "csrc_build", "main"]
 
@@ -42,20 +43,18 @@ class BuildError(RuntimeError):
     """The variant could not be built; the message says why and what to do."""
 
 
+class MissingTool(BuildError):
+    """No build machinery or C toolchain here; the one-line message names what to install."""
+
+
 def csrc_build() -> ModuleType:
-    """The checkout's ``csrc/mbedtls_build.py`` as a module (BuildError outside a checkout)."""
-    path = ROOT / "csrc" / "mbedtls_build.py"
-    if not path.is_file():
-        raise BuildError(f"building variants needs a source checkout of mbedtls-py "
-                         f"(no csrc/mbedtls_build.py under {ROOT})")
-    name = "_mbedtls_py_csrc_build"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The build script (``csrc/mbedtls_build.py`` of the checkout, or the copy
+    the wheel carries) as a module; BuildError (one line) when it or a C
+    toolchain is missing."""
+    try:
+        return load_build()
+    except RuntimeError as e:
+        raise MissingTool(str(e)) from None
 
 
 def _git(src: Path, *args: str) -> bytes | None:
@@ -237,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"mbedtls-py build-variant: error: {e}", file=sys.stderr)
         return 2
+    except MissingTool as e:
+        print(f"mbedtls-py build-variant: error: {e}", file=sys.stderr)
+        return 1
     except BuildError as e:
         msg = str(e)
         print(f"mbedtls-py build-variant: error: {msg}", file=sys.stderr)
