@@ -108,7 +108,11 @@ def tree_hash(src: Path) -> str:
 
 # ---- generated declarations ------------------------------------------------
 
-_ERR_RE = re.compile(r"^#define\s+(MBEDTLS_ERR_[A-Z0-9_]+)\s+-0x[0-9A-Fa-f]+\b", re.M)
+# A code is a negative hex literal, or (4.x) another code's name: many legacy
+# codes became aliases of PSA_ERROR_* (MBEDTLS_ERR_SSL_BAD_INPUT_DATA is
+# PSA_ERROR_INVALID_ARGUMENT).
+_ERR_RE = re.compile(r"^#define\s+(MBEDTLS_ERR_[A-Z0-9_]+)\s+"
+                     r"(?:-0x[0-9A-Fa-f]+\b|(?:PSA_ERROR|MBEDTLS_ERR)_[A-Z0-9_]+\s*$)", re.M)
 _PSA_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_t\)\s*-\d+\)", re.M)
 
 
@@ -192,7 +196,7 @@ _PSA_VALUE_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_
 
 def err_members(src: Path) -> list[tuple[str, int]]:
     """``Err``'s members as ``mbedtls_py/_err.py`` builds them from the
-    extension: MBEDTLS_ERR_* (prefix dropped) sorted, then PSA_ERROR_* sorted;
+    extension: PSA_ERROR_* sorted, then MBEDTLS_ERR_* (prefix dropped) sorted;
     values read from the headers (the extension's compiler agrees, tested)."""
     mbedtls: dict[str, int] = {}
     psa: dict[str, int] = {}
@@ -201,7 +205,7 @@ def err_members(src: Path) -> list[tuple[str, int]]:
         text = header.read_text(errors="replace")
         mbedtls.update((n, -int(v, 16)) for n, v in _ERR_VALUE_RE.findall(text))
         psa.update((n, -int(v)) for n, v in _PSA_VALUE_RE.findall(text))
-    return sorted(mbedtls.items()) + sorted(psa.items())
+    return sorted(psa.items()) + sorted(mbedtls.items())
 
 
 def write_err_stub(src: Path, path: Path = ERR_STUB) -> None:
