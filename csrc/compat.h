@@ -270,6 +270,24 @@ static inline int mpy_compat4_pk_parse_key(mbedtls_pk_context *ctx,
 #define mbedtls_ssl_cookie_setup(ctx, f_rng, p_rng) \
     ((void) (f_rng), (void) (p_rng), (mbedtls_ssl_cookie_setup)(ctx))
 
+/* The hash capabilities are PSA_WANT_ALG_* now (upstream's test programs
+ * build their signature algorithm lists from them). */
+#if defined(PSA_WANT_ALG_SHA_512) && !defined(MBEDTLS_MD_CAN_SHA512)
+#define MBEDTLS_MD_CAN_SHA512
+#endif
+#if defined(PSA_WANT_ALG_SHA_384) && !defined(MBEDTLS_MD_CAN_SHA384)
+#define MBEDTLS_MD_CAN_SHA384
+#endif
+#if defined(PSA_WANT_ALG_SHA_256) && !defined(MBEDTLS_MD_CAN_SHA256)
+#define MBEDTLS_MD_CAN_SHA256
+#endif
+#if defined(PSA_WANT_ALG_SHA_224) && !defined(MBEDTLS_MD_CAN_SHA224)
+#define MBEDTLS_MD_CAN_SHA224
+#endif
+#if defined(PSA_WANT_ALG_SHA_1) && !defined(MBEDTLS_MD_CAN_SHA1)
+#define MBEDTLS_MD_CAN_SHA1
+#endif
+
 /* error.c no longer splits the text into high and low level parts. */
 static inline const char *mbedtls_high_level_strerr(int error_code)
 {
