@@ -87,6 +87,28 @@ sanitize() {
     "$venv/bin/python" -m mbedtls_py fuzz --iterations "${FUZZ_ITERATIONS:-20000}" --seed ci
 }
 
+variant4() {
+    # Mbed TLS 4.x has no Debian source package: the 4.0.0 tree of ../shared/sources
+    # (MBEDTLS_PY_4X_TARBALL overrides), checked against vendor/pins.json, when present.
+    local tarball=${MBEDTLS_PY_4X_TARBALL:-../shared/sources/mbedtls-4.0.0-full.tar.xz}
+    local tree=.build/tree-4.0.0 want have
+    if [ ! -f "$tarball" ]; then
+        echo "dev.sh: SKIPPED variant 4.0.0: no $tarball (Mbed TLS 4.x has no Debian package;" \
+             "give a 4.x tree with build-variant --source DIR, see docs/variants.md)" >&2
+        return 0
+    fi
+    want=$("$VENV/bin/python" -c 'import json; print(json.load(open("vendor/pins.json"))["local_trees"]["4.0.0"]["sha256"])')
+    have=$(sha256sum "$tarball" | cut -d' ' -f1)
+    [ "$have" = "$want" ] || { echo "dev.sh: $tarball: SHA-256 $have, expected $want" >&2; return 1; }
+    if [ ! -f "$tree/.sha256" ] || [ "$(cat "$tree/.sha256")" != "$have" ]; then
+        rm -rf "$tree" && mkdir -p "$tree" && tar -C "$tree" -xf "$tarball" && echo "$have" > "$tree/.sha256"
+    fi
+    echo "dev.sh: key tests on library variant 4.0.0 ($tarball)..." >&2
+    "$VENV/bin/python" -m mbedtls_py build-variant -q --source "$tree/mbedtls-4.0.0" --name 4.0.0 || return 1
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant 4.0.0 \
+        $VARIANT_TESTS tests/test_attacks.py tests/test_determinism.py tests/test_capture_keys.py
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -110,6 +132,7 @@ case "$cmd" in
         "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1
         "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant "$variant" \
             $VARIANT_TESTS || rc=$?
+        variant4 || rc=$?
         if [ "${MBEDTLS_PY_CI_RELEASE:-1}" != 0 ]; then
             echo "dev.sh: the release checks (sdist, wheel, auditwheel, the installed wheel)..." >&2
             case "$VENV" in /*) venv_abs=$VENV ;; *) venv_abs=$PWD/$VENV ;; esac

@@ -16,10 +16,17 @@
 #include "mbedtls/version.h"
 #include "mbedtls/ssl.h"
 #include "mbedtls/pk.h"
-#include "mbedtls/sha256.h"
-#include "mbedtls/cipher.h"
 #include "mbedtls/md.h"
 #include "mbedtls/platform_time.h"
+#include <string.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x04000000
+/* 4.x: the legacy crypto modules are TF-PSA-Crypto's private interface. */
+#include "mbedtls/private/sha256.h"
+#include "mbedtls/private/cipher.h"
+#else
+#include "mbedtls/sha256.h"
+#include "mbedtls/cipher.h"
+#endif
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 /* Per-context key export (mbedtls_ssl_set_export_keys_cb, 3.0+). */
@@ -233,5 +240,79 @@ static inline int mbedtls_ssl_get_ciphersuite_id_from_ssl(const mbedtls_ssl_cont
     return name == NULL ? 0 : mbedtls_ssl_get_ciphersuite_id(name);
 }
 #endif /* < 3.2 */
+
+#if MBEDTLS_VERSION_NUMBER >= 0x04000000
+/* Mbed TLS 4.x (TF-PSA-Crypto 1.x).  All randomness comes from the PSA RNG;
+ * the project's crypto config (mbedtls_py_crypto_config.h) makes that
+ * MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG, and the glue's
+ * mbedtls_psa_external_get_random() reads the calling thread's current
+ * mpy_rng.  "Configuring" an RNG therefore makes it the thread's current
+ * stream: same seed, same call sequence, same bytes. */
+#define MPY_MBEDTLS_4 1
+#include "mbedtls/private/pk_private.h"   /* mbedtls_pk_get_type/_name left the API */
+
+/* 4.x returns the version string instead of writing it (at most 18 bytes). */
+static inline void mpy_compat4_version_get_string(char *string)
+{
+    const char *v = (mbedtls_version_get_string)();
+    size_t n = strlen(v);
+    memcpy(string, v, n < 17 ? n + 1 : 18);
+    string[17] = 0;
+}
+#define mbedtls_version_get_string mpy_compat4_version_get_string
+struct mpy_rng_s;
+void mpy_rng_make_current(void *rng);
+#define mbedtls_ssl_conf_rng(conf, f_rng, p_rng) \
+    ((void) (conf), (void) (f_rng), mpy_rng_make_current(p_rng))
+
+/* The RNG arguments are gone from key parsing and cookie set-up; the ticket
+ * key is now described as a PSA algorithm, key type and size. */
+static inline int mpy_compat4_pk_parse_key(mbedtls_pk_context *ctx,
+                                           const unsigned char *key, size_t keylen,
+                                           const unsigned char *pwd, size_t pwdlen,
+                                           int (*f_rng)(void *, unsigned char *, size_t),
+                                           void *p_rng)
+{
+    (void) f_rng;
+    (void) p_rng;
+    return mbedtls_pk_parse_key(ctx, key, keylen, pwd, pwdlen);
+}
+#define mbedtls_pk_parse_key mpy_compat4_pk_parse_key
+
+#define mbedtls_ssl_cookie_setup(ctx, f_rng, p_rng) \
+    ((void) (f_rng), (void) (p_rng), (mbedtls_ssl_cookie_setup)(ctx))
+
+/* The hash capabilities are PSA_WANT_ALG_* now (upstream's test programs
+ * build their signature algorithm lists from them). */
+#if defined(PSA_WANT_ALG_SHA_512) && !defined(MBEDTLS_MD_CAN_SHA512)
+#define MBEDTLS_MD_CAN_SHA512
+#endif
+#if defined(PSA_WANT_ALG_SHA_384) && !defined(MBEDTLS_MD_CAN_SHA384)
+#define MBEDTLS_MD_CAN_SHA384
+#endif
+#if defined(PSA_WANT_ALG_SHA_256) && !defined(MBEDTLS_MD_CAN_SHA256)
+#define MBEDTLS_MD_CAN_SHA256
+#endif
+#if defined(PSA_WANT_ALG_SHA_224) && !defined(MBEDTLS_MD_CAN_SHA224)
+#define MBEDTLS_MD_CAN_SHA224
+#endif
+#if defined(PSA_WANT_ALG_SHA_1) && !defined(MBEDTLS_MD_CAN_SHA1)
+#define MBEDTLS_MD_CAN_SHA1
+#endif
+
+/* error.c no longer splits the text into high and low level parts. */
+static inline const char *mbedtls_high_level_strerr(int error_code)
+{
+    (void) error_code;
+    return NULL;
+}
+static inline const char *mbedtls_low_level_strerr(int error_code)
+{
+    (void) error_code;
+    return NULL;
+}
+#else
+#define MPY_MBEDTLS_4 0
+#endif /* >= 4.0 */
 
 #endif /* MPY_COMPAT_H */

@@ -9,14 +9,16 @@
 
 #include "mbedtls/platform.h"
 #include "mbedtls/platform_time.h"
-#include "mbedtls/sha256.h"
 #include "mbedtls/ssl_cookie.h"
 #include "mbedtls/ssl_ciphersuites.h"
-#include "mbedtls/cipher.h"
 #include "mbedtls/md.h"
 #include "psa/crypto.h"
 
-#include "compat.h"
+#include "compat.h"   /* sha256.h and cipher.h, from where this version keeps them */
+
+#if MPY_MBEDTLS_4
+#include <sys/random.h>
+#endif
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define MPY_THREAD_LOCAL _Thread_local
@@ -664,21 +666,45 @@ static int seeded_entropy(void *ctx, unsigned char *out, size_t len)
     return 0;
 }
 
+#if MPY_MBEDTLS_4
+/* 4.x has no entropy module in its public build (the PSA RNG is external,
+ * below): the system stream is the same CTR_DRBG, seeded from getrandom(). */
+static int system_entropy(void *ctx, unsigned char *out, size_t len)
+{
+    (void) ctx;
+    while (len > 0) {
+        ssize_t n = getrandom(out, len, 0);
+        if (n <= 0) {
+            return MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
+        }
+        out += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+#endif
+
 int mpy_rng_init_system(mpy_rng *r)
 {
     static const unsigned char pers[] = "mbedtls-py";
     memset(r, 0, sizeof(*r));
-    mbedtls_entropy_init(&r->entropy);
     mbedtls_ctr_drbg_init(&r->drbg);
+#if MPY_MBEDTLS_4
+    return mbedtls_ctr_drbg_seed(&r->drbg, system_entropy, NULL, pers, sizeof(pers) - 1);
+#else
+    mbedtls_entropy_init(&r->entropy);
     return mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy,
                                  pers, sizeof(pers) - 1);
+#endif
 }
 
 int mpy_rng_init_seeded(mpy_rng *r, const unsigned char *seed, size_t seed_len)
 {
     static const unsigned char pers[] = "mbedtls-py seeded";
     memset(r, 0, sizeof(*r));
+#if !MPY_MBEDTLS_4
     mbedtls_entropy_init(&r->entropy);
+#endif
     mbedtls_ctr_drbg_init(&r->drbg);
     r->seeded = 1;
     int ret = mbedtls_sha256(seed, seed_len, r->seed, 0);
@@ -694,10 +720,69 @@ int mpy_rng_random(void *ctx, unsigned char *out, size_t len)
     return mbedtls_ctr_drbg_random(&r->drbg, out, len);
 }
 
+#if MPY_MBEDTLS_4
+/* The PSA RNG of a 4.x build (MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG): the calling
+ * thread's current stream, the RNG last "configured" on it (compat.h maps
+ * mbedtls_ssl_conf_rng here); without one, a per-thread system stream.  Per
+ * thread as the 3.x per-config RNGs are: a network on one thread replays
+ * byte for byte whatever other threads do. */
+static MPY_THREAD_LOCAL mpy_rng *current_rng;
+static MPY_THREAD_LOCAL mpy_rng *system_rng;
+
+void mpy_rng_make_current(void *rng)
+{
+    /* The thread holds a reference: a config freed elsewhere (another
+     * thread's garbage collection) never leaves it a dangling stream. */
+    if (rng != NULL) {
+        mpy_ref_retain(rng);
+    }
+    mpy_rng *old = current_rng;
+    current_rng = rng;
+    if (old != NULL) {
+        mpy_ref_release(old);
+    }
+}
+
+psa_status_t mbedtls_psa_external_get_random(mbedtls_psa_external_random_context_t *context,
+                                             uint8_t *output, size_t output_size,
+                                             size_t *output_length)
+{
+    (void) context;
+    mpy_rng *r = current_rng;
+    if (r == NULL) {
+        if (system_rng == NULL) {
+            mpy_rng *fresh = calloc(1, sizeof(*fresh));
+            if (fresh == NULL || mpy_rng_init_system(fresh) != 0) {
+                free(fresh);
+                return PSA_ERROR_INSUFFICIENT_ENTROPY;
+            }
+            system_rng = fresh;   /* one per thread, for the process's life */
+        }
+        r = system_rng;
+    }
+    /* CTR_DRBG gives at most MBEDTLS_CTR_DRBG_MAX_REQUEST bytes a call. */
+    size_t done = 0;
+    while (done < output_size) {
+        size_t n = output_size - done;
+        if (n > MBEDTLS_CTR_DRBG_MAX_REQUEST) {
+            n = MBEDTLS_CTR_DRBG_MAX_REQUEST;
+        }
+        if (mbedtls_ctr_drbg_random(&r->drbg, output + done, n) != 0) {
+            return PSA_ERROR_INSUFFICIENT_ENTROPY;
+        }
+        done += n;
+    }
+    *output_length = output_size;
+    return PSA_SUCCESS;
+}
+#endif
+
 void mpy_rng_free(mpy_rng *r)
 {
     mbedtls_ctr_drbg_free(&r->drbg);
+#if !MPY_MBEDTLS_4
     mbedtls_entropy_free(&r->entropy);
+#endif
     mbedtls_platform_zeroize(r->seed, sizeof(r->seed));
 }
 

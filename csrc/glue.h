@@ -24,8 +24,13 @@
 #include <stdint.h>
 
 #include "mbedtls/ssl.h"
+#include "mbedtls/version.h"
+#if MBEDTLS_VERSION_NUMBER >= 0x04000000
+#include "mbedtls/private/ctr_drbg.h"   /* 4.x: TF-PSA-Crypto's private interface */
+#else
 #include "mbedtls/ctr_drbg.h"
 #include "mbedtls/entropy.h"
+#endif
 #include "mbedtls/ssl_cookie.h"
 #include "mbedtls/x509_crt.h"
 #include "mbedtls/pk.h"
@@ -123,7 +128,9 @@ typedef struct mpy_conn {
 
 typedef struct {
     mbedtls_ctr_drbg_context drbg;
+#if MBEDTLS_VERSION_NUMBER < 0x04000000
     mbedtls_entropy_context entropy;
+#endif
     int seeded;                 /* 1: deterministic stream from seed */
     unsigned char seed[32];
     uint64_t counter;

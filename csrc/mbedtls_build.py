@@ -45,6 +45,7 @@ DEFAULT_MODULE = "mbedtls_py._lib_default"
 
 sys.path.insert(0, str(CSRC))
 from cdefs import MODULES  # noqa: E402
+import layout  # noqa: E402  (csrc/layout.py: where a 2.x/3.x/4.x tree keeps its files)
 
 
 def _load_fetch():
@@ -117,7 +118,10 @@ def tree_hash(src: Path) -> str:
     """SHA-256 over the files of a tree that the build reads (library/*, include/**,
     3rdparty/**): a local tree's identity changes with any edit."""
     h = hashlib.sha256()
-    for sub in ("library", "include", "3rdparty"):
+    subs = ["library", "include", "3rdparty"]
+    if layout.is_tf_psa(src):
+        subs += [f"{layout.CRYPTO}/{d}" for d in ("core", "drivers", "include")]
+    for sub in subs:
         for path in sorted((src / sub).rglob("*")):
             if path.is_file() and path.suffix in (".c", ".h"):
                 h.update(path.relative_to(src).as_posix().encode() + b"\0")
@@ -127,7 +131,11 @@ def tree_hash(src: Path) -> str:
 
 # ---- generated declarations ------------------------------------------------
 
-_ERR_RE = re.compile(r"^#define\s+(MBEDTLS_ERR_[A-Z0-9_]+)\s+-0x[0-9A-Fa-f]+\b", re.M)
+# A code is a negative hex literal, or (4.x) another code's name: many legacy
+# codes became aliases of PSA_ERROR_* (MBEDTLS_ERR_SSL_BAD_INPUT_DATA is
+# PSA_ERROR_INVALID_ARGUMENT).
+_ERR_RE = re.compile(r"^#define\s+(MBEDTLS_ERR_[A-Z0-9_]+)\s+"
+                     r"(?:-0x[0-9A-Fa-f]+\b|(?:PSA_ERROR|MBEDTLS_ERR)_[A-Z0-9_]+\s*$)", re.M)
 _PSA_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_t\)\s*-\d+\)", re.M)
 
 
@@ -136,13 +144,15 @@ def error_names(src: Path) -> tuple[list[str], list[str]]:
     headers, and the headers (relative to include/) that define them."""
     names: set[str] = set()
     headers: list[str] = []
-    include = src / "include"
-    for header in sorted(include.rglob("*.h")):
-        text = header.read_text(errors="replace")
-        found = _ERR_RE.findall(text) + _PSA_RE.findall(text)
-        if found:
-            names.update(found)
-            headers.append(header.relative_to(include).as_posix())
+    for include in layout.header_roots(src):
+        for header in sorted(include.rglob("*.h")):
+            if "private" in header.relative_to(include).parts:
+                continue  # 4.x: TF-PSA-Crypto's private interface is not the API
+            text = header.read_text(errors="replace")
+            found = _ERR_RE.findall(text) + _PSA_RE.findall(text)
+            if found:
+                names.update(found)
+                headers.append(header.relative_to(include).as_posix())
     return sorted(names), headers
 
 
@@ -209,15 +219,16 @@ _PSA_VALUE_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_
 
 def err_members(src: Path) -> list[tuple[str, int]]:
     """``Err``'s members as ``mbedtls_py/_err.py`` builds them from the
-    extension: MBEDTLS_ERR_* (prefix dropped) sorted, then PSA_ERROR_* sorted;
+    extension: PSA_ERROR_* sorted, then MBEDTLS_ERR_* (prefix dropped) sorted;
     values read from the headers (the extension's compiler agrees, tested)."""
     mbedtls: dict[str, int] = {}
     psa: dict[str, int] = {}
-    for header in sorted((src / "include").rglob("*.h")):
+    for header in sorted(h for root in layout.header_roots(src) for h in root.rglob("*.h")
+                         if "private" not in h.relative_to(root).parts):
         text = header.read_text(errors="replace")
         mbedtls.update((n, -int(v, 16)) for n, v in _ERR_VALUE_RE.findall(text))
         psa.update((n, -int(v)) for n, v in _PSA_VALUE_RE.findall(text))
-    return sorted(mbedtls.items()) + sorted(psa.items())
+    return sorted(psa.items()) + sorted(mbedtls.items())
 
 
 def write_err_stub(src: Path, path: Path = ERR_STUB) -> None:
@@ -270,8 +281,8 @@ def check_toolchain() -> None:
 def library_cflags(src: Path) -> list[str]:
     return [
         "-O2", "-fPIC", "-std=c99", "-D_POSIX_C_SOURCE=200809L",
-        f"-I{src / 'include'}", f"-I{src / 'library'}", f"-I{CSRC}",
-        f"-DMBEDTLS_USER_CONFIG_FILE=\"{CONFIG_HEADER}\"",
+        *(f"-I{d}" for d in layout.include_dirs(src)), f"-I{CSRC}",
+        *(f"-D{k}={v}" for k, v in layout.config_defines(src, CONFIG_HEADER)),
     ] + SANITIZE_FLAGS
 
 
@@ -280,6 +291,8 @@ def static_library_path(src: Path, target: Target | None = None) -> Path:
     key = hashlib.sha256()
     key.update((target.identity if target else PIN["sha256"]).encode())
     key.update((CSRC / CONFIG_HEADER).read_bytes())
+    if layout.is_tf_psa(src):
+        key.update((CSRC / layout.CRYPTO_CONFIG_HEADER).read_bytes())
     key.update(" ".join(compiler() + library_cflags(src)).encode())
     build_dir = target.build_dir if target else default_build_dir()
     return build_dir / f"mbedtls-{key.hexdigest()[:12]}" / "libmbedtls_py.a"
@@ -296,11 +309,12 @@ def build_static_library(verbose: bool = True, target: Target | None = None) -> 
         return archive
     objdir = archive.parent / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
-    sources = sorted((src / "library").glob("*.c"))
+    sources = [c for d in layout.source_dirs(src) for c in sorted(d.glob("*.c"))]
     cc, flags = compiler(), library_cflags(src)
 
     def compile_one(c_file: Path) -> Path:
-        obj = objdir / (c_file.stem + ".o")
+        # 4.x compiles three directories: keep same-named files apart
+        obj = objdir / ("_".join(c_file.relative_to(src).with_suffix("").parts) + ".o")
         cmd = [*cc, *flags, "-c", str(c_file), "-o", str(obj)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -349,8 +363,8 @@ const char *mpy_pinned_mbedtls_version(void) {{ return "{version}"; }}
         target.module,
         preamble,
         sources=sources,
-        include_dirs=[str(target.csrc), str(src / "include"), str(src / "library")],
-        define_macros=[("MBEDTLS_USER_CONFIG_FILE", f'"{CONFIG_HEADER}"')],
+        include_dirs=[str(target.csrc), *map(str, layout.include_dirs(src))],
+        define_macros=layout.config_defines(src, CONFIG_HEADER, program=True),
         extra_objects=[str(static_library_path(src, target))],
         libraries=["pthread"],
         # Keep Mbed TLS's symbols local to the extension: calls between its own

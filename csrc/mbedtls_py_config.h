@@ -7,6 +7,27 @@
  * upstream sample programs, so all of them run the same library.
  */
 
+#if defined(MBEDTLS_VERSION_MAJOR) && MBEDTLS_VERSION_MAJOR >= 4
+/* Mbed TLS 4.x: crypto options (threading, the time hook, the RNG) live in
+ * TF-PSA-Crypto's configuration, mbedtls_py_crypto_config.h.  TLS 1.3 stays
+ * as upstream ships it (on): DTLS is 1.2 either way, and determinism no
+ * longer depends on it, since every random byte of a 4.x build comes from
+ * the PSA RNG, which the harness owns (MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG). */
+#define MBEDTLS_SSL_PROTO_DTLS
+#define MBEDTLS_SSL_DTLS_HELLO_VERIFY
+#define MBEDTLS_SSL_COOKIE_C
+#define MBEDTLS_SSL_DTLS_ANTI_REPLAY
+#define MBEDTLS_SSL_DTLS_CONNECTION_ID
+#define MBEDTLS_SSL_DTLS_CLIENT_PORT_REUSE
+#define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE
+#define MBEDTLS_DEBUG_C
+#define MBEDTLS_ERROR_C
+#define MBEDTLS_VERSION_C
+#define MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
+#define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
+#define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
+#else /* 2.x, 3.x */
+
 /* DTLS 1.2 only: Mbed TLS 3.6 has no DTLS 1.3, and with TLS 1.3 off the
  * TLS 1.2 key exchange draws all its randomness from mbedtls_ssl_conf_rng(),
  * which is what makes a seeded run byte-for-byte reproducible. */
@@ -42,3 +63,4 @@
 #define MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
+#endif /* 2.x, 3.x */

@@ -27,8 +27,13 @@ void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context 
 
 int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t lifetime_s)
 {
+#if MPY_MBEDTLS_4
+    (void) rng;   /* 4.x: the ticket key comes from the PSA RNG (the thread's stream) */
+    return mbedtls_ssl_ticket_setup(ticket, PSA_ALG_GCM, PSA_KEY_TYPE_AES, 256, lifetime_s);
+#else
     return mbedtls_ssl_ticket_setup(ticket, mpy_rng_random, rng, MBEDTLS_CIPHER_AES_256_GCM,
                                     lifetime_s);
+#endif
 }
 
 void mpy_conf_session_tickets_cb(mbedtls_ssl_config *conf, mbedtls_ssl_ticket_context *ticket)

@@ -31,10 +31,12 @@ def _members() -> list[tuple[str, int]]:
             mbedtls.append((name[len("MBEDTLS_ERR_"):], getattr(lib, name)))
         elif name.startswith("PSA_ERROR_"):
             psa.append((name, getattr(lib, name)))
-    # Mbed TLS names first, so that they are canonical where a PSA code shares
-    # a value; within each group, sorted for a stable choice among aliases.
-    # (csrc/mbedtls_build.py:err_members writes the stub in the same order.)
-    return sorted(mbedtls) + sorted(psa)
+    # PSA names first, so that they are canonical where an Mbed TLS code shares
+    # a value: 4.x defines many legacy codes as aliases of PSA_ERROR_* (2.x and
+    # 3.x have no shared values); within each group, sorted for a stable choice
+    # among aliases.  (csrc/mbedtls_build.py:err_members writes the stub in the
+    # same order.)
+    return sorted(psa) + sorted(mbedtls)
 
 
 Err = enum.IntEnum("Err", _members(), module="mbedtls_py.errors")  # type: ignore[misc]

@@ -7,6 +7,10 @@ certificates, PSK...), with the build's configuration from
 ``mbedtls_py.build_config()`` (what ``query_compile_time_config -l`` prints)
 and cipher suites from ``available_ciphersuites()`` (``help_ciphersuites``).
 The first unmet requirement is returned as the reason to SKIP.
+
+The checks follow the ssl-opt.sh of the loaded library's major version: 4.x
+names the crypto by PSA_WANT_* (RSA keys, ECDSA, hashes), and its sample
+programs need a built-in entropy RNG (``!MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,14 @@ class _Eval:
     def __init__(self) -> None:
         self.cfg = build_config()
         self.r = Requirements()
+        from .. import __mbedtls_version__  # the loaded library (a variant, maybe)
+
+        # 4.x's detect_required_features (TF-PSA-Crypto: no legacy *_C names)
+        self.v4 = int(__mbedtls_version__.split(".")[0]) >= 4
+
+    def psa(self) -> bool:
+        """Whether hash and key requirements are spelled PSA_WANT_* here."""
+        return self.v4 or self.enabled("MBEDTLS_USE_PSA_CRYPTO")
 
     def enabled(self, name: str) -> bool:
         return name in self.cfg
@@ -78,7 +90,10 @@ class _Eval:
             self.skip(why)
 
     def cert_auth(self) -> None:
-        self.need_any(_CERT_KEX, "requires_certificate_authentication")
+        if self.enabled("MBEDTLS_SSL_PROTO_TLS1_3"):  # TLS 1.3 is negotiated by default
+            self.need("MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED")
+        else:
+            self.need_any(_CERT_KEX, "requires_certificate_authentication")
 
     def call(self, words: list[str]) -> None:
         fn, args = words[0], words[1:]
@@ -113,8 +128,9 @@ class _Eval:
                 a0 not in available_ciphersuites(), joined),
             "requires_hash_alg": lambda: self.need(
                 ("MBEDTLS_MD5_C" if a0 == "MD5" else "MBEDTLS_" + a0.replace("_", "", 1) + "_C")
-                if not self.enabled("MBEDTLS_USE_PSA_CRYPTO") else "PSA_WANT_ALG_" + a0),
-            "requires_pk_alg": lambda: self.need("MBEDTLS_ECDSA_C"),
+                if not self.psa() else "PSA_WANT_ALG_" + a0),
+            "requires_pk_alg": lambda: self.need("PSA_WANT_ALG_ECDSA" if self.v4
+                                                 else "MBEDTLS_ECDSA_C"),
             "requires_cipher_enabled": lambda: self.need_all(
                 [f"MBEDTLS_{args[1]}_C", f"MBEDTLS_{a0}_C"]),
             "skip_next_test": lambda: self.skip("skip_next_test"),
@@ -164,15 +180,17 @@ class _Eval:
             self.cert_auth()
         if " ca_callback=1 " in padded:
             self.need("MBEDTLS_X509_TRUSTED_CERTIFICATE_CALLBACK")
+        rng = ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_PSA_CRYPTO_C") if self.v4 \
+            else ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_ENTROPY_C")
         if re.search(r"programs/ssl/(dtls_client|ssl_client1) ", padded):
-            for n in ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_ENTROPY_C", "MBEDTLS_PEM_PARSE_C",
-                      "MBEDTLS_SSL_CLI_C"):
+            self.sample_rng(rng)
+            for n in ("MBEDTLS_PEM_PARSE_C", "MBEDTLS_SSL_CLI_C"):
                 self.need(n)
             self.cert_auth()
         if re.search(r"programs/ssl/(dtls_server|ssl_fork_server|ssl_pthread_server|ssl_server) ",
                      padded):
-            for n in ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_ENTROPY_C", "MBEDTLS_PEM_PARSE_C",
-                      "MBEDTLS_SSL_SRV_C"):
+            self.sample_rng(rng)
+            for n in ("MBEDTLS_PEM_PARSE_C", "MBEDTLS_SSL_SRV_C"):
                 self.need(n)
             self.cert_auth()
             self.call(["requires_config_value_at_least", "MBEDTLS_SSL_OUT_CONTENT_LEN", "2000"])
@@ -186,10 +204,17 @@ class _Eval:
             else:
                 self.need_any(_CERT_KEX_WO_ECDH if ext_wo_ecdh else _CERT_KEX,
                               "requires_any_configs_enabled (certificate key exchange)")
-                self.need("MBEDTLS_ECDSA_C")
+                self.need("PSA_WANT_ALG_ECDSA" if self.v4 else "MBEDTLS_ECDSA_C")
         if not psk and re.search(r"/server1|/server2|/server7", cmd):
             self.cert_auth()
-            self.need("MBEDTLS_RSA_C")
+            self.need("PSA_WANT_KEY_TYPE_RSA_KEY_PAIR_BASIC" if self.v4 else "MBEDTLS_RSA_C")
+
+    def sample_rng(self, names: tuple[str, ...]) -> None:
+        """The RNG upstream's simple samples seed themselves (4.x: the PSA RNG,
+        which must not be external)."""
+        self.need_all(list(names))
+        if self.v4 and self.enabled("MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG"):
+            self.skip("requires_config_disabled MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG")
 
 
 def requirements(case: Case) -> Requirements:

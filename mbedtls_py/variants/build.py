@@ -182,6 +182,10 @@ def build_variant(version: str | None = None, *, source: Path | None = None,
             src = vdir / "src"
         if not identity or patches:
             identity = b.tree_hash(src)
+        try:  # 4.x: upstream's generated sources, made in a copy (identity: the tree as given)
+            src = b.layout.prepare(src, vdir / "generated", verbose=verbose)
+        except b.layout.LayoutError as e:
+            raise BuildError(str(e)) from None
         (vdir / "variant.json").unlink(missing_ok=True)  # not "built" until checked below
         target = b.Target(module_name(name), src, mbedtls_version, identity, vdir, vdir / "csrc")
         try:
