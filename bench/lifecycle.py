@@ -83,7 +83,7 @@ def cert_lifecycle(i: int, pem: dict[str, bytes]) -> None:
         cli.close()
 
 
-def run(kind: str, n: int, fn, progress: bool) -> dict:  # noqa: ANN001
+def run(kind: str, n: int, fn, progress: bool) -> dict:
     warm = max(1, n // 10)
     live0 = None
     t0 = time.perf_counter()

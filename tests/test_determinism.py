@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 
 from mbedtls_py import CertificateChain
 from mbedtls_py.creds.det import make_det_pki

@@ -347,7 +347,8 @@ def test_two_networks_on_two_threads_keep_their_own_time() -> None:
     for _ in range(5):
         ready = threading.Barrier(2)
         got: dict[int, str] = {}
-        threads = [threading.Thread(target=lambda s=s, t=t: got.__setitem__(s, _seeded_run(s, t, ready)))
+        threads = [threading.Thread(target=lambda s=s, t=t, got=got, ready=ready:
+                                    got.__setitem__(s, _seeded_run(s, t, ready)))
                    for s, t in ((1, 1_700_000_000), (2, 1_900_000_000))]
         for t in threads:
             t.start()

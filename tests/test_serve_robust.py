@@ -60,7 +60,7 @@ def send_raw(port: int, data: bytes) -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.sendto(data, ("127.0.0.1", port))
-        return "127.0.0.1:%d" % s.getsockname()[1]
+        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.mark.parametrize("sockets", ["per-client", "single"])

@@ -22,7 +22,7 @@ from ..config import Config
 from ..context import Context, VirtualClock
 from ..errors import Err, as_err
 from ..creds.det import make_det_pki
-from ..creds.pki import PKI as DetPKI
+from ..creds.pki import PKI
 from ..creds.configs import psk_configs
 from ..x509 import CertificateChain, PrivateKey
 from ..timeutil import set_time
@@ -37,7 +37,7 @@ _HVR = int(Err.SSL_HELLO_VERIFY_REQUIRED)
 
 
 @functools.lru_cache(maxsize=1)
-def det_pki() -> DetPKI:
+def det_pki() -> PKI:
     """The deterministic ECDSA PKI every ``Duo(kind="ecdsa")`` uses (same bytes in
     every process, so a seed replays byte for byte)."""
     return make_det_pki("mbedtls-py/attacks")

@@ -69,7 +69,7 @@ def _authentic(data: bytes, kind: str, cookies: bool, peer: str) -> bool:
     return any(data[r.offset:r.end] in real for r in d.records if r.epoch >= 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _encrypted_records(kind: str, cookies: bool, peer: str) -> frozenset[bytes]:
     out: list[bytes] = []
     for src, dgram in corpus_wire(kind, cookies):  # type: ignore[arg-type, unused-ignore]

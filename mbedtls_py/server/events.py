@@ -21,11 +21,11 @@ class DatagramTransport(Protocol):
 
     @property
     def clock(self) -> VirtualClock | RealClock:  # read-only here: either kind fits
-        ...  # noqa: D102
+        ...
 
-    def sendto(self, data: bytes, addr: Any) -> None: ...  # noqa: D102
+    def sendto(self, data: bytes, addr: Any) -> None: ...
 
-    def recvfrom(self) -> tuple[bytes, Any] | None: ...  # noqa: D102
+    def recvfrom(self) -> tuple[bytes, Any] | None: ...
 
 
 @dataclass(slots=True)
