@@ -1,15 +1,18 @@
-"""Argument parsing every command shares: one-line errors, number types, help
-from a module docstring.  Below every layer (standard library only), so the
-commands of ``cli``, ``sslopt``, ``fuzz`` and ``variants`` use one copy."""
+"""What every command shares: one-line argument errors, number types, help from
+a module docstring (as written, or as plain terminal text) and a progress bar.
+Below every layer (standard library only), so the commands of ``cli``,
+``sslopt``, ``fuzz`` and ``variants`` use one copy."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import time
 from typing import Any, NoReturn
 
-__all__ = ["OneLineParser", "number_type", "doc_parser", "POSITIVE_INT", "NON_NEGATIVE_INT",
-           "POSITIVE_MS", "NON_NEGATIVE_MS"]
+__all__ = ["OneLineParser", "number_type", "doc_parser", "plain", "Progress", "POSITIVE_INT",
+           "NON_NEGATIVE_INT", "POSITIVE_MS", "NON_NEGATIVE_MS"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,3 +64,36 @@ def doc_parser(prog: str, doc: str | None, **kwargs: Any) -> argparse.ArgumentPa
     return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    **kwargs)
+
+
+class Progress:
+    """A one-line progress bar on stderr (only on a terminal, or when forced)."""
+
+    def __init__(self, total: int, label: str, enabled: bool | None = None) -> None:
+        self.total, self.label = total, label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < self.total and now - self.last < 0.1:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        rate = done / max(now - self.t0, 1e-9)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"{done}/{self.total} ({rate:.0f}/s)")
+        if done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def plain(text: str) -> str:
+    """A docstring paragraph as terminal text: RST roles (``:func:`x```) and
+    double backticks removed, lines joined (argparse wraps them again)."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return " ".join(text.replace("``", "").split())

@@ -4,13 +4,13 @@ of ``Context`` so they live apart from the original class body."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ._ctxbase import ContextBase, as_data
 from ._lib import ffi, lib
 from .errors import as_err, check
 
-__all__ = ["DtlsContextExtras", "Session"]
+__all__ = ["DtlsContextExtras", "Session", "reset_after_hello_verify"]
 
 
 def _check_session(session: object) -> None:
@@ -41,6 +41,23 @@ class Session:
         s = cls()
         check(lib.mbedtls_ssl_session_load(s._s, data, len(data)), "mbedtls_ssl_session_load")
         return s
+
+
+class _Resettable(Protocol):
+    def session_reset(self) -> int: ...
+    def set_client_transport_id(self, info: bytes) -> int: ...
+
+
+def reset_after_hello_verify(server: _Resettable, transport_id: bytes) -> int:
+    """What a server does on ``SSL_HELLO_VERIFY_REQUIRED`` (its HelloVerifyRequest
+    is out), as upstream's ``dtls_server`` sample does: ``session_reset``, then
+    the client's transport id again (the reset forgets it; the ClientHello with
+    the cookie is checked against it).  ``server`` is a ``Context`` or anything
+    with those two methods (the simulator's traced endpoint).  Returns the
+    first non-zero code, else 0."""
+    reset_rc = server.session_reset()
+    id_rc = server.set_client_transport_id(transport_id)
+    return reset_rc or id_rc
 
 
 class DtlsContextExtras(ContextBase):

@@ -54,7 +54,7 @@ from ..creds.psk import (
     DEFAULT_PSK_IDENTITY as PSK_IDENTITY,
     DEFAULT_PSK_SUITE as PSK_SUITE,
 )
-from ..errors import Err
+from ..errors import Err, rc_text
 from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..sim.network import Network
@@ -111,7 +111,7 @@ class RunResult:
         d.pop("trace")
         if not events:
             d.pop("events")
-        d["server_rc_hex"] = f"-0x{-self.server_rc:04X}" if self.server_rc < 0 else "0"
+        d["server_rc_hex"] = rc_text(self.server_rc)
         d["as_promised"] = self.as_promised
         d["inconclusive"] = self.outcome == "inconclusive"
         return d
@@ -296,7 +296,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     first_reset: list[Any] = []  # the server's first reset of "client"
 
     def on_event(e: Any) -> None:
-        rc = "" if e.rc is None else f" rc={e.rc}" if e.rc >= 0 else f" rc=-0x{-int(e.rc):04X}"
+        rc = "" if e.rc is None else f" rc={rc_text(e.rc)}"
         net.note("server", f"** {e.event}{rc} {e.note}")
         where[id(e)] = len(net.trace) - 1  # the note's index
         if not first_reset and e.event == "reset" and e.peer == "client":
