@@ -1,4 +1,4 @@
-"""Config methods added for the ssl-opt runner (issue 10): renegotiation,
+"""Config methods the ssl-opt runner needs: renegotiation,
 MFL, EtM/EMS, session tickets and cache, SHA-1 for upstream's test
 certificates, SNI, Mbed TLS's default cookie callbacks.  A mixin of
 ``Config`` so they live apart from the original class body."""

@@ -1,4 +1,4 @@
-"""Context methods added for the ssl-opt runner (issue 10): renegotiation,
+"""Context methods the ssl-opt runner needs: renegotiation,
 sessions (save, load, resume), context serialization and re-init.  A mixin
 of ``Context`` so they live apart from the original class body."""
 

@@ -52,7 +52,7 @@ def test_every_raw_call_has_its_raising_form(cls: type[Context] | type[Config]) 
     # Every other int-returning method is either a raw call or returns no code.
     for name, fn in methods.items():
         if fn.__annotations__.get("return") == "int" and not name.startswith("do_") \
-                and name not in raw and name not in ("send", "read"):
+                and name not in raw and name != "read":
             assert name in NEVER_A_CODE, f"{cls.__name__}.{name} returns an int: raw call?"
 
 
@@ -95,13 +95,13 @@ def test_config_raw_setter_returns_the_code_and_raising_form_raises() -> None:
     assert e.value.code == rc
 
 
-def test_do_write_and_deprecated_send() -> None:
+def test_do_write_raises_and_there_is_no_send() -> None:
+    """do_write returns the count (raising on an error code); the old send() alias is gone."""
     client, server, _ = new_pair(*psk_configs())
     assert handshake_pair(client, server) == (0, 0)
     assert client.do_write(b"ping") == 4
-    with pytest.warns(DeprecationWarning, match="do_write"):
-        assert client.send(b"pong") == 4
-    assert client.pending_out == 2
+    assert not hasattr(client, "send")
+    assert client.pending_out == 1
 
 
 @pytest.mark.parametrize("suites", [SUITES, list(SUITES), (s for s in SUITES),

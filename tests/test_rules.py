@@ -686,7 +686,7 @@ def test_fuzz_rule_text_only_raises_value_error() -> None:
 
 def test_duplicate_count_is_bounded() -> None:
     """`duplicate N` is bounded (MAX_DUPLICATES): 10^6 or 10^9 copies are refused with a
-    clear error instead of queueing that many datagrams (issue 9, defect 11)."""
+    clear error instead of queueing that many datagrams."""
     from mbedtls_py.wire.rules import MAX_DUPLICATES
 
     assert MAX_DUPLICATES == 100

@@ -319,7 +319,8 @@ class DTLSServer(PolicyHandling):
     def _stateless_drop(self, conn: _Conn) -> None:
         """A datagram that did not start a handshake (a plaintext alert, a
         ClientHello fragment, garbage Mbed TLS ignored) keeps no state: report
-        it and go back to waiting for anyone (issue 9, defect 10)."""
+        it and go back to waiting for anyone (a stray datagram must not
+        occupy the server)."""
         bad = conn.ctx.last_datagram() or b""
         self._emit("ignored", conn.peer, Err.SSL_WANT_READ, "did not start a handshake; no "
                    "state kept, waiting for the next client", size=len(bad),

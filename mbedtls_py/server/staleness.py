@@ -1,5 +1,6 @@
 """Proving that a datagram is stale: it belongs to a connection the server
-just closed, so dropping it hides nothing (issue 9, defect 4; upstream #9656).
+just closed, so dropping it hides nothing (the close_notify race of upstream
+Mbed-TLS/mbedtls#9656).
 
 A guess from the datagram's looks (epoch, content type, length, source) is no
 proof: anyone can forge a header.  The proof asks Mbed TLS: every record must
