@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 GENERATED = CSRC / "_generated"
 CONFIG_HEADER = "mbedtls_py_config.h"
-GLUE_SOURCES = [CSRC / "glue.c", CSRC / "sslopt_glue.c"]
+GLUE_SOURCES = [CSRC / "glue.c", CSRC / "conf_glue.c", CSRC / "ms_time.c", CSRC / "build_config.c"]
 DEFAULT_MODULE = "mbedtls_py._lib_default"
 
 sys.path.insert(0, str(CSRC))
@@ -296,6 +296,13 @@ def make_ffibuilder(target: Target | None = None) -> FFI:
 const char *mpy_package_version(void) {{ return "{package_version()}"; }}
 const char *mpy_pinned_mbedtls_version(void) {{ return "{version}"; }}
 """
+    if not sys.platform.startswith("linux"):
+        # The link needs GNU ld: --wrap makes mbedtls_ms_time() the harness's
+        # (csrc/ms_time.c; without it session tickets would follow the real
+        # clock and seeded runs would not replay), --exclude-libs keeps Mbed
+        # TLS's symbols local.  Say so rather than build something else.
+        raise RuntimeError(f"mbedtls-py builds on Linux only (GNU ld's -Wl,--wrap and "
+                           f"--exclude-libs); this is {sys.platform}")
     if target.csrc == CSRC:  # setuptools wants paths relative to the project
         sources = [str(p.relative_to(ROOT)) for p in GLUE_SOURCES]
     else:
@@ -311,9 +318,8 @@ const char *mpy_pinned_mbedtls_version(void) {{ return "{version}"; }}
         # Keep Mbed TLS's symbols local to the extension: calls between its own
         # functions then bind directly instead of through the PLT (about 7 %
         # of a certificate handshake; see bench/README.md).
-        # --wrap: mbedtls_ms_time() reads the harness's clock (csrc/sslopt_glue.c).
-        extra_link_args=(["-Wl,--exclude-libs,ALL", "-Wl,--wrap=mbedtls_ms_time"]
-                         if sys.platform.startswith("linux") else [])
+        # --wrap: mbedtls_ms_time() reads the harness's clock (csrc/ms_time.c).
+        extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=mbedtls_ms_time"]
         + SANITIZE_FLAGS[:1],
         # Warnings on for the project's own C (the glue).
         extra_compile_args=["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra",

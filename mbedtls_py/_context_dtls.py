@@ -140,7 +140,7 @@ class DtlsContextExtras(ContextBase):
             rc = lib.mbedtls_ssl_context_load(self._c(), data, len(data))
             if rc:
                 lib.mbedtls_ssl_init(self._ssl)
-                if lib.mpy_conn_reinit(self._conn, self.config._conf) != 0:
+                if self._reinit() != 0:
                     raise MemoryError(f"{self.name}: could not set the context up again")
         return as_err(rc)
 
@@ -150,12 +150,21 @@ class DtlsContextExtras(ContextBase):
 
     def reinit(self) -> int:
         """``mbedtls_ssl_free`` + ``mbedtls_ssl_init`` + ``mbedtls_ssl_setup``
-        on this context (its queues, BIO and clock kept): 0 or the code of
-        ``mbedtls_ssl_setup``."""
+        on this context, as upstream's programs do for serialization: 0 or the
+        code of ``mbedtls_ssl_setup``.  The connection's settings (MTU, CID,
+        hostname, datagram packing) are back to their defaults; its queues,
+        clock and key log are kept."""
         with self._lock:
             self._c()
-            rc = lib.mpy_conn_reinit(self._conn, self.config._conf)
+            rc = self._reinit()
         return as_err(rc)
+
+    def _reinit(self) -> int:
+        # With the lock held.  What this object remembers of the connection's
+        # settings follows C's: only the MTU is remembered.
+        rc: int = lib.mpy_conn_reinit(self._conn, self.config._conf)
+        self._mtu = 0
+        return rc
 
     def do_reinit(self) -> None:
         """``reinit``; raises ``MbedTLSError`` on a code."""

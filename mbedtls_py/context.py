@@ -94,7 +94,6 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
               "mbedtls_ssl_setup")
         self._keylog: KeyLog | None = None
         self._keylog_handle = None
-        self._hostname: bytes | None = None
         if keylog is None:
             keylog = getattr(config, "keylog", None) or _default_keylog.get()
         if keylog is not None:
