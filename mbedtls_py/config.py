@@ -118,13 +118,12 @@ class Config(DtlsConfigExtras):
         lib.mpy_conf_set_name(self._owner, self.name.encode("utf-8", "replace").replace(b"\0", b"?"))
         # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
         self._lock = threading.RLock()
-        # Python-allocated objects of the ssl-opt extras that Mbed TLS reads
-        # only during handshakes (which need a live Context and so this
-        # Config), one entry per feature: a setter called again replaces its
-        # entry, so nothing grows.  Reference-counted C objects are held by
-        # the C config instead (_hold).
-        self._keep: dict[str, Any] = {}
-        self._suites: Any = None
+        # Everything the C config points at is a reference-counted C object
+        # it holds (_hold) until it is freed.  What a setter replaces is let
+        # go of (_let_go) once the config no longer points at it: the last
+        # object of each such setter, by name ("suites", "session_tickets",
+        # ...); repeated calls do not grow what the config holds.
+        self._current: dict[str, Any] = {}
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
@@ -159,9 +158,21 @@ class Config(DtlsConfigExtras):
 
     def _hold(self, ref: Any) -> None:
         """Have the C config retain ``ref`` (a reference-counted C object) until
-        it is freed: never earlier, a context may still use an older object."""
+        it is freed, or until :meth:`_replace` lets go of it."""
         if lib.mpy_conf_hold(self._owner, ref) != 0:
             raise MemoryError("out of memory")
+
+    def _replace(self, what: str, new: Any) -> None:
+        """The config now points at ``new`` (held already, or ``None``) for
+        ``what``, no longer at what it pointed at before: let go of that.
+        Only for objects no handshake keeps a pointer to once the config
+        points elsewhere (suite lists, cookie, ticket and cache contexts,
+        SNI entries)."""
+        old = self._current.pop(what, None)
+        if new is not None:
+            self._current[what] = new
+        if old is not None and old is not new:
+            lib.mpy_conf_unhold(self._owner, old)
 
     def _check_server(self, what: str) -> None:
         if self.endpoint != "server":
@@ -257,11 +268,7 @@ class Config(DtlsConfigExtras):
         with self._lock:
             self._hold(array)
             lib.mbedtls_ssl_conf_ciphersuites(self._conf, array)
-            # the config points at the new list only: the old one may go
-            # (a handshake reads the config's list, never keeps it)
-            if self._suites is not None:
-                lib.mpy_conf_unhold(self._owner, self._suites)
-            self._suites = array
+            self._replace("suites", array)  # a handshake reads the config's list, never keeps it
 
     # -- DTLS ------------------------------------------------------------------
 
@@ -275,10 +282,9 @@ class Config(DtlsConfigExtras):
                                       or not 0 <= timeout_s <= 0xFFFFFFFF):
             raise ValueError("cookie timeout must be an int 0 .. 2**32-1 seconds")
         with self._lock:
-            old = self._cookie
             if not enabled:
                 lib.mpy_conf_cookies(self._conf, ffi.NULL)
-                self._unhold_cookie(old)
+                self._replace("cookies", None)
                 self._cookie = None
                 return 0
             cookie = lib.mpy_cookie_new()
@@ -293,14 +299,9 @@ class Config(DtlsConfigExtras):
             self._hold(cookie)
             self._cookie = cookie
             lib.mpy_conf_cookies(self._conf, cookie)
-            self._unhold_cookie(old)
+            # written and checked within one call (the ClientHello's)
+            self._replace("cookies", cookie)
             return 0
-
-    def _unhold_cookie(self, old: Any) -> None:
-        # Once the config points elsewhere: cookies are written and checked
-        # within one call (the ClientHello's), no handshake keeps the context.
-        if old is not None:
-            lib.mpy_conf_unhold(self._owner, old)
 
     @property
     def cookies(self) -> bool:
