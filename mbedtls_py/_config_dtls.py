@@ -1,11 +1,12 @@
-"""Config methods added for the ssl-opt runner (issue 10): renegotiation,
+"""Config methods the ssl-opt runner needs: renegotiation,
 MFL, EtM/EMS, session tickets and cache, SHA-1 for upstream's test
 certificates, SNI, Mbed TLS's default cookie callbacks.  A mixin of
 ``Config`` so they live apart from the original class body."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import hashlib
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ._lib import ffi, lib
 from .errors import as_err, check, error_for
@@ -18,6 +19,13 @@ AuthMode = Literal["none", "optional", "required"]
 _AUTHMODES = {"none": lib.MBEDTLS_SSL_VERIFY_NONE, "optional": lib.MBEDTLS_SSL_VERIFY_OPTIONAL,
               "required": lib.MBEDTLS_SSL_VERIFY_REQUIRED}
 _MFL_CODES = {0: 0, 512: 1, 1024: 2, 2048: 3, 4096: 4}
+
+
+def _new(ref: Any) -> Any:
+    """A reference-counted C object just made, owned by its Python wrapper."""
+    if ref == ffi.NULL:
+        raise MemoryError("out of memory")
+    return ffi.gc(ref, lib.mpy_ref_release)
 
 
 class DtlsConfigExtras:
@@ -33,7 +41,8 @@ class DtlsConfigExtras:
     RAW_CALLS: ClassVar[tuple[str, ...]] = ("set_max_frag_len", "set_session_tickets")
 
     _conf: Any
-    _keep: list[Any]
+    _owner: Any
+    _current: dict[str, Any]
     _cookie: Any
     rng: Rng
     endpoint: str
@@ -42,6 +51,10 @@ class DtlsConfigExtras:
     def _check_server(self, what: str) -> None:
         if self.endpoint != "server":
             raise ValueError(f"{what} applies to a server config only")
+
+    if TYPE_CHECKING:  # Config's: the C config holds what it points at
+        def _hold(self, ref: Any) -> None: ...
+        def _replace(self, what: str, new: Any) -> None: ...
 
     def _raise_for(self, rc: int, call: str) -> None:
         if rc < 0:
@@ -65,9 +78,8 @@ class DtlsConfigExtras:
         when the record counter exceeds ``records``."""
         if not isinstance(records, int) or not 0 <= records < 1 << 64:
             raise ValueError("period must be an int 0 .. 2**64-1")
-        period = ffi.new("unsigned char[8]", list(records.to_bytes(8, "big")))
-        self._keep.append(period)
-        lib.mbedtls_ssl_conf_renegotiation_period(self._conf, period)
+        # Mbed TLS copies the 8 bytes into the config: nothing to keep.
+        lib.mbedtls_ssl_conf_renegotiation_period(self._conf, records.to_bytes(8, "big"))
 
     def set_max_frag_len(self, size: int) -> int:
         """``mbedtls_ssl_conf_max_frag_len``: 0 (none), 512, 1024, 2048 or
@@ -103,15 +115,16 @@ class DtlsConfigExtras:
         if self.endpoint != "server":
             return 0
         lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
+        self._replace("session_tickets", None)  # tickets are written and parsed by one call
         if not enabled:
             return 0
-        ticket = ffi.gc(ffi.new("mbedtls_ssl_ticket_context *"), lib.mbedtls_ssl_ticket_free)
-        lib.mbedtls_ssl_ticket_init(ticket)
-        rc: int = lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s)
+        ticket = _new(lib.mpy_ticket_new())
+        rc: int = lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s)  # retains the RNG
         if rc:
             return as_err(rc)
-        self._keep += [ticket, self.rng]
+        self._hold(ticket)
         lib.mpy_conf_session_tickets_cb(self._conf, ticket)
+        self._replace("session_tickets", ticket)
         return 0
 
     def do_set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> None:
@@ -123,19 +136,19 @@ class DtlsConfigExtras:
         """A server-side session cache (``mbedtls_ssl_cache``); ``None`` keeps
         Mbed TLS's defaults (50 entries, 86400 s)."""
         self._check_server("a session cache")
-        cache = ffi.gc(ffi.new("mbedtls_ssl_cache_context *"), lib.mbedtls_ssl_cache_free)
-        lib.mbedtls_ssl_cache_init(cache)
+        cache = _new(lib.mpy_cache_new())
         if max_entries is not None:
             lib.mbedtls_ssl_cache_set_max_entries(cache, max_entries)
         if timeout_s is not None:
             lib.mbedtls_ssl_cache_set_timeout(cache, timeout_s)
-        self._keep.append(cache)
+        self._hold(cache)
         lib.mpy_conf_session_cache(self._conf, cache)
+        self._replace("session_cache", cache)  # read through the config, never kept
 
     def allow_sha1(self) -> None:
         """Accept SHA-1 in certificates and signatures, as upstream's test
         programs do with ``allow_sha1=1``."""
-        lib.mpy_conf_allow_sha1(self._conf)
+        lib.mpy_conf_allow_sha1(self._owner)
 
     def set_library_default_cookies(self) -> None:
         """Put back Mbed TLS's own default cookie callbacks, which fail every
@@ -156,28 +169,37 @@ class DtlsConfigExtras:
         from .features import require
 
         require("SNI", "SNI (the certificate callback, Mbed TLS 3.x)")
-        head = ffi.NULL
+        # A handshake keeps pointers to the certificate, key, CA and CRL its
+        # name picked until it ends: the config holds those (a CRL is parsed
+        # once per content); the entries are read within one call (the
+        # ClientHello's), so the previous set is let go of.
+        checked = []
         for name, chain, key, ca, crl, auth in entries:
             raw = name.encode()
             if not raw or len(raw) > 255 or b"\0" in raw:
                 raise ValueError("SNI name must be 1 .. 255 bytes without NUL")
             if auth is not None and auth not in _AUTHMODES:
                 raise ValueError(f"authmode must be one of {sorted(_AUTHMODES)}")
-            e = ffi.new("mpy_sni_entry *")
-            e.name = raw
-            e.cert, e.key = chain._crt, key._pk
-            e.ca = ca._crt if ca is not None else ffi.NULL
-            e.crl = ffi.NULL
-            if crl is not None:
-                c = ffi.gc(ffi.new("mbedtls_x509_crl *"), lib.mbedtls_x509_crl_free)
-                lib.mbedtls_x509_crl_init(c)
-                data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0")
-                                     else b"")
-                check(lib.mbedtls_x509_crl_parse(c, data, len(data)), "mbedtls_x509_crl_parse")
-                e.crl = c
-                self._keep.append(c)
-            e.authmode = _AUTHMODES[auth] if auth is not None else -1
-            e.next = head
-            head = e
-            self._keep += [e, chain, key, ca]
+            checked.append((raw, chain._crt, key._pk, ca._crt if ca is not None else ffi.NULL,
+                            self._crl(crl) if crl is not None else ffi.NULL,
+                            _AUTHMODES[auth] if auth is not None else -1))
+        head = ffi.NULL
+        for raw, crt, pk, ca_crt, crl_ref, mode in checked:
+            for ref in (crt, pk, ca_crt, crl_ref):
+                self._hold(ref)
+            head = _new(lib.mpy_sni_entry_new(raw, crt, pk, ca_crt, crl_ref, mode, head))
+        if head != ffi.NULL:
+            self._hold(head)
         lib.mpy_conf_sni(self._conf, head)
+        self._replace("sni", head if head != ffi.NULL else None)
+
+    def _crl(self, crl: bytes) -> Any:
+        data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0") else b"")
+        key = "crl " + hashlib.sha256(data).hexdigest()
+        ref = self._current.get(key)
+        if ref is None:
+            ref = _new(lib.mpy_crl_new())
+            check(lib.mbedtls_x509_crl_parse(ref, data, len(data)), "mbedtls_x509_crl_parse")
+            self._hold(ref)
+            self._current[key] = ref  # kept with the config: never replaced
+        return ref

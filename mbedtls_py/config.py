@@ -126,10 +126,12 @@ class Config(DtlsConfigExtras, COwner):
         lib.mpy_conf_set_name(self._owner, self.name.encode("utf-8", "replace").replace(b"\0", b"?"))
         # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
         self._lock = threading.RLock()
-        # Objects of the ssl-opt extras (ticket/cache contexts, SNI entries)
-        # that Mbed TLS reads only during handshakes, which need a live
-        # Context and so this Config; nothing frees them in C.
-        self._keep: list[Any] = []
+        # Everything the C config points at is a reference-counted C object
+        # it holds (_hold) until it is freed.  What a setter replaces is let
+        # go of (_let_go) once the config no longer points at it: the last
+        # object of each such setter, by name ("suites", "session_tickets",
+        # ...); repeated calls do not grow what the config holds.
+        self._current: dict[str, Any] = {}
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
@@ -164,9 +166,21 @@ class Config(DtlsConfigExtras, COwner):
 
     def _hold(self, ref: Any) -> None:
         """Have the C config retain ``ref`` (a reference-counted C object) until
-        it is freed: never earlier, a context may still use an older object."""
+        it is freed, or until :meth:`_replace` lets go of it."""
         if lib.mpy_conf_hold(self._owner, ref) != 0:
             raise MemoryError("out of memory")
+
+    def _replace(self, what: str, new: Any) -> None:
+        """The config now points at ``new`` (held already, or ``None``) for
+        ``what``, no longer at what it pointed at before: let go of that.
+        Only for objects no handshake keeps a pointer to once the config
+        points elsewhere (suite lists, cookie, ticket and cache contexts,
+        SNI entries)."""
+        old = self._current.pop(what, None)
+        if new is not None:
+            self._current[what] = new
+        if old is not None and old is not new:
+            lib.mpy_conf_unhold(self._owner, old)
 
     def _check_server(self, what: str) -> None:
         if self.endpoint != "server":
@@ -269,6 +283,7 @@ class Config(DtlsConfigExtras, COwner):
         with self._lock:
             self._hold(array)
             lib.mbedtls_ssl_conf_ciphersuites(self._conf, array)
+            self._replace("suites", array)  # a handshake reads the config's list, never keeps it
 
     # -- DTLS ------------------------------------------------------------------
 
@@ -284,6 +299,7 @@ class Config(DtlsConfigExtras, COwner):
         with self._lock:
             if not enabled:
                 lib.mpy_conf_cookies(self._conf, ffi.NULL)
+                self._replace("cookies", None)
                 self._cookie = None
                 return 0
             cookie = lib.mpy_cookie_new()
@@ -298,6 +314,8 @@ class Config(DtlsConfigExtras, COwner):
             self._hold(cookie)
             self._cookie = cookie
             lib.mpy_conf_cookies(self._conf, cookie)
+            # written and checked within one call (the ClientHello's)
+            self._replace("cookies", cookie)
             return 0
 
     @property
