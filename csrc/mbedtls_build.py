@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 GENERATED = CSRC / "_generated"
 CONFIG_HEADER = "mbedtls_py_config.h"
-GLUE_SOURCES = [CSRC / "glue.c", CSRC / "sslopt_glue.c"]
+GLUE_SOURCES = [CSRC / "glue.c", CSRC / "dgram_queue.c", CSRC / "sslopt_glue.c"]
 DEFAULT_MODULE = "mbedtls_py._lib_default"
 
 sys.path.insert(0, str(CSRC))
