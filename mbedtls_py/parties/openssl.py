@@ -1,0 +1,117 @@
+"""OpenSSL as a party of :class:`~mbedtls_py.sim.Network`: the seed's
+``echo "GET / HTTP/1.0" | openssl s_client -dtls1_2`` on the in-process
+OpenSSL 3.0 (:mod:`mbedtls_py.openssl_sim`), its DTLS timer on the
+network's virtual clock, its randomness seeded.
+
+:class:`OpenSSLClient` does what that command does when its stdin ends at
+once: the handshake, the request, then (stdin end-of-file: "DONE")
+``SSL_shutdown``, whose encrypted close_notify (an alert record of epoch 1)
+goes out right behind the request.  It is a process for
+``Network.add_process``, with the parties' ``events``/``done``/``phase``.
+
+Example::
+
+    net = Network(seed=3)
+    srv = DTLSServer(server_config, net.socket("server"), policy=as_policy("none"))
+    net.add_process(srv)
+    cli = OpenSSLClient(net, "client", seed=3)
+    net.add_process(cli)
+    net.run(until=lambda: cli.done, deadline_ms=60_000)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import Err
+from ..openssl_sim.conn import OpenSSLConfig, OpenSSLConn, clock_from
+from ..openssl_sim.conn import seed as openssl_seed
+from ..sim import Network
+from .echo import REQUEST, _Party
+
+__all__ = ["OpenSSLClient"]
+
+
+class OpenSSLClient(_Party):
+    """``openssl s_client -dtls1_2`` fed ``request`` then end-of-file.
+
+    ``ca``/``cert``/``key``: PEM file paths (``-CAfile``, ``-cert``,
+    ``-key``); without ``ca`` the server's certificate is not verified
+    (s_client reports and goes on).  ``seed`` seeds OpenSSL's randomness
+    (one stream per process: the last party created sets it).  ``mtu``:
+    ``-mtu``.  Events: ``start``, ``handshake``, ``write``,
+    ``close_notify``, ``done``, ``error``."""
+
+    def __init__(self, net: Network, name: str, *, server: str = "server",
+                 request: bytes = REQUEST, start_ms: int = 0, seed: Any = 0,
+                 ca: str | None = None, cert: str | None = None, key: str | None = None,
+                 ciphers: str | None = None, mtu: int | None = None,
+                 events: bool = True) -> None:
+        super().__init__(net, name, events)
+        self.server, self.request, self.start_ms = server, request, start_ms
+        openssl_seed(("party", seed, name))
+        unix = net.unix_time if net.unix_time is not None else 0
+        self.conn = OpenSSLConn(OpenSSLConfig("client", ca=ca, cert=cert, key=key,
+                                              ciphers=ciphers, version="dtls1_2"),
+                                clock_from(net.clock, unix), link_mtu=mtu)
+        self.sock = net.socket(name)
+        self.sockets = [self.sock]
+        self.phase = "waiting"  # waiting | handshake | done | failed
+        self.completed = False
+        self.error: str | None = None
+        self.done_ms: int | None = None
+
+    @property
+    def done(self) -> bool:
+        """Finished: closed or failed."""
+        return self.phase in ("done", "failed")
+
+    def next_deadline(self) -> int | None:
+        """Its start, then its DTLS timer while the handshake runs."""
+        if self.phase == "waiting":
+            return self.start_ms
+        if self.phase == "handshake":
+            t = self.conn.timeout_ms()
+            return None if t is None else self.net.clock.now_ms + t
+        return None
+
+    def poll(self) -> None:
+        """Take what arrived and run as far as it goes."""
+        if self.phase == "waiting":
+            if self.net.clock.now_ms < self.start_ms:
+                return
+            self.phase = "handshake"
+            self._emit("start", self.server, None, "s_client")
+        while (item := self.sock.recvfrom()) is not None:
+            if not self.done:
+                self.conn.push(item[0])
+        if self.phase == "handshake":
+            if self.conn.timeout_ms() == 0:
+                self.conn.handle_timeout()
+            ret, err = self.conn.handshake()
+            if ret == 1:
+                self.completed = True
+                self._emit("handshake", self.server, 0, self.conn.info()["cipher"])
+                n, err = self.conn.write(self.request)
+                self._emit("write", self.server, n if n > 0 else int(Err.SSL_INTERNAL_ERROR),
+                           err)
+                # stdin end-of-file: "DONE", then do_ssl_shutdown (one close_notify)
+                self._emit("close_notify", self.server, self.conn.shutdown(), "SSL_shutdown")
+                self._end("done")
+            elif err not in ("WANT_READ", "WANT_WRITE"):
+                self.error = err
+                self._end("failed")
+        for d in self.conn.drain():
+            self.sock.sendto(d, self.server)
+
+    def _end(self, phase: str) -> None:
+        self.phase, self.done_ms = phase, self.net.clock.now_ms
+        self._emit("done" if phase == "done" else "error", self.server,
+                   0 if phase == "done" else int(Err.SSL_INTERNAL_ERROR), self.error or "closed")
+
+    def outcome(self) -> dict[str, Any]:
+        """``completed`` (handshake), ``error`` (SSL_get_error's name, or None)."""
+        return {"completed": self.completed, "error": self.error, "phase": self.phase}
+
+    def close(self) -> None:
+        """Nothing to free by hand (the SSL objects are garbage-collected)."""
