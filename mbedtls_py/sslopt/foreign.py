@@ -12,7 +12,10 @@ from collections.abc import Callable, Generator
 from functools import lru_cache
 
 from .options import Unsupported
+import re
+
 from .parse import Case, client_stages, default_ssl_opt, server_argv
+from .shell import eval_words
 from .world import Program, World
 
 __all__ = ["IN_PROCESS", "unavailable", "foreign_flow"]
@@ -42,9 +45,29 @@ def foreign_flow(case: Case, role: str) -> Flow:
     if role == "server":
         o = parse_openssl(server_argv(case), tests)
         return lambda world, prog: s_server(world, prog, o)
+    seq = _subshell(case.cli_cmd)
+    if seq is not None:  # ( echo .. | s_client -sess_out F; echo .. | s_client -sess_in F; rm -f F )
+        clients = [client_command(eval_words(part, {}), tests) for part in seq]
+
+        def in_turn(world: World, prog: Program) -> Generator[int | None, None, int]:
+            for oc in clients:
+                yield from s_client(world, prog, oc)
+            return 0  # the subshell's status: its last command's, rm -f
+        return in_turn
     try:
         stages = client_stages(case)
     except Exception as e:  # noqa: BLE001 - the shell reader's own errors
         raise Unsupported(f"client command: {e}") from None
     oc = client_command(stages, tests)
     return lambda world, prog: s_client(world, prog, oc)
+
+
+def _subshell(cmd: str) -> list[str] | None:
+    """The s_client commands of ``( A; B; rm -f FILE )``, or ``None``."""
+    m = re.fullmatch(r"\s*\((.*)\)\s*", cmd, re.S)
+    if m is None or "'" in m.group(1).replace("'GET / HTTP/1.0'", ""):
+        return None
+    parts = [p.strip() for p in m.group(1).split(";") if p.strip()]
+    if not parts or not re.fullmatch(r"rm -f \S+", parts[-1]):
+        raise Unsupported("client subshell other than s_client runs then rm -f")
+    return parts[:-1]

@@ -122,7 +122,8 @@ def _print_stuff(prog: Program, conn: OpenSSLConn, o: OpenSSLOptions) -> None:
     p("---\n")
     p("Verification: OK\n" if i["verify"] == 0 else f"Verification error: {i['verify_text']}\n")
     p("---\n")
-    p(f"New, {'TLSv1.2' if i['protocol'] == 'DTLSv1.2' else 'TLSv1/SSLv3'}, "
+    p(f"{'Reused' if i['reused'] else 'New'}, "
+      f"{'TLSv1.2' if i['protocol'] == 'DTLSv1.2' else 'TLSv1/SSLv3'}, "
       f"Cipher is {i['cipher']}\n")
     p(f"Secure Renegotiation IS{'' if i['secure_reneg'] else ' NOT'} supported\n")
     p("Compression: NONE\nExpansion: NONE\nNo ALPN negotiated\n")
