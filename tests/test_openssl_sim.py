@@ -1,0 +1,201 @@
+"""OpenSSL in process (issue 25): Debian's static OpenSSL 3.0 in its own
+extension, its clock, datagrams and randomness owned; s_client/s_server on
+the simulated network; the seed's race and upstream #8471's hang, replayed."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mbedtls_py.openssl_sim import build as osim_build
+
+try:
+    osim_build.load()
+except osim_build.MissingOpenSSL as exc:  # CI installs libssl-dev (.ci/run): never silent
+    pytest.fail(f"in-process OpenSSL unavailable: {exc}", pytrace=False)
+
+from mbedtls_py import Config, Context  # noqa: E402
+from mbedtls_py.context import VirtualClock  # noqa: E402
+from mbedtls_py.creds.det import make_det_pki  # noqa: E402
+from mbedtls_py.openssl_sim import conn as oc  # noqa: E402
+from mbedtls_py.repro.scenarios import run_scenario  # noqa: E402
+from mbedtls_py.sslopt.parse import default_ssl_opt, load_cases  # noqa: E402
+from mbedtls_py.sslopt.runner import run_case  # noqa: E402
+
+needs_ssl_opt = pytest.mark.skipif(not default_ssl_opt().is_file(),
+                                   reason="pinned source not unpacked (./dev.sh)")
+HANG_CASE, HANG_SEED = "DTLS proxy: 3d, openssl client", 9
+
+
+def _case(name: str):  # type: ignore[no-untyped-def]
+    return next(c for c in load_cases() if c.name == name)
+
+
+def test_extension_is_cached_and_keeps_openssl_local() -> None:
+    """The extension lives in the per-user cache, exports no OpenSSL symbol,
+    and Python's own ssl module (the system libssl) still works beside it."""
+    path = osim_build.build()
+    assert "peers" in path.parts and path.parent.name.startswith("openssl-sim-")
+    if shutil.which("nm"):
+        syms = subprocess.run(["nm", "-D", "--defined-only", str(path)], capture_output=True,
+                              text=True, check=True).stdout
+        assert "SSL_new" not in syms and "PyInit__openssl_sim" in syms
+    assert oc.version_text().startswith("OpenSSL 3.")
+    assert ssl.create_default_context().protocol is not None
+
+
+def test_missing_library_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without libssl-dev the message says what to install (no silent SKIP)."""
+    def missing() -> tuple[Path, Path]:
+        raise osim_build.MissingOpenSSL("needs libssl.a; install with: apt-get install libssl-dev")
+    monkeypatch.setattr(osim_build, "archives", missing)
+    monkeypatch.setattr(osim_build, "_loaded", None)
+    from mbedtls_py.sslopt import foreign
+    foreign.unavailable.cache_clear()
+    try:
+        assert "apt-get install libssl-dev" in (foreign.unavailable("openssl") or "")
+    finally:
+        foreign.unavailable.cache_clear()
+
+
+def test_timer_reads_the_virtual_clock() -> None:
+    """DTLSv1_get_timeout counts down in virtual time; at 1 s (OpenSSL's
+    initial timeout) the ClientHello is retransmitted, not before."""
+    clock = VirtualClock()
+    oc.seed(1)
+    cli = oc.OpenSSLConn(oc.OpenSSLConfig("client", version="dtls1_2"),
+                         oc.clock_from(clock, 1_700_000_000))
+    assert cli.handshake() == (-1, "WANT_READ")
+    first = cli.drain()
+    assert len(first) == 1 and cli.timeout_ms() == 1000
+    clock.now_ms = 400
+    assert cli.timeout_ms() == 600 and cli.handle_timeout() == 0 and cli.drain() == []
+    clock.now_ms = 1000
+    assert cli.handle_timeout() == 1
+    again = cli.drain()
+    assert len(again) == 1 and again[0][:3] == first[0][:3]
+
+
+def test_randomness_is_owned() -> None:
+    """Same seed, same ClientHello bytes; another seed, another random."""
+    def hello(seed: int) -> bytes:
+        oc.seed(seed)
+        c = oc.OpenSSLConn(oc.OpenSSLConfig("client", version="dtls1_2"),
+                           oc.clock_from(VirtualClock(), 1_700_000_000))
+        c.handshake()
+        return c.drain()[0]
+    assert hello(5) == hello(5) != hello(6)
+
+
+def _handshaken() -> tuple[oc.OpenSSLConn, Context, list[bytes]]:
+    """An OpenSSL client and an Mbed TLS server after a handshake in memory;
+    the server's last flight."""
+    pki = make_det_pki(1)
+    clock = VirtualClock()
+    oc.seed(2)
+    conf = Config("server", seed=b"s" * 32)
+    conf.do_set_certificate(pki.chain_pems, pki.key_pem)
+    srv = Context(conf, clock=clock)
+    srv.set_client_transport_id(b"client")
+    cli = oc.OpenSSLConn(oc.OpenSSLConfig("client", version="dtls1_2"),
+                         oc.clock_from(clock, 1_700_000_000))
+    last: list[bytes] = []
+    for _ in range(20):
+        ret, _ = cli.handshake()
+        for d in cli.drain():
+            srv.push(d)
+        rc = srv.handshake()
+        out = srv.drain()
+        if out:
+            last = out
+        for d in out:
+            cli.push(d)
+        if ret == 1 and rc == 0:
+            return cli, srv, last
+    raise AssertionError("no handshake")
+
+
+def test_duplicated_finished_makes_ssl_read_read_again() -> None:
+    """The mechanism of #8471: after the handshake, a byte-identical
+    duplicate of the server's Finished is dropped by dtls1_get_record's
+    replay check, which then reads another datagram: SSL_read asks the BIO
+    for one more than it was given (a blocking s_client blocks there).
+    Application data is returned with no extra read."""
+    cli, srv, last = _handshaken()
+    assert cli.init_finished and last
+    reads, got = cli.bio_reads
+    for d in last:
+        cli.push(d)
+    assert cli.read() == (b"", "WANT_READ")
+    reads2, got2 = cli.bio_reads
+    assert got2 - got == len(last) and reads2 - reads == len(last) + 1
+    assert cli.drain() == []  # nothing retransmitted: the record never reached the Finished branch
+    srv.write(b"hello")
+    for d in srv.drain():
+        cli.push(d)
+    assert cli.read() == (b"hello", "NONE")
+    reads3, got3 = cli.bio_reads
+    assert (reads3 - reads2, got3 - got2) == (1, 1)
+
+
+@needs_ssl_opt
+@pytest.mark.parametrize("name", [
+    "DTLS proxy: 3d, openssl server",
+    "DTLS fragmenting: MTU=130, openssl server, DTLS 1.2",
+    "DTLS reassembly: some fragmentation (openssl client)",
+    "DTLS fragmenting: MTU=131, openssl client, DTLS 1.2",
+    "Session resume using tickets, DTLS: openssl client",
+    "Session resume using cache, DTLS: openssl server",
+])
+def test_openssl_cases_pass_in_process(name: str) -> None:
+    """ssl-opt's OpenSSL cases run in virtual time against the in-process
+    s_client/s_server and pass their own assertions."""
+    r = run_case(_case(name), seed=1)
+    assert r.verdict == "PASS", (r.reason, r.cli_out[-1500:], r.srv_out[-1500:])
+    assert r.trace and not r.real
+
+
+@needs_ssl_opt
+def test_3d_openssl_client_hang_replays() -> None:
+    """Upstream #8471 (and openssl/openssl#18887): with seed 9 the proxy
+    duplicates the server's Finished; s_client completes the handshake,
+    reads the duplicate, blocks in recvfrom and never sends its request:
+    client timeout, exit 143, byte for byte the same on every run."""
+    case = _case(HANG_CASE)
+    a, b = run_case(case, HANG_SEED), run_case(case, HANG_SEED)
+    assert a.verdict == "FAIL" and a.cli_exit == 143
+    assert "bad client exit code (expected 0, got 143)" in a.reason
+    assert "New, TLSv1.2" in a.cli_out and "DONE" not in a.cli_out
+    assert "Read from client:" in a.srv_out and "bytes read" not in a.srv_out
+    assert a.pxy_out.rstrip().endswith("S -> C Encrypted handshake (53 bytes): duplicated")
+    assert a.digest() == b.digest()
+    assert run_case(case, 1).verdict == "PASS"
+
+
+@needs_ssl_opt
+def test_openssl_case_digest_is_stable_across_processes() -> None:
+    """Same seed, same bytes, in another interpreter too."""
+    code = ("from mbedtls_py.sslopt.parse import load_cases\n"
+            "from mbedtls_py.sslopt.runner import run_case\n"
+            f"c = next(c for c in load_cases() if c.name == {HANG_CASE!r})\n"
+            f"print(run_case(c, {HANG_SEED}).digest())\n")
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+    assert out == run_case(_case(HANG_CASE), HANG_SEED).digest()
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_seed_race_with_s_client(seed: int) -> None:
+    """The seed's race with the in-process s_client: its encrypted
+    close_notify held past the server's reset gives -0x7700 under ``none``
+    and is absorbed under ``classify`` (the next client served)."""
+    none = run_scenario("late-close-notify", "none", seed, peer="openssl-sim", offset_ms=40)
+    assert none.peer == "openssl-sim" and none.late
+    assert (none.outcome, none.server_rc) == ("failed", -0x7700)
+    ok = run_scenario("late-close-notify", "classify", seed, peer="openssl-sim", offset_ms=40)
+    assert ok.late and ok.outcome == "ok" and ok.second_client_served
