@@ -110,8 +110,12 @@ class OpenSSLClient(_Party):
                    0 if phase == "done" else int(Err.SSL_INTERNAL_ERROR), self.error or "closed")
 
     def outcome(self) -> dict[str, Any]:
-        """``completed`` (handshake), ``error`` (SSL_get_error's name, or None)."""
-        return {"completed": self.completed, "error": self.error, "phase": self.phase}
+        """As :meth:`Client.outcome`: ``codes`` (0 closed, SSL_INTERNAL_ERROR
+        failed, SSL_WANT_READ still waiting), ``completed``; ``delivered`` is
+        ``None`` (s_client closes before any echo could come back)."""
+        code = 0 if self.phase == "done" else int(Err.SSL_INTERNAL_ERROR) \
+            if self.phase == "failed" else int(Err.SSL_WANT_READ)
+        return {"codes": [code], "completed": self.completed, "delivered": None}
 
     def close(self) -> None:
         """Nothing to free by hand (the SSL objects are garbage-collected)."""
