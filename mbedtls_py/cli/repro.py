@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         from ..openssl_sim.build import MissingOpenSSL, load
         try:
             load()
-        except MissingOpenSSL as e:
-            print(f"repro: error: --peer openssl-sim: {e}", file=sys.stderr)
+        except MissingOpenSSL as exc:
+            print(f"repro: error: --peer openssl-sim: {exc}", file=sys.stderr)
             return 2
         if args.sweep is not None:
             ap.error("--sweep runs Mbed TLS clients only; drop --peer openssl-sim")

@@ -192,7 +192,7 @@ def build(verbose: bool = False) -> Path:
         found = _find(out)
         if found is not None:
             return found
-        import cffi
+        import cffi  # type: ignore[import-untyped]
         ffi = cffi.FFI()
         ffi.cdef(CDEF)
         wrap = ",".join(f"--wrap={f}" for f in _WRAPPED)

@@ -50,7 +50,7 @@ def version_text() -> str:
     return f"OpenSSL {n >> 28}.{(n >> 20) & 0xFF}.{(n >> 4) & 0xFF}"
 
 
-def seed(key: bytes | str | int) -> None:
+def seed(key: object) -> None:
     """Own OpenSSL's randomness from now on: a stream derived from ``key``."""
     k = hashlib.sha256(f"openssl-sim/{key!r}".encode()).digest()
     if not _lib().osim_rand_seed(k, len(k)):
@@ -66,7 +66,7 @@ def clock_from(virtual: Any, unix_base_s: int) -> Callable[[], int]:
 def errors() -> list[str]:
     """OpenSSL's error queue, emptied, as ``ERR_print_errors`` prints it."""
     lib, ffi = _lib(), _ffi()
-    out = []
+    out: list[str] = []
     file, line, func, data, flags = (ffi.new("char **"), ffi.new("int *"), ffi.new("char **"),
                                      ffi.new("char **"), ffi.new("int *"))
     buf = ffi.new("char[]", 256)
@@ -147,6 +147,7 @@ class OpenSSLConn:
                  same_socket: OpenSSLConn | None = None, options: int = 0) -> None:
         lib, ffi = _lib(), _ffi()
         self.config, self.clock = config, clock
+        self._link: Any
         if same_socket is not None:
             self._link = same_socket._link  # a new SSL on the same socket: its buffer stays
         else:
@@ -181,7 +182,7 @@ class OpenSSLConn:
     def drain(self) -> list[bytes]:
         """The datagrams OpenSSL sent since the last drain, in order."""
         lib, ffi = _lib(), _ffi()
-        out = []
+        out: list[bytes] = []
         p = ffi.new("unsigned char **")
         while True:
             n = lib.osim_link_peek_out(self._link, p)
