@@ -20,7 +20,8 @@ __all__ = ["OpenSSLOptions", "parse_openssl", "client_command"]
 # option -> takes a value
 _COMMON = {"-cert": True, "-key": True, "-CAfile": True, "-cipher": True, "-mtu": True,
            "-dtls": False, "-dtls1": False, "-dtls1_2": False, "-use_srtp": True,
-           "-keymatexport": True, "-keymatexportlen": True, "-verify": True, "-no_ticket": False}
+           "-keymatexport": True, "-keymatexportlen": True, "-verify": True, "-no_ticket": False,
+           "-nbio": False}
 _CLIENT = {"-connect": True, "-sess_out": True, "-sess_in": True}
 _SERVER = {"-accept": True, "-www": False}
 
@@ -41,6 +42,7 @@ class OpenSSLOptions:
     keymat_len: int = 20
     verify: bool = False
     tickets: bool = True
+    nbio: bool = False               # -nbio: a non-blocking socket
     connect: str = ""
     sess_out: str | None = None
     sess_in: str | None = None
@@ -94,6 +96,8 @@ def parse_openssl(argv: list[str], tests_dir: Path) -> OpenSSLOptions:
             o.verify = True
         elif opt == "-no_ticket":
             o.tickets = False
+        elif opt == "-nbio":
+            o.nbio = True
         elif opt == "-connect":
             o.connect = val
         elif opt == "-sess_out":

@@ -54,8 +54,9 @@ class _Sock:
     """One blocking UDP socket with an SSL on it."""
 
     def __init__(self, world: World, prog: Program, conn: OpenSSLConn, addr: Addr,
-                 peer: Addr | None) -> None:
+                 peer: Addr | None, nbio: bool = False) -> None:
         self.world, self.prog, self.conn, self.addr, self.peer = world, prog, conn, addr, peer
+        self.nbio = nbio
         self.connected = peer is not None
         world.bind(addr, self._recv)
 
@@ -92,6 +93,8 @@ class _Sock:
             before = self.conn.bio_reads
             res, err = call(*args)
             self.flush()
+            if self.nbio:  # -nbio: every WANT_* goes back to the program
+                return res, err
             after = self.conn.bio_reads
             blocked = after[0] - before[0] > after[1] - before[1]
             if err not in _WANT or not blocked:
@@ -152,8 +155,10 @@ def s_client(world: World, prog: Program, o: OpenSSLOptions) -> Generator[int | 
         if der is None or not conn.set_session(der):
             prog.printf(f"Can't open session file {o.sess_in}\n")
             return 1
-    sock = _Sock(world, prog, conn, ("cli", world.ephemeral_port()), world.entry_addr)
+    sock = _Sock(world, prog, conn, ("cli", world.ephemeral_port()), world.entry_addr, o.nbio)
     prog.printf("CONNECTED(00000003)\n")
+    if o.nbio:
+        prog.printf("Turned on non blocking io\n")
     stdin, at_eof = o.stdin, False
     read_tty, write_tty, read_ssl, write_ssl = True, False, True, True
     in_init = False
