@@ -199,3 +199,18 @@ def test_seed_race_with_s_client(seed: int) -> None:
     assert (none.outcome, none.server_rc) == ("failed", -0x7700)
     ok = run_scenario("late-close-notify", "classify", seed, peer="openssl-sim", offset_ms=40)
     assert ok.late and ok.outcome == "ok" and ok.second_client_served
+
+
+def test_explore_scenario_with_s_client() -> None:
+    """``explore openssl-client`` without faults: the in-process s_client is
+    served and closes, the Mbed TLS client after it is served too."""
+    from mbedtls_py.explore.scenarios import build_openssl_client, finish
+    from mbedtls_py.sim import Network
+    with Network(seed=4) as net:
+        setup = build_openssl_client(net, "none")
+        finish(net, setup)
+        first, second = setup.clients
+        assert first.outcome() == {"codes": [0], "completed": True, "delivered": None}
+        assert second.delivered
+        assert not [e for e in setup.server.events if e.event == "error"]
+        setup.close()
