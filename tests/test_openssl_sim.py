@@ -214,3 +214,20 @@ def test_explore_scenario_with_s_client() -> None:
         assert second.delivered
         assert not [e for e in setup.server.events if e.event == "error"]
         setup.close()
+
+
+_REPORT_LINES = ("CONNECTED(", "New, TLSv1.2, Cipher is ", "Protocol  : DTLSv1.2",
+                 "Verify return code: 0 (ok)", "DONE")
+
+
+@needs_ssl_opt
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
+def test_s_client_output_matches_the_real_one() -> None:
+    """The lines ssl-opt's assertions look at appear in the in-process
+    s_client's output exactly when they appear in the real s_client's
+    (``--real-peers``, the same case, no impairments)."""
+    case = _case("DTLS reassembly: some fragmentation (openssl client)")
+    sim, real = run_case(case, 1), run_case(case, 1, real_peers=True)
+    assert sim.verdict == real.verdict == "PASS" and real.real
+    for line in _REPORT_LINES:
+        assert (line in sim.cli_out) == (line in real.cli_out), line

@@ -41,7 +41,16 @@ UNIX_BASE = 1_700_000_000  # the runner's BASE_TIME: one wall clock for both lib
 _WANT = ("WANT_READ", "WANT_WRITE")
 _COOKIE_EXCHANGE = 0x00002000
 _SERVER_INPUT = b"HTTP/1.0 200 OK\n"
-_SESSIONS: dict[tuple[int, str], bytes] = {}  # (world, -sess_out file) -> DER
+
+
+def _sessions(world: World) -> dict[str, bytes]:
+    """The run's ``-sess_out`` files (name -> DER), kept on its world: they
+    live as long as the run, like the files ssl-opt.sh removes after it."""
+    found: dict[str, bytes] | None = getattr(world, "_openssl_sessions", None)
+    if found is None:
+        found = {}
+        setattr(world, "_openssl_sessions", found)
+    return found
 
 
 def _config(o: OpenSSLOptions) -> OpenSSLConfig:
@@ -151,7 +160,7 @@ def s_client(world: World, prog: Program, o: OpenSSLOptions) -> Generator[int | 
     """``openssl s_client`` (DTLS, blocking socket); returns its exit status."""
     conn = OpenSSLConn(_config(o), clock_from(world.clock, UNIX_BASE), link_mtu=o.mtu)
     if o.sess_in is not None:
-        der = _SESSIONS.get((id(world), o.sess_in))
+        der = _sessions(world).get(o.sess_in)
         if der is None or not conn.set_session(der):
             prog.printf(f"Can't open session file {o.sess_in}\n")
             return 1
@@ -252,7 +261,7 @@ def s_client(world: World, prog: Program, o: OpenSSLOptions) -> Generator[int | 
         if o.sess_out is not None:
             der = conn.get_session()
             if der is not None:
-                _SESSIONS[(id(world), o.sess_out)] = der
+                _sessions(world)[o.sess_out] = der
         return ret
     finally:
         world.unbind(sock.addr)
