@@ -231,3 +231,30 @@ def test_s_client_output_matches_the_real_one() -> None:
     assert sim.verdict == real.verdict == "PASS" and real.real
     for line in _REPORT_LINES:
         assert (line in sim.cli_out) == (line in real.cli_out), line
+
+
+def test_mbedtls_client_against_openssl_server_party(tmp_path: Path) -> None:
+    """An Mbed TLS client through the cookie exchange to the in-process
+    s_server party, its request echoed, then a second client served on the
+    same socket after the first one's close_notify."""
+    from mbedtls_py.parties import Client, OpenSSLServer
+    from mbedtls_py.sim import Network
+    pki = make_det_pki(3)
+    cert, key = tmp_path / "srv.pem", tmp_path / "srv.key"
+    cert.write_bytes(b"".join(p if isinstance(p, bytes) else p.encode() for p in pki.chain_pems))
+    key.write_bytes(pki.key_pem if isinstance(pki.key_pem, bytes) else pki.key_pem.encode())
+    with Network(seed=3) as net:
+        net.link_both("client", "server", delay_ms=10)
+        net.link_both("client2", "server", delay_ms=10)
+        srv = OpenSSLServer(net, str(cert), str(key), seed=3)
+        conf = Config("client", seed=net.seed_for("client"), ca_chain=pki.ca_pem,
+                      authmode="required")
+        c1 = Client(net, "client", conf, hostname=pki.hostname)
+        c2 = Client(net, "client2", conf, hostname=pki.hostname, after=c1)
+        for p in (srv, c1, c2):
+            net.add_process(p)
+        net.run(until=lambda: c2.done, deadline_ms=30_000)
+        net.run(deadline_ms=net.clock.now_ms + 500)
+        assert c1.delivered and c2.delivered, (c1.outcome(), c2.outcome())
+        kinds = [e.event for e in srv.events]
+        assert kinds.count("handshake") == 2 and srv.served == 2 and "error" not in kinds
