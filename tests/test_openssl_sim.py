@@ -216,8 +216,12 @@ def test_explore_scenario_with_s_client() -> None:
         setup.close()
 
 
+# Not DONE: whether the real s_client sees its stdin's end-of-file ("DONE") or
+# the server's response and close_notify ("closed") first is the seed's race,
+# decided by the scheduler (about half the runs each way); the model reads stdin
+# first.
 _REPORT_LINES = ("CONNECTED(", "New, TLSv1.2, Cipher is ", "Protocol  : DTLSv1.2",
-                 "Verify return code: 0 (ok)", "DONE")
+                 "Verify return code: 0 (ok)", "Certificate chain", "EXIT: 0")
 
 
 @needs_ssl_opt
