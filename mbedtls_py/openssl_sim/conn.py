@@ -205,14 +205,15 @@ class OpenSSLConn:
 
     # -- calls -------------------------------------------------------------------
 
-    def _err(self, ret: int) -> str:
+    def error_name(self, ret: int) -> str:
+        """``SSL_get_error(ssl, ret)`` by name (``WANT_READ``, ``ZERO_RETURN``...)."""
         return SSL_ERROR.get(int(_lib().SSL_get_error(self._ssl, ret)), "OTHER")
 
     def handshake(self) -> tuple[int, str]:
         """``SSL_do_handshake``: (return value, SSL_get_error's name)."""
         self._now()
         ret = _lib().SSL_do_handshake(self._ssl)
-        return ret, "NONE" if ret == 1 else self._err(ret)
+        return ret, "NONE" if ret == 1 else self.error_name(ret)
 
     def read(self, n: int = 1024) -> tuple[bytes, str]:
         """``SSL_read`` of up to ``n`` bytes: (data, error name)."""
@@ -221,13 +222,13 @@ class OpenSSLConn:
         ret = _lib().SSL_read(self._ssl, self._buf, n)
         if ret > 0:
             return bytes(_ffi().buffer(self._buf, ret)), "NONE"
-        return b"", self._err(ret)
+        return b"", self.error_name(ret)
 
     def write(self, data: bytes) -> tuple[int, str]:
         """``SSL_write``: (return value, error name); ``b""`` drives the handshake."""
         self._now()
         ret = _lib().SSL_write(self._ssl, data, len(data))
-        return ret, "NONE" if ret > 0 else self._err(ret)
+        return ret, "NONE" if ret > 0 else self.error_name(ret)
 
     def shutdown(self) -> int:
         """``SSL_shutdown`` (sends close_notify)."""

@@ -41,6 +41,7 @@ UNIX_BASE = 1_700_000_000  # the runner's BASE_TIME: one wall clock for both lib
 _WANT = ("WANT_READ", "WANT_WRITE")
 _COOKIE_EXCHANGE = 0x00002000
 _SERVER_INPUT = b"HTTP/1.0 200 OK\n"
+_MAX_SPIN = 100_000  # loop rounds with no datagram read and no time passing: a model bug
 
 
 def _sessions(world: World) -> dict[str, bytes]:
@@ -66,6 +67,8 @@ class _Sock:
                  peer: Addr | None, nbio: bool = False) -> None:
         self.world, self.prog, self.conn, self.addr, self.peer = world, prog, conn, addr, peer
         self.nbio = nbio
+        self._mark: tuple[int, int] = (-1, -1)
+        self._spins = 0
         self.connected = peer is not None
         world.bind(addr, self._recv)
 
@@ -76,6 +79,15 @@ class _Sock:
             self.peer = src  # an unconnected dgram BIO answers the last sender
         self.conn.push(data)
         self.world.wake(self.prog)
+
+    def spin(self) -> None:
+        """One round of a program's loop: raise when rounds go on with no
+        datagram read and no virtual time passing (they could never end)."""
+        mark = (self.world.clock.now_ms, self.conn.bio_reads[1])
+        self._spins = self._spins + 1 if mark == self._mark else 0
+        self._mark = mark
+        if self._spins > _MAX_SPIN:
+            raise RuntimeError(f"{self.prog.name}: no progress in {_MAX_SPIN} rounds")
 
     def flush(self) -> None:
         for d in self.conn.drain():
@@ -99,6 +111,7 @@ class _Sock:
         A WANT_READ that OpenSSL returns by itself (``SSL_MODE_AUTO_RETRY``
         off, as s_client and s_server set it) goes back to the program."""
         while True:
+            self.spin()
             before = self.conn.bio_reads
             res, err = call(*args)
             self.flush()
@@ -151,6 +164,16 @@ def _print_stuff(prog: Program, conn: OpenSSLConn, o: OpenSSLOptions) -> None:
     p("---\n")
 
 
+def _shutdown(sock: _Sock) -> None:
+    """``do_ssl_shutdown``: unidirectional, busy-waiting on WANT_* (bounded
+    here: the queues never stay full, so a few rounds always suffice)."""
+    for _ in range(1000):
+        r = sock.conn.shutdown()
+        sock.flush()
+        if r >= 0 or sock.conn.error_name(r) not in _WANT:
+            return
+
+
 def _print_errors(prog: Program) -> None:
     for line in errors():
         prog.printf(line + "\n")
@@ -175,6 +198,7 @@ def s_client(world: World, prog: Program, o: OpenSSLOptions) -> Generator[int | 
     ret = 1
     try:
         while True:
+            sock.spin()
             timeout = conn.timeout_ms()
             if not conn.init_finished:
                 in_init, tty_on = True, False
@@ -251,13 +275,7 @@ def s_client(world: World, prog: Program, o: OpenSSLOptions) -> Generator[int | 
                 write_ssl, read_tty = True, False
         if in_init:
             _print_stuff(prog, conn, o)
-        while True:  # do_ssl_shutdown: unidirectional, busy-waiting
-            r = conn.shutdown()
-            sock.flush()
-            if r >= 0:
-                break
-            if conn._err(r) not in _WANT:
-                break
+        _shutdown(sock)
         if o.sess_out is not None:
             der = conn.get_session()
             if der is not None:
@@ -284,11 +302,7 @@ def s_server(world: World, prog: Program, o: OpenSSLOptions) -> Generator[int | 
         ret = yield from _sv_body(world, prog, sock, conn, feed_at)
         feed_at = ret[1]
         prog.printf("shutting down SSL\n")
-        while True:
-            r = conn.shutdown()
-            sock.flush()
-            if r >= 0 or conn._err(r) not in _WANT:
-                break
+        _shutdown(sock)
         prog.printf("CONNECTION CLOSED\n")
         if ret[0] < 0:
             return 0
@@ -298,6 +312,7 @@ def _sv_body(world: World, prog: Program, sock: _Sock, conn: OpenSSLConn, feed_a
              ) -> Generator[int | None, None, tuple[int, int]]:
     """One connection of s_server; returns (ret, when the next input line comes)."""
     while True:
+        sock.spin()
         read_from_terminal = False
         read_from_ssl = conn.has_pending
         if not read_from_ssl:  # select() on stdin and the socket
