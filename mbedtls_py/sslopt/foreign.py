@@ -2,18 +2,19 @@
 and the program (generator factory) for each.
 
 Today: OpenSSL's ``s_client``/``s_server`` on the in-process OpenSSL
-(:mod:`.openssl_progs`).  A side that cannot be configured raises
+(:mod:`.openssl_progs`).  Another peer kind adds its entry to ``_PEERS``
+(a probe returning why it cannot run, and the flow builder) and its name to
+``IN_PROCESS``.  A side that cannot be configured raises
 :class:`~.options.Unsupported`; a missing library returns its reason from
 :func:`unavailable` (the case is NOTRUN with that message, never a SKIP)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 from functools import lru_cache
 
 from .options import Unsupported
-import re
-
 from .parse import Case, client_stages, default_ssl_opt, server_argv
 from .shell import eval_words
 from .world import Program, World
@@ -24,11 +25,7 @@ IN_PROCESS = ("openssl",)
 Flow = Callable[[World, Program], Generator["int | None", None, int]]
 
 
-@lru_cache(maxsize=None)
-def unavailable(kind: str) -> str | None:
-    """Why peers of ``kind`` cannot run in process (``None``: they can)."""
-    if kind != "openssl":
-        return f"no in-process {kind} peer"
+def _openssl_missing() -> str | None:
     from ..openssl_sim.build import MissingOpenSSL, load
     try:
         load()
@@ -37,8 +34,24 @@ def unavailable(kind: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=None)
+def unavailable(kind: str) -> str | None:
+    """Why peers of ``kind`` cannot run in process (``None``: they can)."""
+    if kind not in _PEERS:
+        return f"no in-process {kind} peer"
+    return _PEERS[kind][0]()
+
+
 def foreign_flow(case: Case, role: str) -> Flow:
     """The in-process program for the ``role`` (server/client) side of ``case``."""
+    srv, cli = case.peers()
+    kind = srv if role == "server" else cli
+    if kind not in _PEERS:
+        raise Unsupported(f"no in-process {kind} peer")
+    return _PEERS[kind][1](case, role)
+
+
+def _openssl_flow(case: Case, role: str) -> Flow:
     from .openssl_opts import client_command, parse_openssl
     from .openssl_progs import s_client, s_server
     tests = default_ssl_opt().parent
@@ -71,3 +84,8 @@ def _subshell(cmd: str) -> list[str] | None:
     if not parts or not re.fullmatch(r"rm -f \S+", parts[-1]):
         raise Unsupported("client subshell other than s_client runs then rm -f")
     return parts[:-1]
+
+
+_PEERS: dict[str, tuple[Callable[[], str | None], Callable[[Case, str], Flow]]] = {
+    "openssl": (_openssl_missing, _openssl_flow),
+}
