@@ -262,3 +262,23 @@ def test_mbedtls_client_against_openssl_server_party(tmp_path: Path) -> None:
         assert c1.delivered and c2.delivered, (c1.outcome(), c2.outcome())
         kinds = [e.event for e in srv.events]
         assert kinds.count("handshake") == 2 and srv.served == 2 and "error" not in kinds
+
+
+@needs_ssl_opt
+def test_nbio_fixes_the_3d_openssl_client_case(tmp_path: Path) -> None:
+    """The ssl-opt.sh change for #8471: with ``-nbio`` s_client's SSL_read
+    returns instead of blocking, so it goes back to select(), reads stdin and
+    sends its request.  The seeds that hang as shipped pass with it."""
+    text = default_ssl_opt().read_text()
+    old = '"$O_NEXT_CLI -dtls1_2 -mtu 2048" \\'
+    assert text.count(old) == 1
+    copy = tmp_path / "ssl-opt.sh"
+    copy.write_text(text.replace(old, old.replace("-mtu 2048", "-mtu 2048 -nbio")))
+    shipped = _case(HANG_CASE)
+    fixed = next(c for c in load_cases(copy) if c.name == HANG_CASE)
+    hanging = [s for s in range(1, 16) if run_case(shipped, s).verdict == "FAIL"]
+    assert HANG_SEED in hanging and len(hanging) >= 3
+    for s in hanging:
+        r = run_case(fixed, s)
+        assert r.verdict == "PASS", (s, r.reason)
+        assert "read R BLOCK" in r.cli_out or "DONE" in r.cli_out
