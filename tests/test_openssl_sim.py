@@ -282,3 +282,14 @@ def test_nbio_fixes_the_3d_openssl_client_case(tmp_path: Path) -> None:
         r = run_case(fixed, s)
         assert r.verdict == "PASS", (s, r.reason)
         assert "read R BLOCK" in r.cli_out or "DONE" in r.cli_out
+
+
+def test_seed_race_replays_byte_for_byte() -> None:
+    """Same seed, same datagrams: the network digest of the race with the
+    in-process s_client is equal run after run."""
+    digests = []
+    for _ in range(2):
+        nets: list = []  # type: ignore[type-arg]
+        run_scenario("late-close-notify", "none", 7, peer="openssl-sim", on_network=nets.append)
+        digests.append(nets[0].trace.digest())
+    assert digests[0] == digests[1]
