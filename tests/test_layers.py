@@ -21,23 +21,22 @@ ALLOWED = {
     "capture": {"bindings", "wire"},  # pcapng + key logs; sim and udp hook into it
     "sim": {"bindings", "wire", "capture"},
     "server": {"bindings", "wire"},
-    "parties": {"bindings", "wire", "sim", "server", "openssl_sim"},  # processes scenarios run on the network
+    "parties": {"bindings", "wire", "sim", "server", "foreign"},  # processes scenarios run on the network
     "udp": {"bindings", "wire", "server"},
     "peers": {"bindings", "creds", "udp"},
+    # foreign TLS libraries in process (GnuTLS): the bindings' queues and clock, nothing else
+    "foreign": {"bindings"},
     "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
-              "capture", "openssl_sim"},
-    "explore": {"bindings", "wire", "creds", "sim", "server", "parties", "openssl_sim"},
-    # OpenSSL in process (issue 25): its own extension; uses only the cache directory
-    "openssl_sim": {"bindings"},
-    "sslopt": {"bindings", "wire", "capture", "openssl_sim"},
+              "capture"},
+    "explore": {"bindings", "wire", "creds", "sim", "server", "parties"},
+    "sslopt": {"bindings", "wire", "capture", "foreign"},  # gnutls-cli/-serv on foreign.gnutls
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the
     # package (test below); its commands (build, listing, matrix) sit at the top with cli
     "variants": {"bindings", "creds", "sim", "cli"},
-    "testing": {"bindings", "creds", "sim", "capture", "sslopt", "variants", "openssl_sim"},
-    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants",
-            "openssl_sim"}
+    "testing": {"bindings", "creds", "sim", "capture", "sslopt", "variants"},
+    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants"}
     | _FEATURES,
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mbedtls_py.openssl_sim import build as osim_build
+from mbedtls_py.foreign.openssl import build as osim_build
 
 try:
     osim_build.load()
@@ -21,7 +21,7 @@ except osim_build.MissingOpenSSL as exc:  # CI installs libssl-dev (.ci/run): ne
 from mbedtls_py import Config, Context  # noqa: E402
 from mbedtls_py.context import VirtualClock  # noqa: E402
 from mbedtls_py.creds.det import make_det_pki  # noqa: E402
-from mbedtls_py.openssl_sim import conn as oc  # noqa: E402
+from mbedtls_py.foreign.openssl import conn as oc  # noqa: E402
 from mbedtls_py.repro.scenarios import run_scenario  # noqa: E402
 from mbedtls_py.sslopt.parse import default_ssl_opt, load_cases  # noqa: E402
 from mbedtls_py.sslopt.runner import run_case  # noqa: E402

@@ -168,11 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         return _main_real(args, policies, progress_on)
     sim_peer: dict[str, Any] = {}
     if args.peer == "openssl-sim":
-        from ..openssl_sim.build import MissingOpenSSL, load
-        try:
-            load()
-        except MissingOpenSSL as exc:
-            print(f"repro: error: --peer openssl-sim: {exc}", file=sys.stderr)
+        from ..sslopt.foreign import unavailable
+        why = unavailable("openssl")
+        if why is not None:
+            print(f"repro: error: --peer openssl-sim: {why}", file=sys.stderr)
             return 2
         if args.sweep is not None:
             ap.error("--sweep runs Mbed TLS clients only; drop --peer openssl-sim")

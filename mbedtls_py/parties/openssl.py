@@ -1,6 +1,6 @@
 """OpenSSL as parties of :class:`~mbedtls_py.sim.Network`: the seed's
 ``echo "GET / HTTP/1.0" | openssl s_client -dtls1_2`` on the in-process
-OpenSSL 3.0 (:mod:`mbedtls_py.openssl_sim`), its DTLS timer on the
+OpenSSL 3.0 (:mod:`mbedtls_py.foreign.openssl`), its DTLS timer on the
 network's virtual clock, its randomness seeded.
 
 :class:`OpenSSLClient` does what that command does when its stdin ends at
@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Err
-from ..openssl_sim.conn import OpenSSLConfig, OpenSSLConn, clock_from
-from ..openssl_sim.conn import seed as openssl_seed
+from ..foreign.openssl.conn import OpenSSLConfig, OpenSSLConn, clock_from
+from ..foreign.openssl.conn import seed as openssl_seed
 from ..sim import Network
 from .echo import REQUEST, _Party
 

@@ -26,7 +26,7 @@ Flow = Callable[[World, Program], Generator["int | None", None, int]]
 
 
 def _openssl_missing() -> str | None:
-    from ..openssl_sim.build import MissingOpenSSL, load
+    from ..foreign.openssl.build import MissingOpenSSL, load
     try:
         load()
     except MissingOpenSSL as e:

@@ -1,5 +1,5 @@
 """``openssl s_client`` and ``s_server`` (3.0) as generators on the simulated
-network, on the in-process OpenSSL (:mod:`mbedtls_py.openssl_sim`).
+network, on the in-process OpenSSL (:mod:`mbedtls_py.foreign.openssl`).
 
 Each follows its C program's main loop (``apps/s_client.c``: the
 ``select()`` loop over stdin and the socket with the DTLS timeout; ``apps/
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from ..openssl_sim.conn import OpenSSLConfig, OpenSSLConn, clock_from, errors
+from ..foreign.openssl.conn import OpenSSLConfig, OpenSSLConn, clock_from, errors
 from .openssl_opts import OpenSSLOptions
 from .world import Addr, Program, World
 

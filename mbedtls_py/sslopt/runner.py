@@ -220,7 +220,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     if real_peers and (srv_o is None or cli_o is None):
         return _run_real(case, seed, srv_o, cli_o, pxy, req, t0)
     if srv_o is None or cli_o is None:
-        from ..openssl_sim.conn import seed as openssl_seed
+        from ..foreign.openssl.conn import seed as openssl_seed
         openssl_seed(_seed_bytes(seed, "openssl"))
     world = World(pxy, int(srv_o["server_port"]) if srv_o else int(SRV_PORT), 24433)
     bridge = _Bridge()

@@ -29,11 +29,12 @@ import sysconfig
 from pathlib import Path
 from types import ModuleType
 
-from ..cachedir import cache_dir
+from ...cachedir import cache_dir
+from .. import PeerUnavailable
 
 __all__ = ["MissingOpenSSL", "build", "load", "archives", "CSRC"]
 
-CSRC = Path(__file__).resolve().parents[2] / "csrc"
+CSRC = Path(__file__).resolve().parents[3] / "csrc"  # mbedtls_py/foreign/openssl/ -> root
 _SOURCES = (CSRC / "openssl_sim" / "osim.c", CSRC / "dgram_queue.c")
 _HEADERS = (CSRC / "openssl_sim" / "osim.h", CSRC / "dgram_queue.h")
 _WRAPPED = ("gettimeofday", "clock_gettime", "time")
@@ -138,7 +139,7 @@ void ERR_clear_error(void);
 """
 
 
-class MissingOpenSSL(RuntimeError):
+class MissingOpenSSL(PeerUnavailable):
     """The OpenSSL development files (static archives, headers) are missing."""
 
 
