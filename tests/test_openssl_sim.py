@@ -293,3 +293,33 @@ def test_seed_race_replays_byte_for_byte() -> None:
         run_scenario("late-close-notify", "none", 7, peer="openssl-sim", on_network=nets.append)
         digests.append(nets[0].trace.digest())
     assert digests[0] == digests[1]
+
+
+def test_srtp_and_keying_material_between_two_openssl_peers(tmp_path: Path) -> None:
+    """``-use_srtp`` and ``-keymatexport`` as s_client/s_server print them:
+    both ends select the same profile and export the same keying material."""
+    pki = make_det_pki(5)
+    cert, key = tmp_path / "srv.pem", tmp_path / "srv.key"
+    cert.write_bytes(b"".join(p if isinstance(p, bytes) else p.encode() for p in pki.chain_pems))
+    key.write_bytes(pki.key_pem if isinstance(pki.key_pem, bytes) else pki.key_pem.encode())
+    clock = VirtualClock()
+    oc.seed(5)
+    clk = oc.clock_from(clock, 1_700_000_000)
+    cli = oc.OpenSSLConn(oc.OpenSSLConfig("client", srtp="SRTP_AES128_CM_SHA1_32"), clk)
+    srv = oc.OpenSSLConn(oc.OpenSSLConfig("server", cert=str(cert), key=str(key),
+                                          srtp="SRTP_AES128_CM_SHA1_80:SRTP_AES128_CM_SHA1_32"),
+                         clk)
+    for _ in range(20):
+        a, _e = cli.handshake()
+        for d in cli.drain():
+            srv.push(d)
+        b, _e = srv.handshake()
+        for d in srv.drain():
+            cli.push(d)
+        if a == b == 1:
+            break
+    assert cli.init_finished and srv.init_finished
+    assert cli.info()["srtp"] == srv.info()["srtp"] == "SRTP_AES128_CM_SHA1_32"
+    km = cli.export_keying_material("EXTRACTOR-dtls_srtp", 60)
+    assert km is not None and len(km) == 60
+    assert km == srv.export_keying_material("EXTRACTOR-dtls_srtp", 60)
