@@ -102,7 +102,7 @@ def build_native() -> Path:
     src = build.mbedtls_source()
     archive = build.build_static_library(verbose=not _quiet)
     exe = OUT / "native_driver"
-    sources = [ROOT / "csrc" / "glue.c", BENCH / "native_driver.c"]
+    sources = [ROOT / "csrc" / "glue.c", ROOT / "csrc" / "dgram_queue.c", BENCH / "native_driver.c"]
     cmd = [*build.compiler(), *build.library_cflags(src), "-Wall", "-Wextra",
            "-Wno-unused-parameter", *map(str, sources), str(archive), "-lpthread", "-o", str(exe)]
     key = hashlib.sha256(" ".join(cmd).encode())

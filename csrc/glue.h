@@ -43,29 +43,7 @@
 #define MPY_THREAD_LOCAL __thread
 #endif
 
-/* Glue-level results (not Mbed TLS codes; Python maps them to exceptions). */
-#define MPY_QUEUE_EMPTY     (-1)
-#define MPY_QUEUE_FULL      (-2)
-#define MPY_DATAGRAM_SIZE   (-3)
-#define MPY_NO_MEMORY       (-4)
-
-/* Largest datagram a queue accepts: the largest UDP payload. */
-#define MPY_MAX_DATAGRAM    65507
-
-typedef struct mpy_datagram {
-    struct mpy_datagram *next;
-    size_t len;
-    unsigned char data[];
-} mpy_datagram;
-
-typedef struct {
-    mpy_datagram *head;
-    mpy_datagram *tail;
-    size_t count;
-    size_t bytes;
-    size_t max_count;
-    size_t max_datagram;
-} mpy_queue;
+#include "dgram_queue.h"
 
 struct mpy_conn;
 /* Called (when set) right after Mbed TLS exported a connection's keys. */
@@ -200,11 +178,6 @@ void mpy_conn_export_keys(mpy_conn *c, int on, mpy_keys_fn *notify, void *arg);
 void mpy_conn_wipe_keys(mpy_conn *c);
 
 /* Queues: push copies, peek borrows, pop discards, move hands over. */
-int mpy_queue_push(mpy_queue *q, const unsigned char *data, size_t len);
-int mpy_queue_peek(const mpy_queue *q, const unsigned char **data);
-int mpy_queue_pop(mpy_queue *q);
-int mpy_queue_move(mpy_queue *from, mpy_queue *to);
-void mpy_queue_clear(mpy_queue *q);
 int mpy_conn_last_in(const mpy_conn *c, const unsigned char **data);
 
 /* The BIO callbacks (also usable by a native driver). */

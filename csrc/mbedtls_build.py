@@ -40,7 +40,8 @@ ROOT = CSRC.parent if CHECKOUT else CSRC.parent.parent.parent  # the checkout; s
 PKG = ROOT / "mbedtls_py"
 GENERATED = CSRC / "_generated"
 CONFIG_HEADER = "mbedtls_py_config.h"
-GLUE_SOURCES = [CSRC / "glue.c", CSRC / "conf_glue.c", CSRC / "ms_time.c", CSRC / "build_config.c"]
+GLUE_SOURCES = [CSRC / "glue.c", CSRC / "dgram_queue.c", CSRC / "conf_glue.c", CSRC / "ms_time.c",
+                CSRC / "build_config.c"]
 DEFAULT_MODULE = "mbedtls_py._lib_default"
 
 sys.path.insert(0, str(CSRC))

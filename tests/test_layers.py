@@ -21,13 +21,15 @@ ALLOWED = {
     "capture": {"bindings", "wire"},  # pcapng + key logs; sim and udp hook into it
     "sim": {"bindings", "wire", "capture"},
     "server": {"bindings", "wire"},
-    "parties": {"bindings", "wire", "sim", "server"},  # processes scenarios run on the network
+    "parties": {"bindings", "wire", "sim", "server", "foreign"},  # processes scenarios run on the network
     "udp": {"bindings", "wire", "server"},
     "peers": {"bindings", "creds", "udp"},
+    # foreign TLS libraries in process (GnuTLS): the bindings' queues and clock, nothing else
+    "foreign": {"bindings"},
     "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
               "capture"},
     "explore": {"bindings", "wire", "creds", "sim", "server", "parties"},
-    "sslopt": {"bindings", "wire", "capture"},
+    "sslopt": {"bindings", "wire", "capture", "foreign"},  # gnutls-cli/-serv on foreign.gnutls
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the

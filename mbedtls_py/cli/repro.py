@@ -94,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="what", metavar="WHAT", required=True)
     cn = sub.add_parser("close-notify", help="the seed's late close_notify race",
                         description=plain(__doc__.split("\n\n")[1]) if __doc__ else None)
-    cn.add_argument("--peer", default="mbedtls", choices=["mbedtls", "openssl", "upstream-client"],
+    cn.add_argument("--peer", default="mbedtls",
+                    choices=["mbedtls", "openssl", "openssl-sim", "upstream-client"],
                     help="the client: mbedtls (in-process, simulated network; default), "
-                         "openssl (s_client over real UDP via the proxy), upstream-client")
+                         "openssl (s_client over real UDP via the proxy), openssl-sim "
+                         "(s_client on the in-process OpenSSL, simulated network, "
+                         "certificates: implies --auth ecdsa), upstream-client")
     cn.add_argument("--mitigation", default="all", choices=[*POLICIES, "all"],
                     help="server policy (default: all)")
     cn.add_argument("--scenario", default="all", choices=[*SCENARIOS, "late", "bad-input", "all"],
@@ -161,8 +164,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"repro: error: {exc}", file=sys.stderr)
             return 2
 
-    if args.peer != "mbedtls":
+    if args.peer not in ("mbedtls", "openssl-sim"):
         return _main_real(args, policies, progress_on)
+    sim_peer: dict[str, Any] = {}
+    if args.peer == "openssl-sim":
+        from ..sslopt.foreign import unavailable
+        why = unavailable("openssl")
+        if why is not None:
+            print(f"repro: error: --peer openssl-sim: {why}", file=sys.stderr)
+            return 2
+        if args.sweep is not None:
+            ap.error("--sweep runs Mbed TLS clients only; drop --peer openssl-sim")
+        args.auth, sim_peer = "ecdsa", {"peer": "openssl-sim"}
 
     if args.sweep is not None:
         bar = Progress(args.sweep * len(policies), "sweep", progress_on)
@@ -190,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.trace:
         r = _captured(args, scenarios[0], policies[0], args.seed, False, True, auth=args.auth,
-                      rtt_ms=args.rtt, linger_ms=args.linger, events=True)
+                      rtt_ms=args.rtt, linger_ms=args.linger, events=True, **sim_peer)
         print(f"scenario {r.scenario}, policy {r.mitigation}, seed {r.seed}: {r.outcome} "
               f"(server_rc {r.to_dict()['server_rc_hex']}, the late datagram reached the server "
               f"{offset_words(r.offset_ms)} its reset in the trace"
@@ -210,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     several = total > 1
 
     def one(scenario: str, policy: str, seed: int, **kwargs: Any) -> RunResult:
-        return _captured(args, scenario, policy, seed, several, **kwargs)
+        return _captured(args, scenario, policy, seed, several, **sim_peer, **kwargs)
     results = run_many(scenarios, policies, args.runs, args.seed, auth=args.auth,
                        rtt_ms=args.rtt, linger_ms=args.linger, progress=bar, run=one)
     elapsed = time.perf_counter() - t0

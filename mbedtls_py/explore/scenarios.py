@@ -32,7 +32,8 @@ from ..parties import CidServer, Client
 from .probe import Probe
 
 __all__ = ["Setup", "Scenario", "SCENARIOS", "UNSUPPORTED", "finish", "get_scenario",
-           "build_two_clients", "build_cookie", "build_cert_chain", "build_cid", "ONE_WAY_MS",
+           "build_two_clients", "build_cookie", "build_cert_chain", "build_cid",
+           "build_openssl_client", "ONE_WAY_MS",
            "run_scenario"]
 
 ONE_WAY_MS = 50
@@ -120,6 +121,26 @@ def build_cert_chain(net: Network, policy: str = "none") -> Setup:
     return Setup(server, [c1])
 
 
+def build_openssl_client(net: Network, policy: str = "none") -> Setup:
+    """The seed's pair: ``echo "GET / HTTP/1.0" | openssl s_client -dtls1_2``
+    (the in-process OpenSSL 3.0: request, then close_notify at once) against
+    the ``dtls_server`` loop (ECDSA certificate, cookies on), then an Mbed TLS
+    client 100 ms after it is done."""
+    from ..parties.openssl import OpenSSLClient
+    pki = _pki(0)
+    server_conf = Config("server", seed=net.seed_for("server"), cookies=True)
+    server_conf.set_certificate(pki.chain_pems, pki.key_pem)
+    client_conf = Config("client", seed=net.seed_for("client2"), ca_chain=pki.ca_pem,
+                         authmode="required")
+    _links(net, ["client", "client2"])
+    server = _server(net, server_conf, policy)
+    c1: Any = OpenSSLClient(net, "client", seed=net.seed)
+    c2 = Client(net, "client2", client_conf, after=c1, hostname=pki.hostname)
+    for c in (c1, c2):
+        net.add_process(c)
+    return Setup(server, [c1, c2])
+
+
 CID = b"\x0c\x1d\x00\x01"
 
 
@@ -177,6 +198,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     _builtin("cookie", build_cookie),
     _builtin("cert-chain", build_cert_chain),
     _builtin("cid", build_cid, uses_policy=False, cid_len=len(CID)),
+    _builtin("openssl-client", build_openssl_client),
 )}
 
 UNSUPPORTED = {

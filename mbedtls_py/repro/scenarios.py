@@ -264,7 +264,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                  pki: Any = None, rtt_ms: int = DEFAULT_RTT_MS, offset_ms: int | None = None,
                  linger_ms: float | None = None, trace: bool = False,
                  events: bool = False, extra_rules: tuple[str, ...] = (),
-                 on_network: Callable[[Network], object] | None = None) -> RunResult:
+                 on_network: Callable[[Network], object] | None = None,
+                 peer: str = "mbedtls") -> RunResult:
     """Run one scenario under one policy with one seed on a fresh ``Network``.
 
     ``offset_ms`` places the late datagram relative to the server's reset
@@ -272,12 +273,19 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     result's ``offset_ms`` is where the trace shows it delivered.
     ``extra_rules`` are more network rules (applied after the scenario's).
     ``on_network`` is called with the fresh network before anything runs
-    (e.g. to start a capture).
+    (e.g. to start a capture).  ``peer`` is the first client: ``mbedtls``
+    (an Mbed TLS context) or ``openssl-sim`` (``s_client`` on the in-process
+    OpenSSL, :class:`~mbedtls_py.parties.openssl.OpenSSLClient`; certificates,
+    as it has no PSK: ``auth`` is taken as ``ecdsa``).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
+    if peer not in ("mbedtls", "openssl-sim"):
+        raise ValueError(f"peer must be 'mbedtls' or 'openssl-sim', not {peer!r}")
+    if peer == "openssl-sim":
+        auth = "ecdsa"
     if auth != "psk" and pki is None:
         from ..creds.det import make_det_pki
         pki = make_det_pki(seed)
@@ -304,7 +312,12 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     server = DTLSServer(server_conf, net.socket("server"), policy=as_policy(policy), rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
-    client = Client(net, "client", client_conf, hostname=hostname, events=False)
+    client: Any
+    if peer == "openssl-sim":
+        from ..parties.openssl import OpenSSLClient
+        client = OpenSSLClient(net, "client", seed=seed, events=False)
+    else:
+        client = Client(net, "client", client_conf, hostname=hostname, events=False)
     net.add_process(client)
 
     late_kind = scenario in LATE_SCENARIOS
@@ -360,7 +373,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     expected = expected_outcome(policy, scenario, verdict["late"], verdict["server_rc"],
                                 verdict["offset_ms"], verdict["linger_ms"])
     result = RunResult(
-        seed=seed, peer="mbedtls", mitigation=policy, scenario=scenario,
+        seed=seed, peer=peer, mitigation=policy, scenario=scenario,
         server_rc=verdict["server_rc"], outcome=_outcome(verdict, late_kind, client2.delivered),
         late=verdict["late"], offset_ms=verdict["offset_ms"],
         second_client_served=client2.delivered, expected=expected, note=verdict["note"],
@@ -370,7 +383,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         trace=str(net.trace) if trace else None)
     server.close()
     for c in (client, client2):
-        c.ctx.close()
+        c.close()
     return result
 
 

@@ -21,9 +21,10 @@ from .._lib import lib
 from ..config import debug_log
 from ..timeutil import set_time
 from .options import Unsupported, make_config, parse_options
-from .parse import Case, client_stages, proxy_argv, server_argv
+from .parse import SRV_PORT, Case, client_stages, proxy_argv, server_argv
 from .programs import client2, server2
 from .proxy import ProxyOptions, parse_proxy_args
+from .foreign import IN_PROCESS, foreign_flow, unavailable
 from .reqs import requirements
 from .tree import use_for
 from .world import Program, World
@@ -180,6 +181,9 @@ def _skip_result(case: Case, seed: int, real_peers: bool = False) -> Result | No
     srv, cli = case.peers()
     if (srv, cli) == ("mbedtls", "mbedtls"):
         return None
+    if not real_peers and "mbedtls" in (srv, cli) and (srv in IN_PROCESS or cli in IN_PROCESS):
+        why = unavailable(srv if srv != "mbedtls" else cli)
+        return None if why is None else Result(case, seed, "NOTRUN", f"in-process peer: {why}")
     if real_peers and "mbedtls" in (srv, cli) and (srv in _EXTERNAL or cli in _EXTERNAL):
         return None
     if real_peers:
@@ -198,6 +202,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     req = requirements(case)
     t0 = time.perf_counter()
     srv_kind, cli_kind = case.peers()
+    srv_flow = cli_flow = None
     try:
         srv_o = parse_options(server_argv(case)[1:], "server") if srv_kind == "mbedtls" else None
         cli_o = None
@@ -207,13 +212,19 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
                 raise Unsupported("client pipeline")
             cli_o = parse_options(stages[0][1:], "client")
         pxy = parse_proxy_args(proxy_argv(case)[1:]) if case.pxy_cmd else None
+        if not real_peers:  # an OpenSSL side in process
+            srv_flow = foreign_flow(case, "server") if srv_o is None else None
+            cli_flow = foreign_flow(case, "client") if cli_o is None else None
     except (Unsupported, ValueError) as e:
         return Result(case, seed, "UNSUPPORTED", str(e))
     if pxy is not None and pxy.seed == 0:
         pxy.seed = int.from_bytes(_seed_bytes(seed, "proxy")[:4], "big") or 1
-    if srv_o is None or cli_o is None:
+    if real_peers and (srv_o is None or cli_o is None):
         return _run_real(case, seed, srv_o, cli_o, pxy, req, t0)
-    world = World(pxy, int(srv_o["server_port"]), 24433)
+    if srv_o is None or cli_o is None:
+        from ..foreign.openssl.conn import seed as openssl_seed
+        openssl_seed(_seed_bytes(seed, "openssl"))
+    world = World(pxy, int(srv_o["server_port"]) if srv_o else int(SRV_PORT), 24433)
     bridge = _Bridge()
     tag = f"{id(world):x}"
     srv_p, cli_p = Program("server"), Program("client")
@@ -224,20 +235,31 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     debug_log.setLevel(logging.DEBUG)
     debug_log.propagate = False
     try:
+        # before the configs: ssl_server2's ticket keys take their generation
+        # time from mbedtls_time(), which must not be what an earlier run of
+        # this thread left (that made ticket bytes depend on the run order)
+        _set_virtual_time(0)
         try:
-            srv_conf = make_config("server", srv_o, _seed_bytes(seed, "server"), f"srv-{tag}")
-            cli_conf = make_config("client", cli_o, _seed_bytes(seed, "client"), f"cli-{tag}")
+            srv_conf = make_config("server", srv_o, _seed_bytes(seed, "server"), f"srv-{tag}") \
+                if srv_o else None
+            cli_conf = make_config("client", cli_o, _seed_bytes(seed, "client"), f"cli-{tag}") \
+                if cli_o else None
         except (Unsupported, ValueError) as e:
             return Result(case, seed, "UNSUPPORTED", str(e))
-        levels = (srv_o["debug_level"], cli_o["debug_level"])
+        levels = (srv_o["debug_level"] if srv_o else 0, cli_o["debug_level"] if cli_o else 0)
         for conf, lvl, prog in ((srv_conf, levels[0], srv_p), (cli_conf, levels[1], cli_p)):
-            if lvl:
+            if conf is not None and lvl:
                 conf.set_debug(min(lvl, 5))
                 bridge.targets[conf.name] = (prog, lvl)
         lib.mbedtls_debug_set_threshold(min(max(levels), 5))
         _set_virtual_time(0)
-        world.start(srv_p, server2(world, srv_p, srv_o, srv_conf))
-        world.call_at(0, lambda: world.start(cli_p, client2(world, cli_p, cli_o, cli_conf)))
+        srv_gen = server2(world, srv_p, srv_o, srv_conf) if srv_o and srv_conf else \
+            srv_flow(world, srv_p) if srv_flow else None
+        cli_gen = client2(world, cli_p, cli_o, cli_conf) if cli_o and cli_conf else \
+            cli_flow(world, cli_p) if cli_flow else None
+        assert srv_gen is not None and cli_gen is not None
+        world.start(srv_p, srv_gen)
+        world.call_at(0, lambda: world.start(cli_p, cli_gen))
         limit = DOG_DELAY_S * 1000 * req.cli_delay_factor
         world.on_time = _set_virtual_time
         done = world.run(lambda: cli_p.exit is not None, limit)
@@ -246,6 +268,9 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
             cli_p.exit = 143
         end = world.clock.now_ms + 50 + 1000 * req.srv_delay_seconds
         world.run(lambda: False, end)
+        for p in world.programs:  # the server is killed: its resources go now
+            if p.gen is not None:
+                p.gen.close()
     except Unsupported as e:
         return Result(case, seed, "UNSUPPORTED", str(e))
     finally:

@@ -1,0 +1,91 @@
+"""Foreign peers of ssl-opt.sh cases run in process: which case sides can be,
+and the program (generator factory) for each.
+
+Today: OpenSSL's ``s_client``/``s_server`` on the in-process OpenSSL
+(:mod:`.openssl_progs`).  Another peer kind adds its entry to ``_PEERS``
+(a probe returning why it cannot run, and the flow builder) and its name to
+``IN_PROCESS``.  A side that cannot be configured raises
+:class:`~.options.Unsupported`; a missing library returns its reason from
+:func:`unavailable` (the case is NOTRUN with that message, never a SKIP)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator
+from functools import lru_cache
+
+from .options import Unsupported
+from .parse import Case, client_stages, default_ssl_opt, server_argv
+from .shell import eval_words
+from .world import Program, World
+
+__all__ = ["IN_PROCESS", "unavailable", "foreign_flow"]
+
+IN_PROCESS = ("openssl",)
+Flow = Callable[[World, Program], Generator["int | None", None, int]]
+
+
+def _openssl_missing() -> str | None:
+    from ..foreign.openssl.build import MissingOpenSSL, load
+    try:
+        load()
+    except MissingOpenSSL as e:
+        return str(e)
+    return None
+
+
+@lru_cache(maxsize=None)
+def unavailable(kind: str) -> str | None:
+    """Why peers of ``kind`` cannot run in process (``None``: they can)."""
+    if kind not in _PEERS:
+        return f"no in-process {kind} peer"
+    return _PEERS[kind][0]()
+
+
+def foreign_flow(case: Case, role: str) -> Flow:
+    """The in-process program for the ``role`` (server/client) side of ``case``."""
+    srv, cli = case.peers()
+    kind = srv if role == "server" else cli
+    if kind not in _PEERS:
+        raise Unsupported(f"no in-process {kind} peer")
+    return _PEERS[kind][1](case, role)
+
+
+def _openssl_flow(case: Case, role: str) -> Flow:
+    from .openssl_opts import client_command, parse_openssl
+    from .openssl_progs import s_client, s_server
+    tests = default_ssl_opt().parent
+    if role == "server":
+        o = parse_openssl(server_argv(case), tests)
+        return lambda world, prog: s_server(world, prog, o)
+    seq = _subshell(case.cli_cmd)
+    if seq is not None:  # ( echo .. | s_client -sess_out F; echo .. | s_client -sess_in F; rm -f F )
+        clients = [client_command(eval_words(part, {}), tests) for part in seq]
+
+        def in_turn(world: World, prog: Program) -> Generator[int | None, None, int]:
+            for oc in clients:
+                yield from s_client(world, prog, oc)
+            return 0  # the subshell's status: its last command's, rm -f
+        return in_turn
+    try:
+        stages = client_stages(case)
+    except Exception as e:  # noqa: BLE001 - the shell reader's own errors
+        raise Unsupported(f"client command: {e}") from None
+    oc = client_command(stages, tests)
+    return lambda world, prog: s_client(world, prog, oc)
+
+
+def _subshell(cmd: str) -> list[str] | None:
+    """The s_client commands of ``( A; B; rm -f FILE )``, or ``None``."""
+    m = re.fullmatch(r"\s*\((.*)\)\s*", cmd, re.S)
+    if m is None or "'" in m.group(1).replace("'GET / HTTP/1.0'", ""):
+        return None
+    parts = [p.strip() for p in m.group(1).split(";") if p.strip()]
+    if not parts or not re.fullmatch(r"rm -f \S+", parts[-1]):
+        raise Unsupported("client subshell other than s_client runs then rm -f")
+    return parts[:-1]
+
+
+_PEERS: dict[str, tuple[Callable[[], str | None], Callable[[Case, str], Flow]]] = {
+    "openssl": (_openssl_missing, _openssl_flow),
+}
