@@ -18,13 +18,15 @@ try:
 except osim_build.MissingOpenSSL as exc:  # CI installs libssl-dev (.ci/run): never silent
     pytest.fail(f"in-process OpenSSL unavailable: {exc}", pytrace=False)
 
-from mbedtls_py import Config, Context  # noqa: E402
-from mbedtls_py.context import VirtualClock  # noqa: E402
-from mbedtls_py.creds.det import make_det_pki  # noqa: E402
-from mbedtls_py.foreign.openssl import conn as oc  # noqa: E402
-from mbedtls_py.repro.scenarios import run_scenario  # noqa: E402
-from mbedtls_py.sslopt.parse import default_ssl_opt, load_cases  # noqa: E402
-from mbedtls_py.sslopt.runner import run_case  # noqa: E402
+from mbedtls_py import Config, Context
+from mbedtls_py.context import VirtualClock
+from mbedtls_py.creds.det import make_det_pki
+from mbedtls_py.foreign.openssl import conn as oc
+from mbedtls_py.repro.scenarios import run_scenario
+from mbedtls_py.sslopt.parse import default_ssl_opt, load_cases
+from mbedtls_py.sslopt.runner import run_case
+
+from _sslopt_tree import edited_ssl_opt
 
 needs_ssl_opt = pytest.mark.skipif(not default_ssl_opt().is_file(),
                                    reason="pinned source not unpacked (./dev.sh)")
@@ -269,11 +271,8 @@ def test_nbio_fixes_the_3d_openssl_client_case(tmp_path: Path) -> None:
     """The ssl-opt.sh change for #8471: with ``-nbio`` s_client's SSL_read
     returns instead of blocking, so it goes back to select(), reads stdin and
     sends its request.  The seeds that hang as shipped pass with it."""
-    text = default_ssl_opt().read_text()
     old = '"$O_NEXT_CLI -dtls1_2 -mtu 2048" \\'
-    assert text.count(old) == 1
-    copy = tmp_path / "ssl-opt.sh"
-    copy.write_text(text.replace(old, old.replace("-mtu 2048", "-mtu 2048 -nbio")))
+    copy = edited_ssl_opt(tmp_path, old, old.replace("-mtu 2048", "-mtu 2048 -nbio"))
     shipped = _case(HANG_CASE)
     fixed = next(c for c in load_cases(copy) if c.name == HANG_CASE)
     hanging = [s for s in range(1, 16) if run_case(shipped, s).verdict == "FAIL"]

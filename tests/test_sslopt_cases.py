@@ -14,6 +14,8 @@ from capture_helpers import needs_tshark, tshark
 from mbedtls_py.sslopt.parse import Case, default_ssl_opt, load_cases
 from mbedtls_py.sslopt.runner import run_case
 
+from _sslopt_tree import edited_ssl_opt
+
 pytestmark = pytest.mark.skipif(not default_ssl_opt().is_file(),
                                 reason="pinned source not unpacked (./dev.sh)")
 
@@ -48,14 +50,7 @@ def test_ticket_expiry_follows_virtual_time() -> None:
 
 
 def _mutated(tmp_path: Path, old: str, new: str) -> Path:
-    """A tree with an edited copy of ssl-opt.sh (its data files: the pinned tree's)."""
-    text = default_ssl_opt().read_text()
-    assert text.count(old) == 1, old
-    copy = tmp_path / "tests" / "ssl-opt.sh"
-    copy.parent.mkdir(parents=True)
-    copy.write_text(text.replace(old, new))
-    (tmp_path / "framework").symlink_to(default_ssl_opt().parent.parent / "framework")
-    return copy
+    return edited_ssl_opt(tmp_path, old, new)
 
 
 def test_mutated_assertion_fails(tmp_path: Path) -> None:

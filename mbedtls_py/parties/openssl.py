@@ -29,7 +29,8 @@ from ..errors import Err
 from ..foreign.openssl.conn import OpenSSLConfig, OpenSSLConn, clock_from
 from ..foreign.openssl.conn import seed as openssl_seed
 from ..sim import Network
-from .echo import REQUEST, _Party
+from .client import REQUEST
+from .party import _Party
 
 __all__ = ["OpenSSLClient", "OpenSSLServer"]
 
