@@ -146,7 +146,9 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         from ..peers import upstream
 
         certs = upstream.test_certificates()
-        cfg.do_set_certificate([certs.cert_pem], certs.key_pem)
+        # The sample parses its certificate and then every test CA into one
+        # chain (srvcert) and sends it all (mbedtls_ssl_conf_own_cert).
+        cfg.do_set_certificate([certs.cert_pem, certs.ca_pem], certs.key_pem)
         ca_pem = certs.ca_pem
     elif args.pki or not args.psk:
         try:
@@ -245,9 +247,11 @@ def main(argv: list[str] | None = None) -> int:
                 out.write(json.dumps(d) + "\n")
                 out.flush()
 
-        def on_event(ev: Event) -> None:
-            write(ev.to_dict())
+        def on_event(ev: Event) -> None:  # as it happens: cheap, in memory
             capture.event(ev)
+
+        def sink(ev: Event) -> None:  # I/O: after the server handled what was readable
+            write(ev.to_dict())
             if not args.quiet:
                 print(str(ev), file=sys.stderr, flush=True)
 
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             result = serve(server, transport, max_seconds=args.max_seconds,
-                           max_clients=args.max_clients, stop=stop,
+                           max_clients=args.max_clients, stop=stop, sink=sink,
                            per_client_socket=not (args.single_socket or args.concurrent))
         finally:
             for s, h in old.items():

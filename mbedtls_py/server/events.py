@@ -3,6 +3,7 @@ JSON-able) and the :class:`DatagramTransport` protocol a transport implements.""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -10,7 +11,7 @@ from typing import Any, Protocol
 from ..context import RealClock, VirtualClock
 from ..errors import error_name
 
-__all__ = ["Event", "DatagramTransport", "Address"]
+__all__ = ["Event", "DatagramTransport", "Address", "SocketHook", "transport_id"]
 
 
 Address = Hashable
@@ -26,6 +27,35 @@ class DatagramTransport(Protocol):
     def sendto(self, data: bytes, addr: Any) -> None: ...  # noqa: D102
 
     def recvfrom(self) -> tuple[bytes, Any] | None: ...  # noqa: D102
+
+
+class SocketHook(Protocol):
+    """The sample's per-client socket, as the server drives it
+    (:class:`~mbedtls_py.udp.sample_sockets.SampleSockets`): ``accept`` is
+    ``mbedtls_net_accept``'s ``connect()``, ``release_from`` is
+    ``mbedtls_net_free`` (returns what the socket still held, with senders)."""
+
+    @property
+    def peer(self) -> Any: ...  # noqa: D102 - the connected client, or None
+
+    def accept(self, peer: Any) -> None: ...  # noqa: D102
+
+    def release_from(self) -> list[tuple[bytes, Any]]: ...  # noqa: D102
+
+
+def transport_id(addr: Address) -> bytes:
+    """What the sample binds its cookies to (``mbedtls_ssl_set_client_transport_id``
+    with ``mbedtls_net_accept``'s ``client_ip``): the client's IP address, 4
+    bytes for IPv4, 16 for IPv6, without the port.  An address that is no IP
+    (the simulator's names) is used as its text."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = str(addr[0]).split("%")[0]
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                return socket.inet_pton(family, host)
+            except OSError:
+                pass
+    return _addr_str(addr).encode()
 
 
 @dataclass(slots=True)
