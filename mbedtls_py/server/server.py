@@ -177,9 +177,9 @@ class DTLSServer(PolicyHandling):
             self.discarded += len(datas)
             self._emit("discard", src, None, f"{len(datas)} datagram(s) queued on the client's "
                        "socket when it was freed (mbedtls_net_free)", count=len(datas),
-                       datagram=datas[0].hex(),
+                       datagram=short_hex(datas[0], 2048),
                        records=[repr(r) for r in self._parse(datas[0]).records],
-                       datagrams=[d.hex() for d in datas[:_FREED_QUOTED]])
+                       datagrams=[short_hex(d, 2048) for d in datas[:_FREED_QUOTED]])
 
     def _flush(self, ctx: Context, peer: Address) -> None:
         sent = ctx.drain()
