@@ -96,7 +96,7 @@ def _fates(server: DTLSServer, t: Probed, data: bytes, sender: str) -> int:
     """How many copies of ``data`` from ``sender`` the server accounted for:
     read (then handled), or freed with a socket and counted in a ``discard``."""
     read = sum(1 for d, a in t.read if d == data and f"{a[0]}:{a[1]}" == sender)
-    freed = sum(e.data["datagrams"].count(data.hex()) for e in server.events
+    freed = sum(int(e.data["datagrams"].count(data.hex())) for e in server.events
                 if e.event == "discard" and e.peer == sender and "datagrams" in e.data)
     return read + freed
 
@@ -262,7 +262,8 @@ def test_upstream_cert_sends_the_samples_chain() -> None:
     client, server = Context(cc), Context(sc)
     client.set_hostname("localhost")
     flight = b""
-    rc_c = rc_s = Err.SSL_WANT_READ
+    rc_c: int = Err.SSL_WANT_READ
+    rc_s: int = Err.SSL_WANT_READ
     for _ in range(16):
         if rc_c != 0:
             rc_c = client.handshake()

@@ -39,8 +39,9 @@ __all__ = ["FloodFilter", "ESTABLISHING", "PER_KIND_DEFAULT", "AFTER_HANDSHAKE"]
 #: Whole events per kind and second from peers without a handshake (``--events-per-kind``).
 PER_KIND_DEFAULT = 10
 #: Kinds that show a peer completed a handshake (its events are then always written).
-ESTABLISHING = frozenset({"handshake", "read", "write", "close_notify", "timeout", "linger",
-                          "linger_consumed", "linger_end", "retain"})
+ESTABLISHING: tuple[str, ...] = ("handshake", "read", "write", "close_notify", "timeout",
+                                 "linger", "linger_consumed", "linger_end", "retain")
+_ESTABLISHING = frozenset(ESTABLISHING)
 #: Events of other kinds written whole per peer after each of its ESTABLISHING events.
 AFTER_HANDSHAKE = 32
 _PEERS_MAX = 4096  # peers remembered as established (oldest forgotten first)
@@ -78,7 +79,7 @@ class FloodFilter:
         if peer is None:
             self._write(ev, False)
             return
-        if ev.event in ESTABLISHING:
+        if ev.event in _ESTABLISHING:
             self._established[peer] = AFTER_HANDSHAKE
             self._established.move_to_end(peer)
             if len(self._established) > _PEERS_MAX:
