@@ -149,7 +149,7 @@ class PolicyHandling:
             if not kept:  # handed to the lingering context below otherwise
                 self.discarded += 1
                 self._emit("discard", peer, None, "arrived before the reset; freed with the "
-                           "connection's socket", datagram=data.hex(),
+                           "connection's socket", count=1, datagram=data.hex(),
                            records=[repr(r) for r in self._parse(data).records])
         self._reset(linger=linger, retain=self.policy == "classify")
         if linger:
