@@ -14,7 +14,8 @@ them alike:
 * ``none``, ``classify``, ``linger``: ``python -m mbedtls_py serve --upstream-cert
   --mitigation M --events FILE`` (its progress lines on stderr too, as a user
   runs it), the sample's per-client sockets;
-* ``single``: the same with ``--mitigation none --single-socket`` (the contrast).
+* ``single``: the same with ``--mitigation none --single-socket`` (the contrast);
+* with ``--baseline DIR``: each ``serve`` mode again from another checkout (``none@base``, ...).
 
 Routes: ``direct``, and ``proxy`` (``python -m mbedtls_py proxy`` in front of
 each server, no rules: its hop only).  The client is the seed's
@@ -72,13 +73,16 @@ def capture(ports: set[int], out: Path, seconds: float) -> None:
     s.bind(("lo", 0))
     s.settimeout(0.5)
     end = time.monotonic() + seconds
+    stop, check = out.with_suffix(".stop"), 0.0
     with out.open("w") as f:
-        while time.monotonic() < end:
+        while (now := time.monotonic()) < end:
+            if now >= check:  # other loopback traffic may never let recvmsg time out
+                if stop.exists():
+                    break
+                check = now + 0.2
             try:
                 data, anc, _, addr = s.recvmsg(65536, 64)
             except TimeoutError:
-                if out.with_suffix(".stop").exists():
-                    break
                 continue
             if addr[2] == socket.PACKET_OUTGOING:  # lo shows each packet twice
                 continue
@@ -107,7 +111,7 @@ def _hs_type(payload: bytes) -> int | None:
 
 def analyse(lines: list[tuple[int, int, int, bytes]], client: int, server: int) -> dict[str, Any]:
     """Lost cookie ClientHello and latency for one client port against ``server``."""
-    first_ch = hvr = sh = None
+    first_ch = hvr = sh = cookie_ch = None
     hellos_after_hvr = 0
     for t, sp, dp, payload in lines:
         kind = _hs_type(payload)
@@ -116,12 +120,17 @@ def analyse(lines: list[tuple[int, int, int, bytes]], client: int, server: int) 
                 first_ch = t
             if hvr is not None and sh is None:
                 hellos_after_hvr += 1
+                if cookie_ch is None:
+                    cookie_ch = t
         elif sp == server and dp == client:
             if kind == 3 and hvr is None:
                 hvr = t
             elif kind == 2 and sh is None:
                 sh = t
     return {"seen": first_ch is not None, "cookie_hello_lost": hellos_after_hvr > 1,
+            # how soon the client answered the HelloVerifyRequest: the race's other side
+            "hvr_to_cookie_us": None if hvr is None or cookie_ch is None
+            else (cookie_ch - hvr) / 1e3,
             "latency_ms": None if first_ch is None or sh is None else (sh - first_ch) / 1e6}
 
 
@@ -140,15 +149,16 @@ class Native:
 
 
 class Serve:
-    def __init__(self, mode: str, tree: Path, work: Path, seconds: float) -> None:
+    def __init__(self, name: str, tree: Path, work: Path, seconds: float) -> None:
+        mode = name.split("@")[0]
         self.port = pick_free_udp_port()
-        self.events = work / f"events-{mode}.jsonl"
+        self.events = work / f"events-{name}.jsonl"
         argv = [sys.executable, "-m", "mbedtls_py", "serve", "--port", str(self.port),
                 "--upstream-cert", "--events", str(self.events), "--max-seconds", str(seconds),
                 "--mitigation", "none" if mode == "single" else mode]
         if mode == "single":
             argv.append("--single-socket")
-        self.err = (work / f"serve-{mode}.err").open("w")
+        self.err = (work / f"serve-{name}.err").open("w")
         self.proc = subprocess.Popen(argv, cwd=tree, stdout=subprocess.DEVNULL, stderr=self.err,
                                      env=dict(os.environ, PYTHONPATH=str(tree)))
 
@@ -202,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--hold", type=float, default=1.0, help="s_client's stdin held S seconds")
     ap.add_argument("--tree", type=Path, default=ROOT, help="run serve/proxy from this tree")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="also run serve's modes from this tree (e.g. an older checkout), "
+                    "interleaved with the others, as none@base, classify@base, ...")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 1000:
@@ -211,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(s not in SERVERS for s in servers) or any(r not in ("direct", "proxy")
                                                      for r in routes):
         ap.error(f"servers are {', '.join(SERVERS)}; routes direct, proxy")
+    if args.baseline is not None:
+        servers += [f"{s}@base" for s in servers if s != "native"]
     budget = args.runs * len(servers) * len(routes) * (args.hold + 6.0) + 120
     load0 = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="serve-fidelity-"))
@@ -219,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     cap = None
     try:
         for s in servers:
-            started[s] = Native() if s == "native" else Serve(s, args.tree, work, budget)
+            tree = args.baseline if s.endswith("@base") else args.tree
+            started[s] = Native() if s == "native" else Serve(s, tree, work, budget)
         if "proxy" in routes:
             for s in servers:
                 proxies[s] = Proxy(started[s].port, args.tree, work, budget)
@@ -260,13 +276,17 @@ def main(argv: list[str] | None = None) -> int:
                 client = next((sp for _, sp, dp, pl in mine
                                if dp == r["port"] and _hs_type(pl) == 1), None)
                 r.update(analyse(mine, client, r["port"]) if client else
-                         {"seen": False, "cookie_hello_lost": False, "latency_ms": None})
+                         {"seen": False, "cookie_hello_lost": False, "latency_ms": None,
+                          "hvr_to_cookie_us": None})
             lat = [r["latency_ms"] for r in runs if r["latency_ms"] is not None]
+            gap = [r["hvr_to_cookie_us"] for r in runs if r.get("hvr_to_cookie_us") is not None]
             results.append({
                 "server": s, "route": route, "runs": len(runs),
                 "captured": sum(r["seen"] for r in runs),
                 "cookie_hello_lost": sum(r["cookie_hello_lost"] for r in runs),
                 "latency_ms_median": round(statistics.median(lat), 2) if lat else None,
+                "hvr_to_cookie_us_median": round(statistics.median(gap)) if gap else None,
+                "hvr_to_cookie_us_min": round(min(gap)) if gap else None,
                 "unexpected_7700": sum(r["unexpected"] for r in runs),
                 "echo_printed": sum(r["echo"] for r in runs),
                 "client_timeouts": sum(r["timed_out"] for r in runs)})
@@ -279,17 +299,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end; "
           f"{interop.openssl_version()}; s_client stdin held {args.hold:g} s; "
           f"{args.runs} runs per cell, interleaved")
-    print(f"{'server':<10}{'route':<8}{'cookie CH lost':>15}{'CH->SH median':>15}"
-          f"{'-0x7700':>9}{'echo':>7}")
+    print(f"{'server':<15}{'route':<8}{'cookie CH lost':>15}{'CH->SH median':>15}"
+          f"{'-0x7700':>9}{'echo':>7}{'HVR->CH2 us (min, median)':>27}")
     for r in results:
         lat = "-" if r["latency_ms_median"] is None else f"{r['latency_ms_median']:.1f} ms"
-        print(f"{r['server']:<10}{r['route']:<8}{r['cookie_hello_lost']:>9}/{r['runs']:<5}"
+        gap = f"{r['hvr_to_cookie_us_min']}, {r['hvr_to_cookie_us_median']}"
+        print(f"{r['server']:<15}{r['route']:<8}{r['cookie_hello_lost']:>9}/{r['runs']:<5}"
               f"{lat:>15}{r['unexpected_7700']:>5}/{r['runs']:<3}{r['echo_printed']:>4}/"
-              f"{r['runs']:<3}")
+              f"{r['runs']:<3}{gap:>27}")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "load_average": [load0, load1], "openssl": interop.openssl_version(),
-            "hold_s": args.hold, "tree": str(args.tree), "results": results}, indent=1))
+            "hold_s": args.hold, "tree": str(args.tree),
+            "baseline": None if args.baseline is None else str(args.baseline),
+            "results": results}, indent=1))
     return 0
 
 
