@@ -237,3 +237,61 @@ def test_udp_proxy_command_over_real_udp() -> None:
         proc.terminate()
         proc.wait(timeout=10)
         srv.close()
+
+
+def test_udp_proxy_takes_any_new_source_as_the_client() -> None:
+    """Pinned (issue 22): like upstream's udp_proxy (``goto accept``), the model and
+    ``mbedtls-py udp-proxy`` serve one client at a time: a datagram from a new
+    source address makes it "the client", so the server's replies go to the
+    newcomer and the first client hears nothing.  Faithful, not robust: ``--help``
+    says so and points to ``mbedtls-py proxy``."""
+    import socket
+    import subprocess
+    import sys
+
+    r = Recorder(ProxyOptions())
+    r.c(CH, ("a", 1))
+    r.proxy.from_server(HVR)
+    assert r.proxy.client == ("a", 1) and r.sent[-1] == ("S -> C", HVR)
+    r.c(AD, ("b", 2))  # any other sender: a stranger's garbage
+    assert r.proxy.client == ("b", 2)
+
+    def free() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.settimeout(5)
+    lport = free()
+    proc = subprocess.Popen([sys.executable, "-m", "mbedtls_py", "udp-proxy",
+                             f"server_port={srv.getsockname()[1]}", f"listen_port={lport}",
+                             "--duration", "8", "--quiet"], stdout=subprocess.PIPE, text=True)
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert proc.stdout is not None
+        while "Forwarding" not in proc.stdout.readline():
+            pass
+        for s in (a, b):
+            s.settimeout(1.0)
+        a.sendto(CH, ("127.0.0.1", lport))
+        _, upstream = srv.recvfrom(65535)
+        srv.sendto(HVR, upstream)
+        assert a.recvfrom(65535)[0] == HVR  # a is the client
+        b.sendto(AD, ("127.0.0.1", lport))
+        assert srv.recvfrom(65535)[0] == AD
+        srv.sendto(SH, upstream)  # the server answers its client ...
+        assert b.recvfrom(65535)[0] == SH  # ... and the newcomer gets it
+        with pytest.raises(TimeoutError):
+            a.recvfrom(65535)
+    finally:
+        a.close()
+        b.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        srv.close()
+    out = subprocess.run([sys.executable, "-m", "mbedtls_py", "udp-proxy", "--help"],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert "new source address" in " ".join(out.split()) and "mbedtls-py proxy" in out

@@ -14,8 +14,13 @@ freed with its connection's socket), ``ignored`` (a datagram that started no
 handshake: no state kept), ``timeout`` (a peer dropped at the
 ``--handshake-timeout`` deadline), ``overflow``/``busy`` (bounds reached);
 plus ``listen`` first and ``stop`` last (with the events counted by kind).
-The server keeps only the last ``eventlog.EVENT_WINDOW`` events in memory;
-the file gets them all.
+The server keeps only the last ``eventlog.EVENT_WINDOW`` events in memory.
+The file gets every event of every connection that completed a handshake;
+under a flood, the events of other peers are aggregated per kind and second
+(:mod:`mbedtls_py.server.floodlog`: ``suppressed`` lines with exact counts), so
+the file's growth per second is bounded.  Event I/O happens after the server
+has handled what is readable, never between a send and the release of the
+client's socket.
 
 Sockets: by default a real connected UDP socket per client, as the sample's
 ``mbedtls_net_accept``/``mbedtls_net_free`` do
@@ -40,6 +45,7 @@ from typing import IO, Any
 
 from ..errors import MbedTLSError
 from ..server.events import Event
+from ..server.floodlog import PER_KIND_DEFAULT, FloodFilter
 from ..server.policies import POLICIES
 from ..server.server import DTLSServer
 from ..udp.addresses import addr_str
@@ -67,7 +73,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="what to do when a new connection's first datagram fails the "
                          "handshake (default none: report it, as the historical sample did)")
     ap.add_argument("--events", metavar="FILE", help="write the event log as JSON lines "
-                    "('-' for stdout)")
+                    "('-' for stdout); bounded under a flood: events of peers that never "
+                    "completed a handshake are written whole up to --events-per-kind per kind "
+                    "and second, the rest as one 'suppressed' line per kind and second with "
+                    "the exact count; a connection that completes a handshake always has all "
+                    "its events (its cookie round written late, 'deferred', if it was "
+                    "suppressed)")
+    ap.add_argument("--events-per-kind", type=int, default=PER_KIND_DEFAULT, metavar="N",
+                    help=f"with --events: whole events per kind and second from peers without "
+                    f"a handshake (default {PER_KIND_DEFAULT}); the file then grows by at most "
+                    "N lines per kind and second plus one summary line per kind, plus the "
+                    "events of completed handshakes")
     creds = ap.add_argument_group("credentials (default: a fresh ECDSA test PKI)")
     creds.add_argument("--cert", metavar="PEM", help="certificate chain file (leaf first)")
     creds.add_argument("--key", metavar="PEM", help="private key file for --cert")
@@ -146,7 +162,9 @@ def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
         from ..peers import upstream
 
         certs = upstream.test_certificates()
-        cfg.do_set_certificate([certs.cert_pem], certs.key_pem)
+        # The sample parses its certificate and then every test CA into one
+        # chain (srvcert) and sends it all (mbedtls_ssl_conf_own_cert).
+        cfg.do_set_certificate([certs.cert_pem, certs.ca_pem], certs.key_pem)
         ca_pem = certs.ca_pem
     elif args.pki or not args.psk:
         try:
@@ -187,6 +205,8 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         ap.error("--handshake-timeout must be a positive number of seconds")
     if args.max_peers < 1:
         ap.error("--max-peers must be >= 1")
+    if args.events_per_kind < 1:
+        ap.error("--events-per-kind must be >= 1")
     if args.concurrent and args.no_cookies:
         ap.error("--concurrent needs cookies (drop --no-cookies): without them a spoofed "
                  "ClientHello would create state")
@@ -245,11 +265,20 @@ def main(argv: list[str] | None = None) -> int:
                 out.write(json.dumps(d) + "\n")
                 out.flush()
 
-        def on_event(ev: Event) -> None:
-            write(ev.to_dict())
+        def on_event(ev: Event) -> None:  # as it happens: cheap, in memory
             capture.event(ev)
+
+        def out_event(ev: Event, deferred: bool) -> None:
+            d = ev.to_dict()
+            if deferred:
+                d["deferred"] = True
+            write(d)
             if not args.quiet:
-                print(str(ev), file=sys.stderr, flush=True)
+                print(str(ev) + (" (deferred)" if deferred else ""), file=sys.stderr,
+                      flush=True)
+
+        # I/O: after the server handled what was readable, bounded under a flood
+        sink = FloodFilter(out_event, args.events_per_kind)
 
         # with --pcap/--keylog: record what the socket sees, export the contexts' keys
         transport = capture.wrap(transport, cfg)
@@ -283,16 +312,18 @@ def main(argv: list[str] | None = None) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             result = serve(server, transport, max_seconds=args.max_seconds,
-                           max_clients=args.max_clients, stop=stop,
+                           max_clients=args.max_clients, stop=stop, sink=sink,
                            per_client_socket=not (args.single_socket or args.concurrent))
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
             server.close()
             capture.save()
+            sink.close()
         write({"t_ms": server.elapsed_ms(), "event": "stop", **result.to_dict(),
                "events_by_kind": dict(server.events.counts),
-               "events_total": server.events.total})
+               "events_total": server.events.total,
+               "events_suppressed": sink.suppressed_total})
         print(f"served {result.served} client(s); {result.errors} error(s), {result.dropped} "
               f"dropped, {result.discarded} discarded; stopped: {result.reason}",
               file=sys.stderr)

@@ -3,14 +3,16 @@ JSON-able) and the :class:`DatagramTransport` protocol a transport implements.""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..context import RealClock, VirtualClock
+from ..address import addr_str
 from ..errors import error_name, rc_text
 
-__all__ = ["Event", "DatagramTransport", "Address"]
+__all__ = ["Event", "DatagramTransport", "Address", "SocketHook", "transport_id"]
 
 
 Address = Hashable
@@ -26,6 +28,35 @@ class DatagramTransport(Protocol):
     def sendto(self, data: bytes, addr: Any) -> None: ...
 
     def recvfrom(self) -> tuple[bytes, Any] | None: ...
+
+
+class SocketHook(Protocol):
+    """The sample's per-client socket, as the server drives it
+    (:class:`~mbedtls_py.udp.sample_sockets.SampleSockets`): ``accept`` is
+    ``mbedtls_net_accept``'s ``connect()``, ``release_from`` is
+    ``mbedtls_net_free`` (returns what the socket still held, with senders)."""
+
+    @property
+    def peer(self) -> Any: ...
+
+    def accept(self, peer: Any) -> None: ...
+
+    def release_from(self) -> list[tuple[bytes, Any]]: ...
+
+
+def transport_id(addr: Address) -> bytes:
+    """What the sample binds its cookies to (``mbedtls_ssl_set_client_transport_id``
+    with ``mbedtls_net_accept``'s ``client_ip``): the client's IP address, 4
+    bytes for IPv4, 16 for IPv6, without the port.  An address that is no IP
+    (the simulator's names) is used as its text."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = str(addr[0]).split("%")[0]
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                return socket.inet_pton(family, host)
+            except OSError:
+                pass
+    return addr_str(addr).encode()
 
 
 @dataclass(slots=True)

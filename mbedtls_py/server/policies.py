@@ -92,6 +92,10 @@ class PolicyHandling:
     _parse: Callable[[bytes], Datagram]
     _new_context: Callable[[], Context]
     _now: Callable[[], int]
+    _release_socket: Callable[[], None]
+    _report_freed: Callable[[], None]
+    _freed: list[tuple[bytes, Address]]
+    discarded: int
 
     def linger_window(self, conn_rtt_ms: float | None = None) -> tuple[float, str]:
         """(window in ms, how it was chosen) for a connection whose measured
@@ -104,6 +108,7 @@ class PolicyHandling:
                 f"{src} RTT {rtt:g} ms + peer retransmission timeout {self.peer_timeout_ms:g} ms")
 
     def _handshake_failed(self, conn: _Conn, rc: int, first_flight: bool) -> None:
+        self._release_socket()  # goto reset first; the report comes after
         ctx, peer = conn.ctx, conn.peer
         bad = ctx.last_datagram() or b""
         stale_candidate = first_flight and conn.datagrams == 1
@@ -134,6 +139,7 @@ class PolicyHandling:
 
     def _finish(self, conn: _Conn) -> None:
         """End the connection: free its socket and reset (or let it linger)."""
+        self._release_socket()
         peer = conn.peer
         queued, conn.socket_queue = conn.socket_queue, []
         linger = self.policy == "linger"
@@ -141,8 +147,9 @@ class PolicyHandling:
         keep = [linger and closed.prove(self._parse(d))[0] == 0 for d in queued]
         for data, kept in zip(queued, keep):
             if not kept:  # handed to the lingering context below otherwise
+                self.discarded += 1
                 self._emit("discard", peer, None, "arrived before the reset; freed with the "
-                           "connection's socket", datagram=data.hex(),
+                           "connection's socket", count=1, datagram=data.hex(),
                            records=[repr(r) for r in self._parse(data).records])
         self._reset(linger=linger, retain=self.policy == "classify")
         if linger:
@@ -151,6 +158,7 @@ class PolicyHandling:
                     self._feed_lingering(peer, self._lingering[peer].ctx, data, queued=True)
 
     def _reset(self, linger: bool, retain: bool = False) -> None:
+        self._release_socket()  # mbedtls_net_free, before the reset (the sample's order)
         conn = self._conn
         if (linger or retain) and conn.peer is not None:
             # Keep the old connection (its keys and replay window) for late
@@ -186,6 +194,8 @@ class PolicyHandling:
         if linger or retain:
             conn.rtt_ms, conn.accepted = None, []
         conn.peer, conn.phase, conn.datagrams = None, "idle", 0
+        if self._freed:
+            self._report_freed()
 
     def _recycle(self, ctx: Context) -> None:
         ctx.session_reset()

@@ -31,7 +31,7 @@ from ..errors import Err, as_err
 from ..wire.records import Datagram, parse_datagram
 from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
 from ..address import addr_str
-from .events import Address, DatagramTransport, Event
+from .events import Address, DatagramTransport, Event, SocketHook, transport_id
 from .policies import PEER_TIMEOUT_MS, POLICIES, Policy, PolicyHandling
 from .staleness import _ACCEPTED_MAX, ClosedConnection, _digest
 from ..context import VirtualClock
@@ -39,6 +39,7 @@ from ..context import VirtualClock
 __all__ = ["DTLSServer"]
 
 _PARSED_MAX = 64  # parsed datagrams remembered (oldest forgotten first)
+_FREED_QUOTED = 8  # datagrams quoted whole per ``discard`` event (``count`` is exact)
 
 
 _FLOW = (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE)
@@ -130,6 +131,12 @@ class DTLSServer(PolicyHandling):
         self.served = 0
         self.errors: BoundedLog[Event] = BoundedLog(min(event_window, 1000))
         self.dropped: BoundedLog[Event] = BoundedLog(min(event_window, 1000))
+        # The sample's per-client socket (``SampleSockets``, set by ``serve``):
+        # connected at accept, freed the moment a connection is over, before
+        # anything is emitted, as the sample's ``goto reset`` -> mbedtls_net_free.
+        self.socket_hook: SocketHook | None = None
+        self._freed: list[tuple[bytes, Address]] = []  # freed, not yet reported
+        self.discarded = 0  # datagrams accounted by ``discard`` events
 
     # -- plumbing --------------------------------------------------------------
 
@@ -152,6 +159,28 @@ class DTLSServer(PolicyHandling):
         if self.on_event is not None:
             self.on_event(ev)
         return ev
+
+    def _release_socket(self) -> None:
+        """Free the client's socket now (idempotent); what it still held is
+        reported by :meth:`_report_freed`, after the fact."""
+        hook = self.socket_hook
+        if hook is not None and hook.peer is not None:
+            self._freed.extend(hook.release_from())
+
+    def _report_freed(self) -> None:
+        """One ``discard`` event per sender for the datagrams freed with the
+        socket: ``count`` exact, the first few quoted whole."""
+        freed, self._freed = self._freed, []
+        by_sender: dict[Address, list[bytes]] = {}
+        for data, src in freed:
+            by_sender.setdefault(src, []).append(data)
+        for src, datas in by_sender.items():
+            self.discarded += len(datas)
+            self._emit("discard", src, None, f"{len(datas)} datagram(s) queued on the client's "
+                       "socket when it was freed (mbedtls_net_free)", count=len(datas),
+                       datagram=short_hex(datas[0], 2048),
+                       records=[repr(r) for r in self._parse(datas[0]).records],
+                       datagrams=[short_hex(d, 2048) for d in datas[:_FREED_QUOTED]])
 
     def _flush(self, ctx: Context, peer: Address) -> None:
         sent = ctx.drain()
@@ -265,7 +294,9 @@ class DTLSServer(PolicyHandling):
         conn.peer, conn.phase, conn.datagrams = src, "handshake", 0
         conn.started_ms = self._now()
         conn.accepted = []
-        rc = conn.ctx.set_client_transport_id(addr_str(src).encode())
+        if self.socket_hook is not None:
+            self.socket_hook.accept(src)  # mbedtls_net_accept's connect(), first
+        rc = conn.ctx.set_client_transport_id(transport_id(src))
         self._emit("accept", src, rc, "waiting for ClientHello")
 
     def _advance(self, conn: _Conn) -> None:
@@ -280,6 +311,7 @@ class DTLSServer(PolicyHandling):
                     self._stateless_drop(conn)
                 return
             if rc == Err.SSL_HELLO_VERIFY_REQUIRED:
+                self._release_socket()  # goto reset: mbedtls_net_free before any output
                 self._emit("hello_verify", peer, rc, "cookie sent; reset and wait for ClientHello")
                 self._reset(linger=False)
                 return
@@ -322,12 +354,15 @@ class DTLSServer(PolicyHandling):
         it and go back to waiting for anyone (a stray datagram must not
         occupy the server)."""
         bad = conn.ctx.last_datagram() or b""
+        self._release_socket()
         self._emit("ignored", conn.peer, Err.SSL_WANT_READ, "did not start a handshake; no "
                    "state kept, waiting for the next client", size=len(bad),
                    datagram=short_hex(bad))
         conn.ctx.session_reset()
         conn.ctx.clear_queues()
         conn.peer, conn.phase, conn.datagrams = None, "idle", 0
+        if self._freed:
+            self._report_freed()
 
     def _timed_out(self, conn: _Conn) -> None:
         """A peer that stopped half-way: drop it so the next client is served."""
@@ -340,7 +375,11 @@ class DTLSServer(PolicyHandling):
         if send_close_notify:
             rc = ctx.close_notify()
             self._flush(ctx, peer)
+            if self.service_ms == 0:
+                self._release_socket()  # the sample: close_notify, goto reset, net_free
             self._emit("close_notify", peer, rc)
+        elif self.service_ms == 0:
+            self._release_socket()
         self.served += 1
         conn.phase, conn.close_at = "closing", self._now() + self.service_ms
         if self.service_ms == 0:

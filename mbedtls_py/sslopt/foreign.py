@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
-from functools import lru_cache
+from functools import cache
 
 from .options import Unsupported
 from .parse import Case, client_stages, default_ssl_opt, server_argv
@@ -34,7 +34,7 @@ def _openssl_missing() -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def unavailable(kind: str) -> str | None:
     """Why peers of ``kind`` cannot run in process (``None``: they can)."""
     if kind not in _PEERS:

@@ -50,7 +50,7 @@ def _sessions(world: World) -> dict[str, bytes]:
     found: dict[str, bytes] | None = getattr(world, "_openssl_sessions", None)
     if found is None:
         found = {}
-        setattr(world, "_openssl_sessions", found)
+        world._openssl_sessions = found
     return found
 
 

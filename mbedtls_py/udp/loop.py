@@ -14,9 +14,13 @@ binds a fresh listening socket, and ``mbedtls_net_free()`` at the sample's
 the server *before* the reset die with that socket; only those arriving *after*
 it reach the next ``mbedtls_ssl_handshake()``.  With one socket, Python sees
 both kinds.  :func:`serve` with ``per_client_socket=True`` (the default) does
-what the sample's sockets do: when a connection ends, the old peer's datagrams
-already queued in the kernel are taken out and dropped (a ``discard`` event
-each).  ``per_client_socket=False`` hands them to the server instead.
+what the sample's sockets do: on a :class:`~mbedtls_py.udp.sample_sockets.SampleSockets`
+the server connects the client's socket at accept and frees it the moment the
+connection is over (before any event, as the sample's ``goto reset`` ->
+``mbedtls_net_free``); what it still held is reported afterwards (a ``discard``
+event per sender, with an exact ``count``).  On a plain socket the old peer's
+queued datagrams are taken out at the reset event (the older emulation).
+``per_client_socket=False`` hands them to the server instead.
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from ..server.events import DatagramTransport, Event
+from ..server.events import DatagramTransport, Event, SocketHook
 from ..server.server import DTLSServer
 from ..wire.records import parse_datagram
-from .addresses import addr_str, parse_hostport
+from .addresses import parse_hostport
 from .transport import UDPTransport
 
 __all__ = ["serve", "ServeResult", "ServerThread"]
+
+_PENDING_MAX = 4096  # events held for the sink within one poll (then delivered at once)
 
 
 @runtime_checkable
@@ -47,12 +54,8 @@ class ServedTransport(DatagramTransport, Protocol):
 
 
 @runtime_checkable
-class PerClientSockets(Protocol):
+class PerClientSockets(SocketHook, Protocol):
     """The sample's per-client sockets (:class:`~mbedtls_py.udp.sample_sockets.SampleSockets`)."""
-
-    def accept(self, peer: Any) -> None: ...
-
-    def release_from(self) -> list[tuple[bytes, Any]]: ...
 
 
 
@@ -75,7 +78,8 @@ class ServeResult:
 def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
           max_seconds: float = 60.0, max_clients: int | None = None,
           stop: threading.Event | None = None, per_client_socket: bool = True,
-          settle_ms: float = 0.0, tick_ms: float = 50.0) -> ServeResult:
+          settle_ms: float = 0.0, tick_ms: float = 50.0,
+          sink: Callable[[Event], None] | None = None) -> ServeResult:
     """Run ``server`` over ``transport`` (default: ``server.transport``) until
     ``max_clients`` connections were served (and nothing is lingering), ``stop``
     is set, or ``max_seconds`` pass.
@@ -83,11 +87,19 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
     ``settle_ms``: after the last client, keep serving that long for late
     datagrams.  ``per_client_socket``: the sample's connected per-client
     sockets: real ones when ``transport`` is a
-    :class:`~mbedtls_py.udp.sample_sockets.SampleSockets` (connected on ``accept``,
-    closed at the end of the connection), else the older emulation (see the
-    module docstring; it decides at the Python reset event which datagrams
-    die, a bias the real sockets do not have).  ``tick_ms`` bounds each wait, so a
-    ``stop`` is seen within that time.
+    :class:`~mbedtls_py.udp.sample_sockets.SampleSockets` (connected on accept,
+    freed the moment the connection is over, before any event: the server's
+    ``socket_hook``), else the older emulation (see the module docstring; it
+    decides at the Python reset event which datagrams die, a bias the real
+    sockets do not have).  ``tick_ms`` bounds each wait, so a ``stop`` is seen
+    within that time.
+
+    ``sink``: where event I/O goes (JSON lines, prints).  It is called with
+    every event once the server has handled what is readable (after each
+    ``poll``), never between a send and the release of a socket: a write to
+    a file or terminal there would widen the window in which the client's
+    next datagram reaches a socket about to be freed.  The server's own
+    ``on_event`` is still called as each event happens; keep it cheap.
     """
     given = transport if transport is not None else server.transport
     if not isinstance(given, ServedTransport):  # hasattr checks: wrappers pass
@@ -105,38 +117,42 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
     discarded = 0
     user_cb = server.on_event
     last_kind: dict[str, str] = {}  # emulation only; one entry per peer
+    pending: list[Event] = []
 
     # hasattr semantics: a wrapper (capture) forwarding to SampleSockets counts
     sockets = transport if per_client_socket and isinstance(transport, PerClientSockets) \
         else None
+    hook_before = server.socket_hook
+    if sockets is not None:
+        server.socket_hook = sockets
+
+    def deliver() -> None:
+        if pending and sink is not None:
+            batch = pending[:]
+            pending.clear()
+            for ev in batch:
+                sink(ev)
 
     def report_discard(peer: str, data: bytes, note: str) -> None:
         nonlocal discarded
         discarded += 1
         emit = Event(server.elapsed_ms(), "discard", peer, None, note,
-                     {"records": [repr(r) for r in parse_datagram(data).records],
+                     {"count": 1, "records": [repr(r) for r in parse_datagram(data).records],
                       "datagram": data.hex()})
         server.events.append(emit)
         if user_cb is not None:
             user_cb(emit)
+        if sink is not None:
+            pending.append(emit)
 
     def on_event(ev: Event) -> None:
         if user_cb is not None:
             user_cb(ev)
-        if not per_client_socket or ev.peer is None:
-            return
-        if sockets is not None:
-            # The sample's sockets (SampleSockets): connect on accept, free at the
-            # end of the connection ("reset"; "ignored" with a code is the end of
-            # a connection that kept no state).
-            if ev.event == "accept":
-                sockets.accept(parse_hostport(ev.peer))
-            elif ev.event == "reset" or ev.event == "ignored" and ev.rc is not None:
-                # Each with its real sender: another peer's datagram queued before
-                # the connect dies here too.
-                for data, src in sockets.release_from():
-                    report_discard(addr_str(src), data, "queued on the client's socket "
-                                   "when it was freed (mbedtls_net_free)")
+        if sink is not None:
+            pending.append(ev)
+            if len(pending) >= _PENDING_MAX:  # a flood within one poll: bounded memory
+                deliver()
+        if sockets is not None or not per_client_socket or ev.peer is None:
             return
         if len(last_kind) > 4096:  # bounded under a flood of addresses
             last_kind.clear()
@@ -154,6 +170,7 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
     try:
         while True:
             server.poll()
+            deliver()
             now = clock.now_ms
             if stop is not None and stop.is_set():
                 reason = "stopped"
@@ -174,8 +191,10 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
             transport.wait(target, max_wait_ms=tick_ms)
     finally:
         server.on_event = user_cb
-    return ServeResult(server.served, server.errors.total, server.dropped.total, discarded,
-                       time.monotonic() - start, reason)
+        server.socket_hook = hook_before
+        deliver()
+    return ServeResult(server.served, server.errors.total, server.dropped.total,
+                       discarded + server.discarded, time.monotonic() - start, reason)
 
 
 class ServerThread:

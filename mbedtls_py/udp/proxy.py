@@ -24,7 +24,10 @@ size, records), one entry per action taken (``delay``, ``drop``, ``duplicate``,
 ``corrupt``, ``replace``, ``truncate``, ``inject``, ``hold``, ``release``),
 ``out`` (a datagram was sent on; ``late_ms`` when it was later than it arrived),
 ``discard`` (still scheduled or held at the end), ``session``/``session_end``.
-It runs for at most ``max_seconds``.
+It runs for at most ``max_seconds``.  Memory stays bounded under a flood, as
+the server's events do: :attr:`UDPProxy.log` keeps the last ``log_window``
+entries, :attr:`UDPProxy.counts` counts every entry by kind exactly, and
+``log_file`` (``--log``) gets every entry.
 """
 
 from __future__ import annotations
@@ -42,11 +45,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ..server.eventlog import BoundedLog
 from ..wire import records as _records, rules as _rules
 from .addresses import addr_str, check_host, resolve
 from .proxy_sessions import ProxySessions, Session
 
-__all__ = ["UDPProxy", "HeldDatagram"]
+__all__ = ["UDPProxy", "HeldDatagram", "LOG_WINDOW"]
+
+#: Log entries a proxy keeps in memory (the rest only reach ``log_file``/``on_log``).
+LOG_WINDOW = 5_000
 
 
 
@@ -87,7 +94,7 @@ class UDPProxy(ProxySessions):
                  on_log: Callable[[dict[str, Any]], None] | None = None,
                  allow_remote: bool = False, max_sessions: int = 256,
                  idle_ms: float = 30_000.0, names: tuple[str, str] = ("client", "server"),
-                 cid_len: int = 0) -> None:
+                 cid_len: int = 0, log_window: int = LOG_WINDOW) -> None:
         if not (isinstance(max_seconds, (int, float)) and 0 < max_seconds < float("inf")):
             raise ValueError(f"max_seconds must be a positive finite number, not {max_seconds}")
         if release_after_ms is not None and release_after_ms < 0:
@@ -129,7 +136,9 @@ class UDPProxy(ProxySessions):
             self._own_log = log_file != "-"
         elif log_file is not None:
             self._log_fp = log_file
-        self.log: list[dict[str, Any]] = []
+        # Bounded (issue 22): the last `log_window` entries; `counts` is exact and
+        # the log file sees everything.
+        self.log: BoundedLog[dict[str, Any]] = BoundedLog(log_window)
         self.held: list[HeldDatagram] = []
         self._sessions: dict[Any, Session] = {}
         self._by_fd: dict[int, Session] = {}
@@ -206,7 +215,8 @@ class UDPProxy(ProxySessions):
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0,
                  count: int = 1) -> bool:
-        """Wait until ``count`` log entries satisfy ``predicate``; False on timeout."""
+        """Wait until ``count`` log entries satisfy ``predicate``; False on timeout.
+        Only entries still in the window (the last ``log_window``) are seen."""
         end = time.monotonic() + timeout
         with self._cond:
             while sum(1 for e in self.log if predicate(e)) < count:

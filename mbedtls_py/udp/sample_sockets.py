@@ -12,14 +12,18 @@ socket and the next handshake.
 
 :class:`SampleSockets` does exactly that with real sockets, so which
 datagram dies and which survives is decided by the kernel and the timing, as
-with the native sample (emulating it at the Python reset event instead
-would bias the outcome).
-:func:`mbedtls_py.udp.loop.serve` calls :meth:`accept` on the server's ``accept``
-event and :meth:`release` when the connection ends (``reset``, ``ignored``).
+with the native sample (the older emulation in :func:`mbedtls_py.udp.transport.serve`
+decided it at the Python reset event instead, which biased the outcome).
+:func:`mbedtls_py.udp.loop.serve` makes it the server's ``socket_hook``: the
+server calls :meth:`accept` when a client's first datagram arrives and
+:meth:`release_from` the moment the connection is over, before it emits any
+event (the sample: ``goto reset`` -> ``mbedtls_net_free``).
 
-Datagrams still queued on the connected socket when it is closed are read
-first (without delivering them) so that each is reported as a ``discard``
-event; this only observes what the close destroys.
+Datagrams still queued on the connected socket when it is freed are read
+first (without delivering them) so that each is accounted in a ``discard``
+event; this only observes what the close destroys.  The socket is re-connected
+to its own address before that drain, so nothing arrives on it meanwhile: the
+moment of the re-connect is the sample's ``close()``.
 
 Fidelity note: datagrams from *other* peers that were already queued on the
 listening socket when it was connected stay on it; the sample would read them
@@ -104,14 +108,25 @@ class SampleSockets(UDPTransport):
 
     def release_from(self) -> list[tuple[bytes, Any]]:
         """:meth:`release`, each freed datagram with its real sender: one from
-        another peer that was queued before the ``connect`` dies here too."""
+        another peer that was queued before the ``connect`` dies here too.
+
+        The socket is first re-connected to its own address (no one else sends
+        from it): from that instant the kernel routes the client's datagrams
+        to the listening socket, and what is queued here is all that the close
+        destroys, so every one is read and returned (draining first and then
+        closing would lose, unreported, one that arrived in between)."""
         sock, self._client, self.peer = self._client, None, None
         if sock is None:
             return []
         gone: list[tuple[bytes, Any]] = []
         try:
+            sealed = True
+            try:
+                sock.connect(sock.getsockname())
+            except OSError:
+                sealed = False  # then a datagram arriving during the drain may be lost
             sock.setblocking(False)
-            for _ in range(_DRAIN_MAX):
+            for _ in range(_DRAIN_MAX if not sealed else 1 << 20):
                 try:
                     data, addr = sock.recvfrom(MAX_UDP)
                 except (BlockingIOError, InterruptedError):
