@@ -22,6 +22,8 @@ from ..config import debug_log
 from ..timeutil import set_time
 from .options import Unsupported, make_config, parse_options
 from .parse import Case, client_stages, proxy_argv, server_argv
+from ..foreign import PeerUnavailable
+from .gnutls_case import gnutls_sides
 from .programs import client2, server2
 from .proxy import ProxyOptions, parse_proxy_args
 from .reqs import requirements
@@ -179,6 +181,8 @@ def _skip_result(case: Case, seed: int, real_peers: bool = False) -> Result | No
     srv, cli = case.peers()
     if (srv, cli) == ("mbedtls", "mbedtls"):
         return None
+    if not real_peers and {srv, cli} == {"mbedtls", "gnutls"}:
+        return None  # the in-process GnuTLS peer (sslopt/gnutls.py)
     if real_peers and "mbedtls" in (srv, cli) and (srv in _EXTERNAL or cli in _EXTERNAL):
         return None
     if real_peers:
@@ -196,6 +200,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     req = requirements(case)
     t0 = time.perf_counter()
     srv_kind, cli_kind = case.peers()
+    foreign = gnutls_sides(case) if not real_peers and "gnutls" in (srv_kind, cli_kind) else None
     try:
         srv_o = parse_options(server_argv(case)[1:], "server") if srv_kind == "mbedtls" else None
         cli_o = None
@@ -205,13 +210,17 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
                 raise Unsupported("client pipeline")
             cli_o = parse_options(stages[0][1:], "client")
         pxy = parse_proxy_args(proxy_argv(case)[1:]) if case.pxy_cmd else None
+        if foreign is not None:
+            foreign.parse()
     except (Unsupported, ValueError) as e:
         return Result(case, seed, "UNSUPPORTED", str(e))
+    except PeerUnavailable as e:
+        return Result(case, seed, "SKIP", f"GnuTLS peer unavailable: {e}")
     if pxy is not None and pxy.seed == 0:
         pxy.seed = int.from_bytes(_seed_bytes(seed, "proxy")[:4], "big") or 1
-    if srv_o is None or cli_o is None:
+    if (srv_o is None or cli_o is None) and foreign is None:
         return _run_real(case, seed, srv_o, cli_o, pxy, req, t0)
-    world = World(pxy, int(srv_o["server_port"]), 24433)
+    world = World(pxy, int(srv_o["server_port"]) if srv_o else foreign.port(), 24433)
     bridge = _Bridge()
     tag = f"{id(world):x}"
     srv_p, cli_p = Program("server"), Program("client")
@@ -223,19 +232,24 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     debug_log.propagate = False
     try:
         try:
-            srv_conf = make_config("server", srv_o, _seed_bytes(seed, "server"), f"srv-{tag}")
-            cli_conf = make_config("client", cli_o, _seed_bytes(seed, "client"), f"cli-{tag}")
+            srv_conf = make_config("server", srv_o, _seed_bytes(seed, "server"), f"srv-{tag}") \
+                if srv_o else None
+            cli_conf = make_config("client", cli_o, _seed_bytes(seed, "client"), f"cli-{tag}") \
+                if cli_o else None
         except (Unsupported, ValueError) as e:
             return Result(case, seed, "UNSUPPORTED", str(e))
-        levels = (srv_o["debug_level"], cli_o["debug_level"])
+        levels = (srv_o["debug_level"] if srv_o else 0, cli_o["debug_level"] if cli_o else 0)
         for conf, lvl, prog in ((srv_conf, levels[0], srv_p), (cli_conf, levels[1], cli_p)):
-            if lvl:
+            if lvl and conf is not None:
                 conf.set_debug(min(lvl, 5))
                 bridge.targets[conf.name] = (prog, lvl)
         lib.mbedtls_debug_set_threshold(min(max(levels), 5))
         _set_virtual_time(0)
-        world.start(srv_p, server2(world, srv_p, srv_o, srv_conf))
-        world.call_at(0, lambda: world.start(cli_p, client2(world, cli_p, cli_o, cli_conf)))
+        world.start(srv_p, server2(world, srv_p, srv_o, srv_conf) if srv_o and srv_conf else
+                    foreign.server(world, srv_p, _seed_bytes(seed, "gnutls-server")))
+        world.call_at(0, lambda: world.start(cli_p, client2(world, cli_p, cli_o, cli_conf)
+                                             if cli_o and cli_conf else foreign.client(
+                                                 world, cli_p, _seed_bytes(seed, "gnutls-client"))))
         limit = DOG_DELAY_S * 1000 * req.cli_delay_factor
         world.on_time = _set_virtual_time
         done = world.run(lambda: cli_p.exit is not None, limit)
@@ -244,7 +258,14 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
             cli_p.exit = 143
         end = world.clock.now_ms + 50 + 1000 * req.srv_delay_seconds
         world.run(lambda: False, end)
+        for p in world.programs:  # the server is killed: its resources go now
+            if p.gen is not None:
+                p.gen.close()
     except Unsupported as e:
+        return Result(case, seed, "UNSUPPORTED", str(e))
+    except PeerUnavailable as e:
+        return Result(case, seed, "SKIP", f"GnuTLS peer unavailable: {e}")
+    except ValueError as e:  # a program's setting the bindings refuse (an MTU below the floor)
         return Result(case, seed, "UNSUPPORTED", str(e))
     finally:
         debug_log.removeHandler(bridge)
