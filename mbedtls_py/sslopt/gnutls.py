@@ -299,15 +299,13 @@ def gnutls_cli(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
                 if not s.pending_in:
                     break
             if pending or s.pending_in:
-                got: list[bytes] = []
-
-                def recv() -> int:
-                    rc, data, _ = s.recv(_CLI_MAX_BUF)
-                    got[:] = [data]
-                    return rc
+                # socket.c's socket_recv: one blocking gnutls_record_recv (the
+                # socket is readable), repeated only on INTERRUPTED/PING; a
+                # datagram GnuTLS discards (a duplicate) returns AGAIN to the loop
                 while True:
-                    ret = yield from sock.call(recv)
-                    if ret != E.HEARTBEAT_PING_RECEIVED:
+                    ret, data, _ = s.recv(_CLI_MAX_BUF)
+                    sock.flush()
+                    if ret not in (E.INTERRUPTED, E.HEARTBEAT_PING_RECEIVED):
                         break
                 if ret == 0 or (ret == E.PREMATURE_TERMINATION and user_term):
                     prog.printf("- Peer has closed the GnuTLS connection\n")
@@ -317,7 +315,7 @@ def gnutls_cli(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
                     retval = 1
                     break
                 if ret > 0:
-                    prog.printf(got[0].decode("latin-1"))
+                    prog.printf(data.decode("latin-1"))
                 continue
             if stdin:  # IN_KEYBOARD with data
                 ret = yield from sock.call(s.send, stdin.pop(0))

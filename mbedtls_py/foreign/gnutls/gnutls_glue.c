@@ -262,6 +262,11 @@ static int patch_one(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* Redirects libgnutls's getrandom() (the DRBG's seed) and time() (read
+ * directly by lib/dtls.h's _dtls_async_timer_check, which compares it with a
+ * deadline set from gnutls_time(): without this the server's retransmission
+ * state of its last flight expires at once whenever the virtual wall clock
+ * lies behind the real one).  Returns the number of GOT slots patched. */
 int gnt_rng_hook(void)
 {
     static int result = -1;
@@ -270,7 +275,9 @@ int gnt_rng_hook(void)
     }
     struct got_search s = { "libgnutls.so", "getrandom", (void *) hooked_getrandom, 0 };
     dl_iterate_phdr(patch_one, &s);
-    result = s.patched;
+    struct got_search t = { "libgnutls.so", "time", (void *) virt_time, 0 };
+    dl_iterate_phdr(patch_one, &t);
+    result = s.patched > 0 && t.patched > 0 ? s.patched + t.patched : 0;
     return result;
 }
 
