@@ -24,10 +24,12 @@ ALLOWED = {
     "parties": {"bindings", "wire", "sim", "server"},  # processes scenarios run on the network
     "udp": {"bindings", "wire", "server"},
     "peers": {"bindings", "creds", "udp"},
+    # foreign TLS libraries in process (GnuTLS): the bindings' queues and clock, nothing else
+    "foreign": {"bindings"},
     "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
               "capture"},
     "explore": {"bindings", "wire", "creds", "sim", "server", "parties"},
-    "sslopt": {"bindings", "wire", "capture"},
+    "sslopt": {"bindings", "wire", "capture", "foreign"},  # gnutls-cli/-serv on foreign.gnutls
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the
