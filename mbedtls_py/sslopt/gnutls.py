@@ -93,6 +93,24 @@ def _err(s: GnuTLSSession, rc: int) -> str:
     return str(g.ffi.string(g.lib.gnutls_strerror(rc)).decode())
 
 
+class _Stdout:
+    """gnutls-serv's stdout: a pipe, so fully buffered (glibc: 4096-byte
+    blocks); ssl-opt kills the server, and what is still buffered is lost (its
+    stderr lines, unbuffered, are what the log shows)."""
+
+    BLOCK = 4096
+
+    def __init__(self, prog: Program) -> None:
+        self.prog, self.buf = prog, ""
+
+    def __call__(self, text: str) -> None:
+        self.buf += text
+        if len(self.buf) >= self.BLOCK:
+            cut = len(self.buf) - len(self.buf) % self.BLOCK
+            self.prog.printf(self.buf[:cut])
+            self.buf = self.buf[cut:]
+
+
 class _Sock:
     """The program's UDP socket: datagrams from the connected peer go into the
     session's queue; the server's listening socket also keeps a backlog."""
@@ -101,6 +119,7 @@ class _Sock:
         self.world, self.prog, self.s, self.addr = world, prog, s, addr
         self.peer: Addr | None = None
         self.backlog: list[tuple[Addr, bytes]] = []
+        self.stdout: Callable[[str], None] = prog.printf
         world.bind(addr, self._recv)
 
     def _recv(self, src: Addr, data: bytes) -> None:
@@ -109,7 +128,7 @@ class _Sock:
         elif self.peer is None:
             self.backlog.append((src, data))
         else:
-            self.prog.printf(f"Denied connection from {src[0]}:{src[1]}\n")
+            self.stdout(f"Denied connection from {src[0]}:{src[1]}\n")
             return
         self.world.wake(self.prog)
 
@@ -157,9 +176,10 @@ def gnutls_serv(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
             return 1
         sock = _Sock(world, prog, s, world.server_addr)
         s.bind_queues_only()
-        prog.printf(f"UDP server ready. Listening to port '{o.port}'.\n\n")
+        prog.printf(f"UDP HTTP Server listening on IPv4 0.0.0.0 port {o.port}...done\n")
+        out = sock.stdout = _Stdout(prog)
         while True:
-            prog.printf("Waiting for connection...\n")
+            out("Waiting for connection...\n")
             while not sock.backlog:
                 yield None
             src, data = sock.backlog[0]
@@ -169,20 +189,20 @@ def gnutls_serv(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
                 # udp-serv.c peeks, finds no ClientHello and `continue`s
                 # without reading it: the datagram stays at the head of the
                 # socket and the server spins on it forever.
-                prog.printf("(the server now loops on this datagram without reading it)\n")
+                prog.printf("# mbedtls-py: gnutls-serv now spins on this datagram without reading it\n")
                 while True:
                     yield None
             prestate = ffi.new("gnutls_dtls_prestate_st *")
             ok = s.call(lib.gnutls_dtls_cookie_verify, cookie_key,
                         who, len(who), peek, len(peek), prestate)
             if ok < 0:
-                prog.printf(f"Sending hello verify request to {src[0]}:{src[1]}\n")
+                out(f"Sending hello verify request to {src[0]}:{src[1]}\n")
                 s.call(lib.gnutls_dtls_cookie_send, cookie_key, who,
                        len(who), prestate, s.out_conn, lib.gnt_push)
                 sock.flush(src)
                 sock.backlog.pop(0)
                 continue
-            prog.printf(f"Accepted connection from {src[0]}:{src[1]}\n")
+            out(f"Accepted connection from {src[0]}:{src[1]}\n")
             s.init(lib.GNUTLS_SERVER | lib.GNUTLS_POST_HANDSHAKE_AUTH
                    | lib.GNUTLS_ENABLE_RAWPK)
             _session_defaults(s, creds)
@@ -201,7 +221,7 @@ def gnutls_serv(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
             if ret < 0:
                 prog.printf(f"Error in handshake(): {_err(s, ret)}\n")
             else:
-                yield from _serve(sock, s, prog)
+                yield from _serve(sock, s, prog, out)
             s.deinit()
             sock.peer = None
             s.discard_inbound()
@@ -209,7 +229,8 @@ def gnutls_serv(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
         s.close()
 
 
-def _serve(sock: _Sock, s: GnuTLSSession, prog: Program) -> Generator[int | None, None, None]:
+def _serve(sock: _Sock, s: GnuTLSSession, prog: Program, out: _Stdout
+           ) -> Generator[int | None, None, None]:
     """udp_server's record loop: echo each record back until EOF or an error."""
     while True:
         got: list[tuple[int, bytes, bytes]] = []
@@ -230,11 +251,11 @@ def _serve(sock: _Sock, s: GnuTLSSession, prog: Program) -> Generator[int | None
             prog.printf(f"Error in recv(): {_err(s, ret)}\n")
             return
         if ret == 0:
-            prog.printf("EOF\n\n")
+            out("EOF\n\n")
             return
         data, seq = got[0][1], got[0][2]
         text = data.split(b"\0", 1)[0].decode("latin-1")
-        prog.printf(f"received[{seq.hex()}]: {text}\n")
+        out(f"received[{seq.hex()}]: {text}\n")
         prog.printf(f"*** Processing {min(len(text), 128)} bytes command: {text}\n")
         if text[:2] != "**":
             ret = yield from sock.call(s.send, data)
@@ -247,7 +268,7 @@ def _creds(s: GnuTLSSession, o: GnuTLSOptions) -> Credentials:
     return Credentials(s, o.certfile, o.keyfile, o.cafile)
 
 
-def _session_defaults(s: GnuTLSSession, creds: GnuTLSSession) -> None:
+def _session_defaults(s: GnuTLSSession, creds: Credentials) -> None:
     """What both programs set on a new session: default priorities, private
     extensions (server), the default handshake timeout, X.509 credentials."""
     lib = s.g.lib

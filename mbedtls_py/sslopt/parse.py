@@ -150,7 +150,7 @@ def _gnutls_next() -> bool:
         except (OSError, subprocess.SubprocessError):
             version = ""
     m = re.match(r"(\d+)\.(\d+)", version)
-    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (3, 7)
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (3, 7)
 
 
 _FROM_CONFIG = ("MAX_CONTENT_LEN", "MAX_IN_LEN", "MAX_OUT_LEN")

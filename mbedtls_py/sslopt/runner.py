@@ -220,7 +220,8 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
         pxy.seed = int.from_bytes(_seed_bytes(seed, "proxy")[:4], "big") or 1
     if (srv_o is None or cli_o is None) and foreign is None:
         return _run_real(case, seed, srv_o, cli_o, pxy, req, t0)
-    world = World(pxy, int(srv_o["server_port"]) if srv_o else foreign.port(), 24433)
+    assert srv_o is not None and cli_o is not None or foreign is not None
+    world = World(pxy, int(srv_o["server_port"]) if srv_o else foreign.port(), 24433)  # type: ignore[union-attr]
     bridge = _Bridge()
     tag = f"{id(world):x}"
     srv_p, cli_p = Program("server"), Program("client")
@@ -245,10 +246,11 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
                 bridge.targets[conf.name] = (prog, lvl)
         lib.mbedtls_debug_set_threshold(min(max(levels), 5))
         _set_virtual_time(0)
+        sides = foreign
         world.start(srv_p, server2(world, srv_p, srv_o, srv_conf) if srv_o and srv_conf else
-                    foreign.server(world, srv_p, _seed_bytes(seed, "gnutls-server")))
+                    sides.server(world, srv_p, _seed_bytes(seed, "gnutls-server")))  # type: ignore
         world.call_at(0, lambda: world.start(cli_p, client2(world, cli_p, cli_o, cli_conf)
-                                             if cli_o and cli_conf else foreign.client(
+                                             if cli_o and cli_conf else sides.client(  # type: ignore
                                                  world, cli_p, _seed_bytes(seed, "gnutls-client"))))
         limit = DOG_DELAY_S * 1000 * req.cli_delay_factor
         world.on_time = _set_virtual_time

@@ -158,7 +158,7 @@ def _find(out: Path) -> Path | None:
 
 def _compile(out: Path) -> None:
     try:
-        import cffi
+        import cffi  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - cffi is a dependency
         raise PeerUnavailable(f"cffi is missing: {e}") from None
     ffi = cffi.FFI()

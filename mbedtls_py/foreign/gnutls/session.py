@@ -207,7 +207,7 @@ class GnuTLSSession:
 
     def push(self, datagram: bytes) -> bool:
         """Queue an inbound datagram; False when the queue is full (lost)."""
-        return mlib.mpy_queue_push(self._inq, datagram, len(datagram)) == 0
+        return bool(mlib.mpy_queue_push(self._inq, datagram, len(datagram)) == 0)
 
     def drain(self) -> list[bytes]:
         """Every datagram GnuTLS sent since the last drain, oldest first."""
