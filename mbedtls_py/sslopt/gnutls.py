@@ -23,6 +23,7 @@ from .world import Addr, Program, World
 __all__ = ["GnuTLSOptions", "parse_gnutls", "gnutls_cli", "gnutls_serv"]
 
 _MAX_SPIN = 10000
+_BLOCKING_SLEEP_MS = 50
 _CLI_MAX_BUF = 8192        # cli.c MAX_BUF
 _SRV_MAX_BUFFER = 255      # udp-serv.c MAX_BUFFER
 
@@ -155,8 +156,15 @@ class _Sock:
                     raise RuntimeError("gnutls: no progress with datagrams pending")
                 continue
             spins = 0
-            timeout = self.s.timeout_ms() if handshake else None
-            yield None if timeout is None else self.world.clock.now_ms + max(1, timeout)
+            if not handshake:
+                yield None
+                continue
+            # gnutls_dtls_get_timeout() is 0 when no retransmission is due
+            # from this state (e.g. after its last flight): a blocking
+            # session sleeps 50 ms there (lib/dtls.h's millisleep(50)) and
+            # the program calls again, as we do in virtual time.
+            timeout = self.s.timeout_ms()
+            yield self.world.clock.now_ms + (timeout if timeout > 0 else _BLOCKING_SLEEP_MS)
 
 
 def gnutls_serv(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
