@@ -116,3 +116,31 @@ def test_10652_fragmented_clienthello_replay_kills_the_handshake() -> None:
     assert "replayed record" in r.srv_out
     assert "mbedtls_ssl_handshake returned -0x7700" in r.srv_out
     assert "*** Fatal error: The operation timed out" in r.cli_out
+
+
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_seed_race_with_a_gnutls_client(seed: int) -> None:
+    """The seed's race with GnuTLS as the client on the Network (repro --peer
+    gnutls-sim): its encrypted close_notify (gnutls_bye) delivered after the
+    server's reset fails the server with -0x7700 under `none`; `classify`
+    proves it stale and serves the next client."""
+    from mbedtls_py.errors import Err
+    from mbedtls_py.repro.scenarios import run_scenario
+    none = run_scenario("late-close-notify", "none", seed, peer="gnutls-sim")
+    assert none.peer == "gnutls-sim"
+    if none.late:
+        assert none.outcome == "failed" and none.server_rc == Err.SSL_UNEXPECTED_MESSAGE
+    else:
+        assert none.outcome == "ok"
+    ok = run_scenario("late-close-notify", "classify", seed, peer="gnutls-sim")
+    assert ok.outcome == "ok" and ok.second_client_served
+
+
+def test_gnutls_client_party_with_certificates() -> None:
+    """GnuTLSClient on a Network against Mbed TLS's DTLSServer with an ECDSA
+    PKI: handshake, request, echo, close."""
+    from mbedtls_py.creds.det import make_det_pki
+    from mbedtls_py.repro.scenarios import run_scenario
+    r = run_scenario("late-close-notify", "classify", 3, peer="gnutls-sim", auth="ecdsa",
+                     pki=make_det_pki(3))
+    assert r.outcome == "ok" and r.second_client_served

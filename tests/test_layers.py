@@ -21,7 +21,7 @@ ALLOWED = {
     "capture": {"bindings", "wire"},  # pcapng + key logs; sim and udp hook into it
     "sim": {"bindings", "wire", "capture"},
     "server": {"bindings", "wire"},
-    "parties": {"bindings", "wire", "sim", "server"},  # processes scenarios run on the network
+    "parties": {"bindings", "wire", "sim", "server", "foreign"},  # processes scenarios run on the network
     "udp": {"bindings", "wire", "server"},
     "peers": {"bindings", "creds", "udp"},
     # foreign TLS libraries in process (GnuTLS): the bindings' queues and clock, nothing else

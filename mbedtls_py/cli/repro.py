@@ -94,9 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="what", metavar="WHAT", required=True)
     cn = sub.add_parser("close-notify", help="the seed's late close_notify race",
                         description=plain(__doc__.split("\n\n")[1]) if __doc__ else None)
-    cn.add_argument("--peer", default="mbedtls", choices=["mbedtls", "openssl", "upstream-client"],
+    cn.add_argument("--peer", default="mbedtls",
+                    choices=["mbedtls", "openssl", "upstream-client", "gnutls-sim"],
                     help="the client: mbedtls (in-process, simulated network; default), "
-                         "openssl (s_client over real UDP via the proxy), upstream-client")
+                         "openssl (s_client over real UDP via the proxy), upstream-client, "
+                         "gnutls-sim (GnuTLS in process, simulated network)")
     cn.add_argument("--mitigation", default="all", choices=[*POLICIES, "all"],
                     help="server policy (default: all)")
     cn.add_argument("--scenario", default="all", choices=[*SCENARIOS, "late", "bad-input", "all"],
@@ -161,8 +163,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"repro: error: {exc}", file=sys.stderr)
             return 2
 
-    if args.peer != "mbedtls":
+    if args.peer not in ("mbedtls", "gnutls-sim"):
         return _main_real(args, policies, progress_on)
+    if args.peer == "gnutls-sim" and args.sweep is not None:
+        print("repro: error: --sweep runs the Mbed TLS client only; drop --peer gnutls-sim",
+              file=sys.stderr)
+        return 2
 
     if args.sweep is not None:
         bar = Progress(args.sweep * len(policies), "sweep", progress_on)
@@ -220,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 def _captured(args: argparse.Namespace, scenario: str, policy: str, seed: int, several: bool,
               trace: bool = False, **kwargs: Any) -> RunResult:
     """``run_scenario``, captured when --pcap/--keylog ask for it."""
+    if args.peer == "gnutls-sim":  # the simulated GnuTLS client (parties/gnutls_client.py)
+        kwargs["peer"] = args.peer
     if not (args.pcap or args.keylog):
         return run_scenario(scenario, policy, seed, trace=trace, **kwargs)
     from ..capture.files import capture_paths, run_captured

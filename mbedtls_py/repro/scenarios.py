@@ -264,7 +264,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                  pki: Any = None, rtt_ms: int = DEFAULT_RTT_MS, offset_ms: int | None = None,
                  linger_ms: float | None = None, trace: bool = False,
                  events: bool = False, extra_rules: tuple[str, ...] = (),
-                 on_network: Callable[[Network], object] | None = None) -> RunResult:
+                 on_network: Callable[[Network], object] | None = None,
+                 peer: str = "mbedtls") -> RunResult:
     """Run one scenario under one policy with one seed on a fresh ``Network``.
 
     ``offset_ms`` places the late datagram relative to the server's reset
@@ -272,7 +273,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     result's ``offset_ms`` is where the trace shows it delivered.
     ``extra_rules`` are more network rules (applied after the scenario's).
     ``on_network`` is called with the fresh network before anything runs
-    (e.g. to start a capture).
+    (e.g. to start a capture).  ``peer="gnutls-sim"``: the client is GnuTLS
+    in process (:class:`~mbedtls_py.parties.gnutls_client.GnuTLSClient`).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
@@ -304,7 +306,15 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     server = DTLSServer(server_conf, net.socket("server"), policy=as_policy(policy), rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
-    client = Client(net, "client", client_conf, hostname=hostname, events=False)
+    client: Any
+    if peer == "gnutls-sim":
+        from ..parties.gnutls_client import GnuTLSClient
+        client = GnuTLSClient(net, "client", psk=(PSK, PSK_IDENTITY) if auth == "psk" else None,
+                              ca_pem=None if auth == "psk" else pki.ca_pem, hostname=hostname)
+    elif peer == "mbedtls":
+        client = Client(net, "client", client_conf, hostname=hostname, events=False)
+    else:
+        raise ValueError(f"unknown simulated peer {peer!r}; choose mbedtls or gnutls-sim")
     net.add_process(client)
 
     late_kind = scenario in LATE_SCENARIOS
@@ -360,7 +370,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     expected = expected_outcome(policy, scenario, verdict["late"], verdict["server_rc"],
                                 verdict["offset_ms"], verdict["linger_ms"])
     result = RunResult(
-        seed=seed, peer="mbedtls", mitigation=policy, scenario=scenario,
+        seed=seed, peer=peer, mitigation=policy, scenario=scenario,
         server_rc=verdict["server_rc"], outcome=_outcome(verdict, late_kind, client2.delivered),
         late=verdict["late"], offset_ms=verdict["offset_ms"],
         second_client_served=client2.delivered, expected=expected, note=verdict["note"],
@@ -369,8 +379,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         events=[e.to_dict() for e in server.events] if events else [],
         trace=str(net.trace) if trace else None)
     server.close()
-    for c in (client, client2):
-        c.ctx.close()
+    client.close()
+    client2.ctx.close()
     return result
 
 

@@ -77,6 +77,17 @@ int gnutls_certificate_set_x509_key_file(gnutls_certificate_credentials_t res,
 int gnutls_certificate_set_x509_trust_file(gnutls_certificate_credentials_t cred,
                                            const char *cafile, int type);
 int gnutls_credentials_set(gnutls_session_t session, int type, void *cred);
+typedef struct gnutls_psk_client_credentials_st *gnutls_psk_client_credentials_t;
+static const int GNUTLS_CRD_PSK;
+static const int GNUTLS_PSK_KEY_RAW;
+static const int GNUTLS_NAME_DNS;
+int gnutls_psk_allocate_client_credentials(gnutls_psk_client_credentials_t *sc);
+int gnutls_psk_set_client_credentials(gnutls_psk_client_credentials_t res, const char *username,
+                                      const gnutls_datum_t *key, int flags);
+int gnutls_certificate_set_x509_trust_mem(gnutls_certificate_credentials_t res,
+                                          const gnutls_datum_t *ca, int type);
+int gnutls_server_name_set(gnutls_session_t session, int type, const void *name,
+                           size_t name_length);
 void gnutls_certificate_server_set_request(gnutls_session_t session, int req);
 void gnutls_handshake_set_private_extensions(gnutls_session_t session, int allow);
 void gnutls_handshake_set_timeout(gnutls_session_t session, unsigned int ms);
