@@ -144,3 +144,18 @@ def test_gnutls_client_party_with_certificates() -> None:
     r = run_scenario("late-close-notify", "classify", 3, peer="gnutls-sim", auth="ecdsa",
                      pki=make_det_pki(3))
     assert r.outcome == "ok" and r.second_client_served
+
+
+def test_without_gnutls_the_skip_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No libgnutls headers and no gnutls-cli: a GnuTLS case is SKIP with the
+    packages to install in its reason, not a bare skip."""
+    import shutil
+
+    from mbedtls_py.sslopt import reqs
+    monkeypatch.setattr(reqs, "gnutls_in_process", lambda: "")
+    real_which = shutil.which
+    monkeypatch.setattr(reqs.shutil, "which",
+                        lambda name: None if "gnutls" in name else real_which(name))
+    r = run_case(CASES["DTLS reassembly: no fragmentation (gnutls server)"], 1)
+    assert r.verdict == "SKIP"
+    assert "apt-get install libgnutls28-dev" in r.reason and "gnutls-bin" in r.reason
