@@ -154,8 +154,18 @@ def test_without_gnutls_the_skip_says_what_to_install(monkeypatch: pytest.Monkey
     from mbedtls_py.sslopt import reqs
     monkeypatch.setattr(reqs, "gnutls_in_process", lambda: "")
     real_which = shutil.which
-    monkeypatch.setattr(reqs.shutil, "which",
+    monkeypatch.setattr(shutil, "which",
                         lambda name: None if "gnutls" in name else real_which(name))
     r = run_case(CASES["DTLS reassembly: no fragmentation (gnutls server)"], 1)
     assert r.verdict == "SKIP"
     assert "apt-get install libgnutls28-dev" in r.reason and "gnutls-bin" in r.reason
+
+
+def test_digest_does_not_depend_on_what_ran_before() -> None:
+    """ssl_server2's ticket keys take their generation time from the virtual
+    clock, not from what an earlier run left on the thread: a network run in
+    between (which sets the thread's Mbed TLS time) changes no byte."""
+    from mbedtls_py.repro.scenarios import run_scenario
+    first = _digest(CLIENT_3D, 5)
+    run_scenario("late-close-notify", "none", 2)
+    assert _digest(CLIENT_3D, 5) == first

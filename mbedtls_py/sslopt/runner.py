@@ -232,6 +232,10 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     debug_log.setLevel(logging.DEBUG)
     debug_log.propagate = False
     try:
+        # before the configs: ssl_server2's ticket keys take their generation
+        # time from mbedtls_time(), which must not be what an earlier run of
+        # this thread left (that made ticket bytes depend on the run order)
+        _set_virtual_time(0)
         try:
             srv_conf = make_config("server", srv_o, _seed_bytes(seed, "server"), f"srv-{tag}") \
                 if srv_o else None
