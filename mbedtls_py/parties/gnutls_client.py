@@ -11,22 +11,21 @@ until the server's close_notify."""
 
 from __future__ import annotations
 
-from typing import Any
 
-from ..errors import Err
 from ..foreign.gnutls.session import E, GnuTLSSession
-from ..server import Event
 from ..sim import Network
-from .echo import REQUEST
+from .echo import REQUEST, Client, _Party
 
 __all__ = ["GnuTLSClient"]
 
 _NO_TIMER_MS = 50  # a blocking session's millisleep(50) when no retransmission is due
 
 
-class GnuTLSClient:
+class GnuTLSClient(Client):
     """GnuTLS DTLS 1.2 client: ``psk=(key, identity)`` or ``ca_pem`` (with
-    ``hostname`` for SNI); ``seed``: its randomness (default from the network)."""
+    ``hostname`` for SNI); ``seed``: its randomness (default from the network).
+    The Mbed TLS client's state, ``done``, ``delivered`` and ``outcome`` are
+    inherited; the session is GnuTLS's (no Mbed TLS context)."""
 
     def __init__(self, net: Network, name: str, *, server: str = "server",
                  request: bytes = REQUEST, psk: tuple[bytes, bytes] | None = None,
@@ -34,11 +33,11 @@ class GnuTLSClient:
                  seed: bytes | None = None, start_ms: int = 0) -> None:
         if (psk is None) == (ca_pem is None):
             raise ValueError("give psk=(key, identity) or ca_pem, not both or neither")
-        self.net, self.name, self.server, self.request = net, name, server, request
-        self.start_ms = start_ms
-        self.events: list[Event] = []
-        self.on_event: Any = None
+        _Party.__init__(self, net, name)
+        self.server, self.request = server, request
+        self.start_ms, self.after, self.gap_ms, self.fallback_ms = start_ms, None, 0, start_ms
         self.sock = net.socket(name)
+        self.sockets, self.moved = [self.sock], None
         self.s = GnuTLSSession(False, net.clock, seed or net.seed_for(name), name=name)
         g = self.s.g
         lib, ffi = g.lib, g.ffi
@@ -75,22 +74,6 @@ class GnuTLSClient:
         self.completed = False
         self.done_ms: int | None = None
 
-    @property
-    def done(self) -> bool:
-        """Finished: served, closed or failed."""
-        return self.phase in ("done", "failed")
-
-    @property
-    def delivered(self) -> bool:
-        """The request went through and its echo came back."""
-        return self.echo == self.request
-
-    def _emit(self, kind: str, rc: int | None = None, note: str = "") -> None:
-        ev = Event(self.net.clock.now_ms, kind, self.server, rc, note)
-        self.events.append(ev)
-        if self.on_event is not None:
-            self.on_event(ev)
-
     def next_deadline(self) -> int | None:
         """When to poll again (``None``: only on input)."""
         if self.phase == "waiting":
@@ -100,18 +83,13 @@ class GnuTLSClient:
             return self.net.clock.now_ms + (t if t > 0 else _NO_TIMER_MS)
         return None
 
-    def _end(self, phase: str, rc: int | None = None) -> None:
-        self.phase, self.done_ms = phase, self.net.clock.now_ms
-        self.rc = rc
-        self._emit("error" if rc is not None else "done", rc)
-
     def poll(self) -> None:
         """Take what arrived and run the client as far as it goes."""
         if self.phase == "waiting":
             if self.net.clock.now_ms < self.start_ms:
                 return
             self.phase = "handshake"
-            self._emit("start", None, "first flight")
+            self._emit("start", self.server, None, "first flight")
         while (item := self.sock.recvfrom()) is not None:
             if not self.done:
                 self.s.push(item[0])
@@ -119,9 +97,9 @@ class GnuTLSClient:
             rc = self.s.handshake()
             if rc == 0:
                 self.completed = True
-                self._emit("handshake", 0, self.s.description())
-                self._emit("write", self.s.send(self.request))
-                self._emit("close_notify", self.s.bye(self.s.g.lib.GNUTLS_SHUT_WR))
+                self._emit("handshake", self.server, 0, self.s.description())
+                self._emit("write", self.server, self.s.send(self.request))
+                self._emit("close_notify", self.server, self.s.bye(self.s.g.lib.GNUTLS_SHUT_WR))
                 self.phase = "reading"
             elif rc not in (E.AGAIN, E.INTERRUPTED) and self.s.g.lib.gnutls_error_is_fatal(rc):
                 self._end("failed", rc)
@@ -129,7 +107,7 @@ class GnuTLSClient:
             rc, data, _ = self.s.recv(16384)
             if rc > 0:
                 self.echo += data
-                self._emit("read", rc, "echo")
+                self._emit("read", self.server, rc, "echo")
             elif rc == 0:
                 self._end("done")
             elif rc in (E.AGAIN, E.INTERRUPTED):
@@ -138,12 +116,6 @@ class GnuTLSClient:
                 self._end("failed", rc)
         for d in self.s.drain():
             self.sock.sendto(d, self.server)
-
-    def outcome(self) -> dict[str, Any]:
-        """``code`` (0 done, GnuTLS's error, or ``SSL_WANT_READ`` still waiting),
-        ``completed`` (handshake), ``delivered`` (echo came back)."""
-        code = self.rc if self.rc is not None else (0 if self.done else int(Err.SSL_WANT_READ))
-        return {"codes": [int(code)], "completed": self.completed, "delivered": self.delivered}
 
     def close(self) -> None:
         """End the session and its thread."""
