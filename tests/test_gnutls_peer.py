@@ -173,3 +173,17 @@ def test_digest_does_not_depend_on_what_ran_before() -> None:
         assert _digest(CLIENT_3D, 5) == first
     finally:
         set_time(None)
+
+
+def test_explore_with_a_gnutls_client() -> None:
+    """explore's gnutls-client scenario: GnuTLS's encrypted close_notify held
+    past the server's reset is a failure class under `none`, as with the Mbed
+    TLS client."""
+    from mbedtls_py.explore.engine import explore
+    result = explore("gnutls-client", "none", faults=1)
+    held = [c.to_json() for c in result.classes]
+    held = [c for c in held if "client's encrypted alert (epoch 1) held until after the "
+            "server's session_reset" in c["representative"]["words"]]
+    assert held and all(c["failure"] for c in held)
+    assert all(any(n["name"] == "SSL_UNEXPECTED_MESSAGE" for n in c["codes"]["server"])
+               for c in held)
