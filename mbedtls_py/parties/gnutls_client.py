@@ -45,6 +45,7 @@ class GnuTLSClient(Client):
         if psk is not None:
             box = ffi.new("gnutls_psk_client_credentials_t *")
             self.s.call(lib.gnutls_psk_allocate_client_credentials, box)
+            self.s.at_close(lib.gnutls_psk_free_client_credentials, box[0])
             key = ffi.new("gnutls_datum_t *")
             buf = ffi.new("unsigned char[]", psk[0])
             key.data, key.size = buf, len(psk[0])
@@ -57,6 +58,7 @@ class GnuTLSClient(Client):
             assert ca_pem is not None
             box = ffi.new("gnutls_certificate_credentials_t *")
             self.s.call(lib.gnutls_certificate_allocate_credentials, box)
+            self.s.at_close(lib.gnutls_certificate_free_credentials, box[0])
             ca = ffi.new("gnutls_datum_t *")
             buf = ffi.new("unsigned char[]", ca_pem)
             ca.data, ca.size = buf, len(ca_pem)

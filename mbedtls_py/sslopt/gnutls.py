@@ -177,9 +177,11 @@ def gnutls_serv(world: World, prog: Program, o: GnuTLSOptions, seed: bytes
         creds = _creds(s, o)
         ticket = ffi.new("gnutls_datum_t *")
         s.call(lib.gnutls_session_ticket_key_generate, ticket)
+        s.at_close(lib.gnt_free, ticket.data)
         cookie_key = ffi.new("gnutls_datum_t *")
-        if s.call(lib.gnutls_key_generate, cookie_key,
-                  lib.GNUTLS_COOKIE_KEY_SIZE) < 0:
+        rc = s.call(lib.gnutls_key_generate, cookie_key, lib.GNUTLS_COOKIE_KEY_SIZE)
+        s.at_close(lib.gnt_free, cookie_key.data)
+        if rc < 0:
             prog.printf("Cannot generate key\n")
             return 1
         sock = _Sock(world, prog, s, world.server_addr)

@@ -81,6 +81,7 @@ static const int GNUTLS_CRD_PSK;
 static const int GNUTLS_PSK_KEY_RAW;
 static const int GNUTLS_NAME_DNS;
 int gnutls_psk_allocate_client_credentials(gnutls_psk_client_credentials_t *sc);
+void gnutls_psk_free_client_credentials(gnutls_psk_client_credentials_t sc);
 int gnutls_psk_set_client_credentials(gnutls_psk_client_credentials_t res, const char *username,
                                       const gnutls_datum_t *key, int flags);
 int gnutls_certificate_set_x509_trust_mem(gnutls_certificate_credentials_t res,

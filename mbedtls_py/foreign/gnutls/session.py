@@ -79,6 +79,7 @@ class Credentials:
         box = g.ffi.new("gnutls_certificate_credentials_t *")
         session.call(g.lib.gnutls_certificate_allocate_credentials, box)
         self._ptr = box[0]
+        session.at_close(g.lib.gnutls_certificate_free_credentials, self._ptr)
         fmt = g.lib.GNUTLS_X509_FMT_PEM
         self.key_rc = 0
         if cert is not None and key is not None:
@@ -111,6 +112,8 @@ class GnuTLSSession:
         self._gconn = g.ffi.new("gnt_conn *")
         self._session: Any = None
         self._keep: list[Any] = []
+        self._cleanup: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._closed = False
         now = g.ffi.cast("uint64_t *", int(mffi.cast("uintptr_t",
                                                      mffi.addressof(clock._ptr, "now_ms"))))
         self._keep.append(clock)
@@ -194,13 +197,24 @@ class GnuTLSSession:
             s, self._session = self._session, None
             self.call(self.g.lib.gnutls_deinit, s)
 
+    def at_close(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` on the session's thread when it closes, after
+        ``gnutls_deinit`` (credentials, keys GnuTLS allocated)."""
+        self._cleanup.append((fn, args))
+
     def close(self) -> None:
-        """Deinitialise the session and let its thread end.  Never waits for
-        the thread: a generator's ``finally`` may run this from the garbage
-        collector, on any thread."""
+        """Deinitialise the session, free what ``at_close`` registered and let
+        the thread end.  Never waits for the thread: a generator's ``finally``
+        may run this from the garbage collector, on any thread."""
+        if self._closed:
+            return
+        self._closed = True
         if self._session is not None:
             s, self._session = self._session, None
             self._pool.submit(self.g.lib.gnutls_deinit, s)
+        cleanup, self._cleanup = self._cleanup, []
+        for fn, args in reversed(cleanup):
+            self._pool.submit(fn, *args)
         self._pool.shutdown(wait=False)
 
     # -- datagrams (no GnuTLS call: the caller's thread) ------------------------
