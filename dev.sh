@@ -94,6 +94,8 @@ case "$cmd" in
         ;;
     test)
         command -v openssl >/dev/null || apt_install openssl
+        # the in-process GnuTLS peer's headers (tests/test_gnutls_peer.py)
+        [ -f /usr/include/gnutls/gnutls.h ] || apt_install libgnutls28-dev
         setup
         # With arguments: just that pytest selection.  Without (CI, a full run):
         # the suite, then the second library variant ($MBEDTLS_PY_CI_VARIANT,
