@@ -121,6 +121,8 @@ case "$cmd" in
         command -v openssl >/dev/null || apt_install openssl
         # the in-process OpenSSL peer (tests/test_openssl_sim.py) links Debian's static libssl
         [ -f /usr/include/openssl/ssl.h ] || apt_install libssl-dev
+        # the in-process GnuTLS peer's headers (tests/test_gnutls_peer.py)
+        [ -f /usr/include/gnutls/gnutls.h ] || apt_install libgnutls28-dev
         setup
         # With arguments: just that pytest selection.  Without (CI, a full run):
         # the suite, then the second library variant ($MBEDTLS_PY_CI_VARIANT,

@@ -95,11 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     cn = sub.add_parser("close-notify", help="the seed's late close_notify race",
                         description=plain(__doc__.split("\n\n")[1]) if __doc__ else None)
     cn.add_argument("--peer", default="mbedtls",
-                    choices=["mbedtls", "openssl", "openssl-sim", "upstream-client"],
+                    choices=["mbedtls", "openssl", "openssl-sim", "gnutls-sim", "upstream-client"],
                     help="the client: mbedtls (in-process, simulated network; default), "
                          "openssl (s_client over real UDP via the proxy), openssl-sim "
                          "(s_client on the in-process OpenSSL, simulated network, "
-                         "certificates: implies --auth ecdsa), upstream-client")
+                         "certificates: implies --auth ecdsa), gnutls-sim (GnuTLS in "
+                         "process, simulated network), upstream-client")
     cn.add_argument("--mitigation", default="all", choices=[*POLICIES, "all"],
                     help="server policy (default: all)")
     cn.add_argument("--scenario", default="all", choices=[*SCENARIOS, "late", "bad-input", "all"],
@@ -164,18 +165,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"repro: error: {exc}", file=sys.stderr)
             return 2
 
-    if args.peer not in ("mbedtls", "openssl-sim"):
+    if args.peer not in ("mbedtls", "openssl-sim", "gnutls-sim"):
         return _main_real(args, policies, progress_on)
     sim_peer: dict[str, Any] = {}
+    if args.peer in ("openssl-sim", "gnutls-sim"):
+        if args.sweep is not None:
+            ap.error(f"--sweep runs Mbed TLS clients only; drop --peer {args.peer}")
+        sim_peer = {"peer": args.peer}
     if args.peer == "openssl-sim":
         from ..sslopt.foreign import unavailable
         why = unavailable("openssl")
         if why is not None:
             print(f"repro: error: --peer openssl-sim: {why}", file=sys.stderr)
             return 2
-        if args.sweep is not None:
-            ap.error("--sweep runs Mbed TLS clients only; drop --peer openssl-sim")
-        args.auth, sim_peer = "ecdsa", {"peer": "openssl-sim"}
+        args.auth = "ecdsa"
 
     if args.sweep is not None:
         bar = Progress(args.sweep * len(policies), "sweep", progress_on)

@@ -101,6 +101,20 @@ def build_cookie(net: Network, policy: str = "none") -> Setup:
 
 
 @functools.lru_cache(maxsize=2)
+def build_gnutls_client(net: Network, policy: str = "none") -> Setup:
+    """``two-clients`` with GnuTLS (libgnutls in process, gnutls-cli's flow) as
+    the first client: its close_notify is ``gnutls_bye``'s; ``client2`` is Mbed TLS."""
+    from ..parties.gnutls_client import GnuTLSClient
+    client_conf, server_conf = _psk(net, cookies=True)
+    _links(net, ["client", "client2"])
+    server = _server(net, server_conf, policy)
+    c1 = GnuTLSClient(net, "client", psk=(PSK, PSK_IDENTITY))
+    c2 = Client(net, "client2", client_conf, after=c1)
+    for c in (c1, c2):
+        net.add_process(c)
+    return Setup(server, [c1, c2])
+
+
 def _pki(seed: int) -> Any:
     from ..creds.det import make_det_pki
     return make_det_pki(seed)
@@ -199,6 +213,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     _builtin("cert-chain", build_cert_chain),
     _builtin("cid", build_cid, uses_policy=False, cid_len=len(CID)),
     _builtin("openssl-client", build_openssl_client),
+    _builtin("gnutls-client", build_gnutls_client),
 )}
 
 UNSUPPORTED = {

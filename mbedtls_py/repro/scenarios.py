@@ -274,9 +274,10 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     ``extra_rules`` are more network rules (applied after the scenario's).
     ``on_network`` is called with the fresh network before anything runs
     (e.g. to start a capture).  ``peer`` is the first client: ``mbedtls``
-    (an Mbed TLS context) or ``openssl-sim`` (``s_client`` on the in-process
+    (an Mbed TLS context), ``openssl-sim`` (``s_client`` on the in-process
     OpenSSL, :class:`~mbedtls_py.parties.openssl.OpenSSLClient`; certificates,
-    as it has no PSK: ``auth`` is taken as ``ecdsa``).
+    as it has no PSK: ``auth`` is taken as ``ecdsa``) or ``gnutls-sim`` (GnuTLS
+    in process, :class:`~mbedtls_py.parties.gnutls_client.GnuTLSClient`).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
@@ -316,8 +317,15 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     if peer == "openssl-sim":
         from ..parties.openssl import OpenSSLClient
         client = OpenSSLClient(net, "client", seed=seed, events=False)
-    else:
+    elif peer == "gnutls-sim":
+        from ..parties.gnutls_client import GnuTLSClient
+        client = GnuTLSClient(net, "client", psk=(PSK, PSK_IDENTITY) if auth == "psk" else None,
+                              ca_pem=None if auth == "psk" else pki.ca_pem, hostname=hostname)
+    elif peer == "mbedtls":
         client = Client(net, "client", client_conf, hostname=hostname, events=False)
+    else:
+        raise ValueError(f"unknown simulated peer {peer!r}; choose mbedtls, openssl-sim "
+                         "or gnutls-sim")
     net.add_process(client)
 
     late_kind = scenario in LATE_SCENARIOS

@@ -60,6 +60,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--real-peers", action="store_true",
                     help="run cases with an OpenSSL/GnuTLS peer over real UDP, in real time "
                     "(the real program, the Mbed TLS side and the udp_proxy model on loopback)")
+    ap.add_argument("--unskip", action="store_true",
+                    help="ignore skip_next_test: run the cases upstream disables (e.g. the "
+                    "3d GnuTLS fragmentation cases of Mbed-TLS/mbedtls#10652)")
     a = ap.parse_args(argv)
     if a.seeds < 1 or a.seeds > 100000:
         ap.error("--seeds must be 1 .. 100000")
@@ -78,9 +81,9 @@ _CASES: list[Any] = []
 _REAL = [False]
 
 
-def _init(ssl_opt: str | None, real_peers: bool = False) -> None:
-    from .parse import load_cases
-    _CASES[:] = load_cases(ssl_opt)
+def _init(ssl_opt: str | None, real_peers: bool = False, unskip: bool = False) -> None:
+    from .parse import load_cases, unskipped
+    _CASES[:] = [unskipped(c) for c in load_cases(ssl_opt)] if unskip else load_cases(ssl_opt)
     _REAL[0] = real_peers
 
 
@@ -98,8 +101,10 @@ def _work(item: tuple[int, int]) -> dict[str, Any]:
     return describe(r)
 
 
-def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False) -> str:
+def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False,
+            unskip: bool = False) -> str:
     extra = f" --ssl-opt {shlex.quote(str(ssl_opt))}" if ssl_opt else ""
+    extra += " --unskip" if unskip else ""
     if real:  # real time and a real peer: runs again, not byte for byte
         extra += " --real-peers"
     return f"python -m mbedtls_py ssl-opt --trace {shlex.quote(name)} --seed {seed}{extra}"
@@ -151,8 +156,8 @@ def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
 
 
 def _trace(a: argparse.Namespace) -> int:
-    from .parse import load_cases
-    found = [c for c in load_cases(a.ssl_opt) if c.name == a.trace]
+    from .parse import load_cases, unskipped
+    found = [unskipped(c) if a.unskip else c for c in load_cases(a.ssl_opt) if c.name == a.trace]
     if not found:
         print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
         return 2
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.trace:
             return _trace(a)
-        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers)
+        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers, a.unskip)
     except FileNotFoundError as e:
         print(f"mbedtls-py ssl-opt: error: {e}", file=sys.stderr)
         return 1 if isinstance(e, SourceUnavailable) else 2
@@ -188,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     it: Iterator[dict[str, Any]]
     if a.jobs > 1:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None, a.real_peers))
+        pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None, a.real_peers,
+                                        a.unskip))
         it = pool.imap(_work, items, chunksize=max(1, len(items) // (a.jobs * 8) or 1))
     else:
         pool = None
@@ -217,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     failing = [r for r in results if r["verdict"] in ("FAIL", "ERROR")]
     for r in failing:
         r["replay"] = _replay(r["name"], r["seed"], a.ssl_opt,
-                              a.real_peers and r.get("virtual_ms", 0) == 0 and "real" in r)
+                              a.real_peers and r.get("virtual_ms", 0) == 0 and "real" in r,
+                              a.unskip)
     if failing and (a.pcap or a.keylog):  # same seed, same bytes: replay each, captured
         by_name = {c.name: c for c in _CASES}
         for r in [r for r in failing if r["verdict"] == "FAIL"][:_MAX_CAPTURES]:

@@ -21,8 +21,9 @@ from .world import Program, World
 
 __all__ = ["IN_PROCESS", "unavailable", "foreign_flow"]
 
-IN_PROCESS = ("openssl",)
+IN_PROCESS = ("openssl", "gnutls")
 Flow = Callable[[World, Program], Generator["int | None", None, int]]
+SeedFor = Callable[[str], bytes]  # a label -> the run's seed material for it
 
 
 def _openssl_missing() -> str | None:
@@ -42,16 +43,18 @@ def unavailable(kind: str) -> str | None:
     return _PEERS[kind][0]()
 
 
-def foreign_flow(case: Case, role: str) -> Flow:
-    """The in-process program for the ``role`` (server/client) side of ``case``."""
+def foreign_flow(case: Case, role: str, seed_for: SeedFor) -> Flow:
+    """The in-process program for the ``role`` (server/client) side of ``case``
+    (``seed_for`` gives a peer whose randomness is per session its seed)."""
     srv, cli = case.peers()
     kind = srv if role == "server" else cli
     if kind not in _PEERS:
         raise Unsupported(f"no in-process {kind} peer")
-    return _PEERS[kind][1](case, role)
+    return _PEERS[kind][1](case, role, seed_for)
 
 
-def _openssl_flow(case: Case, role: str) -> Flow:
+def _openssl_flow(case: Case, role: str, seed_for: SeedFor) -> Flow:
+    # OpenSSL's RAND_METHOD is process-wide: the runner seeds it (foreign.openssl.conn.seed)
     from .openssl_opts import client_command, parse_openssl
     from .openssl_progs import s_client, s_server
     tests = default_ssl_opt().parent
@@ -86,6 +89,28 @@ def _subshell(cmd: str) -> list[str] | None:
     return parts[:-1]
 
 
-_PEERS: dict[str, tuple[Callable[[], str | None], Callable[[Case, str], Flow]]] = {
+def _gnutls_missing() -> str | None:
+    from ..foreign import PeerUnavailable
+    from ..foreign.gnutls._build import load
+    try:
+        load()
+    except PeerUnavailable as e:
+        return str(e)
+    return None
+
+
+def _gnutls_flow(case: Case, role: str, seed_for: SeedFor) -> Flow:
+    # GnuTLS draws from a per-thread generator the glue seeds for each session
+    from .gnutls_case import gnutls_sides
+    sides = gnutls_sides(case)
+    sides.parse()
+    seed = seed_for(f"gnutls-{role}")
+    if role == "server":
+        return lambda world, prog: sides.server(world, prog, seed)
+    return lambda world, prog: sides.client(world, prog, seed)
+
+
+_PEERS: dict[str, tuple[Callable[[], str | None], Callable[[Case, str, SeedFor], Flow]]] = {
     "openssl": (_openssl_missing, _openssl_flow),
+    "gnutls": (_gnutls_missing, _gnutls_flow),
 }

@@ -24,6 +24,7 @@ from .options import Unsupported, make_config, parse_options
 from .parse import SRV_PORT, Case, client_stages, proxy_argv, server_argv
 from .programs import client2, server2
 from .proxy import ProxyOptions, parse_proxy_args
+from ..foreign import PeerUnavailable
 from .foreign import IN_PROCESS, foreign_flow, unavailable
 from .reqs import requirements
 from .tree import use_for
@@ -213,15 +214,18 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
             cli_o = parse_options(stages[0][1:], "client")
         pxy = parse_proxy_args(proxy_argv(case)[1:]) if case.pxy_cmd else None
         if not real_peers:  # an OpenSSL side in process
-            srv_flow = foreign_flow(case, "server") if srv_o is None else None
-            cli_flow = foreign_flow(case, "client") if cli_o is None else None
+            seed_for = lambda label: _seed_bytes(seed, label)  # noqa: E731
+            srv_flow = foreign_flow(case, "server", seed_for) if srv_o is None else None
+            cli_flow = foreign_flow(case, "client", seed_for) if cli_o is None else None
     except (Unsupported, ValueError) as e:
         return Result(case, seed, "UNSUPPORTED", str(e))
+    except PeerUnavailable as e:  # found missing only now: as _skip_result says it
+        return Result(case, seed, "NOTRUN", f"in-process peer: {e}")
     if pxy is not None and pxy.seed == 0:
         pxy.seed = int.from_bytes(_seed_bytes(seed, "proxy")[:4], "big") or 1
     if real_peers and (srv_o is None or cli_o is None):
         return _run_real(case, seed, srv_o, cli_o, pxy, req, t0)
-    if srv_o is None or cli_o is None:
+    if "openssl" in (srv_kind, cli_kind):  # its RAND_METHOD is process-wide
         from ..foreign.openssl.conn import seed as openssl_seed
         openssl_seed(_seed_bytes(seed, "openssl"))
     world = World(pxy, int(srv_o["server_port"]) if srv_o else int(SRV_PORT), 24433)
@@ -272,6 +276,10 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
             if p.gen is not None:
                 p.gen.close()
     except Unsupported as e:
+        return Result(case, seed, "UNSUPPORTED", str(e))
+    except PeerUnavailable as e:  # found missing only now: as _skip_result says it
+        return Result(case, seed, "NOTRUN", f"in-process peer: {e}")
+    except ValueError as e:  # a program's setting the bindings refuse (an MTU below the floor)
         return Result(case, seed, "UNSUPPORTED", str(e))
     finally:
         debug_log.removeHandler(bridge)

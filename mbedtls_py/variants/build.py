@@ -86,8 +86,11 @@ def _apply_patches(src: Path, dest: Path, patches: list[Path]) -> list[dict[str,
     for sub in COPIED:
         if (src / sub).is_dir():
             shutil.copytree(src / sub, dest / sub, symlinks=True)
-    if (src / "LICENSE").is_file():
-        shutil.copy2(src / "LICENSE", dest / "LICENSE")
+    # LICENSE, and the file the glue's build-config table is generated from
+    for name in ("LICENSE", "programs/test/query_config.c"):
+        if (src / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / name, dest / name)
     applied = []
     for patch in patches:
         proc = subprocess.run(["patch", "-p1", "--batch", "--forward", "-d", str(dest),

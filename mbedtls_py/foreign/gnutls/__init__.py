@@ -1,0 +1,1 @@
+"""GnuTLS (the system libgnutls) as an in-process DTLS peer."""
