@@ -2,7 +2,7 @@
 gnutls-cli -u`` in process (libgnutls through ``foreign.gnutls``), on the
 network's clock, its randomness from the network seed.
 
-Like :class:`~mbedtls_py.parties.echo.Client` (same ``poll``/``next_deadline``/
+Like :class:`~mbedtls_py.parties.client.Client` (same ``poll``/``next_deadline``/
 ``outcome``/``done``/``delivered``), so ``repro close-notify --peer gnutls-sim``
 and tests can put it where the Mbed TLS client goes.  The flow is gnutls-cli's
 with its stdin at EOF: handshake, send the request, ``gnutls_bye(SHUT_WR)``
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from ..foreign.gnutls.session import E, GnuTLSSession
 from ..sim import Network
-from .echo import REQUEST, Client, _Party
+from .client import REQUEST, Client
+from .party import _Party
 
 __all__ = ["GnuTLSClient"]
 

@@ -283,8 +283,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
-    if peer not in ("mbedtls", "openssl-sim"):
-        raise ValueError(f"peer must be 'mbedtls' or 'openssl-sim', not {peer!r}")
+    if peer not in ("mbedtls", "openssl-sim", "gnutls-sim"):
+        raise ValueError(f"peer must be 'mbedtls', 'openssl-sim' or 'gnutls-sim', not {peer!r}")
     if peer == "openssl-sim":
         auth = "ecdsa"
     if auth != "psk" and pki is None:
@@ -321,11 +321,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         from ..parties.gnutls_client import GnuTLSClient
         client = GnuTLSClient(net, "client", psk=(PSK, PSK_IDENTITY) if auth == "psk" else None,
                               ca_pem=None if auth == "psk" else pki.ca_pem, hostname=hostname)
-    elif peer == "mbedtls":
-        client = Client(net, "client", client_conf, hostname=hostname, events=False)
     else:
-        raise ValueError(f"unknown simulated peer {peer!r}; choose mbedtls, openssl-sim "
-                         "or gnutls-sim")
+        client = Client(net, "client", client_conf, hostname=hostname, events=False)
     net.add_process(client)
 
     late_kind = scenario in LATE_SCENARIOS

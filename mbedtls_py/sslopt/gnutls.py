@@ -245,7 +245,7 @@ def _serve(sock: _Sock, s: GnuTLSSession, prog: Program, out: _Stdout
     while True:
         got: list[tuple[int, bytes, bytes]] = []
 
-        def recv() -> int:
+        def recv(got: list[tuple[int, bytes, bytes]] = got) -> int:
             got[:] = [s.recv(_SRV_MAX_BUFFER - 1)]
             return got[0][0]
         while True:
