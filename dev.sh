@@ -2,11 +2,12 @@
 # One entry point for newcomers and CI: sets up what it needs, then runs.
 #
 #   ./dev.sh repro [ARGS...]   the seed's close_notify race (python -m mbedtls_py repro close-notify)
-#   ./dev.sh test  [ARGS...]   the test suite (pytest); without ARGS (CI) also the key
-#                              tests on library variant 3.6.6 (MBEDTLS_PY_CI_VARIANT=
-#                              to skip), the release checks on the built wheel
-#                              (tools/release_check.sh; MBEDTLS_PY_CI_RELEASE=0 to skip)
-#                              and the sanitizer pass (MBEDTLS_PY_CI_SANITIZE=0)
+#   ./dev.sh test  [ARGS...]   the test suite (pytest); without ARGS (CI) first ruff and
+#                              mypy --strict, then the suite, the key tests on library
+#                              variant 3.6.6 (MBEDTLS_PY_CI_VARIANT= to skip), the
+#                              release checks on the built wheel (tools/release_check.sh;
+#                              MBEDTLS_PY_CI_RELEASE=0 to skip) and the sanitizer pass
+#                              (MBEDTLS_PY_CI_SANITIZE=0)
 #   ./dev.sh shell             a shell with the project's virtual environment active
 #   ./dev.sh sanitize [ARGS]   under ASan+UBSan (own build, .venv-asan): with no ARGS the
 #                              CI pass (pytest -m sanitize, then 20,000 fuzzed datagrams);
@@ -123,15 +124,24 @@ case "$cmd" in
         # the suite, then the second library variant ($MBEDTLS_PY_CI_VARIANT,
         # default 3.6.6; empty to skip) built side by side and its key tests.
         variant=${MBEDTLS_PY_CI_VARIANT-3.6.6}
-        if [ $# -gt 0 ] || [ -z "$variant" ]; then
+        if [ $# -gt 0 ]; then
             exec "$VENV/bin/python" -m pytest -q "$@"
         fi
+        # Lint and types as their own steps (a failure names its tool); pytest then
+        # skips the one test that would run mypy a second time.
+        echo "dev.sh: ruff check..." >&2
+        "$VENV/bin/python" -m ruff check . || exit 1
+        echo "dev.sh: mypy --strict (tools/typecheck.py)..." >&2
+        "$VENV/bin/python" tools/typecheck.py || exit 1
         rc=0
-        "$VENV/bin/python" -m pytest -q || rc=$?
-        echo "dev.sh: key tests on library variant $variant..." >&2
-        "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1
-        "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant "$variant" \
-            $VARIANT_TESTS || rc=$?
+        "$VENV/bin/python" -m pytest -q \
+            --deselect tests/test_types.py::test_mypy_package_readme_and_tests || rc=$?
+        if [ -n "$variant" ]; then
+            echo "dev.sh: key tests on library variant $variant..." >&2
+            "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1
+            "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant "$variant" \
+                $VARIANT_TESTS || rc=$?
+        fi
         variant4 || rc=$?
         if [ "${MBEDTLS_PY_CI_RELEASE:-1}" != 0 ]; then
             echo "dev.sh: the release checks (sdist, wheel, auditwheel, the installed wheel)..." >&2
@@ -152,7 +162,7 @@ case "$cmd" in
         sanitize "$@"
         ;;
     *)
-        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
         [ -z "$cmd" ] || [ "$cmd" = -h ] || [ "$cmd" = --help ] || exit 2
         ;;
 esac

@@ -48,7 +48,7 @@ class Outcome:
         return self.client_rc == 0 and self.server_rc == 0
 
 
-def _pki(seed: int):  # noqa: ANN202
+def _pki(seed: int):
     from mbedtls_py.creds.det import make_det_pki
 
     return make_det_pki(f"loss-sweep/{seed}")

@@ -210,7 +210,7 @@ def main(argv: list[str]) -> int:
     for name, fn in (("python-mbedtls", python_mbedtls_rows), ("pyOpenSSL", pyopenssl_rows)):
         try:
             out[name] = fn(pki, secs)
-        except Exception as e:  # an optional row must not sink the benchmark
+        except Exception as e:  # noqa: BLE001 - an optional row must not sink the benchmark
             out[name] = {"skipped": f"failed: {type(e).__name__}: {e}"}
     print(json.dumps(out))
     return 0

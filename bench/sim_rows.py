@@ -24,7 +24,8 @@ row is the simulator's own cost.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mbedtls_py import Config, Context, Err
 from mbedtls_py.parties import Client

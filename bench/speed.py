@@ -1,4 +1,4 @@
-"""Wall-clock figures that used to be assertions in tests/ (issue 9, defect 8).
+"""Wall-clock figures that used to be assertions in tests/ (tests assert behaviour, never speed).
 
 Tests assert behaviour (virtual time, datagrams, return codes); how fast the
 harness does it depends on the machine and its load, so it is measured here
@@ -23,14 +23,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from test_net import make_net  # noqa: E402  (the tests' own set-up, so the work is identical)
 
-# The bounds the tests asserted before defect 8, in seconds.
+# The bounds the tests once asserted, in seconds.
 FORMER_BOUNDS = {"five_lost_flights": 0.1, "lossy_handshakes": 5.0, "silent_peer": 0.5,
                  "repro_200": 10.0}
 

@@ -43,7 +43,7 @@
 #endif
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03020000
-/* The glue's SNI (csrc/sslopt_glue.c) is built on the 3.x certificate
+/* The glue's SNI (csrc/conf_glue.c) is built on the 3.x certificate
  * callback, per-context user data and mbedtls_ssl_get_hs_sni. */
 #define MPY_HAS_SNI 1
 #else
@@ -132,14 +132,13 @@ static inline mbedtls_cipher_mode_t mbedtls_cipher_info_get_mode(const mbedtls_c
 
 /* 3.0 replaced the hash list (mbedtls_ssl_conf_sig_hashes, MD types) by the
  * TLS 1.2 SignatureAndHashAlgorithm list ((hash << 8) | sig, 0-terminated).
- * The glue passes a static list; the hashes it names become 2.x's list, in
- * order, in one static buffer (there is one such list in the glue). */
+ * The hashes a 3.x list names become 2.x's list, in order, in the caller's
+ * buffer of n ints (the glue keeps it in the config it is set on). */
 #define MBEDTLS_TLS1_3_SIG_NONE 0
-static inline void mpy_compat_conf_sig_algs(mbedtls_ssl_config *conf, const uint16_t *algs)
+static inline void mpy_compat_sig_hashes(int *hashes, size_t cap, const uint16_t *algs)
 {
-    static int hashes[16];
     size_t n = 0;
-    for (; *algs != 0 && n + 1 < sizeof(hashes) / sizeof(hashes[0]); algs++) {
+    for (; *algs != 0 && n + 1 < cap; algs++) {
         int md;
         switch (*algs >> 8) {
             case MBEDTLS_SSL_HASH_SHA1: md = MBEDTLS_MD_SHA1; break;
@@ -154,9 +153,7 @@ static inline void mpy_compat_conf_sig_algs(mbedtls_ssl_config *conf, const uint
         }
     }
     hashes[n] = MBEDTLS_MD_NONE;
-    mbedtls_ssl_conf_sig_hashes(conf, hashes);
 }
-#define mbedtls_ssl_conf_sig_algs mpy_compat_conf_sig_algs
 #endif /* < 3.0 */
 
 #if MBEDTLS_VERSION_NUMBER < 0x03050000

@@ -20,27 +20,109 @@
 #include <sys/random.h>
 #endif
 
-#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-#define MPY_THREAD_LOCAL _Thread_local
-#else
-#define MPY_THREAD_LOCAL __thread   /* GCC and Clang, also in C99 mode */
-#endif
-
 /* ---- reference-counted objects ---------------------------------------- */
-
-#define REF_MAGIC 0x6d707952u   /* "mpyR": catches a pointer that is no ref */
 
 typedef struct {
     size_t refs;
     mpy_dtor *dtor;
-    uint32_t magic;
 } ref_header;
 
 /* The payload starts 32 bytes in: aligned for any type the glue stores. */
 #define REF_HDR 32
 
-static size_t live_refs;
 static size_t live_conns;
+
+/* Every live ref's payload address, in an open-addressing hash set: retain,
+ * release and count look a pointer up here before touching the header in
+ * front of it, so a pointer that is no ref (or no longer one) is refused
+ * without reading memory that is not ours.  One lock around it: refs are
+ * made and dropped when objects are set up or freed, never per datagram. */
+#define REG_TOMB ((void *) 1)
+static struct {
+    void **slots;
+    size_t cap;         /* a power of two, or 0 */
+    size_t used;        /* live entries */
+    size_t filled;      /* live entries + tombstones */
+} reg;
+static volatile int reg_lock;
+
+static void reg_acquire(void)
+{
+    while (__atomic_exchange_n(&reg_lock, 1, __ATOMIC_ACQUIRE)) {
+        /* held for a lookup or an insert: spin */
+    }
+}
+
+static void reg_release(void)
+{
+    __atomic_store_n(&reg_lock, 0, __ATOMIC_RELEASE);
+}
+
+static size_t reg_hash(const void *p, size_t cap)
+{
+    uint64_t h = (uint64_t) (uintptr_t) p >> 4;
+    h *= 0x9E3779B97F4A7C15u;
+    return (size_t) (h >> 32) & (cap - 1);
+}
+
+/* The slot holding p, or NULL. Called with the lock held. */
+static void **reg_find(const void *p)
+{
+    if (reg.cap == 0) {
+        return NULL;
+    }
+    for (size_t i = reg_hash(p, reg.cap), n = 0; n < reg.cap; i = (i + 1) & (reg.cap - 1), n++) {
+        if (reg.slots[i] == NULL) {
+            return NULL;
+        }
+        if (reg.slots[i] == p) {
+            return &reg.slots[i];
+        }
+    }
+    return NULL;
+}
+
+/* Called with the lock held; 0 or MPY_NO_MEMORY. */
+static int reg_insert(void *p)
+{
+    if ((reg.filled + 1) * 2 > reg.cap) {
+        size_t cap = reg.cap ? reg.cap : 64;
+        while ((reg.used + 1) * 2 > cap) {
+            cap *= 2;
+        }
+        if ((reg.used + 1) * 4 > cap) {
+            cap *= 2;  /* room to grow before the next rebuild */
+        }
+        void **slots = calloc(cap, sizeof(*slots));
+        if (slots == NULL) {
+            return MPY_NO_MEMORY;
+        }
+        for (size_t i = 0; i < reg.cap; i++) {
+            void *q = reg.slots[i];
+            if (q != NULL && q != REG_TOMB) {
+                size_t j = reg_hash(q, cap);
+                while (slots[j] != NULL) {
+                    j = (j + 1) & (cap - 1);
+                }
+                slots[j] = q;
+            }
+        }
+        free(reg.slots);
+        reg.slots = slots;
+        reg.cap = cap;
+        reg.filled = reg.used;
+    }
+    size_t i = reg_hash(p, reg.cap);
+    while (reg.slots[i] != NULL && reg.slots[i] != REG_TOMB) {
+        i = (i + 1) & (reg.cap - 1);
+    }
+    if (reg.slots[i] == NULL) {
+        reg.filled++;
+    }
+    reg.slots[i] = p;
+    reg.used++;
+    return 0;
+}
 
 static ref_header *ref_hdr(const void *payload)
 {
@@ -56,16 +138,26 @@ void *mpy_ref_new(size_t size, mpy_dtor *dtor)
     ref_header *h = (ref_header *) block;
     h->refs = 1;
     h->dtor = dtor;
-    h->magic = REF_MAGIC;
-    __atomic_add_fetch(&live_refs, 1, __ATOMIC_RELAXED);
+    reg_acquire();
+    int ret = reg_insert(block + REF_HDR);
+    reg_release();
+    if (ret != 0) {
+        free(block);
+        return NULL;
+    }
     return block + REF_HDR;
 }
 
 void *mpy_ref_retain(void *payload)
 {
-    if (payload != NULL && ref_hdr(payload)->magic == REF_MAGIC) {
-        __atomic_add_fetch(&ref_hdr(payload)->refs, 1, __ATOMIC_RELAXED);
+    if (payload == NULL) {
+        return NULL;
     }
+    reg_acquire();
+    if (reg_find(payload) != NULL) {
+        ref_hdr(payload)->refs++;
+    }
+    reg_release();
     return payload;
 }
 
@@ -74,32 +166,44 @@ void mpy_ref_release(void *payload)
     if (payload == NULL) {
         return;
     }
-    ref_header *h = ref_hdr(payload);
-    if (h->magic != REF_MAGIC) {
-        return;     /* not ours: leaking beats corrupting */
+    reg_acquire();
+    void **slot = reg_find(payload);
+    ref_header *h = NULL;
+    if (slot != NULL && --ref_hdr(payload)->refs == 0) {
+        h = ref_hdr(payload);
+        *slot = REG_TOMB;     /* no longer a ref: later calls with it are refused */
+        reg.used--;
     }
-    if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) != 0) {
-        return;
+    reg_release();
+    if (h == NULL) {
+        return;     /* still referenced, or not ours: leaking beats corrupting */
     }
     if (h->dtor != NULL) {
-        h->dtor(payload);
+        h->dtor(payload);   /* outside the lock: it releases what it holds */
     }
-    h->magic = 0;
     free(h);
-    __atomic_sub_fetch(&live_refs, 1, __ATOMIC_RELAXED);
 }
 
 size_t mpy_ref_count(const void *payload)
 {
-    if (payload == NULL || ref_hdr(payload)->magic != REF_MAGIC) {
+    size_t n = 0;
+    if (payload == NULL) {
         return 0;
     }
-    return __atomic_load_n(&ref_hdr(payload)->refs, __ATOMIC_RELAXED);
+    reg_acquire();
+    if (reg_find(payload) != NULL) {
+        n = ref_hdr(payload)->refs;
+    }
+    reg_release();
+    return n;
 }
 
 size_t mpy_ref_live(void)
 {
-    return __atomic_load_n(&live_refs, __ATOMIC_RELAXED);
+    reg_acquire();
+    size_t n = reg.used;
+    reg_release();
+    return n;
 }
 
 static void conf_dtor(void *payload)
@@ -128,6 +232,11 @@ int mpy_conf_hold(mpy_conf *c, void *ref)
     while (__atomic_exchange_n(&c->hold_lock, 1, __ATOMIC_ACQUIRE)) {
         /* held[] is touched only for a few instructions: spin */
     }
+    for (size_t i = 0; i < c->n_held; i++) {
+        if (c->held[i] == ref) {
+            goto out;   /* held already */
+        }
+    }
     if (c->n_held == c->cap_held) {
         size_t cap = c->cap_held ? 2 * c->cap_held : 8;
         void **held = realloc(c->held, cap * sizeof(*held));
@@ -142,6 +251,27 @@ int mpy_conf_hold(mpy_conf *c, void *ref)
 out:
     __atomic_store_n(&c->hold_lock, 0, __ATOMIC_RELEASE);
     return ret;
+}
+
+void mpy_conf_unhold(mpy_conf *c, void *ref)
+{
+    void *found = NULL;
+    while (__atomic_exchange_n(&c->hold_lock, 1, __ATOMIC_ACQUIRE)) {
+    }
+    for (size_t i = 0; i < c->n_held; i++) {
+        if (c->held[i] == ref) {
+            found = ref;
+            c->held[i] = c->held[--c->n_held];
+            break;
+        }
+    }
+    __atomic_store_n(&c->hold_lock, 0, __ATOMIC_RELEASE);
+    mpy_ref_release(found);
+}
+
+size_t mpy_conf_held(const mpy_conf *c)
+{
+    return c->n_held;
 }
 
 void mpy_conf_set_name(mpy_conf *c, const char *name)
@@ -516,6 +646,26 @@ int mpy_conn_setup_owned(mpy_conn *c, mpy_conf *conf, mpy_clock *clock)
     c->owner = mpy_ref_retain(conf);
     c->clock_ref = mpy_ref_retain(clock);
     return mpy_conn_setup(c, &conf->conf, clock);
+}
+
+int mpy_conn_reinit(mpy_conn *c, const mbedtls_ssl_config *conf)
+{
+    const mpy_clock *clock = c->timer.clock;
+#if MPY_HAS_KEY_EXPORT
+    mbedtls_ssl_export_keys_t *export_cb = c->ssl.f_export_keys;
+    void *export_arg = c->ssl.p_export_keys;
+#endif
+    mbedtls_ssl_free(&c->ssl);
+    mbedtls_ssl_init(&c->ssl);
+    c->timer.fin_ms = 0;
+    c->mtu_floor = 0;   /* mpy_conn_min_mtu's cache: the CID setting is gone */
+    int ret = mpy_conn_setup(c, conf, clock);
+#if MPY_HAS_KEY_EXPORT
+    if (ret == 0) {
+        mbedtls_ssl_set_export_keys_cb(&c->ssl, export_cb, export_arg);
+    }
+#endif
+    return ret;
 }
 
 void mpy_conn_set_clock(mpy_conn *c, mpy_clock *clock)

@@ -35,6 +35,14 @@
 #include "mbedtls/x509_crt.h"
 #include "mbedtls/pk.h"
 
+/* Thread-local storage, the one spelling the glue uses (C11, or the GCC and
+ * Clang keyword in C99 mode). */
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define MPY_THREAD_LOCAL _Thread_local
+#else
+#define MPY_THREAD_LOCAL __thread
+#endif
+
 /* Glue-level results (not Mbed TLS codes; Python maps them to exceptions). */
 #define MPY_QUEUE_EMPTY     (-1)
 #define MPY_QUEUE_FULL      (-2)
@@ -79,8 +87,9 @@ typedef struct {
  * mpy_ref_new() allocates a payload behind a hidden header holding a
  * reference count (1) and a destructor run on the payload when the count
  * drops to 0.  Python wraps each with ffi.gc(p, mpy_ref_release); C owners
- * (a config, a connection) retain what they point at.  NULL is accepted
- * (and ignored) by retain and release. */
+ * (a config, a connection) retain what they point at.  NULL, and any
+ * pointer that is not a live ref (a registry is asked first, no memory
+ * outside the glue's own is read), is ignored by retain, release and count. */
 typedef void mpy_dtor(void *payload);
 void *mpy_ref_new(size_t size, mpy_dtor *dtor);
 void *mpy_ref_retain(void *payload);
@@ -91,7 +100,11 @@ size_t mpy_ref_live(void);      /* objects alive in the process (leak checks) */
 /* A config that owns what it points at: every object handed to it with
  * mpy_conf_hold() lives until the config is freed, and the config lives
  * until the last connection set up on it with mpy_conn_setup_owned() is
- * freed (after mbedtls_ssl_free, which still reads ssl->conf). */
+ * freed (after mbedtls_ssl_free, which still reads ssl->conf).  Holding an
+ * object twice holds it once: repeated setter calls do not grow held[].
+ * What the config points at itself (the SHA-1 certificate profile, 2.x's
+ * signature hash list) lives in it, never in a static shared with other
+ * configs. */
 #define MPY_CONF_NAME_LEN 64
 typedef struct {
     mbedtls_ssl_config conf;    /* first: a mpy_conf * is a mbedtls_ssl_config * */
@@ -100,6 +113,8 @@ typedef struct {
     size_t cap_held;
     volatile int hold_lock;     /* spin lock around held[] */
     char name[MPY_CONF_NAME_LEN];   /* the debug callback's context */
+    mbedtls_x509_crt_profile cert_profile;  /* set by mpy_conf_allow_sha1 */
+    int sig_hashes[16];         /* 2.x: the hash list of mpy_conf_allow_sha1 */
 } mpy_conf;
 
 typedef struct mpy_conn {
@@ -142,6 +157,11 @@ int mpy_global_init(void);
 /* Owned objects: each returns an initialised payload with one reference. */
 mpy_conf *mpy_conf_new(void);
 int mpy_conf_hold(mpy_conf *c, void *ref);
+/* Lets go of ref early: only once the config no longer points at it (a
+ * replaced cookie context or cipher-suite list), never something a
+ * handshake may still read.  Not held: nothing happens. */
+void mpy_conf_unhold(mpy_conf *c, void *ref);
+size_t mpy_conf_held(const mpy_conf *c);   /* how many objects c holds */
 void mpy_conf_set_name(mpy_conf *c, const char *name);
 mpy_clock *mpy_clock_new(void);
 mpy_rng *mpy_rng_new(void);
@@ -156,6 +176,13 @@ int *mpy_ints_new(size_t n);
 mpy_conn *mpy_conn_new(size_t max_queue, size_t max_datagram);
 int mpy_conn_setup(mpy_conn *c, const mbedtls_ssl_config *conf, const mpy_clock *clock);
 int mpy_conn_setup_owned(mpy_conn *c, mpy_conf *conf, mpy_clock *clock);
+/* mbedtls_ssl_free + mbedtls_ssl_init + mbedtls_ssl_setup on the same
+ * connection, as upstream's programs do for context serialization: the
+ * connection's own settings (MTU, CID, hostname, datagram packing) are back
+ * to their defaults, while the glue's wiring stays: queues, BIO, timer and
+ * clock, and key export (the harness's recording, not a setting of the
+ * connection). */
+int mpy_conn_reinit(mpy_conn *c, const mbedtls_ssl_config *conf);
 /* Moves the timer to another clock, keeping a running timer running: the
  * time already elapsed on the old clock counts on the new one. */
 void mpy_conn_set_clock(mpy_conn *c, mpy_clock *clock);

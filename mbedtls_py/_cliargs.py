@@ -1,15 +1,19 @@
-"""Argument parsing every command shares: one-line errors, number types, help
-from a module docstring.  Below every layer (standard library only), so the
-commands of ``cli``, ``sslopt``, ``fuzz`` and ``variants`` use one copy."""
+"""What every command shares: one-line argument errors, number types, help from
+a module docstring (as written, or as plain terminal text) and a progress bar.
+Below every layer (standard library only), so the commands of ``cli``,
+``sslopt``, ``fuzz`` and ``variants`` use one copy."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any, NoReturn
 
-__all__ = ["OneLineParser", "number_type", "doc_parser", "POSITIVE_INT", "NON_NEGATIVE_INT",
-           "POSITIVE_MS", "NON_NEGATIVE_MS"]
+from ._progress import Progress
+
+__all__ = ["OneLineParser", "number_type", "doc_parser", "plain", "Progress", "POSITIVE_INT",
+           "NON_NEGATIVE_INT", "POSITIVE_MS", "NON_NEGATIVE_MS"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,3 +65,10 @@ def doc_parser(prog: str, doc: str | None, **kwargs: Any) -> argparse.ArgumentPa
     return OneLineParser(prog=prog, description=description, epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    **kwargs)
+
+
+def plain(text: str) -> str:
+    """A docstring paragraph as terminal text: RST roles (``:func:`x```) and
+    double backticks removed, lines joined (argparse wraps them again)."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return " ".join(text.replace("``", "").split())

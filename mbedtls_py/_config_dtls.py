@@ -1,11 +1,11 @@
-"""Config methods added for the ssl-opt runner (issue 10): renegotiation,
+"""Config methods the ssl-opt runner needs: renegotiation,
 MFL, EtM/EMS, session tickets and cache, SHA-1 for upstream's test
 certificates, SNI, Mbed TLS's default cookie callbacks.  A mixin of
 ``Config`` so they live apart from the original class body."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ._lib import ffi, lib
 from .errors import as_err, check, error_for
@@ -33,7 +33,8 @@ class DtlsConfigExtras:
     RAW_CALLS: ClassVar[tuple[str, ...]] = ("set_max_frag_len", "set_session_tickets")
 
     _conf: Any
-    _keep: list[Any]
+    _owner: Any
+    _keep: dict[str, Any]
     _cookie: Any
     rng: Rng
     endpoint: str
@@ -42,6 +43,9 @@ class DtlsConfigExtras:
     def _check_server(self, what: str) -> None:
         if self.endpoint != "server":
             raise ValueError(f"{what} applies to a server config only")
+
+    if TYPE_CHECKING:
+        def _hold(self, ref: Any) -> None: ...  # Config's: the C config retains ref
 
     def _raise_for(self, rc: int, call: str) -> None:
         if rc < 0:
@@ -65,9 +69,8 @@ class DtlsConfigExtras:
         when the record counter exceeds ``records``."""
         if not isinstance(records, int) or not 0 <= records < 1 << 64:
             raise ValueError("period must be an int 0 .. 2**64-1")
-        period = ffi.new("unsigned char[8]", list(records.to_bytes(8, "big")))
-        self._keep.append(period)
-        lib.mbedtls_ssl_conf_renegotiation_period(self._conf, period)
+        # Mbed TLS copies the 8 bytes into the config: nothing to keep.
+        lib.mbedtls_ssl_conf_renegotiation_period(self._conf, records.to_bytes(8, "big"))
 
     def set_max_frag_len(self, size: int) -> int:
         """``mbedtls_ssl_conf_max_frag_len``: 0 (none), 512, 1024, 2048 or
@@ -103,6 +106,7 @@ class DtlsConfigExtras:
         if self.endpoint != "server":
             return 0
         lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
+        self._keep.pop("session_tickets", None)  # the config no longer points at it
         if not enabled:
             return 0
         ticket = ffi.gc(ffi.new("mbedtls_ssl_ticket_context *"), lib.mbedtls_ssl_ticket_free)
@@ -110,7 +114,7 @@ class DtlsConfigExtras:
         rc: int = lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s)
         if rc:
             return as_err(rc)
-        self._keep += [ticket, self.rng]
+        self._keep["session_tickets"] = (ticket, self.rng)  # the ticket keys come from rng
         lib.mpy_conf_session_tickets_cb(self._conf, ticket)
         return 0
 
@@ -129,13 +133,13 @@ class DtlsConfigExtras:
             lib.mbedtls_ssl_cache_set_max_entries(cache, max_entries)
         if timeout_s is not None:
             lib.mbedtls_ssl_cache_set_timeout(cache, timeout_s)
-        self._keep.append(cache)
         lib.mpy_conf_session_cache(self._conf, cache)
+        self._keep["session_cache"] = cache  # the old one: the config points here now
 
     def allow_sha1(self) -> None:
         """Accept SHA-1 in certificates and signatures, as upstream's test
         programs do with ``allow_sha1=1``."""
-        lib.mpy_conf_allow_sha1(self._conf)
+        lib.mpy_conf_allow_sha1(self._owner)
 
     def set_library_default_cookies(self) -> None:
         """Put back Mbed TLS's own default cookie callbacks, which fail every
@@ -157,6 +161,12 @@ class DtlsConfigExtras:
 
         require("SNI", "SNI (the certificate callback, Mbed TLS 3.x)")
         head = ffi.NULL
+        # A handshake keeps pointers to the certificate, key, CA and CRL it
+        # picked until it ends: those stay (the C config holds the refs; a
+        # CRL, parsed here, is kept per content), the entries themselves are
+        # read within one call and replaced by the next set_sni.
+        crls: dict[bytes, Any] = self._keep.setdefault("sni_crls", {})
+        new_entries = []
         for name, chain, key, ca, crl, auth in entries:
             raw = name.encode()
             if not raw or len(raw) > 255 or b"\0" in raw:
@@ -169,15 +179,21 @@ class DtlsConfigExtras:
             e.ca = ca._crt if ca is not None else ffi.NULL
             e.crl = ffi.NULL
             if crl is not None:
-                c = ffi.gc(ffi.new("mbedtls_x509_crl *"), lib.mbedtls_x509_crl_free)
-                lib.mbedtls_x509_crl_init(c)
                 data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0")
                                      else b"")
-                check(lib.mbedtls_x509_crl_parse(c, data, len(data)), "mbedtls_x509_crl_parse")
+                c = crls.get(data)
+                if c is None:
+                    c = ffi.gc(ffi.new("mbedtls_x509_crl *"), lib.mbedtls_x509_crl_free)
+                    lib.mbedtls_x509_crl_init(c)
+                    check(lib.mbedtls_x509_crl_parse(c, data, len(data)),
+                          "mbedtls_x509_crl_parse")
+                    crls[data] = c
                 e.crl = c
-                self._keep.append(c)
             e.authmode = _AUTHMODES[auth] if auth is not None else -1
             e.next = head
             head = e
-            self._keep += [e, chain, key, ca]
+            new_entries.append(e)
+            for ref in (chain._crt, key._pk, ca._crt if ca is not None else ffi.NULL):
+                self._hold(ref)
         lib.mpy_conf_sni(self._conf, head)
+        self._keep["sni"] = new_entries

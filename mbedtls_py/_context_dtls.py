@@ -1,17 +1,17 @@
-"""Context methods added for the ssl-opt runner (issue 10): renegotiation,
+"""Context methods the ssl-opt runner needs: renegotiation,
 sessions (save, load, resume), context serialization and re-init.  A mixin
 of ``Context`` so they live apart from the original class body."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ._ctxbase import ContextBase, as_data, pending, run_deferred
 from ._lib import ffi, lib
 from ._owned import COwner
 from .errors import as_err, check
 
-__all__ = ["DtlsContextExtras", "Session"]
+__all__ = ["DtlsContextExtras", "Session", "reset_after_hello_verify"]
 
 
 def _check_session(session: object) -> None:
@@ -45,6 +45,23 @@ class Session(COwner):
         s = cls()
         check(lib.mbedtls_ssl_session_load(s._s, data, len(data)), "mbedtls_ssl_session_load")
         return s
+
+
+class _Resettable(Protocol):
+    def session_reset(self) -> int: ...
+    def set_client_transport_id(self, info: bytes) -> int: ...
+
+
+def reset_after_hello_verify(server: _Resettable, transport_id: bytes) -> int:
+    """What a server does on ``SSL_HELLO_VERIFY_REQUIRED`` (its HelloVerifyRequest
+    is out), as upstream's ``dtls_server`` sample does: ``session_reset``, then
+    the client's transport id again (the reset forgets it; the ClientHello with
+    the cookie is checked against it).  ``server`` is a ``Context`` or anything
+    with those two methods (the simulator's traced endpoint).  Returns the
+    first non-zero code, else 0."""
+    reset_rc = server.session_reset()
+    id_rc = server.set_client_transport_id(transport_id)
+    return reset_rc or id_rc
 
 
 class DtlsContextExtras(ContextBase):
@@ -127,7 +144,7 @@ class DtlsContextExtras(ContextBase):
             rc = lib.mbedtls_ssl_context_load(self._c(), data, len(data))
             if rc:
                 lib.mbedtls_ssl_init(self._ssl)
-                if lib.mpy_conn_reinit(self._conn, self.config._conf) != 0:
+                if self._reinit() != 0:
                     raise MemoryError(f"{self.name}: could not set the context up again")
         if pending:
             run_deferred()
@@ -139,14 +156,23 @@ class DtlsContextExtras(ContextBase):
 
     def reinit(self) -> int:
         """``mbedtls_ssl_free`` + ``mbedtls_ssl_init`` + ``mbedtls_ssl_setup``
-        on this context (its queues, BIO and clock kept): 0 or the code of
-        ``mbedtls_ssl_setup``."""
+        on this context, as upstream's programs do for serialization: 0 or the
+        code of ``mbedtls_ssl_setup``.  The connection's settings (MTU, CID,
+        hostname, datagram packing) are back to their defaults; its queues,
+        clock and key log are kept."""
         with self._lock:
             self._c()
-            rc = lib.mpy_conn_reinit(self._conn, self.config._conf)
+            rc = self._reinit()
         if pending:
             run_deferred()
         return as_err(rc)
+
+    def _reinit(self) -> int:
+        # With the lock held.  What this object remembers of the connection's
+        # settings follows C's: only the MTU is remembered.
+        rc: int = lib.mpy_conn_reinit(self._conn, self.config._conf)
+        self._mtu = 0
+        return rc
 
     def do_reinit(self) -> None:
         """``reinit``; raises ``MbedTLSError`` on a code."""

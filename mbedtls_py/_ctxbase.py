@@ -85,6 +85,7 @@ class ContextBase(COwner):
     _outq: Any
     _peek: Any  # const unsigned char **, scratch for peeks
     _peeked: Any  # the same, as char ** (ffi.unpack makes bytes of a char *)
+    _mtu: int   # what set_mtu set (0: none), as the C connection has it
 
     def _c(self) -> Any:
         """The live ``mbedtls_ssl_context *`` (ClosedError after ``close()``)."""

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import enum
 
-from ._lib import MBEDTLS_VERSION, lib
+from ._lib import lib
 
-__all__ = ["Err", "hex_code", "PINNED_VERSION"]
-
-#: The Mbed TLS version of the loaded extension (the stub says which pin it lists).
-PINNED_VERSION: str = MBEDTLS_VERSION
+__all__ = ["Err", "hex_code"]
 
 
 def hex_code(value: int) -> str:

@@ -18,7 +18,7 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
     absolute ``mbedtls_py....`` module path; ``module:attr`` exports that
     module's ``attr`` under the name (an alias)."""
 
-    def __getattr__(name: str) -> Any:
+    def __getattr__(name: str) -> Any:  # noqa: N807 - the module hook of PEP 562
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")

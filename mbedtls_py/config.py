@@ -126,10 +126,13 @@ class Config(DtlsConfigExtras, COwner):
         lib.mpy_conf_set_name(self._owner, self.name.encode("utf-8", "replace").replace(b"\0", b"?"))
         # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
         self._lock = threading.RLock()
-        # Objects of the ssl-opt extras (ticket/cache contexts, SNI entries)
-        # that Mbed TLS reads only during handshakes, which need a live
-        # Context and so this Config; nothing frees them in C.
-        self._keep: list[Any] = []
+        # Python-allocated objects of the ssl-opt extras that Mbed TLS reads
+        # only during handshakes (which need a live Context and so this
+        # Config), one entry per feature: a setter called again replaces its
+        # entry, so nothing grows.  Reference-counted C objects are held by
+        # the C config instead (_hold).
+        self._keep: dict[str, Any] = {}
+        self._suites: Any = None
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
@@ -269,6 +272,11 @@ class Config(DtlsConfigExtras, COwner):
         with self._lock:
             self._hold(array)
             lib.mbedtls_ssl_conf_ciphersuites(self._conf, array)
+            # the config points at the new list only: the old one may go
+            # (a handshake reads the config's list, never keeps it)
+            if self._suites is not None:
+                lib.mpy_conf_unhold(self._owner, self._suites)
+            self._suites = array
 
     # -- DTLS ------------------------------------------------------------------
 
@@ -282,8 +290,10 @@ class Config(DtlsConfigExtras, COwner):
                                       or not 0 <= timeout_s <= 0xFFFFFFFF):
             raise ValueError("cookie timeout must be an int 0 .. 2**32-1 seconds")
         with self._lock:
+            old = self._cookie
             if not enabled:
                 lib.mpy_conf_cookies(self._conf, ffi.NULL)
+                self._unhold_cookie(old)
                 self._cookie = None
                 return 0
             cookie = lib.mpy_cookie_new()
@@ -298,7 +308,14 @@ class Config(DtlsConfigExtras, COwner):
             self._hold(cookie)
             self._cookie = cookie
             lib.mpy_conf_cookies(self._conf, cookie)
+            self._unhold_cookie(old)
             return 0
+
+    def _unhold_cookie(self, old: Any) -> None:
+        # Once the config points elsewhere: cookies are written and checked
+        # within one call (the ClientHello's), no handshake keeps the context.
+        if old is not None:
+            lib.mpy_conf_unhold(self._owner, old)
 
     @property
     def cookies(self) -> bool:

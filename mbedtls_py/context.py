@@ -15,7 +15,7 @@ from typing import Any
 
 from ._ctxbase import as_data, pending, run_deferred
 from ._lib import ffi, lib
-from ._context_dtls import DtlsContextExtras, Session
+from ._context_dtls import DtlsContextExtras, Session, reset_after_hello_verify
 from .clock import RealClock, VirtualClock
 from .config import Config
 from .errors import ClosedError, as_err, check
@@ -24,7 +24,7 @@ from .queues import DatagramQueues
 from .raising import RaisingForms
 
 __all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM", "KeyLog",
-           "export_keys_to", "Session"]
+           "export_keys_to", "Session", "reset_after_hello_verify"]
 
 MAX_DATAGRAM: int = lib.MPY_MAX_DATAGRAM
 
@@ -94,7 +94,6 @@ class Context(DatagramQueues, KeyExport, RaisingForms, DtlsContextExtras):
               "mbedtls_ssl_setup")
         self._keylog: KeyLog | None = None
         self._keylog_handle = None
-        self._hostname: bytes | None = None
         if keylog is None:
             keylog = getattr(config, "keylog", None) or _default_keylog.get()
         if keylog is not None:

@@ -32,6 +32,7 @@ __all__ = [
     "check",
     "error_name",
     "as_err",
+    "rc_text",
 ]
 
 
@@ -45,6 +46,17 @@ def as_err(rc: int) -> int:
     if rc < 0:
         return _BY_VALUE.get(rc, rc)
     return rc
+
+
+def rc_text(rc: int, *, printf: bool = False) -> str:
+    """A return code for a reader: a negative one (an error) in hex as Mbed TLS
+    writes it (``-0x7700``), zero or a count in decimal.  ``printf=True``: as
+    upstream's C programs print it (``-0x%x``: lower case, unpadded), the form
+    ssl-opt.sh's patterns look for."""
+    rc = int(rc)
+    if rc >= 0:
+        return str(rc)
+    return f"-0x{-rc:x}" if printf else _hex(rc)
 
 
 def error_name(rc: int) -> str:

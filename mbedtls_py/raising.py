@@ -12,7 +12,6 @@ one Python-shaped convenience (the raising read, with its own buffer).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._ctxbase import ContextBase, pending, run_deferred
@@ -112,9 +111,3 @@ class RaisingForms(ContextBase):
         if rc >= 0:
             return data
         raise error_for(rc, f"{self.name}: read")
-
-    def send(self, data: bytes) -> int:
-        """Deprecated alias of :meth:`do_write` (the raising form of ``write``)."""
-        warnings.warn("Context.send() is deprecated: use do_write() (raising) or write() "
-                      "(returns the code)", DeprecationWarning, stacklevel=2)
-        return self.do_write(data)

@@ -10,9 +10,12 @@ the glue installs one that reads a thread-local value).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ._lib import lib
 
-__all__ = ["set_time", "get_time", "fixed_time"]
+__all__ = ["set_time", "get_time", "fixed_time", "time_fixed_at"]
 
 
 def set_time(unix_seconds: int | None) -> None:
@@ -36,3 +39,15 @@ def fixed_time() -> int | None:
     """This thread's setting: the fixed Unix time, or ``None`` for the system clock."""
     value = lib.mpy_get_fixed_time()
     return None if value < 0 else value
+
+
+@contextmanager
+def time_fixed_at(unix_seconds: int) -> Iterator[None]:
+    """``set_time(unix_seconds)`` for the block, then this thread's previous
+    setting (fixed or the system clock) again."""
+    saved = fixed_time()
+    set_time(unix_seconds)
+    try:
+        yield
+    finally:
+        set_time(saved)

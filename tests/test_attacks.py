@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,13 +34,20 @@ from mbedtls_py.attacks.result import code_name
 pytestmark = pytest.mark.sanitize
 
 
-@pytest.fixture(autouse=True)
-def _system_time_afterwards() -> Iterator[None]:
-    """Duo fixes the time Mbed TLS reads (process-wide today); give it back."""
-    yield
-    from mbedtls_py import set_time
+def test_duo_gives_the_thread_its_time_back() -> None:
+    """Duo fixes the time Mbed TLS reads only while it calls into it: afterwards
+    the thread's own setting (fixed, or the system clock) is back."""
+    from mbedtls_py.attacks.duo import Duo
+    from mbedtls_py.timeutil import fixed_time, set_time
 
-    set_time(None)
+    set_time(1_234_567)
+    try:
+        assert Duo().handshake()
+        assert fixed_time() == 1_234_567
+    finally:
+        set_time(None)
+    assert Duo().handshake()
+    assert fixed_time() is None
 
 INTERNAL = code_name(Err.SSL_INTERNAL_ERROR)
 TIMEOUT = code_name(Err.SSL_TIMEOUT)

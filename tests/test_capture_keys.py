@@ -1,4 +1,4 @@
-"""Defect 7b: key export only on request, wiped on reset and when turned off."""
+"""Key export only on request, wiped on reset and when turned off."""
 
 from pathlib import Path
 

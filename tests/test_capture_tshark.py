@@ -1,4 +1,4 @@
-"""Captures of the simulated network, opened by the real tshark (issue 11).
+"""Captures of the simulated network, opened by the real tshark.
 
 The files alone decrypt: the keys travel in the pcapng's Decryption Secrets
 Block; no tshark option points at a key log."""

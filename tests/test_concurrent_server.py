@@ -1,5 +1,5 @@
 """`serve --concurrent`: per-peer contexts behind a stateless cookie gate keep serving
-legitimate clients through a flood and 50 silent clients (issue 9, defect 12)."""
+legitimate clients through a flood and 50 silent clients."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_concurrent_server_serves_through_50_silent_clients_and_a_flood() -> Non
 
 def test_the_sequential_server_is_held_by_one_silent_client() -> None:
     """The faithful default, for contrast: a peer that passed the cookie and went silent
-    holds DTLSServer until its handshake deadline (then it is dropped, defect 10)."""
+    holds DTLSServer until its handshake deadline (then it is dropped)."""
     cc, sc = psk_configs(cookies=True)
     with UDPTransport() as t:
         srv = DTLSServer(sc, t, handshake_timeout_ms=3_000)

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 
 from mbedtls_py import CertificateChain
-from mbedtls_py.creds.det import make_det_pki, native_deterministic_signing, rfc6979_sign
+from mbedtls_py.creds.det import make_det_pki
 
 if TYPE_CHECKING:  # imported where used: the helpers below load the simulator only then
     from mbedtls_py import Context
@@ -125,19 +124,18 @@ def test_det_pki_is_a_function_of_the_seed() -> None:
     assert len(chain) == 2 and "localhost" in chain.info()
 
 
-@pytest.mark.skipif(not native_deterministic_signing(),
-                    reason="cryptography here has no deterministic ECDSA to compare with")
-def test_pure_python_fallback_signs_exactly_like_cryptography() -> None:
-    """The RFC 6979 fallback (for older cryptography/OpenSSL) gives the same certificates."""
-    assert make_det_pki(42) == make_det_pki(42, _force_fallback=True)
+def test_det_pki_bytes_are_pinned() -> None:
+    """The PKI of a seed is the same bytes in every release: the digests below were
+    made by the pure-Python RFC 6979 signer this module used before ``cryptography``'s."""
+    import hashlib
 
+    def digest(pki: PKI) -> str:
+        return hashlib.sha256(pki.ca_pem + pki.cert_pem + pki.key_pem + pki.ca_key_pem).hexdigest()
 
-def test_rfc6979_known_answer() -> None:
-    """rfc6979_sign reproduces RFC 6979 A.2.5 (P-256, SHA-256, message "sample")."""
-    x = 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721
-    r, s = rfc6979_sign(x, b"sample")
-    assert r == 0xEFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716
-    assert s == 0xF7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8
+    assert digest(make_det_pki(42)) == \
+        "05ab47ad148af7cc242cf15172277523c271a70f63429580b4c909c03eaa7a96"
+    assert digest(make_det_pki(7, "example.test")) == \
+        "c746bbfc70d42157521ac1fc3b2c93b9059054de4302aad63b51035969bbc068"
 
 
 def test_det_pki_authenticates_a_handshake() -> None:

@@ -1,4 +1,4 @@
-"""The package's layers (issue 14): dependencies point one way, the pure layers
+"""The package's layers: dependencies point one way, the pure layers
 import without the compiled extension, and the pytest plugin stays light."""
 
 from __future__ import annotations

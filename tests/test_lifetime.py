@@ -1,6 +1,6 @@
-"""Lifetime and threading defects of issue 9: C-owned config lifetime (1),
-close() racing accessors (2), argument values that hang Mbed TLS (3),
-per-thread Mbed TLS time (6) and set_clock keeping timers (7a)."""
+"""Lifetime and threading: C-owned config lifetime, close() racing the
+accessors, argument values that would hang Mbed TLS, per-thread Mbed TLS time
+and set_clock keeping timers."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ print("done")
 
 
 def test_context_and_config_collected_in_one_cycle_touch_no_freed_memory() -> None:
-    """Defect 1: whatever order the GC finalises a Context and its Config in,
+    """Whatever order the GC finalises a Context and its Config in,
     mbedtls_ssl_free never reads a freed config (on the old main: SIGSEGV)."""
     out = run_isolated(CYCLES.replace("ROUNDS", "60"), timeout=120, env=POISON)
     assert not out.hung
@@ -72,7 +72,7 @@ def test_context_and_config_collected_in_one_cycle_touch_no_freed_memory() -> No
 @pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
                     reason="valgrind cannot run a process with AddressSanitizer preloaded")
 def test_cycles_under_valgrind_report_no_invalid_access_in_the_extension() -> None:
-    """Defect 1 as memcheck sees it: no invalid read/write with a frame in the
+    """As memcheck sees it: no invalid read/write with a frame in the
     extension (on the old main: 'Invalid read of size 8 at
     mbedtls_debug_print_msg <- mbedtls_ssl_free <- mpy_conn_free')."""
     out = run_isolated(CYCLES.replace("ROUNDS", "4"), timeout=300, env={"PYTHONMALLOC": "malloc"},
@@ -111,7 +111,7 @@ def test_collected_cycles_free_every_c_object() -> None:
     assert (lib.mpy_ref_live(), lib.mpy_conn_live()) == (refs0, conns0)
 
 
-# -- defect 2: close() racing the accessors -------------------------------------
+# -- close() racing the accessors -------------------------------------
 
 ACCESSORS: dict[str, Callable[[Context], object]] = {
     "timer_state": lambda c: c.timer_state(),
@@ -139,7 +139,7 @@ def _accessors(ctx: Context) -> list[Callable[[], object]]:
 
 
 def test_close_racing_four_polling_threads() -> None:
-    """Defect 2: four threads poll every accessor while a fifth closes; each
+    """Four threads poll every accessor while a fifth closes; each
     call returns a value or raises ClosedError, nothing else (old main:
     AttributeError/reads of the freed struct)."""
     old = sys.getswitchinterval()
@@ -178,7 +178,7 @@ def test_close_racing_four_polling_threads() -> None:
 
 @pytest.mark.parametrize("name", list(ACCESSORS))
 def test_every_accessor_waits_for_the_lock_close_holds(name: str) -> None:
-    """Defect 2, deterministically: with the context's lock held (as close()
+    """Deterministically: with the context's lock held (as close()
     holds it while freeing), each accessor waits instead of reading the C
     struct (old main: timer_state, timer_deadline, pending_in/out and
     recv_timeout_mode returned at once)."""
@@ -199,7 +199,7 @@ def test_every_accessor_waits_for_the_lock_close_holds(name: str) -> None:
     assert done.is_set()
 
 
-# -- defect 3: arguments that hang Mbed TLS ---------------------------------------
+# -- arguments that hang Mbed TLS ---------------------------------------
 
 MTU_RUN = """
 from mbedtls_py import Context
@@ -218,7 +218,7 @@ print("result", handshake_pair(cli, srv, max_rounds=64))
 
 
 def test_set_mtu_10_is_refused_instead_of_hanging_the_handshake() -> None:
-    """Defect 3: set_mtu(10) then handshake() spun forever inside Mbed TLS
+    """Set_mtu(10) then handshake() spun forever inside Mbed TLS
     (old main: the child is still running at the timeout)."""
     out = run_isolated(MTU_RUN.replace("SUITE", "None or 'TLS-PSK-WITH-AES-128-GCM-SHA256'")
                        .replace("MTU", "10"), timeout=60)
@@ -305,7 +305,7 @@ print("reason", net.handshake(cli, srv).reason)
     assert out.stdout.startswith("reason ")
 
 
-# -- defect 6: per-thread Mbed TLS time ----------------------------------------------
+# -- per-thread Mbed TLS time ----------------------------------------------
 
 def _seeded_run(seed: int, unix_time: int, both_ready: threading.Barrier | None = None) -> str:
     """A seeded PSK handshake between raw contexts of a network (no
@@ -338,7 +338,7 @@ def _seeded_run(seed: int, unix_time: int, both_ready: threading.Barrier | None 
 
 
 def test_two_networks_on_two_threads_keep_their_own_time() -> None:
-    """Defect 6: two networks with different unix_time on two threads, both
+    """Two networks with different unix_time on two threads, both
     alive at once, each produce the bytes of a single-threaded run of the
     same seed (the Hello randoms carry the time; old main: one process-wide
     time, the last network's, so one thread's bytes differ)."""
@@ -347,7 +347,8 @@ def test_two_networks_on_two_threads_keep_their_own_time() -> None:
     for _ in range(5):
         ready = threading.Barrier(2)
         got: dict[int, str] = {}
-        threads = [threading.Thread(target=lambda s=s, t=t: got.__setitem__(s, _seeded_run(s, t, ready)))
+        threads = [threading.Thread(target=lambda s=s, t=t, got=got, ready=ready:
+                                    got.__setitem__(s, _seeded_run(s, t, ready)))
                    for s, t in ((1, 1_700_000_000), (2, 1_900_000_000))]
         for t in threads:
             t.start()
@@ -357,7 +358,7 @@ def test_two_networks_on_two_threads_keep_their_own_time() -> None:
 
 
 def test_network_restores_the_threads_time_when_closed() -> None:
-    """Defect 6: a network sets Mbed TLS's time only until it is closed (or
+    """A network sets Mbed TLS's time only until it is closed (or
     its with-block ends); then this thread's previous setting is back."""
     set_time(1234)
     try:
@@ -387,10 +388,10 @@ def test_time_set_on_one_thread_is_not_seen_by_another() -> None:
         set_time(None)
 
 
-# -- defect 7a: set_clock keeps a running timer -----------------------------------------
+# -- set_clock keeps a running timer -----------------------------------------
 
 def test_a_context_moved_onto_a_network_mid_handshake_still_retransmits() -> None:
-    """Defect 7a: the ClientHello's retransmission timer survives the move to
+    """The ClientHello's retransmission timer survives the move to
     the network's clock (elapsed time carried over) and fires there (old
     main: cancelled, so no retransmission ever)."""
     cc, _ = psk_configs(seed=7)

@@ -1,4 +1,4 @@
-"""The misuse table (issue 9): wrong types, wrong states, closed objects,
+"""The misuse table: wrong types, wrong states, closed objects,
 threads and hostile sizes for every public class.  Each case runs in a child
 interpreter with a timeout, so a crash or a hang fails its own case; each
 must raise a clear Python exception (the named class or a subclass), return
@@ -246,6 +246,6 @@ def test_misuse(worker: Worker, code: str, expected: str) -> None:
 
 
 def test_the_table_is_large_enough() -> None:
-    """Issue 9 asks for at least 60 cases over every public class."""
+    """The table keeps at least 60 cases, over every public class."""
     assert len(CASES) >= 60
     assert len({c[0] for c in CASES}) == len(CASES)

@@ -24,7 +24,7 @@ PSK_ID = b"mbedtls-py"
 PSK_SUITE = "TLS-PSK-WITH-AES-128-GCM-SHA256"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def det_pki(seed: int | str | bytes = 1) -> PKI:
     return make_det_pki(seed)
 

@@ -1,5 +1,4 @@
-"""Tests assert behaviour, never the harness's own wall-clock speed (issue 9,
-defect 8): no ``assert`` in tests/ bounds a real-time measurement from above.
+"""Tests assert behaviour, never the harness's own wall-clock speed: no ``assert`` in tests/ bounds a real-time measurement from above.
 Lower bounds (``elapsed >= timeout``: it did wait) and deadlines of bounded
 loops (``time.monotonic() < end``, clock against clock) stay allowed; speed
 figures live in ``bench/speed.py``."""

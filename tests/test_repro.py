@@ -160,7 +160,7 @@ def test_summary_counts() -> None:
 ])
 def test_cli_rejects_nonsense(argv: list[str], quoted: str) -> None:
     """Each bad value: exit 2, a usage line and ONE error line quoting what was typed and
-    saying what to give; no traceback (issue 9, defect 9)."""
+    saying what to give; no traceback."""
     p = repro(*argv)
     assert p.returncode == 2, (p.returncode, p.stdout[-500:], p.stderr)
     assert "Traceback" not in p.stderr and not p.stdout

@@ -686,7 +686,7 @@ def test_fuzz_rule_text_only_raises_value_error() -> None:
 
 def test_duplicate_count_is_bounded() -> None:
     """`duplicate N` is bounded (MAX_DUPLICATES): 10^6 or 10^9 copies are refused with a
-    clear error instead of queueing that many datagrams (issue 9, defect 11)."""
+    clear error instead of queueing that many datagrams."""
     from mbedtls_py.wire.rules import MAX_DUPLICATES
 
     assert MAX_DUPLICATES == 100
@@ -708,7 +708,7 @@ def test_could_match_never_rules_out_a_datagram_a_rule_matches() -> None:
              bytes.fromhex("16fefd000000000000000000200100001400000000000014") + bytes(20),
              bytes.fromhex("17fefd00010000000000050014") + bytes(20)]
     hits = 0
-    for i in range(5_000):
+    for _ in range(5_000):
         data = bytearray(rng.choice(seeds) * rng.randrange(1, 3))
         for _ in range(rng.randrange(0, 4)):
             data[rng.randrange(len(data))] = rng.choice((20, 21, 22, 23, 25, 0, 1, rng.randrange(256)))

@@ -1,5 +1,5 @@
 """SampleSockets: the dtls_server sample's real connected per-client sockets
-(mbedtls_net_accept / mbedtls_net_free), issue 9 defect 13."""
+(mbedtls_net_accept / mbedtls_net_free)."""
 
 from __future__ import annotations
 

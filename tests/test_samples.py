@@ -12,6 +12,7 @@ from mbedtls_py.server.policies import POLICIES, Policy
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.server.staleness import FIRST_FLIGHT_REJECTED, classify_datagram
 from mbedtls_py.repro.scenarios import BAD_INPUT_SCENARIOS, LATE_SCENARIOS, SERVICE_MS, _bad_input, run_scenario
+from mbedtls_py.repro.scenarios import FORGED_HEADER_DATAGRAM
 from mbedtls_py.parties import Client
 from mbedtls_py.testing import PSK, PSK_IDENTITY, PSK_SUITE
 from _versions import LENIENT_3X, RACE_RC
@@ -213,9 +214,6 @@ def test_server_misuse() -> None:
             DTLSServer(Config("server"), sock, **bad)
 
 
-ISSUE9 = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + bytes([0, 12]) + bytes(range(1, 13))
-
-
 def _after_one_connection(policy: Policy) -> tuple[Network, DTLSServer]:
     """A classify/linger server that has served and closed one client."""
     net, server, cconf = _net_with_server(policy, service_ms=SERVICE_MS)
@@ -229,13 +227,13 @@ def _after_one_connection(policy: Policy) -> tuple[Network, DTLSServer]:
 
 
 @pytest.mark.parametrize("forged", [
-    ISSUE9,  # issue 9: type 0x47, version 0, epoch 0x2020, 12-byte body
+    FORGED_HEADER_DATAGRAM,  # type 0x47, version 0, epoch 0x2020, 12-byte body
     _header(21, 1, 3, bytes(range(26))),  # right epoch, next seq, close_notify's length: bad MAC
     _header(23, 1, 3, bytes(range(24 + 18))),  # the same as application data
-], ids=["issue9-header", "forged-alert", "forged-appdata"])
+], ids=["forged-header", "forged-alert", "forged-appdata"])
 def test_classify_reports_what_does_not_authenticate(forged: bytes) -> None:
     """From the peer that just closed, a datagram that does not authenticate under the
-    closed connection's keys is reported, whatever it looks like (issue 9, defect 4)."""
+    closed connection's keys is reported, whatever it looks like."""
     net, server = _after_one_connection("classify")
     assert not server.errors and not server.dropped
     net.inject("client", "server", forged)
@@ -253,7 +251,7 @@ def test_classify_drops_only_with_check_record_proof() -> None:
 
 def test_linger_window_edge_is_inclusive() -> None:
     """Virtual time: an alert delivered exactly at the window's edge is still consumed by
-    the old connection; one ms past it, it fails the new handshake (defect 14)."""
+    the old connection; one ms past it, it fails the new handshake."""
     edge = run_scenario("late-close-notify", "linger", seed=3, offset_ms=200, linger_ms=200)
     assert edge.offset_ms == 200 and edge.linger_ms == 200
     assert edge.outcome == "ok" and edge.server_rc == 0
@@ -276,8 +274,7 @@ def test_linger_default_window_is_measured_rtt_plus_peer_timeout() -> None:
 
 
 def test_missing_evidence_is_inconclusive() -> None:
-    """A late datagram that never reached the server proves nothing: inconclusive, not ok
-    (defect 5)."""
+    """A late datagram that never reached the server proves nothing: inconclusive, not ok."""
     r = run_scenario("late-close-notify", "classify", seed=3, offset_ms=30,
                      extra_rules=("client->server alert epoch>=1: drop",))
     assert r.outcome == "inconclusive" and not r.as_promised
@@ -295,7 +292,7 @@ def test_late_comes_from_the_trace() -> None:
 
 def test_udp_outcome_needs_the_proxy_and_the_server_events() -> None:
     """Over real UDP, a run where the proxy never held the alert, or the server never
-    reset, or no event accounts for the datagram, is inconclusive (defect 5)."""
+    reset, or no event accounts for the datagram, is inconclusive."""
     from mbedtls_py.repro.udp import _outcome
 
     base = {"late_datagram_delayed": True, "reset_t_ms": 10, "handled_as": "drop",
@@ -311,15 +308,15 @@ def test_udp_outcome_needs_the_proxy_and_the_server_events() -> None:
 def test_retained_connections_are_bounded() -> None:
     """However many peers close within the window, at most _RETAINED_MAX old contexts
     are kept (oldest first out)."""
-    from mbedtls_py.server import staleness as samples
+    from mbedtls_py.server import staleness
 
     net, server = _after_one_connection("classify")
     assert len(server._closed) == 1
     ctx = server._closed["client"].ctx
-    for i in range(samples._RETAINED_MAX + 5):
+    for i in range(staleness._RETAINED_MAX + 5):
         server._conn.peer, server._conn.phase = f"peer{i}", "read"
         server._reset(linger=False, retain=True)
-    assert len(server._closed) == samples._RETAINED_MAX
+    assert len(server._closed) == staleness._RETAINED_MAX
     assert "client" not in server._closed and not ctx.closed  # recycled, not leaked
     server.close()
 

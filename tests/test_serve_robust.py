@@ -1,5 +1,5 @@
 """The real-UDP server survives hostile datagrams and stalled peers, keeps bounded
-memory, and its command line refuses nonsense (issue 9, defects 9-11)."""
+memory, and its command line refuses nonsense."""
 
 from __future__ import annotations
 
@@ -60,13 +60,13 @@ def send_raw(port: int, data: bytes) -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.sendto(data, ("127.0.0.1", port))
-        return "127.0.0.1:%d" % s.getsockname()[1]
+        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.mark.parametrize("sockets", ["per-client", "single"])
 @pytest.mark.parametrize("bad", ["warning-alert", "client-hello-fragment", "empty"])
 def test_one_bad_datagram_does_not_stop_the_server(bad: str, sockets: str, pki: PKI) -> None:
-    """Defect 10: a 15-byte plaintext alert, or the first fragment of a ClientHello,
+    """A 15-byte plaintext alert, or the first fragment of a ClientHello,
     from a peer that never passed the cookie exchange keeps no state: it is reported
     ("ignored") and the next client is served (on main: the server waited for that peer;
     an empty datagram raised ValueError out of the loop)."""
@@ -104,7 +104,7 @@ def test_one_bad_datagram_does_not_stop_the_server(bad: str, sockets: str, pki: 
 
 
 def test_a_stalled_peer_is_dropped_at_the_handshake_deadline(pki: PKI) -> None:
-    """Defect 10: a peer that passes the cookie exchange, gets the server's flight and
+    """A peer that passes the cookie exchange, gets the server's flight and
     goes silent is dropped at the handshake deadline with a "timeout" event; the next
     client is served (on main: Mbed TLS's own schedule held the server for a minute)."""
     cc, sc = cert_configs(pki, cookies=True)
@@ -142,7 +142,7 @@ def test_a_stalled_peer_is_dropped_at_the_handshake_deadline(pki: PKI) -> None:
 
 
 def test_events_are_a_bounded_window_with_exact_counts(pki: PKI) -> None:
-    """Defect 11: a flood of hostile datagrams leaves at most `event_window` events in
+    """A flood of hostile datagrams leaves at most `event_window` events in
     memory; the counts by kind stay exact and the sink (on_event) sees every one."""
     cc, sc = cert_configs(pki, cookies=True)
     seen = []

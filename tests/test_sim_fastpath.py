@@ -1,4 +1,4 @@
-"""What the simulator's fast paths (issue 15) must not change: the digest
+"""What the simulator's fast paths must not change: the digest
 covers every event however the trace is kept, a context's datagrams are
 collected whoever called it, random streams made on first use draw what
 eagerly made ones drew, parsed rules keep their own counters."""

@@ -23,7 +23,7 @@ def _pair(**options: Any) -> tuple[Context, Context]:  # Config keywords
 
 
 def _exchange(client: Context, server: Context) -> bytes:
-    client.send(b"ping")
+    client.do_write(b"ping")
     pump(client, server)
     return server.read()
 

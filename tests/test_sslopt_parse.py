@@ -102,7 +102,7 @@ def test_grep_bre(pattern: str, line: str, hit: bool) -> None:
     assert bool(bre_to_python(pattern).search(line)) is hit
 
 
-def test_unique_after_is_grep_A1() -> None:
+def test_unique_after_is_grep_A1() -> None:  # noqa: N802 - grep's -A1
     """-u/-U: repeated lines after the pattern fail (one repeated '--' is allowed)."""
     from mbedtls_py.sslopt.runner import _unique_after
     assert _unique_after("x\nP\na\ny\nP\nb\n", "P")

@@ -74,6 +74,8 @@ size_t mpy_ref_live(void);
 
 mpy_conf *mpy_conf_new(void);
 int mpy_conf_hold(mpy_conf *c, void *ref);
+void mpy_conf_unhold(mpy_conf *c, void *ref);
+size_t mpy_conf_held(const mpy_conf *c);
 void mpy_conf_set_name(mpy_conf *c, const char *name);
 mpy_clock *mpy_clock_new(void);
 mpy_rng *mpy_rng_new(void);

@@ -1,11 +1,11 @@
 """mbedtls/ssl.h (sessions, renegotiation, serialization, extensions),
-mbedtls/ssl_cache.h, mbedtls/ssl_ticket.h and csrc/sslopt_glue.h: the rest of
+mbedtls/ssl_cache.h, mbedtls/ssl_ticket.h and csrc/conf_glue.h: the rest of
 the DTLS surface that upstream's ssl_client2/ssl_server2 use."""
 
 INCLUDES = """
 #include "mbedtls/ssl_cache.h"
 #include "mbedtls/ssl_ticket.h"
-#include "sslopt_glue.h"
+#include "conf_glue.h"
 """
 
 TYPES = """
@@ -86,7 +86,7 @@ void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context 
 int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t lifetime_s);
 void mpy_conf_session_tickets_cb(mbedtls_ssl_config *conf, mbedtls_ssl_ticket_context *ticket);
 int mpy_conn_reinit(mpy_conn *c, const mbedtls_ssl_config *conf);
-void mpy_conf_allow_sha1(mbedtls_ssl_config *conf);
+void mpy_conf_allow_sha1(mpy_conf *c);
 void mpy_set_ms_time(int64_t ms);
 size_t mpy_build_config_count(void);
 const char *mpy_build_config_name(size_t i);

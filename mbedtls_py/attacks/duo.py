@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..config import Config
-from ..context import Context, VirtualClock
+from ..context import Context, VirtualClock, reset_after_hello_verify
 from ..errors import Err, as_err
 from ..creds.det import make_det_pki
-from ..creds.pki import PKI as DetPKI
+from ..creds.pki import PKI
 from ..creds.configs import psk_configs
 from ..x509 import CertificateChain, PrivateKey
-from ..timeutil import set_time
+from ..timeutil import time_fixed_at
 
 __all__ = ["Duo", "Call", "Kind", "UNIX_TIME", "TRANSPORT_ID", "det_pki", "DebugCapture"]
 
@@ -37,7 +37,7 @@ _HVR = int(Err.SSL_HELLO_VERIFY_REQUIRED)
 
 
 @functools.lru_cache(maxsize=1)
-def det_pki() -> DetPKI:
+def det_pki() -> PKI:
     """The deterministic ECDSA PKI every ``Duo(kind="ecdsa")`` uses (same bytes in
     every process, so a seed replays byte for byte)."""
     return make_det_pki("mbedtls-py/attacks")
@@ -108,7 +108,6 @@ class Duo:
             cc, sc = _ecdsa_configs(seed, self.cookies)
         for conf in (cc, sc):
             conf.set_handshake_timeout(*self.timeout)
-        set_time(UNIX_TIME)
         self.clock = VirtualClock()
         self.client = Context(cc, clock=self.clock, name="client")
         self.server = Context(sc, clock=self.clock, name="server")
@@ -145,7 +144,13 @@ class Duo:
     def step(self, who: str) -> int | None:
         """Let ``who`` act once: ``handshake()`` until it completes, then
         ``read`` (whose data goes to ``received``).  Returns the code, or ``None``
-        when the endpoint has already failed."""
+        when the endpoint has already failed.  Mbed TLS reads ``UNIX_TIME``
+        meanwhile (the Hello randoms carry it); the thread's own setting
+        is back afterwards."""
+        with time_fixed_at(UNIX_TIME):
+            return self._step(who)
+
+    def _step(self, who: str) -> int | None:
         if who in self.failed:
             return None
         ctx = self.ctx(who)
@@ -156,8 +161,7 @@ class Duo:
                               and rc not in _FLOW):
                 # as the dtls_server sample does: reset, same client address
                 # (with ``reset_on_error``: after any handshake error, too)
-                ctx.session_reset()
-                ctx.set_client_transport_id(TRANSPORT_ID)
+                reset_after_hello_verify(ctx, TRANSPORT_ID)
                 if rc != _HVR:
                     self.resets.append(int(rc))
                 return rc

@@ -12,7 +12,7 @@ from typing import Any
 from ..udp.addresses import addr_str, parse_hostport
 from ..udp.proxy import UDPProxy
 from ..wire import rules as _rules
-from .cliutil import OneLineParser
+from .._cliargs import OneLineParser
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ from ..repro.scenarios import (
     run_scenario,
 )
 from ..server.policies import POLICIES
-from .cliutil import NON_NEGATIVE_MS, POSITIVE_INT, Progress, number_type, plain
+from .._cliargs import NON_NEGATIVE_MS, POSITIVE_INT, Progress, number_type, plain
 
 LEGEND = """
 late        the datagram of the previous connection reached the server after its reset

@@ -18,7 +18,7 @@ from ..context import Context, VirtualClock
 from ..creds import cert_configs, make_pki, psk_configs
 from ..errors import Err
 from ..sim.pump import handshake_pair, pump
-from .cliutil import plain
+from .._cliargs import plain
 
 
 def _round_trip(name: str, client_config: Config, server_config: Config,

@@ -46,7 +46,7 @@ from ..udp.addresses import addr_str
 from ..udp.loop import serve
 from ..udp.sample_sockets import SampleSockets
 from ..udp.transport import UDPTransport
-from .cliutil import OneLineParser
+from .._cliargs import OneLineParser
 
 __all__ = ["main", "make_server_config"]
 

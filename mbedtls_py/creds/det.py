@@ -13,14 +13,10 @@ here is derived from the seed:
   extensions are fixed;
 - the ECDSA signatures of the certificates are deterministic (RFC 6979, SHA-256).
 
-The signatures come from ``cryptography``'s
-``ec.ECDSA(hashes.SHA256(), deterministic_signing=True)`` when the installed
-``cryptography`` and its OpenSSL support it (cryptography >= 44 with OpenSSL
->= 3.2).  Otherwise the certificate is built by ``cryptography`` as usual (its
-randomized signature is thrown away) and its to-be-signed bytes are signed
-again by :func:`rfc6979_sign`, a small pure-Python RFC 6979 ECDSA over P-256,
-and the certificate DER is reassembled.  Both paths give the same bytes (RFC
-6979 fixes the nonce), which the tests check.  Nothing is cached on disk.
+The certificates are built and signed by ``cryptography`` (>= 45, whose
+``CertificateBuilder.sign`` takes ``ecdsa_deterministic=True``; its wheels
+bundle an OpenSSL >= 3.2, which deterministic ECDSA needs).  Nothing is cached
+on disk.
 
 The ECDSA signatures Mbed TLS itself makes in a handshake (ServerKeyExchange)
 are deterministic too: the build enables ``MBEDTLS_ECDSA_DETERMINISTIC``.
@@ -32,7 +28,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import hmac
 from typing import TYPE_CHECKING
 
 from ..rng import seed_bytes
@@ -42,146 +37,11 @@ if TYPE_CHECKING:  # cryptography is imported lazily (an optional extra)
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
-__all__ = ["make_det_pki", "rfc6979_sign", "native_deterministic_signing"]
+__all__ = ["make_det_pki"]
 
-# --------------------------------------------------------------------- P-256
-
-_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
-_A = _P - 3
+# The order n of P-256: the seed's digest is reduced into [1, n-1], the range
+# of a private value (``ec.derive_private_key`` rejects anything else).
 _N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-      0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
-
-
-def _jacobian_double(p: tuple[int, int, int]) -> tuple[int, int, int]:
-    x, y, z = p
-    if y == 0 or z == 0:
-        return (0, 1, 0)
-    ysq = y * y % _P
-    s = 4 * x * ysq % _P
-    m = (3 * x * x + _A * pow(z, 4, _P)) % _P
-    nx = (m * m - 2 * s) % _P
-    ny = (m * (s - nx) - 8 * ysq * ysq) % _P
-    nz = 2 * y * z % _P
-    return (nx, ny, nz)
-
-
-def _jacobian_add(p: tuple[int, int, int], q: tuple[int, int, int]) -> tuple[int, int, int]:
-    if p[2] == 0:
-        return q
-    if q[2] == 0:
-        return p
-    x1, y1, z1 = p
-    x2, y2, z2 = q
-    z1z1, z2z2 = z1 * z1 % _P, z2 * z2 % _P
-    u1, u2 = x1 * z2z2 % _P, x2 * z1z1 % _P
-    s1, s2 = y1 * z2 * z2z2 % _P, y2 * z1 * z1z1 % _P
-    if u1 == u2:
-        return _jacobian_double(p) if s1 == s2 else (0, 1, 0)
-    h, r = (u2 - u1) % _P, (s2 - s1) % _P
-    hh = h * h % _P
-    hhh = h * hh % _P
-    v = u1 * hh % _P
-    nx = (r * r - hhh - 2 * v) % _P
-    ny = (r * (v - nx) - s1 * hhh) % _P
-    nz = h * z1 * z2 % _P
-    return (nx, ny, nz)
-
-
-def _scalar_mult_g(k: int) -> tuple[int, int]:
-    result = (0, 1, 0)
-    addend = (_G[0], _G[1], 1)
-    while k:
-        if k & 1:
-            result = _jacobian_add(result, addend)
-        addend = _jacobian_double(addend)
-        k >>= 1
-    x, y, z = result
-    zinv = pow(z, -1, _P)
-    return (x * zinv * zinv % _P, y * zinv * zinv * zinv % _P)
-
-
-def _bits2octets(data: bytes) -> bytes:
-    return (int.from_bytes(data, "big") % _N).to_bytes(32, "big")
-
-
-def rfc6979_sign(private_value: int, message: bytes) -> tuple[int, int]:
-    """ECDSA P-256 / SHA-256 signature ``(r, s)`` of ``message`` with the
-    nonce of RFC 6979 section 3.2 (deterministic; no low-s normalisation,
-    like OpenSSL)."""
-    if not 1 <= private_value < _N:
-        raise ValueError("private value out of range")
-    h1 = hashlib.sha256(message).digest()
-    e = int.from_bytes(h1, "big")
-    x = private_value.to_bytes(32, "big")
-    v, k = b"\x01" * 32, b"\x00" * 32
-    k = hmac.new(k, v + b"\x00" + x + _bits2octets(h1), hashlib.sha256).digest()
-    v = hmac.new(k, v, hashlib.sha256).digest()
-    k = hmac.new(k, v + b"\x01" + x + _bits2octets(h1), hashlib.sha256).digest()
-    v = hmac.new(k, v, hashlib.sha256).digest()
-    while True:
-        v = hmac.new(k, v, hashlib.sha256).digest()
-        nonce = int.from_bytes(v, "big")
-        if 1 <= nonce < _N:
-            r = _scalar_mult_g(nonce)[0] % _N
-            s = pow(nonce, -1, _N) * (e + r * private_value) % _N
-            if r and s:
-                return r, s
-        k = hmac.new(k, v + b"\x00", hashlib.sha256).digest()
-        v = hmac.new(k, v, hashlib.sha256).digest()
-
-
-# ---------------------------------------------------------------------- DER
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _der(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _der_len(len(body)) + body
-
-
-def _der_int(value: int) -> bytes:
-    body = value.to_bytes(value.bit_length() // 8 + 1, "big")
-    return _der(0x02, body)
-
-
-# AlgorithmIdentifier ecdsa-with-SHA256 (1.2.840.10045.4.3.2), no parameters.
-_ECDSA_SHA256_ALG = _der(0x30, bytes.fromhex("06082a8648ce3d040302"))
-
-
-def _signature_der(r: int, s: int) -> bytes:
-    return _der(0x30, _der_int(r) + _der_int(s))
-
-
-def _certificate_der(tbs: bytes, signature: bytes) -> bytes:
-    return _der(0x30, tbs + _ECDSA_SHA256_ALG + _der(0x03, b"\x00" + signature))
-
-
-# -------------------------------------------------------------------- the PKI
-
-_native: bool | None = None
-
-
-def native_deterministic_signing() -> bool:
-    """Whether the installed ``cryptography`` signs ECDSA deterministically
-    (``deterministic_signing=True``)."""
-    global _native
-    if _native is None:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        try:
-            key = ec.derive_private_key(1, ec.SECP256R1())
-            sig = key.sign(b"", ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-            _native = sig == key.sign(b"", ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-        except Exception:  # TypeError (old cryptography) or UnsupportedAlgorithm (old OpenSSL)
-            _native = False
-    return _native
 
 
 def _derive_key(seed: bytes, role: str) -> ec.EllipticCurvePrivateKey:
@@ -197,52 +57,19 @@ def _derive_serial(seed: bytes, role: str) -> int:
     return int.from_bytes(digest[:19], "big") >> 1 | 1  # positive, < 2**151
 
 
-def _sign_certificate(builder: x509.CertificateBuilder, key: ec.EllipticCurvePrivateKey,
-                      force_fallback: bool) -> x509.Certificate:
-    from cryptography import x509
+def _sign_certificate(builder: x509.CertificateBuilder,
+                      key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    if not force_fallback and native_deterministic_signing():
-        return builder.sign(key, hashes.SHA256(),
-                            ecdsa_deterministic=True) if _builder_has_det_kwarg() \
-            else _sign_with_algorithm(builder, key)
-    randomized = builder.sign(key, hashes.SHA256())
-    tbs = randomized.tbs_certificate_bytes
-    r, s = rfc6979_sign(key.private_numbers().private_value, tbs)
-    der = _certificate_der(tbs, _signature_der(r, s))
-    cert = x509.load_der_x509_certificate(der)
-    # Sanity: the reassembled certificate verifies under the signer's key.
-    key.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
-    return cert
-
-
-def _builder_has_det_kwarg() -> bool:
-    import inspect
-
-    from cryptography import x509
 
     try:
-        return "ecdsa_deterministic" in inspect.signature(x509.CertificateBuilder.sign).parameters
-    except (TypeError, ValueError):
-        return False
+        return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    except (TypeError, UnsupportedAlgorithm) as exc:  # cryptography < 45, or OpenSSL < 3.2
+        raise RuntimeError("deterministic certificates need cryptography >= 45 with"
+                           f" OpenSSL >= 3.2 (deterministic ECDSA): {exc}") from exc
 
 
-def _sign_with_algorithm(builder: x509.CertificateBuilder,
-                         key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    # cryptography versions whose builder has no ``ecdsa_deterministic``: sign
-    # the TBS bytes with deterministic ECDSA ourselves through cryptography.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    tbs = builder.sign(key, hashes.SHA256()).tbs_certificate_bytes
-    sig = key.sign(tbs, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    return x509.load_der_x509_certificate(_certificate_der(tbs, sig))
-
-
-def make_det_pki(seed: int | str | bytes = 0, hostname: str = "localhost", *,
-                 _force_fallback: bool = False) -> PKI:
+def make_det_pki(seed: int | str | bytes = 0, hostname: str = "localhost") -> PKI:
     """A CA and a ``hostname`` server certificate (ECDSA P-256), both derived
     from ``seed``: the same seed gives the same bytes in every process."""
     from cryptography import x509
@@ -269,7 +96,7 @@ def make_det_pki(seed: int | str | bytes = 0, hostname: str = "localhost", *,
                                      encipher_only=False, decipher_only=False), critical=True)
         .add_extension(ca_ski, critical=False)
     )
-    ca_cert = _sign_certificate(ca_builder, ca_key, _force_fallback)
+    ca_cert = _sign_certificate(ca_builder, ca_key)
 
     leaf_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mbedtls-py"),
                            x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
@@ -288,7 +115,7 @@ def make_det_pki(seed: int | str | bytes = 0, hostname: str = "localhost", *,
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
                        critical=False)
     )
-    leaf_cert = _sign_certificate(leaf_builder, ca_key, _force_fallback)
+    leaf_cert = _sign_certificate(leaf_builder, ca_key)
 
     pem = serialization.Encoding.PEM
     key_pem = leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,

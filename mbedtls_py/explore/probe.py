@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Err, as_err
+from ..errors import Err, as_err, rc_text
 from ..sim import Network
 from ..wire import parse_datagram
 from .model import DatagramId, EventId, Fault, Schedule, datagram_key, datagram_words
@@ -37,7 +37,7 @@ def code_name(code: int) -> str:
     if code == 0:
         return "OK"
     err = as_err(code)
-    return err.name if isinstance(err, Err) else f"-0x{-code:04X}"
+    return err.name if isinstance(err, Err) else rc_text(code)
 
 
 def link_delay_ms(net: Network, src: str, dst: str) -> float:

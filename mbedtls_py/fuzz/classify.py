@@ -3,8 +3,9 @@
 A violation is classified from the reproducer's evidence: the return codes,
 the Mbed TLS debug trace (level 1) and the datagram's structure, in order:
 
-- ``known:<name>``: an upstream behaviour listed in ``KNOWN`` (issue 9 and
-  ``mbedtls_py.attacks``), recognised by its codes and trace;
+- ``known:<name>``: an upstream behaviour listed in ``KNOWN`` (the ones
+  ``mbedtls_py.attacks`` pins, and this fuzzer's findings), recognised by its
+  codes and trace;
 - ``documented:client-reconnect``: a ClientHello with a valid cookie ends an
   established connection (``SSL_CLIENT_RECONNECT``, the documented effect of
   ``MBEDTLS_SSL_DTLS_CLIENT_PORT_REUSE``; the cookie makes it a replay of the
@@ -28,12 +29,12 @@ from .states import State, corpus_wire
 __all__ = ["KNOWN", "classify", "NOT_NEW", "strip_authentic"]
 
 KNOWN = {
-    "trailing-bytes": "(issue 9) a record Mbed TLS drops before decryption followed by 1-12 "
+    "trailing-bytes": "(attacks) a record Mbed TLS drops before decryption followed by 1-12 "
                       "stray bytes: SSL_INTERNAL_ERROR on every later read "
                       "(mbedtls_ssl_fetch_input, in_left != 0, 'should never happen')",
-    "malformed-ccs": "(issue 9) a 14-byte plaintext ChangeCipherSpec with content != 1 during "
+    "malformed-ccs": "(attacks) a 14-byte plaintext ChangeCipherSpec with content != 1 during "
                      "the handshake: SSL_INVALID_RECORD, fatal",
-    "replay-window": "(issue 9) an epoch-0 record (no MAC) with a sequence number ahead of the "
+    "replay-window": "(attacks) an epoch-0 record (no MAC) with a sequence number ahead of the "
                      "peer's moves the anti-replay window: the peer's later epoch-0 records, "
                      "retransmissions included, are 'replayed'",
     "malformed-alert": "(this fuzzer) a plaintext alert whose body is not 2 bytes during the "
@@ -69,7 +70,7 @@ def _authentic(data: bytes, kind: str, cookies: bool, peer: str) -> bool:
     return any(data[r.offset:r.end] in real for r in d.records if r.epoch >= 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _encrypted_records(kind: str, cookies: bool, peer: str) -> frozenset[bytes]:
     out: list[bytes] = []
     for src, dgram in corpus_wire(kind, cookies):  # type: ignore[arg-type, unused-ignore]

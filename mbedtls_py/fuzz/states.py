@@ -95,7 +95,7 @@ def build(state: State, kind: Kind, cookies: bool) -> Duo:
     return duo
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def control_ms(state_name: str, kind: Kind, cookies: bool) -> int:
     """Virtual time at which the handshake completes from ``state`` with no
     hostile datagram (the oracle's baseline); raises if it does not."""
@@ -111,12 +111,12 @@ def corpus(kind: Kind, cookies: bool) -> tuple[bytes, ...]:
     return _datagrams(kind, cookies)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _datagrams(kind: Kind, cookies: bool) -> tuple[bytes, ...]:
     return tuple(d for _, d in corpus_wire(kind, cookies))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def corpus_wire(kind: Kind, cookies: bool) -> tuple[tuple[str, bytes], ...]:
     """Every datagram of the seeded handshake of this configuration (both
     directions, cookie exchange included), an application record each way,

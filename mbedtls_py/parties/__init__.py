@@ -6,6 +6,8 @@ features."""
 
 from __future__ import annotations
 
-from .echo import REQUEST, CidServer, Client, party_outcome, reported_errors
+from .cid_server import CidServer
+from .client import REQUEST, Client
+from .party import party_outcome, reported_errors
 
 __all__ = ["Client", "CidServer", "REQUEST", "party_outcome", "reported_errors"]

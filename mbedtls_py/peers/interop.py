@@ -51,7 +51,7 @@ import functools
 import shutil
 import subprocess
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..creds.pki import PKI
 from ..creds.psk import PSK

@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
+from collections.abc import Sequence
 
 from . import processes
 from .openssl_output import PeerResult, _read

@@ -24,7 +24,7 @@ Genuinely bad input after a reset (must be reported):
 ``garbage``, ``non-dtls``, ``plaintext-not-clienthello``,
 ``malformed-clienthello``, ``stale-from-unknown``, and forgeries from the
 address of the peer that just closed, which only a cryptographic check can
-tell from a late record: ``forged-header`` (issue 9's datagram: content type
+tell from a late record: ``forged-header`` (``FORGED_HEADER_DATAGRAM``: content type
 0x47, version 0x0000, epoch 0x2020, 12-byte body), ``forged-alert`` (epoch 1,
 the next sequence number, the length of a real encrypted close_notify, a
 random body: a bad MAC), ``forged-appdata`` (the same as application data),
@@ -54,17 +54,17 @@ from ..creds.psk import (
     DEFAULT_PSK_IDENTITY as PSK_IDENTITY,
     DEFAULT_PSK_SUITE as PSK_SUITE,
 )
-from ..errors import Err
+from ..errors import Err, rc_text
 from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..sim.network import Network
 from ..parties import REQUEST, Client
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
-           "expected_outcome", "REQUEST", "OUTCOMES", "ISSUE9_DATAGRAM"]
+           "expected_outcome", "REQUEST", "OUTCOMES", "FORGED_HEADER_DATAGRAM"]
 
-# Issue 9's datagram: parses by length, non-zero epoch, authenticates under nothing.
-ISSUE9_DATAGRAM = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + (12).to_bytes(2, "big") \
+# A forged header: parses by length, non-zero epoch, authenticates under nothing.
+FORGED_HEADER_DATAGRAM = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + (12).to_bytes(2, "big") \
     + bytes(range(1, 13))
 
 
@@ -111,7 +111,7 @@ class RunResult:
         d.pop("trace")
         if not events:
             d.pop("events")
-        d["server_rc_hex"] = f"-0x{-self.server_rc:04X}" if self.server_rc < 0 else "0"
+        d["server_rc_hex"] = rc_text(self.server_rc)
         d["as_promised"] = self.as_promised
         d["inconclusive"] = self.outcome == "inconclusive"
         return d
@@ -140,7 +140,7 @@ def _bad_input(scenario: str, rng: random.Random) -> tuple[str, bytes]:
         # that never had a connection.
         return "stranger", header(21, 1, 1, bytes(rng.randrange(256) for _ in range(26)))
     if scenario == "forged-header":
-        return "client", ISSUE9_DATAGRAM
+        return "client", FORGED_HEADER_DATAGRAM
     if scenario in ("forged-alert", "forged-appdata"):
         # From the peer that just closed, on its epoch, with a plausible next
         # sequence number and a real record's length: only the MAC is wrong.
@@ -296,7 +296,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     first_reset: list[Any] = []  # the server's first reset of "client"
 
     def on_event(e: Any) -> None:
-        rc = "" if e.rc is None else f" rc={e.rc}" if e.rc >= 0 else f" rc=-0x{-int(e.rc):04X}"
+        rc = "" if e.rc is None else f" rc={rc_text(e.rc)}"
         net.note("server", f"** {e.event}{rc} {e.note}")
         where[id(e)] = len(net.trace) - 1  # the note's index
         if not first_reset and e.event == "reset" and e.peer == "client":

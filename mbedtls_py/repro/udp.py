@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import Config
-from ..errors import Err
+from ..errors import Err, rc_text
 from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..udp.addresses import addr_str
@@ -164,7 +164,7 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
             capture.save()
     run.update(_judge(events, late_peer))
     rc = run["server_rc"]
-    run["server_rc_hex"] = f"-0x{-rc:04X}" if rc < 0 else "0"
+    run["server_rc_hex"] = rc_text(rc)
     run["outcome"], run["evidence"] = _outcome(run)
     run["expected"] = expected_outcome(policy, SCENARIO, run["late"], rc, run["offset_ms"],
                                        run["linger_ms"])

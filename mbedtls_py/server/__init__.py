@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # the lazy names' real types, for type checkers only
     from .eventlog import BoundedLog as BoundedLog
     from .eventlog import EVENT_WINDOW as EVENT_WINDOW
     from .server import _Conn as _Conn
-    from .events import _addr_str as _addr_str
 
 # name -> the module that defines it; imported on first use
 __getattr__, __all__ = lazy_exports(__name__, {
@@ -36,5 +35,5 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "PEER_TIMEOUT_MS": "policies", "Address": "events", "DatagramTransport": "events",
     "Event": "events", "Classification": "staleness", "ClosedConnection": "staleness",
     "classify_datagram": "staleness", "ConcurrentServer": "concurrent", "BoundedLog": "eventlog",
-    "EVENT_WINDOW": "eventlog", "_Conn": "server", "_addr_str": "events",
+    "EVENT_WINDOW": "eventlog", "_Conn": "server",
 })

@@ -28,7 +28,8 @@ from ..config import Config
 from ..context import Context
 from ..errors import Err
 from .eventlog import EVENT_WINDOW, short_hex
-from .events import Address, DatagramTransport, Event, _addr_str
+from ..address import addr_str
+from .events import Address, DatagramTransport, Event
 from .server import DTLSServer, _Conn
 from .policies import Policy
 
@@ -149,7 +150,7 @@ class ConcurrentServer(DTLSServer):
             self._emit("busy", src, None, f"{self.max_peers} peers hold state; datagram "
                        "dropped without looking", size=len(data))
             return
-        ctx.set_client_transport_id(_addr_str(src).encode())
+        ctx.set_client_transport_id(addr_str(src).encode())
         ctx.push(data)
         rc = ctx.handshake()
         if rc == Err.SSL_HELLO_VERIFY_REQUIRED:

@@ -2,7 +2,7 @@
 exact counts by kind, and every event streamed to a sink (``--events``).
 
 A server under a flood emits an event per hostile datagram; keeping them all
-(with the datagram's bytes) grew RSS without bound (issue 9, defect 11).  The
+(with the datagram's bytes) would grow memory without bound.  The
 window keeps what tests and reports look at; the counters stay exact; the
 sink (a callback, e.g. writing JSON lines) sees everything.
 """

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..context import RealClock, VirtualClock
-from ..errors import error_name
+from ..errors import error_name, rc_text
 
 __all__ = ["Event", "DatagramTransport", "Address"]
 
@@ -21,11 +21,11 @@ class DatagramTransport(Protocol):
 
     @property
     def clock(self) -> VirtualClock | RealClock:  # read-only here: either kind fits
-        ...  # noqa: D102
+        ...
 
-    def sendto(self, data: bytes, addr: Any) -> None: ...  # noqa: D102
+    def sendto(self, data: bytes, addr: Any) -> None: ...
 
-    def recvfrom(self) -> tuple[bytes, Any] | None: ...  # noqa: D102
+    def recvfrom(self) -> tuple[bytes, Any] | None: ...
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class Event:
         if self.rc is not None:
             d["rc"] = int(self.rc)
             if self.rc < 0:
-                d["rc_hex"] = f"-0x{-int(self.rc):04X}"
+                d["rc_hex"] = rc_text(self.rc)
                 d["rc_name"] = error_name(self.rc)
         if self.note:
             d["note"] = self.note
@@ -56,13 +56,7 @@ class Event:
     def __str__(self) -> str:
         rc = ""
         if self.rc is not None:
-            rc = f" rc={self.rc}" if self.rc >= 0 else f" rc=-0x{-int(self.rc):04X}"
+            rc = f" rc={rc_text(self.rc)}"
         peer = f" {self.peer}" if self.peer is not None else ""
         return f"{self.t_ms:>8} ms  {self.event:<16}{peer}{rc}  {self.note}".rstrip()
 
-
-def _addr_str(addr: Address) -> str:
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(addr)

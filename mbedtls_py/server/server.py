@@ -30,7 +30,8 @@ from ..context import Context
 from ..errors import Err, as_err
 from ..wire.records import Datagram, parse_datagram
 from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
-from .events import Address, DatagramTransport, Event, _addr_str
+from ..address import addr_str
+from .events import Address, DatagramTransport, Event
 from .policies import PEER_TIMEOUT_MS, POLICIES, Policy, PolicyHandling
 from .staleness import _ACCEPTED_MAX, ClosedConnection, _digest
 from ..context import VirtualClock
@@ -145,7 +146,7 @@ class DTLSServer(PolicyHandling):
     def _emit(self, event: str, peer: Address | None = None, rc: int | None = None,
               note: str = "", **data: Any) -> Event:
         ev = Event(self.clock.now_ms - self.epoch_ms, event,
-                   None if peer is None else peer if type(peer) is str else _addr_str(peer),
+                   None if peer is None else peer if type(peer) is str else addr_str(peer),
                    None if rc is None else as_err(rc), note, data)
         self.events.append(ev)
         if self.on_event is not None:
@@ -264,7 +265,7 @@ class DTLSServer(PolicyHandling):
         conn.peer, conn.phase, conn.datagrams = src, "handshake", 0
         conn.started_ms = self._now()
         conn.accepted = []
-        rc = conn.ctx.set_client_transport_id(_addr_str(src).encode())
+        rc = conn.ctx.set_client_transport_id(addr_str(src).encode())
         self._emit("accept", src, rc, "waiting for ClientHello")
 
     def _advance(self, conn: _Conn) -> None:
@@ -318,7 +319,8 @@ class DTLSServer(PolicyHandling):
     def _stateless_drop(self, conn: _Conn) -> None:
         """A datagram that did not start a handshake (a plaintext alert, a
         ClientHello fragment, garbage Mbed TLS ignored) keeps no state: report
-        it and go back to waiting for anyone (issue 9, defect 10)."""
+        it and go back to waiting for anyone (a stray datagram must not
+        occupy the server)."""
         bad = conn.ctx.last_datagram() or b""
         self._emit("ignored", conn.peer, Err.SSL_WANT_READ, "did not start a handshake; no "
                    "state kept, waiting for the next client", size=len(bad),

@@ -1,5 +1,6 @@
 """Proving that a datagram is stale: it belongs to a connection the server
-just closed, so dropping it hides nothing (issue 9, defect 4; upstream #9656).
+just closed, so dropping it hides nothing (the close_notify race of upstream
+Mbed-TLS/mbedtls#9656).
 
 A guess from the datagram's looks (epoch, content type, length, source) is no
 proof: anyone can forge a header.  The proof asks Mbed TLS: every record must
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from .._lib import MBEDTLS_VERSION
 from ..context import Context
-from ..errors import Err, error_name
+from ..errors import Err, error_name, rc_text
 from ..wire.records import Datagram, parse_datagram
 from .events import Address
 
@@ -86,9 +87,9 @@ class ClosedConnection:
             return 0, ("every record authenticates under the closed connection's keys "
                        "(check_record 0)")
         if _digest(data) in self.accepted:
-            return 0, (f"check_record {_hex(first_rc)} (replay) but byte-identical to a datagram "
+            return 0, (f"check_record {rc_text(first_rc)} (replay) but byte-identical to a datagram "
                        "that authenticated while the connection was open")
-        return first_rc, (f"check_record {_hex(first_rc)} ({error_name(first_rc)}) under the "
+        return first_rc, (f"check_record {rc_text(first_rc)} ({error_name(first_rc)}) under the "
                           "closed connection's keys")
 
 
@@ -123,7 +124,7 @@ def classify_datagram(data: bytes | Datagram, src: Address, rc: int,
         kind = _ENCRYPTED_KINDS.get(first.content_type, f"encrypted {first.type_name}")
         kind = f"{kind}, epoch {first.epoch} seq {first.seq}"
     if rc != FIRST_FLIGHT_REJECTED:
-        return Classification(False, kind, f"the handshake returned {_hex(rc)} "
+        return Classification(False, kind, f"the handshake returned {rc_text(rc)} "
                                            f"({error_name(rc)}), not {FIRST_FLIGHT_REJECTED.name}")
     old = closed.get(src)
     if old is None:
@@ -132,6 +133,3 @@ def classify_datagram(data: bytes | Datagram, src: Address, rc: int,
     check_rc, why = old.prove(dgram)
     return Classification(check_rc == 0, kind, why, check_rc)
 
-
-def _hex(rc: int) -> str:
-    return f"-0x{-int(rc):04X}" if rc < 0 else str(int(rc))

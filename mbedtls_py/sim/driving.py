@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..context import reset_after_hello_verify
 from ..errors import Err
 from .endpoints import ContextEndpoint, Held, SimSocket
 from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent, _rc_text
@@ -286,8 +287,7 @@ class NetworkDriving:
                     continue
                 r = ep.handshake()
                 if key == "s" and r == Err.SSL_HELLO_VERIFY_REQUIRED:
-                    ep.session_reset()
-                    ep.ctx.set_client_transport_id(transport_id)
+                    reset_after_hello_verify(ep, transport_id)
                     r = Err.SSL_WANT_READ
                     if ep.ctx.pending_in:
                         seen[key] = -1  # a datagram is already waiting: call again

@@ -4,7 +4,7 @@ one virtual clock (no impairments; for those use :mod:`mbedtls_py.sim.network`).
 from __future__ import annotations
 
 from ..config import Config
-from ..context import Context, VirtualClock
+from ..context import Context, VirtualClock, reset_after_hello_verify
 from ..errors import Err
 
 __all__ = ["pump", "handshake_pair", "new_pair"]
@@ -37,8 +37,7 @@ def handshake_pair(client: Context, server: Context, *, max_rounds: int = 32,
             rc_s = server.handshake()
             if rc_s == Err.SSL_HELLO_VERIFY_REQUIRED:
                 pump(server, client)
-                server.session_reset()
-                server.set_client_transport_id(transport_id)
+                reset_after_hello_verify(server, transport_id)
                 rc_s = Err.SSL_WANT_READ
                 continue
         pump(server, client)

@@ -9,7 +9,7 @@ from collections.abc import Generator
 from typing import Any
 
 from ..context import Context
-from ..errors import Err
+from ..errors import Err, rc_text
 from ..x509 import CertificateChain
 from .world import Addr, Program, World
 
@@ -70,10 +70,6 @@ def _cstr(data: bytes) -> str:
     return data.split(b"\0", 1)[0].decode("latin-1")
 
 
-def _rc_hex(rc: int) -> str:
-    return f"-0x{-rc:x}" if rc < 0 else f"{rc}"
-
-
 def _cid_report(prog: Program, ctx: Context, o: dict[str, Any], when: str, server: bool) -> None:
     peer = ctx.peer_cid()
     if peer is None:
@@ -129,7 +125,7 @@ def _serialize(prog: Program, io: _Io, o: dict[str, Any]) -> bool:
     if rc == Err.SSL_BUFFER_TOO_SMALL:
         rc = ctx.context_save(buf)
     if rc:
-        prog.printf(f" failed\n  ! mbedtls_ssl_context_save returned {_rc_hex(rc)}\n\n")
+        prog.printf(f" failed\n  ! mbedtls_ssl_context_save returned {rc_text(rc, printf=True)}\n\n")
         return False
     data = bytes(buf)
     prog.printf(" ok\n")
@@ -141,13 +137,13 @@ def _serialize(prog: Program, io: _Io, o: dict[str, Any]) -> bool:
         prog.printf("  . Freeing and reinitializing context...")
         rc = ctx.reinit()
         if rc:
-            prog.printf(f" failed\n  ! mbedtls_ssl_setup returned {_rc_hex(rc)}\n\n")
+            prog.printf(f" failed\n  ! mbedtls_ssl_setup returned {rc_text(rc, printf=True)}\n\n")
             return False
         prog.printf(" ok\n")
     prog.printf("  . Deserializing connection...")
     rc = ctx.context_load(data)
     if rc:
-        prog.printf(f"failed\n  ! mbedtls_ssl_context_load returned {_rc_hex(rc)}\n\n")
+        prog.printf(f"failed\n  ! mbedtls_ssl_context_load returned {rc_text(rc, printf=True)}\n\n")
         return False
     prog.printf(" ok\n")
     return True

@@ -17,9 +17,9 @@ from typing import Any
 
 from ..config import Config
 from ..context import Context, Session
-from ..errors import Err, strerror
+from ..errors import Err, rc_text, strerror
 from .progio import (
-    _HTTP_RESPONSE, _cid_report, _cstr, _handshake_info, _Io, _peer_info, _rc_hex, _request,
+    _HTTP_RESPONSE, _cid_report, _cstr, _handshake_info, _Io, _peer_info, _request,
     _serialize, _set_cid, _verify_info,
 )
 from .world import Program, World
@@ -90,7 +90,7 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
             ret = 0
             continue
         if ret != 0:
-            prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {_rc_hex(ret)}\n\n")
+            prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {rc_text(ret, printf=True)}\n\n")
             if ret in _CERT_ERRORS:
                 prog.printf(_verify_info(ctx.verify_result) + "\n")
             continue
@@ -110,7 +110,7 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
                     prog.printf(" connection was closed gracefully\n")
                     closed_by_peer = True
                     break
-                prog.printf(f" mbedtls_ssl_read returned {_rc_hex(ret)}\n")
+                prog.printf(f" mbedtls_ssl_read returned {rc_text(ret, printf=True)}\n")
                 break
             text = bytes(buf[:ret]).split(b"\0", 1)[0].decode("latin-1")
             prog.printf(f" {ret} bytes read\n\n{text}")
@@ -181,7 +181,7 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
     prog.printf("  . Performing the SSL/TLS handshake...")
     ret = yield from io.call(ctx.handshake)
     if ret != 0:
-        prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {_rc_hex(ret)}\n")
+        prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {rc_text(ret, printf=True)}\n")
         if ret in _CERT_ERRORS:
             prog.printf("    Unable to verify the server's certificate.\n")
             prog.printf(_verify_info(ctx.verify_result) + "\n")
@@ -195,7 +195,7 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
         saved = Session()
         rc = ctx.get_session(saved)
         if rc:
-            prog.printf(f" failed\n  ! mbedtls_ssl_get_session returned {_rc_hex(rc)}\n\n")
+            prog.printf(f" failed\n  ! mbedtls_ssl_get_session returned {rc_text(rc, printf=True)}\n\n")
             return finish(rc)
         try:
             if o["reco_mode"] == 1:
@@ -254,7 +254,7 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
                 ret = 0
                 close = True
             else:
-                prog.printf(f" mbedtls_ssl_read returned {_rc_hex(ret)}\n")
+                prog.printf(f" mbedtls_ssl_read returned {rc_text(ret, printf=True)}\n")
                 return finish(ret)
         if not close:
             text = bytes(buf[:ret]).split(b"\0", 1)[0].decode("latin-1")
@@ -266,7 +266,7 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
                 ctx.session_reset()
                 ret = yield from io.call(ctx.handshake)
                 if ret != 0:
-                    prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {_rc_hex(ret)}\n\n")
+                    prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {rc_text(ret, printf=True)}\n\n")
                     return finish(ret)
                 prog.printf(" ok\n")
                 continue
@@ -299,7 +299,7 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
         assert session is not None
         rc = ctx.set_session(session)
         if rc:
-            prog.printf(f" failed\n  ! mbedtls_ssl_set_session returned {_rc_hex(rc)}\n\n")
+            prog.printf(f" failed\n  ! mbedtls_ssl_set_session returned {rc_text(rc, printf=True)}\n\n")
             return finish(rc)
         if o["reco_server_name"]:
             ctx.set_hostname(o["reco_server_name"])
@@ -308,7 +308,7 @@ def client2(world: World, prog: Program, o: dict[str, Any], conf: Config
         io.peer = world.entry_addr
         ret = yield from io.call(ctx.handshake)
         if ret != 0:
-            prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {_rc_hex(ret)}\n\n")
+            prog.printf(f" failed\n  ! mbedtls_ssl_handshake returned {rc_text(ret, printf=True)}\n\n")
             return finish(ret)
         prog.printf(" ok\n")
         # exchanges stays exhausted: one request per reconnection, as in the C code

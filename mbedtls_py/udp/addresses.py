@@ -8,6 +8,8 @@ import ipaddress
 import socket
 from typing import Any
 
+from ..address import addr_str
+
 __all__ = ["is_loopback", "check_host", "resolve", "addr_str", "parse_hostport", "pick_free_udp_port",
            "udp_port_free"]
 
@@ -50,14 +52,6 @@ def resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]
         raise ValueError(f"cannot resolve {host!r}: {exc}") from None
     family, _, _, _, sockaddr = infos[0]
     return family, (str(sockaddr[0]), int(sockaddr[1]))
-
-
-def addr_str(addr: Any) -> str:
-    """``host:port`` (``[host]:port`` for IPv6) of a socket address."""
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(addr)
 
 
 def parse_hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:

@@ -41,18 +41,18 @@ class ServedTransport(DatagramTransport, Protocol):
     """What :func:`serve` needs beyond the server's transport (a
     :class:`UDPTransport`, or a wrapper of one such as a capture)."""
 
-    def wait(self, deadline_ms: float | None, max_wait_ms: float = 1000.0) -> bool: ...  # noqa: D102
+    def wait(self, deadline_ms: float | None, max_wait_ms: float = 1000.0) -> bool: ...
 
-    def discard_from(self, peer: Any) -> list[bytes]: ...  # noqa: D102
+    def discard_from(self, peer: Any) -> list[bytes]: ...
 
 
 @runtime_checkable
 class PerClientSockets(Protocol):
     """The sample's per-client sockets (:class:`~mbedtls_py.udp.sample_sockets.SampleSockets`)."""
 
-    def accept(self, peer: Any) -> None: ...  # noqa: D102
+    def accept(self, peer: Any) -> None: ...
 
-    def release_from(self) -> list[tuple[bytes, Any]]: ...  # noqa: D102
+    def release_from(self) -> list[tuple[bytes, Any]]: ...
 
 
 

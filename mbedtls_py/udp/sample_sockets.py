@@ -12,9 +12,9 @@ socket and the next handshake.
 
 :class:`SampleSockets` does exactly that with real sockets, so which
 datagram dies and which survives is decided by the kernel and the timing, as
-with the native sample (the older emulation in :func:`mbedtls_py.udp.transport.serve`
-decided it at the Python reset event instead, which biased the outcome).
-:func:`mbedtls_py.udp.transport.serve` calls :meth:`accept` on the server's ``accept``
+with the native sample (emulating it at the Python reset event instead
+would bias the outcome).
+:func:`mbedtls_py.udp.loop.serve` calls :meth:`accept` on the server's ``accept``
 event and :meth:`release` when the connection ends (``reset``, ``ignored``).
 
 Datagrams still queued on the connected socket when it is closed are read

@@ -193,7 +193,7 @@ def build_variant(version: str | None = None, *, source: Path | None = None,
         except (RuntimeError, OSError) as e:
             raise BuildError(f"building variant {name!r} (Mbed TLS {mbedtls_version}) "
                              f"failed:\n{str(e)[-4000:]}") from None
-        except Exception as e:  # cffi/distutils report compile errors in their own types
+        except Exception as e:  # noqa: BLE001 - cffi/distutils report compile errors in their own types
             raise BuildError(f"building variant {name!r} (Mbed TLS {mbedtls_version}) "
                              f"failed: {type(e).__name__}: {str(e)[-4000:]}") from None
         record = {

@@ -58,19 +58,17 @@ def resolve_command(cmd: list[str], report: Path) -> tuple[list[str], str]:
     return list(cmd), "generic"
 
 
-def _rc_text(rc: int) -> str:
-    return "0" if rc == 0 else f"-0x{-rc:04X}" if rc < 0 else str(rc)
-
-
 def parse_repro(doc: dict[str, Any]) -> Rows:
     """Per scenario and policy: outcome counts and the server's return codes."""
+    from ..errors import rc_text  # here: the matrix itself need not load an extension
+
     groups: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for run in doc.get("runs", []):
         groups[f"{run.get('scenario')} / {run.get('mitigation')}"].append(run)
     rows: Rows = {}
     for label, runs in groups.items():
         outcomes = collections.Counter(str(r.get("outcome")) for r in runs)
-        codes = collections.Counter(_rc_text(int(r.get("server_rc", 0))) for r in runs)
+        codes = collections.Counter(rc_text(int(r.get("server_rc", 0))) for r in runs)
         rows[label] = (" ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
                        + " | rc " + " ".join(f"{k}×{v}" for k, v in sorted(codes.items())))
     if "all_as_promised" in doc:

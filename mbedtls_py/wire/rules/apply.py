@@ -79,10 +79,7 @@ def could_match(rules: Iterable[Rule], src: str, dst: str, index: int, data: byt
     from ``src`` to ``dst``), judged without parsing it: when not,
     :func:`apply` would neither act nor count a match."""
     types: list[bytes] = []
-    for rule in rules:
-        if _may_match(rule.match, src, dst, index, data, cid_len, types):
-            return True
-    return False
+    return any(_may_match(rule.match, src, dst, index, data, cid_len, types) for rule in rules)
 
 
 def apply(rules: Iterable[Rule], src: str, dst: str, index: int, parsed: Datagram | None,

@@ -15,7 +15,7 @@ from .grammar import RuleSyntaxError, _Bad
 from .rule import Rule
 
 _ACTION_VERBS = ("delay", "drop", "duplicate", "corrupt", "replace", "inject", "hold", "truncate")
-_COLON_VERB_RE = re.compile(r":(?=\s*(?:%s)(?:\s|$))" % "|".join(_ACTION_VERBS), re.IGNORECASE)
+_COLON_VERB_RE = re.compile(r":(?=\s*(?:" + "|".join(_ACTION_VERBS) + r")(?:\s|$))", re.IGNORECASE)
 _NAME_PREFIX_RE = re.compile(r"\s*\[(?P<name>[^\[\]:\n]*)\](?=\s)")
 
 

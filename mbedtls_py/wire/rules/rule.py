@@ -38,13 +38,13 @@ class Rule:
             raise TypeError(f"match must be a Match, not {type(self.match).__name__}")
         if not isinstance(self.action, Action):
             raise TypeError(f"action must be an Action, not {type(self.action).__name__}")
-        if self.name is not None:
-            if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name.strip()) \
-                    or self.name != self.name.strip():
-                raise ValueError(
-                    f"bad rule name {self.name!r}: no '[', ']', ':', newlines or "
-                    "leading/trailing spaces"
-                )
+        if self.name is not None and (
+                not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name.strip())
+                or self.name != self.name.strip()):
+            raise ValueError(
+                f"bad rule name {self.name!r}: no '[', ']', ':', newlines or "
+                "leading/trailing spaces"
+            )
 
     def check(
         self,
