@@ -1,6 +1,7 @@
-"""What every part of ``Context`` shares (its mixins in ``queues.py``,
-``keys.py`` and ``raising.py`` read these): the lock, the C pointers, the
-closed check.  Internal."""
+"""Helpers the bindings' classes share: ``as_data`` (bytes-like arguments),
+``c_callback`` (typed ``extern "Python"`` callbacks) and the per-thread queue
+of Python callbacks that C callbacks defer (``defer``, ``pending``,
+``run_deferred``).  Internal."""
 
 from __future__ import annotations
 
@@ -11,10 +12,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ._lib import ffi
-from ._owned import COwner
-from .errors import ClosedError, error_for
 
-__all__ = ["ContextBase", "as_data", "c_callback", "defer", "pending", "run_deferred"]
+__all__ = ["as_data", "c_callback", "defer", "pending", "run_deferred"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -69,40 +68,3 @@ def as_data(data: object, what: str = "data") -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
-
-
-class ContextBase(COwner):
-    """The state of one C connection (``mpy_conn``): set by ``Context.__init__``."""
-
-    _C_FIELDS = ("_lock", "_conn", "_ssl", "_inq", "_outq", "name")
-
-    name: str
-    max_datagram: int
-    _lock: threading.Lock
-    _conn: Any  # mpy_conn *, removed from __dict__ by close()
-    _ssl: Any   # &conn->ssl, None once closed
-    _inq: Any
-    _outq: Any
-    _peek: Any  # const unsigned char **, scratch for peeks
-    _peeked: Any  # the same, as char ** (ffi.unpack makes bytes of a char *)
-    _mtu: int   # what set_mtu set (0: none), as the C connection has it
-
-    def _c(self) -> Any:
-        """The live ``mbedtls_ssl_context *`` (ClosedError after ``close()``)."""
-        if self._ssl is None:
-            raise ClosedError(f"{self.name}: the context is closed")
-        return self._ssl
-
-    def _call(self, fn: Callable[..., int], *args: Any) -> int:
-        """``fn(ssl, *args)`` under the lock, on the live context: the int it
-        returns (then the callbacks it queued, outside the lock)."""
-        with self._lock:
-            rc = int(fn(self._c(), *args))
-        if pending:
-            run_deferred()
-        return rc
-
-    def _raise_for(self, rc: int, call: str) -> None:
-        """The raising forms' rule: the ``MbedTLSError`` for a negative ``rc``, naming ``call``."""
-        if rc < 0:
-            raise error_for(rc, f"{self.name}: {call}")

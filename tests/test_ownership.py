@@ -81,7 +81,7 @@ def test_reinit_keeps_the_key_log_and_forgets_the_mtu() -> None:
     server = Context(sc, clock=client.clock)
     server.set_mtu(server.min_mtu())
     assert client.reinit() == 0 and server.reinit() == 0
-    assert server._mtu == 0
+    assert server._cx.mtu == 0
     sizes: list[int] = []
     server.set_client_transport_id(b"client")
     for _ in range(16):
