@@ -1,7 +1,8 @@
 """``Connection``: the one C connection (``mpy_conn``) behind a ``Context``,
 the lock every call on it holds, and the closed check.  The context's parts
 (``queues.DatagramQueues``, ``timer.Timer``, ``keys.KeyExport``,
-``sessions.SessionCalls``) each hold the same ``Connection``.  Internal."""
+``settings.Settings``, ``sessions.SessionCalls``) each hold the same
+``Connection``.  Internal."""
 
 from __future__ import annotations
 
@@ -15,7 +16,19 @@ from ._owned import COwner
 from .clock import RealClock, VirtualClock
 from .errors import ClosedError, check, error_for
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "state_name"]
+
+_STATE_NAMES: dict[int, str] = {}  # mbedtls_ssl_states names, by value
+
+
+def state_name(value: int) -> str:
+    """The Mbed TLS name of handshake state ``value`` (``CLIENT_HELLO``...)."""
+    name = _STATE_NAMES.get(value)
+    if name is None:  # once per state: servers ask on every datagram
+        c_name = lib.mpy_ssl_state_name(value)
+        name = ffi.string(c_name).decode() if c_name != ffi.NULL else f"UNKNOWN({value})"
+        _STATE_NAMES[value] = name
+    return name
 
 
 class Connection(COwner):
@@ -78,6 +91,15 @@ class Connection(COwner):
         if pending:
             run_deferred()
         return rc
+
+    def negotiated(self, getter: Callable[[Any], Any]) -> str | None:
+        """What the handshake chose (``getter`` returns a C string on the ssl
+        context), or ``None`` before the handshake is over."""
+        with self.lock:
+            ssl = self.c()
+            if not lib.mbedtls_ssl_is_handshake_over(ssl):
+                return None
+            return str(ffi.string(getter(ssl)).decode())
 
     def raise_for(self, rc: int, call: str) -> None:
         """The raising forms' rule: the ``MbedTLSError`` for a negative ``rc``, naming ``call``."""

@@ -1,21 +1,26 @@
 """Helpers the bindings' classes share: ``as_data`` (bytes-like arguments),
-``c_callback`` (typed ``extern "Python"`` callbacks) and the per-thread queue
+``c_callback`` (typed ``extern "Python"`` callbacks), ``forward`` (a class's
+method that is one of its parts'), and the per-thread queue
 of Python callbacks that C callbacks defer (``defer``, ``pending``,
 ``run_deferred``).  Internal."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ._lib import ffi
 
-__all__ = ["as_data", "c_callback", "defer", "pending", "run_deferred"]
+__all__ = ["as_data", "c_callback", "defer", "forward", "pending", "run_deferred"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def c_callback(fn: _F) -> _F:
@@ -68,3 +73,29 @@ def as_data(data: object, what: str = "data") -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
+
+
+def forward(part: str, method: Callable[Concatenate[Any, _P], _R]
+            ) -> Callable[Concatenate[Any, _P], _R]:
+    """A method that calls ``method`` on the part of its object named
+    ``part`` (``Context._queues``, ``Config._options``...), with ``method``'s
+    name, signature and docstring: ``peek = forward("_queues", DatagramQueues.peek)``.
+
+    The method is written out with ``method``'s own parameters, as
+    ``dataclasses`` writes ``__init__``: a forward taking ``*args, **kwargs``
+    costs four times a hand-written one (Python 3.11), and some of these are
+    on the datagram path."""
+    code = method.__code__
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) or not part.isidentifier():
+        raise TypeError(f"cannot forward {method.__qualname__} to {part!r}")
+    names = code.co_varnames[1:code.co_argcount]
+    kwonly = code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+    params = ", ".join(["self", *names, *(["*", *kwonly] if kwonly else [])])
+    args = ", ".join([f"self.{part}", *names, *(f"{k}={k}" for k in kwonly)])
+    namespace: dict[str, Any] = {"method": method}
+    exec(f"def forwarded({params}):\n    return method({args})\n", namespace)  # noqa: S102
+    forwarded = namespace["forwarded"]
+    forwarded.__defaults__ = method.__defaults__
+    forwarded.__kwdefaults__ = method.__kwdefaults__
+    functools.update_wrapper(forwarded, method)
+    return forwarded  # type: ignore[no-any-return]

@@ -4,27 +4,24 @@ The protocol calls return Mbed TLS's int unchanged (an ``Err`` member when
 the code is known): ``assert srv.handshake() == Err.SSL_UNEXPECTED_MESSAGE``.
 Each has a raising form ``do_<name>`` (the rule: ``raising.py``).
 
-A ``Context`` is composed of named parts, all on one ``Connection``
-(``_connection.py``: the C ``mpy_conn`` and its lock): the datagram queues
-(``queues.py``), the timer (``timer.py``), key export (``keys.py``), and
-renegotiation, sessions and serialization (``sessions.py``).  The calls on the
-hot path (handshake, read, write) are written here; the rest forward to
-their part, which holds their docstrings (``_forwarded``).
+A ``Context`` owns named parts on one ``Connection`` (``_connection.py``, the
+C ``mpy_conn`` and its lock): the queues (``queues.py``), the timer
+(``timer.py``), key export (``keys.py``), the settings (``settings.py``),
+reset, sessions and serialization (``sessions.py``).  The handshake and data
+calls are here; the rest forward to their part, which has their docstrings.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
-from ._connection import Connection
-from ._ctxbase import as_data, pending, run_deferred
+from ._connection import Connection, state_name
+from ._ctxbase import as_data, forward, pending, run_deferred
 from ._lib import ffi, lib
 from ._owned import COwner
 from .clock import RealClock, VirtualClock
 from .config import Config
-from .errors import ClosedError, as_err, check, error_for
+from .errors import ClosedError, as_err, error_for
 from .keys import ExportedKeys, KeyExport, KeyLog, _default_keylog, export_keys_to
 from .queues import DatagramQueues
 from .raising import READ_BUF
@@ -36,23 +33,6 @@ __all__ = ["Context", "VirtualClock", "RealClock", "ExportedKeys", "MAX_DATAGRAM
            "export_keys_to", "Session", "reset_after_hello_verify"]
 
 MAX_DATAGRAM: int = lib.MPY_MAX_DATAGRAM
-
-
-_STATE_NAMES: dict[int, str] = {}  # Context.state's names, by value
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _forward(part: str, method: Callable[Concatenate[Any, _P], _R]
-             ) -> Callable[Concatenate[Any, _P], _R]:
-    """``Context``'s method that calls ``method`` on its part ``part`` (an
-    attribute name), with ``method``'s name, signature and docstring."""
-    def forward(self: Any, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        return method(getattr(self, part), *args, **kwargs)
-    functools.update_wrapper(forward, method)
-    forward.__qualname__ = f"Context.{method.__name__}"
-    return forward
 
 
 class Context(COwner):
@@ -74,7 +54,8 @@ class Context(COwner):
     #: form ``do_<name>`` (README: "Return codes and exceptions").
     RAW_CALLS = ("handshake", "handshake_step", "close_notify", "session_reset", "write",
                  "read_into", "check_record", "set_client_transport_id", "set_hostname",
-                 "set_cid") + SessionCalls.RAW_CALLS
+                 "set_cid", "renegotiate", "get_session", "set_session", "context_save",
+                 "context_load", "reinit")
 
     _C_FIELDS = ("_cx", "_queues", "_timer", "_keys", "_sessions", "_settings", "name")
 
@@ -102,7 +83,7 @@ class Context(COwner):
         self._queues = DatagramQueues(cx)
         self._timer = Timer(cx)
         self._keys = KeyExport(cx)
-        self._sessions = SessionCalls(cx, config._conf)
+        self._sessions = SessionCalls(cx, config._conf, self._keys)
         self._settings = Settings(cx)
         self._rbuf: Any = None  # read()'s buffer, allocated on first use (not per idle context)
         self.config = config
@@ -130,12 +111,10 @@ class Context(COwner):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # The hot-path calls below (handshake, write, read_into, move_to, ...) use
-    # lock.acquire()/try/finally and an inline closed check instead of
-    # ``with cx.lock:`` and ``cx.c()``: about half the per-call cost,
-    # which is most of what driving Mbed TLS from Python costs (bench/).
-
     # -- protocol calls: return the int unchanged ------------------------------
+    # The hot ones use lock.acquire()/try/finally and an inline closed check,
+    # not ``with cx.lock:`` and ``cx.c()``: about half the per-call cost, which
+    # is most of what driving Mbed TLS from Python costs (bench/).
 
     def handshake(self) -> int:
         """``mbedtls_ssl_handshake``: 0 when done, else the code (``Err``)."""
@@ -160,36 +139,6 @@ class Context(COwner):
             if cx.mtu:
                 cx.check_mtu()
             rc = lib.mbedtls_ssl_handshake_step(cx.c())
-        if pending:
-            run_deferred()
-        return as_err(rc) if rc else 0
-
-    def close_notify(self) -> int:
-        """``mbedtls_ssl_close_notify``: send the close_notify alert."""
-        cx = self._cx
-        lock = cx.lock
-        lock.acquire()
-        try:
-            ssl = cx.ssl
-            rc = lib.mbedtls_ssl_close_notify(ssl if ssl is not None else cx.c())
-        finally:
-            lock.release()
-        if pending:
-            run_deferred()
-        return as_err(rc) if rc else 0
-
-    def session_reset(self) -> int:
-        """``mbedtls_ssl_session_reset``: forget the connection, keep the
-        context (and its queues) ready for the next one."""
-        cx = self._cx
-        lock = cx.lock
-        lock.acquire()
-        try:
-            ssl = cx.ssl
-            rc = lib.mbedtls_ssl_session_reset(ssl if ssl is not None else cx.c())
-            self._keys.wipe()  # the old connection's secret
-        finally:
-            lock.release()
         if pending:
             run_deferred()
         return as_err(rc) if rc else 0
@@ -250,12 +199,7 @@ class Context(COwner):
             value = lib.mpy_ssl_state(ssl if ssl is not None else cx.c())
         finally:
             lock.release()
-        name = _STATE_NAMES.get(value)
-        if name is None:  # once per state: servers ask on every datagram
-            c_name = lib.mpy_ssl_state_name(value)
-            name = ffi.string(c_name).decode() if c_name != ffi.NULL else f"UNKNOWN({value})"
-            _STATE_NAMES[value] = name
-        return name
+        return state_name(value)
 
     @property
     def handshake_over(self) -> bool:
@@ -265,20 +209,12 @@ class Context(COwner):
     @property
     def version(self) -> str | None:
         """The negotiated protocol version (``DTLSv1.2``), or ``None`` before."""
-        return self._negotiated(lib.mbedtls_ssl_get_version)
+        return self._cx.negotiated(lib.mbedtls_ssl_get_version)
 
     @property
     def ciphersuite(self) -> str | None:
         """The negotiated cipher suite's Mbed TLS name, or ``None`` before."""
-        return self._negotiated(lib.mbedtls_ssl_get_ciphersuite)
-
-    def _negotiated(self, getter: Callable[[Any], Any]) -> str | None:
-        # What the handshake chose (getter returns a C string): None before it is over.
-        with self._cx.lock:
-            ssl = self._cx.c()
-            if not lib.mbedtls_ssl_is_handshake_over(ssl):
-                return None
-            return str(ffi.string(getter(ssl)).decode())
+        return self._cx.negotiated(lib.mbedtls_ssl_get_ciphersuite)
 
     @property
     def verify_result(self) -> int:
@@ -327,14 +263,6 @@ class Context(COwner):
         """``handshake_step``; raises ``MbedTLSError`` on a code."""
         self._cx.raise_for(self.handshake_step(), "handshake_step")
 
-    def do_close_notify(self) -> None:
-        """``close_notify``; raises ``MbedTLSError`` on a code."""
-        self._cx.raise_for(self.close_notify(), "close_notify")
-
-    def do_session_reset(self) -> None:
-        """``session_reset``; raises ``MbedTLSError`` on a code."""
-        self._cx.raise_for(self.session_reset(), "session_reset")
-
     def do_write(self, data: bytes) -> int:
         """``write``: bytes written; raises ``MbedTLSError`` on a code."""
         rc = self.write(data)
@@ -373,19 +301,7 @@ class Context(COwner):
             return data
         raise error_for(rc, f"{self.name}: read")
 
-    # -- the parts: the hot queue calls written out, the rest forwarded --------
-
-    def push(self, datagram: bytes) -> None:
-        """Queue one inbound datagram for Mbed TLS to read."""
-        self._queues.push(datagram)
-
-    def pop(self) -> bytes | None:
-        """Take the next datagram Mbed TLS sent, or ``None``."""
-        return self._queues.take_one()
-
-    def drain(self) -> list[bytes]:
-        """Take every queued outgoing datagram (``[]`` when there is none)."""
-        return self._queues.take(-1)
+    # -- the parts: what the context adds to them, then plain forwards ------
 
     def move_to(self, peer: Context) -> int:
         """Hand the next outgoing datagram to ``peer``'s inbound queue without a
@@ -407,11 +323,6 @@ class Context(COwner):
     def pending_out(self) -> int:
         """Outbound datagrams not yet taken."""
         return self._queues.count(False)
-
-    def timer_deadline(self) -> int | None:
-        """When the DTLS retransmission/read timer expires (in the clock's ms),
-        or ``None`` when no timer is running."""
-        return self._timer.deadline()
 
     def set_clock(self, clock: VirtualClock | RealClock) -> None:
         """Make this context's timer read another clock.  A running timer keeps
@@ -449,34 +360,42 @@ class Context(COwner):
     def keylog(self, keylog: KeyLog | None) -> None:
         self._keys.keylog = keylog
 
-    check_pending = _forward("_settings", Settings.check_pending)
-    check_record = _forward("_settings", Settings.check_record)
-    set_client_transport_id = _forward("_settings", Settings.set_client_transport_id)
-    set_hostname = _forward("_settings", Settings.set_hostname)
-    set_mtu = _forward("_settings", Settings.set_mtu)
-    min_mtu = _forward("_settings", Settings.min_mtu)
-    set_datagram_packing = _forward("_settings", Settings.set_datagram_packing)
-    set_cid = _forward("_settings", Settings.set_cid)
-    peer_cid = _forward("_settings", Settings.peer_cid)
-    do_check_record = _forward("_settings", Settings.do_check_record)
-    do_set_client_transport_id = _forward("_settings", Settings.do_set_client_transport_id)
-    do_set_hostname = _forward("_settings", Settings.do_set_hostname)
-    do_set_cid = _forward("_settings", Settings.do_set_cid)
-    peek = _forward("_queues", DatagramQueues.peek)
-    counters = _forward("_queues", DatagramQueues.counters)
-    last_datagram = _forward("_queues", DatagramQueues.last_datagram)
-    clear_queues = _forward("_queues", DatagramQueues.clear_queues)
-    timer_state = _forward("_timer", Timer.timer_state)
-    exported_keys = _forward("_keys", KeyExport.exported_keys)
-    renegotiate = _forward("_sessions", SessionCalls.renegotiate)
-    do_renegotiate = _forward("_sessions", SessionCalls.do_renegotiate)
-    get_session = _forward("_sessions", SessionCalls.get_session)
-    do_get_session = _forward("_sessions", SessionCalls.do_get_session)
-    set_session = _forward("_sessions", SessionCalls.set_session)
-    do_set_session = _forward("_sessions", SessionCalls.do_set_session)
-    context_save = _forward("_sessions", SessionCalls.context_save)
-    do_context_save = _forward("_sessions", SessionCalls.do_context_save)
-    context_load = _forward("_sessions", SessionCalls.context_load)
-    do_context_load = _forward("_sessions", SessionCalls.do_context_load)
-    reinit = _forward("_sessions", SessionCalls.reinit)
-    do_reinit = _forward("_sessions", SessionCalls.do_reinit)
+    push = forward("_queues", DatagramQueues.push)
+    pop = forward("_queues", DatagramQueues.pop)
+    peek = forward("_queues", DatagramQueues.peek)
+    drain = forward("_queues", DatagramQueues.drain)
+    counters = forward("_queues", DatagramQueues.counters)
+    last_datagram = forward("_queues", DatagramQueues.last_datagram)
+    clear_queues = forward("_queues", DatagramQueues.clear_queues)
+    timer_deadline = forward("_timer", Timer.timer_deadline)
+    timer_state = forward("_timer", Timer.timer_state)
+    exported_keys = forward("_keys", KeyExport.exported_keys)
+    check_pending = forward("_settings", Settings.check_pending)
+    check_record = forward("_settings", Settings.check_record)
+    do_check_record = forward("_settings", Settings.do_check_record)
+    set_client_transport_id = forward("_settings", Settings.set_client_transport_id)
+    do_set_client_transport_id = forward("_settings", Settings.do_set_client_transport_id)
+    set_hostname = forward("_settings", Settings.set_hostname)
+    do_set_hostname = forward("_settings", Settings.do_set_hostname)
+    set_mtu = forward("_settings", Settings.set_mtu)
+    min_mtu = forward("_settings", Settings.min_mtu)
+    set_datagram_packing = forward("_settings", Settings.set_datagram_packing)
+    set_cid = forward("_settings", Settings.set_cid)
+    do_set_cid = forward("_settings", Settings.do_set_cid)
+    peer_cid = forward("_settings", Settings.peer_cid)
+    close_notify = forward("_sessions", SessionCalls.close_notify)
+    do_close_notify = forward("_sessions", SessionCalls.do_close_notify)
+    session_reset = forward("_sessions", SessionCalls.session_reset)
+    do_session_reset = forward("_sessions", SessionCalls.do_session_reset)
+    renegotiate = forward("_sessions", SessionCalls.renegotiate)
+    do_renegotiate = forward("_sessions", SessionCalls.do_renegotiate)
+    get_session = forward("_sessions", SessionCalls.get_session)
+    do_get_session = forward("_sessions", SessionCalls.do_get_session)
+    set_session = forward("_sessions", SessionCalls.set_session)
+    do_set_session = forward("_sessions", SessionCalls.do_set_session)
+    context_save = forward("_sessions", SessionCalls.context_save)
+    do_context_save = forward("_sessions", SessionCalls.do_context_save)
+    context_load = forward("_sessions", SessionCalls.context_load)
+    do_context_load = forward("_sessions", SessionCalls.do_context_load)
+    reinit = forward("_sessions", SessionCalls.reinit)
+    do_reinit = forward("_sessions", SessionCalls.do_reinit)

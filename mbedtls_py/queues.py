@@ -24,7 +24,7 @@ class DatagramQueues:
         self._cx = connection
 
     def push(self, datagram: bytes) -> None:
-        """Queue one inbound datagram (``Context.push``)."""
+        """Queue one inbound datagram for Mbed TLS to read."""
         if type(datagram) is not bytes:
             datagram = as_data(datagram, "datagram")
         # acquire/release and an inline closed check: the hot-path pattern of
@@ -71,10 +71,14 @@ class DatagramQueues:
             lock.release()
         return out
 
-    def take_one(self) -> bytes | None:
-        """The next outgoing datagram, taken; or ``None``."""
+    def pop(self) -> bytes | None:
+        """Take the next datagram Mbed TLS sent, or ``None``."""
         taken = self.take(1)
         return taken[0] if taken else None
+
+    def drain(self) -> list[bytes]:
+        """Take every queued outgoing datagram (``[]`` when there is none)."""
+        return self.take(-1)
 
     def peek(self) -> bytes | None:
         """The next outgoing datagram, left in the queue; or ``None``."""

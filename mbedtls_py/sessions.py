@@ -1,6 +1,7 @@
-"""Sessions and what outlives a connection: ``Session`` (saved, loaded,
-resumed), and ``SessionCalls``, the part of a ``Context`` for renegotiation,
-sessions, context serialization and re-init."""
+"""Sessions and a connection's life after its handshake: ``Session`` (saved,
+loaded, resumed), and ``SessionCalls``, the part of a ``Context`` for
+close_notify, session reset, renegotiation, sessions, context serialization
+and re-init."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 from ._connection import Connection
 from ._ctxbase import as_data, pending, run_deferred
 from ._lib import ffi, lib
+from .keys import KeyExport
 from ._owned import COwner
 from .errors import as_err, check
 
@@ -66,9 +68,9 @@ def reset_after_hello_verify(server: _Resettable, transport_id: bytes) -> int:
 
 
 class SessionCalls:
-    """Renegotiation, sessions, serialization and re-init of one connection
-    set up on ``conf`` (a config's ``mbedtls_ssl_config *``); ``Context``
-    forwards these methods here.
+    """close_notify, reset, renegotiation, sessions, serialization and re-init
+    of one connection set up on ``conf`` (its config's ``mbedtls_ssl_config
+    *``); ``Context`` forwards these methods here.
 
     They follow the bindings' rule (README "Return codes and exceptions"):
     the plain name returns Mbed TLS's int unchanged (an ``Err`` member where
@@ -76,15 +78,55 @@ class SessionCalls:
     arguments and raises the matching ``MbedTLSError``.
     """
 
-    #: These raw calls; ``Context.RAW_CALLS`` includes them.
-    RAW_CALLS: ClassVar[tuple[str, ...]] = ("renegotiate", "get_session", "set_session",
-                                            "context_save", "context_load", "reinit")
+    #: These raw calls (``Context.RAW_CALLS`` has them too).
+    RAW_CALLS: ClassVar[tuple[str, ...]] = ("close_notify", "session_reset", "renegotiate",
+                                            "get_session", "set_session", "context_save",
+                                            "context_load", "reinit")
 
-    __slots__ = ("_cx", "_conf")
+    __slots__ = ("_cx", "_conf", "_keys")
 
-    def __init__(self, connection: Connection, conf: Any) -> None:
+    def __init__(self, connection: Connection, conf: Any, keys: KeyExport) -> None:
         self._cx = connection
         self._conf = conf
+        self._keys = keys  # session_reset wipes the old connection's secret
+
+    def close_notify(self) -> int:
+        """``mbedtls_ssl_close_notify``: send the close_notify alert."""
+        cx = self._cx
+        lock = cx.lock
+        lock.acquire()
+        try:
+            ssl = cx.ssl
+            rc = lib.mbedtls_ssl_close_notify(ssl if ssl is not None else cx.c())
+        finally:
+            lock.release()
+        if pending:
+            run_deferred()
+        return as_err(rc) if rc else 0
+
+    def session_reset(self) -> int:
+        """``mbedtls_ssl_session_reset``: forget the connection, keep the
+        context (and its queues) ready for the next one."""
+        cx = self._cx
+        lock = cx.lock
+        lock.acquire()
+        try:
+            ssl = cx.ssl
+            rc = lib.mbedtls_ssl_session_reset(ssl if ssl is not None else cx.c())
+            self._keys.wipe()  # the old connection's secret
+        finally:
+            lock.release()
+        if pending:
+            run_deferred()
+        return as_err(rc) if rc else 0
+
+    def do_close_notify(self) -> None:
+        """``close_notify``; raises ``MbedTLSError`` on a code."""
+        self._cx.raise_for(self.close_notify(), "close_notify")
+
+    def do_session_reset(self) -> None:
+        """``session_reset``; raises ``MbedTLSError`` on a code."""
+        self._cx.raise_for(self.session_reset(), "session_reset")
 
     def renegotiate(self) -> int:
         """``mbedtls_ssl_renegotiate``: 0 when done, else the code (``Err``)."""

@@ -19,8 +19,9 @@ class Timer:
     def __init__(self, connection: Connection) -> None:
         self._cx = connection
 
-    def deadline(self) -> int | None:
-        """``Context.timer_deadline``: in the clock's ms, or ``None``."""
+    def timer_deadline(self) -> int | None:
+        """When the DTLS retransmission/read timer expires (in the clock's ms),
+        or ``None`` when no timer is running."""
         cx = self._cx
         lock = cx.lock
         lock.acquire()

@@ -45,7 +45,7 @@ def test_c_owning_objects_refuse_copies(how: str) -> None:
     fns: dict[str, Callable[[Any], object]] = {"copy": copy.copy, "deepcopy": copy.deepcopy,
                                                "pickle": pickle.dumps}
     fn = fns[how]
-    for name, obj in _owners().items():
+    for obj in _owners().values():
         with pytest.raises(TypeError, match="cannot be copied or pickled"):
             fn(obj)
 

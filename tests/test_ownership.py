@@ -64,11 +64,11 @@ def test_repeated_setters_do_not_grow_what_a_config_keeps() -> None:
             conf.set_sni([("localhost", chain, key, ca, None, "none")])
 
     every_setter()
-    held, kept = lib.mpy_conf_held(conf._owner), len(conf._keep)
+    held, kept = lib.mpy_conf_held(conf._owner), len(conf._options._keep)
     for _ in range(50):
         every_setter()
     gc.collect()
-    assert (lib.mpy_conf_held(conf._owner), len(conf._keep)) == (held, kept)
+    assert (lib.mpy_conf_held(conf._owner), len(conf._options._keep)) == (held, kept)
     assert lib.mpy_ref_count(ca._crt) == 2  # the wrapper's reference and the config's
 
 

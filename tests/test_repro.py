@@ -5,7 +5,6 @@ import concurrent.futures
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

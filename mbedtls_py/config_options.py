@@ -1,18 +1,19 @@
-"""Config methods the ssl-opt runner needs: renegotiation,
-MFL, EtM/EMS, session tickets and cache, SHA-1 for upstream's test
-certificates, SNI, Mbed TLS's default cookie callbacks.  A mixin of
-``Config`` so they live apart from the original class body."""
+"""``ProtocolOptions``, the part of a ``Config`` for the options upstream's
+test programs (``ssl_server2``, ``ssl_client2``) set beyond a plain DTLS
+config: renegotiation, MFL, EtM/EMS, session tickets and cache, SHA-1 for
+upstream's test certificates, SNI."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from ._lib import ffi, lib
-from .errors import as_err, check, error_for
+from ._confhandle import ConfHandle
+from .errors import as_err, check
 from .rng import Rng
 from .x509 import CertificateChain, PrivateKey
 
-__all__ = ["DtlsConfigExtras"]
+__all__ = ["ProtocolOptions"]
 
 AuthMode = Literal["none", "optional", "required"]
 _AUTHMODES = {"none": lib.MBEDTLS_SSL_VERIFY_NONE, "optional": lib.MBEDTLS_SSL_VERIFY_OPTIONAL,
@@ -20,8 +21,8 @@ _AUTHMODES = {"none": lib.MBEDTLS_SSL_VERIFY_NONE, "optional": lib.MBEDTLS_SSL_V
 _MFL_CODES = {0: 0, 512: 1, 1024: 2, 2048: 3, 4096: 4}
 
 
-class DtlsConfigExtras:
-    """The methods; ``Config`` provides the attributes below.
+class ProtocolOptions:
+    """These options of one C config; ``Config`` forwards its methods here.
 
     They follow the bindings' rule (README "Return codes and exceptions"):
     a setter over a call that can fail returns its int unchanged (an ``Err``
@@ -29,27 +30,20 @@ class DtlsConfigExtras:
     arguments; setters over calls that cannot fail return ``None``.
     """
 
-    #: This mixin's raw calls; ``Config.RAW_CALLS`` includes them.
+    #: These raw calls; ``Config.RAW_CALLS`` includes them.
     RAW_CALLS: ClassVar[tuple[str, ...]] = ("set_max_frag_len", "set_session_tickets")
 
-    _conf: Any
-    _owner: Any
-    _keep: dict[str, Any]
-    _cookie: Any
-    rng: Rng
-    endpoint: str
-    name: str
+    __slots__ = ("_h", "_conf", "_keep")
 
-    def _check_server(self, what: str) -> None:
-        if self.endpoint != "server":
-            raise ValueError(f"{what} applies to a server config only")
-
-    if TYPE_CHECKING:
-        def _hold(self, ref: Any) -> None: ...  # Config's: the C config retains ref
-
-    def _raise_for(self, rc: int, call: str) -> None:
-        if rc < 0:
-            raise error_for(rc, f"{self.name}: {call}")
+    def __init__(self, handle: ConfHandle) -> None:
+        self._h = handle
+        self._conf = handle.conf
+        # Python-allocated objects that Mbed TLS reads only during handshakes
+        # (which need a live Context and so the Config), one entry per
+        # feature: a setter called again replaces its entry, so nothing
+        # grows.  Reference-counted C objects are held by the C config
+        # instead (ConfHandle.hold).
+        self._keep: dict[str, Any] = {}
 
     def set_renegotiation(self, enabled: bool) -> None:
         """``mbedtls_ssl_conf_renegotiation``: allow renegotiation (off by default)."""
@@ -81,7 +75,7 @@ class DtlsConfigExtras:
 
     def do_set_max_frag_len(self, size: int) -> None:
         """``set_max_frag_len``; raises ``MbedTLSError`` on a code."""
-        self._raise_for(self.set_max_frag_len(size), "set_max_frag_len")
+        self._h.raise_for(self.set_max_frag_len(size), "set_max_frag_len")
 
     def set_encrypt_then_mac(self, enabled: bool) -> None:
         """``mbedtls_ssl_conf_encrypt_then_mac`` (on by default)."""
@@ -91,19 +85,15 @@ class DtlsConfigExtras:
         """``mbedtls_ssl_conf_extended_master_secret`` (on by default)."""
         lib.mbedtls_ssl_conf_extended_master_secret(self._conf, bytes([1 if enabled else 0]))
 
-    def set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> int:
-        """Session tickets: a client asks for them (``mbedtls_ssl_conf_session_tickets``);
-        a server issues them with a real ``mbedtls_ssl_ticket`` context keyed
-        from this config's RNG (AES-256-GCM, ``lifetime_s``).  Returns the
-        code of ``mbedtls_ssl_ticket_setup`` (0 on a client, when off, or when
-        set up; on a code the server issues no tickets)."""
+    def set_session_tickets(self, enabled: bool, lifetime_s: int, rng: Rng) -> int:
+        """``Config.set_session_tickets``, the ticket keys from ``rng`` (the config's)."""
         if isinstance(lifetime_s, bool) or not isinstance(lifetime_s, int) \
                 or not 0 <= lifetime_s <= 0xFFFFFFFF:
             raise ValueError("ticket lifetime must be an int 0 .. 2**32-1 seconds")
         lib.mbedtls_ssl_conf_session_tickets(
             self._conf, lib.MBEDTLS_SSL_SESSION_TICKETS_ENABLED if enabled
             else lib.MBEDTLS_SSL_SESSION_TICKETS_DISABLED)
-        if self.endpoint != "server":
+        if self._h.endpoint != "server":
             return 0
         lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
         self._keep.pop("session_tickets", None)  # the config no longer points at it
@@ -111,22 +101,18 @@ class DtlsConfigExtras:
             return 0
         ticket = ffi.gc(ffi.new("mbedtls_ssl_ticket_context *"), lib.mbedtls_ssl_ticket_free)
         lib.mbedtls_ssl_ticket_init(ticket)
-        rc: int = lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s)
+        rc: int = lib.mpy_ticket_setup(ticket, rng._ptr, lifetime_s)
         if rc:
             return as_err(rc)
-        self._keep["session_tickets"] = (ticket, self.rng)  # the ticket keys come from rng
+        self._keep["session_tickets"] = (ticket, rng)  # the ticket keys come from rng
         lib.mpy_conf_session_tickets_cb(self._conf, ticket)
         return 0
-
-    def do_set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> None:
-        """``set_session_tickets``; raises ``MbedTLSError`` on a code."""
-        self._raise_for(self.set_session_tickets(enabled, lifetime_s), "set_session_tickets")
 
     def set_session_cache(self, max_entries: int | None = None,
                           timeout_s: int | None = None) -> None:
         """A server-side session cache (``mbedtls_ssl_cache``); ``None`` keeps
         Mbed TLS's defaults (50 entries, 86400 s)."""
-        self._check_server("a session cache")
+        self._h.check_server("a session cache")
         cache = ffi.gc(ffi.new("mbedtls_ssl_cache_context *"), lib.mbedtls_ssl_cache_free)
         lib.mbedtls_ssl_cache_init(cache)
         if max_entries is not None:
@@ -139,14 +125,7 @@ class DtlsConfigExtras:
     def allow_sha1(self) -> None:
         """Accept SHA-1 in certificates and signatures, as upstream's test
         programs do with ``allow_sha1=1``."""
-        lib.mpy_conf_allow_sha1(self._owner)
-
-    def set_library_default_cookies(self) -> None:
-        """Put back Mbed TLS's own default cookie callbacks, which fail every
-        check (what a server that never chose gets; ssl_server2 cookies=-1)."""
-        self._check_server("cookies")
-        self._cookie = None
-        lib.mpy_conf_cookies_library_default(self._conf)
+        lib.mpy_conf_allow_sha1(self._h.owner)
 
     def set_sni(self, entries: list[tuple[str, CertificateChain, PrivateKey,
                                                   CertificateChain | None, bytes | None,
@@ -156,7 +135,7 @@ class DtlsConfigExtras:
         None)`` a client asking for ``name`` gets that certificate, CA chain
         and authmode; an unknown name fails the handshake.  Later entries are
         matched first, as in ssl_server2.  ``[]`` turns SNI off."""
-        self._check_server("SNI")
+        self._h.check_server("SNI")
         from .features import require
 
         require("SNI", "SNI (the certificate callback, Mbed TLS 3.x)")
@@ -194,6 +173,6 @@ class DtlsConfigExtras:
             head = e
             new_entries.append(e)
             for ref in (chain._crt, key._pk, ca._crt if ca is not None else ffi.NULL):
-                self._hold(ref)
+                self._h.hold(ref)
         lib.mpy_conf_sni(self._conf, head)
         self._keep["sni"] = new_entries

@@ -1,0 +1,46 @@
+"""``ConfHandle``: a C config (``mpy_conf``) as the parts of a ``Config``
+see it.  Internal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._lib import ffi, lib
+from ._owned import COwner
+from .errors import error_for
+
+__all__ = ["ConfHandle"]
+
+
+class ConfHandle(COwner):
+    """A new reference-counted ``mpy_conf``: ``owner`` (the C struct, released
+    by the garbage collector), ``conf`` (its ``mbedtls_ssl_config *``), and the
+    ``endpoint`` and ``name`` of the ``Config`` it belongs to."""
+
+    _C_FIELDS = ("owner", "conf", "name")
+
+    def __init__(self, endpoint: str, name: str) -> None:
+        owner = lib.mpy_conf_new()
+        if owner == ffi.NULL:
+            raise MemoryError("could not allocate a DTLS config")
+        self.owner: Any = ffi.gc(owner, lib.mpy_ref_release)
+        self.conf: Any = ffi.addressof(self.owner, "conf")
+        self.endpoint = endpoint
+        self.name = name
+        lib.mpy_conf_set_name(owner, name.encode("utf-8", "replace").replace(b"\0", b"?"))
+
+    def hold(self, ref: Any) -> None:
+        """Have the C config retain ``ref`` (a reference-counted C object) until
+        it is freed: never earlier, a context may still use an older object."""
+        if lib.mpy_conf_hold(self.owner, ref) != 0:
+            raise MemoryError("out of memory")
+
+    def check_server(self, what: str) -> None:
+        """A ``ValueError`` unless this is a server config (``what`` is for servers)."""
+        if self.endpoint != "server":
+            raise ValueError(f"{what} applies to a server config only")
+
+    def raise_for(self, rc: int, call: str) -> None:
+        """The raising forms' rule: the ``MbedTLSError`` for a negative ``rc``, naming ``call``."""
+        if rc < 0:
+            raise error_for(rc, f"{self.name}: {call}")
