@@ -6,18 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from ._lib import ffi, lib
-from ._owned import COwner
 from .errors import error_for
 
 __all__ = ["ConfHandle"]
 
 
-class ConfHandle(COwner):
+class ConfHandle:
     """A new reference-counted ``mpy_conf``: ``owner`` (the C struct, released
     by the garbage collector), ``conf`` (its ``mbedtls_ssl_config *``), and the
     ``endpoint`` and ``name`` of the ``Config`` it belongs to."""
 
-    _C_FIELDS = ("owner", "conf", "name")
+    __slots__ = ("owner", "conf", "endpoint", "name")  # not a COwner: only Config makes one
 
     def __init__(self, endpoint: str, name: str) -> None:
         owner = lib.mpy_conf_new()

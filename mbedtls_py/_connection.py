@@ -12,26 +12,25 @@ from typing import Any
 
 from ._ctxbase import pending, run_deferred
 from ._lib import ffi, lib
-from ._owned import COwner
 from .clock import RealClock, VirtualClock
 from .errors import ClosedError, check, error_for
 
-__all__ = ["Connection", "state_name"]
+__all__ = ["Connection", "STATE_NAMES", "state_name"]
 
-_STATE_NAMES: dict[int, str] = {}  # mbedtls_ssl_states names, by value
+STATE_NAMES: dict[int, str] = {}  # mbedtls_ssl_states names by value, as state_name found them
 
 
 def state_name(value: int) -> str:
     """The Mbed TLS name of handshake state ``value`` (``CLIENT_HELLO``...)."""
-    name = _STATE_NAMES.get(value)
+    name = STATE_NAMES.get(value)
     if name is None:  # once per state: servers ask on every datagram
         c_name = lib.mpy_ssl_state_name(value)
         name = ffi.string(c_name).decode() if c_name != ffi.NULL else f"UNKNOWN({value})"
-        _STATE_NAMES[value] = name
+        STATE_NAMES[value] = name
     return name
 
 
-class Connection(COwner):
+class Connection:
     """An ``mpy_conn``: the ``mbedtls_ssl_context`` with its two datagram
     queues, timer and key slot, set up on ``conf_owner`` (a config's C owner)
     and reading ``clock``.
@@ -41,7 +40,10 @@ class Connection(COwner):
     ``None`` once closed); ``peek``/``peeked`` (scratch for peeks);
     ``mtu`` (what ``set_mtu`` set, 0: none, as the C connection has it)."""
 
-    _C_FIELDS = ("lock", "conn", "ssl", "inq", "outq", "name")
+    # Slots: made with every Context (three per simulated race) and read on
+    # every call.  Not a COwner: only Context makes one, in its __init__.
+    __slots__ = ("lock", "conn", "ssl", "inq", "outq", "peek", "peeked", "name", "max_datagram",
+                 "mtu")
 
     def __init__(self, conf_owner: Any, clock: VirtualClock | RealClock, *, max_queue: int,
                  max_datagram: int, name: str) -> None:

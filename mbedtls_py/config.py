@@ -7,14 +7,13 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from ._ctxbase import c_callback, defer
+from ._confhandle import ConfHandle
+from ._ctxbase import c_callback, defer, forward
 from ._lib import ffi, lib
 from ._owned import COwner
-from .errors import as_err, check, error_name
-from ._confhandle import ConfHandle
-from ._ctxbase import forward
 from .ciphersuites import available_ciphersuites, ciphersuite_id, ciphersuite_name, int_in
 from .config_options import ProtocolOptions
+from .errors import as_err, check, error_name
 from .rng import Rng
 from .x509 import CertificateChain, PrivateKey, check_pair
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._connection import Connection, state_name
+from ._connection import STATE_NAMES, Connection, state_name
 from ._ctxbase import as_data, forward, pending, run_deferred
 from ._lib import ffi, lib
 from ._owned import COwner
@@ -199,7 +199,7 @@ class Context(COwner):
             value = lib.mpy_ssl_state(ssl if ssl is not None else cx.c())
         finally:
             lock.release()
-        return state_name(value)
+        return STATE_NAMES.get(value) or state_name(value)  # servers ask on every datagram
 
     @property
     def handshake_over(self) -> bool:
