@@ -98,4 +98,9 @@ def forward(part: str, method: Callable[Concatenate[Any, _P], _R]
     forwarded.__defaults__ = method.__defaults__
     forwarded.__kwdefaults__ = method.__kwdefaults__
     functools.update_wrapper(forwarded, method)
+    # Named after the class whose body calls forward (its namespace has
+    # __qualname__), so a bad call reads "Context.push() missing ...".
+    owner = sys._getframe(1).f_locals.get("__qualname__")
+    if isinstance(owner, str):
+        forwarded.__qualname__ = f"{owner}.{method.__name__}"
     return forwarded  # type: ignore[no-any-return]
