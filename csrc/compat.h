@@ -44,7 +44,7 @@
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03020000
 /* The glue's SNI (csrc/conf_glue.c) is built on the 3.x certificate
- * callback, per-context user data and mbedtls_ssl_get_hs_sni. */
+ * callback and mbedtls_ssl_get_hs_sni. */
 #define MPY_HAS_SNI 1
 #else
 #define MPY_HAS_SNI 0
@@ -99,11 +99,9 @@ static inline int mpy_compat_pk_check_pair(const mbedtls_pk_context *pub,
 }
 #define mbedtls_pk_check_pair mpy_compat_pk_check_pair
 
-/* 2.x: per-context user data, the certificate callback and the handshake's
- * SNI do not exist; with MPY_HAS_SNI 0 the Python layer never installs the
- * glue's SNI callbacks, these only let the glue compile. */
-#define mbedtls_ssl_set_user_data_p(ssl, p) ((void) (ssl), (void) (p))
-#define mbedtls_ssl_get_user_data_p(ssl) ((void) (ssl), (void *) NULL)
+/* 2.x: the certificate callback and the handshake's SNI do not exist; with
+ * MPY_HAS_SNI 0 the Python layer never installs the glue's SNI callbacks,
+ * these only let the glue compile. */
 #define mbedtls_ssl_conf_cert_cb(conf, cb) ((void) (conf), (void) (cb))
 #define mbedtls_ssl_get_hs_sni(ssl, len) ((void) (ssl), *(len) = 0, (const unsigned char *) NULL)
 #define MBEDTLS_ERR_SSL_DECODE_ERROR MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO

@@ -16,6 +16,92 @@
 #include "conf_glue.h"
 #include "compat.h"
 
+/* ---- owned objects (see glue.h: mpy_ref_new, mpy_conf_hold) ---------- */
+
+static void cache_dtor(void *payload)
+{
+    mbedtls_ssl_cache_free(payload);
+}
+
+mbedtls_ssl_cache_context *mpy_cache_new(void)
+{
+    mbedtls_ssl_cache_context *cache = mpy_ref_new(sizeof(*cache), cache_dtor);
+    if (cache != NULL) {
+        mbedtls_ssl_cache_init(cache);
+    }
+    return cache;
+}
+
+/* A ticket context and the RNG it draws its keys from (it rotates them). */
+typedef struct {
+    mbedtls_ssl_ticket_context ticket;      /* first: the payload is a ticket context */
+    mpy_rng *rng;
+} mpy_ticket;
+
+static void ticket_dtor(void *payload)
+{
+    mpy_ticket *t = payload;
+    mbedtls_ssl_ticket_free(&t->ticket);
+    mpy_ref_release(t->rng);
+}
+
+mbedtls_ssl_ticket_context *mpy_ticket_new(void)
+{
+    mpy_ticket *t = mpy_ref_new(sizeof(*t), ticket_dtor);
+    if (t != NULL) {
+        mbedtls_ssl_ticket_init(&t->ticket);
+    }
+    return t != NULL ? &t->ticket : NULL;
+}
+
+static void crl_dtor(void *payload)
+{
+    mbedtls_x509_crl_free(payload);
+}
+
+mbedtls_x509_crl *mpy_crl_new(void)
+{
+    mbedtls_x509_crl *crl = mpy_ref_new(sizeof(*crl), crl_dtor);
+    if (crl != NULL) {
+        mbedtls_x509_crl_init(crl);
+    }
+    return crl;
+}
+
+static void sni_entry_dtor(void *payload)
+{
+    mpy_sni_entry *e = payload;
+    mpy_ref_release(e->cert);
+    mpy_ref_release(e->key);
+    mpy_ref_release(e->ca);
+    mpy_ref_release(e->crl);
+    mpy_ref_release(e->next);
+}
+
+mpy_sni_entry *mpy_sni_entry_new(const char *name, mbedtls_x509_crt *cert,
+                                 mbedtls_pk_context *key, mbedtls_x509_crt *ca,
+                                 mbedtls_x509_crl *crl, int authmode, mpy_sni_entry *next)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= sizeof(((mpy_sni_entry *) NULL)->name)) {
+        return NULL;
+    }
+    mpy_sni_entry *e = mpy_ref_new(sizeof(*e), sni_entry_dtor);
+    if (e == NULL) {
+        return NULL;
+    }
+    memcpy(e->name, name, n + 1);
+    e->cert = mpy_ref_retain(cert);
+    e->key = mpy_ref_retain(key);
+    e->ca = mpy_ref_retain(ca);
+    e->crl = mpy_ref_retain(crl);
+    e->authmode = authmode;
+    e->next = mpy_ref_retain(next);
+    return e;
+}
+
+/* ---- wiring ------------------------------------------------------------ */
+
 void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context *cache)
 {
     if (cache != NULL) {
@@ -27,6 +113,9 @@ void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context 
 
 int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t lifetime_s)
 {
+    mpy_ticket *t = (mpy_ticket *) ticket;  /* from mpy_ticket_new */
+    mpy_ref_release(t->rng);
+    t->rng = mpy_ref_retain(rng);
 #if MPY_MBEDTLS_4
     (void) rng;   /* 4.x: the ticket key comes from the PSA RNG (the thread's stream) */
     return mbedtls_ssl_ticket_setup(ticket, PSA_ALG_GCM, PSA_KEY_TYPE_AES, 256, lifetime_s);
@@ -101,33 +190,39 @@ void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf)
     mbedtls_ssl_config_free(&tmp);
 }
 
-/* SNI as ssl_server2 does it: the SNI callback finds the entry by name and
- * remembers it in the context's user data; the certificate callback then
- * sets the handshake's certificate, CA chain and authmode from it. */
+/* SNI as ssl_server2 does it: the SNI callback refuses a name it has no
+ * entry for; the certificate callback, later in the same ClientHello, finds
+ * the entry for the handshake's name again and sets the handshake's
+ * certificate, CA chain and authmode from it.  Nothing is remembered in the
+ * context between the two (its user data would outlive the handshake and
+ * the entries, which set_sni replaces). */
+static const mpy_sni_entry *sni_find(const mpy_sni_entry *cur, const unsigned char *name,
+                                     size_t name_len)
+{
+    for (; cur != NULL; cur = cur->next) {
+        if (name_len == strlen(cur->name) && memcmp(name, cur->name, name_len) == 0) {
+            return cur;
+        }
+    }
+    return NULL;
+}
+
 static int mpy_sni_cb(void *p_info, mbedtls_ssl_context *ssl,
                       const unsigned char *name, size_t name_len)
 {
-    mpy_sni_entry *cur = p_info;
-    for (; cur != NULL; cur = cur->next) {
-        if (name_len == strlen(cur->name) && memcmp(name, cur->name, name_len) == 0) {
-            mbedtls_ssl_set_user_data_p(ssl, cur);
-            return 0;
-        }
-    }
-    return -1;
+    return sni_find(p_info, name, name_len) != NULL ? 0 : -1;
 }
 
 static int mpy_cert_cb(mbedtls_ssl_context *ssl)
 {
-    const mpy_sni_entry *cur = mbedtls_ssl_get_user_data_p(ssl);
     size_t name_len;
-    const unsigned char *name;
+    const unsigned char *name = mbedtls_ssl_get_hs_sni(ssl, &name_len);
+    if (name == NULL) {
+        return 0;   /* no SNI: the config's certificate */
+    }
+    const mpy_sni_entry *cur = sni_find(ssl->conf->p_sni, name, name_len);
     if (cur == NULL) {
         return 0;
-    }
-    name = mbedtls_ssl_get_hs_sni(ssl, &name_len);
-    if (strlen(cur->name) != name_len || memcmp(cur->name, name, name_len) != 0) {
-        return MBEDTLS_ERR_SSL_DECODE_ERROR;
     }
     if (cur->ca != NULL) {
         mbedtls_ssl_set_hs_ca_chain(ssl, cur->ca, cur->crl);

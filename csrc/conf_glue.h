@@ -19,6 +19,17 @@ typedef struct mpy_sni_entry {
     int authmode;               /* -1: keep the config's */
 } mpy_sni_entry;
 
+/* Reference-counted (glue.h): Python wraps each with ffi.gc(p, mpy_ref_release)
+ * and the config holds what it points at.  An SNI entry retains its
+ * certificate, key, CA, CRL and the next entry; a ticket context the RNG
+ * given to mpy_ticket_setup. */
+mbedtls_ssl_cache_context *mpy_cache_new(void);
+mbedtls_ssl_ticket_context *mpy_ticket_new(void);
+mbedtls_x509_crl *mpy_crl_new(void);
+mpy_sni_entry *mpy_sni_entry_new(const char *name, mbedtls_x509_crt *cert,
+                                 mbedtls_pk_context *key, mbedtls_x509_crt *ca,
+                                 mbedtls_x509_crl *crl, int authmode, mpy_sni_entry *next);
+
 void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf);
 void mpy_conf_sni(mbedtls_ssl_config *conf, mpy_sni_entry *entries);
 void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context *cache);

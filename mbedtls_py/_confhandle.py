@@ -16,7 +16,7 @@ class ConfHandle:
     by the garbage collector), ``conf`` (its ``mbedtls_ssl_config *``), and the
     ``endpoint`` and ``name`` of the ``Config`` it belongs to."""
 
-    __slots__ = ("owner", "conf", "endpoint", "name")  # not a COwner: only Config makes one
+    __slots__ = ("owner", "conf", "endpoint", "name", "current")  # not a COwner: only Config makes one
 
     def __init__(self, endpoint: str, name: str) -> None:
         owner = lib.mpy_conf_new()
@@ -27,12 +27,30 @@ class ConfHandle:
         self.endpoint = endpoint
         self.name = name
         lib.mpy_conf_set_name(owner, name.encode("utf-8", "replace").replace(b"\0", b"?"))
+        # Everything the C config points at is a reference-counted C object
+        # it holds (hold) until it is freed.  What a setter replaces is let
+        # go of (replace) once the config no longer points at it: the last
+        # object of each such setter, by name ("suites", "session_tickets",
+        # ...); repeated calls do not grow what the config holds.
+        self.current: dict[str, Any] = {}
 
     def hold(self, ref: Any) -> None:
         """Have the C config retain ``ref`` (a reference-counted C object) until
-        it is freed: never earlier, a context may still use an older object."""
+        it is freed, or until :meth:`replace` lets go of it."""
         if lib.mpy_conf_hold(self.owner, ref) != 0:
             raise MemoryError("out of memory")
+
+    def replace(self, what: str, new: Any) -> None:
+        """The config now points at ``new`` (held already, or ``None``) for
+        ``what``, no longer at what it pointed at before: let go of that.
+        Only for objects no handshake keeps a pointer to once the config
+        points elsewhere (suite lists, cookie, ticket and cache contexts,
+        SNI entries)."""
+        old = self.current.pop(what, None)
+        if new is not None:
+            self.current[what] = new
+        if old is not None and old is not new:
+            lib.mpy_conf_unhold(self.owner, old)
 
     def check_server(self, what: str) -> None:
         """A ``ValueError`` unless this is a server config (``what`` is for servers)."""

@@ -79,7 +79,6 @@ class Config(COwner):
         self._options = ProtocolOptions(handle)
         # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
         self._lock = threading.RLock()
-        self._suites: Any = None
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
@@ -209,11 +208,7 @@ class Config(COwner):
         with self._lock:
             self._h.hold(array)
             lib.mbedtls_ssl_conf_ciphersuites(self._conf, array)
-            # the config points at the new list only: the old one may go
-            # (a handshake reads the config's list, never keeps it)
-            if self._suites is not None:
-                lib.mpy_conf_unhold(self._owner, self._suites)
-            self._suites = array
+            self._h.replace("suites", array)  # a handshake reads the config's list, never keeps it
 
     # -- DTLS ------------------------------------------------------------------
 
@@ -227,10 +222,9 @@ class Config(COwner):
                                       or not 0 <= timeout_s <= 0xFFFFFFFF):
             raise ValueError("cookie timeout must be an int 0 .. 2**32-1 seconds")
         with self._lock:
-            old = self._cookie
             if not enabled:
                 lib.mpy_conf_cookies(self._conf, ffi.NULL)
-                self._unhold_cookie(old)
+                self._h.replace("cookies", None)
                 self._cookie = None
                 return 0
             cookie = lib.mpy_cookie_new()
@@ -245,14 +239,9 @@ class Config(COwner):
             self._h.hold(cookie)
             self._cookie = cookie
             lib.mpy_conf_cookies(self._conf, cookie)
-            self._unhold_cookie(old)
+            # written and checked within one call (the ClientHello's)
+            self._h.replace("cookies", cookie)
             return 0
-
-    def _unhold_cookie(self, old: Any) -> None:
-        # Once the config points elsewhere: cookies are written and checked
-        # within one call (the ClientHello's), no handshake keeps the context.
-        if old is not None:
-            lib.mpy_conf_unhold(self._owner, old)
 
     def set_library_default_cookies(self) -> None:
         """Put back Mbed TLS's own default cookie callbacks, which fail every

@@ -5,6 +5,7 @@ upstream's test certificates, SNI."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, ClassVar, Literal
 
 from ._lib import ffi, lib
@@ -21,6 +22,13 @@ _AUTHMODES = {"none": lib.MBEDTLS_SSL_VERIFY_NONE, "optional": lib.MBEDTLS_SSL_V
 _MFL_CODES = {0: 0, 512: 1, 1024: 2, 2048: 3, 4096: 4}
 
 
+def _new(ref: Any) -> Any:
+    """A reference-counted C object just made, owned by its Python wrapper."""
+    if ref == ffi.NULL:
+        raise MemoryError("out of memory")
+    return ffi.gc(ref, lib.mpy_ref_release)
+
+
 class ProtocolOptions:
     """These options of one C config; ``Config`` forwards its methods here.
 
@@ -33,17 +41,11 @@ class ProtocolOptions:
     #: These raw calls; ``Config.RAW_CALLS`` includes them.
     RAW_CALLS: ClassVar[tuple[str, ...]] = ("set_max_frag_len", "set_session_tickets")
 
-    __slots__ = ("_h", "_conf", "_keep")
+    __slots__ = ("_h", "_conf")
 
     def __init__(self, handle: ConfHandle) -> None:
         self._h = handle
         self._conf = handle.conf
-        # Python-allocated objects that Mbed TLS reads only during handshakes
-        # (which need a live Context and so the Config), one entry per
-        # feature: a setter called again replaces its entry, so nothing
-        # grows.  Reference-counted C objects are held by the C config
-        # instead (ConfHandle.hold).
-        self._keep: dict[str, Any] = {}
 
     def set_renegotiation(self, enabled: bool) -> None:
         """``mbedtls_ssl_conf_renegotiation``: allow renegotiation (off by default)."""
@@ -96,16 +98,16 @@ class ProtocolOptions:
         if self._h.endpoint != "server":
             return 0
         lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
-        self._keep.pop("session_tickets", None)  # the config no longer points at it
+        self._h.replace("session_tickets", None)  # tickets are written and parsed by one call
         if not enabled:
             return 0
-        ticket = ffi.gc(ffi.new("mbedtls_ssl_ticket_context *"), lib.mbedtls_ssl_ticket_free)
-        lib.mbedtls_ssl_ticket_init(ticket)
-        rc: int = lib.mpy_ticket_setup(ticket, rng._ptr, lifetime_s)
+        ticket = _new(lib.mpy_ticket_new())
+        rc: int = lib.mpy_ticket_setup(ticket, rng._ptr, lifetime_s)  # retains the RNG
         if rc:
             return as_err(rc)
-        self._keep["session_tickets"] = (ticket, rng)  # the ticket keys come from rng
+        self._h.hold(ticket)
         lib.mpy_conf_session_tickets_cb(self._conf, ticket)
+        self._h.replace("session_tickets", ticket)
         return 0
 
     def set_session_cache(self, max_entries: int | None = None,
@@ -113,14 +115,14 @@ class ProtocolOptions:
         """A server-side session cache (``mbedtls_ssl_cache``); ``None`` keeps
         Mbed TLS's defaults (50 entries, 86400 s)."""
         self._h.check_server("a session cache")
-        cache = ffi.gc(ffi.new("mbedtls_ssl_cache_context *"), lib.mbedtls_ssl_cache_free)
-        lib.mbedtls_ssl_cache_init(cache)
+        cache = _new(lib.mpy_cache_new())
         if max_entries is not None:
             lib.mbedtls_ssl_cache_set_max_entries(cache, max_entries)
         if timeout_s is not None:
             lib.mbedtls_ssl_cache_set_timeout(cache, timeout_s)
+        self._h.hold(cache)
         lib.mpy_conf_session_cache(self._conf, cache)
-        self._keep["session_cache"] = cache  # the old one: the config points here now
+        self._h.replace("session_cache", cache)  # read through the config, never kept
 
     def allow_sha1(self) -> None:
         """Accept SHA-1 in certificates and signatures, as upstream's test
@@ -139,40 +141,37 @@ class ProtocolOptions:
         from .features import require
 
         require("SNI", "SNI (the certificate callback, Mbed TLS 3.x)")
-        head = ffi.NULL
-        # A handshake keeps pointers to the certificate, key, CA and CRL it
-        # picked until it ends: those stay (the C config holds the refs; a
-        # CRL, parsed here, is kept per content), the entries themselves are
-        # read within one call and replaced by the next set_sni.
-        crls: dict[bytes, Any] = self._keep.setdefault("sni_crls", {})
-        new_entries = []
+        # A handshake keeps pointers to the certificate, key, CA and CRL its
+        # name picked until it ends: the config holds those (a CRL is parsed
+        # once per content); the entries are read within one call (the
+        # ClientHello's), so the previous set is let go of.
+        checked = []
         for name, chain, key, ca, crl, auth in entries:
             raw = name.encode()
             if not raw or len(raw) > 255 or b"\0" in raw:
                 raise ValueError("SNI name must be 1 .. 255 bytes without NUL")
             if auth is not None and auth not in _AUTHMODES:
                 raise ValueError(f"authmode must be one of {sorted(_AUTHMODES)}")
-            e = ffi.new("mpy_sni_entry *")
-            e.name = raw
-            e.cert, e.key = chain._crt, key._pk
-            e.ca = ca._crt if ca is not None else ffi.NULL
-            e.crl = ffi.NULL
-            if crl is not None:
-                data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0")
-                                     else b"")
-                c = crls.get(data)
-                if c is None:
-                    c = ffi.gc(ffi.new("mbedtls_x509_crl *"), lib.mbedtls_x509_crl_free)
-                    lib.mbedtls_x509_crl_init(c)
-                    check(lib.mbedtls_x509_crl_parse(c, data, len(data)),
-                          "mbedtls_x509_crl_parse")
-                    crls[data] = c
-                e.crl = c
-            e.authmode = _AUTHMODES[auth] if auth is not None else -1
-            e.next = head
-            head = e
-            new_entries.append(e)
-            for ref in (chain._crt, key._pk, ca._crt if ca is not None else ffi.NULL):
+            checked.append((raw, chain._crt, key._pk, ca._crt if ca is not None else ffi.NULL,
+                            self._crl(crl) if crl is not None else ffi.NULL,
+                            _AUTHMODES[auth] if auth is not None else -1))
+        head = ffi.NULL
+        for raw, crt, pk, ca_crt, crl_ref, mode in checked:
+            for ref in (crt, pk, ca_crt, crl_ref):
                 self._h.hold(ref)
+            head = _new(lib.mpy_sni_entry_new(raw, crt, pk, ca_crt, crl_ref, mode, head))
+        if head != ffi.NULL:
+            self._h.hold(head)
         lib.mpy_conf_sni(self._conf, head)
-        self._keep["sni"] = new_entries
+        self._h.replace("sni", head if head != ffi.NULL else None)
+
+    def _crl(self, crl: bytes) -> Any:
+        data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0") else b"")
+        key = "crl " + hashlib.sha256(data).hexdigest()
+        ref = self._h.current.get(key)
+        if ref is None:
+            ref = _new(lib.mpy_crl_new())
+            check(lib.mbedtls_x509_crl_parse(ref, data, len(data)), "mbedtls_x509_crl_parse")
+            self._h.hold(ref)
+            self._h.current[key] = ref  # kept with the config: never replaced
+        return ref

@@ -11,7 +11,7 @@ from mbedtls_py import CertificateChain, Config, Context
 from mbedtls_py._lib import ffi, lib
 from mbedtls_py.creds.det import make_det_pki
 from mbedtls_py.features import has as has_feature
-from mbedtls_py.testing import handshake_pair, psk_configs
+from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs
 
 
 def test_a_pointer_that_is_no_ref_is_refused() -> None:
@@ -64,12 +64,13 @@ def test_repeated_setters_do_not_grow_what_a_config_keeps() -> None:
             conf.set_sni([("localhost", chain, key, ca, None, "none")])
 
     every_setter()
-    held, kept = lib.mpy_conf_held(conf._owner), len(conf._options._keep)
+    held, current = lib.mpy_conf_held(conf._owner), len(conf._h.current)
     for _ in range(50):
         every_setter()
     gc.collect()
-    assert (lib.mpy_conf_held(conf._owner), len(conf._options._keep)) == (held, kept)
-    assert lib.mpy_ref_count(ca._crt) == 2  # the wrapper's reference and the config's
+    assert (lib.mpy_conf_held(conf._owner), len(conf._h.current)) == (held, current)
+    # the wrapper's reference, the config's, and the one SNI entry's
+    assert lib.mpy_ref_count(ca._crt) == (3 if has_feature("SNI") else 2)
 
 
 def test_reinit_keeps_the_key_log_and_forgets_the_mtu() -> None:
@@ -95,3 +96,29 @@ def test_reinit_keeps_the_key_log_and_forgets_the_mtu() -> None:
     assert handshake_pair(client, server) == (0, 0)
     assert len(lines) == 1 and lines[0].startswith("CLIENT_RANDOM ")
     assert max(sizes) > server.min_mtu()  # one datagram for the server's flight
+
+
+def test_sni_replaced_between_handshakes_and_a_handshake_without_sni() -> None:
+    """A server context reused after an SNI handshake, with the SNI entries
+    replaced meanwhile, serves a client that sends no name with the config's
+    own certificate (nothing of the old entries is read)."""
+    if not has_feature("SNI"):
+        return
+    from mbedtls_py import PrivateKey
+
+    pki = make_det_pki(4)
+    c_conf, s_conf = cert_configs(pki)
+
+    def sni() -> None:
+        s_conf.set_sni([("localhost", CertificateChain(pki.chain_pems), PrivateKey(pki.key_pem),
+                         None, None, "none")])
+
+    sni()
+    client, server, clock = new_pair(c_conf, s_conf)
+    assert handshake_pair(client, server) == (0, 0)
+    sni()
+    gc.collect()
+    assert server.session_reset() == 0
+    c_conf.set_authmode("none")  # no name to check the certificate against
+    client2 = Context(c_conf, clock=clock)
+    assert handshake_pair(client2, server) == (0, 0)

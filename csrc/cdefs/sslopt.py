@@ -81,6 +81,12 @@ void mbedtls_x509_crl_free(mbedtls_x509_crl *crl);
 int mbedtls_x509_crl_parse(mbedtls_x509_crl *chain, const unsigned char *buf, size_t buflen);
 
 void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf);
+mbedtls_ssl_cache_context *mpy_cache_new(void);
+mbedtls_ssl_ticket_context *mpy_ticket_new(void);
+mbedtls_x509_crl *mpy_crl_new(void);
+mpy_sni_entry *mpy_sni_entry_new(const char *name, mbedtls_x509_crt *cert,
+                                 mbedtls_pk_context *key, mbedtls_x509_crt *ca,
+                                 mbedtls_x509_crl *crl, int authmode, mpy_sni_entry *next);
 void mpy_conf_sni(mbedtls_ssl_config *conf, mpy_sni_entry *entries);
 void mpy_conf_session_cache(mbedtls_ssl_config *conf, mbedtls_ssl_cache_context *cache);
 int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t lifetime_s);
