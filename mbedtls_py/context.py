@@ -111,7 +111,7 @@ class Context(COwner):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- protocol calls: return the int unchanged ------------------------------
+    # -- protocol calls (the int unchanged) and state ---------------------------
     # The hot ones use lock.acquire()/try/finally and an inline closed check,
     # not ``with cx.lock:`` and ``cx.c()``: about half the per-call cost, which
     # is most of what driving Mbed TLS from Python costs (bench/).
@@ -185,8 +185,6 @@ class Context(COwner):
         if pending:
             run_deferred()
         return rc if rc >= 0 else as_err(rc)
-
-    # -- state -----------------------------------------------------------------
 
     @property
     def state(self) -> str:
