@@ -117,7 +117,7 @@ int mpy_ticket_setup(mbedtls_ssl_ticket_context *ticket, mpy_rng *rng, uint32_t 
     mpy_ref_release(t->rng);
     t->rng = mpy_ref_retain(rng);
 #if MPY_MBEDTLS_4
-    /* 4.x: the ticket key comes from the PSA RNG (the thread's stream) */
+    (void) rng;   /* 4.x: the ticket key comes from the PSA RNG (the thread's stream) */
     return mbedtls_ssl_ticket_setup(ticket, PSA_ALG_GCM, PSA_KEY_TYPE_AES, 256, lifetime_s);
 #else
     return mbedtls_ssl_ticket_setup(ticket, mpy_rng_random, rng, MBEDTLS_CIPHER_AES_256_GCM,

@@ -1,22 +1,26 @@
-"""What every part of ``Context`` shares (its mixins in ``queues.py``,
-``keys.py`` and ``raising.py`` read these): the lock, the C pointers, the
-closed check.  Internal."""
+"""Helpers the bindings' classes share: ``as_data`` (bytes-like arguments),
+``c_callback`` (typed ``extern "Python"`` callbacks), ``forward`` (a class's
+method that is one of its parts'), and the per-thread queue
+of Python callbacks that C callbacks defer (``defer``, ``pending``,
+``run_deferred``).  Internal."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ._lib import ffi
-from ._owned import COwner
-from .errors import ClosedError, error_for
 
-__all__ = ["ContextBase", "as_data", "c_callback", "defer", "pending", "run_deferred"]
+__all__ = ["as_data", "c_callback", "defer", "forward", "pending", "run_deferred"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def c_callback(fn: _F) -> _F:
@@ -71,38 +75,32 @@ def as_data(data: object, what: str = "data") -> bytes:
     raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
 
 
-class ContextBase(COwner):
-    """The state of one C connection (``mpy_conn``): set by ``Context.__init__``."""
+def forward(part: str, method: Callable[Concatenate[Any, _P], _R]
+            ) -> Callable[Concatenate[Any, _P], _R]:
+    """A method that calls ``method`` on the part of its object named
+    ``part`` (``Context._queues``, ``Config._options``...), with ``method``'s
+    name, signature and docstring: ``peek = forward("_queues", DatagramQueues.peek)``.
 
-    _C_FIELDS = ("_lock", "_conn", "_ssl", "_inq", "_outq", "name")
-
-    name: str
-    max_datagram: int
-    _lock: threading.Lock
-    _conn: Any  # mpy_conn *, removed from __dict__ by close()
-    _ssl: Any   # &conn->ssl, None once closed
-    _inq: Any
-    _outq: Any
-    _peek: Any  # const unsigned char **, scratch for peeks
-    _peeked: Any  # the same, as char ** (ffi.unpack makes bytes of a char *)
-    _mtu: int   # what set_mtu set (0: none), as the C connection has it
-
-    def _c(self) -> Any:
-        """The live ``mbedtls_ssl_context *`` (ClosedError after ``close()``)."""
-        if self._ssl is None:
-            raise ClosedError(f"{self.name}: the context is closed")
-        return self._ssl
-
-    def _call(self, fn: Callable[..., int], *args: Any) -> int:
-        """``fn(ssl, *args)`` under the lock, on the live context: the int it
-        returns (then the callbacks it queued, outside the lock)."""
-        with self._lock:
-            rc = int(fn(self._c(), *args))
-        if pending:
-            run_deferred()
-        return rc
-
-    def _raise_for(self, rc: int, call: str) -> None:
-        """The raising forms' rule: the ``MbedTLSError`` for a negative ``rc``, naming ``call``."""
-        if rc < 0:
-            raise error_for(rc, f"{self.name}: {call}")
+    The method is written out with ``method``'s own parameters, as
+    ``dataclasses`` writes ``__init__``: a forward taking ``*args, **kwargs``
+    costs four times a hand-written one (Python 3.11), and some of these are
+    on the datagram path."""
+    code = method.__code__
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) or not part.isidentifier():
+        raise TypeError(f"cannot forward {method.__qualname__} to {part!r}")
+    names = code.co_varnames[1:code.co_argcount]
+    kwonly = code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+    params = ", ".join(["self", *names, *(["*", *kwonly] if kwonly else [])])
+    args = ", ".join([f"self.{part}", *names, *(f"{k}={k}" for k in kwonly)])
+    namespace: dict[str, Any] = {"method": method}
+    exec(f"def forwarded({params}):\n    return method({args})\n", namespace)  # noqa: S102
+    forwarded = namespace["forwarded"]
+    forwarded.__defaults__ = method.__defaults__
+    forwarded.__kwdefaults__ = method.__kwdefaults__
+    functools.update_wrapper(forwarded, method)
+    # Named after the class whose body calls forward (its namespace has
+    # __qualname__), so a bad call reads "Context.push() missing ...".
+    owner = sys._getframe(1).f_locals.get("__qualname__")
+    if isinstance(owner, str):
+        forwarded.__qualname__ = f"{owner}.{method.__name__}"
+    return forwarded  # type: ignore[no-any-return]

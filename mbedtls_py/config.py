@@ -7,12 +7,14 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from ._ctxbase import c_callback, defer
+from ._confhandle import ConfHandle
+from ._ctxbase import c_callback, defer, forward
 from ._lib import ffi, lib
 from ._owned import COwner
-from .errors import as_err, check, error_for, error_name
+from .ciphersuites import available_ciphersuites, ciphersuite_id, ciphersuite_name, int_in
+from .config_options import ProtocolOptions
+from .errors import as_err, check, error_name
 from .rng import Rng
-from ._config_dtls import DtlsConfigExtras
 from .x509 import CertificateChain, PrivateKey, check_pair
 
 __all__ = ["Config", "ciphersuite_id", "ciphersuite_name", "available_ciphersuites"]
@@ -30,52 +32,6 @@ _VERSIONS = {"1.2": lib.MBEDTLS_SSL_VERSION_TLS1_2}
 debug_log = logging.getLogger("mbedtls_py.mbedtls")
 
 
-def _int_in(value: object, lo: int, hi: int, what: str) -> int:
-    """``value`` when it is an int (not a bool) in ``lo .. hi``; else one
-    ValueError wording, whatever was wrong (type or range)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{what} must be an int {lo} .. {hi}, not {value!r}")
-    return value
-
-
-def available_ciphersuites() -> list[str]:
-    """The Mbed TLS names of every cipher suite this build offers, in preference order."""
-    out, ids = [], lib.mbedtls_ssl_list_ciphersuites()
-    i = 0
-    while ids[i] != 0:
-        out.append(ffi.string(lib.mbedtls_ssl_get_ciphersuite_name(ids[i])).decode())
-        i += 1
-    return out
-
-
-def ciphersuite_id(suite: str | int) -> int:
-    """The IANA id of a cipher suite given by Mbed TLS name
-    (``TLS-PSK-WITH-AES-128-GCM-SHA256``), IANA name (``TLS_PSK_WITH_...``) or id."""
-    if isinstance(suite, bool) or not isinstance(suite, (str, int)):
-        raise TypeError(f"cipher suite must be a name or an int id, not {type(suite).__name__}")
-    if isinstance(suite, int):
-        _int_in(suite, 0, 0xFFFF, "cipher suite id")
-        if lib.mbedtls_ssl_get_ciphersuite_name(suite) == ffi.NULL or \
-                ffi.string(lib.mbedtls_ssl_get_ciphersuite_name(suite)) == b"unknown":
-            raise ValueError(f"cipher suite 0x{suite:04X} is not available in this build")
-        return suite
-    name = suite.strip().upper().replace("_", "-")
-    if "\0" in name:
-        raise ValueError("cipher suite name contains NUL")
-    found = lib.mbedtls_ssl_get_ciphersuite_id(name.encode())
-    if found == 0:
-        raise ValueError(f"unknown cipher suite {suite!r}; see "
-                         "mbedtls_py.available_ciphersuites()")
-    return int(found)
-
-
-def ciphersuite_name(suite_id: int) -> str:
-    """The Mbed TLS name of a cipher suite id (0 .. 0xFFFF; ``"unknown"`` for
-    one this build does not have)."""
-    _int_in(suite_id, 0, 0xFFFF, "cipher suite id")
-    return str(ffi.string(lib.mbedtls_ssl_get_ciphersuite_name(suite_id)).decode())
-
-
 @c_callback
 def _mpy_debug_to_logging(ctx: Any, level: int, file: Any, line: int, msg: Any) -> None:  # C callback
     # ctx is the config's name, a C string the C config owns (never a Python
@@ -88,7 +44,7 @@ def _mpy_debug_to_logging(ctx: Any, level: int, file: Any, line: int, msg: Any) 
     defer(debug_log.debug, "%s %d %s:%d: %s", name, level, where, line, text)
 
 
-class Config(DtlsConfigExtras, COwner):
+class Config(COwner):
     """An ``mbedtls_ssl_config`` for a DTLS client or server.
 
     Every option can be given as a keyword (``Config("server", psk=...,
@@ -105,7 +61,7 @@ class Config(DtlsConfigExtras, COwner):
     A ``Config`` cannot be copied or pickled (it owns C state): make another.
     """
 
-    _C_FIELDS = ("_lock", "_owner", "_conf", "name")
+    _C_FIELDS = ("_lock", "_h", "_owner", "_conf", "_options", "name")
 
     def __init__(self, endpoint: Endpoint, *, transport: str = "datagram",
                  seed: int | str | bytes | None = None, name: str | None = None,
@@ -118,27 +74,18 @@ class Config(DtlsConfigExtras, COwner):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         self.endpoint = endpoint
         self.name = name or endpoint
-        owner = lib.mpy_conf_new()
-        if owner == ffi.NULL:
-            raise MemoryError("could not allocate a DTLS config")
-        self._owner = ffi.gc(owner, lib.mpy_ref_release)
-        self._conf = ffi.addressof(self._owner, "conf")
-        lib.mpy_conf_set_name(self._owner, self.name.encode("utf-8", "replace").replace(b"\0", b"?"))
+        self._h = handle = ConfHandle(endpoint, self.name)
+        self._owner, self._conf = handle.owner, handle.conf  # what contexts are set up on
+        self._options = ProtocolOptions(handle)
         # Setters run one at a time (Mbed TLS's conf_* calls are not atomic).
         self._lock = threading.RLock()
-        # Everything the C config points at is a reference-counted C object
-        # it holds (_hold) until it is freed.  What a setter replaces is let
-        # go of (_let_go) once the config no longer points at it: the last
-        # object of each such setter, by name ("suites", "session_tickets",
-        # ...); repeated calls do not grow what the config holds.
-        self._current: dict[str, Any] = {}
         check(lib.mbedtls_ssl_config_defaults(self._conf, _ENDPOINTS[endpoint],
                                               _TRANSPORTS[transport],
                                               lib.MBEDTLS_SSL_PRESET_DEFAULT),
               "mbedtls_ssl_config_defaults")
         self._cookie = None
         self.rng = Rng(seed)
-        self._hold(self.rng._ptr)
+        self._h.hold(self.rng._ptr)
         lib.mpy_conf_rng(self._conf, self.rng._ptr)
         if endpoint == "server":
             # Mbed TLS's default is a cookie callback that always fails, so a
@@ -164,28 +111,6 @@ class Config(DtlsConfigExtras, COwner):
         else:
             setter(value)
 
-    def _hold(self, ref: Any) -> None:
-        """Have the C config retain ``ref`` (a reference-counted C object) until
-        it is freed, or until :meth:`_replace` lets go of it."""
-        if lib.mpy_conf_hold(self._owner, ref) != 0:
-            raise MemoryError("out of memory")
-
-    def _replace(self, what: str, new: Any) -> None:
-        """The config now points at ``new`` (held already, or ``None``) for
-        ``what``, no longer at what it pointed at before: let go of that.
-        Only for objects no handshake keeps a pointer to once the config
-        points elsewhere (suite lists, cookie, ticket and cache contexts,
-        SNI entries)."""
-        old = self._current.pop(what, None)
-        if new is not None:
-            self._current[what] = new
-        if old is not None and old is not new:
-            lib.mpy_conf_unhold(self._owner, old)
-
-    def _check_server(self, what: str) -> None:
-        if self.endpoint != "server":
-            raise ValueError(f"{what} applies to a server config only")
-
     # -- randomness ----------------------------------------------------------
 
     def reseed(self, seed: int | str | bytes | None) -> None:
@@ -193,7 +118,7 @@ class Config(DtlsConfigExtras, COwner):
         get a new secret from it.  Do this before any context uses the config."""
         rng = Rng(seed)
         with self._lock:
-            self._hold(rng._ptr)
+            self._h.hold(rng._ptr)
             self.rng = rng
             lib.mpy_conf_rng(self._conf, rng._ptr)
             if self._cookie is not None:
@@ -230,15 +155,15 @@ class Config(DtlsConfigExtras, COwner):
                              "not match the leaf certificate's public key "
                              f"(mbedtls_pk_check_pair: {error_name(rc)})")
         with self._lock:
-            self._hold(chain._crt)
-            self._hold(key._pk)
+            self._h.hold(chain._crt)
+            self._h.hold(key._pk)
             return as_err(lib.mbedtls_ssl_conf_own_cert(self._conf, chain._crt, key._pk))
 
     def set_ca_chain(self, cas: CertificateChain | bytes | str | Sequence[bytes | str]) -> None:
         """Trusted CA certificates for verifying the peer."""
         cas = cas if isinstance(cas, CertificateChain) else CertificateChain(cas)
         with self._lock:
-            self._hold(cas._crt)
+            self._h.hold(cas._crt)
             lib.mbedtls_ssl_conf_ca_chain(self._conf, cas._crt, ffi.NULL)
 
     def set_psk(self, psk: bytes, identity: bytes | str = b"Client_identity") -> int:
@@ -281,9 +206,9 @@ class Config(DtlsConfigExtras, COwner):
         for i, suite in enumerate(ids):
             array[i] = suite
         with self._lock:
-            self._hold(array)
+            self._h.hold(array)
             lib.mbedtls_ssl_conf_ciphersuites(self._conf, array)
-            self._replace("suites", array)  # a handshake reads the config's list, never keeps it
+            self._h.replace("suites", array)  # a handshake reads the config's list, never keeps it
 
     # -- DTLS ------------------------------------------------------------------
 
@@ -292,14 +217,14 @@ class Config(DtlsConfigExtras, COwner):
         (server only; off unless set, on in Mbed TLS's dtls_server sample).
         Returns the code of ``mbedtls_ssl_cookie_setup`` (0: on; else cookies
         stay as they were)."""
-        self._check_server("cookies")
+        self._h.check_server("cookies")
         if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, int)
                                       or not 0 <= timeout_s <= 0xFFFFFFFF):
             raise ValueError("cookie timeout must be an int 0 .. 2**32-1 seconds")
         with self._lock:
             if not enabled:
                 lib.mpy_conf_cookies(self._conf, ffi.NULL)
-                self._replace("cookies", None)
+                self._h.replace("cookies", None)
                 self._cookie = None
                 return 0
             cookie = lib.mpy_cookie_new()
@@ -311,12 +236,19 @@ class Config(DtlsConfigExtras, COwner):
                 return as_err(rc)
             if timeout_s is not None:
                 lib.mbedtls_ssl_cookie_set_timeout(cookie, timeout_s)
-            self._hold(cookie)
+            self._h.hold(cookie)
             self._cookie = cookie
             lib.mpy_conf_cookies(self._conf, cookie)
             # written and checked within one call (the ClientHello's)
-            self._replace("cookies", cookie)
+            self._h.replace("cookies", cookie)
             return 0
+
+    def set_library_default_cookies(self) -> None:
+        """Put back Mbed TLS's own default cookie callbacks, which fail every
+        check (what a server that never chose gets; ssl_server2 cookies=-1)."""
+        self._h.check_server("cookies")
+        self._cookie = None
+        lib.mpy_conf_cookies_library_default(self._conf)
 
     @property
     def cookies(self) -> bool:
@@ -325,15 +257,15 @@ class Config(DtlsConfigExtras, COwner):
 
     def set_handshake_timeout(self, min_ms: int = 1000, max_ms: int = 60000) -> None:
         """DTLS retransmission timeout: starts at ``min_ms``, doubles up to ``max_ms``."""
-        _int_in(min_ms, 1, 0xFFFFFFFF, "min_ms")
-        _int_in(max_ms, 1, 0xFFFFFFFF, "max_ms")
+        int_in(min_ms, 1, 0xFFFFFFFF, "min_ms")
+        int_in(max_ms, 1, 0xFFFFFFFF, "max_ms")
         if min_ms > max_ms:
             raise ValueError(f"need min_ms <= max_ms, not {min_ms} > {max_ms}")
         lib.mbedtls_ssl_conf_handshake_timeout(self._conf, min_ms, max_ms)
 
     def set_read_timeout(self, ms: int) -> None:
         """Timeout of ``read`` in milliseconds (0: none)."""
-        _int_in(ms, 0, 0xFFFFFFFF, "read timeout (ms)")
+        int_in(ms, 0, 0xFFFFFFFF, "read timeout (ms)")
         lib.mbedtls_ssl_conf_read_timeout(self._conf, ms)
 
     def set_anti_replay(self, enabled: bool) -> None:
@@ -343,13 +275,13 @@ class Config(DtlsConfigExtras, COwner):
 
     def set_badmac_limit(self, limit: int) -> None:
         """Close the connection after this many records with a bad MAC (0: never)."""
-        _int_in(limit, 0, 0xFFFFFFFF, "badmac limit")
+        int_in(limit, 0, 0xFFFFFFFF, "badmac limit")
         lib.mbedtls_ssl_conf_dtls_badmac_limit(self._conf, limit)
 
     def set_cid(self, length: int, ignore_other_cids: bool = True) -> int:
         """``mbedtls_ssl_conf_cid``: expected length of incoming connection IDs
         (RFC 9146), returns the code; use with ``Context.set_cid``."""
-        _int_in(length, 0, lib.MBEDTLS_SSL_CID_IN_LEN_MAX, "CID length")
+        int_in(length, 0, lib.MBEDTLS_SSL_CID_IN_LEN_MAX, "CID length")
         return as_err(lib.mbedtls_ssl_conf_cid(
             self._conf, length, lib.MBEDTLS_SSL_UNEXPECTED_CID_IGNORE if ignore_other_cids
             else lib.MBEDTLS_SSL_UNEXPECTED_CID_FAIL))
@@ -371,29 +303,25 @@ class Config(DtlsConfigExtras, COwner):
     #: The raw calls: each returns Mbed TLS's int unchanged and has a raising
     #: form ``do_<name>``; the other setters wrap calls that cannot fail.
     RAW_CALLS = ("set_certificate", "set_psk", "set_cid",
-                 "set_cookies") + DtlsConfigExtras.RAW_CALLS
-
-    def _raise(self, rc: int, call: str) -> None:
-        if rc < 0:
-            raise error_for(rc, f"{self.name}: {call}")
+                 "set_cookies") + ProtocolOptions.RAW_CALLS
 
     def do_set_certificate(self, chain: CertificateChain | bytes | str | Sequence[bytes | str],
                            key: PrivateKey | bytes | str,
                            password: bytes | str | None = None) -> None:
         """``set_certificate``; raises ``MbedTLSError`` on a code."""
-        self._raise(self.set_certificate(chain, key, password), "set_certificate")
+        self._h.raise_for(self.set_certificate(chain, key, password), "set_certificate")
 
     def do_set_psk(self, psk: bytes, identity: bytes | str = b"Client_identity") -> None:
         """``set_psk``; raises ``MbedTLSError`` on a code."""
-        self._raise(self.set_psk(psk, identity), "set_psk")
+        self._h.raise_for(self.set_psk(psk, identity), "set_psk")
 
     def do_set_cid(self, length: int, ignore_other_cids: bool = True) -> None:
         """``set_cid``; raises ``MbedTLSError`` on a code."""
-        self._raise(self.set_cid(length, ignore_other_cids), "set_cid")
+        self._h.raise_for(self.set_cid(length, ignore_other_cids), "set_cid")
 
     def do_set_cookies(self, enabled: bool = True, timeout_s: int | None = None) -> None:
         """``set_cookies``; raises ``MbedTLSError`` on a code."""
-        self._raise(self.set_cookies(enabled, timeout_s), "set_cookies")
+        self._h.raise_for(self.set_cookies(enabled, timeout_s), "set_cookies")
 
     def set_debug(self, level: int) -> None:
         """Forward Mbed TLS debug output up to ``level`` (0-5) to the Python logger
@@ -404,9 +332,34 @@ class Config(DtlsConfigExtras, COwner):
         context (README "Callbacks").  Lines Mbed TLS writes while the
         garbage collector frees a context that was never closed appear at
         the next context call of that thread."""
-        _int_in(level, 0, 5, "debug level")
+        int_in(level, 0, 5, "debug level")
         lib.mbedtls_debug_set_threshold(level)
         lib.mpy_conf_dbg_named(self._owner, lib._mpy_debug_to_logging if level else ffi.NULL)
+
+    # -- ProtocolOptions: the options of upstream's test programs ------------
+
+    def set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> int:
+        """Session tickets: a client asks for them (``mbedtls_ssl_conf_session_tickets``);
+        a server issues them with a real ``mbedtls_ssl_ticket`` context keyed
+        from this config's RNG (AES-256-GCM, ``lifetime_s``).  Returns the
+        code of ``mbedtls_ssl_ticket_setup`` (0 on a client, when off, or when
+        set up; on a code the server issues no tickets)."""
+        return self._options.set_session_tickets(enabled, lifetime_s, self.rng)
+
+    def do_set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> None:
+        """``set_session_tickets``; raises ``MbedTLSError`` on a code."""
+        self._h.raise_for(self.set_session_tickets(enabled, lifetime_s), "set_session_tickets")
+
+    set_renegotiation = forward("_options", ProtocolOptions.set_renegotiation)
+    set_renegotiation_enforced = forward("_options", ProtocolOptions.set_renegotiation_enforced)
+    set_renegotiation_period = forward("_options", ProtocolOptions.set_renegotiation_period)
+    set_max_frag_len = forward("_options", ProtocolOptions.set_max_frag_len)
+    do_set_max_frag_len = forward("_options", ProtocolOptions.do_set_max_frag_len)
+    set_encrypt_then_mac = forward("_options", ProtocolOptions.set_encrypt_then_mac)
+    set_extended_master_secret = forward("_options", ProtocolOptions.set_extended_master_secret)
+    set_session_cache = forward("_options", ProtocolOptions.set_session_cache)
+    allow_sha1 = forward("_options", ProtocolOptions.allow_sha1)
+    set_sni = forward("_options", ProtocolOptions.set_sni)
 
     def __repr__(self) -> str:
         if not self._initialised():

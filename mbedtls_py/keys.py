@@ -10,7 +10,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from ._ctxbase import ContextBase, c_callback, defer
+from ._connection import Connection
+from ._ctxbase import c_callback, defer
 from ._lib import ffi, lib
 
 __all__ = ["ExportedKeys", "KeyLog", "export_keys_to", "KeyExport"]
@@ -57,40 +58,36 @@ def _mpy_keys_exported(conn: Any, arg: Any) -> None:  # C callback, under the co
     defer(keylog, keys.nss_keylog_line())  # called once the lock is released
 
 
+class KeyExport:
+    """Key export of one connection (a part ``Context`` owns and forwards its
+    ``keylog`` and ``exported_keys`` to): the callable, and the handle C holds
+    to it while export is on."""
 
-class KeyExport(ContextBase):
-    """``Context``'s key-export part (a mixin)."""
+    __slots__ = ("_cx", "_keylog", "_keylog_handle")
 
-    _keylog: KeyLog | None
-    _keylog_handle: Any
+    def __init__(self, connection: Connection) -> None:
+        self._cx = connection
+        self._keylog: KeyLog | None = None
+        self._keylog_handle: Any = None
 
     @property
     def keylog(self) -> KeyLog | None:
-        """Where exported keys go, or ``None`` (the default: Mbed TLS's export
-        callback is not even registered, and no secret is kept).
-
-        Set it to a callable to turn key export on: after each handshake it
-        gets the NSS key log line, and :meth:`exported_keys` returns the keys
-        until ``session_reset()``, ``clear_queues()`` or ``close()`` wipe them
-        (``mbedtls_platform_zeroize``).  Setting ``None`` turns export off and
-        wipes.  The callable runs when the call that completed the handshake
-        (``handshake()``, ``read_into()``...) has released the context, just
-        before it returns, in the same thread: it may use this context
-        freely, even close it (README "Callbacks")."""
+        """``Context.keylog``."""
         return self._keylog
 
     @keylog.setter
     def keylog(self, keylog: KeyLog | None) -> None:
         if keylog is not None and not callable(keylog):
             raise TypeError("keylog must be callable (e.g. list.append) or None")
-        with self._lock:
-            self._c()
+        cx = self._cx
+        with cx.lock:
+            cx.c()
             if keylog is None:
-                lib.mpy_conn_export_keys(self._conn, 0, ffi.NULL, ffi.NULL)
+                lib.mpy_conn_export_keys(cx.conn, 0, ffi.NULL, ffi.NULL)
                 handle = None
             else:
                 handle = ffi.new_handle(keylog)
-                lib.mpy_conn_export_keys(self._conn, 1, lib._mpy_keys_exported, handle)
+                lib.mpy_conn_export_keys(cx.conn, 1, lib._mpy_keys_exported, handle)
             self._keylog, self._keylog_handle = keylog, handle
 
     def exported_keys(self) -> ExportedKeys | None:
@@ -101,12 +98,17 @@ class KeyExport(ContextBase):
         from .features import require
 
         require("KEY_EXPORT", "key export")
-        with self._lock:
-            self._c()
-            conn = self._conn
+        cx = self._cx
+        with cx.lock:
+            cx.c()
+            conn = cx.conn
             if not conn.keys_ready:
                 return None
             return ExportedKeys(bytes(conn.client_random), bytes(conn.server_random),
                                 bytes(conn.master_secret))
 
-    # -- datagram queues -------------------------------------------------------
+    def wipe(self) -> None:
+        """With the lock held (``session_reset``): forget the old connection's
+        secret, when export is on."""
+        if self._keylog is not None:
+            lib.mpy_conn_wipe_keys(self._cx.conn)

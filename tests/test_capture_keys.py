@@ -11,7 +11,7 @@ from mbedtls_py.testing import handshake_pair, new_pair, psk_configs
 
 
 def _secret_bytes(ctx: Context) -> bytes:
-    conn = ctx._conn  # the C struct: what a memory dump would show
+    conn = ctx._cx.conn  # the C struct: what a memory dump would show
     return bytes(conn.master_secret) + bytes(conn.client_random) + bytes(conn.server_random)
 
 
@@ -23,7 +23,7 @@ def test_no_key_export_by_default() -> None:
     for ctx in (client, server):
         assert ctx.exported_keys() is None
         assert _secret_bytes(ctx) == bytes(112)
-        assert not ctx._conn.keys_ready
+        assert not ctx._cx.conn.keys_ready
 
 
 def test_keylog_gets_the_nss_line_once_per_handshake() -> None:

@@ -157,7 +157,7 @@ def test_sanitizer_catches_an_overflow_when_active() -> None:
     if "libasan" not in os.environ.get("LD_PRELOAD", ""):
         pytest.skip("not running under ./dev.sh sanitize")
     code = ("from mbedtls_py._lib import lib\nfrom mbedtls_py import Context, Config\n"
-            "c = Context(Config('client'))\nlib.mpy_queue_push(c._inq, b'x' * 1000, 5000)\n")
+            "c = Context(Config('client'))\nlib.mpy_queue_push(c._cx.inq, b'x' * 1000, 5000)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "AddressSanitizer: heap-buffer-overflow" in out.stderr

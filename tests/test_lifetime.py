@@ -192,7 +192,7 @@ def test_every_accessor_waits_for_the_lock_close_holds(name: str) -> None:
         done.set()
 
     t = threading.Thread(target=call)
-    with ctx._lock:
+    with ctx._cx.lock:
         t.start()
         assert not done.wait(0.3), "the accessor ran while the lock was held"
     t.join(30)
@@ -252,7 +252,7 @@ def test_mbedtls_hangs_one_byte_below_the_floor() -> None:
     """Pins why the floor exists: bypassing the check with the raw
     mbedtls_ssl_set_mtu one byte below it, Mbed TLS 3.6 does not return."""
     code = MTU_RUN.replace("SUITE", "'TLS-PSK-WITH-AES-128-GCM-SHA256'").replace(
-        "c.set_mtu(MTU)", "lib.mbedtls_ssl_set_mtu(c._ssl, 49)")
+        "c.set_mtu(MTU)", "lib.mbedtls_ssl_set_mtu(c._cx.ssl, 49)")
     out = run_isolated(code, timeout=10)
     assert out.hung, out.stdout
 

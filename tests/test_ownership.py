@@ -64,11 +64,11 @@ def test_repeated_setters_do_not_grow_what_a_config_keeps() -> None:
             conf.set_sni([("localhost", chain, key, ca, None, "none")])
 
     every_setter()
-    held, current = lib.mpy_conf_held(conf._owner), len(conf._current)
+    held, current = lib.mpy_conf_held(conf._owner), len(conf._h.current)
     for _ in range(50):
         every_setter()
     gc.collect()
-    assert (lib.mpy_conf_held(conf._owner), len(conf._current)) == (held, current)
+    assert (lib.mpy_conf_held(conf._owner), len(conf._h.current)) == (held, current)
     # the wrapper's reference, the config's, and the one SNI entry's
     assert lib.mpy_ref_count(ca._crt) == (3 if has_feature("SNI") else 2)
 
@@ -82,7 +82,7 @@ def test_reinit_keeps_the_key_log_and_forgets_the_mtu() -> None:
     server = Context(sc, clock=client.clock)
     server.set_mtu(server.min_mtu())
     assert client.reinit() == 0 and server.reinit() == 0
-    assert server._mtu == 0
+    assert server._cx.mtu == 0
     sizes: list[int] = []
     server.set_client_transport_id(b"client")
     for _ in range(16):

@@ -101,7 +101,7 @@ class NetworkDriving:
         now = self.clock._now
         best: tuple[int, ContextEndpoint] | None = None
         for ep in self._contexts:
-            if ep.ctx._ssl is not None:  # not closed
+            if not ep.ctx.closed:
                 d = ep.ctx.timer_deadline()
                 if d is not None and d > now and (best is None or d < best[0]):
                     best = (d, ep)

@@ -81,7 +81,7 @@ class NetworkSending:
         n = 0
         for ep in self._contexts:
             ctx = ep.ctx
-            if ctx._ssl is None or not ctx.pending_out:  # closed, or nothing sent
+            if ctx.closed or not ctx.pending_out:  # closed, or nothing sent
                 continue
             dst = ep.peer_name()  # raises before anything is taken
             for data in ctx.drain():

@@ -84,7 +84,7 @@ def _cid_report(prog: Program, ctx: Context, o: dict[str, Any], when: str, serve
 
 def _handshake_info(prog: Program, ctx: Context) -> None:
     from .._lib import ffi, lib
-    ssl = ctx._c()
+    ssl = ctx._cx.c()
     suite = ffi.string(lib.mbedtls_ssl_get_ciphersuite(ssl)).decode()
     prog.printf(f" ok\n    [ Protocol is {ctx.version} ]\n    [ Ciphersuite is {suite} ]\n")
     exp = lib.mbedtls_ssl_get_record_expansion(ssl)

@@ -1,19 +1,20 @@
-"""Config methods the ssl-opt runner needs: renegotiation,
-MFL, EtM/EMS, session tickets and cache, SHA-1 for upstream's test
-certificates, SNI, Mbed TLS's default cookie callbacks.  A mixin of
-``Config`` so they live apart from the original class body."""
+"""``ProtocolOptions``, the part of a ``Config`` for the options upstream's
+test programs (``ssl_server2``, ``ssl_client2``) set beyond a plain DTLS
+config: renegotiation, MFL, EtM/EMS, session tickets and cache, SHA-1 for
+upstream's test certificates, SNI."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from ._lib import ffi, lib
-from .errors import as_err, check, error_for
+from ._confhandle import ConfHandle
+from .errors import as_err, check
 from .rng import Rng
 from .x509 import CertificateChain, PrivateKey
 
-__all__ = ["DtlsConfigExtras"]
+__all__ = ["ProtocolOptions"]
 
 AuthMode = Literal["none", "optional", "required"]
 _AUTHMODES = {"none": lib.MBEDTLS_SSL_VERIFY_NONE, "optional": lib.MBEDTLS_SSL_VERIFY_OPTIONAL,
@@ -28,8 +29,8 @@ def _new(ref: Any) -> Any:
     return ffi.gc(ref, lib.mpy_ref_release)
 
 
-class DtlsConfigExtras:
-    """The methods; ``Config`` provides the attributes below.
+class ProtocolOptions:
+    """These options of one C config; ``Config`` forwards its methods here.
 
     They follow the bindings' rule (README "Return codes and exceptions"):
     a setter over a call that can fail returns its int unchanged (an ``Err``
@@ -37,28 +38,14 @@ class DtlsConfigExtras:
     arguments; setters over calls that cannot fail return ``None``.
     """
 
-    #: This mixin's raw calls; ``Config.RAW_CALLS`` includes them.
+    #: These raw calls; ``Config.RAW_CALLS`` includes them.
     RAW_CALLS: ClassVar[tuple[str, ...]] = ("set_max_frag_len", "set_session_tickets")
 
-    _conf: Any
-    _owner: Any
-    _current: dict[str, Any]
-    _cookie: Any
-    rng: Rng
-    endpoint: str
-    name: str
+    __slots__ = ("_h", "_conf")
 
-    def _check_server(self, what: str) -> None:
-        if self.endpoint != "server":
-            raise ValueError(f"{what} applies to a server config only")
-
-    if TYPE_CHECKING:  # Config's: the C config holds what it points at
-        def _hold(self, ref: Any) -> None: ...
-        def _replace(self, what: str, new: Any) -> None: ...
-
-    def _raise_for(self, rc: int, call: str) -> None:
-        if rc < 0:
-            raise error_for(rc, f"{self.name}: {call}")
+    def __init__(self, handle: ConfHandle) -> None:
+        self._h = handle
+        self._conf = handle.conf
 
     def set_renegotiation(self, enabled: bool) -> None:
         """``mbedtls_ssl_conf_renegotiation``: allow renegotiation (off by default)."""
@@ -90,7 +77,7 @@ class DtlsConfigExtras:
 
     def do_set_max_frag_len(self, size: int) -> None:
         """``set_max_frag_len``; raises ``MbedTLSError`` on a code."""
-        self._raise_for(self.set_max_frag_len(size), "set_max_frag_len")
+        self._h.raise_for(self.set_max_frag_len(size), "set_max_frag_len")
 
     def set_encrypt_then_mac(self, enabled: bool) -> None:
         """``mbedtls_ssl_conf_encrypt_then_mac`` (on by default)."""
@@ -100,62 +87,47 @@ class DtlsConfigExtras:
         """``mbedtls_ssl_conf_extended_master_secret`` (on by default)."""
         lib.mbedtls_ssl_conf_extended_master_secret(self._conf, bytes([1 if enabled else 0]))
 
-    def set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> int:
-        """Session tickets: a client asks for them (``mbedtls_ssl_conf_session_tickets``);
-        a server issues them with a real ``mbedtls_ssl_ticket`` context keyed
-        from this config's RNG (AES-256-GCM, ``lifetime_s``).  Returns the
-        code of ``mbedtls_ssl_ticket_setup`` (0 on a client, when off, or when
-        set up; on a code the server issues no tickets)."""
+    def set_session_tickets(self, enabled: bool, lifetime_s: int, rng: Rng) -> int:
+        """``Config.set_session_tickets``, the ticket keys from ``rng`` (the config's)."""
         if isinstance(lifetime_s, bool) or not isinstance(lifetime_s, int) \
                 or not 0 <= lifetime_s <= 0xFFFFFFFF:
             raise ValueError("ticket lifetime must be an int 0 .. 2**32-1 seconds")
         lib.mbedtls_ssl_conf_session_tickets(
             self._conf, lib.MBEDTLS_SSL_SESSION_TICKETS_ENABLED if enabled
             else lib.MBEDTLS_SSL_SESSION_TICKETS_DISABLED)
-        if self.endpoint != "server":
+        if self._h.endpoint != "server":
             return 0
         lib.mpy_conf_session_tickets_cb(self._conf, ffi.NULL)
-        self._replace("session_tickets", None)  # tickets are written and parsed by one call
+        self._h.replace("session_tickets", None)  # tickets are written and parsed by one call
         if not enabled:
             return 0
         ticket = _new(lib.mpy_ticket_new())
-        rc: int = lib.mpy_ticket_setup(ticket, self.rng._ptr, lifetime_s)  # retains the RNG
+        rc: int = lib.mpy_ticket_setup(ticket, rng._ptr, lifetime_s)  # retains the RNG
         if rc:
             return as_err(rc)
-        self._hold(ticket)
+        self._h.hold(ticket)
         lib.mpy_conf_session_tickets_cb(self._conf, ticket)
-        self._replace("session_tickets", ticket)
+        self._h.replace("session_tickets", ticket)
         return 0
-
-    def do_set_session_tickets(self, enabled: bool, lifetime_s: int = 86400) -> None:
-        """``set_session_tickets``; raises ``MbedTLSError`` on a code."""
-        self._raise_for(self.set_session_tickets(enabled, lifetime_s), "set_session_tickets")
 
     def set_session_cache(self, max_entries: int | None = None,
                           timeout_s: int | None = None) -> None:
         """A server-side session cache (``mbedtls_ssl_cache``); ``None`` keeps
         Mbed TLS's defaults (50 entries, 86400 s)."""
-        self._check_server("a session cache")
+        self._h.check_server("a session cache")
         cache = _new(lib.mpy_cache_new())
         if max_entries is not None:
             lib.mbedtls_ssl_cache_set_max_entries(cache, max_entries)
         if timeout_s is not None:
             lib.mbedtls_ssl_cache_set_timeout(cache, timeout_s)
-        self._hold(cache)
+        self._h.hold(cache)
         lib.mpy_conf_session_cache(self._conf, cache)
-        self._replace("session_cache", cache)  # read through the config, never kept
+        self._h.replace("session_cache", cache)  # read through the config, never kept
 
     def allow_sha1(self) -> None:
         """Accept SHA-1 in certificates and signatures, as upstream's test
         programs do with ``allow_sha1=1``."""
-        lib.mpy_conf_allow_sha1(self._owner)
-
-    def set_library_default_cookies(self) -> None:
-        """Put back Mbed TLS's own default cookie callbacks, which fail every
-        check (what a server that never chose gets; ssl_server2 cookies=-1)."""
-        self._check_server("cookies")
-        self._cookie = None
-        lib.mpy_conf_cookies_library_default(self._conf)
+        lib.mpy_conf_allow_sha1(self._h.owner)
 
     def set_sni(self, entries: list[tuple[str, CertificateChain, PrivateKey,
                                                   CertificateChain | None, bytes | None,
@@ -165,7 +137,7 @@ class DtlsConfigExtras:
         None)`` a client asking for ``name`` gets that certificate, CA chain
         and authmode; an unknown name fails the handshake.  Later entries are
         matched first, as in ssl_server2.  ``[]`` turns SNI off."""
-        self._check_server("SNI")
+        self._h.check_server("SNI")
         from .features import require
 
         require("SNI", "SNI (the certificate callback, Mbed TLS 3.x)")
@@ -186,20 +158,20 @@ class DtlsConfigExtras:
         head = ffi.NULL
         for raw, crt, pk, ca_crt, crl_ref, mode in checked:
             for ref in (crt, pk, ca_crt, crl_ref):
-                self._hold(ref)
+                self._h.hold(ref)
             head = _new(lib.mpy_sni_entry_new(raw, crt, pk, ca_crt, crl_ref, mode, head))
         if head != ffi.NULL:
-            self._hold(head)
+            self._h.hold(head)
         lib.mpy_conf_sni(self._conf, head)
-        self._replace("sni", head if head != ffi.NULL else None)
+        self._h.replace("sni", head if head != ffi.NULL else None)
 
     def _crl(self, crl: bytes) -> Any:
         data = bytes(crl) + (b"\0" if b"-----BEGIN" in crl and not crl.endswith(b"\0") else b"")
         key = "crl " + hashlib.sha256(data).hexdigest()
-        ref = self._current.get(key)
+        ref = self._h.current.get(key)
         if ref is None:
             ref = _new(lib.mpy_crl_new())
             check(lib.mbedtls_x509_crl_parse(ref, data, len(data)), "mbedtls_x509_crl_parse")
-            self._hold(ref)
-            self._current[key] = ref  # kept with the config: never replaced
+            self._h.hold(ref)
+            self._h.current[key] = ref  # kept with the config: never replaced
         return ref
