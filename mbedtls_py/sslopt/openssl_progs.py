@@ -28,6 +28,7 @@ session ticket dumps are left out.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator
 from typing import Any
 
@@ -44,14 +45,14 @@ _SERVER_INPUT = b"HTTP/1.0 200 OK\n"
 _MAX_SPIN = 100_000  # loop rounds with no datagram read and no time passing: a model bug
 
 
+# The run's ``-sess_out`` files (name -> DER), per world: they live as long as
+# the run, like the files ssl-opt.sh removes after it.
+_SESSION_FILES: weakref.WeakKeyDictionary[World, dict[str, bytes]] = weakref.WeakKeyDictionary()
+
+
 def _sessions(world: World) -> dict[str, bytes]:
-    """The run's ``-sess_out`` files (name -> DER), kept on its world: they
-    live as long as the run, like the files ssl-opt.sh removes after it."""
-    found: dict[str, bytes] | None = getattr(world, "_openssl_sessions", None)
-    if found is None:
-        found = {}
-        world._openssl_sessions = found
-    return found
+    """The ``-sess_out`` files of ``world``'s run."""
+    return _SESSION_FILES.setdefault(world, {})
 
 
 def _config(o: OpenSSLOptions) -> OpenSSLConfig:
