@@ -2,9 +2,12 @@
 programs: upstream's ssl_server2, ssl_client2 and udp_proxy built from the
 pinned source, run as ssl-opt.sh runs them, observed with uprobes.
 
-    cp -r vendor/mbedtls /tmp/mbt && make -C /tmp/mbt lib \
-      && make -C /tmp/mbt/programs ssl/ssl_server2 ssl/ssl_client2 test/udp_proxy
-    python bench/measure_timing.py --tree /tmp/mbt --runs 10      # as root (perf probe)
+    python bench/measure_timing.py --runs 5      # as root (perf probe); --tree DIR: another build
+
+The programs come from ``mbedtls_py.peers.upstream_build.build_test_programs()``
+(upstream's Makefile and default configuration on a copy of the pinned source;
+the same as ``cp -r vendor/mbedtls T && make -C T lib && make -C T/programs
+ssl/ssl_server2 ssl/ssl_client2 test/udp_proxy``).
 
 Method: ``perf probe`` puts an entry and a return uprobe on each program's
 calls into Mbed TLS (``mbedtls_ssl_handshake``, ``_read``, ``_write``,
@@ -184,14 +187,16 @@ def analyse(script: str, samples: dict[str, list[float]]) -> None:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tree", type=Path, required=True,
-                    help="an Mbed TLS tree with ssl_server2, ssl_client2, udp_proxy built")
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--tree", type=Path, default=None,
+                    help="an Mbed TLS tree with ssl_server2, ssl_client2, udp_proxy built "
+                    "(default: build them, upstream_build.build_test_programs)")
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("mbedtls_py/timing/measured.json"))
     a = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from mbedtls_py.sslopt.parse import load_cases
-    cases = {c.name: c for c in load_cases()}
+    if a.tree is None:
+        from mbedtls_py.peers.upstream_build import build_test_programs
+        a.tree = build_test_programs(verbose=True)
     events = setup(a.tree)
     samples: dict[str, list[float]] = defaultdict(list)
     outcomes: dict[str, list[str]] = defaultdict(list)

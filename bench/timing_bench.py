@@ -56,26 +56,44 @@ def overhead(repeat: int) -> dict[str, Any]:
 _CASE_OBJ: list[Any] = []
 
 
-def _one(item: tuple[str, int, str | None]) -> tuple[int, str, str]:
+def _one(item: tuple[str, int, str | None]) -> tuple[int, str, str, float, int]:
+    """One run: (seed, verdict, digest) and the CPU time it took in which process."""
     from mbedtls_py.sslopt.runner import run_case
     name, seed, model = item
     if not _CASE_OBJ or _CASE_OBJ[0].name != name:
         _CASE_OBJ[:] = [c for c in _cases() if c.name == name]
+    t0 = time.thread_time()  # the run's own CPU, not a Dask worker's other threads
     r = run_case(_CASE_OBJ[0], seed, timing=model)
-    return seed, r.verdict, r.digest()
+    return seed, r.verdict, r.digest(), time.thread_time() - t0, os.getpid()
+
+
+def _many(items: list[tuple[str, int, str | None]]) -> list[tuple[int, str, str, float, int]]:
+    return [_one(i) for i in items]
+
+
+def _split(runs: list[tuple[int, str, str, float, int]]) -> tuple[list[tuple[int, str, str]],
+                                                                  dict[int, float]]:
+    """The results without their costs, and the CPU seconds per worker process."""
+    per: dict[int, float] = {}
+    for *_, cpu, pid in runs:
+        per[pid] = per.get(pid, 0.0) + cpu
+    return [r[:3] for r in runs], per
 
 
 def sweep(name: str, seeds: int, model: str | None) -> dict[str, Any]:
     items = [(name, s, model) for s in range(1, seeds + 1)]
-    out: dict[str, Any] = {"case": name, "seeds": seeds, "timing": model, "wall_s": {}}
+    out: dict[str, Any] = {"case": name, "seeds": seeds, "timing": model, "wall_s": {},
+                           "cpu_s_per_worker": {}, "load_before": os.getloadavg()[0]}
     t0 = time.perf_counter()
-    serial = [_one(i) for i in items]
+    serial, per = _split([_one(i) for i in items])
     out["wall_s"]["serial"] = round(time.perf_counter() - t0, 2)
+    out["cpu_s_per_worker"]["serial"] = [round(v, 2) for v in per.values()]
     ctx = multiprocessing.get_context("fork")
     t0 = time.perf_counter()
     with ctx.Pool(2) as pool:
-        pooled = pool.map(_one, items, chunksize=max(1, seeds // 16))
+        pooled, per = _split(pool.map(_one, items, chunksize=max(1, seeds // 16)))
     out["wall_s"]["jobs2"] = round(time.perf_counter() - t0, 2)
+    out["cpu_s_per_worker"]["jobs2"] = sorted(round(v, 2) for v in per.values())
     out["identical"] = {"jobs2": pooled == serial}
     try:
         from dask.distributed import Client, LocalCluster
@@ -88,15 +106,25 @@ def sweep(name: str, seeds: int, model: str | None) -> dict[str, Any]:
             client.submit(_one, items[0]).result()  # warm each worker's import (not timed)
             client.run(_cases)
             t0 = time.perf_counter()
-            futures = client.map(_one, items, batch_size=max(1, seeds // 16))
-            dasked = client.gather(futures)
+            # tasks of 25 runs (as explore sends chunks): one task per run costs the
+            # scheduler more than a run; 40 tasks still balance two workers
+            chunks = [items[i:i + 25] for i in range(0, len(items), 25)]
+            futures = client.map(_many, chunks)
+            dasked, per = _split([r for rs in client.gather(futures) for r in rs])
             out["wall_s"]["dask2"] = round(time.perf_counter() - t0, 2)
+            out["cpu_s_per_worker"]["dask2"] = sorted(round(v, 2) for v in per.values())
             out["identical"]["dask2"] = dasked == serial
     fails = [s for s, v, _ in serial if v == "FAIL"]
     out["fails"] = len(fails)
     out["failing_seeds"] = fails
-    out["speedup"] = {k: round(out["wall_s"]["serial"] / v, 2)
-                      for k, v in out["wall_s"].items() if k != "serial"}
+    out["load_after"] = os.getloadavg()[0]
+    out["speedup_wall"] = {k: round(out["wall_s"]["serial"] / v, 2)
+                           for k, v in out["wall_s"].items() if k != "serial"}
+    # On a shared machine the wall clock measures the others' load too: the
+    # speed-up the work split allows is the serial CPU over the busiest worker's.
+    total = sum(out["cpu_s_per_worker"]["serial"])
+    out["speedup_cpu"] = {k: round(total / max(v), 2)
+                          for k, v in out["cpu_s_per_worker"].items() if k != "serial" and v}
     print(json.dumps({k: v for k, v in out.items() if k != "failing_seeds"}), flush=True)
     return out
 

@@ -102,13 +102,18 @@ class World:
         """Close the socket at ``addr``: later datagrams to it are lost."""
         self.sockets.pop(addr, None)
 
-    def send(self, src: Addr, dst: Addr, data: bytes, depart_us: int | None = None) -> None:
+    def send(self, src: Addr, dst: Addr, data: bytes) -> None:
         """Send a datagram; it arrives at once (loopback), after everything
-        already scheduled for this instant."""
+        already scheduled for this instant (with a timing model: after the
+        leg's latency)."""
+        self.send_at(src, dst, data, self.now_us)
+
+    def send_at(self, src: Addr, dst: Addr, data: bytes, depart_us: int) -> None:
+        """Send a datagram that leaves at ``depart_us`` (>= now)."""
         self.trace.append((self.clock.now_ms, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", "send",
                            data))
-        at = self.now_us if self.timing is None else self.timing.deliver_us(
-            src[0], dst[0], self.now_us if depart_us is None else depart_us)
+        at = depart_us if self.timing is None else self.timing.deliver_us(src[0], dst[0],
+                                                                          depart_us)
         self.call_at_us(at, lambda: self._deliver(src, dst, data))
 
     def _deliver(self, src: Addr, dst: Addr, data: bytes) -> None:
@@ -161,7 +166,7 @@ class World:
             return
         # one datagram after another, as udp_proxy's sendto() calls go
         self._proxy_out = max(self._proxy_out, self.now_us) + self.timing.proxy_gap_us()
-        self.send(src, dst, data, self._proxy_out)
+        self.send_at(src, dst, data, self._proxy_out)
 
     @property
     def entry_addr(self) -> Addr:
