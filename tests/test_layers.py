@@ -17,6 +17,7 @@ PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
 _FEATURES = {"repro", "explore", "sslopt", "attacks", "fuzz"}
 ALLOWED = {
     "wire": set(),
+    "timing": set(),  # the timing models: data and draws, nothing of the package
     "creds": {"bindings"},
     "capture": {"bindings", "wire"},  # pcapng + key logs; sim and udp hook into it
     "sim": {"bindings", "wire", "capture"},
@@ -25,17 +26,17 @@ ALLOWED = {
     "udp": {"bindings", "wire", "server"},
     "peers": {"bindings", "creds", "udp"},
     "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
-              "capture"},
-    "explore": {"bindings", "wire", "creds", "sim", "server", "parties"},
-    "sslopt": {"bindings", "wire", "capture"},
+              "capture", "timing"},
+    "explore": {"bindings", "wire", "creds", "sim", "server", "parties", "timing"},
+    "sslopt": {"bindings", "wire", "capture", "timing"},
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the
     # package (test below); its commands (build, listing, matrix) sit at the top with cli
     "variants": {"bindings", "creds", "sim", "cli"},
     "testing": {"bindings", "creds", "sim", "capture", "sslopt", "variants"},
-    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants"}
-    | _FEATURES,
+    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants",
+            "timing"} | _FEATURES,
 }
 
 
