@@ -73,6 +73,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
     bad = [m for m in a.models if m is not None and m not in MODELS]
     if bad:
         ap.error(f"--timing: unknown model {bad[0]!r}; have {', '.join(MODELS)}")
+    if a.real_peers and a.models != [None]:
+        ap.error("--timing models the in-process runs; real peers run in real time")
     if a.trace and len(a.models) > 1:
         ap.error("--trace replays one run: give one --timing model")
     return a
