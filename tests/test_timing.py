@@ -139,3 +139,20 @@ def test_cli_timing_errors() -> None:
                        capture_output=True, text=True, check=False)
     assert p.returncode == 2 and "unknown model 'fast'" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_explore_and_repro_take_a_timing_model() -> None:
+    """``explore``'s schedules and ``repro``'s runs carry the model to their
+    network: the same model and seed give the same trace, and it differs
+    from the untimed one."""
+    from mbedtls_py.explore.engine import run_schedule
+    from mbedtls_py.repro.scenarios import run_scenario
+
+    def digest(timing: str | None) -> str:
+        probe = run_schedule("two-clients", "none", (), trace=True, timing=timing)
+        assert probe.net is not None
+        return probe.net.trace.digest()
+    assert digest("jitter") == digest("jitter") != digest(None)
+    a = run_scenario("late-close-notify", "none", 3, trace=True, timing="jitter")
+    b = run_scenario("late-close-notify", "none", 3, trace=True, timing="jitter")
+    assert a.to_dict() == b.to_dict()
