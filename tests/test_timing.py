@@ -156,3 +156,15 @@ def test_explore_and_repro_take_a_timing_model() -> None:
     a = run_scenario("late-close-notify", "none", 3, trace=True, timing="jitter")
     b = run_scenario("late-close-notify", "none", 3, trace=True, timing="jitter")
     assert a.to_dict() == b.to_dict()
+
+
+def test_a_time_left_set_does_not_leak_into_a_run(cases: dict[str, object]) -> None:
+    """A run's bytes do not depend on what ran before it on the thread: a
+    Network that set Mbed TLS's time (and was not closed yet) used to change
+    the first ssl-opt run's session ticket (its key's creation time)."""
+    net = Network(seed=1)  # sets Mbed TLS's wall clock on this thread
+    try:
+        r = run_case(cases[CASE_10330], 1)  # type: ignore[arg-type]
+    finally:
+        net.close()
+    assert r.digest() == DIGEST_OFF_SEED1

@@ -228,6 +228,11 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
     debug_log.setLevel(logging.DEBUG)
     debug_log.propagate = False
     try:
+        # The configs are made on the unowned clock, as in a fresh process: ticket
+        # keys record their creation time, and a time an earlier run (a Network)
+        # left set on this thread must not leak into this run's bytes.
+        lib.mpy_set_ms_time(-1)
+        set_time(None)
         try:
             srv_conf = make_config("server", srv_o, _seed_bytes(seed, "server"), f"srv-{tag}")
             cli_conf = make_config("client", cli_o, _seed_bytes(seed, "client"), f"cli-{tag}")
