@@ -17,6 +17,7 @@ PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
 _FEATURES = {"repro", "explore", "sslopt", "attacks", "fuzz"}
 ALLOWED = {
     "wire": set(),
+    "timing": set(),  # the timing models: data and draws, nothing of the package
     "creds": {"bindings"},
     "capture": {"bindings", "wire"},  # pcapng + key logs; sim and udp hook into it
     "sim": {"bindings", "wire", "capture"},
@@ -27,17 +28,17 @@ ALLOWED = {
     # foreign TLS libraries in process (GnuTLS): the bindings' queues and clock, nothing else
     "foreign": {"bindings"},
     "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
-              "capture"},
-    "explore": {"bindings", "wire", "creds", "sim", "server", "parties"},
-    "sslopt": {"bindings", "wire", "capture", "foreign"},  # gnutls-cli/-serv on foreign.gnutls
+              "capture", "timing"},
+    "explore": {"bindings", "wire", "creds", "sim", "server", "parties", "timing"},
+    "sslopt": {"bindings", "wire", "capture", "foreign", "timing"},  # gnutls-cli/-serv on foreign.gnutls
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the
     # package (test below); its commands (build, listing, matrix) sit at the top with cli
     "variants": {"bindings", "creds", "sim", "cli"},
     "testing": {"bindings", "creds", "sim", "capture", "sslopt", "variants"},
-    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants"}
-    | _FEATURES,
+    "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants",
+            "timing"} | _FEATURES,
 }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "api.md"
-ORDER = ["", "wire", "creds", "capture", "sim", "server", "parties", "udp", "peers", "repro",
+ORDER = ["", "wire", "timing", "creds", "capture", "sim", "server", "parties", "udp", "peers", "repro",
          "explore", "sslopt",
          "attacks", "fuzz", "variants", "testing", "cli"]
 

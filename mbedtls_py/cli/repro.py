@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with a real peer: how long the proxy holds the client's encrypted "
                          "alert (default 200)")
     cn.add_argument("--progress", action="store_true", help="show progress even when not a tty")
+    cn.add_argument("--timing", metavar="MODEL", default=None, choices=_timing_models(),
+                    help="a timing model's per-leg latency and jitter on the simulated network "
+                    "(mbedtls_py.timing; seeded with each run's seed); default: none")
     cn.add_argument("--allow-inconclusive", action="store_true",
                     help="exit 0 even if some runs are inconclusive (they are still "
                          "counted and listed); by default any inconclusive run exits 3")
@@ -233,9 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     return _report(args, results, elapsed)
 
 
+def _timing_models() -> list[str]:
+    from ..timing import MODELS
+    return list(MODELS)
+
+
 def _captured(args: argparse.Namespace, scenario: str, policy: str, seed: int, several: bool,
               trace: bool = False, **kwargs: Any) -> RunResult:
     """``run_scenario``, captured when --pcap/--keylog ask for it."""
+    if getattr(args, "timing", None):
+        kwargs["timing"] = args.timing
     if not (args.pcap or args.keylog):
         return run_scenario(scenario, policy, seed, trace=trace, **kwargs)
     from ..capture.files import capture_paths, run_captured

@@ -74,11 +74,17 @@ def _timeline(result: Exploration, class_id: int) -> str:
     if class_id not in classes:
         raise _UsageError(f"no class {class_id}; classes are 0..{len(result.classes) - 1}")
     cls = classes[class_id]
-    probe = run_schedule(result.scenario, result.policy, cls.representative, trace=True)
+    probe = run_schedule(result.scenario, result.policy, cls.representative, trace=True,
+                         timing=result.timing)
     assert probe.net is not None
     head = (f"class {class_id}{' (failure)' if cls.failure else ''}: "
             f"{schedule_words(cls.representative)}\noutcome: {cls.outcome.codes_words()}\n")
     return head + str(probe.net.trace)
+
+
+def _timing_models() -> list[str]:
+    from ..timing import MODELS
+    return list(MODELS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=1, metavar="N",
                     help="run schedules on N local processes (default: 1, serial)")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--timing", metavar="MODEL", default=None, choices=_timing_models(),
+                    help="run every schedule with a timing model's per-leg latency and jitter "
+                    "(mbedtls_py.timing; seeded with the scenario's network seed); default: none")
     return ap
 
 
@@ -171,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             progress = _checking_classes(args, stderr_progress(
                 f"explore {args.scenario} --policy {args.policy} --faults {args.faults}"))
             result = explore(args.scenario, args.policy, args.faults, executor=executor,
-                             progress=progress)
+                             progress=progress, timing=args.timing)
         print(f"{result.schedules} schedules in {result.seconds:.1f} s "
               f"({result.schedules / max(result.seconds, 1e-9):.0f}/s)", file=sys.stderr)
         if args.emit_test is not None:

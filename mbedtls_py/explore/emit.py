@@ -107,8 +107,8 @@ def emit_test(result: Exploration, class_id: int) -> str:
                 f"_{policy}_class_{class_id}"
     doc = f'    """{schedule_words(cls.representative)} -> {cls.outcome.codes_words()}."""'
     scenario = SCENARIOS.get(spec)
-    if scenario is None or scenario.build is None:
-        return _emit_replay(header, test_name, doc, spec, policy, cls)
+    if scenario is None or scenario.build is None or result.timing:
+        return _emit_replay(header, test_name, doc, spec, policy, cls, result.timing)
     probe = run_schedule(spec, policy, cls.representative)
     build = scenario.build.__name__
     net_args = "".join(f", {k}={v!r}" for k, v in scenario.net_kwargs.items())
@@ -156,7 +156,7 @@ def emit_test(result: Exploration, class_id: int) -> str:
 
 
 def _emit_replay(header: str, test_name: str, doc: str, spec: str, policy: str,
-                 cls: OutcomeClass) -> str:
+                 cls: OutcomeClass, timing: str | None = None) -> str:
     schedule = json.dumps(schedule_to_json(cls.representative), indent=4)
     expected = json.dumps(cls.outcome.to_json(), indent=4, sort_keys=True)
     return "\n".join([
@@ -166,5 +166,6 @@ def _emit_replay(header: str, test_name: str, doc: str, spec: str, policy: str,
         f"SCHEDULE = {schedule}", "", f"EXPECTED = {expected}".replace("null", "None")
         .replace("true", "True").replace("false", "False"), "", "",
         f"def {test_name}():", doc,
-        f"    probe = run_schedule({spec!r}, {policy!r}, schedule_from_json(SCHEDULE))",
+        f"    probe = run_schedule({spec!r}, {policy!r}, schedule_from_json(SCHEDULE)"
+        + (f", timing={timing!r})" if timing else ")"),
         "    assert probe.outcome().to_json() == EXPECTED", ""])

@@ -52,9 +52,9 @@ class Baseline:
     trace: str
 
 
-def baseline(spec: str, policy: str) -> Baseline:
+def baseline(spec: str, policy: str, timing: str | None = None) -> Baseline:
     """Run ``spec`` once without faults and record what the menu needs."""
-    probe = run_scenario(spec, policy, Probe(trace=True))
+    probe = run_scenario(spec, policy, Probe(trace=True, timing=timing))
     assert probe.net is not None
     trace = probe.net.trace
     sends = iter([x for kind, x in probe.timeline if kind == "send"])
@@ -119,13 +119,16 @@ def count_schedules(faults: list[Fault], k: int) -> int:
     return sum(1 for _ in schedules(faults, k))
 
 
-def run_schedule(spec: str, policy: str, schedule: Schedule, *, trace: bool = False) -> Probe:
-    """Run one schedule; the probe holds the outcome (and the trace)."""
-    return run_scenario(spec, policy, Probe(schedule, trace=trace))
+def run_schedule(spec: str, policy: str, schedule: Schedule, *, trace: bool = False,
+                 timing: str | None = None) -> Probe:
+    """Run one schedule; the probe holds the outcome (and the trace).
+    ``timing``: a timing model's name (``mbedtls_py.timing``)."""
+    return run_scenario(spec, policy, Probe(schedule, trace=trace, timing=timing))
 
 
-def _run_chunk(spec: str, policy: str, chunk: list[Schedule]) -> list[dict[str, Any]]:
-    return [run_schedule(spec, policy, s).outcome().to_json() for s in chunk]
+def _run_chunk(spec: str, policy: str, chunk: list[Schedule],
+               timing: str | None = None) -> list[dict[str, Any]]:
+    return [run_schedule(spec, policy, s, timing=timing).outcome().to_json() for s in chunk]
 
 
 @dataclass
@@ -168,6 +171,7 @@ class Exploration:
     seconds: float = 0.0
     # The class of every schedule, in enumeration order (not in the JSON).
     assignments: list[int] = field(default_factory=list, repr=False)
+    timing: str | None = None  # the timing model every schedule ran with
 
     @property
     def failures(self) -> list[OutcomeClass]:
@@ -180,7 +184,8 @@ class Exploration:
                 "menu": self.menu_size, "schedules": self.schedules,
                 "baseline": self.baseline.outcome.to_json(),
                 "classes": [c.to_json() for c in self.classes],
-                "failure_classes": len(self.failures)}
+                "failure_classes": len(self.failures),
+                **({"timing": self.timing} if self.timing else {})}
 
 
 def _chunks(items: Iterator[Schedule], size: int) -> Iterator[list[Schedule]]:
@@ -193,17 +198,19 @@ def _chunks(items: Iterator[Schedule], size: int) -> Iterator[list[Schedule]]:
 
 def explore(spec: str, policy: str = "none", faults: int = 1, *,
             executor: Executor | None = None, chunk: int = CHUNK,
-            progress: Callable[[int, int], None] | None = None) -> Exploration:
+            progress: Callable[[int, int], None] | None = None,
+            timing: str | None = None) -> Exploration:
     """Explore every schedule of up to ``faults`` faults of scenario ``spec``
     under ``policy``; on ``executor`` (any ``concurrent.futures.Executor``,
     e.g. a Dask client's ``get_executor()``) or serially.  ``progress(done,
     total)`` is called with ``done=0`` once the schedules are counted
     (after the faultless run, before any schedule runs: it may raise to stop
-    there), then after each chunk."""
+    there), then after each chunk.  ``timing``: a timing model's name for
+    every run (baseline included)."""
     if faults < 0:
         raise ValueError("faults must be >= 0")
     t0 = time.perf_counter()
-    base = baseline(spec, policy)
+    base = baseline(spec, policy, timing)
     items = menu(base)
     total = count_schedules(items, faults)
     if progress is not None:
@@ -211,13 +218,13 @@ def explore(spec: str, policy: str = "none", faults: int = 1, *,
     chunks = _chunks(schedules(items, faults), chunk)
     results: Iterator[tuple[list[Schedule], list[dict[str, Any]]]]
     if executor is None:
-        results = ((c, _run_chunk(spec, policy, c)) for c in chunks)
+        results = ((c, _run_chunk(spec, policy, c, timing)) for c in chunks)
     else:
         # Keep a bounded number of chunks in flight; take results in order.
         def ordered() -> Iterator[tuple[list[Schedule], list[dict[str, Any]]]]:
             pending: list[tuple[list[Schedule], Any]] = []
             for c in chunks:
-                pending.append((c, executor.submit(_run_chunk, spec, policy, c)))
+                pending.append((c, executor.submit(_run_chunk, spec, policy, c, timing)))
                 if len(pending) >= 16:
                     first, fut = pending.pop(0)
                     yield first, fut.result()
@@ -244,7 +251,7 @@ def explore(spec: str, policy: str = "none", faults: int = 1, *,
         if progress is not None:
             progress(done, total)
     return Exploration(spec, policy, faults, len(items), done, list(classes.values()), base,
-                       time.perf_counter() - t0, assignments)
+                       time.perf_counter() - t0, assignments, timing)
 
 
 def stderr_progress(label: str) -> Callable[[int, int], None]:

@@ -95,9 +95,11 @@ class Outcome:
 class Probe:
     """The explorer's side of one run (see the module docstring)."""
 
-    def __init__(self, schedule: Schedule = (), *, trace: bool = False) -> None:
+    def __init__(self, schedule: Schedule = (), *, trace: bool = False,
+                 timing: str | None = None) -> None:
         self.schedule = schedule
         self.trace = trace
+        self.timing = timing  # a timing model's name: its legs' latency on the network
         self.net: Network | None = None
         self.parties: list[tuple[Any, bool]] = []  # (party, is_server)
         self._sent: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -121,6 +123,9 @@ class Probe:
         """A :class:`Network` with the faults' interceptor on it (one per run)."""
         if self.net is not None:
             raise RuntimeError("a probe makes one network per run")
+        if self.timing and "timing" not in kwargs:
+            from ..timing import get_model
+            kwargs["timing"] = get_model(self.timing).bind(repr(seed))
         net = Network(seed=seed, trace=self.trace, **kwargs)
         net.intercept(self._on_send)
         self.net = net

@@ -51,7 +51,7 @@ from typing import Any
 from .._csrc import build_dir, load_build
 from ..creds.pki import PKI
 
-__all__ = ["build", "available", "test_certificates", "UpstreamBuild", "ROOT", "SHIM_C", "SAMPLE_PORT",
+__all__ = ["build", "build_test_programs", "TEST_PROGRAMS", "available", "test_certificates", "UpstreamBuild", "ROOT", "SHIM_C", "SAMPLE_PORT",
            "ENV_HOST", "ENV_PORT"]
 
 
@@ -241,6 +241,40 @@ def build(verbose: bool = False) -> UpstreamBuild:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         _BUILT = result
         return result
+
+
+TEST_PROGRAMS = ("ssl/ssl_server2", "ssl/ssl_client2", "test/udp_proxy")
+"""The programs ssl-opt.sh runs, as ``programs/`` paths."""
+
+
+def build_test_programs(verbose: bool = False) -> Path:
+    """Build upstream's ssl_server2, ssl_client2 and udp_proxy with upstream's
+    own Makefile and default configuration (as upstream's CI runs ssl-opt.sh),
+    unmodified, in a copy of the pinned source under
+    ``.build/upstream-programs/<key>/mbedtls``; returns that tree (ssl-opt.sh's
+    commands run in its ``tests/``).  Built once per source."""
+    import shutil
+    src = Path(_csrc_build().mbedtls_source())
+    key = hashlib.sha256(str(src.resolve()).encode())
+    for rel in TEST_PROGRAMS:
+        key.update((src / "programs" / f"{rel}.c").read_bytes())
+    out = ROOT / ".build" / "upstream-programs" / key.hexdigest()[:12]
+    tree = out / "mbedtls"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building too
+        try:
+            if not all((tree / "programs" / rel).exists() for rel in TEST_PROGRAMS):
+                if verbose:
+                    print(f"mbedtls-py: building {', '.join(TEST_PROGRAMS)} in {tree}",
+                          file=sys.stderr)
+                if not tree.exists():
+                    shutil.copytree(src, tree, symlinks=True)
+                _run(["make", "-C", str(tree), "-j2", "lib"])
+                _run(["make", "-C", str(tree / "programs"), "-j2", *TEST_PROGRAMS])
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return tree
 
 
 def available() -> str | None:

@@ -265,8 +265,10 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                  linger_ms: float | None = None, trace: bool = False,
                  events: bool = False, extra_rules: tuple[str, ...] = (),
                  on_network: Callable[[Network], object] | None = None,
-                 peer: str = "mbedtls") -> RunResult:
+                 peer: str = "mbedtls", timing: str | None = None) -> RunResult:
     """Run one scenario under one policy with one seed on a fresh ``Network``.
+    ``timing`` names a timing model (``mbedtls_py.timing``; its per-leg
+    latency and jitter, seeded with ``seed``); default: none.
 
     ``offset_ms`` places the late datagram relative to the server's reset
     (default: drawn from the seed, between -SERVICE_MS and 2 RTT); the
@@ -292,7 +294,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         pki = make_det_pki(seed)
     rng = random.Random(f"scenario/{seed}")
     # The trace is the evidence of every verdict: always recorded.
-    net = Network(seed=seed, trace=True)
+    from ..timing import get_model
+    net = Network(seed=seed, trace=True, timing=get_model(timing).bind(seed) if timing else None)
     if on_network is not None:
         on_network(net)
     one_way = rtt_ms // 2

@@ -85,12 +85,16 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
     that drives the network, restored by ``close()``/``with``; see the module
     docstring), ``None`` to leave it alone.  ``trace=False`` keeps
     only the digest, not the events.  ``cid_len``: connection-ID length used
-    when parsing records (for rules and the trace).
+    when parsing records (for rules and the trace).  ``timing``: a timing
+    model (``mbedtls_py.timing.get_model(name).bind(seed)``) whose per-leg
+    latency and jitter every datagram gets on top of its link; ``None``
+    (default): none.
     """
 
     def __init__(self, seed: int | str | bytes = 0, *, unix_time: int | None = 1_700_000_000,
-                 trace: bool = True, cid_len: int = 0) -> None:
+                 trace: bool = True, cid_len: int = 0, timing: Any = None) -> None:
         self.seed = seed
+        self.timing = timing
         self._seed = seed_bytes(seed)
         self.unix_time = unix_time
         self.cid_len = cid_len

@@ -57,6 +57,7 @@ class NetworkSending:
     _rule_rng: random.Random | None
     _route: dict[tuple[str, str], Link | None]
     trace: Trace
+    timing: Any  # a mbedtls_py.timing.Timing, or None
 
     if TYPE_CHECKING:  # defined by Network and its other mixins
         def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
@@ -102,7 +103,8 @@ class NetworkSending:
                                               cid_len=self.cid_len):
             # no rule can match (direction, index, content types): straight to the link
             link = self._route.get(key, _UNROUTED)
-            if link is not None and (link is _UNROUTED or not link.plain()):
+            if self.timing is not None or (link is not None
+                                           and (link is _UNROUTED or not link.plain())):
                 self._through_link(src, dst, data, 0.0, "")
                 return
             # no link, or only a delay: _through_link's first cases, inline (the common case)
@@ -188,6 +190,8 @@ class NetworkSending:
 
     def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None:
         now = self.clock._now
+        if self.timing is not None:  # a timing model's latency and jitter on every leg
+            when += self.timing.net_delay_ms(src, dst)
         if not when < LIMIT_MS:
             check_due(when, f"delivery of a datagram {src} -> {dst}")
         t = math.ceil(when - 1e-9)

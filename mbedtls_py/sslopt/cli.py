@@ -48,6 +48,10 @@ def _args(argv: list[str]) -> argparse.Namespace:
                     help="run the case NAME (exact) with --seed and print its outputs and "
                     "every datagram")
     ap.add_argument("--seed", type=int, default=1, metavar="S", help="the seed for --trace")
+    ap.add_argument("--timing", default=None, metavar="MODEL[,MODEL...]",
+                    help="timing model(s) (mbedtls_py.timing: measured, loaded, jitter), seeded "
+                    "with each run's seed; several: every run once per model; default: off "
+                    "(zero-cost calls, zero latency)")
     ap.add_argument("--pcap", metavar="FILE",
                     help="write the datagrams as pcapng with both programs' session keys embedded "
                          "(open in Wireshark/tshark): with --trace exactly FILE; otherwise one file "
@@ -72,6 +76,15 @@ def _args(argv: list[str]) -> argparse.Namespace:
         re.compile(a.filter)
     except re.error as e:
         ap.error(f"--filter: {e}")
+    from ..timing import MODELS
+    a.models = [m for m in (a.timing or "").split(",") if m] or [None]
+    bad = [m for m in a.models if m is not None and m not in MODELS]
+    if bad:
+        ap.error(f"--timing: unknown model {bad[0]!r}; have {', '.join(MODELS)}")
+    if a.real_peers and a.models != [None]:
+        ap.error("--timing models the in-process runs; real peers run in real time")
+    if a.trace and len(a.models) > 1:
+        ap.error("--trace replays one run: give one --timing model")
     return a
 
 
@@ -87,27 +100,26 @@ def _init(ssl_opt: str | None, real_peers: bool = False, unskip: bool = False) -
     _REAL[0] = real_peers
 
 
-def _work(item: tuple[int, int]) -> dict[str, Any]:
+def _work(item: tuple[int, int] | tuple[int, int, str | None]) -> dict[str, Any]:
     from .runner import describe, run_case
-    idx, seed = item
+    idx, seed = item[0], item[1]
+    model = item[2] if len(item) > 2 else None
     try:
-        r = run_case(_CASES[idx], seed, real_peers=_REAL[0])
+        r = run_case(_CASES[idx], seed, real_peers=_REAL[0], timing=model)
     except Exception as e:  # noqa: BLE001 - a crash of the runner: ERROR, not the case's FAIL
         return {"name": _CASES[idx].name, "number": _CASES[idx].number, "seed": seed,
                 "verdict": "ERROR", "reason": f"runner error: {e!r}"
                 + (f": {e.filename}" if isinstance(e, OSError) and e.filename else ""),
                 "virtual_ms": 0,
-                "real_s": 0.0, "cli_exit": None, "digest": None}
+                "real_s": 0.0, "cli_exit": None, "digest": None,
+                **({"timing": model} if model else {})}
     return describe(r)
 
 
 def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False,
-            unskip: bool = False) -> str:
-    extra = f" --ssl-opt {shlex.quote(str(ssl_opt))}" if ssl_opt else ""
-    extra += " --unskip" if unskip else ""
-    if real:  # real time and a real peer: runs again, not byte for byte
-        extra += " --real-peers"
-    return f"python -m mbedtls_py ssl-opt --trace {shlex.quote(name)} --seed {seed}{extra}"
+            unskip: bool = False, timing: str | None = None) -> str:
+    from .flaky import replay_command
+    return replay_command(name, seed, ssl_opt, real, timing, unskip)
 
 
 def case_slug(name: str) -> str:
@@ -120,7 +132,7 @@ def case_slug(name: str) -> str:
 
 
 def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
-              keylog: str | None, several: bool) -> Any:
+              keylog: str | None, several: bool, timing: str | None = None) -> Any:
     """``run_case`` with key export on for every context it creates; the run's
     datagrams (as the case's network saw them) and keys go to ``pcap``/``keylog``."""
     from ..capture.files import capture_paths
@@ -130,7 +142,7 @@ def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
 
     keys: list[str] = []
     with export_keys_to(keys.append):
-        r = run_case(case, seed, real_peers=real_peers)
+        r = run_case(case, seed, real_peers=real_peers, timing=timing)
     slug = case_slug(case.name)
     hosts: dict[str, str] = {}
 
@@ -161,14 +173,20 @@ def _trace(a: argparse.Namespace) -> int:
     if not found:
         print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
         return 2
-    r = _captured(found[0], a.seed, a.real_peers, a.pcap, a.keylog, several=False)
-    print(f"== {r.case.name} (seed {a.seed}): {r.verdict} {r.reason}")
+    r = _captured(found[0], a.seed, a.real_peers, a.pcap, a.keylog, several=False,
+                  timing=a.models[0])
+    model = f", timing {a.models[0]}" if a.models[0] else ""
+    print(f"== {r.case.name} (seed {a.seed}{model}): {r.verdict} {r.reason}")
     print(f"== proxy: {r.case.pxy_cmd}\n{r.pxy_out}")
     print(f"== server output\n{r.srv_out}")
     print(f"== client output\n{r.cli_out}")
     print("== datagrams (virtual ms, from, to, length, first bytes)")
     for t, src, dst, _, data in r.trace:
         print(f"{t:8d} {src:>11} -> {dst:<11} {len(data):5d} {data[:16].hex()}")
+    if r.timeline:
+        print("== timing (virtual us): arrivals, computations, sockets freed")
+        for us, what in r.timeline:
+            print(f"{us:10d} {what}")
     print(f"== digest {r.digest()}")
     return 0 if r.verdict in ("PASS", "SKIP") else 1
 
@@ -185,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if isinstance(e, SourceUnavailable) else 2
     rx = re.compile(a.filter)
     chosen = [i for i, c in enumerate(_CASES) if (c.dtls or a.all) and rx.search(c.name)]
-    items = [(i, s) for i in chosen for s in range(a.seed_base, a.seed_base + a.seeds)]
+    seeds = range(a.seed_base, a.seed_base + a.seeds)
+    items: list[Any] = ([(i, s) for i in chosen for s in seeds] if a.models == [None] else
+                        [(i, s, m) for i in chosen for m in a.models for s in seeds])
     tty = sys.stderr.isatty() and not a.json
     lines = Progress(len(items), "ssl-opt", None if not tty else False)  # off a terminal
     t0 = time.perf_counter()
@@ -211,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 if tty:
                     print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
                 extra = f" (seed {res['seed']})" if a.seeds > 1 else ""
+                extra += f" [timing {res['timing']}]" if res.get("timing") else ""
                 why = f"  [{res['reason']}]" if res["reason"] else ""
                 print(f"{res['verdict']:<11} {res['virtual_ms']:>7} ms {res['real_s']:7.3f} s  "
                       f"{res['name']}{extra}{why}", flush=True)
@@ -224,15 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     for r in failing:
         r["replay"] = _replay(r["name"], r["seed"], a.ssl_opt,
                               a.real_peers and r.get("virtual_ms", 0) == 0 and "real" in r,
-                              a.unskip)
+                              a.unskip, r.get("timing"))
     if failing and (a.pcap or a.keylog):  # same seed, same bytes: replay each, captured
         by_name = {c.name: c for c in _CASES}
         for r in [r for r in failing if r["verdict"] == "FAIL"][:_MAX_CAPTURES]:
-            _captured(by_name[r["name"]], r["seed"], a.real_peers, a.pcap, a.keylog, several=True)
+            _captured(by_name[r["name"]], r["seed"], a.real_peers, a.pcap, a.keylog, several=True,
+                      timing=r.get("timing"))
         print(f"{min(len(failing), _MAX_CAPTURES)} failing run(s) captured", file=sys.stderr)
+    from .flaky import flakiness, format_flakiness
+    flaky = flakiness(results) if a.seeds > 1 or len(a.models) > 1 else []
     if a.json:
         print(json.dumps({"counts": {k: counts.get(k, 0) for k in _ORDER}, "results": results,
-                          "real_s": round(elapsed, 3), "seeds": a.seeds}, indent=1))
+                          "real_s": round(elapsed, 3), "seeds": a.seeds,
+                          **({"flakiness": flaky} if flaky else {}),
+                          **({"timing": a.models} if a.models != [None] else {})}, indent=1))
     else:
         if tty:
             print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
@@ -242,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
             for name, k in per.items():
                 first = next(r for r in failing if r["name"] == name)
                 print(f"  {k:5d} x {name}\n        {first['replay']}")
+        if flaky:
+            print("\nper case and timing model (95% Wilson interval of the failure rate):")
+            print("\n".join(format_flakiness([f for f in flaky if f["runs"]])))
+            for f in flaky:
+                for seed in f["failing_seeds"][:20]:
+                    model = None if f["timing"] == "off" else f["timing"]
+                    print(f"    {_replay(f['name'], seed, a.ssl_opt, False, a.unskip, model)}")
         summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in _ORDER)
         print(f"\n{len(results)} runs of {len(chosen)} cases: {summary}; {elapsed:.1f} s real")
     ran = sum(counts.get(k, 0) for k in _RAN)

@@ -51,8 +51,12 @@ class _Io:
         """Call ``fn`` until it stops returning WANT_READ/WANT_WRITE, waiting
         for datagrams or the DTLS timer in between (a blocking program)."""
         spins = 0
+        timed = self.world.timing is not None
         while True:
+            before = _state(self.ctx) if timed else 0
             rc = fn(*args)
+            if timed:  # the call's CPU time passes before its datagrams leave
+                yield from self.world.compute(self.prog, _cost_key(fn, before, self.ctx, rc))
             self.flush()
             if rc not in _IN_PROGRESS:
                 return int(rc)
@@ -63,6 +67,20 @@ class _Io:
                 continue
             spins = 0
             yield self.ctx.timer_deadline()
+
+
+def _state(ctx: Context) -> int:
+    from .._lib import lib
+    return int(lib.mpy_ssl_state(ctx._c()))
+
+
+def _cost_key(fn: Any, before: int, ctx: Context, rc: int) -> str:
+    """The timing model's name for a call: ``handshake 2>12`` (the states it
+    started and stopped in, ``end`` when it finished), else the call's name."""
+    name = getattr(fn, "__name__", "call")
+    if name in ("handshake", "renegotiate"):
+        return f"handshake {before}>{_state(ctx) if rc in _IN_PROGRESS else 'end'}"
+    return str(name)
 
 
 def _cstr(data: bytes) -> str:

@@ -69,9 +69,15 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
         else:
             if ret != 0:
                 prog.printf(f"Last error was: {ret} - {strerror(ret)}\n\n")
+            # with a timing model: until mbedtls_net_free, the old socket still
+            # takes datagrams, and they are lost with it (the hand-over)
+            yield from world.compute(prog, "handover")
+            if world.timing is not None and ctx.pending_in:
+                world.note(f"server frees its socket: {ctx.pending_in} datagram(s) in it lost")
             io.peer = None
             ctx.clear_queues()
             ctx.session_reset()
+            yield from world.compute(prog, "session_reset")
             prog.printf("  . Waiting for a remote connection ...")
             while not io.listen:
                 yield None

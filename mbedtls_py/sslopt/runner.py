@@ -52,6 +52,8 @@ class Result:
     cli_exit: int | None = None
     trace: list[tuple[int, str, str, str, bytes]] = field(default_factory=list)
     real: bool = False           # ran over real UDP with a real peer (not replayable)
+    timing: str | None = None    # the timing model's name (None: zero-cost, no jitter)
+    timeline: list[tuple[int, str]] = field(default_factory=list)  # (us, event) with timing
 
     def digest(self) -> str:
         """SHA-256 of every datagram sent, in order (same seed, same bytes)."""
@@ -192,10 +194,12 @@ def _skip_result(case: Case, seed: int, real_peers: bool = False) -> Result | No
     return Result(case, seed, "NOTRUN", f"peers {srv}/{cli}: needs --real-peers (real UDP)")
 
 
-def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
+def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
+             timing: str | None = None) -> Result:
     """Run ``case`` once with ``seed``; the verdict comes from its assertions.
     With ``real_peers``, a case with an OpenSSL/GnuTLS peer runs over real UDP
-    (``realpeers``)."""
+    (``realpeers``).  ``timing`` names a timing model (``mbedtls_py.timing``),
+    seeded with ``seed`` too; ``None`` (default): every call costs nothing."""
     use_for(case)  # its data files are relative to its own tree (--ssl-opt PATH)
     early = _skip_result(case, seed, real_peers)
     if early is not None:
@@ -228,7 +232,9 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     if "openssl" in (srv_kind, cli_kind):  # its RAND_METHOD is process-wide
         from ..foreign.openssl.conn import seed as openssl_seed
         openssl_seed(_seed_bytes(seed, "openssl"))
-    world = World(pxy, int(srv_o["server_port"]) if srv_o else int(SRV_PORT), 24433)
+    from ..timing import get_model
+    world = World(pxy, int(srv_o["server_port"]) if srv_o else int(SRV_PORT), 24433,
+                  get_model(timing).bind(seed) if timing else None)
     bridge = _Bridge()
     tag = f"{id(world):x}"
     srv_p, cli_p = Program("server"), Program("client")
@@ -300,7 +306,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     pxy_out = "\n".join(world.proxy.log) + "\n" if world.proxy else ""
     return Result(case, seed, "FAIL" if failure else "PASS", failure or "",
                   world.clock.now_ms, time.perf_counter() - t0, srv_out, cli_out, pxy_out,
-                  cli_exit, world.trace)
+                  cli_exit, world.trace, timing=timing, timeline=world.timeline)
 
 
 def _run_real(case: Case, seed: int, srv_o: dict[str, Any] | None, cli_o: dict[str, Any] | None,
@@ -347,4 +353,5 @@ def describe(r: Result) -> dict[str, Any]:
             "verdict": r.verdict, "reason": r.reason, "virtual_ms": r.virtual_ms,
             "real_s": round(r.real_s, 4), "cli_exit": r.cli_exit,
             "digest": r.digest() if r.trace else None,
-            **({"real": True} if r.real else {})}
+            **({"real": True} if r.real else {}),
+            **({"timing": r.timing} if r.timing else {})}
