@@ -200,6 +200,11 @@ class Context(COwner):
         return STATE_NAMES.get(value) or state_name(value)  # servers ask on every datagram
 
     @property
+    def state_number(self) -> int:
+        """The handshake state as its ``mbedtls_ssl_states`` value (what ``ssl->state`` holds)."""
+        return int(self._cx.call(lib.mpy_ssl_state))
+
+    @property
     def handshake_over(self) -> bool:
         """Whether the handshake has completed."""
         return bool(self._cx.call(lib.mbedtls_ssl_is_handshake_over))

@@ -7,7 +7,6 @@ import json
 import multiprocessing
 import os
 import re
-import shlex
 import sys
 import time
 from collections import Counter

@@ -70,8 +70,7 @@ class _Io:
 
 
 def _state(ctx: Context) -> int:
-    from .._lib import lib
-    return int(lib.mpy_ssl_state(ctx._c()))
+    return ctx.state_number
 
 
 def _cost_key(fn: Any, before: int, ctx: Context, rc: int) -> str:
