@@ -12,7 +12,9 @@ import pytest
 from mbedtls_py import Context
 from mbedtls_py.sim import Network
 from mbedtls_py.sslopt.flaky import flakiness, replay_command, wilson
-from mbedtls_py.sslopt.parse import default_ssl_opt, load_cases
+from mbedtls_py.sslopt.parse import load_cases
+
+from _sslopt_tree import edited_ssl_opt
 from mbedtls_py.sslopt.runner import run_case
 from mbedtls_py.timing import MODELS, get_model, measured_data
 from mbedtls_py.testing import psk_configs
@@ -83,11 +85,8 @@ def test_10330_reproduced_and_fixed(cases: dict[str, object], tmp_path: Path, mo
     assert any("datagram(s) in it lost" in what for _, what in r.timeline)
     assert "=> mbedtls_ssl_resend" in r.srv_out and "=> mbedtls_ssl_resend" not in r.cli_out
     # the test's fix, applied to a copy of ssl-opt.sh
-    src = default_ssl_opt().read_text()
     old = '            -s "record from another epoch" \\\n            -c "resend" \\\n'
-    assert src.count(old) == 1
-    fixed = tmp_path / "ssl-opt.sh"
-    fixed.write_text(src.replace(old, '            -s "record from another epoch" \\\n'))
+    fixed = edited_ssl_opt(tmp_path, old, '            -s "record from another epoch" \\\n')
     again = run_case({c.name: c for c in load_cases(str(fixed))}[CASE_10330], seed,
                      timing=model)
     assert again.verdict == "PASS" and again.digest() == r.digest()

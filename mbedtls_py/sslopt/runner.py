@@ -245,10 +245,12 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
     debug_log.setLevel(logging.DEBUG)
     debug_log.propagate = False
     try:
-        # before the configs: ssl_server2's ticket keys take their generation
-        # time from mbedtls_time(), which must not be what an earlier run of
-        # this thread left (that made ticket bytes depend on the run order)
-        _set_virtual_time(0)
+        # The configs are made on the unowned clock, as in a fresh process: ticket
+        # keys record their creation time, and a time an earlier run (a Network)
+        # left set on this thread must not leak into this run's bytes.  (Virtual
+        # time 0 here would do too, but would change every ticket case's digest.)
+        lib.mpy_set_ms_time(-1)
+        set_time(None)
         try:
             srv_conf = make_config("server", srv_o, _seed_bytes(seed, "server"), f"srv-{tag}") \
                 if srv_o else None
