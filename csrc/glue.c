@@ -799,6 +799,13 @@ void mpy_rng_make_current(void *rng)
     }
 }
 
+void *mpy_rng_swap_current(void *rng)
+{
+    mpy_rng *old = current_rng;
+    current_rng = rng;
+    return old;
+}
+
 psa_status_t mbedtls_psa_external_get_random(mbedtls_psa_external_random_context_t *context,
                                              uint8_t *output, size_t output_size,
                                              size_t *output_length)

@@ -70,7 +70,8 @@ def config_defines(src: Path, config_header: str, program: bool = False) -> list
     if is_tf_psa(src):
         defines.append(("TF_PSA_CRYPTO_USER_CONFIG_FILE", f'"{CRYPTO_CONFIG_HEADER}"'))
         if program:
-            defines.append(("MBEDTLS_DECLARE_PRIVATE_IDENTIFIERS", "1"))
+            # empty, as private_access.h defines it (no redefinition warning)
+            defines.append(("MBEDTLS_DECLARE_PRIVATE_IDENTIFIERS", ""))
     return defines
 
 
