@@ -27,7 +27,7 @@ ALLOWED = {
     "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
               "capture"},
     "explore": {"bindings", "wire", "creds", "sim", "server", "parties"},
-    "sslopt": {"bindings", "wire", "capture"},
+    "sslopt": {"bindings", "wire", "capture", "server"},
     "attacks": {"bindings", "creds"},
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the

@@ -55,6 +55,10 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--real-peers", action="store_true",
                     help="run cases with an OpenSSL/GnuTLS peer over real UDP, in real time "
                     "(the real program, the Mbed TLS side and the udp_proxy model on loopback)")
+    ap.add_argument("--server-policy", default="none", choices=("none", "reconnect-guard"),
+                    help="reconnect-guard: the in-process ssl_server2 drops copies of the "
+                    "ClientHello that opened its connection (same random) instead of taking "
+                    "them for a client reconnect (mbedtls_py.server.hello_guard)")
     a = ap.parse_args(argv)
     if a.seeds < 1 or a.seeds > 100000:
         ap.error("--seeds must be 1 .. 100000")
@@ -71,19 +75,21 @@ _CASES: list[Any] = []
 
 
 _REAL = [False]
+_POLICY = ["none"]
 
 
-def _init(ssl_opt: str | None, real_peers: bool = False) -> None:
+def _init(ssl_opt: str | None, real_peers: bool = False, policy: str = "none") -> None:
     from .parse import load_cases
     _CASES[:] = load_cases(ssl_opt)
     _REAL[0] = real_peers
+    _POLICY[0] = policy
 
 
 def _work(item: tuple[int, int]) -> dict[str, Any]:
     from .runner import describe, run_case
     idx, seed = item
     try:
-        r = run_case(_CASES[idx], seed, real_peers=_REAL[0])
+        r = run_case(_CASES[idx], seed, real_peers=_REAL[0], server_policy=_POLICY[0])
     except Exception as e:  # noqa: BLE001 - a crash of the runner is a reported FAIL
         return {"name": _CASES[idx].name, "number": _CASES[idx].number, "seed": seed,
                 "verdict": "FAIL", "reason": f"runner error: {e!r}", "virtual_ms": 0,
@@ -93,6 +99,8 @@ def _work(item: tuple[int, int]) -> dict[str, Any]:
 
 def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False) -> str:
     extra = f" --ssl-opt {shlex.quote(str(ssl_opt))}" if ssl_opt else ""
+    if _POLICY[0] != "none":
+        extra += f" --server-policy {_POLICY[0]}"
     if real:  # real time and a real peer: runs again, not byte for byte
         extra += " --real-peers"
     return f"python -m mbedtls_py ssl-opt --trace {shlex.quote(name)} --seed {seed}{extra}"
@@ -108,7 +116,7 @@ def case_slug(name: str) -> str:
 
 
 def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
-              keylog: str | None, several: bool) -> Any:
+              keylog: str | None, several: bool, setup: Any = None) -> Any:
     """``run_case`` with key export on for every context it creates; the run's
     datagrams (as the case's network saw them) and keys go to ``pcap``/``keylog``."""
     from ..capture.files import capture_paths
@@ -118,7 +126,7 @@ def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
 
     keys: list[str] = []
     with export_keys_to(keys.append):
-        r = run_case(case, seed, real_peers=real_peers)
+        r = run_case(case, seed, real_peers=real_peers, server_policy=_POLICY[0], setup=setup)
     slug = case_slug(case.name)
     hosts: dict[str, str] = {}
 
@@ -149,6 +157,7 @@ def _trace(a: argparse.Namespace) -> int:
     if not found:
         print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
         return 2
+    _POLICY[0] = a.server_policy
     r = _captured(found[0], a.seed, a.real_peers, a.pcap, a.keylog, several=False)
     print(f"== {r.case.name} (seed {a.seed}): {r.verdict} {r.reason}")
     print(f"== proxy: {r.case.pxy_cmd}\n{r.pxy_out}")
@@ -167,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.trace:
             return _trace(a)
-        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers)
+        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers, a.server_policy)
     except FileNotFoundError as e:
         print(f"mbedtls-py ssl-opt: error: {e}", file=sys.stderr)
         return 2
@@ -180,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     it: Iterator[dict[str, Any]]
     if a.jobs > 1:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None, a.real_peers))
+        pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None, a.real_peers,
+                                        a.server_policy))
         it = pool.imap(_work, items, chunksize=max(1, len(items) // (a.jobs * 8) or 1))
     else:
         pool = None

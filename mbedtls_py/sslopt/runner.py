@@ -14,11 +14,13 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._lib import lib
 from ..config import debug_log
+from ..server.hello_guard import ReconnectGuard
 from ..timeutil import set_time
 from .options import Unsupported, make_config, parse_options
 from .parse import Case, client_stages, proxy_argv, server_argv
@@ -186,10 +188,21 @@ def _skip_result(case: Case, seed: int, real_peers: bool = False) -> Result | No
     return Result(case, seed, "NOTRUN", f"peers {srv}/{cli}: needs --real-peers (real UDP)")
 
 
-def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
+SERVER_POLICIES = ("none", "reconnect-guard")
+
+
+def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
+             server_policy: str = "none", setup: Callable[[World], None] | None = None
+             ) -> Result:
     """Run ``case`` once with ``seed``; the verdict comes from its assertions.
     With ``real_peers``, a case with an OpenSSL/GnuTLS peer runs over real UDP
-    (``realpeers``)."""
+    (``realpeers``).  ``server_policy`` ``reconnect-guard`` filters the
+    in-process ssl_server2's datagrams through
+    :class:`~mbedtls_py.server.hello_guard.ReconnectGuard`; ``setup(world)``
+    runs before the programs start (the schedule search's moves hook in there)."""
+    if server_policy not in SERVER_POLICIES:
+        raise ValueError(f"server_policy must be one of {', '.join(SERVER_POLICIES)}, "
+                         f"not {server_policy!r}")
     early = _skip_result(case, seed, real_peers)
     if early is not None:
         return early
@@ -212,6 +225,11 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
     if srv_o is None or cli_o is None:
         return _run_real(case, seed, srv_o, cli_o, pxy, req, t0)
     world = World(pxy, int(srv_o["server_port"]), 24433)
+    if setup is not None:
+        setup(world)
+    guard = None
+    if server_policy == "reconnect-guard":
+        guard = ReconnectGuard(len(bytes.fromhex(srv_o["cid_val"])) if srv_o["cid"] == 1 else 0)
     bridge = _Bridge()
     tag = f"{id(world):x}"
     srv_p, cli_p = Program("server"), Program("client")
@@ -234,7 +252,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False) -> Result:
                 bridge.targets[conf.name] = (prog, lvl)
         lib.mbedtls_debug_set_threshold(min(max(levels), 5))
         _set_virtual_time(0)
-        world.start(srv_p, server2(world, srv_p, srv_o, srv_conf))
+        world.start(srv_p, server2(world, srv_p, srv_o, srv_conf, guard))
         world.call_at(0, lambda: world.start(cli_p, client2(world, cli_p, cli_o, cli_conf)))
         limit = DOG_DELAY_S * 1000 * req.cli_delay_factor
         world.on_time = _set_virtual_time
