@@ -56,6 +56,8 @@ class World:
         self.programs: list[Program] = []
         self._next_port = 40000
         self.on_time: Callable[[int], None] | None = None
+        # extra delivery delay (ms) of one datagram, e.g. the schedule search's ``lag`` moves
+        self.link_delay: Callable[[Addr, Addr, bytes], int] | None = None
         if proxy is not None:
             self.proxy_listen: Addr = ("pxy", proxy_port)
             self.proxy_upstream: Addr = ("pxy", 50000)
@@ -91,7 +93,8 @@ class World:
         already scheduled for this instant."""
         self.trace.append((self.clock.now_ms, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", "send",
                            data))
-        self.call_at(self.clock.now_ms, lambda: self._deliver(src, dst, data))
+        lag = self.link_delay(src, dst, data) if self.link_delay is not None else 0
+        self.call_at(self.clock.now_ms + lag, lambda: self._deliver(src, dst, data))
 
     def _deliver(self, src: Addr, dst: Addr, data: bytes) -> None:
         handler = self.sockets.get(dst)
