@@ -27,6 +27,8 @@ COMMANDS = {
                   "upstream's udp_proxy (drop/delay/duplicate/...), exact model, real UDP"),
     "ssl-opt": ("mbedtls_py.sslopt.cli",
                 "upstream ssl-opt.sh's DTLS cases in process, in virtual time"),
+    "search": ("mbedtls_py.search.cli",
+               "search one ssl-opt case's schedules until its own assertions fail"),
 }
 
 

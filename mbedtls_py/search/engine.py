@@ -38,8 +38,8 @@ from ..sslopt.runner import Result, run_case
 from ..sslopt.world import Addr, World
 from .moves import KINDS, Hooks, Move, MoveSchedule, format_schedule
 
-__all__ = ["Baseline", "Outcome", "SearchResult", "baseline", "menu", "run_moves", "search",
-           "shrink", "DEFAULT_LAGS"]
+__all__ = ["Baseline", "Outcome", "SearchResult", "baseline", "menu", "run_moves", "run_traced",
+           "search", "shrink", "instrument", "DEFAULT_LAGS"]
 
 # 1 ms: after everything of the instant it was sent in (programs cost no time);
 # 1000 ms: exactly when a retransmission timer first fires (hs_timeout min, 1 s by
@@ -167,14 +167,20 @@ class _Instrument:
         return at - now
 
 
-def _run(case: Case, seed: int, schedule: Sequence[Move], *, keys: Callable[[str], None]
-         | None = None, policy: str = "none") -> tuple[Result, _Instrument]:
+def instrument(case: Case, schedule: Sequence[Move]) -> _Instrument:
+    """The hooks of ``schedule`` for one run of ``case``: pass its ``setup``
+    to ``run_case(..., setup=...)`` (what ``--pcap`` does)."""
     hooks = Hooks()
     for name, kind in KINDS.items():
         mine = [m for m in schedule if m.kind == name]
         if mine:
             kind.install(hooks, mine)
-    inst = _Instrument(case, schedule, hooks)
+    return _Instrument(case, schedule, hooks)
+
+
+def _run(case: Case, seed: int, schedule: Sequence[Move], *, keys: Callable[[str], None]
+         | None = None, policy: str = "none") -> tuple[Result, _Instrument]:
+    inst = instrument(case, schedule)
     if keys is not None:
         from ..context import export_keys_to
         with export_keys_to(keys):

@@ -159,7 +159,13 @@ def _trace(a: argparse.Namespace) -> int:
         return 2
     _POLICY[0] = a.server_policy
     r = _captured(found[0], a.seed, a.real_peers, a.pcap, a.keylog, several=False)
-    print(f"== {r.case.name} (seed {a.seed}): {r.verdict} {r.reason}")
+    print_result(r)
+    return 0 if r.verdict in ("PASS", "SKIP") else 1
+
+
+def print_result(r: Any) -> None:
+    """``--trace``'s report of one run: verdict, proxy log, outputs, datagrams, digest."""
+    print(f"== {r.case.name} (seed {r.seed}): {r.verdict} {r.reason}")
     print(f"== proxy: {r.case.pxy_cmd}\n{r.pxy_out}")
     print(f"== server output\n{r.srv_out}")
     print(f"== client output\n{r.cli_out}")
@@ -167,7 +173,6 @@ def _trace(a: argparse.Namespace) -> int:
     for t, src, dst, _, data in r.trace:
         print(f"{t:8d} {src:>11} -> {dst:<11} {len(data):5d} {data[:16].hex()}")
     print(f"== digest {r.digest()}")
-    return 0 if r.verdict in ("PASS", "SKIP") else 1
 
 
 def main(argv: list[str] | None = None) -> int:
