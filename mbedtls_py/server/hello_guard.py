@@ -13,8 +13,11 @@ ssl-opt.sh).
 A reconnecting client runs a new handshake, with a new ClientHello.random.
 :class:`ReconnectGuard` remembers the randoms of the epoch-0 ClientHellos
 its connection was handed during its initial handshake, and after that
-handshake removes from a datagram every epoch-0 ClientHello record that
-carries one of them (a copy, not a reconnect), before Mbed TLS sees it.
+handshake removes from a datagram every epoch-0 ClientHello record with a
+cookie that carries one of them (a copy, not a reconnect), before Mbed TLS
+sees it (a copy without a cookie is harmless: Mbed TLS answers it with a
+HelloVerifyRequest and discards it, as ssl-opt's "attacker-injected" case
+checks).
 Any other ClientHello (a real reconnect: a new random) passes unchanged.
 The same rule as ``patches/0002-dtls-tell-duplicate-clienthello-from-reconnect.patch``,
 applied by the application instead of the library.
@@ -30,6 +33,11 @@ from ..wire.records import Record
 __all__ = ["ReconnectGuard", "client_hello_random"]
 
 _RANDOMS_MAX = 8  # a handshake sees one random; a few more cost nothing and bound memory
+
+
+def _has_cookie(record: Record) -> bool:
+    body = record.payload[12:]  # client_version 2, random 32, session_id 1+n, cookie 1+n
+    return len(body) > 35 and len(body) > 35 + body[34] and body[35 + body[34]] > 0
 
 
 def client_hello_random(record: Record) -> bytes | None:
@@ -79,7 +87,10 @@ class ReconnectGuard:
                         and len(self.randoms) < _RANDOMS_MAX:
                     self.randoms.append(rnd)
             return data
-        copies = [r for r, rnd in hellos if rnd is not None and rnd in self.randoms]
+        # Only a copy WITH a cookie resets the connection; without one, Mbed TLS
+        # answers a HelloVerifyRequest and discards it: leave that to the library.
+        copies = [r for r, rnd in hellos if rnd is not None and rnd in self.randoms
+                  and _has_cookie(r)]
         self._fresh = next((rnd for _, rnd in hellos
                             if rnd is not None and rnd not in self.randoms), self._fresh)
         if not copies:
