@@ -39,9 +39,10 @@ def _case(name: str) -> Case:
 def test_schedule_text_round_trips_and_rejects_bad_moves() -> None:
     """format_schedule/parse_schedule are inverse; a bad move is a ValueError."""
     d = DatagramId("server", "client", "handshake epoch=0 hs=server_hello", 2)
-    s = (Move("drop", d), Move("lag", d, 1000))
+    s = (Move("drop", d), Move("lag", d, 1000), Move("reorder", d, 1))
     assert format_schedule(s) == ("drop:server>client:handshake,epoch=0,hs=server_hello#2 "
-                                  "lag:server>client:handshake,epoch=0,hs=server_hello#2=1000")
+                                  "lag:server>client:handshake,epoch=0,hs=server_hello#2=1000 "
+                                  "reorder:server>client:handshake,epoch=0,hs=server_hello#2=1")
     assert parse_schedule(format_schedule(s)) == s
     for bad in ("zap:client>server:any#1", "lag:client>server:any#1", "drop:client>server:any#1=5",
                 "drop:client-server:any#1"):

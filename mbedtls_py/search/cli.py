@@ -32,7 +32,7 @@ from pathlib import Path
 from .._cliargs import POSITIVE_INT, OneLineParser
 from .emit import emit_test, replay_command
 from .engine import DEFAULT_LAGS, SearchResult, instrument, run_moves, search
-from .moves import KINDS, MoveSchedule, parse_schedule, schedule_words
+from .moves import DEFAULT_KINDS, KINDS, MoveSchedule, parse_schedule, schedule_words
 
 __all__ = ["main"]
 
@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="moves per schedule at most (default 2)")
     ap.add_argument("--max-schedules", type=POSITIVE_INT, default=5000, metavar="N",
                     help="stop after N schedules (default 5000)")
-    ap.add_argument("--kinds", default=",".join(KINDS), metavar="LIST",
-                    help=f"move kinds to use (default {','.join(KINDS)})")
+    ap.add_argument("--kinds", default=",".join(DEFAULT_KINDS), metavar="LIST",
+                    help=f"move kinds to use, of {','.join(KINDS)} (default "
+                    f"{','.join(DEFAULT_KINDS)}: reorder is not loopback)")
     ap.add_argument("--lags", default=",".join(map(str, DEFAULT_LAGS)), metavar="MS,...",
                     help="lag values in ms (default %(default)s)")
     ap.add_argument("--replay", metavar="SCHEDULE",

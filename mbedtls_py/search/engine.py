@@ -36,7 +36,7 @@ from ..sslopt.options import parse_options
 from ..sslopt.parse import Case, client_stages, server_argv
 from ..sslopt.runner import Result, run_case
 from ..sslopt.world import Addr, World
-from .moves import KINDS, Hooks, Move, MoveSchedule, format_schedule
+from .moves import DEFAULT_KINDS, KINDS, TIMED, Hooks, Move, MoveSchedule, format_schedule
 
 __all__ = ["Baseline", "Outcome", "SearchResult", "baseline", "menu", "run_moves", "run_traced",
            "search", "shrink", "instrument", "DEFAULT_LAGS"]
@@ -81,7 +81,7 @@ class Baseline:
 
     def position(self, m: Move) -> int:
         """When ``m``'s datagram came in this run (-1: it did not)."""
-        return self.pos.get(("out" if m.kind == "lag" else "in", m.d), -1)
+        return self.pos.get(("out" if m.kind in TIMED else "in", m.d), -1)
 
 
 def _cid_len(case: Case, endpoint: str) -> int:
@@ -157,6 +157,9 @@ class _Instrument:
         self.deliveries.append(d)
         self.pos[("out", d)] = len(self.pos)
         ms = self.hooks.lags.get(d, 0)
+        if d in self.hooks.overtaken:
+            self._mark("reorder", d)
+            return ms
         if ms:
             self._mark("lag", d)
         # A leg is FIFO (one socket pair on loopback never reorders): a late
@@ -194,7 +197,7 @@ def _offer(inst: _Instrument, out: Outcome, lags: Sequence[int]) -> Baseline:
 
 
 def run_moves(case: Case, seed: int, schedule: Sequence[Move], policy: str = "none",
-              offer: Sequence[int] | None = None, kinds: Sequence[str] = tuple(KINDS)
+              offer: Sequence[int] | None = None, kinds: Sequence[str] = DEFAULT_KINDS
               ) -> Outcome:
     """Run ``case`` with ``seed`` under ``schedule``; its outcome.  With
     ``offer`` (the lag values), also the moves of ``kinds`` this run offers
@@ -225,7 +228,7 @@ def baseline(case: Case, seed: int = 1, lags: Sequence[int] = DEFAULT_LAGS,
     return _offer(inst, Outcome(r.verdict, r.reason, r.digest() if r.trace else ""), lags)
 
 
-def menu(base: Baseline, kinds: Sequence[str] = tuple(KINDS)) -> list[Move]:
+def menu(base: Baseline, kinds: Sequence[str] = DEFAULT_KINDS) -> list[Move]:
     """Every move of ``kinds`` the run offers, in the order its datagrams
     came (then in the order of :data:`~.moves.KINDS`)."""
     order = {k: i for i, k in enumerate(KINDS)}
@@ -289,7 +292,7 @@ def shrink(case: Case, seed: int, schedule: MoveSchedule, reason: str, lags: Seq
         changed = False
         candidates = [cur[:i] + cur[i + 1:] for i in range(len(cur))]
         candidates += [cur[:i] + (Move(m.kind, m.d, ms),) + cur[i + 1:]
-                       for i, m in enumerate(cur) if m.kind == "lag"
+                       for i, m in enumerate(cur) if m.kind in TIMED
                        for ms in sorted(lags) if ms < m.arg]
         for cand in candidates:
             out = run_moves(case, seed, cand, policy)
@@ -301,7 +304,7 @@ def shrink(case: Case, seed: int, schedule: MoveSchedule, reason: str, lags: Seq
 
 
 def search(case: Case, *, seed: int = 1, faults: int = 2, max_schedules: int = 2000,
-           kinds: Sequence[str] = tuple(KINDS), lags: Sequence[int] = DEFAULT_LAGS,
+           kinds: Sequence[str] = DEFAULT_KINDS, lags: Sequence[int] = DEFAULT_LAGS,
            policy: str = "none", executor: Executor | None = None, chunk: int = CHUNK,
            progress: Callable[[int, int], None] | None = None) -> SearchResult:
     """Search ``case``'s schedules of up to ``faults`` moves (at most

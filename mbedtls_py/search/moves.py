@@ -11,6 +11,8 @@ sent later.  Kinds, each a :class:`MoveKind`:
   datagram the proxy protects).  The datagram is the one the proxy received
   (the n-th on that direction with that key).  The search runs the proxy
   with every such choice "no", except the schedule's.
+- ``reorder`` (opt-in): a lag that later datagrams on the leg overtake, as
+  a network with several paths reorders (loopback does not).
 - ``lag``: the datagram's delivery (proxy -> program, or program -> program
   without a proxy) takes ``arg`` ms more; the datagram is the n-th sent on
   that leg.  A leg stays FIFO (datagrams sent after it wait behind it), as
@@ -40,10 +42,11 @@ if TYPE_CHECKING:
     from ..sslopt.world import World
     from .engine import Baseline
 
-__all__ = ["Move", "MoveKind", "Hooks", "KINDS", "PROXY_CHOICES", "format_schedule",
-           "parse_schedule", "schedule_words", "MoveSchedule"]
+__all__ = ["Move", "MoveKind", "Hooks", "KINDS", "DEFAULT_KINDS", "PROXY_CHOICES", "TIMED",
+           "format_schedule", "parse_schedule", "schedule_words", "MoveSchedule"]
 
 PROXY_CHOICES = ("drop", "delay", "duplicate", "bad_cid")
+TIMED = ("lag", "reorder")  # kinds that act on a leg's delivery and take =MS
 
 
 @dataclass(frozen=True, order=True)
@@ -56,7 +59,7 @@ class Move:
 
     def text(self) -> str:
         """The move in the replay command's form."""
-        tail = f"={self.arg}" if self.kind == "lag" else ""
+        tail = f"={self.arg}" if self.kind in TIMED else ""
         return f"{self.kind}:{self.d.src}>{self.d.dst}:{self.d.key.replace(' ', ',')}" \
                f"#{self.d.nth}{tail}"
 
@@ -65,6 +68,8 @@ class Move:
         d = self.d.describe()
         if self.kind == "lag":
             return f"{d} delivered {self.arg} ms late"
+        if self.kind == "reorder":
+            return f"{d} delivered {self.arg} ms late, overtaken by later datagrams"
         verb = {"drop": "dropped", "delay": "delayed (held until the next forwarded datagram)",
                 "duplicate": "duplicated", "bad_cid": "sent first with a corrupted CID"}
         return f"{d} {verb.get(self.kind, self.kind)} by the proxy"
@@ -94,8 +99,8 @@ def parse_schedule(text: str) -> MoveSchedule:
             raise ValueError(f"not a move: {word!r} (KIND:FROM>TO:KEY#N[=MS], KIND one of "
                              f"{', '.join(KINDS)})")
         kind, src, dst, key, nth, arg = m.groups()
-        if (kind == "lag") != (arg is not None):
-            raise ValueError(f"{word!r}: a lag takes =MS, other moves do not")
+        if (kind in TIMED) != (arg is not None):
+            raise ValueError(f"{word!r}: {'/'.join(TIMED)} take =MS, other moves do not")
         out.append(Move(kind, DatagramId(src, dst, key.replace(",", " "), int(nth)),
                         int(arg or 0)))
     return tuple(out)
@@ -113,6 +118,7 @@ class Hooks:
 
     choices: set[tuple[str, DatagramId]] = field(default_factory=set)
     lags: dict[DatagramId, int] = field(default_factory=dict)
+    overtaken: set[DatagramId] = field(default_factory=set)  # lags that do not hold the leg
     world: list[Callable[[World], None]] = field(default_factory=list)
 
 
@@ -160,5 +166,24 @@ class LinkLag:
         hooks.lags.update((m.d, m.arg) for m in moves)
 
 
+@dataclass
+class LinkReorder(LinkLag):
+    """``reorder``: a lag that later datagrams on the leg overtake.  Not
+    loopback (one socket pair never reorders): opt in with ``--kinds``."""
+
+    name: str = "reorder"
+
+    def menu(self, base: Baseline) -> list[Move]:
+        """Every datagram delivered, once per lag value."""
+        return [Move("reorder", d, ms) for d in base.deliveries for ms in base.lags]
+
+    def install(self, hooks: Hooks, moves: Sequence[Move]) -> None:
+        """Late, without holding back the leg."""
+        super().install(hooks, moves)
+        hooks.overtaken.update(m.d for m in moves)
+
+
 KINDS: dict[str, MoveKind] = {k: ProxyChoice(k) for k in PROXY_CHOICES}
 KINDS["lag"] = LinkLag()
+KINDS["reorder"] = LinkReorder()
+DEFAULT_KINDS = tuple(k for k in KINDS if k != "reorder")
