@@ -30,6 +30,10 @@ FOUND = ("drop:server>client:handshake,epoch=0,hs=server_hello#1 "
          "delay:client>server:handshake,epoch=0,hs=client_hello#3")
 FOUND_DIGEST = "2a9279e306d6d15aea61eac67b4c2a28a46c075fbb4c51216fb4b853811d02d1"
 SMALL = "DTLS proxy: 3d, \"short\" RSA handshake"
+DUP = "DTLS proxy: duplicate every packet, server anti-replay off"  # upstream #10330
+# `search DUP --kinds reorder` (13 schedules): the proxy's copy of the
+# ClientHello with cookie reaches the server after the client's next flight.
+DUP_FOUND = "reorder:client>server:handshake,epoch=0,hs=client_hello#3=1"
 
 
 def _case(name: str) -> Case:
@@ -80,6 +84,18 @@ def test_found_schedule_replays_byte_for_byte_and_is_offered_at_level_two() -> N
     first = run_moves(case, 1, s[:1], offer=(1, 1000, 1500))
     assert first.verdict == "PASS" and s[1] in first.offered
     assert run_moves(case, 1, s, "reconnect-guard").verdict == "PASS"
+
+
+def test_issue_10330_message_reproduced_by_a_reordered_copy() -> None:
+    """#10330's failure ('resend' missing in the client output), deterministic:
+    the client resends only when the server, answering the proxy's copy of the
+    cookie ClientHello, resends its flight before the client's handshake ends."""
+    case = _case(DUP)
+    out = run_moves(case, 1, parse_schedule(DUP_FOUND))
+    assert (out.verdict, out.reason) == ("FAIL", "pattern 'resend' MUST be present in the Client "
+                                                 "output")
+    assert out.digest == "f3bdbe77abcdb047528c8e4296db084e2383fee95a55a281a172d09659f1dc81"
+    assert run_moves(case, 1, ()).verdict == "PASS"
 
 
 def test_executor_gives_the_serial_result() -> None:
