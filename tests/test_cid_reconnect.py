@@ -126,3 +126,14 @@ def test_patched_variant_passes_the_failing_seed() -> None:
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr
     assert f"(seed {SEED}): PASS" in p.stdout
     assert "a duplicate, not a reconnect" in p.stdout
+
+
+def test_ssl_opt_cli_takes_the_policy() -> None:
+    """``ssl-opt --trace CASE --seed 24 --server-policy reconnect-guard`` passes
+    (exit 0) where the stock run exits 1."""
+    base = [sys.executable, "-m", "mbedtls_py", "ssl-opt", "--trace", CASE, "--seed", str(SEED)]
+    env = {k: v for k, v in os.environ.items() if k != "MBEDTLS_PY_VARIANT"}
+    stock = subprocess.run(base, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    guard = subprocess.run(base + ["--server-policy", "reconnect-guard"], capture_output=True,
+                           text=True, cwd=ROOT, env=env, timeout=300)
+    assert (stock.returncode, guard.returncode) == (1, 0), guard.stdout[-1000:] + guard.stderr
