@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import mbedtls_py
 from mbedtls_py.explore.model import DatagramId
 from mbedtls_py.search import Move, baseline, format_schedule, menu, parse_schedule, run_moves, \
     search
@@ -34,6 +35,12 @@ DUP = "DTLS proxy: duplicate every packet, server anti-replay off"  # upstream #
 # `search DUP --kinds reorder` (13 schedules): the proxy's copy of the
 # ClientHello with cookie reaches the server after the client's next flight.
 DUP_FOUND = "reorder:client>server:handshake,epoch=0,hs=client_hello#3=1"
+
+
+# The pinned digests are the default build's (3.6.7 as released); other variants
+# make other bytes, and 3.6.7+0002 passes the reconnect schedule (test_cid_reconnect).
+DEFAULT_BUILD = pytest.mark.skipif(mbedtls_py.__variant__ != "default",
+                                   reason="digests pinned on the default build")
 
 
 def _case(name: str) -> Case:
@@ -58,6 +65,10 @@ def test_hooks_do_not_change_a_default_run() -> None:
     """The udp_proxy model rolls rand() as before when no chooser is set:
     run_case's digest is the one of a run without the search's hooks."""
     case = _case(CID)
+    # A run after an exploration in the same process can differ from a fresh
+    # process's (state an explore run leaves behind: noted in docs/upstream/search.md);
+    # one run first, then the comparison.
+    run_case(case, 24)
     assert run_case(case, 24).digest() == run_case(case, 24, setup=lambda w: None).digest()
 
 
@@ -72,6 +83,7 @@ def test_baseline_offers_only_what_the_proxy_options_allow() -> None:
     assert len([m for m in moves if m.kind == "lag"]) == 3 * len(base.deliveries)
 
 
+@DEFAULT_BUILD
 def test_found_schedule_replays_byte_for_byte_and_is_offered_at_level_two() -> None:
     """The reconnect schedule fails the case's own check with the same bytes
     each time; its second move is one its first move's run offers."""
@@ -86,6 +98,7 @@ def test_found_schedule_replays_byte_for_byte_and_is_offered_at_level_two() -> N
     assert run_moves(case, 1, s, "reconnect-guard").verdict == "PASS"
 
 
+@DEFAULT_BUILD
 def test_issue_10330_message_reproduced_by_a_reordered_copy() -> None:
     """#10330's failure ('resend' missing in the client output), deterministic:
     the client resends only when the server, answering the proxy's copy of the
@@ -108,6 +121,7 @@ def test_executor_gives_the_serial_result() -> None:
     assert serial.schedules == 40 and not serial.exhausted
 
 
+@DEFAULT_BUILD
 def test_emitted_test_passes(tmp_path: Path) -> None:
     """--emit-test's file replays the finding (and the case passes without it)."""
     case = _case(CID)
@@ -127,6 +141,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@DEFAULT_BUILD
 def test_cli_replay_prints_the_digest_and_exits_1(tmp_path: Path) -> None:
     """The printed replay command reproduces the failure, bytes included; --pcap writes it."""
     pcap = tmp_path / "found.pcapng"
