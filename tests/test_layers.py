@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
 
 # layer -> the layers (and bindings) it may import; anything else is an upward import
 # (imports under ``if TYPE_CHECKING:`` are not run-time dependencies and are not counted)
-_FEATURES = {"repro", "explore", "sslopt", "attacks", "fuzz"}
+_FEATURES = {"repro", "explore", "sslopt", "attacks", "fuzz", "search"}
 ALLOWED = {
     "wire": set(),
     "timing": set(),  # the timing models: data and draws, nothing of the package
@@ -30,8 +30,10 @@ ALLOWED = {
     "repro": {"bindings", "wire", "creds", "sim", "server", "parties", "udp", "peers",
               "capture", "timing"},
     "explore": {"bindings", "wire", "creds", "sim", "server", "parties", "timing"},
-    "sslopt": {"bindings", "wire", "capture", "foreign", "timing"},  # gnutls-cli/-serv on foreign.gnutls
+    # gnutls-cli/-serv on foreign.gnutls; ssl_server2's reconnect guard from server
+    "sslopt": {"bindings", "wire", "capture", "foreign", "timing", "server"},
     "attacks": {"bindings", "creds"},
+    "search": {"bindings", "wire", "capture", "sslopt", "explore"},  # ssl-opt cases, explore's engine
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the
     # package (test below); its commands (build, listing, matrix) sit at the top with cli

@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "api.md"
 ORDER = ["", "wire", "timing", "creds", "capture", "sim", "server", "parties", "udp", "peers", "repro",
-         "explore", "sslopt",
+         "explore", "sslopt", "search",
          "attacks", "fuzz", "variants", "testing", "cli"]
 
 

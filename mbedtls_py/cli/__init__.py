@@ -29,6 +29,8 @@ COMMANDS = {
               "fetch and verify a pinned Mbed TLS source (installed: into the user's cache)"),
     "ssl-opt": ("mbedtls_py.sslopt.cli",
                 "upstream ssl-opt.sh's DTLS cases in process, in virtual time"),
+    "search": ("mbedtls_py.search.cli",
+               "search one ssl-opt case's schedules until its own assertions fail"),
 }
 
 

@@ -21,13 +21,14 @@ on a process pool or a Dask cluster gives the same JSON as a serial one.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .._progress import LINE_INTERVAL_S
 from .model import DatagramId, EventId, Fault, Schedule, event_words, schedule_to_json, \
@@ -36,7 +37,7 @@ from .probe import Outcome, Probe, code_name
 from .scenarios import run_scenario
 
 __all__ = ["Baseline", "OutcomeClass", "Exploration", "baseline", "menu", "schedules",
-           "run_schedule", "explore", "CHUNK"]
+           "run_schedule", "explore", "map_chunks", "chunked", "CHUNK"]
 
 CHUNK = 64  # schedules per task sent to an executor
 
@@ -104,9 +105,18 @@ def menu(base: Baseline) -> list[Fault]:
     return out
 
 
-def schedules(faults: list[Fault], k: int) -> Iterator[Schedule]:
+class _OnDatagram(Protocol):
+    @property
+    def d(self) -> DatagramId: ...
+
+
+F = TypeVar("F", bound=_OnDatagram)
+
+
+def schedules(faults: Sequence[F], k: int) -> Iterator[tuple[F, ...]]:
     """The empty schedule, then every schedule of 1..k faults on distinct
-    datagrams, in menu order."""
+    datagrams, in menu order (any move with a datagram ``d``: explore's
+    faults, the ssl-opt search's moves)."""
     yield ()
     for n in range(1, k + 1):
         for combo in itertools.combinations(faults, n):
@@ -114,7 +124,7 @@ def schedules(faults: list[Fault], k: int) -> Iterator[Schedule]:
                 yield combo
 
 
-def count_schedules(faults: list[Fault], k: int) -> int:
+def count_schedules(faults: Sequence[_OnDatagram], k: int) -> int:
     """How many schedules :func:`schedules` yields (without building them)."""
     return sum(1 for _ in schedules(faults, k))
 
@@ -188,7 +198,38 @@ class Exploration:
                 **({"timing": self.timing} if self.timing else {})}
 
 
-def _chunks(items: Iterator[Schedule], size: int) -> Iterator[list[Schedule]]:
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def map_chunks(fn: Callable[[list[T]], R], chunks: Iterable[list[T]],
+               executor: Executor | None = None, in_flight: int = 16
+               ) -> Generator[tuple[list[T], R], None, None]:
+    """``(chunk, fn(chunk))`` for every chunk, in order: serially, or on
+    ``executor`` with at most ``in_flight`` chunks submitted ahead.  Closing
+    the iterator early cancels what has not started (a search that stops at
+    its first failure)."""
+    if executor is None:
+        for c in chunks:
+            yield c, fn(c)
+        return
+    pending: list[tuple[list[T], Any]] = []
+    try:
+        for c in chunks:
+            pending.append((c, executor.submit(fn, c)))
+            if len(pending) >= in_flight:
+                first, fut = pending.pop(0)
+                yield first, fut.result()
+        while pending:
+            first, fut = pending.pop(0)
+            yield first, fut.result()
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+
+
+def chunked(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
     while True:
         chunk = list(itertools.islice(items, size))
         if not chunk:
@@ -215,22 +256,9 @@ def explore(spec: str, policy: str = "none", faults: int = 1, *,
     total = count_schedules(items, faults)
     if progress is not None:
         progress(0, total)
-    chunks = _chunks(schedules(items, faults), chunk)
-    results: Iterator[tuple[list[Schedule], list[dict[str, Any]]]]
-    if executor is None:
-        results = ((c, _run_chunk(spec, policy, c, timing)) for c in chunks)
-    else:
-        # Keep a bounded number of chunks in flight; take results in order.
-        def ordered() -> Iterator[tuple[list[Schedule], list[dict[str, Any]]]]:
-            pending: list[tuple[list[Schedule], Any]] = []
-            for c in chunks:
-                pending.append((c, executor.submit(_run_chunk, spec, policy, c, timing)))
-                if len(pending) >= 16:
-                    first, fut = pending.pop(0)
-                    yield first, fut.result()
-            for first, fut in pending:
-                yield first, fut.result()
-        results = ordered()
+    chunks = chunked(schedules(items, faults), chunk)
+    results = map_chunks(functools.partial(_run_chunk, spec, policy, timing=timing), chunks,
+                         executor)
     base_errors = set(base.outcome.errors)
     classes: dict[str, OutcomeClass] = {}
     assignments: list[int] = []

@@ -66,6 +66,10 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--unskip", action="store_true",
                     help="ignore skip_next_test: run the cases upstream disables (e.g. the "
                     "3d GnuTLS fragmentation cases of Mbed-TLS/mbedtls#10652)")
+    ap.add_argument("--server-policy", default="none", choices=("none", "reconnect-guard"),
+                    help="reconnect-guard: the in-process ssl_server2 drops copies of the "
+                    "ClientHello that opened its connection (same random) instead of taking "
+                    "them for a client reconnect (mbedtls_py.server.hello_guard)")
     a = ap.parse_args(argv)
     if a.seeds < 1 or a.seeds > 100000:
         ap.error("--seeds must be 1 .. 100000")
@@ -91,12 +95,15 @@ _CASES: list[Any] = []
 
 
 _REAL = [False]
+_POLICY = ["none"]
 
 
-def _init(ssl_opt: str | None, real_peers: bool = False, unskip: bool = False) -> None:
+def _init(ssl_opt: str | None, real_peers: bool = False, unskip: bool = False,
+          policy: str = "none") -> None:
     from .parse import load_cases, unskipped
     _CASES[:] = [unskipped(c) for c in load_cases(ssl_opt)] if unskip else load_cases(ssl_opt)
     _REAL[0] = real_peers
+    _POLICY[0] = policy
 
 
 def _work(item: tuple[int, int] | tuple[int, int, str | None]) -> dict[str, Any]:
@@ -104,7 +111,8 @@ def _work(item: tuple[int, int] | tuple[int, int, str | None]) -> dict[str, Any]
     idx, seed = item[0], item[1]
     model = item[2] if len(item) > 2 else None
     try:
-        r = run_case(_CASES[idx], seed, real_peers=_REAL[0], timing=model)
+        r = run_case(_CASES[idx], seed, real_peers=_REAL[0], timing=model,
+                     server_policy=_POLICY[0])
     except Exception as e:  # noqa: BLE001 - a crash of the runner: ERROR, not the case's FAIL
         return {"name": _CASES[idx].name, "number": _CASES[idx].number, "seed": seed,
                 "verdict": "ERROR", "reason": f"runner error: {e!r}"
@@ -118,7 +126,7 @@ def _work(item: tuple[int, int] | tuple[int, int, str | None]) -> dict[str, Any]
 def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False,
             unskip: bool = False, timing: str | None = None) -> str:
     from .flaky import replay_command
-    return replay_command(name, seed, ssl_opt, real, timing, unskip)
+    return replay_command(name, seed, ssl_opt, real, timing, unskip, _POLICY[0])
 
 
 def case_slug(name: str) -> str:
@@ -131,7 +139,8 @@ def case_slug(name: str) -> str:
 
 
 def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
-              keylog: str | None, several: bool, timing: str | None = None) -> Any:
+              keylog: str | None, several: bool, timing: str | None = None,
+              setup: Any = None) -> Any:
     """``run_case`` with key export on for every context it creates; the run's
     datagrams (as the case's network saw them) and keys go to ``pcap``/``keylog``."""
     from ..capture.files import capture_paths
@@ -141,7 +150,8 @@ def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
 
     keys: list[str] = []
     with export_keys_to(keys.append):
-        r = run_case(case, seed, real_peers=real_peers, timing=timing)
+        r = run_case(case, seed, real_peers=real_peers, timing=timing,
+                     server_policy=_POLICY[0], setup=setup)
     slug = case_slug(case.name)
     hosts: dict[str, str] = {}
 
@@ -172,10 +182,17 @@ def _trace(a: argparse.Namespace) -> int:
     if not found:
         print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
         return 2
+    _POLICY[0] = a.server_policy
     r = _captured(found[0], a.seed, a.real_peers, a.pcap, a.keylog, several=False,
                   timing=a.models[0])
-    model = f", timing {a.models[0]}" if a.models[0] else ""
-    print(f"== {r.case.name} (seed {a.seed}{model}): {r.verdict} {r.reason}")
+    print_result(r, a.models[0])
+    return 0 if r.verdict in ("PASS", "SKIP") else 1
+
+
+def print_result(r: Any, timing: str | None = None) -> None:
+    """``--trace``'s report of one run: verdict, proxy log, outputs, datagrams, digest."""
+    model = f", timing {timing}" if timing else ""
+    print(f"== {r.case.name} (seed {r.seed}{model}): {r.verdict} {r.reason}")
     print(f"== proxy: {r.case.pxy_cmd}\n{r.pxy_out}")
     print(f"== server output\n{r.srv_out}")
     print(f"== client output\n{r.cli_out}")
@@ -187,7 +204,6 @@ def _trace(a: argparse.Namespace) -> int:
         for us, what in r.timeline:
             print(f"{us:10d} {what}")
     print(f"== digest {r.digest()}")
-    return 0 if r.verdict in ("PASS", "SKIP") else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.trace:
             return _trace(a)
-        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers, a.unskip)
+        _init(str(a.ssl_opt) if a.ssl_opt else None, a.real_peers, a.unskip, a.server_policy)
     except FileNotFoundError as e:
         print(f"mbedtls-py ssl-opt: error: {e}", file=sys.stderr)
         return 1 if isinstance(e, SourceUnavailable) else 2
@@ -213,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.jobs > 1:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         pool = ctx.Pool(a.jobs, _init, (str(a.ssl_opt) if a.ssl_opt else None, a.real_peers,
-                                        a.unskip))
+                                        a.unskip, a.server_policy))
         it = pool.imap(_work, items, chunksize=max(1, len(items) // (a.jobs * 8) or 1))
     else:
         pool = None

@@ -42,10 +42,12 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 def replay_command(name: str, seed: int, ssl_opt: Path | str | None = None,
-                   real: bool = False, timing: str | None = None, unskip: bool = False) -> str:
+                   real: bool = False, timing: str | None = None, unskip: bool = False,
+                   server_policy: str = "none") -> str:
     """The command that replays one run (byte for byte, unless ``real``)."""
     extra = f" --ssl-opt {shlex.quote(str(ssl_opt))}" if ssl_opt else ""
     extra += " --unskip" if unskip else ""
+    extra += f" --server-policy {server_policy}" if server_policy != "none" else ""
     if timing:
         extra += f" --timing {shlex.quote(timing)}"
     if real:  # real time and a real peer: runs again, not byte for byte

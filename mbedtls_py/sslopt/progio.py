@@ -5,7 +5,7 @@ serialization, the HTTP-like request)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from ..context import Context
@@ -27,12 +27,31 @@ class _Io:
         self.peer: Addr | None = None
         self.listen: list[tuple[Addr, bytes]] = []
         self.listening = False
+        # A server policy's filter (``ReconnectGuard.admit``; None drops the
+        # datagram).  It must judge a datagram in the state the context reads
+        # it in, not the one it arrived in: with a filter, datagrams wait in
+        # ``backlog`` (the socket buffer) and go to the context one at a time.
+        self.admit: Callable[[bytes, bool], bytes | None] | None = None
+        self.backlog: list[bytes] = []
         world.bind(addr, self._recv)
+
+    def deliver(self, data: bytes) -> None:
+        """A datagram for the context (through ``admit`` when there is one)."""
+        if self.admit is None:
+            self.ctx.push(data)
+        else:
+            self.backlog.append(data)
+
+    def _feed(self) -> None:
+        while self.admit is not None and self.backlog and not self.ctx.pending_in:
+            kept = self.admit(self.backlog.pop(0), self.ctx.handshake_over)
+            if kept is not None:
+                self.ctx.push(kept)
 
     def _recv(self, src: Addr, data: bytes) -> None:
         if self.peer is not None and src == self.peer:
             try:
-                self.ctx.push(data)
+                self.deliver(data)
             except (BufferError, ValueError):
                 return  # a full socket buffer drops the datagram, as the kernel does
             self.world.wake(self.prog)
@@ -53,6 +72,7 @@ class _Io:
         spins = 0
         timed = self.world.timing is not None
         while True:
+            self._feed()
             before = _state(self.ctx) if timed else 0
             rc = fn(*args)
             if timed:  # the call's CPU time passes before its datagrams leave
@@ -60,7 +80,7 @@ class _Io:
             self.flush()
             if rc not in _IN_PROGRESS:
                 return int(rc)
-            if self.ctx.pending_in:
+            if self.ctx.pending_in or self.backlog:
                 spins += 1
                 if spins > _MAX_SPIN:
                     raise RuntimeError("no progress with datagrams pending")

@@ -18,6 +18,7 @@ from typing import Any
 from ..config import Config
 from ..context import Context, Session
 from ..errors import Err, rc_text, strerror
+from ..server.hello_guard import ReconnectGuard
 from .progio import (
     _HTTP_RESPONSE, _cid_report, _cstr, _handshake_info, _Io, _peer_info, _request,
     _serialize, _set_cid, _verify_info,
@@ -49,13 +50,17 @@ def _cid_set(prog: Program, ctx: Context, enabled: int, value: str) -> bool:
     return not rc
 
 
-def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
-            ) -> Generator[int | None, None, int]:
-    """ssl_server2's main loop (never returns while the client runs)."""
+def server2(world: World, prog: Program, o: dict[str, Any], conf: Config,
+            guard: ReconnectGuard | None = None) -> Generator[int | None, None, int]:
+    """ssl_server2's main loop (never returns while the client runs); with
+    ``guard``, the application filters its connection's datagrams through it
+    (the ``reconnect-guard`` policy: not part of the C program)."""
     conf.set_read_timeout(o["read_timeout"])
     ctx = _new_context(world, o, conf)
     io = _Io(world, prog, ctx, world.server_addr)
     io.listening = True
+    if guard is not None:
+        io.admit = guard.admit
     prog.printf("  . Setting up the SSL/TLS structure... ok\n")
     if not _cid_set(prog, ctx, o["cid"], o["cid_val"]):
         return 1
@@ -66,6 +71,8 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
     while True:  # reset:
         if ret == Err.SSL_CLIENT_RECONNECT:
             prog.printf("  ! Client initiated reconnection from same port\n")
+            if guard is not None:
+                guard.reconnected()
         else:
             if ret != 0:
                 prog.printf(f"Last error was: {ret} - {strerror(ret)}\n\n")
@@ -76,8 +83,11 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
                 world.note(f"server frees its socket: {ctx.pending_in} datagram(s) in it lost")
             io.peer = None
             ctx.clear_queues()
+            io.backlog.clear()
             ctx.session_reset()
             yield from world.compute(prog, "session_reset")
+            if guard is not None:
+                guard.reset()
             prog.printf("  . Waiting for a remote connection ...")
             while not io.listen:
                 yield None
@@ -85,7 +95,7 @@ def server2(world: World, prog: Program, o: dict[str, Any], conf: Config
             pending, io.listen = io.listen, []
             io.peer = src
             for _, d in pending:
-                ctx.push(d)
+                io.deliver(d)
             ctx.set_client_transport_id(f"{src[0]}:{src[1]}".encode())
             prog.printf(" ok\n")
         # handshake:

@@ -185,6 +185,7 @@ class _Packet:
     way: str
     type: str
     data: bytes
+    tag: object = None  # set by an ``observe`` hook (the schedule search names datagrams)
 
 
 class UdpProxy:
@@ -211,6 +212,12 @@ class UdpProxy:
         self.ich_state = 0  # 0 init, 1 cached, 2 injected
         self.initial_clihlo: _Packet | None = None
         self.packbuf: dict[str, tuple[bytearray, int, int]] = {}
+        # Hooks for the schedule search (mbedtls_py.search), both None by default:
+        # ``observe(packet)`` sees every datagram received; ``chooser(kind, n, packet)``
+        # decides a random choice (``drop``, ``delay``, ``duplicate``, ``bad_cid``)
+        # instead of ``rand() % n == 0`` (None: roll as udp_proxy does).
+        self.observe: Callable[[_Packet], None] | None = None
+        self.chooser: Callable[[str, int, _Packet], bool | None] | None = None
 
     # -- connection tracking -------------------------------------------------
 
@@ -237,6 +244,14 @@ class UdpProxy:
 
     def _print(self, line: str) -> None:
         self.log.append(line)
+
+    def _roll(self, kind: str, n: int, p: _Packet) -> bool:
+        """udp_proxy's ``rand() % n == 0`` for option ``kind``, unless the chooser decides."""
+        if self.chooser is not None:
+            forced = self.chooser(kind, n, p)
+            if forced is not None:
+                return forced
+        return self.rng.rand() % n == 0
 
     def _print_packet(self, p: _Packet, why: str | None) -> None:
         t = self._now() % 100000
@@ -274,7 +289,7 @@ class UdpProxy:
         if o.inject_clihlo and self.ich_state == 0 and p.type == "ClientHello":
             self.initial_clihlo = p
             self.ich_state = 1
-        if o.bad_cid and p.type == "CID" and self.rng.rand() % o.bad_cid == 0:
+        if o.bad_cid and p.type == "CID" and self._roll("bad_cid", o.bad_cid, p):
             bad = bytearray(p.data)
             bad[11] ^= 1
             self._print_packet(p, "modified CID")
@@ -289,7 +304,7 @@ class UdpProxy:
             self._dispatch(p.way, bytes(bad))
         self._print_packet(p, why)
         self._dispatch(p.way, p.data)
-        if o.duplicate and p.type != "ApplicationData" and self.rng.rand() % o.duplicate == 0:
+        if o.duplicate and p.type != "ApplicationData" and self._roll("duplicate", o.duplicate, p):
             self._print_packet(p, "duplicated")
             self._dispatch(p.way, p.data)
         if o.inject_clihlo and self.ich_state == 1 and p.type == "ApplicationData":
@@ -312,6 +327,8 @@ class UdpProxy:
         ``"drop"`` or ``"forward"`` (and dispatches accordingly)."""
         o = self.o
         cur = _Packet(way, msg_type(data), data)
+        if self.observe is not None:
+            self.observe(cur)
         self._print_packet(cur, None)
         ident = len(data) % 2048
         dlist = self.delay_cli if way == "S <- C" else self.delay_srv
@@ -324,11 +341,11 @@ class UdpProxy:
                      or (o.protect_hvr and cur.type == "HelloVerifyRequest")
                      or len(data) == o.protect_len or self.held[ident] >= HOLD_MAX)
         if (o.mtu and len(data) > o.mtu) or \
-                (o.drop and not protected and self.rng.rand() % o.drop == 0):
+                (o.drop and not protected and self._roll("drop", o.drop, cur)):
             self.held[ident] += 1
             return "drop"
         if (o.delay_ccs == 1 and cur.type == "ChangeCipherSpec") or \
-                (o.delay and not protected and self.rng.rand() % o.delay == 0):
+                (o.delay and not protected and self._roll("delay", o.delay, cur)):
             self.held[ident] += 1
             self._delay(cur)
             return "delay"

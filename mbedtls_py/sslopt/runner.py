@@ -14,11 +14,13 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._lib import lib
 from ..config import debug_log
+from ..server.hello_guard import ReconnectGuard
 from ..timeutil import set_time
 from .options import Unsupported, make_config, parse_options
 from .parse import SRV_PORT, Case, client_stages, proxy_argv, server_argv
@@ -194,12 +196,23 @@ def _skip_result(case: Case, seed: int, real_peers: bool = False) -> Result | No
     return Result(case, seed, "NOTRUN", f"peers {srv}/{cli}: needs --real-peers (real UDP)")
 
 
+SERVER_POLICIES = ("none", "reconnect-guard")
+
+
 def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
-             timing: str | None = None) -> Result:
+             timing: str | None = None, server_policy: str = "none",
+             setup: Callable[[World], None] | None = None) -> Result:
     """Run ``case`` once with ``seed``; the verdict comes from its assertions.
     With ``real_peers``, a case with an OpenSSL/GnuTLS peer runs over real UDP
     (``realpeers``).  ``timing`` names a timing model (``mbedtls_py.timing``),
-    seeded with ``seed`` too; ``None`` (default): every call costs nothing."""
+    seeded with ``seed`` too; ``None`` (default): every call costs nothing.
+    ``server_policy`` ``reconnect-guard`` filters the in-process ssl_server2's
+    datagrams through :class:`~mbedtls_py.server.hello_guard.ReconnectGuard`;
+    ``setup(world)`` runs before the programs start (the schedule search's
+    moves hook in there)."""
+    if server_policy not in SERVER_POLICIES:
+        raise ValueError(f"server_policy must be one of {', '.join(SERVER_POLICIES)}, "
+                         f"not {server_policy!r}")
     use_for(case)  # its data files are relative to its own tree (--ssl-opt PATH)
     early = _skip_result(case, seed, real_peers)
     if early is not None:
@@ -235,6 +248,11 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
     from ..timing import get_model
     world = World(pxy, int(srv_o["server_port"]) if srv_o else int(SRV_PORT), 24433,
                   get_model(timing).bind(seed) if timing else None)
+    if setup is not None:
+        setup(world)
+    guard = None
+    if server_policy == "reconnect-guard" and srv_o is not None:
+        guard = ReconnectGuard(len(bytes.fromhex(srv_o["cid_val"])) if srv_o["cid"] == 1 else 0)
     bridge = _Bridge()
     tag = f"{id(world):x}"
     srv_p, cli_p = Program("server"), Program("client")
@@ -265,7 +283,7 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
                 bridge.targets[conf.name] = (prog, lvl)
         lib.mbedtls_debug_set_threshold(min(max(levels), 5))
         _set_virtual_time(0)
-        srv_gen = server2(world, srv_p, srv_o, srv_conf) if srv_o and srv_conf else \
+        srv_gen = server2(world, srv_p, srv_o, srv_conf, guard) if srv_o and srv_conf else \
             srv_flow(world, srv_p) if srv_flow else None
         cli_gen = client2(world, cli_p, cli_o, cli_conf) if cli_o and cli_conf else \
             cli_flow(world, cli_p) if cli_flow else None

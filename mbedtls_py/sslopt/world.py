@@ -68,6 +68,8 @@ class World:
         self.programs: list[Program] = []
         self._next_port = 40000
         self.on_time: Callable[[int], None] | None = None
+        # extra delivery delay (ms) of one datagram, e.g. the schedule search's ``lag`` moves
+        self.link_delay: Callable[[Addr, Addr, bytes], int] | None = None
         if proxy is not None:
             self.proxy_listen: Addr = ("pxy", proxy_port)
             self.proxy_upstream: Addr = ("pxy", 50000)
@@ -114,6 +116,8 @@ class World:
                            data))
         at = depart_us if self.timing is None else self.timing.deliver_us(src[0], dst[0],
                                                                           depart_us)
+        if self.link_delay is not None:  # the schedule search's lag moves (ms)
+            at += 1000 * self.link_delay(src, dst, data)
         self.call_at_us(at, lambda: self._deliver(src, dst, data))
 
     def _deliver(self, src: Addr, dst: Addr, data: bytes) -> None:

@@ -37,6 +37,8 @@ from . import DEFAULT, ENV, Variant, check_name, csrc_hash, find, module_name, v
 __all__ = ["build_variant", "csrc_build", "main"]
 
 COPIED = ("library", "include", "3rdparty")  # what a patched copy needs to build the library
+# build_config()'s macro table is generated from this file (csrc/mbedtls_build.py)
+COPIED_FILES = ("LICENSE", "programs/test/query_config.c")
 
 
 class BuildError(RuntimeError):
@@ -86,8 +88,7 @@ def _apply_patches(src: Path, dest: Path, patches: list[Path]) -> list[dict[str,
     for sub in COPIED:
         if (src / sub).is_dir():
             shutil.copytree(src / sub, dest / sub, symlinks=True)
-    # LICENSE, and the file the glue's build-config table is generated from
-    for name in ("LICENSE", "programs/test/query_config.c"):
+    for name in COPIED_FILES:
         if (src / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src / name, dest / name)
