@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from mbedtls_py import CertificateChain, Config, Context, PrivateKey
-from mbedtls_py._lib import lib
+from mbedtls_py.bindings import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
 from memory import malloc_trim, rss_bytes  # bench/memory.py (this directory is on sys.path)

@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from mbedtls_py.creds import PKI, make_pki  # noqa: E402
 from mbedtls_py.peers import interop, upstream  # noqa: E402
-from mbedtls_py.config import Config  # noqa: E402
+from mbedtls_py.bindings.config import Config  # noqa: E402
 from mbedtls_py.udp.proxy import UDPProxy  # noqa: E402
 from mbedtls_py.udp.sample_sockets import SampleSockets  # noqa: E402
 from mbedtls_py.server.server import DTLSServer  # noqa: E402

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r'''
 import inspect, json, sys, time, threading
-from mbedtls_py.config import Config
+from mbedtls_py.bindings.config import Config
 from mbedtls_py.creds import make_pki
 from mbedtls_py.peers import interop
 from mbedtls_py.server.server import DTLSServer

@@ -63,7 +63,7 @@ def _load_fetch():
 
 
 def _cache_build_dir() -> Path:
-    spec = importlib.util.spec_from_file_location("_mbedtls_py_cachedir", PKG / "cachedir.py")
+    spec = importlib.util.spec_from_file_location("_mbedtls_py_cachedir", PKG / "bindings" / "cachedir.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return Path(module.cache_dir("build"))
@@ -105,7 +105,7 @@ class Target(NamedTuple):
 
 def default_target() -> Target:
     """The extension every install has: the selected pin as ``mbedtls_py._lib_default``
-    (``mbedtls_py/_lib.py`` loads it, or a variant)."""
+    (``mbedtls_py/bindings/_lib.py`` loads it, or a variant)."""
     return Target(DEFAULT_MODULE, mbedtls_source(), PIN["version"], PIN["sha256"],
                   default_build_dir())
 
@@ -212,14 +212,14 @@ def write_generated(src: Path, generated: Path = GENERATED) -> str:
 
 # ---- the Err stub for type checkers -------------------------------------------
 
-ERR_STUB = PKG / "_err.pyi"
+ERR_STUB = PKG / "bindings" / "_err.pyi"
 _ERR_VALUE_RE = re.compile(r"^#define\s+MBEDTLS_ERR_([A-Z0-9_]+)\s+-0x([0-9A-Fa-f]+)\b", re.M)
 _PSA_VALUE_RE = re.compile(r"^#define\s+(PSA_ERROR_[A-Z0-9_]+)\s+\(\(psa_status_t\)\s*-(\d+)\)",
                            re.M)
 
 
 def err_members(src: Path) -> list[tuple[str, int]]:
-    """``Err``'s members as ``mbedtls_py/_err.py`` builds them from the
+    """``Err``'s members as ``mbedtls_py/bindings/_err.py`` builds them from the
     extension: PSA_ERROR_* sorted, then MBEDTLS_ERR_* (prefix dropped) sorted;
     values read from the headers (the extension's compiler agrees, tested)."""
     mbedtls: dict[str, int] = {}
@@ -233,7 +233,7 @@ def err_members(src: Path) -> list[tuple[str, int]]:
 
 
 def write_err_stub(src: Path, path: Path = ERR_STUB) -> None:
-    """Write ``mbedtls_py/_err.pyi``: ``class Err(IntEnum)`` with every member
+    """Write ``mbedtls_py/bindings/_err.pyi``: ``class Err(IntEnum)`` with every member
     of the default pin, so ``Err.SSL_UNEXPECTED_MESSAGE`` type-checks.  The
     runtime enum comes from the loaded extension (a library variant may have
     other members); the stub is committed, and rewritten only when it changes."""
@@ -409,7 +409,7 @@ def build_extension(target: Target, verbose: bool = True) -> Path:
 
 def remove_stale_extensions() -> None:
     """Delete built default extensions of any tag, and the old ``_lib.*.so`` that
-    would shadow the loader ``mbedtls_py/_lib.py`` (extensions win over .py)."""
+    would shadow the loader ``mbedtls_py/bindings/_lib.py`` (extensions win over .py)."""
     for pattern in ("_lib.*so", "_lib_default.*so"):
         for stale in (ROOT / "mbedtls_py").glob(pattern):
             stale.unlink()

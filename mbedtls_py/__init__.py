@@ -2,7 +2,7 @@
 
 The pinned Mbed TLS is compiled into ``mbedtls_py._lib_default``; other
 builds (library variants, ``mbedtls_py.variants``) are chosen with
-``MBEDTLS_PY_VARIANT`` and reached through ``mbedtls_py._lib``.  Python owns the
+``MBEDTLS_PY_VARIANT`` and reached through ``mbedtls_py.bindings._lib``.  Python owns the
 datagrams (``Context.push``/``pop``/``move_to``), the clock
 (``VirtualClock``) and the randomness (``Config(seed=...)``), and sees Mbed
 TLS's return codes unchanged (``Err``).
@@ -10,8 +10,8 @@ TLS's return codes unchanged (``Err``).
 Importing the package is light: the bindings below are loaded on first use
 (PEP 562 ``__getattr__``), so the pure-Python layers (``mbedtls_py.wire``,
 the UDP proxy) import without the compiled extension.  Whichever import loads
-``mbedtls_py._lib`` first (``from mbedtls_py import Config``, or
-``import mbedtls_py.context`` directly) picks the variant, checks the build
+``mbedtls_py.bindings._lib`` first (``from mbedtls_py import Config``, or
+``import mbedtls_py.bindings.context`` directly) picks the variant, checks the build
 and initialises PSA crypto once (``_lib`` is that loader).
 """
 
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:  # the names below are loaded lazily (see __getattr__)
-    from .config import Config, available_ciphersuites, ciphersuite_id, ciphersuite_name
-    from .context import MAX_DATAGRAM, Context, ExportedKeys, RealClock, VirtualClock
-    from .errors import (
+    from .bindings.config import Config, available_ciphersuites, ciphersuite_id, ciphersuite_name
+    from .bindings.context import MAX_DATAGRAM, Context, ExportedKeys, RealClock, VirtualClock
+    from .bindings.errors import (
         ClosedError,
         Err,
         HelloVerifyRequired,
@@ -38,10 +38,10 @@ if TYPE_CHECKING:  # the names below are loaded lazily (see __getattr__)
         check,
         strerror,
     )
-    from .buildconfig import build_config
-    from .rng import Rng
-    from .timeutil import get_time, set_time
-    from .x509 import CertificateChain, PrivateKey
+    from .bindings.buildconfig import build_config
+    from .bindings.rng import Rng
+    from .bindings.timeutil import get_time, set_time
+    from .bindings.x509 import CertificateChain, PrivateKey
 
     __mbedtls_version__: str
     __variant__: str
@@ -52,18 +52,18 @@ if TYPE_CHECKING:  # the names below are loaded lazily (see __getattr__)
 # plugin's ``--mbedtls-variant`` needs (pytest imports plugins before it
 # parses options).  Every public name below resolves on first access.
 _LAZY = {
-    "Config": ".config", "available_ciphersuites": ".config", "ciphersuite_id": ".config",
-    "ciphersuite_name": ".config",
-    "MAX_DATAGRAM": ".context", "Context": ".context", "ExportedKeys": ".context",
-    "RealClock": ".context", "VirtualClock": ".context",
-    "ClosedError": ".errors", "Err": ".errors", "HelloVerifyRequired": ".errors",
-    "MbedTLSError": ".errors", "NotAvailableError": ".errors", "PeerCloseNotify": ".errors",
-    "Timeout": ".errors", "WantRead": ".errors", "WantWrite": ".errors", "check": ".errors",
-    "strerror": ".errors",
-    "Rng": ".rng",
-    "build_config": ".buildconfig",
-    "get_time": ".timeutil", "set_time": ".timeutil",
-    "CertificateChain": ".x509", "PrivateKey": ".x509",
+    "Config": ".bindings.config", "available_ciphersuites": ".bindings.config", "ciphersuite_id": ".bindings.config",
+    "ciphersuite_name": ".bindings.config",
+    "MAX_DATAGRAM": ".bindings.context", "Context": ".bindings.context", "ExportedKeys": ".bindings.context",
+    "RealClock": ".bindings.context", "VirtualClock": ".bindings.context",
+    "ClosedError": ".bindings.errors", "Err": ".bindings.errors", "HelloVerifyRequired": ".bindings.errors",
+    "MbedTLSError": ".bindings.errors", "NotAvailableError": ".bindings.errors", "PeerCloseNotify": ".bindings.errors",
+    "Timeout": ".bindings.errors", "WantRead": ".bindings.errors", "WantWrite": ".bindings.errors", "check": ".bindings.errors",
+    "strerror": ".bindings.errors",
+    "Rng": ".bindings.rng",
+    "build_config": ".bindings.buildconfig",
+    "get_time": ".bindings.timeutil", "set_time": ".bindings.timeutil",
+    "CertificateChain": ".bindings.x509", "PrivateKey": ".bindings.x509",
 }
 _FROM_LIB = {"__mbedtls_version__": "MBEDTLS_VERSION", "__variant__": "VARIANT"}
 
@@ -71,8 +71,8 @@ _FROM_LIB = {"__mbedtls_version__": "MBEDTLS_VERSION", "__variant__": "VARIANT"}
 def __getattr__(name: str) -> Any:
     """Load a bindings export (or ``__mbedtls_version__``/``__variant__``) on first use."""
     if name in _FROM_LIB:
-        from . import _lib
-        value = getattr(_lib, _FROM_LIB[name])
+        from . import bindings
+        value = getattr(bindings, _FROM_LIB[name])
     elif name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
     else:

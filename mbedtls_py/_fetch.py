@@ -5,7 +5,7 @@ the same way).
 The pins (version, Debian source package version and suites, SHA-256 of the
 orig tarball) live in ``vendor/pins.json`` (a wheel carries a copy in
 ``mbedtls_py/_build/pins.json``).  The default pin is built into
-``mbedtls_py._lib``; ``MBEDTLS_PY_PIN=VERSION`` selects another one for that
+``mbedtls_py.bindings._lib``; ``MBEDTLS_PY_PIN=VERSION`` selects another one for that
 build (one switch, e.g. ``MBEDTLS_PY_PIN=3.6.6 ./dev.sh test``).
 
 Where sources go: in a source checkout the selected pin unpacks into

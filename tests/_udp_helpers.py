@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mbedtls_py.config import Config
-from mbedtls_py.context import Context
+from mbedtls_py.bindings.config import Config
+from mbedtls_py.bindings.context import Context
 from mbedtls_py.peers import interop
 from mbedtls_py.testing import open_socket_inodes
 

@@ -38,7 +38,7 @@ def test_duo_gives_the_thread_its_time_back() -> None:
     """Duo fixes the time Mbed TLS reads only while it calls into it: afterwards
     the thread's own setting (fixed, or the system clock) is back."""
     from mbedtls_py.attacks.duo import Duo
-    from mbedtls_py.timeutil import fixed_time, set_time
+    from mbedtls_py.bindings.timeutil import fixed_time, set_time
 
     set_time(1_234_567)
     try:

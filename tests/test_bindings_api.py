@@ -152,14 +152,14 @@ def test_context_is_not_iterable_and_drain_is_explicit() -> None:
 
 def test_context_public_api_still_importable() -> None:
     from mbedtls_py import ExportedKeys, RealClock, VirtualClock  # noqa: F401
-    from mbedtls_py.context import KeyLog, export_keys_to  # noqa: F401
-    assert mbedtls_py.Context.__module__ == "mbedtls_py.context"
+    from mbedtls_py.bindings.context import KeyLog, export_keys_to  # noqa: F401
+    assert mbedtls_py.Context.__module__ == "mbedtls_py.bindings.context"
 
 
 # -- the Err stub ----------------------------------------------------------------
 
 def _stub_members() -> tuple[str, dict[str, int]]:
-    text = (ROOT / "mbedtls_py" / "_err.pyi").read_text()
+    text = (ROOT / "mbedtls_py" / "bindings" / "_err.pyi").read_text()
     found = re.search(r"Mbed TLS (\S+) headers", text)
     assert found is not None, "the stub names no Mbed TLS version"
     version = found.group(1)

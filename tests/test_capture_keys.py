@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from mbedtls_py import Context
-from mbedtls_py.context import export_keys_to
-from mbedtls_py.errors import ClosedError
+from mbedtls_py.bindings.context import export_keys_to
+from mbedtls_py.bindings.errors import ClosedError
 from mbedtls_py.testing import handshake_pair, new_pair, psk_configs
 
 

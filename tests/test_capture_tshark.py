@@ -14,7 +14,7 @@ import pytest
 from capture_helpers import fields, needs_tshark, tshark
 from mbedtls_py import Context, Err
 from mbedtls_py.sim import Network
-from mbedtls_py.config import Config
+from mbedtls_py.bindings.config import Config
 from mbedtls_py.cli.repro import main as repro_main
 from mbedtls_py.repro.scenarios import REQUEST, run_scenario
 from mbedtls_py.testing import psk_configs

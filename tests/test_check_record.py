@@ -3,11 +3,11 @@ real established pair: what classify's proof of staleness rests on."""
 
 from collections.abc import Iterator
 
-from mbedtls_py.context import Context
+from mbedtls_py.bindings.context import Context
 import pytest
 
 from mbedtls_py import Err
-from mbedtls_py.errors import ClosedError, MbedTLSError
+from mbedtls_py.bindings.errors import ClosedError, MbedTLSError
 from mbedtls_py.testing import handshake_pair, new_pair, psk_configs
 
 

@@ -12,8 +12,8 @@ import pytest
 
 import mbedtls_py
 from mbedtls_py import Config, Context
-from mbedtls_py._ctxbase import forward
-from mbedtls_py._owned import COwner
+from mbedtls_py.bindings._ctxbase import forward
+from mbedtls_py.bindings._owned import COwner
 
 ROOT = Path(mbedtls_py.__file__).parent
 

@@ -1,10 +1,10 @@
-"""mbedtls_py.errors: the generated error table and the exceptions."""
+"""mbedtls_py.bindings.errors: the generated error table and the exceptions."""
 
 import pytest
 
 from mbedtls_py import Err, MbedTLSError, WantRead, check, strerror
-from mbedtls_py._lib import lib
-from mbedtls_py.errors import HelloVerifyRequired, PeerCloseNotify, Timeout, WantWrite, error_for
+from mbedtls_py.bindings import lib
+from mbedtls_py.bindings.errors import HelloVerifyRequired, PeerCloseNotify, Timeout, WantWrite, error_for
 
 from _versions import MBEDTLS_4
 

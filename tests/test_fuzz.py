@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from mbedtls_py.attacks import forge
-from mbedtls_py.errors import Err
+from mbedtls_py.bindings.errors import Err
 from mbedtls_py.fuzz import MUTATIONS, STATES, Fuzzer, classify, make_case, mutate, run_alone, shrink
 from mbedtls_py.fuzz.engine import Case
 from mbedtls_py.fuzz.states import control_ms, corpus
@@ -156,7 +156,7 @@ def test_sanitizer_catches_an_overflow_when_active() -> None:
 
     if "libasan" not in os.environ.get("LD_PRELOAD", ""):
         pytest.skip("not running under ./dev.sh sanitize")
-    code = ("from mbedtls_py._lib import lib\nfrom mbedtls_py import Context, Config\n"
+    code = ("from mbedtls_py.bindings import lib\nfrom mbedtls_py import Context, Config\n"
             "c = Context(Config('client'))\nlib.mpy_queue_push(c._cx.inq, b'x' * 1000, 5000)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0

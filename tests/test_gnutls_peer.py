@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mbedtls_py.clock import VirtualClock
+from mbedtls_py.bindings.clock import VirtualClock
 from mbedtls_py.foreign import PeerUnavailable
-from mbedtls_py.foreign.gnutls import _build
+from mbedtls_py.foreign.gnutls import build
 from mbedtls_py.sslopt.parse import load_cases, unskipped
 from mbedtls_py.sslopt.runner import run_case
 
@@ -38,10 +38,10 @@ def test_loads_the_system_library() -> None:
 def test_missing_headers_name_what_to_install(monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
     """Without the headers the error names the Debian package (never a silent skip)."""
-    monkeypatch.setattr(_build, "HEADER", tmp_path / "gnutls.h")
-    monkeypatch.setattr(_build, "_LOADED", [])
+    monkeypatch.setattr(build, "HEADER", tmp_path / "gnutls.h")
+    monkeypatch.setattr(build, "_LOADED", [])
     with pytest.raises(PeerUnavailable, match="libgnutls28-dev"):
-        _build.load()
+        build.load()
 
 
 def test_retransmission_runs_on_virtual_time() -> None:
@@ -124,7 +124,7 @@ def test_seed_race_with_a_gnutls_client(seed: int) -> None:
     gnutls-sim): its encrypted close_notify (gnutls_bye) delivered after the
     server's reset fails the server with -0x7700 under `none`; `classify`
     proves it stale and serves the next client."""
-    from mbedtls_py.errors import Err
+    from mbedtls_py.bindings.errors import Err
     from mbedtls_py.repro.scenarios import run_scenario
     none = run_scenario("late-close-notify", "none", seed, peer="gnutls-sim")
     assert none.peer == "gnutls-sim"
@@ -165,7 +165,7 @@ def test_digest_does_not_depend_on_what_ran_before() -> None:
     """ssl_server2's ticket keys take their generation time from the virtual
     clock, not from what an earlier run left on the thread: a network run in
     between (which sets the thread's Mbed TLS time) changes no byte."""
-    from mbedtls_py.timeutil import set_time
+    from mbedtls_py.bindings.timeutil import set_time
     set_time(None)  # the system clock (what a fresh thread has)
     first = _digest(CLIENT_3D, 5)
     set_time(1_700_000_000)  # what a Network run (explore, golden traces) may leave

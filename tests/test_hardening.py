@@ -14,8 +14,8 @@ import pytest
 from _isolated import run_isolated
 
 from mbedtls_py import CertificateChain, Config, Context, PrivateKey, Rng, VirtualClock
-from mbedtls_py.context import Session
-from mbedtls_py.features import has as has_feature
+from mbedtls_py.bindings.context import Session
+from mbedtls_py.bindings.features import has as has_feature
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import psk_configs
 from mbedtls_py.wire.rules import parse_rule
@@ -194,7 +194,7 @@ def _one_line_exit_2(capsys: pytest.CaptureFixture[str], run: object) -> str:
 def test_udp_proxy_refuses_a_value_that_is_not_a_number(
         capsys: pytest.CaptureFixture[str], value: str) -> None:
     """``udp-proxy drop=abc`` was read as 0 (atoi): now one line, exit 2."""
-    from mbedtls_py.sslopt.udpproxy_cli import main
+    from mbedtls_py.cli.udpproxy import main
 
     line = _one_line_exit_2(capsys, lambda: main([f"drop={value}", "--duration", "0.01"]))
     assert "drop" in line
@@ -203,7 +203,7 @@ def test_udp_proxy_refuses_a_value_that_is_not_a_number(
 def test_matrix_with_no_such_program_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     """``matrix -- nosuchprogram``: one line and exit 2 before any variant runs
     (it printed a FileNotFoundError traceback)."""
-    from mbedtls_py.variants.matrix import main
+    from mbedtls_py.cli.matrix import main
 
     line = _one_line_exit_2(capsys, lambda: main(["--variants", "default", "--",
                                                   "nosuchprogram-hm22"]))
@@ -236,7 +236,7 @@ def test_explore_checks_classes_and_out_before_exploring(
         capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     """``explore --trace 999`` and ``--emit-test N --out /missing/dir/x.py``
     fail (one line, exit 2) before the schedules run, not after."""
-    from mbedtls_py.explore.cli import main
+    from mbedtls_py.cli.explore import main
 
     line = _one_line_exit_2(capsys, lambda: main(args))
     assert "schedules in" not in line

@@ -66,7 +66,8 @@ def test_ssl_opt_path_reads_that_trees_data_files(tmp_path: Path) -> None:
 def test_runner_error_is_error_not_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """A crash of the runner is ERROR (never a FAIL of the case), and exits 1."""
-    from mbedtls_py.sslopt import cli, runner
+    from mbedtls_py.cli import sslopt as cli
+    from mbedtls_py.sslopt import runner
 
     def broken(*args: object, **kw: object) -> None:
         raise RuntimeError("runner bug")
@@ -177,7 +178,7 @@ def test_build_machinery_found_and_checked(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_build_variant_without_compiler_one_line(capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from mbedtls_py.variants.build import main
+    from mbedtls_py.cli.build_variant import main
 
     monkeypatch.setenv("CC", "/nonexistent/cc")
     assert main(["3.6.6"]) == 1

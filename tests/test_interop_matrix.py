@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from mbedtls_py.config import Config
+from mbedtls_py.bindings.config import Config
 from mbedtls_py.creds import PKI
 from mbedtls_py.creds.pki import make_pki
 from mbedtls_py.creds.psk import PSK
-from mbedtls_py.errors import Err
+from mbedtls_py.bindings.errors import Err
 from mbedtls_py.peers import interop, upstream
 from mbedtls_py.peers.interop import OpenSSLClient
 from mbedtls_py.peers.openssl_server import OpenSSLServer

@@ -16,6 +16,8 @@ PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
 # (imports under ``if TYPE_CHECKING:`` are not run-time dependencies and are not counted)
 _FEATURES = {"repro", "explore", "sslopt", "attacks", "fuzz", "search"}
 ALLOWED = {
+    # the loader (variants/__init__) chooses the extension _lib imports
+    "bindings": {"variants", "wire"},
     "wire": set(),
     "timing": set(),  # the timing models: data and draws, nothing of the package
     "creds": {"bindings"},
@@ -36,18 +38,25 @@ ALLOWED = {
     "search": {"bindings", "wire", "capture", "sslopt", "explore"},  # ssl-opt cases, explore's engine
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the
-    # package (test below); its commands (build, listing, matrix) sit at the top with cli
-    "variants": {"bindings", "creds", "sim", "cli"},
+    # package (test below); its commands (build-variant, variants, matrix) are in cli
+    "variants": {"bindings", "creds", "sim"},
     "testing": {"bindings", "creds", "sim", "capture", "sslopt", "variants"},
     "cli": {"bindings", "wire", "creds", "sim", "server", "udp", "peers", "capture", "variants",
             "timing"} | _FEATURES,
 }
 
 
+# The package root holds only the entry points and standard-library helpers
+# every layer may use (argument parsing, progress lines, where the build
+# machinery and the cache are, the fetch of pinned sources, addresses).
+ROOT_ALLOWED = {"__init__": {"bindings"},  # its lazy re-exports
+                "__main__": {"cli"}}
+
+
 def _layer_of(module: str) -> str:
     parts = module.split(".")
     if len(parts) < 2 or not (PKG / parts[1]).is_dir():
-        return "bindings"  # a top-level module or a name of the package itself
+        return "root"  # a top-level module, or a name of the package itself
     return parts[1]
 
 
@@ -77,25 +86,55 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 def test_dependencies_point_one_way() -> None:
     """No module imports a layer above its own (wire imports nothing outside wire;
-    nothing at run time imports testing; only cli imports cli)."""
+    nothing at run time imports testing; only cli imports cli); the root's
+    modules import nothing but each other (the entry points aside)."""
     upward = []
     for path in sorted(PKG.rglob("*.py")):
         rel = path.relative_to(PKG)
-        if len(rel.parts) < 2:
-            continue  # the bindings layer and the package entry points
-        layer = rel.parts[0]
-        if layer not in ALLOWED:
-            continue  # a subpackage this table does not know yet
+        layer = rel.parts[0] if len(rel.parts) > 1 else "root"
+        allowed = ROOT_ALLOWED.get(path.stem, set()) if layer == "root" else ALLOWED.get(layer)
+        assert allowed is not None, f"{rel}: subpackage {layer!r} is missing from ALLOWED"
         for line, target in _imports(path):
             dep = _layer_of(target)
-            if dep != layer and dep not in ALLOWED[layer]:
+            if dep not in (layer, "root") and dep not in allowed:
                 upward.append(f"{rel}:{line} imports {target} ({layer} -> {dep})")
     assert upward == []
 
 
+def test_no_private_names_cross_packages() -> None:
+    """A layer uses another's public names only: no ``from ..x import _name``
+    and no ``..x._module`` import across subpackages (the bindings publish
+    ``ffi``/``lib`` for raw calls; the root's ``_``-modules are its helpers)."""
+    crossing = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        layer = rel.parts[0] if len(rel.parts) > 1 else "root"
+        tree = ast.parse(path.read_text())
+        package = list(path.relative_to(PKG.parent).with_suffix("").parts[:-1])
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("mbedtls_py"):
+                continue
+            dep = _layer_of(target)
+            if dep in (layer, "root"):
+                continue
+            private = [p for p in target.split(".")[2:] if p.startswith("_") and p[:2] != "__"]
+            private += [a.name for a in node.names if a.name.startswith("_") and a.name[:2] != "__"]
+            if private:
+                crossing.append(f"{rel}:{node.lineno} {target}: {', '.join(private)}")
+    assert crossing == []
+
+
 # Standard-library-only helpers the loader may use: where the cache and the
 # build machinery are (they import nothing of the package but each other).
-_LOADER_HELPERS = {"mbedtls_py._csrc": "_csrc.py", "mbedtls_py.cachedir": "cachedir.py"}
+_LOADER_HELPERS = {"mbedtls_py._csrc": "_csrc.py",
+                   "mbedtls_py.cachedir": "cachedir.py"}
 
 
 def test_variant_loader_imports_nothing_of_the_package() -> None:
@@ -121,8 +160,8 @@ def test_light_imports_do_not_load_the_extension(module: str) -> None:
     """The record parser, the rule language, the proxy and the pytest plugin import
     without the compiled extension (and without the simulator)."""
     loaded = _fresh(f"import sys, {module}; "
-                    "print(sorted(m for m in sys.modules if m in ('mbedtls_py._lib', "
-                    "'mbedtls_py._lib_default', 'mbedtls_py.sim.network', 'mbedtls_py.context')))")
+                    "print(sorted(m for m in sys.modules if m in ('mbedtls_py.bindings._lib', "
+                    "'mbedtls_py._lib_default', 'mbedtls_py.sim.network', 'mbedtls_py.bindings.context')))")
     assert loaded == "[]"
 
 
@@ -131,5 +170,5 @@ def test_bindings_load_on_first_use() -> None:
     checks) the extension; so does importing a bindings module directly."""
     assert _fresh("from mbedtls_py import Config, Context, Err, __mbedtls_version__; "
                   "print(Err.SSL_WANT_READ == -0x6900, __mbedtls_version__.count('.'))") == "True 2"
-    assert _fresh("import mbedtls_py.context as c, mbedtls_py as m, sys; "
-                  "print('mbedtls_py._lib' in sys.modules, m.__variant__ is not None)") == "True True"
+    assert _fresh("import mbedtls_py.bindings.context as c, mbedtls_py as m, sys; "
+                  "print('mbedtls_py.bindings._lib' in sys.modules, m.__variant__ is not None)") == "True True"

@@ -17,11 +17,11 @@ import pytest
 from _isolated import run_isolated
 
 from mbedtls_py import ClosedError, Context, Err, VirtualClock, get_time, set_time
-from mbedtls_py._lib import lib
-from mbedtls_py.features import has as has_feature
+from mbedtls_py.bindings import lib
+from mbedtls_py.bindings.features import has as has_feature
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair, psk_configs
-from mbedtls_py.timeutil import fixed_time
+from mbedtls_py.bindings.timeutil import fixed_time
 
 # Part of the short ASan+UBSan pass (./dev.sh sanitize).
 pytestmark = pytest.mark.sanitize
@@ -35,7 +35,7 @@ POISON = {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "85"}
 CYCLES = """
 import gc
 from mbedtls_py import Config, Context
-from mbedtls_py._lib import lib
+from mbedtls_py.bindings import lib
 from mbedtls_py.sim.network import Network
 from mbedtls_py.testing import handshake_pair
 
@@ -203,7 +203,7 @@ def test_every_accessor_waits_for_the_lock_close_holds(name: str) -> None:
 
 MTU_RUN = """
 from mbedtls_py import Context
-from mbedtls_py._lib import lib
+from mbedtls_py.bindings import lib
 from mbedtls_py.testing import psk_configs, handshake_pair
 cc, sc = psk_configs(suite=SUITE, seed=1)
 cli, srv = Context(cc), Context(sc)

@@ -19,7 +19,7 @@ except osim_build.MissingOpenSSL as exc:  # CI installs libssl-dev (.ci/run): ne
     pytest.fail(f"in-process OpenSSL unavailable: {exc}", pytrace=False)
 
 from mbedtls_py import Config, Context
-from mbedtls_py.context import VirtualClock
+from mbedtls_py.bindings.context import VirtualClock
 from mbedtls_py.creds.det import make_det_pki
 from mbedtls_py.foreign.openssl import conn as oc
 from mbedtls_py.repro.scenarios import run_scenario

@@ -8,9 +8,9 @@ from __future__ import annotations
 import gc
 
 from mbedtls_py import CertificateChain, Config, Context
-from mbedtls_py._lib import ffi, lib
+from mbedtls_py.bindings import ffi, lib
 from mbedtls_py.creds.det import make_det_pki
-from mbedtls_py.features import has as has_feature
+from mbedtls_py.bindings.features import has as has_feature
 from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs
 
 

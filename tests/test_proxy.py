@@ -19,7 +19,7 @@ import pytest
 from _udp_helpers import nothing_left_behind
 from mbedtls_py.udp.addresses import pick_free_udp_port
 from mbedtls_py.peers import interop, upstream
-from mbedtls_py.errors import Err
+from mbedtls_py.bindings.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
 from mbedtls_py.repro.udp import run_real
 from mbedtls_py.udp.transport import UDPTransport

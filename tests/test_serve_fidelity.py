@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from _udp_helpers import client_hello, nothing_left_behind
-from mbedtls_py.config import Config
-from mbedtls_py.context import Context
+from mbedtls_py.bindings.config import Config
+from mbedtls_py.bindings.context import Context
 from mbedtls_py.creds.pki import PKI, make_pki
-from mbedtls_py.errors import Err
+from mbedtls_py.bindings.errors import Err
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.testing import cert_configs
 from mbedtls_py.udp.client import run_client

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from mbedtls_py.config import Config
+from mbedtls_py.bindings.config import Config
 from mbedtls_py.creds.pki import PKI
 import pytest
 

@@ -10,7 +10,7 @@ import pytest
 
 import mbedtls_py
 from mbedtls_py import Context, Err, MbedTLSError
-from mbedtls_py.context import Session
+from mbedtls_py.bindings.context import Session
 from mbedtls_py.creds.pki import PKI
 from mbedtls_py.testing import cert_configs, handshake_pair, new_pair, psk_configs, pump
 
@@ -139,8 +139,8 @@ def test_library_default_cookies_fail_every_check() -> None:
 
 
 def test_sni_selects_certificate(mbedtls_pki: PKI, mbedtls_rsa_pki: PKI) -> None:
-    from mbedtls_py.features import has
-    from mbedtls_py.x509 import CertificateChain, PrivateKey
+    from mbedtls_py.bindings.features import has
+    from mbedtls_py.bindings.x509 import CertificateChain, PrivateKey
     c_conf, s_conf = cert_configs(mbedtls_pki)
     if not has("SNI"):  # 2.x: the glue's SNI needs the 3.x certificate callback
         with pytest.raises(mbedtls_py.NotAvailableError, match="not available in this variant"):

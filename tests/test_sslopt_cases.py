@@ -123,7 +123,7 @@ def test_pytest_plugin_collects_cases(tmp_path: Path) -> None:
 def test_trace_pcap_decrypts_in_tshark(tmp_path: Path) -> None:
     """``ssl-opt --trace NAME --pcap F`` writes exactly F: the case's datagrams with
     both programs' keys embedded, so tshark decrypts the application data alone."""
-    from mbedtls_py.sslopt.cli import main
+    from mbedtls_py.cli.sslopt import main
 
     pcap, keylog = tmp_path / "case.pcapng", tmp_path / "case.keys"
     rc = main(["--trace", "Context serialization, client serializes, GCM", "--seed", "1",
@@ -138,7 +138,7 @@ def test_trace_pcap_decrypts_in_tshark(tmp_path: Path) -> None:
 def test_capture_file_names_of_cases_that_differ_only_in_a_comparison() -> None:
     """ssl-opt.sh has "…: timeout > delay" and "…: timeout < delay": with
     --pcap over several cases each needs its own file."""
-    from mbedtls_py.sslopt.cli import case_slug
+    from mbedtls_py.cli.sslopt import case_slug
     gt = case_slug("Session resume using cache, DTLS: timeout > delay")
     lt = case_slug("Session resume using cache, DTLS: timeout < delay")
     assert gt != lt

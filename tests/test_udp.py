@@ -16,8 +16,8 @@ from mbedtls_py.creds.pki import PKI
 import pytest
 
 from _udp_helpers import nothing_left_behind
-from mbedtls_py.config import Config
-from mbedtls_py.errors import Err
+from mbedtls_py.bindings.config import Config
+from mbedtls_py.bindings.errors import Err
 from mbedtls_py.udp.proxy import UDPProxy
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.creds.pki import make_pki

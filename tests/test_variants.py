@@ -14,7 +14,7 @@ import pytest
 import mbedtls_py
 from mbedtls_py import variants
 from mbedtls_py.variants import build as vbuild
-from mbedtls_py.variants.matrix import flatten, parse_repro
+from mbedtls_py.cli.matrix import flatten, parse_repro
 from mbedtls_py.variants.probe import probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def test_the_loaded_variant_is_the_one_asked_for() -> None:
     v = variants.find(asked)
     assert mbedtls_py.__variant__ == v.name
     assert mbedtls_py.__mbedtls_version__ == v.mbedtls_version
-    assert sys.modules["mbedtls_py._lib"].lib is sys.modules[v.module].lib
+    assert sys.modules["mbedtls_py.bindings._lib"].lib is sys.modules[v.module].lib
 
 
 def test_default_is_the_default_pin() -> None:

@@ -1,6 +1,6 @@
 """csrc/compat.h: 3.6 spellings on older libraries, and the feature flags
 (``MPY_HAS_*``: 1 when this variant's Mbed TLS has the feature).  The Python
-layer checks a flag with ``mbedtls_py.features.require`` and raises
+layer checks a flag with ``mbedtls_py.bindings.features.require`` and raises
 ``NotAvailableError`` when it is 0."""
 
 INCLUDES = """

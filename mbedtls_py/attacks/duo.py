@@ -18,14 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..config import Config
-from ..context import Context, VirtualClock, reset_after_hello_verify
-from ..errors import Err, as_err
+from ..bindings.config import Config
+from ..bindings.context import Context, VirtualClock, reset_after_hello_verify
+from ..bindings.errors import Err, as_err
 from ..creds.det import make_det_pki
 from ..creds.pki import PKI
 from ..creds.configs import psk_configs
-from ..x509 import CertificateChain, PrivateKey
-from ..timeutil import time_fixed_at
+from ..bindings.x509 import CertificateChain, PrivateKey
+from ..bindings.timeutil import time_fixed_at
 
 __all__ = ["Duo", "Call", "Kind", "UNIX_TIME", "TRANSPORT_ID", "det_pki", "DebugCapture"]
 

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ..errors import as_err
+from ..bindings.errors import as_err
 from .duo import Call
 
 __all__ = ["AttackResult", "Verdict", "RFC_6347_4_1_2_7", "code_name", "summarize_debug"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import __mbedtls_version__
-from ..errors import Err
+from ..bindings.errors import Err
 from . import forge
 from .duo import Duo, DebugCapture, Kind
 from .result import AttackResult, code_name, summarize_debug

@@ -38,7 +38,7 @@ def run_captured(run: Callable[..., T], pcap: str | Path | None, keylog: str | P
     """Call ``run(on_network=..., **kwargs)`` (e.g. ``scenarios.run_scenario``)
     with a capture of the network it makes and key export on for every context
     created meanwhile; write ``pcap`` and/or ``keylog``."""
-    from ..context import export_keys_to
+    from ..bindings.context import export_keys_to
 
     caps: list[Any] = []
     keys: list[str] = []

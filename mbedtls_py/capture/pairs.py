@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..context import Context
+from ..bindings.context import Context
 from .pcapng import Packet, write_keylog, write_pcap, write_pcapng
 from .sim import DEFAULT_EPOCH, _Addresses
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..context import Context, export_keys_to
+from ..bindings.context import Context, export_keys_to
 from .pcapng import LinkType, Packet, write_keylog, write_pcap, write_pcapng
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 
 from .. import __mbedtls_version__, __version__
-from ..config import Config
-from ..context import Context, VirtualClock
+from ..bindings.config import Config
+from ..bindings.context import Context, VirtualClock
 from ..creds import cert_configs, make_pki, psk_configs
-from ..errors import Err
+from ..bindings.errors import Err
 from ..sim.pump import handshake_pair, pump
 from .._cliargs import plain
 

@@ -43,7 +43,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import MbedTLSError
+from ..bindings.errors import MbedTLSError
 from ..server.events import Event
 from ..server.floodlog import PER_KIND_DEFAULT, FloodFilter
 from ..server.policies import POLICIES
@@ -146,7 +146,7 @@ def _one_line(exc: BaseException) -> str:
 def make_server_config(args: argparse.Namespace) -> tuple[Any, bytes | None]:
     """The server ``Config`` for the parsed options, and the CA PEM clients
     should trust (``None`` for a PSK-only server or a given --cert)."""
-    from ..config import Config
+    from ..bindings.config import Config
 
     cfg = Config("server", cookies=not args.no_cookies)
     ca_pem: bytes | None = None

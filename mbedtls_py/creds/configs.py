@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..config import Config
+from ..bindings.config import Config
 from .pki import PKI
 from .psk import DEFAULT_PSK, DEFAULT_PSK_IDENTITY, DEFAULT_PSK_SUITE
 

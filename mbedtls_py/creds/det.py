@@ -30,7 +30,7 @@ import datetime
 import hashlib
 from typing import TYPE_CHECKING
 
-from ..rng import seed_bytes
+from ..bindings.rng import seed_bytes
 from .pki import PKI
 
 if TYPE_CHECKING:  # cryptography is imported lazily (an optional extra)

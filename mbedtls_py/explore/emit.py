@@ -117,7 +117,7 @@ def emit_test(result: Exploration, class_id: int) -> str:
     names = {server_name: "server"}
     for c in setup.clients:
         names[c.name] = c.name.replace("-", "_")
-    out = [header, "from mbedtls_py.errors import Err",
+    out = [header, "from mbedtls_py.bindings.errors import Err",
            "from mbedtls_py.parties import reported_errors",
            f"from mbedtls_py.explore.scenarios import {build}, finish",
            "from mbedtls_py.sim import Network", _HELPERS, "",

@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Err, as_err, rc_text
+from ..bindings.errors import Err, as_err, rc_text
 from ..sim import Network
 from ..wire import parse_datagram
 from .model import DatagramId, EventId, Fault, Schedule, datagram_key, datagram_words

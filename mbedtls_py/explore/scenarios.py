@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Config
+from ..bindings.config import Config
 from ..sim import Network
 from ..server import POLICIES, DTLSServer
 from ..server.policies import as_policy

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 
-from ..errors import Err
+from ..bindings.errors import Err
 from ..wire import parse_datagram
 from .states import State, corpus_wire
 

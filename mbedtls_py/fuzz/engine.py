@@ -29,7 +29,7 @@ from typing import Any
 
 from ..attacks.duo import DebugCapture, Duo, Kind
 from ..attacks.result import code_name, summarize_debug
-from ..timeutil import set_time
+from ..bindings.timeutil import set_time
 from .classify import classify, strip_authentic
 from .mutate import mutate
 from .states import KINDS, STATES, State, build, control_ms, corpus

@@ -3,8 +3,8 @@ client may change address)."""
 
 from __future__ import annotations
 
-from ..config import Config
-from ..context import Context
+from ..bindings.config import Config
+from ..bindings.context import Context
 from ..sim import Network
 from .party import _FLOW, _Party
 

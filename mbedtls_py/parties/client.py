@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Config
-from ..context import Context
-from ..errors import Err
+from ..bindings.config import Config
+from ..bindings.context import Context
+from ..bindings.errors import Err
 from ..sim import Network
 from .party import _FLOW, _Party
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import Err
+from ..bindings.errors import Err
 from ..foreign.openssl.conn import OpenSSLConfig, OpenSSLConn, clock_from
 from ..foreign.openssl.conn import seed as openssl_seed
 from ..sim import Network

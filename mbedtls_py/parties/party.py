@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import Err, as_err
+from ..bindings.errors import Err, as_err
 from ..server import Event
 from ..sim import Network
 

@@ -48,13 +48,13 @@ from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Config
+from ..bindings.config import Config
 from ..creds.psk import (
     DEFAULT_PSK as PSK,
     DEFAULT_PSK_IDENTITY as PSK_IDENTITY,
     DEFAULT_PSK_SUITE as PSK_SUITE,
 )
-from ..errors import Err, rc_text
+from ..bindings.errors import Err, rc_text
 from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..sim.network import Network

@@ -42,8 +42,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Config
-from ..errors import Err, rc_text
+from ..bindings.config import Config
+from ..bindings.errors import Err, rc_text
 from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..udp.addresses import addr_str

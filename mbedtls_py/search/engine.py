@@ -184,7 +184,7 @@ def _run(case: Case, seed: int, schedule: Sequence[Move], *, keys: Callable[[str
          | None = None, policy: str = "none") -> tuple[Result, _Instrument]:
     inst = instrument(case, schedule)
     if keys is not None:
-        from ..context import export_keys_to
+        from ..bindings.context import export_keys_to
         with export_keys_to(keys):
             return run_case(case, seed, setup=inst.setup, server_policy=policy), inst
     return run_case(case, seed, setup=inst.setup, server_policy=policy), inst

@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Config
-from ..context import Context
-from ..errors import Err
+from ..bindings.config import Config
+from ..bindings.context import Context
+from ..bindings.errors import Err
 from .eventlog import EVENT_WINDOW, short_hex
 from ..address import addr_str
 from .events import Address, DatagramTransport, Event

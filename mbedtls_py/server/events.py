@@ -8,9 +8,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..context import RealClock, VirtualClock
+from ..bindings.context import RealClock, VirtualClock
 from ..address import addr_str
-from ..errors import error_name, rc_text
+from ..bindings.errors import error_name, rc_text
 
 __all__ = ["Event", "DatagramTransport", "Address", "SocketHook", "transport_id"]
 

@@ -37,8 +37,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..context import Context
-from ..errors import Err
+from ..bindings.context import Context
+from ..bindings.errors import Err
 from ..wire.records import Datagram
 from .eventlog import BoundedLog, short_hex
 from .events import Address, Event

@@ -25,16 +25,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Config
-from ..context import Context
-from ..errors import Err, as_err
+from ..bindings.config import Config
+from ..bindings.context import Context
+from ..bindings.errors import Err, as_err
 from ..wire.records import Datagram, parse_datagram
 from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
 from ..address import addr_str
 from .events import Address, DatagramTransport, Event, SocketHook, transport_id
 from .policies import PEER_TIMEOUT_MS, POLICIES, Policy, PolicyHandling
 from .staleness import _ACCEPTED_MAX, ClosedConnection, _digest
-from ..context import VirtualClock
+from ..bindings.context import VirtualClock
 
 __all__ = ["DTLSServer"]
 

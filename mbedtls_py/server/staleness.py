@@ -16,9 +16,9 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .._lib import MBEDTLS_VERSION
-from ..context import Context
-from ..errors import Err, error_name, rc_text
+from ..bindings import MBEDTLS_VERSION
+from ..bindings.context import Context
+from ..bindings.errors import Err, error_name, rc_text
 from ..wire.records import Datagram, parse_datagram
 from .events import Address
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..context import reset_after_hello_verify
-from ..errors import Err
+from ..bindings.context import reset_after_hello_verify
+from ..bindings.errors import Err
 from .endpoints import ContextEndpoint, Held, SimSocket
 from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent, _rc_text
 

@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..context import Context
+from ..bindings.context import Context
 from ..wire import records as _records, rules as _rules
 
 if TYPE_CHECKING:

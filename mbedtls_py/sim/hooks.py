@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..context import Context
+from ..bindings.context import Context
 from .endpoints import Held
 
 if TYPE_CHECKING:

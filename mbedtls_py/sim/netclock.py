@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from ..context import VirtualClock
+from ..bindings.context import VirtualClock
 from ..wire.vtime import LIMIT_MS, check_due
 
 __all__ = ["_NetClock", "_derive"]

@@ -1,10 +1,10 @@
 """A simulated network with virtual time, record-aware rules and random
 impairments, deterministic by seed.
 
-A :class:`Network` owns one :class:`~mbedtls_py.context.VirtualClock` (integer
+A :class:`Network` owns one :class:`~mbedtls_py.bindings.context.VirtualClock` (integer
 milliseconds) and a schedule of datagrams in flight.  Endpoints have names:
 
-- ``net.add("client", ctx)`` puts a :class:`~mbedtls_py.context.Context` on the
+- ``net.add("client", ctx)`` puts a :class:`~mbedtls_py.bindings.context.Context` on the
   network (its timer reads the network's clock); what it sends goes to its
   peer, what is delivered to ``"client"`` is pushed into its inbound queue;
 - ``net.socket("server")`` is a socket-like endpoint (``sendto``/``recvfrom``)
@@ -54,11 +54,11 @@ import random
 import threading
 from typing import Any
 
-from ..context import Context
-from ..errors import as_err
-from ..rng import seed_bytes
-from .._lib import lib as _lib
-from ..timeutil import fixed_time, set_time
+from ..bindings.context import Context
+from ..bindings.errors import as_err
+from ..bindings.rng import seed_bytes
+from ..bindings import lib as _lib
+from ..bindings.timeutil import fixed_time, set_time
 from ..wire import rules as _rules
 from .driving import NetworkDriving
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint

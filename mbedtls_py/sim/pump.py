@@ -3,9 +3,9 @@ one virtual clock (no impairments; for those use :mod:`mbedtls_py.sim.network`).
 
 from __future__ import annotations
 
-from ..config import Config
-from ..context import Context, VirtualClock, reset_after_hello_verify
-from ..errors import Err
+from ..bindings.config import Config
+from ..bindings.context import Context, VirtualClock, reset_after_hello_verify
+from ..bindings.errors import Err
 
 __all__ = ["pump", "handshake_pair", "new_pair"]
 

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._lib import lib as _lib
+from ..bindings import lib as _lib
 from ..wire import rules as _rules
 from ..wire.vtime import LIMIT_MS, check_due, check_ms
 from .endpoints import ContextEndpoint, Held

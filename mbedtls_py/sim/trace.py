@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Err, as_err
+from ..bindings.errors import Err, as_err
 from ..wire import records as _records
 
 __all__ = ["TraceEvent", "Trace", "RunResult", "HandshakeResult", "Stalled"]

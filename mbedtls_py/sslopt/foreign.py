@@ -91,7 +91,7 @@ def _subshell(cmd: str) -> list[str] | None:
 
 def _gnutls_missing() -> str | None:
     from ..foreign import PeerUnavailable
-    from ..foreign.gnutls._build import load
+    from ..foreign.gnutls.build import load
     try:
         load()
     except PeerUnavailable as e:

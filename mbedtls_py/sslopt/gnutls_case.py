@@ -23,7 +23,7 @@ class GnuTLSSides:
 
     def parse(self) -> None:
         """Parse the GnuTLS command lines (``Unsupported`` for what is not modelled)."""
-        from ..foreign.gnutls._build import load
+        from ..foreign.gnutls.build import load
         srv_kind, cli_kind = self.case.peers()
         tests = default_ssl_opt().parent
         if srv_kind == "gnutls":

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
-from ..x509 import CertificateChain, PrivateKey
+from ..bindings.config import Config
+from ..bindings.x509 import CertificateChain, PrivateKey
 from .tree import data_dir, tests_dir
 
 __all__ = ["Unsupported", "parse_options", "make_config"]

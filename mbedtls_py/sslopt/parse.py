@@ -143,7 +143,7 @@ def base_env(max_content_len: int = 16384) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def _gnutls_next() -> bool:
     """GnuTLS >= 3.7 as the in-process peer (its headers) or as gnutls-cli."""
-    from ..foreign.gnutls._build import header_version
+    from ..foreign.gnutls.build import header_version
     version = header_version()
     exe = shutil.which("gnutls-cli")
     if not version and exe:
@@ -161,7 +161,7 @@ _FROM_CONFIG = ("MAX_CONTENT_LEN", "MAX_IN_LEN", "MAX_OUT_LEN")
 
 def _content_lens() -> tuple[int, int]:
     try:
-        from ..buildconfig import build_config
+        from ..bindings.buildconfig import build_config
         cfg = build_config()
         return (int(re.sub(r"\D", "", cfg["MBEDTLS_SSL_IN_CONTENT_LEN"])),
                 int(re.sub(r"\D", "", cfg["MBEDTLS_SSL_OUT_CONTENT_LEN"])))

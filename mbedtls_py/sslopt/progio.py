@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..context import Context
-from ..errors import Err, rc_text
-from ..x509 import CertificateChain
+from ..bindings.context import Context
+from ..bindings.errors import Err, rc_text
+from ..bindings.x509 import CertificateChain
 from .world import Addr, Program, World
 
 _IN_PROGRESS = {int(Err.SSL_WANT_READ), int(Err.SSL_WANT_WRITE)}
@@ -120,21 +120,18 @@ def _cid_report(prog: Program, ctx: Context, o: dict[str, Any], when: str, serve
 
 
 def _handshake_info(prog: Program, ctx: Context) -> None:
-    from .._lib import ffi, lib
-    ssl = ctx._cx.c()
-    suite = ffi.string(lib.mbedtls_ssl_get_ciphersuite(ssl)).decode()
-    prog.printf(f" ok\n    [ Protocol is {ctx.version} ]\n    [ Ciphersuite is {suite} ]\n")
-    exp = lib.mbedtls_ssl_get_record_expansion(ssl)
+    prog.printf(f" ok\n    [ Protocol is {ctx.version} ]\n    [ Ciphersuite is {ctx.ciphersuite} ]\n")
+    exp = ctx.record_expansion
     prog.printf(f"    [ Record expansion is {exp} ]\n" if exp >= 0 else
                 "    [ Record expansion is unknown ]\n")
     prog.printf("    [ Maximum incoming record payload length is "
-                f"{lib.mbedtls_ssl_get_max_in_record_payload(ssl)} ]\n")
+                f"{int(ctx.max_in_record_payload)} ]\n")
     prog.printf("    [ Maximum outgoing record payload length is "
-                f"{lib.mbedtls_ssl_get_max_out_record_payload(ssl)} ]\n")
+                f"{int(ctx.max_out_record_payload)} ]\n")
 
 
 def _verify_info(flags: int) -> str:
-    from .._lib import ffi, lib
+    from ..bindings import ffi, lib
     buf = ffi.new("char[]", 512)
     lib.mbedtls_x509_crt_verify_info(buf, 512, b"  ! ", flags)
     return str(ffi.string(buf).decode(errors="replace"))

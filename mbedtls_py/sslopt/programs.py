@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from ..config import Config
-from ..context import Context, Session
-from ..errors import Err, rc_text, strerror
+from ..bindings.config import Config
+from ..bindings.context import Context, Session
+from ..bindings.errors import Err, rc_text, strerror
 from ..server.hello_guard import ReconnectGuard
 from .progio import (
     _HTTP_RESPONSE, _cid_report, _cstr, _handshake_info, _Io, _peer_info, _request,

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..context import RealClock
+from ..bindings.context import RealClock
 from .parse import PXY_PORT, SRV_PORT, Case
 from .proxy import ProxyOptions
 from .world import Addr, Program, World

@@ -21,10 +21,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..buildconfig import build_config
-from ..config import available_ciphersuites
-from ..foreign.gnutls._build import INSTALL_HINT as GNUTLS_HINT
-from ..foreign.gnutls._build import header_version as gnutls_in_process
+from ..bindings.buildconfig import build_config
+from ..bindings.config import available_ciphersuites
+from ..foreign.gnutls.build import INSTALL_HINT as GNUTLS_HINT
+from ..foreign.gnutls.build import header_version as gnutls_in_process
 from .parse import Case
 
 __all__ = ["Requirements", "requirements"]

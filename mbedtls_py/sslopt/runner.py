@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._lib import lib
-from ..config import debug_log
+from ..bindings import lib
+from ..bindings.config import debug_log
 from ..server.hello_guard import ReconnectGuard
-from ..timeutil import set_time
+from ..bindings.timeutil import set_time
 from .options import Unsupported, make_config, parse_options
 from .parse import SRV_PORT, Case, client_stages, proxy_argv, server_argv
 from .programs import client2, server2

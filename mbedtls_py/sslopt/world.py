@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..context import VirtualClock
+from ..bindings.context import VirtualClock
 from .proxy import ProxyOptions, UdpProxy
 
 if TYPE_CHECKING:

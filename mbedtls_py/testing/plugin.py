@@ -41,8 +41,8 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..config import Config
-    from ..context import Context, VirtualClock
+    from ..bindings.config import Config
+    from ..bindings.context import Context, VirtualClock
     from ..sim.network import Network
     from . import TestPKI
 
@@ -79,7 +79,7 @@ def _select_variant(name: str | None) -> None:
         wanted = find(name)
     except VariantError as e:
         raise pytest.UsageError(f"--mbedtls-variant: {e}") from None
-    loaded = sys.modules.get("mbedtls_py._lib")
+    loaded = sys.modules.get("mbedtls_py.bindings._lib")
     if loaded is not None and getattr(loaded, "VARIANT", None) != wanted.name:
         raise pytest.UsageError(
             f"--mbedtls-variant {name}: this process already loaded variant "
@@ -194,7 +194,7 @@ def dtls_pair(dtls_cert_configs: tuple[Config, Config], request: pytest.FixtureR
         client, server, clock = new_pair(*dtls_cert_configs)
     else:  # the same pair, recording its datagrams and keys
         from ..capture.pairs import PairTap, TappedContext
-        from ..context import VirtualClock
+        from ..bindings.context import VirtualClock
         tap = PairTap()
         clock = VirtualClock()
         client = TappedContext(dtls_cert_configs[0], tap=tap, clock=clock, name="client")

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Config
-from ..context import Context
-from ..errors import Err, as_err
+from ..bindings.config import Config
+from ..bindings.context import Context
+from ..bindings.errors import Err, as_err
 from ..server.events import Event
 from .addresses import addr_str, check_host, resolve
 from .transport import UDPTransport

@@ -10,7 +10,7 @@ import select
 import socket
 from typing import Any, TypeVar
 
-from ..context import RealClock
+from ..bindings.context import RealClock
 from .addresses import MAX_UDP, _norm, addr_str, check_host, resolve
 
 _T = TypeVar("_T", bound="UDPTransport")

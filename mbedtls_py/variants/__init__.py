@@ -7,7 +7,7 @@ in its own build directory.  Mbed TLS is linked into each extension with its
 symbols local (``-Wl,--exclude-libs,ALL``), so variants never clash.
 
 ``MBEDTLS_PY_VARIANT=NAME`` selects the variant the next ``import mbedtls_py``
-loads (``mbedtls_py/_lib.py`` does it); ``mbedtls_py.__variant__`` and
+loads (``mbedtls_py/bindings/_lib.py`` does it); ``mbedtls_py.__variant__`` and
 ``mbedtls_py.__mbedtls_version__`` say which one is loaded.  ``default`` (or
 unset) is the extension every install has, built from the default pin.
 

@@ -30,11 +30,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .._cliargs import doc_parser
 from .._csrc import load_build
 from . import DEFAULT, ENV, Variant, check_name, csrc_hash, find, module_name, variants_dir
 
-__all__ = ["build_variant", "csrc_build", "main"]
+__all__ = ["BuildError", "MissingTool", "build_variant", "csrc_build"]
 
 COPIED = ("library", "include", "3rdparty")  # what a patched copy needs to build the library
 # build_config()'s macro table is generated from this file (csrc/mbedtls_build.py)
@@ -220,41 +219,3 @@ def build_variant(version: str | None = None, *, source: Path | None = None,
             raise BuildError(f"variant {name!r} built but does not load:\n"
                              f"{check.stdout}{check.stderr[-3000:]}")
     return find(name)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``build-variant``: exit 0 when built and checked, 2 on bad input, 1 on failure."""
-    ap = doc_parser("mbedtls-py build-variant", __doc__)
-    ap.add_argument("version", nargs="?", help="a pinned Mbed TLS version (vendor/pins.json)")
-    ap.add_argument("--source", type=Path, metavar="DIR",
-                    help="a local Mbed TLS tree (unpacked tarball or git checkout)")
-    ap.add_argument("--name", help="the variant's name (default: the version, "
-                                   "with +NNNN per patch)")
-    ap.add_argument("--patch", type=Path, action="append", default=[], metavar="FILE",
-                    help="apply this patch (-p1) to a copy of the tree first; repeatable")
-    ap.add_argument("--force", action="store_true",
-                    help="rebuild even when an up-to-date build exists")
-    ap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    args = ap.parse_args(argv)
-    try:
-        if args.name is not None:
-            check_name(args.name)
-        variant = build_variant(args.version, source=args.source, name=args.name,
-                                patches=args.patch, verbose=not args.quiet, force=args.force)
-    except ValueError as e:
-        print(f"mbedtls-py build-variant: error: {e}", file=sys.stderr)
-        return 2
-    except MissingTool as e:
-        print(f"mbedtls-py build-variant: error: {e}", file=sys.stderr)
-        return 1
-    except BuildError as e:
-        msg = str(e)
-        print(f"mbedtls-py build-variant: error: {msg}", file=sys.stderr)
-        return 2 if "\n" not in msg and "failed" not in msg else 1
-    except SystemExit as e:  # csrc/mbedtls_build.py reports a missing source this way
-        print(f"mbedtls-py build-variant: {e}", file=sys.stderr)
-        return 1
-    print(f"built variant {variant.name}: Mbed TLS {variant.mbedtls_version} as {variant.module} "
-          f"({variant.describe()}) in {variant.directory}")
-    print(f"use it: {ENV}={variant.name} python ...  |  pytest --mbedtls-variant {variant.name}")
-    return 0

@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..._lib import ffi as mffi
-from ..._lib import lib as mlib
-from ...clock import VirtualClock
-from ._build import load
+from ...bindings import ffi as mffi
+from ...bindings import lib as mlib
+from ...bindings.clock import VirtualClock
+from .build import load
 
 __all__ = ["GnuTLSSession", "Credentials", "rng_owned", "version", "E"]
 

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop after S seconds (default: until interrupted)")
     ap.add_argument("--quiet", action="store_true", help="do not print each datagram")
     a = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    from .proxy import parse_proxy_args
-    from .realpeers import RealWorld
+    from ..sslopt.proxy import parse_proxy_args
+    from ..sslopt.realpeers import RealWorld
     addrs = {"server_addr": "127.0.0.1", "server_port": "4433",
              "listen_addr": "127.0.0.1", "listen_port": "5556"}
     rest = []

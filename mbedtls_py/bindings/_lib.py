@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._version import __version__
-from .variants import DEFAULT, ENV, VariantError, load_extension
+from .._version import __version__
+from ..variants import DEFAULT, ENV, VariantError, load_extension
 
 __all__ = ["ffi", "lib", "VARIANT", "MBEDTLS_VERSION"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._cliargs import OneLineParser
 from .._progress import Progress
-from .tree import SourceUnavailable
+from ..sslopt.tree import SourceUnavailable
 
 __all__ = ["main"]
 
@@ -100,14 +100,14 @@ _POLICY = ["none"]
 
 def _init(ssl_opt: str | None, real_peers: bool = False, unskip: bool = False,
           policy: str = "none") -> None:
-    from .parse import load_cases, unskipped
+    from ..sslopt.parse import load_cases, unskipped
     _CASES[:] = [unskipped(c) for c in load_cases(ssl_opt)] if unskip else load_cases(ssl_opt)
     _REAL[0] = real_peers
     _POLICY[0] = policy
 
 
 def _work(item: tuple[int, int] | tuple[int, int, str | None]) -> dict[str, Any]:
-    from .runner import describe, run_case
+    from ..sslopt.runner import describe, run_case
     idx, seed = item[0], item[1]
     model = item[2] if len(item) > 2 else None
     try:
@@ -125,7 +125,7 @@ def _work(item: tuple[int, int] | tuple[int, int, str | None]) -> dict[str, Any]
 
 def _replay(name: str, seed: int, ssl_opt: Path | None, real: bool = False,
             unskip: bool = False, timing: str | None = None) -> str:
-    from .flaky import replay_command
+    from ..sslopt.flaky import replay_command
     return replay_command(name, seed, ssl_opt, real, timing, unskip, _POLICY[0])
 
 
@@ -145,8 +145,8 @@ def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
     datagrams (as the case's network saw them) and keys go to ``pcap``/``keylog``."""
     from ..capture.files import capture_paths
     from ..capture.pcapng import Packet, write_keylog, write_pcap, write_pcapng
-    from ..context import export_keys_to
-    from .runner import run_case
+    from ..bindings.context import export_keys_to
+    from ..sslopt.runner import run_case
 
     keys: list[str] = []
     with export_keys_to(keys.append):
@@ -177,7 +177,7 @@ def _captured(case: Any, seed: int, real_peers: bool, pcap: str | None,
 
 
 def _trace(a: argparse.Namespace) -> int:
-    from .parse import load_cases, unskipped
+    from ..sslopt.parse import load_cases, unskipped
     found = [unskipped(c) if a.unskip else c for c in load_cases(a.ssl_opt) if c.name == a.trace]
     if not found:
         print(f"mbedtls-py ssl-opt: error: no case named {a.trace!r}", file=sys.stderr)
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             _captured(by_name[r["name"]], r["seed"], a.real_peers, a.pcap, a.keylog, several=True,
                       timing=r.get("timing"))
         print(f"{min(len(failing), _MAX_CAPTURES)} failing run(s) captured", file=sys.stderr)
-    from .flaky import flakiness, format_flakiness
+    from ..sslopt.flaky import flakiness, format_flakiness
     flaky = flakiness(results) if a.seeds > 1 or len(a.models) > 1 else []
     if a.json:
         print(json.dumps({"counts": {k: counts.get(k, 0) for k in _ORDER}, "results": results,

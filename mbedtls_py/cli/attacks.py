@@ -8,7 +8,7 @@ import json
 import sys
 
 from .. import __mbedtls_version__
-from .scenarios import SCENARIOS, run_all
+from ..attacks.scenarios import SCENARIOS, run_all
 
 
 def _names(text: str) -> list[str]:

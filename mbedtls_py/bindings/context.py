@@ -235,6 +235,11 @@ class Context(COwner):
         return as_err(self._cx.call(lib.mbedtls_ssl_get_max_out_record_payload))
 
     @property
+    def max_in_record_payload(self) -> int:
+        """``mbedtls_ssl_get_max_in_record_payload`` (or the code)."""
+        return as_err(self._cx.call(lib.mbedtls_ssl_get_max_in_record_payload))
+
+    @property
     def record_expansion(self) -> int:
         """``mbedtls_ssl_get_record_expansion`` (or the code)."""
         return as_err(self._cx.call(lib.mbedtls_ssl_get_record_expansion))

@@ -30,9 +30,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from .._cliargs import POSITIVE_INT, OneLineParser
-from .emit import emit_test, replay_command
-from .engine import DEFAULT_LAGS, SearchResult, instrument, run_moves, search
-from .moves import DEFAULT_KINDS, KINDS, MoveSchedule, parse_schedule, schedule_words
+from ..search.emit import emit_test, replay_command
+from ..search.engine import DEFAULT_LAGS, SearchResult, instrument, run_moves, search
+from ..search.moves import DEFAULT_KINDS, KINDS, MoveSchedule, parse_schedule, schedule_words
 
 __all__ = ["main"]
 
@@ -94,17 +94,17 @@ def _check(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
 
 
 def _capture(a: argparse.Namespace, case: object, schedule: MoveSchedule) -> None:
-    from ..sslopt import cli as sslopt_cli
+    from . import sslopt as sslopt_cli
     sslopt_cli._POLICY[0] = a.server_policy
     sslopt_cli._captured(case, a.seed, False, a.pcap, a.keylog, several=False,
                          setup=instrument(case, schedule).setup)  # type: ignore[arg-type]
 
 
 def _replay(a: argparse.Namespace, case: object) -> int:
-    from .engine import run_traced
+    from ..search.engine import run_traced
     schedule: MoveSchedule = a.replay
     if a.trace:
-        from ..sslopt.cli import print_result
+        from .sslopt import print_result
         print_result(run_traced(case, a.seed, schedule, a.server_policy))  # type: ignore[arg-type]
     out = run_moves(case, a.seed, schedule, a.server_policy)  # type: ignore[arg-type]
     if a.pcap or a.keylog:
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         executor: Executor | None = None
         if a.dask:
-            from ..explore.cli import _UsageError, dask_executor
+            from .explore import _UsageError, dask_executor
             try:
                 executor = dask_executor(a.dask, stack)
             except _UsageError as e:

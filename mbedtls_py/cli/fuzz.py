@@ -14,10 +14,10 @@ from typing import Any
 
 from .. import __mbedtls_version__
 from .._cliargs import POSITIVE_INT, number_type
-from ..timeutil import set_time
-from .classify import KNOWN, NOT_NEW
-from .engine import ECDSA_SHARE, Fuzzer, make_case, run_alone
-from .states import STATES
+from ..bindings.timeutil import set_time
+from ..fuzz.classify import KNOWN, NOT_NEW
+from ..fuzz.engine import ECDSA_SHARE, Fuzzer, make_case, run_alone
+from ..fuzz.states import STATES
 
 
 # --start, --replay, --history-from: case indices; --ecdsa-share: a fraction
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _replay(args: argparse.Namespace, states: list[str]) -> int:
-    from .classify import classify
+    from ..fuzz.classify import classify
 
     case = make_case(args.seed, args.replay, states, args.ecdsa_share)
     out, lines = run_alone(case, debug=True, history_from=args.history_from)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._lib import ffi, lib
 from ._owned import COwner
-from .wire.vtime import check_ms
+from ..wire.vtime import check_ms
 
 __all__ = ["VirtualClock", "RealClock"]
 

@@ -36,7 +36,7 @@ def _members() -> list[tuple[str, int]]:
     return sorted(psa) + sorted(mbedtls)
 
 
-Err = enum.IntEnum("Err", _members(), module="mbedtls_py.errors")  # type: ignore[misc]
+Err = enum.IntEnum("Err", _members(), module="mbedtls_py.bindings.errors")  # type: ignore[misc]
 Err.__qualname__ = "Err"
 Err.__doc__ = "Every MBEDTLS_ERR_* (prefix dropped) and PSA_ERROR_* of the loaded Mbed TLS."
 Err.__repr__ = lambda self: f"<Err.{self.name}: {hex_code(self.value)}>"  # type: ignore

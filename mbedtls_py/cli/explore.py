@@ -13,10 +13,10 @@ from contextlib import ExitStack
 from typing import NoReturn
 
 from ..server import POLICIES
-from .emit import emit_test
-from .engine import Exploration, explore, run_schedule, stderr_progress
-from .model import schedule_words
-from .scenarios import SCENARIOS, UNSUPPORTED, get_scenario
+from ..explore.emit import emit_test
+from ..explore.engine import Exploration, explore, run_schedule, stderr_progress
+from ..explore.model import schedule_words
+from ..explore.scenarios import SCENARIOS, UNSUPPORTED, get_scenario
 
 __all__ = ["main", "dask_executor", "format_table"]
 

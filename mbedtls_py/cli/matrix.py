@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .._cliargs import doc_parser
-from . import ENV, VariantError, find, list_variants
+from ..variants import ENV, VariantError, find, list_variants
 
 __all__ = ["resolve_command", "parse_output", "run_matrix", "render", "main"]
 
@@ -40,7 +40,7 @@ Rows = dict[str, str]
 
 def resolve_command(cmd: list[str], report: Path) -> tuple[list[str], str]:
     """The argv to run and the parser to read its output with."""
-    from ..cli import COMMANDS
+    from . import COMMANDS
 
     head = cmd[0]
     if head in ("mbedtls-py", "mbedtls_py"):
@@ -60,7 +60,7 @@ def resolve_command(cmd: list[str], report: Path) -> tuple[list[str], str]:
 
 def parse_repro(doc: dict[str, Any]) -> Rows:
     """Per scenario and policy: outcome counts and the server's return codes."""
-    from ..errors import rc_text  # here: the matrix itself need not load an extension
+    from ..bindings.errors import rc_text  # here: the matrix itself need not load an extension
 
     groups: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for run in doc.get("runs", []):

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from . import ENV, list_variants, variants_dir
+from ..variants import ENV, list_variants, variants_dir
 
 __all__ = ["main"]
 
