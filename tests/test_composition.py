@@ -15,7 +15,7 @@ from mbedtls_py import Config, Context
 from mbedtls_py.bindings._ctxbase import forward
 from mbedtls_py.bindings._owned import COwner
 
-ROOT = Path(mbedtls_py.__file__).parent
+ROOT = Path(mbedtls_py.__file__).parent / "bindings"
 
 
 def test_context_and_config_have_no_mixins() -> None:
