@@ -57,6 +57,21 @@
 #define MPY_HAS_MS_TIME 0
 #endif
 
+#if MBEDTLS_VERSION_NUMBER < 0x03000000 || MBEDTLS_VERSION_NUMBER >= 0x04000000
+/* 3.x parses keys with RNG arguments (for blinding); 2.x and 4.x without. */
+static inline int mpy_compat_pk_parse_key(mbedtls_pk_context *ctx,
+                                          const unsigned char *key, size_t keylen,
+                                          const unsigned char *pwd, size_t pwdlen,
+                                          int (*f_rng)(void *, unsigned char *, size_t),
+                                          void *p_rng)
+{
+    (void) f_rng;
+    (void) p_rng;
+    return mbedtls_pk_parse_key(ctx, key, keylen, pwd, pwdlen);
+}
+#define mbedtls_pk_parse_key mpy_compat_pk_parse_key
+#endif
+
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
 /* 2.x: the int-returning SHA-256 is mbedtls_sha256_ret (mbedtls_sha256 is void). */
 #define mbedtls_sha256 mbedtls_sha256_ret
@@ -73,19 +88,6 @@ static inline int mpy_compat_max_in_unavailable(const mbedtls_ssl_context *ssl)
     return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
 }
 #define mbedtls_ssl_get_max_in_record_payload mpy_compat_max_in_unavailable
-
-/* 3.0 added the RNG arguments (used for blinding); 2.x parses without them. */
-static inline int mpy_compat_pk_parse_key(mbedtls_pk_context *ctx,
-                                          const unsigned char *key, size_t keylen,
-                                          const unsigned char *pwd, size_t pwdlen,
-                                          int (*f_rng)(void *, unsigned char *, size_t),
-                                          void *p_rng)
-{
-    (void) f_rng;
-    (void) p_rng;
-    return mbedtls_pk_parse_key(ctx, key, keylen, pwd, pwdlen);
-}
-#define mbedtls_pk_parse_key mpy_compat_pk_parse_key
 
 /* The same for the pair check (3.0 added the RNG, for RSA blinding). */
 static inline int mpy_compat_pk_check_pair(const mbedtls_pk_context *pub,
@@ -261,20 +263,8 @@ void *mpy_rng_swap_current(void *rng);   /* no reference changes: put it back */
 #define mbedtls_ssl_conf_rng(conf, f_rng, p_rng) \
     ((void) (conf), (void) (f_rng), mpy_rng_make_current(p_rng))
 
-/* The RNG arguments are gone from key parsing and cookie set-up; the ticket
- * key is now described as a PSA algorithm, key type and size. */
-static inline int mpy_compat4_pk_parse_key(mbedtls_pk_context *ctx,
-                                           const unsigned char *key, size_t keylen,
-                                           const unsigned char *pwd, size_t pwdlen,
-                                           int (*f_rng)(void *, unsigned char *, size_t),
-                                           void *p_rng)
-{
-    (void) f_rng;
-    (void) p_rng;
-    return mbedtls_pk_parse_key(ctx, key, keylen, pwd, pwdlen);
-}
-#define mbedtls_pk_parse_key mpy_compat4_pk_parse_key
-
+/* The RNG arguments are gone from key parsing (above) and cookie set-up; the
+ * ticket key is now described as a PSA algorithm, key type and size. */
 /* The pair check signs a test message, drawing from the PSA RNG: not from the
  * harness's seeded stream, whose bytes must depend only on the connection
  * (the Python layer caches pair checks, so a check happens once per pair). */

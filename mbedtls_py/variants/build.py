@@ -1,20 +1,8 @@
-"""``mbedtls-py build-variant``: compile one Mbed TLS tree into its own extension.
-
-  build-variant 3.6.6                        a pinned Debian version (fetched, hash-checked)
-  build-variant 3.6.7 --patch patches/0001-x.patch     a patched copy of a pinned version
-  build-variant --source ~/src/mbedtls --name my-fix  a local tree (any version)
-
-A local tree is recorded with ``git describe --always --dirty --tags`` and the
-SHA-256 of ``git diff HEAD`` when it is a git checkout, and always with a
-hash of its sources (the build's cache key).  ``MBEDTLS_SOURCE=DIR`` names
-the tree too, when neither a version nor ``--source`` is given.  The build
-(archive, glue, extension, ``variant.json``) goes to the variant's own
-directory (``mbedtls-py variants`` shows where); the result is imported in a
-fresh process to check it before it is recorded as built.
-
-Needs the build machinery (a checkout's ``csrc/``, or the copy an installed
-wheel carries: variants then go to the per-user cache) and a C compiler.
-"""
+"""Building library variants: one Mbed TLS tree (a pinned version, a patched
+copy, a local tree of any version) compiled into its own extension in the
+variant's directory, then imported in a fresh process to check it before it
+is recorded as built.  The command is ``mbedtls-py build-variant``
+(:mod:`mbedtls_py.cli.build_variant`)."""
 
 from __future__ import annotations
 
