@@ -196,8 +196,11 @@ def test_the_socket_is_freed_before_any_event(pki: PKI) -> None:
 
 
 def test_the_sink_gets_every_event_after_the_poll(pki: PKI) -> None:
-    """``serve(sink=...)`` (event I/O) sees every event, in order, and never while
-    a client's socket is still to be freed."""
+    """``serve(sink=...)`` (event I/O) sees every event, in order.  (That the
+    socket is freed before an event is emitted is the test above, at emission:
+    by the time the sink runs, after the poll, the same poll may already have
+    connected the socket to the next datagram's sender, e.g. the cookie
+    ClientHello that follows a HelloVerifyRequest within microseconds.)"""
     cc, sc = cert_configs(pki, cookies=True)
     got: list[tuple[str, Any]] = []
     with SampleSockets() as t:
@@ -209,7 +212,7 @@ def test_the_sink_gets_every_event_after_the_poll(pki: PKI) -> None:
             assert r.handshake_rc == 0
         server.close()
     assert [k for k, _ in got] == [e.event for e in server.events]
-    assert all(p is None for k, p in got if k in ("hello_verify", "close_notify", "reset"))
+    assert {"hello_verify", "close_notify", "reset"} <= {k for k, _ in got}
 
 
 def test_cookie_is_bound_to_the_client_ip_as_in_the_sample(pki: PKI) -> None:
