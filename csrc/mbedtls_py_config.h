@@ -7,26 +7,11 @@
  * upstream sample programs, so all of them run the same library.
  */
 
-#if defined(MBEDTLS_VERSION_MAJOR) && MBEDTLS_VERSION_MAJOR >= 4
-/* Mbed TLS 4.x: crypto options (threading, the time hook, the RNG) live in
- * TF-PSA-Crypto's configuration, mbedtls_py_crypto_config.h.  TLS 1.3 stays
- * as upstream ships it (on): DTLS is 1.2 either way, and determinism no
- * longer depends on it, since every random byte of a 4.x build comes from
- * the PSA RNG, which the harness owns (MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG). */
-#define MBEDTLS_SSL_PROTO_DTLS
-#define MBEDTLS_SSL_DTLS_HELLO_VERIFY
-#define MBEDTLS_SSL_COOKIE_C
-#define MBEDTLS_SSL_DTLS_ANTI_REPLAY
-#define MBEDTLS_SSL_DTLS_CONNECTION_ID
-#define MBEDTLS_SSL_DTLS_CLIENT_PORT_REUSE
-#define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE
-#define MBEDTLS_DEBUG_C
-#define MBEDTLS_ERROR_C
-#define MBEDTLS_VERSION_C
-#define MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
-#define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
-#define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
-#else /* 2.x, 3.x */
+#if !defined(MBEDTLS_VERSION_MAJOR) || MBEDTLS_VERSION_MAJOR < 4
+/* 2.x, 3.x.  (4.x: crypto options, threading, the time hook and the RNG
+ * included, live in TF-PSA-Crypto's configuration, mbedtls_py_crypto_config.h;
+ * TLS 1.3 stays as upstream ships it, on: DTLS is 1.2 either way, and every
+ * random byte of a 4.x build comes from the PSA RNG, which the harness owns.) */
 
 /* DTLS 1.2 only: Mbed TLS 3.6 has no DTLS 1.3, and with TLS 1.3 off the
  * TLS 1.2 key exchange draws all its randomness from mbedtls_ssl_conf_rng(),
@@ -47,6 +32,9 @@
  * gmt_unix_time, cookie timestamps, certificate validity). */
 #define MBEDTLS_PLATFORM_TIME_ALT
 
+#define MBEDTLS_ECDSA_DETERMINISTIC
+#endif /* < 4.x */
+
 /* Everything the DTLS tests exercise, stated explicitly even where it is
  * already the upstream default. */
 #define MBEDTLS_SSL_PROTO_DTLS
@@ -59,8 +47,6 @@
 #define MBEDTLS_DEBUG_C
 #define MBEDTLS_ERROR_C
 #define MBEDTLS_VERSION_C
-#define MBEDTLS_ECDSA_DETERMINISTIC
 #define MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
-#endif /* 2.x, 3.x */
