@@ -29,12 +29,14 @@ import sysconfig
 from pathlib import Path
 from types import ModuleType
 
+from ..._csrc import CHECKOUT_ROOT, csrc_dir
 from ...cachedir import cache_dir
 from .. import PeerUnavailable
 
 __all__ = ["MissingOpenSSL", "build", "load", "archives", "CSRC"]
 
-CSRC = Path(__file__).resolve().parents[3] / "csrc"  # mbedtls_py/foreign/openssl/ -> root
+# the checkout's csrc/, or the copy an installed wheel carries (mbedtls_py/_build/csrc)
+CSRC = csrc_dir() or CHECKOUT_ROOT / "csrc"
 _SOURCES = (CSRC / "openssl_sim" / "osim.c", CSRC / "dgram_queue.c")
 _HEADERS = (CSRC / "openssl_sim" / "osim.h", CSRC / "dgram_queue.h")
 _WRAPPED = ("gettimeofday", "clock_gettime", "time")
