@@ -203,6 +203,21 @@ def test_seed_race_with_s_client(seed: int) -> None:
     assert ok.late and ok.outcome == "ok" and ok.second_client_served
 
 
+@pytest.mark.parametrize("policy", ["none", "classify"])
+def test_replay_from_stranger_with_s_client(policy: str) -> None:
+    """s_client is done once it has sent its request and close_notify, so the
+    first connection must run until the server's reset after it, not the
+    reset that follows the HelloVerifyRequest: the stranger then replays a
+    request the server really read (this raised IndexError before)."""
+    r = run_scenario("replay-from-stranger", policy, 1, peer="openssl-sim")
+    d = r.to_dict()
+    assert d["as_promised"] and not d["inconclusive"], d
+    assert r.late and r.second_client_served
+    # the replayed request is refused as an error under none (-0x7700) and
+    # reported, not dropped, under classify: the stranger had no connection
+    assert r.outcome == r.expected == "error-reported"
+
+
 def test_explore_scenario_with_s_client() -> None:
     """``explore openssl-client`` without faults: the in-process s_client is
     served and closes, the Mbed TLS client after it is served too."""
