@@ -25,9 +25,9 @@ from ..repro.scenarios import (
     LATE_SCENARIOS,
     SCENARIOS,
     RunResult,
-    offset_words,
     run_scenario,
 )
+from ..repro.verdict import offset_words
 from ..server.policies import POLICIES
 from .._cliargs import NON_NEGATIVE_MS, POSITIVE_INT, Progress, number_type, plain
 

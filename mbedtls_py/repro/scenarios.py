@@ -54,21 +54,22 @@ from ..creds.psk import (
     DEFAULT_PSK_IDENTITY as PSK_IDENTITY,
     DEFAULT_PSK_SUITE as PSK_SUITE,
 )
-from ..bindings.errors import Err, rc_text
+from ..bindings.errors import rc_text
 from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..sim.network import Network
 from ..parties import REQUEST, Client
+from .verdict import (LATE_SCENARIOS, collect_evidence, expected_outcome,
+                      outcome_from_evidence)
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
-           "expected_outcome", "REQUEST", "OUTCOMES", "FORGED_HEADER_DATAGRAM"]
+           "REQUEST", "OUTCOMES", "FORGED_HEADER_DATAGRAM"]
 
 # A forged header: parses by length, non-zero epoch, authenticates under nothing.
 FORGED_HEADER_DATAGRAM = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + (12).to_bytes(2, "big") \
     + bytes(range(1, 13))
 
 
-LATE_SCENARIOS = ("late-close-notify", "duplicate-after-reset", "late-close-notify-new-client")
 BAD_INPUT_SCENARIOS = ("garbage", "non-dtls", "plaintext-not-clienthello",
                        "malformed-clienthello", "stale-from-unknown", "forged-header",
                        "forged-alert", "forged-appdata", "replay-from-stranger")
@@ -149,28 +150,6 @@ def _bad_input(scenario: str, rng: random.Random) -> tuple[str, bytes]:
     raise ValueError(f"not a bad-input scenario: {scenario}")
 
 
-def offset_words(offset_ms: int | None) -> str:
-    """An offset from the server's reset in words: ``32 ms after``, ``14 ms before``."""
-    if offset_ms is None:
-        return "never"
-    return f"{abs(offset_ms)} ms {'before' if offset_ms < 0 else 'after'}"
-
-
-def expected_outcome(policy: str, scenario: str, late: bool, server_rc: int,
-                     offset_ms: int | None = None, linger_ms: float | None = None) -> str:
-    """What each policy promises for a run."""
-    if scenario in LATE_SCENARIOS:
-        if policy == "none":
-            return "failed" if late else "ok"
-        if policy == "linger" and late and offset_ms is not None and linger_ms is not None \
-                and offset_ms > linger_ms:
-            return "failed"  # past the (inclusive) window, the old connection is gone
-        return "ok"
-    if policy == "lenient" and server_rc == Err.SSL_UNEXPECTED_MESSAGE:
-        return "error-hidden"  # the weakness of upstream's workaround (#9656)
-    return "error-reported"
-
-
 def _make_configs(net: Network, auth: str, pki: Any) -> tuple[Config, Config, str | None]:
     if auth == "psk":
         server = Config("server", seed=net.seed_for("server"), cookies=True,
@@ -183,81 +162,6 @@ def _make_configs(net: Network, auth: str, pki: Any) -> tuple[Config, Config, st
     client = Config("client", seed=net.seed_for("client"), ca_chain=pki.ca_pem,
                     authmode="required")
     return client, server, pki.hostname
-
-
-_HANDLING = ("error", "drop", "linger_consumed", "discard")
-
-
-def _verdict(scenario: str, net: Network, server: DTLSServer, where: dict[int, int],
-             bad: tuple[str, bytes] | None) -> dict[str, Any]:
-    """The evidence of one run: the connection-ending reset, the delivery of
-    the late (or bad) datagram, the server event that accounts for it."""
-    out: dict[str, Any] = {"late": False, "offset_ms": None, "server_rc": 0, "handled": None,
-                           "linger_ms": None, "note": "", "evidence": "", "missing": None}
-    evs = server.events
-    # The reset that ended the first connection (not the cookie exchange's).
-    closed = next((i for i, e in enumerate(evs) if e.peer == "client"
-                   and e.event in ("close_notify", "read") and (e.rc or 0) <= 0), None)
-    reset = next((e for e in evs[closed or 0:] if e.event == "reset" and e.peer == "client"),
-                 None) if closed is not None else None
-    linger = next((e for e in evs if e.event == "linger" and e.peer == "client"), None)
-    if linger is not None:
-        out["linger_ms"] = linger.data.get("window_ms")
-    deliveries = [(i, ev) for i, ev in enumerate(net.trace)
-                  if ev.kind == "deliver" and ev.dst == "server"]
-    if bad is not None:
-        src, data = bad
-        hits = [(i, ev) for i, ev in deliveries if ev.src == src and ev.data == data]
-    else:
-        src = "client"
-        ctype = 23 if scenario == "duplicate-after-reset" else 21
-
-        def is_late(ev: Any) -> bool:
-            if not ev.data or ev.data[0] != ctype:  # the first record's type, unparsed
-                return False
-            recs = ev.records.records
-            return bool(recs) and recs[0].encrypted and recs[0].content_type == ctype
-        hits = [(i, ev) for i, ev in deliveries if ev.src == "client" and is_late(ev)]
-    if reset is None:
-        out["missing"] = "the server never reset the first connection"
-        return out
-    if not hits:
-        out["missing"] = "the datagram never reached the server"
-        return out
-    pos, delivered = hits[-1]  # a duplicate is the later copy
-    out["late"] = pos > where.get(id(reset), -1)
-    out["offset_ms"] = delivered.time_ms - reset.t_ms
-    hexed = delivered.data.hex()
-    handler = next((e for e in evs if e.peer == src and e.event in _HANDLING
-                    and e.data.get("datagram") == hexed and where.get(id(e), -1) > pos), None)
-    when = f"delivered {offset_words(out['offset_ms'])} the reset"
-    if handler is None:
-        out["missing"] = f"{when}, but no server event accounts for it"
-        out["evidence"] = out["missing"]
-        return out
-    out["handled"] = handler.event
-    if handler.event in ("error", "drop"):
-        out["server_rc"] = int(handler.rc or 0)
-    out["note"] = f"{handler.event}: {handler.note}"
-    out["evidence"] = f"{when}; server event {handler.event} at {handler.t_ms} ms"
-    return out
-
-
-def _outcome(v: dict[str, Any], late_kind: bool, served: bool) -> str:
-    """The outcome from the evidence alone; missing evidence is inconclusive."""
-    if v["missing"] is not None:
-        if not late_kind and v["handled"] is None and v["evidence"]:
-            return "error-hidden"  # delivered, and the server said nothing
-        v["evidence"] = v["evidence"] or v["missing"]
-        return "inconclusive"
-    if not late_kind:
-        return "error-reported" if v["handled"] == "error" else "error-hidden"
-    if v["handled"] == "error" or not served:
-        return "failed"
-    if v["handled"] == "discard" and v["late"]:
-        v["evidence"] += " (discarded as early, yet delivered after the reset?)"
-        return "inconclusive"
-    return "ok"
 
 
 def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
@@ -384,12 +288,12 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     net.run(until=lambda: client2.done and net.clock.now_ms >= client2_start + 10 * rtt_ms,
             deadline_ms=net.clock.now_ms + 120_000)
 
-    verdict = _verdict(scenario, net, server, where, bad)
+    verdict = collect_evidence(scenario, net, server, where, bad)
     expected = expected_outcome(policy, scenario, verdict["late"], verdict["server_rc"],
                                 verdict["offset_ms"], verdict["linger_ms"])
     result = RunResult(
         seed=seed, peer=peer, mitigation=policy, scenario=scenario,
-        server_rc=verdict["server_rc"], outcome=_outcome(verdict, late_kind, client2.delivered),
+        server_rc=verdict["server_rc"], outcome=outcome_from_evidence(verdict, late_kind, client2.delivered),
         late=verdict["late"], offset_ms=verdict["offset_ms"],
         second_client_served=client2.delivered, expected=expected, note=verdict["note"],
         linger_ms=verdict["linger_ms"], planned_offset_ms=planned if late_kind else None,

@@ -51,7 +51,7 @@ from ..udp.client import UDPClient
 from ..udp.loop import ServerThread
 from ..udp.proxy import UDPProxy
 from ..udp.transport import UDPTransport
-from .scenarios import expected_outcome, offset_words
+from .verdict import expected_outcome, offset_words
 
 __all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one"]
 
