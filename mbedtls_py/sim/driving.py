@@ -1,66 +1,64 @@
 """Driving a :class:`~mbedtls_py.sim.network.Network`: delivering, stepping the
 virtual clock to the next event, running until a condition, the handshake
-helper and the stall report.  A mixin of ``Network``, kept apart so each file
-stays readable; it uses only the network's state."""
+helper and the stall report.  One part of the network (:class:`Driver`),
+given the schedule, the endpoints and small callables by the network."""
 
 from __future__ import annotations
 
 import heapq
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..bindings.context import reset_after_hello_verify
 from ..bindings.errors import Err
-from .endpoints import ContextEndpoint, Held, SimSocket
+from .endpoints import ContextEndpoint, SimSocket, _Endpoint
+from .netclock import _NetClock
+from .schedule import EventFn, Schedule
 from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent, _rc_text
 
-__all__ = ["NetworkDriving", "SOFT_CODES"]
+__all__ = ["Driver", "SOFT_CODES"]
 
 SOFT_CODES = frozenset({Err.SSL_WANT_READ, Err.SSL_WANT_WRITE, Err.SSL_ASYNC_IN_PROGRESS,
                         Err.SSL_CRYPTO_IN_PROGRESS})
 """Codes that mean "call again later", not a failure."""
 
 
-class NetworkDriving:
-    """The driving half of :class:`~mbedtls_py.sim.network.Network` (a mixin)."""
+class Driver:
+    """Moves a network's virtual time: delivers what the ``schedule`` holds to
+    the ``endpoints``, expires the timers of the ``contexts``, polls the
+    processes (``processes``, added through :meth:`add_process`), and runs
+    handshakes and runs until a condition.  ``collect`` takes what contexts
+    sent into the schedule; ``event`` records a trace event now; ``sync``
+    sets Mbed TLS's time; ``endpoint`` looks an endpoint up by name."""
 
-    # state owned by Network.__init__
-    clock: Any
-    endpoints: dict[str, Any]
-    processes: list[Any]
-    held: list[Held]
-    trace: Trace
-    _heap: list[Any]
-    _proc_served: dict[int, int]
-    _contexts: list[ContextEndpoint]
-    _polled: dict[str, tuple[Any, ...]]
-    seed: int | str | bytes
-    cid_len: int
-    last_result: RunResult | HandshakeResult | None
+    def __init__(self, clock: _NetClock, schedule: Schedule, endpoints: dict[str, _Endpoint],
+                 contexts: list[ContextEndpoint], trace: Trace, *, event: EventFn,
+                 collect: Callable[[], int], sync: Callable[[], None],
+                 endpoint: Callable[[Any], _Endpoint], cid_len: int) -> None:
+        self.clock = clock
+        self.schedule = schedule
+        self._heap = schedule.heap  # the same list, for the hot path
+        self.endpoints = endpoints
+        self._contexts = contexts
+        self.trace = trace
+        self._event = event
+        self.collect = collect
+        self._sync_time = sync
+        self.endpoint = endpoint
+        self.cid_len = cid_len
+        self.processes: list[Any] = []
+        self._polled: dict[str, tuple[Any, ...]] = {}  # endpoint name -> processes to poll
+        self._proc_served: dict[int, int] = {}
+        self.last_result: RunResult | HandshakeResult | None = None
 
-    if TYPE_CHECKING:  # defined by Network
-        def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
-                   call: str | None = None, rc: int | None = None) -> TraceEvent: ...
-
-        def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None: ...
-
-        def collect(self) -> int: ...
-
-        def endpoint(self, name_or_ep: Any) -> Any: ...
-
-        def _sync_time(self) -> None: ...
-
-    # -- driving -------------------------------------------------------------------
-
-    @property
-    def in_flight(self) -> int:
-        """Datagrams scheduled for delivery."""
-        return len(self._heap)
-
-    def next_delivery_ms(self) -> int | None:
-        """When the next scheduled datagram arrives, or ``None``."""
-        return self._heap[0][0] if self._heap else None
+    def add_process(self, proc: Any) -> None:
+        """``Network.add_process``: have ``proc`` polled."""
+        if not callable(getattr(proc, "poll", None)) or \
+                not callable(getattr(proc, "next_deadline", None)):
+            raise TypeError("a process needs poll() and next_deadline() methods")
+        self.processes.append(proc)
+        self._polled.clear()
 
     def deliver_next(self) -> TraceEvent | None:
         """Deliver the earliest scheduled datagram (moving the clock to its
@@ -69,16 +67,16 @@ class NetworkDriving:
         if not self._heap:
             return None
         when, _, src, dst, data, note = heapq.heappop(self._heap)
-        if when > self.clock._now:
-            self.clock._forward(when)  # an int from the schedule
+        if when > self.clock.now:
+            self.clock.forward(when)  # an int from the schedule
         ep = self.endpoints.get(dst)
         if ep is None:
             return self._event("drop", src, dst, data, f"no endpoint named {dst!r}")
-        problem = ep._deliver(data, src)
+        problem = ep.deliver(data, src)
         if problem is not None:
             return self._event("drop", src, dst, data, problem)
-        ev = TraceEvent(self.clock._now, "deliver", src, dst, data, note, None, None, self.cid_len)
-        self.trace._add(ev)
+        ev = TraceEvent(self.clock.now, "deliver", src, dst, data, note, None, None, self.cid_len)
+        self.trace.add(ev)
         procs = self._polled.get(dst)
         if procs is None:
             procs = self._polled[dst] = self._owners(dst)
@@ -98,7 +96,7 @@ class NetworkDriving:
         return tuple(owners)
 
     def _timer_deadline(self) -> tuple[int, ContextEndpoint] | None:
-        now = self.clock._now
+        now = self.clock.now
         best: tuple[int, ContextEndpoint] | None = None
         for ep in self._contexts:
             if not ep.ctx.closed:
@@ -109,7 +107,7 @@ class NetworkDriving:
 
     def _process_deadline(self) -> tuple[int, Any] | None:
         best: tuple[int, Any] | None = None
-        now = self.clock._now
+        now = self.clock.now
         served_at = self._proc_served
         for proc in self.processes:
             d = proc.next_deadline()
@@ -147,13 +145,13 @@ class NetworkDriving:
         if what == 0:
             self.deliver_next()
         elif what == 1:
-            if when > self.clock._now:
+            if when > self.clock.now:
                 self.clock.now_ms = when
-            self._proc_served[id(who)] = self.clock._now
+            self._proc_served[id(who)] = self.clock.now
             self._event("poll", type(who).__name__, "", b"", "deadline reached")
             who.poll()
         else:
-            self.clock._forward(when)  # a context's timer deadline: an int past now
+            self.clock.forward(when)  # a context's timer deadline: an int past now
             self._event("timer", who.name, "", b"", "retransmission/read timer expired")
         self.collect()
 
@@ -210,7 +208,7 @@ class NetworkDriving:
                 reason, stalled = "idle", self.status()
                 break
             if limit is not None and nxt[0] > limit:
-                if limit > self.clock._now:
+                if limit > self.clock.now:
                     self.clock.now_ms = limit
                 reason = "deadline"
                 break
@@ -268,7 +266,7 @@ class NetworkDriving:
 
         while steps < max_steps:
             for key, ep in sides:
-                now = self.clock._now
+                now = self.clock.now
                 if rc[key] is not None and ep.delivered == seen[key]:
                     # nothing new for it: due only when its timer expired
                     deadline = ep.ctx.timer_deadline()
@@ -305,7 +303,7 @@ class NetworkDriving:
                 reason, stalled = "idle", self.status()
                 break
             if nxt[0] > limit:
-                if limit > self.clock._now:
+                if limit > self.clock.now:
                     self.clock.now_ms = limit
                 reason = "deadline"
                 stalled = self.status()
@@ -365,14 +363,9 @@ class NetworkDriving:
             lines.append(f"{len(self._heap)} datagram(s) in flight, next at {self._heap[0][0]} ms")
         else:
             lines.append("no datagram in flight")
-        for h in self.held:
+        for h in self.schedule.held:
             lines.append(f"held since {h.time_ms} ms: {h.src}->{h.dst} "
                          f"{h.records!r} (net.release() to deliver it)")
         for proc in self.processes:
             lines.append(f"process {type(proc).__name__}: next deadline {proc.next_deadline()}")
         return Stalled(now, lines)
-
-    def __repr__(self) -> str:
-        return (f"<Network seed={self.seed!r} t={self.clock.now_ms} ms "
-                f"endpoints={list(self.endpoints)} in_flight={len(self._heap)} "
-                f"held={len(self.held)}>")
