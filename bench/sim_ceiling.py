@@ -34,6 +34,7 @@ MODES = ("as-is", "free-datagram-path")
 def _free_datagram_path() -> None:
     """Replace the network's send and delivery with the bare minimum."""
     from mbedtls_py.sim import driving, schedule
+    from mbedtls_py.wire.rules import could_match
 
     # replacing a method that is gone would silently measure nothing
     for cls, name in ((schedule.Schedule, "send"), (driving.Driver, "deliver_next"),
@@ -42,7 +43,6 @@ def _free_datagram_path() -> None:
             raise RuntimeError(f"{cls.__name__} has no {name}(): "
                                "bench/sim_ceiling.py is out of date")
     real_send = schedule.Schedule.send
-    could_match = schedule._could_match
 
     def send(self: Any, src: str, dst: str, data: bytes) -> None:
         if self.rules and could_match(self.rules, src, dst, 1, data, cid_len=self.cid_len):

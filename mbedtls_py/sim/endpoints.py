@@ -58,16 +58,19 @@ class ContextEndpoint(_Endpoint):
     ``peer`` is where its datagrams go (``None``: the only other endpoint).
     ``inbox`` collects application data that ``Network.handshake`` read while
     keeping a finished side responsive, so nothing is lost.  The network gives
-    ``sync`` (set Mbed TLS's time before a call) and ``attached`` (a context
-    was attached: put it on the clock, look at its queue).
+    ``sync`` (set Mbed TLS's time before a call), ``collect`` (take what was
+    sent, after a call) and ``attached`` (a context was attached: put it on
+    the clock, look at its queue).
     """
 
     kind = "context"
 
     def __init__(self, net: Network, name: str, ctx: Context, peer: str | None, *,
-                 sync: Callable[[], None], attached: Callable[[Context], None]) -> None:
+                 sync: Callable[[], None], collect: Callable[[], int],
+                 attached: Callable[[Context], None]) -> None:
         super().__init__(net, name)
         self._sync_time = sync
+        self._collect = collect
         self._attached = attached
         self.ctx = ctx
         self.peer = peer
@@ -112,7 +115,7 @@ class ContextEndpoint(_Endpoint):
 
     def _after(self, call: str, rc: int, data: bytes = b"") -> int:
         self.net.record_call(self.name, call, rc, data)
-        self.net.collect()
+        self._collect()
         return rc
 
     def handshake(self) -> int:

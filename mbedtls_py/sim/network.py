@@ -64,10 +64,10 @@ from ..bindings.rng import seed_bytes
 from ..wire import rules as _rules
 from .driving import Driver
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
-from .registry import Endpoints
 from .hooks import Hooks, Interceptor
 from .links import Link
 from .netclock import TimeKeeper, _derive
+from .registry import Endpoints
 from .schedule import Schedule
 from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent
 

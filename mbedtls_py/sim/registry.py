@@ -59,7 +59,8 @@ class Endpoints:
             raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
         self._check_name(name)
         self._adopt(ctx)
-        ep = ContextEndpoint(net, name, ctx, peer, sync=self._sync, attached=self._attached)
+        ep = ContextEndpoint(net, name, ctx, peer, sync=self._sync, collect=self.collect,
+                             attached=self._attached)
         self.by_name[name] = ep
         self.contexts.append(ep)
         self._sent_seen = -1  # it may hold datagrams sent before it joined

@@ -11,8 +11,8 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from ..wire import rules as _rules
 from ..wire.vtime import LIMIT_MS, check_due, check_ms
@@ -26,8 +26,13 @@ __all__ = ["Schedule", "EventFn"]
 
 _could_match = _rules.could_match
 
-EventFn = Callable[..., TraceEvent]
-"""The network's ``event(kind, src, dst, data, note, call, rc)``: one trace event now."""
+
+class EventFn(Protocol):
+    """The network's ``event``: record one trace event at the current time."""
+
+    def __call__(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
+                 call: str | None = None, rc: int | None = None) -> TraceEvent: ...
+
 
 _LINK_OPTIONS = frozenset(f for f in Link.__dataclass_fields__
                           if not f.startswith("_") and f not in ("src", "dst", "rng"))
