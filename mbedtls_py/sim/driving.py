@@ -61,9 +61,7 @@ class Driver:
         self._polled.clear()
 
     def deliver_next(self) -> TraceEvent | None:
-        """Deliver the earliest scheduled datagram (moving the clock to its
-        time) and poll the processes that own its destination.  Returns the
-        ``deliver`` (or ``drop``) event, ``None`` when nothing is scheduled."""
+        """``Network.deliver_next``: deliver the earliest datagram, poll its owners."""
         if not self._heap:
             return None
         when, _, src, dst, data, note = heapq.heappop(self._heap)
@@ -156,17 +154,12 @@ class Driver:
         self.collect()
 
     def next_event_ms(self) -> int | None:
-        """The virtual time of the next thing ``step()`` would do, or ``None``
-        (after collecting what contexts have sent)."""
+        """``Network.next_event_ms``: when ``step()`` would do something next."""
         nxt = self._next()
         return None if nxt is None else nxt[0]
 
     def step(self) -> bool:
-        """Collect what contexts sent; then do the earliest of: deliver a
-        datagram, advance the clock to a context's timer deadline (the context
-        is not called: call it, e.g. ``handshake()``, to let it retransmit), or
-        poll a process at its deadline.  Returns False when nothing is
-        scheduled."""
+        """``Network.step``: collect, then do the earliest thing due."""
         nxt = self._next()
         if nxt is None:
             return False
@@ -185,14 +178,7 @@ class Driver:
 
     def run(self, until: Callable[[], bool] | None = None, *, deadline_ms: int | None = None,
             within_ms: int | None = None, max_steps: int = 100_000) -> RunResult:
-        """Step until ``until()`` is true, nothing is scheduled (idle), the
-        next event lies after the virtual deadline (the clock is then set to
-        the deadline), or ``max_steps`` steps.
-
-        ``deadline_ms`` is a time on the network's clock (absolute, like
-        ``net.clock.now_ms + 5000``); ``within_ms`` is relative to now; with
-        both, the earlier counts.  Never waits in real time.  The result (also
-        ``last_result``) says why it ended and, when idle, who waits for what."""
+        """``Network.run``: step until ``until()``, idle, the deadline or ``max_steps``."""
         start = self.clock.now_ms
         limit = self._limit(deadline_ms, within_ms)
         t0 = time.perf_counter()
@@ -225,21 +211,7 @@ class Driver:
     def handshake(self, client: ContextEndpoint | str, server: ContextEndpoint | str, *,
                   deadline_ms: int | None = None, within_ms: int = 120_000,
                   max_steps: int = 100_000) -> HandshakeResult:
-        """Drive both contexts' ``handshake()`` and the network until both
-        return 0, one returns a hard error, or the virtual deadline passes:
-        ``deadline_ms`` (a time on the clock) or ``within_ms`` from now
-        (default 120 s), whichever is earlier.
-
-        A side is called when a datagram was delivered to it or its timer
-        expired (the clock jumps to the next delivery or timer deadline, so
-        lost flights are retransmitted in no real time).  A server that
-        answers ``SSL_HELLO_VERIFY_REQUIRED`` is reset and given the client's
-        name as transport id, as the ``dtls_server`` sample does (the transport
-        id is set too whenever the server's config has cookies on).  A side
-        that finished keeps reading while the other has not, so it answers
-        retransmissions (application data it reads goes to its ``inbox``).
-        Returns a :class:`HandshakeResult`: ``(client_rc, server_rc)``.
-        """
+        """``Network.handshake``: drive both contexts until both are done or one fails."""
         c = self.endpoint(client)
         s = self.endpoint(server)
         if not isinstance(c, ContextEndpoint) or not isinstance(s, ContextEndpoint):
@@ -325,7 +297,7 @@ class Driver:
     # -- reports -------------------------------------------------------------------
 
     def status(self) -> Stalled:
-        """Who waits for what right now (used when a run cannot progress)."""
+        """``Network.status``: who waits for what right now."""
         now = self.clock.now_ms
         lines: list[str] = []
         for ep in self.endpoints.values():

@@ -203,9 +203,7 @@ class Schedule:
         heapq.heappush(self.heap, (t if t > now else now, next(self._seq), src, dst, data, note))
 
     def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
-        """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now
-        (no rules, no link impairments; ``after_ms`` below 2**62, the virtual
-        clock's limit)."""
+        """``Network.inject``: schedule a crafted datagram, no rules or link."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes-like")
         check_ms(after_ms, "after_ms")
@@ -232,9 +230,7 @@ class Schedule:
 
     def release(self, held: Held | str | Iterable[Held] | None = None,
                 after_ms: float = 0) -> list[Held]:
-        """Deliver held datagram(s) ``after_ms`` from now, as they were caught
-        (no more rules or link impairments): a :class:`Held`, every one with a
-        tag, a list, or ``None`` for all.  Returns what was released."""
+        """``Network.release``: schedule held datagram(s) for delivery."""
         check_ms(after_ms, "after_ms")
         chosen = self._select_held(held)
         for h in chosen:
@@ -245,7 +241,7 @@ class Schedule:
         return chosen
 
     def drop(self, held: Held | str | Iterable[Held] | None = None) -> list[Held]:
-        """Discard held datagram(s) (same selection as :meth:`release`)."""
+        """``Network.drop``: discard held datagram(s)."""
         chosen = self._select_held(held)
         for h in chosen:
             self.held.remove(h)
