@@ -33,38 +33,39 @@ MODES = ("as-is", "free-datagram-path")
 
 def _free_datagram_path() -> None:
     """Replace the network's send and delivery with the bare minimum."""
-    from mbedtls_py.sim import network, sending
+    from mbedtls_py.sim import driving, schedule
+    from mbedtls_py.wire.rules import could_match
 
     # replacing a method that is gone would silently measure nothing
-    for name in ("_send", "deliver_next", "_owners"):
-        if not callable(getattr(network.Network, name, None)):
-            raise RuntimeError(f"Network has no {name}(): bench/sim_ceiling.py is out of date")
-    real_send = sending.NetworkSending._send
-    could_match = sending._could_match
+    for cls, name in ((schedule.Schedule, "send"), (driving.Driver, "deliver_next"),
+                      (driving.Driver, "_owners")):
+        if not callable(getattr(cls, name, None)):
+            raise RuntimeError(f"{cls.__name__} has no {name}(): "
+                               "bench/sim_ceiling.py is out of date")
+    real_send = schedule.Schedule.send
 
     def send(self: Any, src: str, dst: str, data: bytes) -> None:
         if self.rules and could_match(self.rules, src, dst, 1, data, cid_len=self.cid_len):
             return real_send(self, src, dst, data)
-        now = self.clock._now
-        heapq.heappush(self._heap, (now + 50, next(self._seq), src, dst, data, ""))
+        now = self.clock.now
+        heapq.heappush(self.heap, (now + 50, next(self._seq), src, dst, data, ""))
 
     def deliver_next(self: Any) -> None:
         when, _, src, dst, data, _note = heapq.heappop(self._heap)
-        if when > self.clock._now:
-            self.clock._forward(when)
-        self.endpoints[dst]._deliver(data, src)
+        if when > self.clock.now:
+            self.clock.forward(when)
+        self.endpoints[dst].deliver(data, src)
         procs = self._polled.get(dst)
         if procs is None:
             procs = self._polled[dst] = self._owners(dst)
         for proc in procs:
             proc.poll()
 
-    network.Network._send = send  # type: ignore[method-assign]
-    network.Network.deliver_next = deliver_next  # type: ignore[method-assign,assignment]
-    from mbedtls_py.sim import Network
-
-    if Network._send is not send or Network.deliver_next is not deliver_next:
-        raise RuntimeError("the free datagram path did not replace Network's own")
+    # set before any network is made (a network binds its schedule's send once)
+    schedule.Schedule.send = send  # type: ignore[method-assign]
+    driving.Driver.deliver_next = deliver_next  # type: ignore[method-assign,assignment]
+    if schedule.Schedule.send is not send or driving.Driver.deliver_next is not deliver_next:
+        raise RuntimeError("the free datagram path did not replace the network's own")
 
 
 def _child(mode: str, runs: int) -> float:

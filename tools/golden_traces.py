@@ -197,7 +197,7 @@ def record(name: str) -> dict[str, Any]:
         trace = net.trace
         out = {"text": str(trace), "json_sha256": hashlib.sha256(trace.to_json().encode())
                .hexdigest(), "digest": trace.digest(), "events": trace.count}
-        capture = net._capture
+        capture = net.capturing
         if capture is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "run.pcapng"

@@ -230,6 +230,10 @@ class Capture:
     ``path``: pcapng with the keys embedded, or classic pcap for ``.pcap``;
     ``keylog`` also writes an ``SSLKEYLOGFILE``.  Keys of handshakes that
     finished before the capture started are not in it.
+
+    It uses only the network's public API (``trace``, ``contexts()``,
+    ``unix_time``, ``seed``); the network calls :meth:`adopt` for each
+    context that joins while the capture runs.
     """
 
     def __init__(self, net: Network, path: str | Path | None = None, *,
@@ -241,10 +245,8 @@ class Capture:
         self.start_index = len(net.trace)
         net.trace.enabled = True
         self._scope: Any = None
-        for ep in list(net.endpoints.values()):
-            ctx = getattr(ep, "ctx", None)
-            if isinstance(ctx, Context):
-                self.adopt(ctx)
+        for ctx in net.contexts():
+            self.adopt(ctx)
 
     def add_key(self, line: str) -> None:
         """Keep one NSS key log line (the ``keylog`` callable given to contexts)."""

@@ -1,84 +1,80 @@
 """Driving a :class:`~mbedtls_py.sim.network.Network`: delivering, stepping the
 virtual clock to the next event, running until a condition, the handshake
-helper and the stall report.  A mixin of ``Network``, kept apart so each file
-stays readable; it uses only the network's state."""
+helper and the stall report.  One part of the network (:class:`Driver`),
+given the schedule, the endpoints and small callables by the network."""
 
 from __future__ import annotations
 
 import heapq
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..bindings.context import reset_after_hello_verify
 from ..bindings.errors import Err
-from .endpoints import ContextEndpoint, Held, SimSocket
+from .endpoints import ContextEndpoint, SimSocket, _Endpoint
+from .netclock import _NetClock
+from .schedule import EventFn, Schedule
 from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent, _rc_text
 
-__all__ = ["NetworkDriving", "SOFT_CODES"]
+__all__ = ["Driver", "SOFT_CODES"]
 
 SOFT_CODES = frozenset({Err.SSL_WANT_READ, Err.SSL_WANT_WRITE, Err.SSL_ASYNC_IN_PROGRESS,
                         Err.SSL_CRYPTO_IN_PROGRESS})
 """Codes that mean "call again later", not a failure."""
 
 
-class NetworkDriving:
-    """The driving half of :class:`~mbedtls_py.sim.network.Network` (a mixin)."""
+class Driver:
+    """Moves a network's virtual time: delivers what the ``schedule`` holds to
+    the ``endpoints``, expires the timers of the ``contexts``, polls the
+    processes (``processes``, added through :meth:`add_process`), and runs
+    handshakes and runs until a condition.  ``collect`` takes what contexts
+    sent into the schedule; ``event`` records a trace event now; ``sync``
+    sets Mbed TLS's time; ``endpoint`` looks an endpoint up by name."""
 
-    # state owned by Network.__init__
-    clock: Any
-    endpoints: dict[str, Any]
-    processes: list[Any]
-    held: list[Held]
-    trace: Trace
-    _heap: list[Any]
-    _proc_served: dict[int, int]
-    _contexts: list[ContextEndpoint]
-    _polled: dict[str, tuple[Any, ...]]
-    seed: int | str | bytes
-    cid_len: int
-    last_result: RunResult | HandshakeResult | None
+    def __init__(self, clock: _NetClock, schedule: Schedule, endpoints: dict[str, _Endpoint],
+                 contexts: list[ContextEndpoint], trace: Trace, *, event: EventFn,
+                 collect: Callable[[], int], sync: Callable[[], None],
+                 endpoint: Callable[[Any], _Endpoint], cid_len: int) -> None:
+        self.clock = clock
+        self.schedule = schedule
+        self._heap = schedule.heap  # the same list, for the hot path
+        self.endpoints = endpoints
+        self._contexts = contexts
+        self.trace = trace
+        self._event = event
+        self.collect = collect
+        self._sync_time = sync
+        self.endpoint = endpoint
+        self.cid_len = cid_len
+        self.processes: list[Any] = []
+        self._polled: dict[str, tuple[Any, ...]] = {}  # endpoint name -> processes to poll
+        self._proc_served: dict[int, int] = {}
+        self.last_result: RunResult | HandshakeResult | None = None
 
-    if TYPE_CHECKING:  # defined by Network
-        def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
-                   call: str | None = None, rc: int | None = None) -> TraceEvent: ...
-
-        def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None: ...
-
-        def collect(self) -> int: ...
-
-        def endpoint(self, name_or_ep: Any) -> Any: ...
-
-        def _sync_time(self) -> None: ...
-
-    # -- driving -------------------------------------------------------------------
-
-    @property
-    def in_flight(self) -> int:
-        """Datagrams scheduled for delivery."""
-        return len(self._heap)
-
-    def next_delivery_ms(self) -> int | None:
-        """When the next scheduled datagram arrives, or ``None``."""
-        return self._heap[0][0] if self._heap else None
+    def add_process(self, proc: Any) -> None:
+        """``Network.add_process``: have ``proc`` polled."""
+        if not callable(getattr(proc, "poll", None)) or \
+                not callable(getattr(proc, "next_deadline", None)):
+            raise TypeError("a process needs poll() and next_deadline() methods")
+        self.processes.append(proc)
+        self._polled.clear()
 
     def deliver_next(self) -> TraceEvent | None:
-        """Deliver the earliest scheduled datagram (moving the clock to its
-        time) and poll the processes that own its destination.  Returns the
-        ``deliver`` (or ``drop``) event, ``None`` when nothing is scheduled."""
+        """``Network.deliver_next``: deliver the earliest datagram, poll its owners."""
         if not self._heap:
             return None
         when, _, src, dst, data, note = heapq.heappop(self._heap)
-        if when > self.clock._now:
-            self.clock._forward(when)  # an int from the schedule
+        if when > self.clock.now:
+            self.clock.forward(when)  # an int from the schedule
         ep = self.endpoints.get(dst)
         if ep is None:
             return self._event("drop", src, dst, data, f"no endpoint named {dst!r}")
-        problem = ep._deliver(data, src)
+        problem = ep.deliver(data, src)
         if problem is not None:
             return self._event("drop", src, dst, data, problem)
-        ev = TraceEvent(self.clock._now, "deliver", src, dst, data, note, None, None, self.cid_len)
-        self.trace._add(ev)
+        ev = TraceEvent(self.clock.now, "deliver", src, dst, data, note, None, None, self.cid_len)
+        self.trace.add(ev)
         procs = self._polled.get(dst)
         if procs is None:
             procs = self._polled[dst] = self._owners(dst)
@@ -98,7 +94,7 @@ class NetworkDriving:
         return tuple(owners)
 
     def _timer_deadline(self) -> tuple[int, ContextEndpoint] | None:
-        now = self.clock._now
+        now = self.clock.now
         best: tuple[int, ContextEndpoint] | None = None
         for ep in self._contexts:
             if not ep.ctx.closed:
@@ -109,7 +105,7 @@ class NetworkDriving:
 
     def _process_deadline(self) -> tuple[int, Any] | None:
         best: tuple[int, Any] | None = None
-        now = self.clock._now
+        now = self.clock.now
         served_at = self._proc_served
         for proc in self.processes:
             d = proc.next_deadline()
@@ -147,28 +143,23 @@ class NetworkDriving:
         if what == 0:
             self.deliver_next()
         elif what == 1:
-            if when > self.clock._now:
+            if when > self.clock.now:
                 self.clock.now_ms = when
-            self._proc_served[id(who)] = self.clock._now
+            self._proc_served[id(who)] = self.clock.now
             self._event("poll", type(who).__name__, "", b"", "deadline reached")
             who.poll()
         else:
-            self.clock._forward(when)  # a context's timer deadline: an int past now
+            self.clock.forward(when)  # a context's timer deadline: an int past now
             self._event("timer", who.name, "", b"", "retransmission/read timer expired")
         self.collect()
 
     def next_event_ms(self) -> int | None:
-        """The virtual time of the next thing ``step()`` would do, or ``None``
-        (after collecting what contexts have sent)."""
+        """``Network.next_event_ms``: when ``step()`` would do something next."""
         nxt = self._next()
         return None if nxt is None else nxt[0]
 
     def step(self) -> bool:
-        """Collect what contexts sent; then do the earliest of: deliver a
-        datagram, advance the clock to a context's timer deadline (the context
-        is not called: call it, e.g. ``handshake()``, to let it retransmit), or
-        poll a process at its deadline.  Returns False when nothing is
-        scheduled."""
+        """``Network.step``: collect, then do the earliest thing due."""
         nxt = self._next()
         if nxt is None:
             return False
@@ -187,14 +178,7 @@ class NetworkDriving:
 
     def run(self, until: Callable[[], bool] | None = None, *, deadline_ms: int | None = None,
             within_ms: int | None = None, max_steps: int = 100_000) -> RunResult:
-        """Step until ``until()`` is true, nothing is scheduled (idle), the
-        next event lies after the virtual deadline (the clock is then set to
-        the deadline), or ``max_steps`` steps.
-
-        ``deadline_ms`` is a time on the network's clock (absolute, like
-        ``net.clock.now_ms + 5000``); ``within_ms`` is relative to now; with
-        both, the earlier counts.  Never waits in real time.  The result (also
-        ``last_result``) says why it ended and, when idle, who waits for what."""
+        """``Network.run``: step until ``until()``, idle, the deadline or ``max_steps``."""
         start = self.clock.now_ms
         limit = self._limit(deadline_ms, within_ms)
         t0 = time.perf_counter()
@@ -210,7 +194,7 @@ class NetworkDriving:
                 reason, stalled = "idle", self.status()
                 break
             if limit is not None and nxt[0] > limit:
-                if limit > self.clock._now:
+                if limit > self.clock.now:
                     self.clock.now_ms = limit
                 reason = "deadline"
                 break
@@ -227,21 +211,7 @@ class NetworkDriving:
     def handshake(self, client: ContextEndpoint | str, server: ContextEndpoint | str, *,
                   deadline_ms: int | None = None, within_ms: int = 120_000,
                   max_steps: int = 100_000) -> HandshakeResult:
-        """Drive both contexts' ``handshake()`` and the network until both
-        return 0, one returns a hard error, or the virtual deadline passes:
-        ``deadline_ms`` (a time on the clock) or ``within_ms`` from now
-        (default 120 s), whichever is earlier.
-
-        A side is called when a datagram was delivered to it or its timer
-        expired (the clock jumps to the next delivery or timer deadline, so
-        lost flights are retransmitted in no real time).  A server that
-        answers ``SSL_HELLO_VERIFY_REQUIRED`` is reset and given the client's
-        name as transport id, as the ``dtls_server`` sample does (the transport
-        id is set too whenever the server's config has cookies on).  A side
-        that finished keeps reading while the other has not, so it answers
-        retransmissions (application data it reads goes to its ``inbox``).
-        Returns a :class:`HandshakeResult`: ``(client_rc, server_rc)``.
-        """
+        """``Network.handshake``: drive both contexts until both are done or one fails."""
         c = self.endpoint(client)
         s = self.endpoint(server)
         if not isinstance(c, ContextEndpoint) or not isinstance(s, ContextEndpoint):
@@ -268,7 +238,7 @@ class NetworkDriving:
 
         while steps < max_steps:
             for key, ep in sides:
-                now = self.clock._now
+                now = self.clock.now
                 if rc[key] is not None and ep.delivered == seen[key]:
                     # nothing new for it: due only when its timer expired
                     deadline = ep.ctx.timer_deadline()
@@ -305,7 +275,7 @@ class NetworkDriving:
                 reason, stalled = "idle", self.status()
                 break
             if nxt[0] > limit:
-                if limit > self.clock._now:
+                if limit > self.clock.now:
                     self.clock.now_ms = limit
                 reason = "deadline"
                 stalled = self.status()
@@ -327,7 +297,7 @@ class NetworkDriving:
     # -- reports -------------------------------------------------------------------
 
     def status(self) -> Stalled:
-        """Who waits for what right now (used when a run cannot progress)."""
+        """``Network.status``: who waits for what right now."""
         now = self.clock.now_ms
         lines: list[str] = []
         for ep in self.endpoints.values():
@@ -365,14 +335,9 @@ class NetworkDriving:
             lines.append(f"{len(self._heap)} datagram(s) in flight, next at {self._heap[0][0]} ms")
         else:
             lines.append("no datagram in flight")
-        for h in self.held:
+        for h in self.schedule.held:
             lines.append(f"held since {h.time_ms} ms: {h.src}->{h.dst} "
                          f"{h.records!r} (net.release() to deliver it)")
         for proc in self.processes:
             lines.append(f"process {type(proc).__name__}: next deadline {proc.next_deadline()}")
         return Stalled(now, lines)
-
-    def __repr__(self) -> str:
-        return (f"<Network seed={self.seed!r} t={self.clock.now_ms} ms "
-                f"endpoints={list(self.endpoints)} in_flight={len(self._heap)} "
-                f"held={len(self.held)}>")

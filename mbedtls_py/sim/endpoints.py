@@ -6,6 +6,7 @@ context whose calls the network proxies and records), a :class:`SimSocket`
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,7 +39,9 @@ class _Endpoint:
         self.name = name
         self.delivered = 0  # datagrams delivered to this endpoint so far
 
-    def _deliver(self, data: bytes, src: str) -> str | None:  # pragma: no cover - abstract
+    def deliver(self, data: bytes, src: str) -> str | None:  # pragma: no cover - abstract
+        """Take a datagram from ``src`` (the network delivers it); ``None``, or
+        why it was dropped."""
         raise NotImplementedError
 
 
@@ -54,13 +57,21 @@ class ContextEndpoint(_Endpoint):
 
     ``peer`` is where its datagrams go (``None``: the only other endpoint).
     ``inbox`` collects application data that ``Network.handshake`` read while
-    keeping a finished side responsive, so nothing is lost.
+    keeping a finished side responsive, so nothing is lost.  The network gives
+    ``sync`` (set Mbed TLS's time before a call), ``collect`` (take what was
+    sent, after a call) and ``attached`` (a context was attached: put it on
+    the clock, look at its queue).
     """
 
     kind = "context"
 
-    def __init__(self, net: Network, name: str, ctx: Context, peer: str | None) -> None:
+    def __init__(self, net: Network, name: str, ctx: Context, peer: str | None, *,
+                 sync: Callable[[], None], collect: Callable[[], int],
+                 attached: Callable[[Context], None]) -> None:
         super().__init__(net, name)
+        self._sync_time = sync
+        self._collect = collect
+        self._attached = attached
         self.ctx = ctx
         self.peer = peer
         self.inbox: list[bytes] = []
@@ -71,9 +82,8 @@ class ContextEndpoint(_Endpoint):
         """Bind this name to another context (put on the network's clock)."""
         if not isinstance(ctx, Context):
             raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
-        self.net._adopt(ctx)
+        self._attached(ctx)
         self.ctx = ctx
-        self.net._sent_seen = -1  # it may hold datagrams sent before
         return self
 
     def peer_name(self) -> str:
@@ -90,7 +100,8 @@ class ContextEndpoint(_Endpoint):
         self._only_other = others[0]
         return others[0]
 
-    def _deliver(self, data: bytes, src: str) -> str | None:
+    def deliver(self, data: bytes, src: str) -> str | None:
+        """Push the datagram into the context's inbound queue."""
         try:
             self.ctx.push(data)
         except BufferError:
@@ -104,17 +115,17 @@ class ContextEndpoint(_Endpoint):
 
     def _after(self, call: str, rc: int, data: bytes = b"") -> int:
         self.net.record_call(self.name, call, rc, data)
-        self.net.collect()
+        self._collect()
         return rc
 
     def handshake(self) -> int:
         """``Context.handshake()``, traced; returns the code."""
-        self.net._sync_time()
+        self._sync_time()
         return self._after("handshake", self.ctx.handshake())
 
     def handshake_step(self) -> int:
         """``Context.handshake_step()``, traced; returns the code."""
-        self.net._sync_time()
+        self._sync_time()
         return self._after("handshake_step", self.ctx.handshake_step())
 
     def read(self, n: int = 16384) -> bytes | int:
@@ -122,7 +133,7 @@ class ContextEndpoint(_Endpoint):
         (``b""`` at EOF), or the code (``Err``) when it is negative."""
         if not isinstance(n, int) or n <= 0:
             raise ValueError("n must be a positive int")
-        self.net._sync_time()
+        self._sync_time()
         buf = bytearray(n)
         rc = self.ctx.read_into(buf)
         if rc >= 0:
@@ -133,18 +144,18 @@ class ContextEndpoint(_Endpoint):
 
     def read_into(self, buffer: bytearray | memoryview) -> int:
         """``Context.read_into()``, traced; returns the code or byte count."""
-        self.net._sync_time()
+        self._sync_time()
         rc = self.ctx.read_into(buffer)
         return self._after("read_into", rc, bytes(buffer[:rc]) if rc > 0 else b"")
 
     def write(self, data: bytes) -> int:
         """``Context.write()``, traced; returns bytes written or the code."""
-        self.net._sync_time()
+        self._sync_time()
         return self._after("write", self.ctx.write(data), bytes(data))
 
     def close_notify(self) -> int:
         """``Context.close_notify()``, traced."""
-        self.net._sync_time()
+        self._sync_time()
         return self._after("close_notify", self.ctx.close_notify())
 
     def session_reset(self) -> int:
@@ -166,13 +177,16 @@ class SimSocket(_Endpoint):
     ``sendto(data, dst)`` sends at once (through rules and links);
     ``recvfrom()`` returns ``(data, src)`` or ``None`` (never blocks);
     ``pending()`` counts what is waiting; ``clock`` is the network's clock,
-    for contexts the owner of this socket creates.
+    for contexts the owner of this socket creates.  ``send(src, dst, data)``
+    is how the network takes a datagram (given by the network).
     """
 
     kind = "socket"
 
-    def __init__(self, net: Network, name: str, max_queue: int = 1024) -> None:
+    def __init__(self, net: Network, name: str, max_queue: int = 1024, *,
+                 send: Callable[[str, str, bytes], None]) -> None:
         super().__init__(net, name)
+        self._send = send
         self.clock = net.clock
         self.max_queue = max_queue
         self._queue: deque[tuple[bytes, str]] = deque()
@@ -186,7 +200,7 @@ class SimSocket(_Endpoint):
             raise TypeError(f"dst must be an endpoint name (str), not {type(dst).__name__}")
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        self.net._send(self.name, dst, bytes(data))
+        self._send(self.name, dst, bytes(data))
 
     def recvfrom(self) -> tuple[bytes, str] | None:
         """The next datagram and its sender's name, or ``None``."""
@@ -201,7 +215,8 @@ class SimSocket(_Endpoint):
         self.closed = True
         self._queue.clear()
 
-    def _deliver(self, data: bytes, src: str) -> str | None:
+    def deliver(self, data: bytes, src: str) -> str | None:
+        """Queue the datagram for ``recvfrom()``."""
         if self.closed:
             return "socket closed"
         if len(self._queue) >= self.max_queue:

@@ -88,6 +88,16 @@ class Link:
             self.rng = random.Random(seed) if seed is not None else random.Random()
         return self.rng
 
+    def bandwidth_wait(self, direction: tuple[str, str], now: int, size: int) -> float:
+        """Queue ``size`` bytes on this link's ``direction`` (the datagram's
+        actual ``(src, dst)``) at ``now``; the ms until they are sent.  Needs
+        ``bandwidth_bps``."""
+        assert self.bandwidth_bps
+        start = max(float(now), self._busy_until.get(direction, 0.0))
+        done = start + size * 8 * 1000.0 / self.bandwidth_bps
+        self._busy_until[direction] = done
+        return done - now
+
     def __str__(self) -> str:
         parts = []
         for name in ("delay_ms", "jitter_ms", "loss", "duplicate", "reorder", "corrupt",

@@ -44,39 +44,40 @@ the network as a context manager (``with Network(...) as net:``) or call
 
 Virtual time has a resolution of 1 ms: delays with fractions (jitter,
 bandwidth) are rounded up to the next millisecond when scheduled.
+
+The class is a facade over its parts, each in its own module and owning its
+state: the :class:`~.netclock.TimeKeeper` (Mbed TLS's time), the
+:class:`~.schedule.Schedule` (datagrams in flight, rules, links, held), the
+:class:`~.driving.Driver` (deliveries, timers, processes, ``run`` and
+``handshake``) and the :class:`~.hooks.Hooks` (interceptor, capture).  The
+network itself keeps the endpoints and collects what contexts sent.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import random
-import threading
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..bindings.context import Context
 from ..bindings.errors import as_err
 from ..bindings.rng import seed_bytes
-from ..bindings import lib as _lib
-from ..bindings.timeutil import fixed_time, set_time
 from ..wire import rules as _rules
-from .driving import NetworkDriving
+from .driving import Driver
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
-from .hooks import NetworkHooks
-from .sending import NetworkSending
+from .hooks import Hooks, Interceptor
 from .links import Link
-from .netclock import _derive, _NetClock
-from .trace import HandshakeResult, RunResult, Trace, TraceEvent
+from .netclock import TimeKeeper, _derive
+from .registry import Endpoints
+from .schedule import Schedule
+from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent
+
+if TYPE_CHECKING:
+    from ..capture import Capture
 
 __all__ = ["Network"]
 
-_fixed_time_raw = _lib.mpy_get_fixed_time
 
-_LINK_OPTIONS = frozenset(f for f in Link.__dataclass_fields__
-                          if not f.startswith("_") and f not in ("src", "dst", "rng"))
-
-
-class Network(NetworkSending, NetworkDriving, NetworkHooks):
+class Network:
     """A simulated network of named endpoints on one virtual clock.
 
     ``seed`` (int, str or bytes) seeds every impairment; ``seed_for(name)``
@@ -94,32 +95,83 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
     def __init__(self, seed: int | str | bytes = 0, *, unix_time: int | None = 1_700_000_000,
                  trace: bool = True, cid_len: int = 0, timing: Any = None) -> None:
         self.seed = seed
-        self.timing = timing
         self._seed = seed_bytes(seed)
-        self.unix_time = unix_time
-        self.cid_len = cid_len
-        self._time_set: tuple[int, int] | None = None  # (thread, seconds) last set
-        self._saved_time: dict[int, int | None] = {}  # thread -> its setting before us
-        self._closed = False
-        self.clock: _NetClock = _NetClock(self._clock_moved)
+        self._time = TimeKeeper(unix_time)
+        self.clock = self._time.make_clock()
         self.trace = Trace(enabled=trace)
-        self.endpoints: dict[str, _Endpoint] = {}
-        self._contexts: list[ContextEndpoint] = []  # the context endpoints, in order
-        self._sent_seen = -1  # mpy_datagrams_sent() when collect() last found all queues empty
-        self.links: dict[tuple[str, str], Link] = {}
-        self.rules: list[_rules.Rule] = []
-        self.held: list[Held] = []
-        self.processes: list[Any] = []
-        self._polled: dict[str, tuple[Any, ...]] = {}  # endpoint name -> processes to poll
-        self._proc_served: dict[int, int] = {}
-        self._heap: list[tuple[int, int, str, str, bytes, str]] = []
-        self._seq = itertools.count()
-        self._index: dict[tuple[str, str], int] = {}
-        self._rule_rng: random.Random | None = None  # made when rules first apply
-        self._route: dict[tuple[str, str], Link | None] = {}  # _link_for, cached
-        self.last_result: RunResult | HandshakeResult | None = None
-        self._interceptor = None
-        self._sync_time()
+        self._cid_len = cid_len
+        self._hooks = Hooks()
+        self._schedule = Schedule(self.clock, self.trace, self._event, self._hooks,
+                                  seed=self._seed, cid_len=cid_len, timing=timing)
+        self._endpoints = Endpoints(self.clock, self._schedule.send, self._time.sync)
+        self.endpoints: dict[str, _Endpoint] = self._endpoints.by_name  # the same dict
+        self._driver = Driver(self.clock, self._schedule, self.endpoints,
+                              self._endpoints.contexts, self.trace, event=self._event,
+                              collect=self._endpoints.collect, sync=self._time.sync,
+                              endpoint=self._endpoints.lookup, cid_len=cid_len)
+
+    # -- the parts' state, read here -------------------------------------------
+
+    @property
+    def unix_time(self) -> int | None:
+        """The wall-clock time Mbed TLS reads at virtual time 0 (``None``: not set)."""
+        return self._time.unix_time
+
+    @unix_time.setter
+    def unix_time(self, value: int | None) -> None:
+        self._time.unix_time = value
+
+    @property
+    def cid_len(self) -> int:
+        """The connection-ID length used when parsing records."""
+        return self._cid_len
+
+    @cid_len.setter
+    def cid_len(self, value: int) -> None:
+        self._cid_len = self._schedule.cid_len = self._driver.cid_len = value
+
+    @property
+    def timing(self) -> Any:
+        """The timing model every datagram's delay gets (or ``None``)."""
+        return self._schedule.timing
+
+    @timing.setter
+    def timing(self, value: Any) -> None:
+        self._schedule.timing = value
+
+    @property
+    def links(self) -> dict[tuple[str, str], Link]:
+        """The links by direction ``(src, dst)`` (set with :meth:`link`)."""
+        return self._schedule.links
+
+    @property
+    def rules(self) -> list[_rules.Rule]:
+        """The rules, in the order they apply (added with :meth:`rule`)."""
+        return self._schedule.rules
+
+    @property
+    def held(self) -> list[Held]:
+        """The datagrams held by rules or the interceptor."""
+        return self._schedule.held
+
+    @property
+    def processes(self) -> list[Any]:
+        """The processes polled (added with :meth:`add_process`)."""
+        return self._driver.processes
+
+    @property
+    def last_result(self) -> RunResult | HandshakeResult | None:
+        """The result of the last :meth:`run` or :meth:`handshake`."""
+        return self._driver.last_result
+
+    @property
+    def capturing(self) -> Capture | None:
+        """The capture started by :meth:`capture`, or ``None``."""
+        return self._hooks.capture
+
+    def contexts(self) -> list[Context]:
+        """The contexts on the network now, in the order their endpoints joined."""
+        return [ep.ctx for ep in self._endpoints.contexts]
 
     # -- time --------------------------------------------------------------------
 
@@ -128,38 +180,12 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
         """The virtual time (``clock.now_ms``)."""
         return self.clock.now_ms
 
-    def _set_time(self, t: int) -> None:
-        tid = threading.get_ident()
-        if tid not in self._saved_time:
-            self._saved_time[tid] = fixed_time()  # restored by close()
-        set_time(t)
-        self._time_set = (tid, t)
-
-    def _clock_moved(self, now: int) -> None:
-        if self.unix_time is not None and not self._closed:
-            t = self.unix_time + now // 1000
-            time_set = self._time_set
-            if time_set is None or time_set[1] != t or time_set[0] != threading.get_ident():
-                self._set_time(t)
-
-    def _sync_time(self) -> None:
-        if self.unix_time is not None and not self._closed:
-            # again: another network on this thread may have moved it (a C
-            # read is cheaper than finding out who set it last)
-            t = self.unix_time + self.clock._now // 1000
-            if _fixed_time_raw() != t or threading.get_ident() not in self._saved_time:
-                self._set_time(t)
-
     def close(self) -> None:
         """Stop setting Mbed TLS's time and restore this thread's previous
         setting (idempotent).  Contexts stay open: they belong to the caller.
         A thread other than the closing one that drove this network keeps
         the network's last time until it sets its own."""
-        self._closed = True
-        tid = threading.get_ident()
-        if tid in self._saved_time:
-            set_time(self._saved_time.pop(tid))
-        self._time_set = None
+        self._time.close()
 
     def __enter__(self) -> Network:
         return self
@@ -180,39 +206,18 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
 
     # -- endpoints -------------------------------------------------------------
 
-    def _check_name(self, name: str) -> None:
-        if not isinstance(name, str) or not name or any(c.isspace() for c in name) \
-                or "->" in name or name == "*":
-            raise ValueError(f"bad endpoint name {name!r}: non-empty, no spaces, no '->', not '*'")
-        if name in self.endpoints:
-            raise ValueError(f"an endpoint named {name!r} is already on the network")
-
-    def _adopt(self, ctx: Context) -> None:
-        if ctx.clock is not self.clock:
-            ctx.set_clock(self.clock)
-
     def add(self, name: str, ctx: Context, peer: str | None = None) -> ContextEndpoint:
         """Put ``ctx`` on the network as ``name``; it sends to ``peer`` (default:
         the only other endpoint, looked up when it first sends).  The context's
         timer is moved to the network's clock (``ctx.set_clock``); its RNG is
         left alone (seed its config with ``seed_for(name)``)."""
-        if not isinstance(ctx, Context):
-            raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
-        self._check_name(name)
-        self._adopt(ctx)
-        self._captured(ctx)
-        ep = ContextEndpoint(self, name, ctx, peer)
-        self.endpoints[name] = ep
-        self._contexts.append(ep)
-        self._sent_seen = -1  # it may hold datagrams sent before it joined
+        ep = self._endpoints.add_context(self, name, ctx, peer)
+        self._hooks.adopt(ctx)  # key export on while a capture runs
         return ep
 
     def socket(self, name: str, *, max_queue: int = 1024) -> SimSocket:
         """A socket-like endpoint named ``name`` (see :class:`SimSocket`)."""
-        self._check_name(name)
-        sock = SimSocket(self, name, max_queue)
-        self.endpoints[name] = sock
-        return sock
+        return self._endpoints.add_socket(self, name, max_queue)
 
     def add_process(self, proc: Any) -> None:
         """Have ``proc`` polled: after every delivery to one of ``proc.sockets``
@@ -220,21 +225,11 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
         when the clock reaches ``proc.next_deadline()``.  ``proc.sockets`` is
         read once per destination after each ``add_process`` (the owners of
         a name are looked up once, not on every delivery)."""
-        if not callable(getattr(proc, "poll", None)) or \
-                not callable(getattr(proc, "next_deadline", None)):
-            raise TypeError("a process needs poll() and next_deadline() methods")
-        self.processes.append(proc)
-        self._polled.clear()
+        self._driver.add_process(proc)
 
     def endpoint(self, name_or_ep: str | _Endpoint) -> _Endpoint:
         """The endpoint with this name (or the endpoint itself)."""
-        if isinstance(name_or_ep, _Endpoint):
-            return name_or_ep
-        try:
-            return self.endpoints[name_or_ep]
-        except KeyError:
-            raise KeyError(f"no endpoint named {name_or_ep!r}; have {list(self.endpoints)}") \
-                from None
+        return self._endpoints.lookup(name_or_ep)
 
     def __getitem__(self, name: str) -> _Endpoint:
         return self.endpoint(name)
@@ -246,32 +241,11 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
         see :class:`Link` for the keywords.  Replaces an earlier link of the
         same direction.  The most specific link applies to a datagram:
         ``a->b``, then ``a->*``, ``*->b``, ``*->*``."""
-        bad = impairments.keys() - _LINK_OPTIONS
-        if bad:
-            raise TypeError(f"unknown link option(s) {sorted(bad)}")
-        # the seed derived when the link first draws (a delay-only link never does)
-        link = Link(src, dst, _seed=functools.partial(_derive, self._seed, "link", src, dst),
-                    **impairments)
-        self.links[(src, dst)] = link
-        self._route.clear()
-        return link
+        return self._schedule.link(src, dst, **impairments)
 
     def link_both(self, a: str, b: str, **impairments: Any) -> tuple[Link, Link]:
         """The same impairments on ``a -> b`` and ``b -> a`` (separate random streams)."""
         return self.link(a, b, **impairments), self.link(b, a, **impairments)
-
-    def _link_for(self, src: str, dst: str) -> Link | None:
-        key = (src, dst)
-        try:
-            return self._route[key]
-        except KeyError:
-            pass
-        links = self.links
-        link = (links.get(key) or links.get((src, "*")) or links.get(("*", dst))
-                or links.get(("*", "*"))) if links else None
-        if len(self._route) < 4096:  # bounded: names are the caller's
-            self._route[key] = link
-        return link
 
     def rule(self, rule: str | _rules.Rule) -> _rules.Rule:
         """Add a record-aware rule (text or :class:`rules.Rule`); returns it.
@@ -283,12 +257,7 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
         passes the link on its own); ``drop`` and ``hold`` end the list (later
         rules do not see that datagram).
         """
-        if isinstance(rule, str):
-            rule = _rules.parse_rule(rule)
-        if not isinstance(rule, _rules.Rule):
-            raise TypeError(f"rule must be a str or rules.Rule, not {type(rule).__name__}")
-        self.rules.append(rule)
-        return rule
+        return self._schedule.rule(rule)
 
     def remove_rule(self, rule: _rules.Rule) -> None:
         """Stop applying ``rule``."""
@@ -298,16 +267,16 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
 
     def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
                call: str | None = None, rc: int | None = None) -> TraceEvent:
-        ev = TraceEvent(self.clock._now, kind, src, dst, data, note, call, rc, self.cid_len)
-        self.trace._add(ev)
+        ev = TraceEvent(self.clock.now, kind, src, dst, data, note, call, rc, self._cid_len)
+        self.trace.add(ev)
         return ev
 
     def record_call(self, name: str, call: str, rc: int, data: bytes = b"") -> None:
         """Log a call's return code into the trace (``data``: bytes read/written)."""
         rc = as_err(int(rc))
-        now = self.clock._now
+        now = self.clock.now
         # note=None: the event writes its note when somebody reads it
-        self.trace._add(TraceEvent(now, "call", name, "", data, None, call, rc, self.cid_len))
+        self.trace.add(TraceEvent(now, "call", name, "", data, None, call, rc, self._cid_len))
         ep = self.endpoints.get(name)
         if isinstance(ep, ContextEndpoint):
             ep.last_call = (call, rc, now)
@@ -315,3 +284,116 @@ class Network(NetworkSending, NetworkDriving, NetworkHooks):
     def note(self, name: str, text: str) -> None:
         """Put a free-form line into the trace (kind ``call``, no code)."""
         self._event("call", name, "", b"", text, "note", None)
+
+    # -- sending (the schedule) -------------------------------------------------
+
+    def collect(self) -> int:
+        """Take every queued outgoing datagram of every context endpoint into
+        the network (rules, links, schedule); returns how many."""
+        return self._endpoints.collect()
+
+    def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
+        """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now
+        (no rules, no link impairments; ``after_ms`` below 2**62, the virtual
+        clock's limit)."""
+        self._schedule.inject(src, dst, data, after_ms)
+
+    def release(self, held: Held | str | Iterable[Held] | None = None,
+                after_ms: float = 0) -> list[Held]:
+        """Deliver held datagram(s) ``after_ms`` from now, as they were caught
+        (no more rules or link impairments): a :class:`Held`, every one with a
+        tag, a list, or ``None`` for all.  Returns what was released."""
+        return self._schedule.release(held, after_ms)
+
+    def drop(self, held: Held | str | Iterable[Held] | None = None) -> list[Held]:
+        """Discard held datagram(s) (same selection as :meth:`release`)."""
+        return self._schedule.drop(held)
+
+    @property
+    def in_flight(self) -> int:
+        """Datagrams scheduled for delivery."""
+        return len(self._schedule.heap)
+
+    def next_delivery_ms(self) -> int | None:
+        """When the next scheduled datagram arrives, or ``None``."""
+        return self._schedule.next_delivery_ms()
+
+    # -- hooks -------------------------------------------------------------------
+
+    def intercept(self, fn: Interceptor | None) -> None:
+        """Have ``fn(src, dst, index, data)`` see every datagram as it is sent,
+        before the rules (``index``: its 1-based number on that direction).
+        It returns ``None`` (pass it on), ``("drop", note)`` or ``("hold",
+        tag)`` (release or drop it later by tag).  One per network; ``None``
+        removes it.  The schedule explorer uses it for its faults."""
+        self._hooks.intercept(fn)
+
+    def capture(self, path: Any = None, **options: Any) -> Capture:
+        """Start a capture of this network (a :class:`mbedtls_py.capture.Capture`):
+        key export on for its contexts, events kept; ``save()`` or leaving a
+        ``with net.capture("race.pcapng"):`` block writes pcapng with the keys."""
+        return self._hooks.start_capture(self, path, **options)
+
+    # -- driving (the driver) ------------------------------------------------------
+
+    def deliver_next(self) -> TraceEvent | None:
+        """Deliver the earliest scheduled datagram (moving the clock to its
+        time) and poll the processes that own its destination.  Returns the
+        ``deliver`` (or ``drop``) event, ``None`` when nothing is scheduled."""
+        return self._driver.deliver_next()
+
+    def next_event_ms(self) -> int | None:
+        """The virtual time of the next thing ``step()`` would do, or ``None``
+        (after collecting what contexts have sent)."""
+        return self._driver.next_event_ms()
+
+    def step(self) -> bool:
+        """Collect what contexts sent; then do the earliest of: deliver a
+        datagram, advance the clock to a context's timer deadline (the context
+        is not called: call it, e.g. ``handshake()``, to let it retransmit), or
+        poll a process at its deadline.  Returns False when nothing is
+        scheduled."""
+        return self._driver.step()
+
+    def run(self, until: Callable[[], bool] | None = None, *, deadline_ms: int | None = None,
+            within_ms: int | None = None, max_steps: int = 100_000) -> RunResult:
+        """Step until ``until()`` is true, nothing is scheduled (idle), the
+        next event lies after the virtual deadline (the clock is then set to
+        the deadline), or ``max_steps`` steps.
+
+        ``deadline_ms`` is a time on the network's clock (absolute, like
+        ``net.clock.now_ms + 5000``); ``within_ms`` is relative to now; with
+        both, the earlier counts.  Never waits in real time.  The result (also
+        ``last_result``) says why it ended and, when idle, who waits for what."""
+        return self._driver.run(until, deadline_ms=deadline_ms, within_ms=within_ms,
+                                max_steps=max_steps)
+
+    def handshake(self, client: ContextEndpoint | str, server: ContextEndpoint | str, *,
+                  deadline_ms: int | None = None, within_ms: int = 120_000,
+                  max_steps: int = 100_000) -> HandshakeResult:
+        """Drive both contexts' ``handshake()`` and the network until both
+        return 0, one returns a hard error, or the virtual deadline passes:
+        ``deadline_ms`` (a time on the clock) or ``within_ms`` from now
+        (default 120 s), whichever is earlier.
+
+        A side is called when a datagram was delivered to it or its timer
+        expired (the clock jumps to the next delivery or timer deadline, so
+        lost flights are retransmitted in no real time).  A server that
+        answers ``SSL_HELLO_VERIFY_REQUIRED`` is reset and given the client's
+        name as transport id, as the ``dtls_server`` sample does (the transport
+        id is set too whenever the server's config has cookies on).  A side
+        that finished keeps reading while the other has not, so it answers
+        retransmissions (application data it reads goes to its ``inbox``).
+        Returns a :class:`HandshakeResult`: ``(client_rc, server_rc)``.
+        """
+        return self._driver.handshake(client, server, deadline_ms=deadline_ms,
+                                      within_ms=within_ms, max_steps=max_steps)
+
+    def status(self) -> Stalled:
+        """Who waits for what right now (used when a run cannot progress)."""
+        return self._driver.status()
+
+    def __repr__(self) -> str:
+        return (f"<Network seed={self.seed!r} t={self.clock.now_ms} ms "
+                f"endpoints={list(self.endpoints)} in_flight={len(self._schedule.heap)} "
+                f"held={len(self._schedule.held)}>")

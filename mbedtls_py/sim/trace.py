@@ -148,7 +148,8 @@ class Trace(list[TraceEvent]):
     of every datagram, calls and their codes), for determinism checks.  The
     digest covers every event, also with ``enabled=False`` (then the list
     stays empty) and also events taken out of the list by ``clear()``.
-    ``count`` is the number of events seen.
+    ``count`` is the number of events seen; ``add(event)`` records one (what
+    the network calls; ``append`` would bypass ``enabled``).
     """
 
     # The hash is brought up to date when asked for (digest(), clear(), a
@@ -162,9 +163,10 @@ class Trace(list[TraceEvent]):
         self._hashed = 0  # events of the list already in the hash
         self._unkept: list[TraceEvent] = []  # seen while disabled, not hashed yet
         self._gone = 0  # events seen but not in the list (disabled, or cleared)
-        # What the network records through: the list's own append while enabled
-        # (one C call per event), else the unkept list's.
-        self._add: Callable[[TraceEvent], None] = self.append if enabled else self._add_unkept
+        # add(event): how the network records, the list's own append while
+        # enabled (one C call per event), else the unkept list's.  Rebound when
+        # `enabled` changes, so callers look it up per event.
+        self.add: Callable[[TraceEvent], None] = self.append if enabled else self._add_unkept
 
     @property
     def enabled(self) -> bool:
@@ -175,7 +177,7 @@ class Trace(list[TraceEvent]):
     def enabled(self, value: bool) -> None:
         self._bring_hash_up_to_date()
         self._enabled = bool(value)
-        self._add = self.append if self._enabled else self._add_unkept
+        self.add = self.append if self._enabled else self._add_unkept
 
     @property
     def count(self) -> int:  # type: ignore[override]  # shadows list.count since 0.1

@@ -1,29 +1,41 @@
-"""Sending on a :class:`~mbedtls_py.sim.network.Network`: taking what contexts
-sent, the interceptor, the rules, the link's impairments, the schedule of
-datagrams in flight, scripted injections and held datagrams.  A mixin of
-``Network``, kept apart so each file stays readable; it uses only the
-network's state."""
+"""The schedule of a :class:`~mbedtls_py.sim.network.Network`: the datagrams in
+flight and what decides them on their way in (the interceptor, the rules, the
+links' impairments), scripted injections and held datagrams.  One part of the
+network, owning that state; the network hands it what contexts sent and the
+driver (:mod:`.driving`) takes from its ``heap``."""
 
 from __future__ import annotations
 
+import functools
 import heapq
+import itertools
 import math
 import random
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..bindings import lib as _lib
 from ..wire import rules as _rules
 from ..wire.vtime import LIMIT_MS, check_due, check_ms
-from .endpoints import ContextEndpoint, Held
+from .endpoints import Held
+from .hooks import Hooks
 from .links import Link, _flip_bits
 from .netclock import _derive, _NetClock
 from .trace import Trace, TraceEvent
 
-__all__ = ["NetworkSending"]
+__all__ = ["Schedule", "EventFn"]
 
-_datagrams_sent = _lib.mpy_datagrams_sent
 _could_match = _rules.could_match
+
+
+class EventFn(Protocol):
+    """The network's ``event``: record one trace event at the current time."""
+
+    def __call__(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
+                 call: str | None = None, rc: int | None = None) -> TraceEvent: ...
+
+
+_LINK_OPTIONS = frozenset(f for f in Link.__dataclass_fields__
+                          if not f.startswith("_") and f not in ("src", "dst", "rng"))
 
 
 class _NoDraws(random.Random):
@@ -40,64 +52,50 @@ _NO_DRAWS = _NoDraws(0)
 _UNROUTED: Any = object()  # not in the route cache yet
 
 
-class NetworkSending:
-    """The sending half of :class:`~mbedtls_py.sim.network.Network` (a mixin)."""
+class Schedule:
+    """The datagrams in flight (``heap``: ``(when, seq, src, dst, data, note)``
+    tuples, a :mod:`heapq`) and the ``rules``, ``links`` and ``held``
+    datagrams of a network.  ``send()`` takes a datagram through the
+    interceptor (of ``hooks``), the rules and the link into the heap; it
+    records its events through ``event`` and ``trace``."""
 
-    # state owned by Network.__init__
-    clock: _NetClock
-    cid_len: int
-    rules: list[_rules.Rule]
-    held: list[Held]
-    _seed: bytes
-    _contexts: list[ContextEndpoint]
-    _sent_seen: int
-    _heap: list[tuple[int, int, str, str, bytes, str]]
-    _seq: Any
-    _index: dict[tuple[str, str], int]
-    _rule_rng: random.Random | None
-    _route: dict[tuple[str, str], Link | None]
-    trace: Trace
-    timing: Any  # a mbedtls_py.timing.Timing, or None
+    def __init__(self, clock: _NetClock, trace: Trace, event: EventFn, hooks: Hooks, *,
+                 seed: bytes, cid_len: int, timing: Any) -> None:
+        self.clock = clock
+        self.trace = trace
+        self._event = event
+        self._hooks = hooks
+        self._seed = seed
+        self.cid_len = cid_len
+        self.timing = timing  # a mbedtls_py.timing.Timing, or None
+        self.links: dict[tuple[str, str], Link] = {}
+        self.rules: list[_rules.Rule] = []
+        self.held: list[Held] = []
+        self.heap: list[tuple[int, int, str, str, bytes, str]] = []
+        self._seq = itertools.count()
+        self._index: dict[tuple[str, str], int] = {}
+        self._rule_rng: random.Random | None = None  # made when rules first apply
+        self._route: dict[tuple[str, str], Link | None] = {}  # _link_for, cached
 
-    if TYPE_CHECKING:  # defined by Network and its other mixins
-        def _event(self, kind: str, src: str, dst: str = "", data: bytes = b"", note: str = "",
-                   call: str | None = None, rc: int | None = None) -> TraceEvent: ...
+    @property
+    def in_flight(self) -> int:
+        """Datagrams scheduled for delivery."""
+        return len(self.heap)
 
-        def _intercepted(self, src: str, dst: str, index: int, data: bytes) -> bool: ...
-
-        def _link_for(self, src: str, dst: str) -> Link | None: ...
-
-        _interceptor: Any
+    def next_delivery_ms(self) -> int | None:
+        """When the next scheduled datagram arrives, or ``None``."""
+        return self.heap[0][0] if self.heap else None
 
     # -- sending -----------------------------------------------------------------
 
-    def collect(self) -> int:
-        """Take every queued outgoing datagram of every context endpoint into
-        the network (rules, links, schedule); returns how many."""
-        # No context of the process sent anything since the queues were last
-        # seen empty: nothing to look at (the common case, several times a step).
-        sent = _datagrams_sent()
-        if sent == self._sent_seen:
-            return 0
-        n = 0
-        for ep in self._contexts:
-            ctx = ep.ctx
-            if ctx.closed or not ctx.pending_out:  # closed, or nothing sent
-                continue
-            dst = ep.peer_name()  # raises before anything is taken
-            for data in ctx.drain():
-                self._send(ep.name, dst, data)
-                n += 1
-        self._sent_seen = sent  # read before the look: a send since makes it look again
-        return n
-
-    def _send(self, src: str, dst: str, data: bytes) -> None:
+    def send(self, src: str, dst: str, data: bytes) -> None:
+        """Take one datagram sent now into the network."""
         key = (src, dst)
         index = self._index.get(key, 0) + 1
         self._index[key] = index
-        now = self.clock._now
-        self.trace._add(TraceEvent(now, "send", src, dst, data, "", None, None, self.cid_len))
-        if self._interceptor is not None and self._intercepted(src, dst, index, data):
+        now = self.clock.now
+        self.trace.add(TraceEvent(now, "send", src, dst, data, "", None, None, self.cid_len))
+        if self._hooks.interceptor is not None and self._intercepted(src, dst, index, data):
             return
         if not self.rules or not _could_match(self.rules, src, dst, index, data,
                                               cid_len=self.cid_len):
@@ -109,10 +107,21 @@ class NetworkSending:
                 return
             # no link, or only a delay: _through_link's first cases, inline (the common case)
             t = now if link is None else math.ceil(now + link.delay_ms - 1e-9)
-            heapq.heappush(self._heap, (t if t > now else now, next(self._seq), src, dst, data, ""))
+            heapq.heappush(self.heap, (t if t > now else now, next(self._seq), src, dst, data, ""))
             return
         for item, extra, note in self._apply_rules(src, dst, index, data):
             self._through_link(src, dst, item, extra, note)
+
+    def _intercepted(self, src: str, dst: str, index: int, data: bytes) -> bool:
+        """Run the interceptor on a datagram being sent; True if it took it."""
+        taken = self._hooks.intercepted(src, dst, index, data)
+        if taken is None:
+            return False
+        action, note = taken
+        if action == "hold":
+            self.held.append(Held(self.clock.now_ms, src, dst, data, note, None))
+        self._event(action, src, dst, data, f"interceptor: {note}")
+        return True
 
     def _apply_rules(self, src: str, dst: str, index: int,
                      data: bytes) -> list[tuple[bytes, float, str]]:
@@ -144,7 +153,7 @@ class NetworkSending:
 
     def _through_link(self, src: str, dst: str, data: bytes, extra_ms: float,
                       note: str) -> None:
-        now = self.clock._now
+        now = self.clock.now
         link = self._link_for(src, dst)
         if link is None:
             self._schedule(now + extra_ms, src, dst, data, note)
@@ -162,11 +171,7 @@ class NetworkSending:
             self._event("truncate", src, dst, data, f"mtu {link.mtu}")
         wait = 0.0
         if link.bandwidth_bps:
-            direction = (src, dst)
-            start = max(float(now), link._busy_until.get(direction, 0.0))
-            done = start + len(data) * 8 * 1000.0 / link.bandwidth_bps
-            link._busy_until[direction] = done
-            wait = done - now
+            wait = link.bandwidth_wait((src, dst), now, len(data))
         if link.loss and rng.random() < link.loss:
             self._event("drop", src, dst, data, f"loss {link.loss:g}")
             return
@@ -189,18 +194,16 @@ class NetworkSending:
             self._schedule(now + wait + delay + extra_ms, src, dst, data, copy_note)
 
     def _schedule(self, when: float, src: str, dst: str, data: bytes, note: str) -> None:
-        now = self.clock._now
+        now = self.clock.now
         if self.timing is not None:  # a timing model's latency and jitter on every leg
             when += self.timing.net_delay_ms(src, dst)
         if not when < LIMIT_MS:
             check_due(when, f"delivery of a datagram {src} -> {dst}")
         t = math.ceil(when - 1e-9)
-        heapq.heappush(self._heap, (t if t > now else now, next(self._seq), src, dst, data, note))
+        heapq.heappush(self.heap, (t if t > now else now, next(self._seq), src, dst, data, note))
 
     def inject(self, src: str, dst: str, data: bytes, after_ms: float = 0) -> None:
-        """Deliver a crafted datagram from ``src`` to ``dst`` ``after_ms`` from now
-        (no rules, no link impairments; ``after_ms`` below 2**62, the virtual
-        clock's limit)."""
+        """``Network.inject``: schedule a crafted datagram, no rules or link."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes-like")
         check_ms(after_ms, "after_ms")
@@ -227,9 +230,7 @@ class NetworkSending:
 
     def release(self, held: Held | str | Iterable[Held] | None = None,
                 after_ms: float = 0) -> list[Held]:
-        """Deliver held datagram(s) ``after_ms`` from now, as they were caught
-        (no more rules or link impairments): a :class:`Held`, every one with a
-        tag, a list, or ``None`` for all.  Returns what was released."""
+        """``Network.release``: schedule held datagram(s) for delivery."""
         check_ms(after_ms, "after_ms")
         chosen = self._select_held(held)
         for h in chosen:
@@ -240,9 +241,45 @@ class NetworkSending:
         return chosen
 
     def drop(self, held: Held | str | Iterable[Held] | None = None) -> list[Held]:
-        """Discard held datagram(s) (same selection as :meth:`release`)."""
+        """``Network.drop``: discard held datagram(s)."""
         chosen = self._select_held(held)
         for h in chosen:
             self.held.remove(h)
             self._event("drop", h.src, h.dst, h.data, "held datagram dropped by the script")
         return chosen
+
+    # -- links and rules ----------------------------------------------------------
+
+    def link(self, src: str, dst: str, **impairments: Any) -> Link:
+        """``Network.link``: set the impairments of direction ``src -> dst``."""
+        bad = impairments.keys() - _LINK_OPTIONS
+        if bad:
+            raise TypeError(f"unknown link option(s) {sorted(bad)}")
+        # the seed derived when the link first draws (a delay-only link never does)
+        link = Link(src, dst, _seed=functools.partial(_derive, self._seed, "link", src, dst),
+                    **impairments)
+        self.links[(src, dst)] = link
+        self._route.clear()
+        return link
+
+    def _link_for(self, src: str, dst: str) -> Link | None:
+        key = (src, dst)
+        try:
+            return self._route[key]
+        except KeyError:
+            pass
+        links = self.links
+        link = (links.get(key) or links.get((src, "*")) or links.get(("*", dst))
+                or links.get(("*", "*"))) if links else None
+        if len(self._route) < 4096:  # bounded: names are the caller's
+            self._route[key] = link
+        return link
+
+    def rule(self, rule: str | _rules.Rule) -> _rules.Rule:
+        """``Network.rule``: add a record-aware rule; returns it."""
+        if isinstance(rule, str):
+            rule = _rules.parse_rule(rule)
+        if not isinstance(rule, _rules.Rule):
+            raise TypeError(f"rule must be a str or rules.Rule, not {type(rule).__name__}")
+        self.rules.append(rule)
+        return rule
