@@ -168,6 +168,22 @@ def test_dropped_flight_retransmitted_on_virtual_timeout(mbedtls_pki: TestPKI) -
     assert clock.now_ms == 1000
 
 
+def test_pair_jumps_to_the_next_timer_and_a_finished_side_keeps_reading() -> None:
+    """``sim.pump.Pair`` (the driver of ``handshake_pair`` and ``Duo``): with the
+    first ClientHello lost, the clock jumps to the retransmission timer and the
+    handshake completes; an established side then reads into ``received``."""
+    from mbedtls_py.sim.pump import Pair as Driver
+
+    client, server, clock = new_pair(*psk_configs(seed=3), hostname=None)
+    assert client.handshake() == Err.SSL_WANT_READ
+    assert client.pop() is not None  # lost
+    pair = Driver(client, server, transport_id=b"peer")
+    assert pair.run() and clock.now_ms == 1000
+    assert client.write(REQUEST) == len(REQUEST)
+    assert pair.run(lambda: bytes(pair.received["server"]) == REQUEST)
+    assert pair.codes == {"client": 0, "server": 0} and not pair.failed
+
+
 def test_seed_race_late_close_notify_after_reset(dtls_cert_configs: Configs) -> None:
     """The seed's race: the client's close_notify, held until after session_reset, makes
     the server's next handshake return exactly SSL_UNEXPECTED_MESSAGE (-0x7700)."""

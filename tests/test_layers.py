@@ -34,7 +34,7 @@ ALLOWED = {
     "explore": {"bindings", "wire", "creds", "sim", "server", "parties", "timing"},
     # gnutls-cli/-serv on foreign.gnutls; ssl_server2's reconnect guard from server
     "sslopt": {"bindings", "wire", "capture", "foreign", "timing", "server"},
-    "attacks": {"bindings", "creds"},
+    "attacks": {"bindings", "creds", "sim"},  # Duo drives a sim.pump.Pair
     "search": {"bindings", "wire", "capture", "sslopt", "explore"},  # ssl-opt cases, explore's engine
     "fuzz": {"bindings", "wire", "attacks"},
     # the loader (variants/__init__, used by the bindings' _lib) imports nothing of the

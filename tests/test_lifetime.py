@@ -318,22 +318,7 @@ def _seeded_run(seed: int, unix_time: int, both_ready: threading.Barrier | None 
         cli, srv = Context(cc), Context(sc)
         if both_ready is not None:
             both_ready.wait(30)  # the other thread has set its time too
-        rc_c: int = Err.SSL_WANT_READ
-        rc_s: int = Err.SSL_WANT_READ
-        for _ in range(32):
-            if rc_c:
-                rc_c = cli.handshake()
-            while (d := cli.pop()) is not None:
-                digest.update(d)
-                srv.push(d)
-            if rc_s:
-                rc_s = srv.handshake()
-            while (d := srv.pop()) is not None:
-                digest.update(d)
-                cli.push(d)
-            if rc_c == 0 and rc_s == 0:
-                break
-        assert (rc_c, rc_s) == (0, 0)
+        assert handshake_pair(cli, srv, tap=lambda _, d: digest.update(d)) == (0, 0)
     return digest.hexdigest()
 
 

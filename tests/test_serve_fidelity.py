@@ -22,7 +22,7 @@ from mbedtls_py.bindings.context import Context
 from mbedtls_py.creds.pki import PKI, make_pki
 from mbedtls_py.bindings.errors import Err
 from mbedtls_py.server.server import DTLSServer
-from mbedtls_py.testing import cert_configs
+from mbedtls_py.testing import cert_configs, handshake_pair
 from mbedtls_py.udp.client import run_client
 from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.sample_sockets import SampleSockets
@@ -264,24 +264,13 @@ def test_upstream_cert_sends_the_samples_chain() -> None:
     cc, _ = cert_configs(certs, cookies=False)
     client, server = Context(cc), Context(sc)
     client.set_hostname("localhost")
-    flight = b""
-    rc_c: int = Err.SSL_WANT_READ
-    rc_s: int = Err.SSL_WANT_READ
-    for _ in range(16):
-        if rc_c != 0:
-            rc_c = client.handshake()
-        while (d := client.pop()) is not None:
-            server.push(d)
-        if rc_s != 0:
-            rc_s = server.handshake()
-        while (d := server.pop()) is not None:
-            flight += d
-            client.push(d)
-        if rc_c == rc_s == 0:
-            break
+    sent: list[bytes] = []
+    rcs = handshake_pair(client, server, max_rounds=16,
+                         tap=lambda who, d: sent.append(d) if who == "server" else None)
+    flight = b"".join(sent)
     client.close()
     server.close()
-    assert (rc_c, rc_s) == (0, 0)
+    assert rcs == (0, 0)
     cas = pem_to_der_list(certs.ca_pem)
     assert len(cas) >= 2
     for der in [*pem_to_der_list(certs.cert_pem), *cas]:

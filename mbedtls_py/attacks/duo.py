@@ -25,7 +25,7 @@ from ..creds.det import make_det_pki
 from ..creds.pki import PKI
 from ..creds.configs import psk_configs
 from ..bindings.x509 import CertificateChain, PrivateKey
-from ..bindings.timeutil import time_fixed_at
+from ..sim.pump import Pair
 
 __all__ = ["Duo", "Call", "Kind", "UNIX_TIME", "TRANSPORT_ID", "det_pki", "DebugCapture"]
 
@@ -33,7 +33,6 @@ Kind = Literal["psk", "ecdsa"]
 UNIX_TIME = 1_700_000_000          # what Mbed TLS reads as "now" (ServerHello random, cookies)
 TRANSPORT_ID = b"192.0.2.1:5684"   # the client's address as the server binds it into cookies
 _FLOW = (int(Err.SSL_WANT_READ), int(Err.SSL_WANT_WRITE))
-_HVR = int(Err.SSL_HELLO_VERIFY_REQUIRED)
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,24 +78,22 @@ class Duo:
     """A client and a server context (PSK or ECDSA certificates, cookies on or
     off) seeded by ``seed``; drive it with ``step``/``run``, attack it with
     ``inject``.  ``timeout`` is the handshake retransmission timeout (min, max)
-    in ms; the handshake fails with ``SSL_TIMEOUT`` after max."""
+    in ms; the handshake fails with ``SSL_TIMEOUT`` after max.
+
+    The driving is a ``sim.pump.Pair`` (``pair``); the Duo adds the seeded
+    configs, the log of calls, the wire record, injection and the next client."""
 
     kind: Kind = "psk"
     cookies: bool = False
     seed: int | str = 0
     timeout: tuple[int, int] = (1000, 8000)
     log_calls: bool = True
-    client: Context = field(init=False)
-    server: Context = field(init=False)
+    pair: Pair = field(init=False, repr=False)
     clock: VirtualClock = field(init=False)
     calls: list[Call] = field(init=False, default_factory=list)
-    failed: dict[str, int] = field(init=False, default_factory=dict)
-    received: dict[str, bytearray] = field(init=False, default_factory=dict)
-    done: dict[str, bool] = field(init=False, default_factory=dict)
     wire: list[tuple[str, bytes]] = field(init=False, default_factory=list)
     record_wire: bool = False
     reset_on_error: bool = False
-    resets: list[int] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         if self.kind not in ("psk", "ecdsa"):
@@ -109,29 +106,53 @@ class Duo:
         for conf in (cc, sc):
             conf.set_handshake_timeout(*self.timeout)
         self.clock = VirtualClock()
-        self.client = Context(cc, clock=self.clock, name="client")
-        self.server = Context(sc, clock=self.clock, name="server")
+        client = Context(cc, clock=self.clock, name="client")
+        server = Context(sc, clock=self.clock, name="server")
         if self.kind == "ecdsa":
-            self.client.set_hostname(det_pki().hostname)
-        self.server.set_client_transport_id(TRANSPORT_ID)
-        self._buf = bytearray(4096)
-        for name in ("client", "server"):
-            self.received[name] = bytearray()
-            self.done[name] = False
+            client.set_hostname(det_pki().hostname)
+        self.pair = Pair(client, server, transport_id=TRANSPORT_ID,
+                         reset_on_error=self.reset_on_error, on_call=self._log,
+                         tap=self._record if self.record_wire else None, unix_time=UNIX_TIME)
 
     # -- the pieces -------------------------------------------------------------
 
+    @property
+    def client(self) -> Context:
+        """The client context."""
+        return self.pair.client
+
+    @property
+    def server(self) -> Context:
+        """The server context."""
+        return self.pair.server
+
+    @property
+    def failed(self) -> dict[str, int]:
+        """The sides that failed, with the code."""
+        return self.pair.failed
+
+    @property
+    def received(self) -> dict[str, bytearray]:
+        """The application data each side has read."""
+        return self.pair.received
+
+    @property
+    def done(self) -> dict[str, bool]:
+        """Whether each side's handshake completed."""
+        return self.pair.done
+
+    @property
+    def resets(self) -> list[int]:
+        """The handshake errors the server was reset after (``reset_on_error``)."""
+        return self.pair.resets
+
     def ctx(self, who: str) -> Context:
         """The context named ``who`` (``client`` or ``server``)."""
-        if who == "client":
-            return self.client
-        if who == "server":
-            return self.server
-        raise ValueError(f"who must be 'client' or 'server', not {who!r}")
+        return self.pair.ctx(who)
 
     def peer(self, who: str) -> str:
         """The other endpoint's name."""
-        return "server" if who == "client" else "client"
+        return self.pair.peer(who)
 
     def configs(self) -> tuple[Config, Config]:
         """(client config, server config)."""
@@ -141,42 +162,16 @@ class Duo:
         if self.log_calls:
             self.calls.append(Call(self.clock.now_ms, who, call, int(rc)))
 
+    def _record(self, who: str, datagram: bytes) -> None:
+        self.wire.append((who, datagram))
+
     def step(self, who: str) -> int | None:
         """Let ``who`` act once: ``handshake()`` until it completes, then
         ``read`` (whose data goes to ``received``).  Returns the code, or ``None``
         when the endpoint has already failed.  Mbed TLS reads ``UNIX_TIME``
         meanwhile (the Hello randoms carry it); the thread's own setting
         is back afterwards."""
-        with time_fixed_at(UNIX_TIME):
-            return self._step(who)
-
-    def _step(self, who: str) -> int | None:
-        if who in self.failed:
-            return None
-        ctx = self.ctx(who)
-        if not self.done[who]:
-            rc = ctx.handshake()
-            self._log(who, "handshake", rc)
-            if rc == _HVR or (self.reset_on_error and who == "server" and rc < 0
-                              and rc not in _FLOW):
-                # as the dtls_server sample does: reset, same client address
-                # (with ``reset_on_error``: after any handshake error, too)
-                reset_after_hello_verify(ctx, TRANSPORT_ID)
-                if rc != _HVR:
-                    self.resets.append(int(rc))
-                return rc
-            if rc == 0:
-                self.done[who] = True
-            elif rc not in _FLOW:
-                self.failed[who] = int(rc)
-            return rc
-        rc = ctx.read_into(self._buf)
-        self._log(who, "read", rc)
-        if rc > 0:
-            self.received[who] += self._buf[:rc]
-        elif rc not in _FLOW:
-            self.failed[who] = int(rc)
-        return rc
+        return self.pair.step(who)
 
     def write(self, who: str, data: bytes) -> int:
         """``write`` on an established endpoint (the code is logged)."""
@@ -188,17 +183,7 @@ class Duo:
 
     def flush(self) -> int:
         """Move every queued datagram to the other side; return how many."""
-        n = 0
-        for src, dst in ((self.client, self.server), (self.server, self.client)):
-            if self.record_wire:
-                while (d := src.pop()) is not None:
-                    self.wire.append((src.name, d))
-                    dst.push(d)
-                    n += 1
-            else:
-                while src.move_to(dst):
-                    n += 1
-        return n
+        return self.pair.flush()
 
     def inject(self, who: str, datagram: bytes, *, step: bool = True) -> int | None:
         """Push a datagram no legitimate peer sent into ``who``'s inbound queue
@@ -211,53 +196,29 @@ class Duo:
         """Replace the client by a fresh context on the same config (the next
         client of a server that was reset)."""
         self.client.close()
-        self.client = Context(self.client.config, clock=self.clock, name="client")
+        self.pair.client = Context(self.client.config, clock=self.clock, name="client")
         if self.kind == "ecdsa":
             self.client.set_hostname(det_pki().hostname)
-        self.done["client"] = False
-        self.received["client"] = bytearray()
-        self.failed.pop("client", None)
+        self.pair.forget("client")
 
     def reset_server(self) -> None:
         """``session_reset`` the server (after its connection ended), as the
         dtls_server sample does before waiting for the next client."""
-        self.server.session_reset()
-        self.server.set_client_transport_id(TRANSPORT_ID)
-        self.done["server"] = False
-        self.received["server"] = bytearray()
-        self.failed.pop("server", None)
+        reset_after_hello_verify(self.server, TRANSPORT_ID)
+        self.pair.forget("server")
 
     # -- driving ------------------------------------------------------------------
 
     def established(self) -> bool:
         """Both handshakes completed."""
-        return self.done["client"] and self.done["server"]
+        return self.pair.established()
 
     def run(self, until: Callable[[], bool] | None = None, *, max_ms: int = 120_000,
             max_rounds: int = 400) -> bool:
         """Alternate the two endpoints until ``until()`` (default: both
         established) holds; ``False`` when an endpoint failed, or neither the
         timers nor the wire can make progress, or a bound ran out."""
-        until = until or self.established
-        deadline = self.clock.now_ms + max_ms
-        for _ in range(max_rounds):
-            self.step("client")
-            self.step("server")
-            moved = self.flush()
-            if until():
-                return True
-            if len(self.failed) == 2 or (self.failed and not moved):
-                return False
-            if moved:
-                continue
-            nxt = [d for c in (self.client, self.server)
-                   if c.name not in self.failed and (d := c.timer_deadline()) is not None]
-            due = min(nxt) if nxt else None
-            if due is None or due > deadline:
-                return False
-            if due > self.clock.now_ms:
-                self.clock.now_ms = due
-        return False
+        return self.pair.run(until, max_ms=max_ms, max_rounds=max_rounds)
 
     def handshake(self, **bounds: int) -> bool:
         """Run until both sides are established."""

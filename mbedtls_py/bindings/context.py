@@ -7,13 +7,12 @@ Each has a raising form ``do_<name>`` (the rule: ``raising.py``).
 A ``Context`` owns named parts on one ``Connection`` (``_connection.py``, the
 C ``mpy_conn`` and its lock): the queues (``queues.py``), the timer
 (``timer.py``), key export (``keys.py``), the settings (``settings.py``),
-reset, sessions and serialization (``sessions.py``).  The handshake and data
+reset, sessions and serialization (``sessions.py``), the raising ``read``
+with its buffer (``reader.py``).  The handshake and data
 calls are here; the rest forward to their part, which has their docstrings.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from ._connection import STATE_NAMES, Connection, state_name
 from ._ctxbase import as_data, forward, pending, run_deferred
@@ -21,10 +20,10 @@ from ._lib import ffi, lib
 from ._owned import COwner
 from .clock import RealClock, VirtualClock
 from .config import Config
-from .errors import ClosedError, as_err, error_for
+from .errors import ClosedError, as_err
 from .keys import ExportedKeys, KeyExport, KeyLog, _default_keylog, export_keys_to
 from .queues import DatagramQueues
-from .raising import READ_BUF
+from .reader import Reader
 from .sessions import Session, SessionCalls, reset_after_hello_verify
 from .settings import Settings
 from .timer import Timer
@@ -57,7 +56,7 @@ class Context(COwner):
                  "set_cid", "renegotiate", "get_session", "set_session", "context_save",
                  "context_load", "reinit")
 
-    _C_FIELDS = ("_cx", "_queues", "_timer", "_keys", "_sessions", "_settings", "name")
+    _C_FIELDS = ("_cx", "_queues", "_timer", "_keys", "_sessions", "_settings", "_reader", "name")
 
     def __init__(self, config: Config, *, clock: VirtualClock | RealClock | None = None,
                  max_queue: int = 1024, max_datagram: int = MAX_DATAGRAM,
@@ -85,7 +84,7 @@ class Context(COwner):
         self._keys = KeyExport(cx)
         self._sessions = SessionCalls(cx, config._conf, self._keys)
         self._settings = Settings(cx)
-        self._rbuf: Any = None  # read()'s buffer, allocated on first use (not per idle context)
+        self._reader = Reader(cx)
         self.config = config
         self.clock = clock
         self.max_datagram = max_datagram
@@ -284,31 +283,6 @@ class Context(COwner):
         self._cx.raise_for(rc, "read_into")
         return rc
 
-    def read(self, n: int = 16384) -> bytes:
-        """Up to ``n`` bytes of application data (``mbedtls_ssl_read``, raising
-        form); raises ``WantRead`` when none arrived yet, ``PeerCloseNotify``
-        when the peer closed."""
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError("n must be a positive int")
-        cx = self._cx
-        with cx.lock:
-            ssl = cx.c()
-            if cx.mtu:
-                cx.check_mtu()
-            # One call returns at most one record's payload: a larger n would
-            # only allocate memory nobody fills.
-            n = min(n, READ_BUF)
-            buf = self._rbuf
-            if buf is None:
-                buf = self._rbuf = ffi.new("unsigned char[]", READ_BUF)
-            rc: int = lib.mbedtls_ssl_read(ssl, buf, n)
-            data: bytes = ffi.unpack(ffi.cast("char *", buf), rc) if rc >= 0 else b""
-        if pending:  # key export / debug callbacks, outside the lock
-            run_deferred()
-        if rc >= 0:
-            return data
-        raise error_for(rc, f"{self.name}: read")
-
     # -- the parts: what the context adds to them, then plain forwards ------
 
     def move_to(self, peer: Context) -> int:
@@ -368,6 +342,7 @@ class Context(COwner):
     def keylog(self, keylog: KeyLog | None) -> None:
         self._keys.keylog = keylog
 
+    read = forward("_reader", Reader.read)
     push = forward("_queues", DatagramQueues.push)
     pop = forward("_queues", DatagramQueues.pop)
     peek = forward("_queues", DatagramQueues.peek)
