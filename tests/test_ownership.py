@@ -122,3 +122,65 @@ def test_sni_replaced_between_handshakes_and_a_handshake_without_sni() -> None:
     c_conf.set_authmode("none")  # no name to check the certificate against
     client2 = Context(c_conf, clock=clock)
     assert handshake_pair(client2, server) == (0, 0)
+
+
+def test_ten_thousand_setter_calls_keep_the_live_c_objects_bounded() -> None:
+    """Each setter that replaces a C object, called 10,000 times with a fresh
+    object each time, ends with as many live C objects as after its first
+    call (``lib.mpy_ref_live``, the glue's leak-check counter)."""
+    from mbedtls_py import PrivateKey
+
+    pki = make_det_pki(5)
+    conf = Config("server")
+    setters = [
+        ("set_ca_chain", lambda i: conf.set_ca_chain(CertificateChain(pki.ca_pem))),
+        ("reseed", lambda i: conf.reseed(i)),
+        ("set_ciphersuites", lambda i: conf.set_ciphersuites(["TLS-PSK-WITH-AES-128-GCM-SHA256"])),
+        ("set_cookies", lambda i: conf.do_set_cookies(True)),
+        ("set_session_tickets", lambda i: conf.do_set_session_tickets(True)),
+        ("set_session_cache", lambda i: conf.set_session_cache(10, 60)),
+    ]
+    if has_feature("SNI"):
+        setters.append(("set_sni", lambda i: conf.set_sni(
+            [("localhost", CertificateChain(pki.chain_pems), PrivateKey(pki.key_pem),
+              CertificateChain(pki.ca_pem), None, "none")])))
+    for name, setter in setters:
+        setter(0)
+        gc.collect()
+        live = lib.mpy_ref_live()
+        for i in range(1, 10_000):
+            setter(i)
+        gc.collect()
+        assert lib.mpy_ref_live() == live, name
+
+
+def test_sni_replaced_during_a_handshake_that_picked_an_entry() -> None:
+    """The SNI entries replaced (and the old ones collected) after the server
+    picked one for a handshake: that handshake goes on with the picked
+    certificate and key (the connection retains the entry), and ends."""
+    if not has_feature("SNI"):
+        return
+    from mbedtls_py import PrivateKey
+
+    pki = make_det_pki(6)
+    c_conf, s_conf = cert_configs(pki)
+
+    def sni() -> None:
+        s_conf.set_sni([("localhost", CertificateChain(pki.chain_pems), PrivateKey(pki.key_pem),
+                         None, None, "none")])
+
+    sni()
+    client, server, _ = new_pair(c_conf, s_conf)
+    server.set_client_transport_id(b"client")
+    client.handshake()
+    while (d := client.pop()) is not None:
+        server.push(d)
+    server.handshake()  # the ClientHello: the entry is picked, the first flight out
+    live = lib.mpy_ref_live()
+    sni()
+    gc.collect()
+    assert lib.mpy_ref_live() == live + 3  # the new chain, key and entry; nothing freed
+    assert handshake_pair(client, server, transport_id=b"client") == (0, 0)
+    server.close()
+    gc.collect()
+    assert lib.mpy_ref_live() == live  # the picked entry, its chain and key, let go of
