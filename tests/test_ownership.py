@@ -6,6 +6,7 @@ leaves Python's view of the connection true."""
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 from mbedtls_py import CertificateChain, Config, Context
 from mbedtls_py.bindings import ffi, lib
@@ -94,7 +95,8 @@ def test_reinit_keeps_the_key_log_and_forgets_the_mtu() -> None:
             sizes.append(len(d))
             client.push(d)
     assert handshake_pair(client, server) == (0, 0)
-    assert len(lines) == 1 and lines[0].startswith("CLIENT_RANDOM ")
+    if has_feature("KEY_EXPORT"):  # 2.x: no per-context key export, no key log at all
+        assert len(lines) == 1 and lines[0].startswith("CLIENT_RANDOM ")
     assert max(sizes) > server.min_mtu()  # one datagram for the server's flight
 
 
@@ -132,7 +134,7 @@ def test_ten_thousand_setter_calls_keep_the_live_c_objects_bounded() -> None:
 
     pki = make_det_pki(5)
     conf = Config("server")
-    setters = [
+    setters: list[tuple[str, Callable[[int], object]]] = [
         ("set_ca_chain", lambda i: conf.set_ca_chain(CertificateChain(pki.ca_pem))),
         ("reseed", lambda i: conf.reseed(i)),
         ("set_ciphersuites", lambda i: conf.set_ciphersuites(["TLS-PSK-WITH-AES-128-GCM-SHA256"])),
