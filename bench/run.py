@@ -105,7 +105,7 @@ def build_native() -> Path:
     archive = build.build_static_library(verbose=not _quiet)
     exe = OUT / "native_driver"
     sources = [ROOT / "csrc" / "glue.c", ROOT / "csrc" / "dgram_queue.c", BENCH / "native_driver.c"]
-    cmd = [*build.compiler(), *build.library_cflags(src), "-Wall", "-Wextra",
+    cmd = [*build.compiler(), *build.library_cflags(src), "-std=c11", "-Wall", "-Wextra",
            "-Wno-unused-parameter", *map(str, sources), str(archive), "-lpthread", "-o", str(exe)]
     key = hashlib.sha256(" ".join(cmd).encode())
     for f in [*sources, ROOT / "csrc" / "glue.h", ROOT / "csrc" / build.CONFIG_HEADER,

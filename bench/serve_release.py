@@ -4,7 +4,7 @@ the window in which the client's next datagram dies with the socket.  Not a test
     python bench/serve_release.py [--runs 20] [--trees .,/work/main] [--json FILE]
 
 The native sample frees the socket 6-50 us after its last send (`goto reset` ->
-`mbedtls_net_free`, issue 22); the client's next datagram comes 26-145 us after
+`mbedtls_net_free`); the client's next datagram comes 26-145 us after
 the server's on an idle machine.  For each source tree, a child process runs the
 `DTLSServer` loop over `SampleSockets` with `serve`'s event writer (a JSON line
 with a flush to a file, a line on stderr: where the tree's CLI does it, as

@@ -193,9 +193,11 @@ void mpy_conf_cookies_library_default(mbedtls_ssl_config *conf)
 /* SNI as ssl_server2 does it: the SNI callback refuses a name it has no
  * entry for; the certificate callback, later in the same ClientHello, finds
  * the entry for the handshake's name again and sets the handshake's
- * certificate, CA chain and authmode from it.  Nothing is remembered in the
- * context between the two (its user data would outlive the handshake and
- * the entries, which set_sni replaces). */
+ * certificate, CA chain and authmode from it.  The handshake keeps pointers
+ * to those until it ends, so the connection (every context of the bindings
+ * is a mpy_conn, ssl first) retains the entry it picked, which retains
+ * them, until its next pick or its free: the config may let go of replaced
+ * entries at once. */
 static const mpy_sni_entry *sni_find(const mpy_sni_entry *cur, const unsigned char *name,
                                      size_t name_len)
 {
@@ -223,6 +225,12 @@ static int mpy_cert_cb(mbedtls_ssl_context *ssl)
     const mpy_sni_entry *cur = sni_find(ssl->conf->p_sni, name, name_len);
     if (cur == NULL) {
         return 0;
+    }
+    mpy_conn *c = (mpy_conn *) ssl;
+    if (c->sni_entry != cur) {
+        mpy_ref_retain((void *) cur);
+        mpy_ref_release(c->sni_entry);
+        c->sni_entry = (void *) cur;
     }
     if (cur->ca != NULL) {
         mbedtls_ssl_set_hs_ca_chain(ssl, cur->ca, cur->crl);

@@ -212,7 +212,7 @@ static void conf_dtor(void *payload)
     /* The config first: mbedtls_ssl_config_free() reads what it points at. */
     mbedtls_ssl_config_free(&c->conf);
     for (size_t i = 0; i < c->n_held; i++) {
-        mpy_ref_release(c->held[i]);
+        mpy_ref_release(c->held[i].ref);
     }
     free(c->held);
 }
@@ -233,13 +233,14 @@ int mpy_conf_hold(mpy_conf *c, void *ref)
         /* held[] is touched only for a few instructions: spin */
     }
     for (size_t i = 0; i < c->n_held; i++) {
-        if (c->held[i] == ref) {
-            goto out;   /* held already */
+        if (c->held[i].ref == ref) {
+            c->held[i].holds++;     /* held already: one more hold, same slot */
+            goto out;
         }
     }
     if (c->n_held == c->cap_held) {
         size_t cap = c->cap_held ? 2 * c->cap_held : 8;
-        void **held = realloc(c->held, cap * sizeof(*held));
+        struct mpy_held *held = realloc(c->held, cap * sizeof(*held));
         if (held == NULL) {
             ret = MPY_NO_MEMORY;
             goto out;
@@ -247,7 +248,8 @@ int mpy_conf_hold(mpy_conf *c, void *ref)
         c->held = held;
         c->cap_held = cap;
     }
-    c->held[c->n_held++] = mpy_ref_retain(ref);
+    c->held[c->n_held].ref = mpy_ref_retain(ref);
+    c->held[c->n_held++].holds = 1;
 out:
     __atomic_store_n(&c->hold_lock, 0, __ATOMIC_RELEASE);
     return ret;
@@ -259,9 +261,11 @@ void mpy_conf_unhold(mpy_conf *c, void *ref)
     while (__atomic_exchange_n(&c->hold_lock, 1, __ATOMIC_ACQUIRE)) {
     }
     for (size_t i = 0; i < c->n_held; i++) {
-        if (c->held[i] == ref) {
-            found = ref;
-            c->held[i] = c->held[--c->n_held];
+        if (c->held[i].ref == ref) {
+            if (--c->held[i].holds == 0) {
+                found = ref;
+                c->held[i] = c->held[--c->n_held];
+            }
             break;
         }
     }
@@ -690,6 +694,7 @@ void mpy_conn_free(mpy_conn *c)
     }
     /* mbedtls_ssl_free() still reads ssl->conf: release the config after. */
     mbedtls_ssl_free(&c->ssl);
+    mpy_ref_release(c->sni_entry);
     mpy_ref_release(c->owner);
     mpy_ref_release(c->clock_ref);
     mpy_conn_clear(c);  /* wipes the exported keys */

@@ -35,8 +35,9 @@
 #include "mbedtls/x509_crt.h"
 #include "mbedtls/pk.h"
 
-/* Thread-local storage, the one spelling the glue uses (C11, or the GCC and
- * Clang keyword in C99 mode). */
+/* Thread-local storage, the one spelling the glue uses: C11's _Thread_local
+ * (the glue is compiled with -std=c11), or the GCC and Clang keyword when a
+ * driver compiles it as C99. */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define MPY_THREAD_LOCAL _Thread_local
 #else
@@ -76,17 +77,20 @@ size_t mpy_ref_count(const void *payload);
 size_t mpy_ref_live(void);      /* objects alive in the process (leak checks) */
 
 /* A config that owns what it points at: every object handed to it with
- * mpy_conf_hold() lives until the config is freed, and the config lives
- * until the last connection set up on it with mpy_conn_setup_owned() is
- * freed (after mbedtls_ssl_free, which still reads ssl->conf).  Holding an
- * object twice holds it once: repeated setter calls do not grow held[].
+ * mpy_conf_hold() lives until the config is freed or as many
+ * mpy_conf_unhold() calls let go of it, and the config lives until the last
+ * connection set up on it with mpy_conn_setup_owned() is freed (after
+ * mbedtls_ssl_free, which still reads ssl->conf).  Holds are counted per
+ * object (two setters may hold the same certificate): one held[] slot each,
+ * so a setter that holds the new object and lets go of the old one grows
+ * nothing however often it runs.
  * What the config points at itself (the SHA-1 certificate profile, 2.x's
  * signature hash list) lives in it, never in a static shared with other
  * configs. */
 #define MPY_CONF_NAME_LEN 64
 typedef struct {
     mbedtls_ssl_config conf;    /* first: a mpy_conf * is a mbedtls_ssl_config * */
-    void **held;
+    struct mpy_held { void *ref; size_t holds; } *held;
     size_t n_held;
     size_t cap_held;
     volatile int hold_lock;     /* spin lock around held[] */
@@ -109,6 +113,7 @@ typedef struct mpy_conn {
     int recv_timeout_mode;      /* empty inbound queue: TIMEOUT instead of WANT_READ */
     uint64_t datagrams_in;
     uint64_t datagrams_out;
+    void *sni_entry;            /* retained SNI entry the last handshake picked (conf_glue.c) */
     /* key export (TLS 1.2 master secret): only while export is on */
     mpy_keys_fn *keys_notify;
     void *keys_arg;
@@ -135,11 +140,12 @@ int mpy_global_init(void);
 /* Owned objects: each returns an initialised payload with one reference. */
 mpy_conf *mpy_conf_new(void);
 int mpy_conf_hold(mpy_conf *c, void *ref);
-/* Lets go of ref early: only once the config no longer points at it (a
- * replaced cookie context or cipher-suite list), never something a
- * handshake may still read.  Not held: nothing happens. */
+/* Lets go of one hold of ref: only once the config no longer points at it
+ * for that hold's setter (a replaced cookie context, cipher-suite list, CA
+ * chain), never something a handshake may still read.  Not held: nothing
+ * happens. */
 void mpy_conf_unhold(mpy_conf *c, void *ref);
-size_t mpy_conf_held(const mpy_conf *c);   /* how many objects c holds */
+size_t mpy_conf_held(const mpy_conf *c);   /* how many distinct objects c holds */
 void mpy_conf_set_name(mpy_conf *c, const char *name);
 mpy_clock *mpy_clock_new(void);
 mpy_rng *mpy_rng_new(void);

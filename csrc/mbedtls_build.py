@@ -382,7 +382,8 @@ const char *mpy_pinned_mbedtls_version(void) {{ return "{version}"; }}
         extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=mbedtls_ms_time"]
         + SANITIZE_FLAGS[:1],
         # Warnings on for the project's own C (the glue).
-        extra_compile_args=["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra",
+        # C11: the glue's thread-local state is _Thread_local (glue.h).
+        extra_compile_args=["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra",
                             "-Wno-unused-parameter"] + SANITIZE_FLAGS,
     )
     return ffi

@@ -47,8 +47,8 @@ def test_forged_replayed_and_plaintext_records_do_not_check(pair: tuple[Context,
     assert server.check_record(record) == Err.SSL_UNEXPECTED_RECORD  # a replay now
     plaintext = bytes([21, 0xFE, 0xFD, 0, 0]) + bytes(6) + bytes([0, 2, 1, 0])
     assert server.check_record(plaintext) == Err.SSL_UNEXPECTED_RECORD  # epoch 0
-    issue9 = bytes([0x47, 0, 0, 0x20, 0x20]) + bytes(6) + bytes([0, 12]) + bytes(12)
-    assert server.check_record(issue9) == Err.SSL_INVALID_RECORD
+    bad_header = bytes([0x47, 0, 0, 0x20, 0x20]) + bytes(6) + bytes([0, 12]) + bytes(12)
+    assert server.check_record(bad_header) == Err.SSL_INVALID_RECORD  # type 0x47, version 0
 
 
 def test_check_record_rejects_bad_arguments(pair: tuple[Context, Context]) -> None:

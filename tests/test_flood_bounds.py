@@ -1,4 +1,4 @@
-"""Bounded growth under a flood (issue 22, section 3): `serve --events` grows by a
+"""Bounded growth under a flood: `serve --events` grows by a
 bounded amount per second while every event of a legitimate connection is
 written; the proxy keeps a window of its log in memory with exact counts and
 streams everything to `--log`."""

@@ -1,4 +1,4 @@
-"""What an installed wheel relies on (issue 26): sources found in the per-user
+"""What an installed wheel relies on: sources found in the per-user
 cache, ``--ssl-opt PATH`` reading that tree's data files, runner errors as
 ERROR, exit status when nothing ran, progress off a terminal, and one-line
 errors when a C toolchain is missing.  tools/release_check.sh checks the

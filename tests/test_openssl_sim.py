@@ -1,4 +1,4 @@
-"""OpenSSL in process (issue 25): Debian's static OpenSSL 3.0 in its own
+"""OpenSSL in process: Debian's static OpenSSL 3.0 in its own
 extension, its clock, datagrams and randomness owned; s_client/s_server on
 the simulated network; the seed's race and upstream #8471's hang, replayed."""
 

@@ -1,5 +1,5 @@
 """`serve` does at the per-client socket what upstream's `dtls_server` does
-(issue 22, section 1): the socket is freed the moment a connection is over
+(programs/ssl/dtls_server.c): the socket is freed the moment a connection is over
 (`goto reset` -> `mbedtls_net_free`), before any event is emitted; every
 datagram freed with it is accounted (`discard`, with an exact `count`), none
 vanishes between the drain and the close; cookies are bound to the client's

@@ -1,6 +1,7 @@
-"""The bindings added for the ssl-opt runner: renegotiation, sessions and
-resumption (cache and tickets), context serialization and re-init, MFL,
-EtM/EMS, SNI, Mbed TLS's default cookie callbacks, build_config()."""
+"""The bindings beyond a plain DTLS connection (what ssl-opt cases set):
+renegotiation, sessions and resumption (cache and tickets), context
+serialization and re-init, MFL, EtM/EMS, SNI, Mbed TLS's default cookie
+callbacks, build_config()."""
 
 from __future__ import annotations
 

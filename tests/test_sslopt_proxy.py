@@ -240,7 +240,7 @@ def test_udp_proxy_command_over_real_udp() -> None:
 
 
 def test_udp_proxy_takes_any_new_source_as_the_client() -> None:
-    """Pinned (issue 22): like upstream's udp_proxy (``goto accept``), the model and
+    """Pinned: like upstream's udp_proxy (``goto accept``), the model and
     ``mbedtls-py udp-proxy`` serve one client at a time: a datagram from a new
     source address makes it "the client", so the server's replies go to the
     newcomer and the first client hears nothing.  Faithful, not robust: ``--help``

@@ -17,5 +17,5 @@ MODULES = [
     "debug",
     "glue",
     "compat",
-    "sslopt",
+    "ssl_options",
 ]

@@ -28,28 +28,32 @@ class ConfHandle:
         self.name = name
         lib.mpy_conf_set_name(owner, name.encode("utf-8", "replace").replace(b"\0", b"?"))
         # Everything the C config points at is a reference-counted C object
-        # it holds (hold) until it is freed.  What a setter replaces is let
-        # go of (replace) once the config no longer points at it: the last
-        # object of each such setter, by name ("suites", "session_tickets",
-        # ...); repeated calls do not grow what the config holds.
+        # it holds (hold, counted per object) until it is freed.  What a
+        # setter replaces is let go of (replace) once the config no longer
+        # points at it: the last object of each such setter, by name
+        # ("suites", "ca_chain", ...); each call holds the new object and
+        # lets go of the old, so repeated calls do not grow what it holds.
         self.current: dict[str, Any] = {}
 
     def hold(self, ref: Any) -> None:
         """Have the C config retain ``ref`` (a reference-counted C object) until
-        it is freed, or until :meth:`replace` lets go of it."""
+        it is freed, or until :meth:`replace` lets go of this hold (holds are
+        counted: another setter's hold of the same object stays)."""
         if lib.mpy_conf_hold(self.owner, ref) != 0:
             raise MemoryError("out of memory")
 
     def replace(self, what: str, new: Any) -> None:
-        """The config now points at ``new`` (held already, or ``None``) for
-        ``what``, no longer at what it pointed at before: let go of that.
-        Only for objects no handshake keeps a pointer to once the config
-        points elsewhere (suite lists, cookie, ticket and cache contexts,
-        SNI entries)."""
+        """The config now points at ``new`` (just held for ``what``, or
+        ``None``) for ``what``, no longer at what it pointed at before: let
+        go of that hold (of ``new``'s previous hold, when it is the same
+        object again).  Only for objects no handshake keeps a pointer to once
+        the config points elsewhere (suite lists, CA chains, RNGs, cookie,
+        ticket and cache contexts, SNI entries: C retains the one a
+        handshake picked)."""
         old = self.current.pop(what, None)
         if new is not None:
             self.current[what] = new
-        if old is not None and old is not new:
+        if old is not None:
             lib.mpy_conf_unhold(self.owner, old)
 
     def check_server(self, what: str) -> None:

@@ -87,6 +87,7 @@ class Config(COwner):
         self.rng = Rng(seed)
         self._h.hold(self.rng._ptr)
         lib.mpy_conf_rng(self._conf, self.rng._ptr)
+        self._h.replace("rng", self.rng._ptr)
         if endpoint == "server":
             # Mbed TLS's default is a cookie callback that always fails, so a
             # server must choose; off unless ``cookies=True``.
@@ -121,6 +122,8 @@ class Config(COwner):
             self._h.hold(rng._ptr)
             self.rng = rng
             lib.mpy_conf_rng(self._conf, rng._ptr)
+            # read through the config within a call; a ticket context retains its own
+            self._h.replace("rng", rng._ptr)
             if self._cookie is not None:
                 self.do_set_cookies(True)
 
@@ -165,6 +168,8 @@ class Config(COwner):
         with self._lock:
             self._h.hold(cas._crt)
             lib.mbedtls_ssl_conf_ca_chain(self._conf, cas._crt, ffi.NULL)
+            # read through the config within a call (a handshake keeps no pointer to it)
+            self._h.replace("ca_chain", cas._crt)
 
     def set_psk(self, psk: bytes, identity: bytes | str = b"Client_identity") -> int:
         """``mbedtls_ssl_conf_psk``: a pre-shared key and its identity (Mbed TLS

@@ -142,9 +142,9 @@ class ProtocolOptions:
 
         require("SNI", "SNI (the certificate callback, Mbed TLS 3.x)")
         # A handshake keeps pointers to the certificate, key, CA and CRL its
-        # name picked until it ends: the config holds those (a CRL is parsed
-        # once per content); the entries are read within one call (the
-        # ClientHello's), so the previous set is let go of.
+        # name picked until it ends: each entry retains those, and the C
+        # connection retains the entry its handshake picked (conf_glue.c), so
+        # the previous set is let go of (a CRL is parsed once per content).
         checked = []
         for name, chain, key, ca, crl, auth in entries:
             raw = name.encode()
@@ -157,8 +157,6 @@ class ProtocolOptions:
                             _AUTHMODES[auth] if auth is not None else -1))
         head = ffi.NULL
         for raw, crt, pk, ca_crt, crl_ref, mode in checked:
-            for ref in (crt, pk, ca_crt, crl_ref):
-                self._h.hold(ref)
             head = _new(lib.mpy_sni_entry_new(raw, crt, pk, ca_crt, crl_ref, mode, head))
         if head != ffi.NULL:
             self._h.hold(head)

@@ -7,7 +7,7 @@ Faithful to upstream in this too: it serves one client at a time, and a
 datagram from any new source address makes that address "the client"
 (udp_proxy.c's ``goto accept``), so the previous client's replies go to the
 newcomer.  Under a flood from other ports the real clients time out (26 of 30
-at 3,000 datagrams/s, issue 22).  For several clients, or any hostile
+at 3,000 datagrams/s, bench/flood.py).  For several clients, or any hostile
 traffic, use ``mbedtls-py proxy`` (a session and a socket per client)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A flood of hostile datagrams makes the server emit events at the flood's rate
 (``accept``/``hello_verify``/``reset`` per cookie-less ClientHello, ``ignored``,
 ``error``, ``discard``, ``overflow``...): written whole, ``serve --events``
-grew by 123-138 MB a minute at 3,000 datagrams/s (issue 22).  :class:`FloodFilter`
+grew by 123-138 MB a minute at 3,000 datagrams/s (bench/flood.py).  :class:`FloodFilter`
 sits between the server and the writer:
 
 * events that belong to a completed handshake (``handshake``, ``read``, ...:

@@ -136,7 +136,7 @@ class UDPProxy(ProxySessions):
             self._own_log = log_file != "-"
         elif log_file is not None:
             self._log_fp = log_file
-        # Bounded (issue 22): the last `log_window` entries; `counts` is exact and
+        # Bounded (a flood must not grow it): the last `log_window` entries; `counts` is exact and
         # the log file sees everything.
         self.log: BoundedLog[dict[str, Any]] = BoundedLog(log_window)
         self.held: list[HeldDatagram] = []

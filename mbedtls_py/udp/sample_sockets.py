@@ -12,8 +12,8 @@ socket and the next handshake.
 
 :class:`SampleSockets` does exactly that with real sockets, so which
 datagram dies and which survives is decided by the kernel and the timing, as
-with the native sample (the older emulation in :func:`mbedtls_py.udp.transport.serve`
-decided it at the Python reset event instead, which biased the outcome).
+with the native sample, not by when the server's Python code handles its
+reset (deciding it there would bias the outcome).
 :func:`mbedtls_py.udp.loop.serve` makes it the server's ``socket_hook``: the
 server calls :meth:`accept` when a client's first datagram arrives and
 :meth:`release_from` the moment the connection is over, before it emits any

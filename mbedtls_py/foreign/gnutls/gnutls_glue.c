@@ -99,8 +99,8 @@ void gnt_conn_bind(gnt_conn *c, gnutls_session_t session, void *inq, void *outq)
 
 /* The clock of the calling thread's run (a thread-local pointer to the
  * harness's virtual ms), so runs on several threads do not share one. */
-static __thread const uint64_t *now_ms;
-static __thread int64_t base_unix;
+static _Thread_local const uint64_t *now_ms;
+static _Thread_local int64_t base_unix;
 static int time_hooked;
 
 typedef void gnt_gettime_fn(struct timespec *);
@@ -140,12 +140,12 @@ void gnt_use_clock(const uint64_t *clock_ms, int64_t unix_at_zero)
 
 /* ---- randomness --------------------------------------------------------- */
 
-static __thread int rng_seeded;
-static __thread unsigned char rng_seed[32];
-static __thread uint64_t rng_counter;
-static __thread unsigned char rng_block[32];
-static __thread size_t rng_left;
-static __thread uint64_t rng_bytes;
+static _Thread_local int rng_seeded;
+static _Thread_local unsigned char rng_seed[32];
+static _Thread_local uint64_t rng_counter;
+static _Thread_local unsigned char rng_block[32];
+static _Thread_local size_t rng_left;
+static _Thread_local uint64_t rng_bytes;
 
 static ssize_t hooked_getrandom(void *buf, size_t len, unsigned int flags)
 {

@@ -1,6 +1,7 @@
-"""mbedtls/ssl.h (sessions, renegotiation, serialization, extensions),
-mbedtls/ssl_cache.h, mbedtls/ssl_ticket.h and csrc/conf_glue.h: the rest of
-the DTLS surface that upstream's ssl_client2/ssl_server2 use."""
+"""The options of mbedtls/ssl.h beyond a plain DTLS connection (sessions,
+renegotiation, serialization, extensions), mbedtls/ssl_cache.h,
+mbedtls/ssl_ticket.h and csrc/conf_glue.h: the rest of the DTLS surface
+(what upstream's ssl_client2/ssl_server2 set)."""
 
 INCLUDES = """
 #include "mbedtls/ssl_cache.h"
