@@ -1,4 +1,4 @@
-"""Shared by the tests/test_capture*.py files: running the real tshark."""
+"""Shared by the tests/capture/ files: running the real tshark."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
+PKG = Path(__file__).resolve().parents[2] / "mbedtls_py"
 
 # layer -> the layers (and bindings) it may import; anything else is an upward import
 # (imports under ``if TYPE_CHECKING:`` are not run-time dependencies and are not counted)
