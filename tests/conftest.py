@@ -1,6 +1,7 @@
 """The suite's root: ``tests/`` on ``sys.path`` so every layer's test files
 import the shared helpers (``_versions``, ``_isolated``, ``_udp_helpers``,
-``_sslopt_tree``) by name, whether pytest runs the whole suite or one file."""
+``_sslopt_tree``, ``capture_helpers``) by name, whether pytest runs the whole
+suite or one file."""
 
 from __future__ import annotations
 
