@@ -23,9 +23,9 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
 # The key tests CI also runs on the second library variant (cheap: ~30 s).
-VARIANT_TESTS="tests/test_variants.py tests/test_context.py tests/test_net.py tests/test_repro.py
-               tests/test_errors.py tests/test_config.py tests/test_bindings_api.py
-               tests/test_samples.py tests/test_explore.py"
+VARIANT_TESTS="tests/variants/test_variants.py tests/bindings/test_context.py tests/sim/test_network.py
+               tests/repro/test_repro.py tests/bindings/test_errors.py tests/bindings/test_config.py
+               tests/bindings/test_api_rules.py tests/server/test_dtls_server.py tests/explore/test_explore.py"
 
 die() { echo "dev.sh: $*" >&2; exit 1; }
 
@@ -107,7 +107,7 @@ variant4() {
     echo "dev.sh: key tests on library variant 4.0.0 ($tarball)..." >&2
     "$VENV/bin/python" -m mbedtls_py build-variant -q --source "$tree/mbedtls-4.0.0" --name 4.0.0 || return 1
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider --mbedtls-variant 4.0.0 \
-        $VARIANT_TESTS tests/test_attacks.py tests/test_determinism.py tests/test_capture_keys.py
+        $VARIANT_TESTS tests/attacks/test_attacks.py tests/sim/test_determinism.py tests/capture/test_key_export.py
 }
 
 cmd=${1:-}
@@ -119,9 +119,9 @@ case "$cmd" in
         ;;
     test)
         command -v openssl >/dev/null || apt_install openssl
-        # the in-process OpenSSL peer (tests/test_openssl_sim.py) links Debian's static libssl
+        # the in-process OpenSSL peer (tests/foreign/test_openssl.py) links Debian's static libssl
         [ -f /usr/include/openssl/ssl.h ] || apt_install libssl-dev
-        # the in-process GnuTLS peer's headers (tests/test_gnutls_peer.py)
+        # the in-process GnuTLS peer's headers (tests/foreign/test_gnutls.py)
         [ -f /usr/include/gnutls/gnutls.h ] || apt_install libgnutls28-dev
         setup
         # With arguments: just that pytest selection.  Without (CI, a full run):
@@ -139,7 +139,7 @@ case "$cmd" in
         "$VENV/bin/python" tools/typecheck.py || exit 1
         rc=0
         "$VENV/bin/python" -m pytest -q \
-            --deselect tests/test_types.py::test_mypy_package_readme_and_tests || rc=$?
+            --deselect tests/project/test_types.py::test_mypy_package_readme_and_tests || rc=$?
         if [ -n "$variant" ]; then
             echo "dev.sh: key tests on library variant $variant..." >&2
             "$VENV/bin/python" -m mbedtls_py build-variant -q "$variant" || exit 1

@@ -1,4 +1,5 @@
-"""Shared by the tests/test_capture*.py files: running the real tshark."""
+"""Shared by the tests that open captures with the real tshark (capture/,
+sslopt/, foreign/)."""
 
 from __future__ import annotations
 

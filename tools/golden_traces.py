@@ -5,7 +5,7 @@ processes and sockets, repro scenarios under each policy, exploration
 schedules, a capture).
 
 Written once from a known-good tree, they pin the simulator's behaviour byte
-for byte: ``tests/test_golden_traces.py`` re-runs every case and compares,
+for byte: ``tests/sim/test_golden_traces.py`` re-runs every case and compares,
 so a change made for speed cannot change what a run does.  The files record
 the Mbed TLS version they were made with; the test compares only on that
 version (other versions draw other bytes in places, e.g. 2.28's records).

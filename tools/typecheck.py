@@ -1,7 +1,7 @@
 """``mypy --strict`` over everything the project types: the package, every test
 file, the golden-trace tool and each ```python block of README.md.
 
-``./dev.sh test`` (CI) runs it as its own step before pytest; ``tests/test_types.py``
+``./dev.sh test`` (CI) runs it as its own step before pytest; ``tests/project/test_types.py``
 calls the same :func:`run` (and CI deselects that test, so mypy runs once).
 Exit status: mypy's (0 clean, 1 errors, 2 usage)."""
 

@@ -48,6 +48,13 @@ class VirtualClock(COwner):
         self.now_ms = self._ptr.now_ms + ms
         return int(self._ptr.now_ms)
 
+    @property
+    def c_pointer(self) -> Any:
+        """The C ``mpy_clock *`` (cffi cdata) for C code outside the bindings
+        that reads this clock itself (the in-process GnuTLS peer reads its
+        ``now_ms``); valid while this clock is referenced."""
+        return self._ptr
+
     def __repr__(self) -> str:
         return f"<VirtualClock {self.now_ms} ms>"
 

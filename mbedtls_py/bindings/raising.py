@@ -10,7 +10,7 @@ for a negative code and returns the count where the call returns one
 one Python-shaped convenience (the raising read, with its own buffer).
 
 Each class keeps its raising forms beside its raw calls (``Context``,
-``sessions.SessionCalls``, ``Config``); ``tests/test_bindings_api.py`` checks
+``sessions.SessionCalls``, ``Config``); ``tests/bindings/test_api_rules.py`` checks
 the rule over ``RAW_CALLS``.
 """
 

@@ -1,7 +1,7 @@
 """``mbedtls-py matrix``: one command, once per library variant, one table.
 
   mbedtls-py matrix -- repro close-notify --mitigation none
-  mbedtls-py matrix --variants 3.6.6,default -- pytest tests/test_variants.py
+  mbedtls-py matrix --variants 3.6.6,default -- pytest tests/variants/test_variants.py
   mbedtls-py matrix --json -- python -m mbedtls_py.variants.probe --json
 
 Each variant runs the command in its own process (``MBEDTLS_PY_VARIANT`` set;

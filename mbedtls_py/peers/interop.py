@@ -7,7 +7,7 @@ parsing in :mod:`mbedtls_py.peers.openssl_output`, certificates in
 Pure Python: nothing here needs the C extension.
 
 Facts about the OpenSSL 3.0 DTLS command line that this module relies on (checked against
-OpenSSL 3.0.19; see the tests in ``tests/test_interop_openssl.py``):
+OpenSSL 3.0.19; see the tests in ``tests/peers/test_interop_openssl.py``):
 
 * ``s_client``, without ``-quiet``/``-ign_eof``, sends what it reads from stdin once the
   handshake is done and, at stdin EOF, prints ``DONE`` (stderr), sends an encrypted

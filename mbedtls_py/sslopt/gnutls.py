@@ -286,7 +286,7 @@ def _session_defaults(s: GnuTLSSession, creds: Credentials) -> None:
     if s.server:
         s.fn("handshake_set_private_extensions", 1)
     s.fn("handshake_set_timeout", 0xFFFFFFFF)
-    s.fn("credentials_set", lib.GNUTLS_CRD_CERTIFICATE, creds._ptr)
+    s.fn("credentials_set", lib.GNUTLS_CRD_CERTIFICATE, creds.ptr)
 
 
 def gnutls_cli(world: World, prog: Program, o: GnuTLSOptions, seed: bytes

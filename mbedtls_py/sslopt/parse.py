@@ -57,6 +57,12 @@ class Case:
         """1-based position in the corpus (set by ``load_cases``)."""
         return getattr(self, "_number", 0)
 
+    def _place(self, number: int, tests: Path | None = None) -> None:
+        # Not dataclass fields: equality, repr and replace() ignore where a case was read.
+        self._number = number
+        if tests is not None:
+            self._tests = tests  # read by tree.use_for
+
     def peers(self) -> tuple[str, str]:
         """The server and client program kinds: ``mbedtls`` (ssl_server2/
         ssl_client2), ``openssl``, ``gnutls``, ``sample`` (programs/ssl/dtls_*)
@@ -291,8 +297,7 @@ def load_cases(ssl_opt: Path | str | None = None) -> list[Case]:
     for f in extra:
         cases += _parse_file(f, dict(env))
     for i, c in enumerate(cases, 1):
-        c._number = i  # type: ignore[attr-defined]
-        c._tests = path.parent.resolve()  # type: ignore[attr-defined]  # (tree.use_for)
+        c._place(i, path.parent.resolve())
     _LOADED[key] = cases
     return list(cases)
 
@@ -307,7 +312,7 @@ def unskipped(case: Case) -> Case:
     if len(setup) == len(case.setup):
         return case
     out = replace(case, setup=setup)
-    out._number = case.number  # type: ignore[attr-defined]
+    out._place(case.number)
     return out
 
 

@@ -70,7 +70,8 @@ E = _Codes()
 
 
 class Credentials:
-    """``gnutls_certificate_credentials_t`` with an optional key pair and CA file."""
+    """``gnutls_certificate_credentials_t`` (``ptr``, freed when the session
+    closes) with an optional key pair and CA file."""
 
     def __init__(self, session: GnuTLSSession, cert: Path | None = None,
                  key: Path | None = None, ca: Path | None = None) -> None:
@@ -78,16 +79,16 @@ class Credentials:
         self.loaded_ca = 0
         box = g.ffi.new("gnutls_certificate_credentials_t *")
         session.call(g.lib.gnutls_certificate_allocate_credentials, box)
-        self._ptr = box[0]
-        session.at_close(g.lib.gnutls_certificate_free_credentials, self._ptr)
+        self.ptr = box[0]
+        session.at_close(g.lib.gnutls_certificate_free_credentials, self.ptr)
         fmt = g.lib.GNUTLS_X509_FMT_PEM
         self.key_rc = 0
         if cert is not None and key is not None:
-            self.key_rc = session.call(g.lib.gnutls_certificate_set_x509_key_file, self._ptr,
+            self.key_rc = session.call(g.lib.gnutls_certificate_set_x509_key_file, self.ptr,
                                        str(cert).encode(), str(key).encode(), fmt)
         if ca is not None:
             self.loaded_ca = session.call(g.lib.gnutls_certificate_set_x509_trust_file,
-                                          self._ptr, str(ca).encode(), fmt)
+                                          self.ptr, str(ca).encode(), fmt)
 
 
 class GnuTLSSession:
@@ -115,7 +116,7 @@ class GnuTLSSession:
         self._cleanup: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self._closed = False
         now = g.ffi.cast("uint64_t *", int(mffi.cast("uintptr_t",
-                                                     mffi.addressof(clock._ptr, "now_ms"))))
+                                                     mffi.addressof(clock.c_pointer, "now_ms"))))
         self._keep.append(clock)
 
         def setup() -> None:

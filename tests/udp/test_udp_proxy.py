@@ -24,7 +24,7 @@ from mbedtls_py.udp.proxy import UDPProxy
 from mbedtls_py.repro.udp import run_real
 from mbedtls_py.udp.transport import UDPTransport
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNS = int(os.environ.get("MBEDTLS_PY_SEED_RUNS", "20"))
 
 

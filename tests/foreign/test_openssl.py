@@ -187,7 +187,7 @@ def test_openssl_case_digest_is_stable_across_processes() -> None:
             f"print(run_case(c, {HANG_SEED}).digest())\n")
     import sys
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+                         check=True, cwd=Path(__file__).resolve().parents[2]).stdout.strip()
     assert out == run_case(_case(HANG_CASE), HANG_SEED).digest()
 
 

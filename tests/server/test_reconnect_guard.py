@@ -20,7 +20,7 @@ from mbedtls_py.sslopt.parse import load_cases
 from mbedtls_py.sslopt.runner import run_case
 from mbedtls_py.wire import parse_datagram
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PATCH = ROOT / "patches" / "0003-dtls-tell-duplicate-clienthello-from-reconnect.patch"
 VARIANT = "3.6.7+0003"
 CASE = "Connection ID, 3D+MTU: Cli+Srv enabled, Cli+Srv CID nonempty"

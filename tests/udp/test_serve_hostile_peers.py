@@ -25,7 +25,7 @@ from mbedtls_py.udp.loop import ServerThread
 from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A plaintext warning alert (user_canceled), epoch 0: 13-byte header + 2 bytes.
 WARNING_ALERT = bytes.fromhex("15fefd" "0000" "000000000000" "0002" "015a")

@@ -104,11 +104,17 @@ def test_grep_bre(pattern: str, line: str, hit: bool) -> None:
 
 def test_unique_after_is_grep_A1() -> None:  # noqa: N802 - grep's -A1
     """-u/-U: repeated lines after the pattern fail (one repeated '--' is allowed)."""
-    from mbedtls_py.sslopt.runner import _unique_after
-    assert _unique_after("x\nP\na\ny\nP\nb\n", "P")
-    assert _unique_after("P\na\nz\nP\na\n", "P")  # 'a' twice, '--' once: 1 duplicate
-    assert not _unique_after("P\na\nz\nP\na\nz\nP\na\n", "P")  # 'a' and '--' repeated
-    assert not _unique_after("P\na\nP\na\nP\nb\nP\nb\n", "P")
+    from mbedtls_py.sslopt.parse import Case
+    from mbedtls_py.sslopt.runner import check_assertions
+
+    def unique_after(server_output: str) -> bool:
+        case = Case(name="u", file="ssl-opt.sh", line=1, srv_cmd="", cli_cmd="", pxy_cmd="",
+                    cli_expect=0, assertions=[("-U", "P")])
+        return check_assertions(case, server_output, "", 0, 0) is None
+    assert unique_after("x\nP\na\ny\nP\nb\n")
+    assert unique_after("P\na\nz\nP\na\n")  # 'a' twice, '--' once: 1 duplicate
+    assert not unique_after("P\na\nz\nP\na\nz\nP\na\n")  # 'a' and '--' repeated
+    assert not unique_after("P\na\nP\na\nP\nb\nP\nb\n")
 
 
 def test_setup_consumed_by_functions_that_run_tests() -> None:

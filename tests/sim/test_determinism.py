@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # imported where used: the helpers below load the simulator o
     from mbedtls_py.sim.endpoints import ContextEndpoint
     from mbedtls_py.sim.network import Network
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A whole seeded scenario: certificates with cookies, an impaired network, data
 # both ways and a close.  Prints the trace digest, a hash of the PKI, and

@@ -16,7 +16,7 @@ import pytest
 
 import mbedtls_py
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 INDEX = json.loads((GOLDEN / "index.json").read_text())
 

@@ -20,7 +20,7 @@ from mbedtls_py import _csrc
 from mbedtls_py.cachedir import cache_dir
 from mbedtls_py.sslopt.parse import default_ssl_opt
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "mbedtls_py"
 TINY = '''
 run_test    "DTLS tiny: default certificates" \\

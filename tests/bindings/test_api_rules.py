@@ -19,7 +19,7 @@ from mbedtls_py import Config, Context, Err, MbedTLSError, WantRead, ciphersuite
 from mbedtls_py.testing import handshake_pair, new_pair, psk_configs
 from _versions import MBEDTLS_2
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PSK = b"\x01" * 16
 SUITES = ("TLS-PSK-WITH-AES-128-GCM-SHA256", "TLS-PSK-WITH-AES-128-CCM-8")
 

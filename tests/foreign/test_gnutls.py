@@ -22,7 +22,7 @@ try:
 except PeerUnavailable as e:  # the machine lacks libgnutls28-dev: say so, loudly
     pytest.fail(f"GnuTLS peer unavailable: {e}", pytrace=False)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASES = {c.name: c for c in load_cases()}
 CLIENT_3D = "DTLS proxy: 3d, gnutls client"
 FRAG_3D = "DTLS proxy: 3d, gnutls client, fragmentation"  # upstream #10652, skipped there

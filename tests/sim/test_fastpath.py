@@ -114,7 +114,7 @@ def test_a_network_link_derives_its_seed_when_it_first_draws() -> None:
 def test_the_ceiling_experiment_still_runs_the_race() -> None:
     """bench/sim_ceiling.py's free datagram path (network send and delivery
     replaced): the race still checks out under it, so its figures bound a real race."""
-    script = Path(__file__).resolve().parent.parent / "bench" / "sim_ceiling.py"
+    script = Path(__file__).resolve().parents[2] / "bench" / "sim_ceiling.py"
     p = subprocess.run([sys.executable, str(script), "--child", "free-datagram-path",
                         "--runs", "3"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]  # the race raises unless it checked out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parent.parent / "mbedtls_py"
+PKG = Path(__file__).resolve().parents[2] / "mbedtls_py"
 
 # layer -> the layers (and bindings) it may import; anything else is an upward import
 # (imports under ``if TYPE_CHECKING:`` are not run-time dependencies and are not counted)
@@ -129,6 +129,99 @@ def test_no_private_names_cross_packages() -> None:
             if private:
                 crossing.append(f"{rel}:{node.lineno} {target}: {', '.join(private)}")
     assert crossing == []
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _package_of(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0] if len(rel.parts) > 1 else "root"  # the root's modules are one package
+
+
+def _defined_names(tree: ast.Module) -> set[str]:
+    """What a module defines: its globals (assigned or imported), every def and
+    class, every class attribute (``__slots__`` entries too) and every
+    ``self.X``/``cls.X`` it assigns."""
+    names: set[str] = set()
+    for top in tree.body:
+        if isinstance(top, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in top.names}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        if isinstance(node, (ast.Module, ast.ClassDef)):
+            for stmt in node.body:
+                targets = (stmt.targets if isinstance(stmt, ast.Assign)
+                           else [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else [])
+                for t in targets:
+                    names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+                    if (isinstance(t, ast.Name) and t.id == "__slots__"
+                            and isinstance(stmt, ast.Assign)):
+                        names |= {c.value for c in ast.walk(stmt.value)
+                                  if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+        if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            names.add(node.attr)
+    return names
+
+
+def _foreign_accesses(tree: ast.Module) -> list[tuple[int, str, str]]:
+    """Every ``x._name`` (line, ``x``, ``_name``) whose ``x`` is not ``self``,
+    ``cls`` or ``super()``."""
+    out = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and _private(node.attr)):
+            continue
+        v = node.value
+        if isinstance(v, ast.Name) and v.id in ("self", "cls"):
+            continue
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "super":
+            continue
+        out.append((node.lineno, ast.unparse(v), node.attr))
+    return out
+
+
+# Private names of other code the package may use, each for a reason.
+PRIVATE_ALLOWED = {
+    # the standard library's documented frame access: forward() names a
+    # forwarded method after the class whose body calls it
+    ("bindings/_ctxbase.py", "sys._getframe"),
+}
+
+# TEMPORARY: areas being reshaped on other branches (udp/proxy, cli/proxy).
+# One line per access; the lead empties this after merging them.
+PRIVATE_ALLOWED_FOR_NOW = {
+    ("cli/proxy.py", "proxy._stop"),  # the signal handler stops UdpProxy's loop
+    ("cli/proxy.py", "proxy._wake"),  # ... and wakes its select()
+    ("cli/proxy.py", "proxy._close_sockets"),  # after run(): UdpProxy has no public close()
+}
+
+
+def test_no_private_attributes_used_across_packages() -> None:
+    """``x._name`` (``x`` not ``self``/``cls``) in a package is allowed only if
+    that package itself defines ``_name`` (a global, def, class attribute or
+    ``self._name``); the root's modules count as one package.  The check is by
+    name, not by type: it keeps one package out of another's internals, and
+    a package that must hand out a C pointer gives it a public accessor
+    (``VirtualClock.c_pointer``)."""
+    files = sorted(PKG.rglob("*.py"))
+    trees = {path: ast.parse(path.read_text()) for path in files}
+    defined: dict[str, set[str]] = {}
+    for path, tree in trees.items():
+        defined.setdefault(_package_of(path), set()).update(_defined_names(tree))
+    crossing, used = [], set()
+    for path, tree in trees.items():
+        rel = path.relative_to(PKG).as_posix()
+        for line, obj, name in _foreign_accesses(tree):
+            key = (rel, f"{obj}.{name}")
+            if key in PRIVATE_ALLOWED or key in PRIVATE_ALLOWED_FOR_NOW:
+                used.add(key)
+            elif name not in defined[_package_of(path)]:
+                crossing.append(f"{rel}:{line} {obj}.{name}")
+    assert crossing == []
+    assert (PRIVATE_ALLOWED | PRIVATE_ALLOWED_FOR_NOW) - used == set(), "stale allowlist entries"
 
 
 # Standard-library-only helpers the loader may use: where the cache and the

@@ -21,7 +21,7 @@ from mbedtls_py.search.emit import emit_test
 from mbedtls_py.sslopt.parse import Case, load_cases
 from mbedtls_py.sslopt.runner import run_case
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CID = "Connection ID, 3D+MTU: Cli+Srv enabled, Cli+Srv CID nonempty"
 # What `mbedtls-py search CID` finds (level 2, 1,299 schedules, seed 1): the
 # server's first flight dropped, so the client sends its ClientHello with

@@ -27,7 +27,7 @@ from mbedtls_py.udp.client import UDPClient, run_client
 from mbedtls_py.udp.transport import UDPTransport
 from mbedtls_py.udp.addresses import check_host, is_loopback, parse_hostport, pick_free_udp_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

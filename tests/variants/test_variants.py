@@ -17,7 +17,7 @@ from mbedtls_py.variants import build as vbuild
 from mbedtls_py.cli.matrix import flatten, parse_repro
 from mbedtls_py.variants.probe import probe
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PATCH = ROOT / "patches" / "0001-dtls-discard-trailing-bytes-shorter-than-header.patch"
 
 
@@ -154,7 +154,7 @@ def test_matrix_of_the_seed_race_on_the_default() -> None:
 
 def test_matrix_of_a_pytest_selection_counts_tests() -> None:
     p = run("-m", "mbedtls_py", "matrix", "--variants", "default", "--json", "-q", "--",
-            "pytest", "tests/test_variants.py", "-k", "names_and_modules or trailing_bytes")
+            "pytest", "tests/variants/test_variants.py", "-k", "names_and_modules or trailing_bytes")
     assert p.returncode == 0, p.stdout + p.stderr
     rows = json.loads(p.stdout)["rows"]
     assert rows["tests passed"] == {"default": "15"} and rows["tests failed"] == {"default": "0"}
@@ -181,9 +181,9 @@ def test_matrix_parsers() -> None:
 
 def test_pytest_option_selects_and_reports_the_variant() -> None:
     p = run("-m", "pytest", "-p", "no:cacheprovider", "--mbedtls-variant", "default",
-            "tests/test_variants.py", "-k", "names_and_modules")
+            "tests/variants/test_variants.py", "-k", "names_and_modules")
     assert p.returncode == 0, p.stdout[-2000:]
     assert "(variant default)" in p.stdout.splitlines()[2] or "(variant default)" in p.stdout
     bad = run("-m", "pytest", "-p", "no:cacheprovider", "--mbedtls-variant", "nope",
-              "tests/test_variants.py", "-k", "names_and_modules")
+              "tests/variants/test_variants.py", "-k", "names_and_modules")
     assert bad.returncode == 4 and "no library variant 'nope'" in bad.stderr
