@@ -27,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bindings.config import Config
-from ..address import addr_str
 from ..bindings.context import Context, VirtualClock
 from ..bindings.errors import Err, as_err
 from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
@@ -126,13 +125,19 @@ class DTLSServer:
 
     def _emit(self, event: str, peer: Address | None = None, rc: int | None = None,
               note: str = "", **data: Any) -> Event:
-        ev = Event(self.clock.now_ms - self.epoch_ms, event,
-                   None if peer is None else peer if type(peer) is str else addr_str(peer),
+        ev = Event(self.clock.now_ms - self.epoch_ms, event, peer,
                    None if rc is None else as_err(rc), note, data)
         self.events.append(ev)
         if self.on_event is not None:
             self.on_event(ev)
         return ev
+
+    def emit_discard(self, peer: Address, data: bytes, note: str) -> Event:
+        """A ``discard`` event for a datagram freed before it reached the server
+        (``serve``'s emulated socket); the caller counts it."""
+        return self._emit("discard", peer, None, note, count=1,
+                          records=[repr(r) for r in self._parse(data).records],
+                          datagram=data.hex())
 
     def _release_socket(self) -> None:
         """Free the client's socket now (idempotent); what it still held is
