@@ -215,8 +215,8 @@ class ServeCapture:
         with cap._lock:
             last = cap.packets[-1] if cap.packets else None
         if last is not None:
-            d = ev.to_dict()
-            rc = f" rc={d.get('rc_hex', d.get('rc'))}" if "rc" in d else ""
+            from ..bindings.errors import rc_text  # the event's server loaded the bindings
+            rc = "" if ev.rc is None else f" rc={rc_text(ev.rc)}"
             last.comments.append(f"then server: {ev.event}{rc} {ev.note}".rstrip())
 
     def save(self) -> None:

@@ -95,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(rules)} rule(s), at most {args.max_seconds:g} s", file=sys.stderr, flush=True)
 
     def on_signal(signum: int, frame: object) -> None:
-        proxy._stop.set()
-        proxy._wake()
+        proxy.request_stop()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        proxy._close_sockets()
+        proxy.close()
         capture.save()
     c = proxy.counts
     print(f"proxy done: {c.get('in', 0)} in, {c.get('out', 0)} out, "

@@ -205,10 +205,15 @@ def _note(run: dict[str, Any]) -> str:
 _HANDLED = ("error", "drop", "linger_consumed", "discard", "ignored")
 
 
+def _from(ev: Any, peer: str | None) -> bool:
+    """Whether ``ev`` is about ``peer`` (``host:port``, as the proxy logs it)."""
+    return ev.peer is not None and peer is not None and addr_str(ev.peer) == peer
+
+
 def _wait_handled(server: DTLSServer, peer: str | None, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if any(e.event in _HANDLED and e.peer == peer for e in list(server.events)):
+        if any(e.event in _HANDLED and _from(e, peer) for e in list(server.events)):
             return
         time.sleep(0.005)
 
@@ -225,7 +230,7 @@ def _second_client(server: DTLSServer, config: Config,
             echoed = data == b"second client"
             rc, _ = client.read(timeout=2.0)
             closed = rc == Err.SSL_PEER_CLOSE_NOTIFY
-    served = any(e.event == "read" and e.peer == me and (e.rc or 0) > 0
+    served = any(e.event == "read" and _from(e, me) and (e.rc or 0) > 0
                  for e in list(server.events))
     return {"second_client_handshake_rc": int(hs), "second_client_echo": echoed,
             "second_client_saw_close": closed,
@@ -237,7 +242,7 @@ def _judge(events: list[Any], late_peer: str | None) -> dict[str, Any]:
                            "late": False, "offset_ms": None, "reset_t_ms": None}
     if late_peer is None:
         return out
-    mine = [e for e in events if e.peer == late_peer]
+    mine = [e for e in events if _from(e, late_peer)]
     closed = next((i for i, e in enumerate(mine) if e.event in ("close_notify", "read")
                    and (e.rc or 0) <= 0), None)
     reset_i = next((i for i, e in enumerate(mine) if closed is not None and i > closed
@@ -264,7 +269,7 @@ def _judge(events: list[Any], late_peer: str | None) -> dict[str, Any]:
         break
     out["server_events"] = [f"{e.event} {int(e.rc):#x}" if e.rc is not None and e.rc < 0
                             else (f"{e.event} {int(e.rc)}" if e.rc is not None else e.event)
-                            for e in events if e.peer == late_peer]
+                            for e in events if _from(e, late_peer)]
     return out
 
 

@@ -30,7 +30,8 @@ from ..bindings.errors import Err
 from .eventlog import EVENT_WINDOW, short_hex
 from ..address import addr_str
 from .events import Address, DatagramTransport, Event
-from .server import DTLSServer, _Conn
+from .connection import Connection
+from .server import DTLSServer
 from .policies import Policy
 
 __all__ = ["ConcurrentServer", "MAX_PEERS"]
@@ -54,7 +55,7 @@ class ConcurrentServer(DTLSServer):
                  on_event: Callable[[Event], None] | None = None,
                  handshake_timeout_ms: float = 10_000.0,
                  event_window: int = EVENT_WINDOW) -> None:
-        if config.endpoint == "server" and getattr(config, "_cookie", None) is None:
+        if config.endpoint == "server" and not config.cookies:
             raise ValueError("a concurrent server needs cookies (Config(..., cookies=True)): "
                              "without them a spoofed ClientHello would create state")
         if not isinstance(max_peers, int) or max_peers < 1:
@@ -67,45 +68,40 @@ class ConcurrentServer(DTLSServer):
         super().__init__(config, transport, policy=policy, rtt_ms=rtt_ms, linger_ms=linger_ms,
                          echo=echo, name=name, on_event=on_event,
                          handshake_timeout_ms=handshake_timeout_ms, event_window=event_window)
+        self.policy_handler.max_spare = self.max_spare  # closed contexts reused, bounded
         self._gate = self._conn  # DTLSServer's connection is our gate
-        self.peers: dict[Address, _Conn] = {}
+        self.peers: dict[Address, Connection] = {}
 
     def _new_context(self) -> Context:
         return Context(self.config, clock=self.clock, name=self.name, max_queue=self.max_queue)
 
-    def _fresh_conn(self) -> _Conn:
-        return _Conn(self._spare.pop() if self._spare else self._new_context())
-
-    def _recycle(self, ctx: Context) -> None:
-        if len(self._spare) >= self.max_spare:
-            ctx.close()
-            return
-        super()._recycle(ctx)
+    def _fresh_conn(self) -> Connection:
+        return Connection(self.policy_handler.fresh_context())
 
     # -- the loop --------------------------------------------------------------
 
     def poll(self) -> None:
         """Handle every datagram available now and every expired timer."""
-        self._expire_lingering()
+        self.policy_handler.expire()
         for conn in list(self.peers.values()):
             if conn.ctx.timer_state() == 2:
                 self._run(conn, self._advance)
-            if conn.phase in ("handshake", "read") and self._now() >= self._give_up_at(conn):
+            if conn.phase in ("handshake", "read") and self._now() >= conn.give_up_at(self.handshake_timeout_ms):
                 self._run(conn, self._timed_out)
         while (item := self.transport.recvfrom()) is not None:
             self._dispatch(*item)
 
     def next_deadline(self) -> int | None:
         """The clock time at which ``poll`` must run again (``None``: only on input)."""
-        times = [closed.until for closed in self._lingering.values()]
+        times = [closed.until for closed in self.policy_handler.lingering.values()]
         for conn in self.peers.values():
             d = conn.ctx.timer_deadline()
             if d is not None:
                 times.append(d)
-            times.append(self._give_up_at(conn))
+            times.append(conn.give_up_at(self.handshake_timeout_ms))
         return int(min(times)) if times else None
 
-    def _run(self, conn: _Conn, step: Callable[[_Conn], Any]) -> None:
+    def _run(self, conn: Connection, step: Callable[[Connection], Any]) -> None:
         """Run one of DTLSServer's steps on ``conn``; forget the peer when it ended."""
         peer = conn.peer
         self._conn = conn
@@ -115,17 +111,14 @@ class ConcurrentServer(DTLSServer):
             self._conn = self._gate
         if conn.phase == "idle":  # reset: the connection is over
             self.peers.pop(peer, None)
-            self._recycle(conn.ctx)
+            self.policy_handler.recycle(conn.ctx)
 
     def _dispatch(self, data: bytes, src: Address) -> None:
         if not self._acceptable_size(data, src):
             return
-        lingering = self._lingering.get(src)
         conn = self.peers.get(src)
         # as in DTLSServer: only what authenticates under the old connection's keys
-        if lingering is not None and conn is None \
-                and lingering.prove(self._parse(data))[0] == 0:
-            self._feed_lingering(src, lingering.ctx, data)
+        if conn is None and self.policy_handler.take_late(src, data):
             return
         if conn is not None:
             if conn.phase == "closing":
@@ -150,15 +143,16 @@ class ConcurrentServer(DTLSServer):
             self._emit("busy", src, None, f"{self.max_peers} peers hold state; datagram "
                        "dropped without looking", size=len(data))
             return
-        ctx.set_client_transport_id(addr_str(src).encode())
+        transport_id = addr_str(src).encode()
+        ctx.set_client_transport_id(transport_id)
         ctx.push(data)
         rc = ctx.handshake()
         if rc == Err.SSL_HELLO_VERIFY_REQUIRED:
             self._flush(ctx, src)
             self._emit("hello_verify", src, rc, "stateless HelloVerifyRequest; no state kept")
-            self._clear_gate()
+            self._clear_gate(hello_verify_id=transport_id)
             return
-        if rc in _FLOW and self._holds_nothing(ctx):
+        if rc in _FLOW and gate.holds_nothing():
             ctx.clear_queues()  # keep nothing (no reply either)
             self._emit("ignored", src, rc, "did not start a handshake; no state kept",
                        size=len(data), datagram=short_hex(data))
@@ -182,9 +176,8 @@ class ConcurrentServer(DTLSServer):
             gate.phase = "read"
             self._run(gate, self._advance)
 
-    def _clear_gate(self) -> None:
-        self._gate.ctx.session_reset()
-        self._gate.ctx.clear_queues()
+    def _clear_gate(self, hello_verify_id: bytes | None = None) -> None:
+        self._gate.reset(hello_verify_id)
         self._gate.peer, self._gate.phase, self._gate.datagrams = None, "idle", 0
 
     def close(self) -> None:

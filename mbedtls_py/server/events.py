@@ -65,7 +65,7 @@ class Event:
 
     t_ms: int
     event: str
-    peer: str | None = None
+    peer: Address | None = None  # the address object; text only in to_dict/str
     rc: int | None = None
     note: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -73,7 +73,7 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"t_ms": self.t_ms, "event": self.event}
         if self.peer is not None:
-            d["peer"] = self.peer
+            d["peer"] = addr_str(self.peer)
         if self.rc is not None:
             d["rc"] = int(self.rc)
             if self.rc < 0:
@@ -88,6 +88,6 @@ class Event:
         rc = ""
         if self.rc is not None:
             rc = f" rc={rc_text(self.rc)}"
-        peer = f" {self.peer}" if self.peer is not None else ""
+        peer = f" {addr_str(self.peer)}" if self.peer is not None else ""
         return f"{self.t_ms:>8} ms  {self.event:<16}{peer}{rc}  {self.note}".rstrip()
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from .events import Event
+from .events import Address, Event
 
 __all__ = ["FloodFilter", "ESTABLISHING", "PER_KIND_DEFAULT", "AFTER_HANDSHAKE"]
 
@@ -66,8 +66,8 @@ class FloodFilter:
         self._written: dict[str, int] = {}
         self._suppressed: dict[str, int] = {}
         # peer -> events of other kinds it may still have written whole
-        self._established: OrderedDict[str, int] = OrderedDict()
-        self._kept: OrderedDict[str, deque[Event]] = OrderedDict()
+        self._established: OrderedDict[Address, int] = OrderedDict()
+        self._kept: OrderedDict[Address, deque[Event]] = OrderedDict()
         self.suppressed_total = 0
 
     def __call__(self, ev: Event) -> None:

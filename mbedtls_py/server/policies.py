@@ -1,5 +1,6 @@
 """How :class:`~mbedtls_py.server.server.DTLSServer` handles a failed first
-flight and the connection that just closed: the policies, as a mixin.
+flight and the connection that just closed: the policies, as a strategy object
+(:class:`PolicyHandler`) the server owns and calls.
 
 Policies (what to do when the first datagram of a new connection makes the
 handshake fail, the seed's -0x7700):
@@ -35,7 +36,7 @@ handshake fail, the seed's -0x7700):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ..bindings.context import Context
 from ..bindings.errors import Err
@@ -44,10 +45,7 @@ from .eventlog import BoundedLog, short_hex
 from .events import Address, Event
 from .staleness import _RETAINED_MAX, ClosedConnection, classify_datagram
 
-if TYPE_CHECKING:
-    from .server import _Conn
-
-__all__ = ["POLICIES", "Policy", "PEER_TIMEOUT_MS", "PolicyHandling", "as_policy"]
+__all__ = ["POLICIES", "Policy", "PEER_TIMEOUT_MS", "PolicyHandler", "as_policy"]
 
 
 Policy = Literal["none", "lenient", "linger", "classify"]
@@ -72,30 +70,41 @@ def as_policy(name: str) -> Policy:
 PEER_TIMEOUT_MS = 1000.0
 
 
-class PolicyHandling:
-    """The policy half of ``DTLSServer`` (a mixin): the state it uses is set up
-    by ``DTLSServer.__init__``."""
+class PolicyHandler:
+    """The server's first-flight policy and the closed connections it keeps
+    (lingering for ``linger``, retained for ``classify``'s proofs), with the
+    spare contexts they are recycled into.  ``DTLSServer`` owns one and calls
+    it; it holds its own state and reaches the server only through the
+    callables it is built with: ``emit`` (an event), ``now`` (the clock, ms),
+    ``flush`` (send what a context has queued), ``parse`` (the server's
+    parse-once cache) and ``new_context`` (a fresh context)."""
 
-    policy: Policy
-    linger_ms: float | None
-    rtt_ms: float
-    peer_timeout_ms: float
-    recent_ms: float
-    _conn: _Conn
-    _lingering: dict[Address, ClosedConnection]
-    _closed: dict[Address, ClosedConnection]
-    _spare: list[Context]
-    errors: BoundedLog[Event]
-    dropped: BoundedLog[Event]
-    _emit: Callable[..., Event]
-    _flush: Callable[[Context, Address], None]
-    _parse: Callable[[bytes], Datagram]
-    _new_context: Callable[[], Context]
-    _now: Callable[[], int]
-    _release_socket: Callable[[], None]
-    _report_freed: Callable[[], None]
-    _freed: list[tuple[bytes, Address]]
-    discarded: int
+    def __init__(self, policy: Policy, *, emit: Callable[..., Event], now: Callable[[], int],
+                 flush: Callable[[Context, Address], None], parse: Callable[[bytes], Datagram],
+                 new_context: Callable[[], Context], rtt_ms: float, linger_ms: float | None,
+                 recent_ms: float | None, peer_timeout_ms: float, log_window: int,
+                 max_spare: int | None = None) -> None:
+        for what, value in (("linger_ms", linger_ms), ("recent_ms", recent_ms),
+                            ("peer_timeout_ms", peer_timeout_ms)):
+            if value is not None and not value >= 0:
+                raise ValueError(f"{what} must be >= 0, not {value!r}")
+        self.policy = policy
+        self._emit, self._now, self._flush, self._parse = emit, now, flush, parse
+        self._new_context = new_context
+        self.rtt_ms = float(rtt_ms)  # the estimate used until a round trip is measured
+        self.peer_timeout_ms = float(peer_timeout_ms)
+        # None: per connection, measured round trip + peer_timeout_ms.
+        self.linger_ms = None if linger_ms is None else float(linger_ms)
+        # How long a closed connection is kept for the classifier's proof.
+        self.recent_ms = (max(self.rtt_ms + self.peer_timeout_ms, 10 * self.rtt_ms)
+                          if recent_ms is None else float(recent_ms))
+        self.max_spare = max_spare  # None: unbounded (one per retained connection)
+        self.lingering: dict[Address, ClosedConnection] = {}
+        self.closed: dict[Address, ClosedConnection] = {}  # classify's proofs
+        self.spare: list[Context] = []
+        self.errors: BoundedLog[Event] = BoundedLog(log_window)
+        self.dropped: BoundedLog[Event] = BoundedLog(log_window)
+        self._buf = bytearray(16384)  # one read buffer for every lingering read
 
     def linger_window(self, conn_rtt_ms: float | None = None) -> tuple[float, str]:
         """(window in ms, how it was chosen) for a connection whose measured
@@ -107,15 +116,13 @@ class PolicyHandling:
         return (rtt + self.peer_timeout_ms,
                 f"{src} RTT {rtt:g} ms + peer retransmission timeout {self.peer_timeout_ms:g} ms")
 
-    def _handshake_failed(self, conn: _Conn, rc: int, first_flight: bool) -> None:
-        self._release_socket()  # goto reset first; the report comes after
-        ctx, peer = conn.ctx, conn.peer
-        bad = ctx.last_datagram() or b""
-        stale_candidate = first_flight and conn.datagrams == 1
+    def first_flight_failed(self, peer: Address, rc: int, bad: bytes,
+                            stale_candidate: bool) -> None:
+        """Report a failed handshake as the policy says: ``drop`` or ``error``."""
         if self.policy == "lenient" and rc == Err.SSL_UNEXPECTED_MESSAGE:
             self._drop("lenient: UNEXPECTED_MESSAGE taken as harmless", peer, rc, bad)
         elif self.policy == "classify" and stale_candidate:
-            verdict = classify_datagram(self._parse(bad), peer, rc, self._closed)
+            verdict = classify_datagram(self._parse(bad), peer, rc, self.closed)
             proof = {"check_rc": verdict.check_rc, "proof": verdict.reason}
             if verdict.stale:
                 self._drop(f"classify: dropped {verdict.kind}: {verdict.reason}", peer, rc, bad,
@@ -125,7 +132,6 @@ class PolicyHandling:
                             bad, **proof)
         else:
             self._error("handshake failed", peer, rc, bad)
-        self._reset(linger=False)
 
     def _error(self, note: str, peer: Address, rc: int, bad: bytes, **extra: Any) -> None:
         ev = self._emit("error", peer, rc, note, datagram=short_hex(bad, 2048),
@@ -137,76 +143,60 @@ class PolicyHandling:
                         records=[repr(r) for r in self._parse(bad).records], **extra)
         self.dropped.append(ev)
 
-    def _finish(self, conn: _Conn) -> None:
-        """End the connection: free its socket and reset (or let it linger)."""
-        self._release_socket()
-        peer = conn.peer
-        queued, conn.socket_queue = conn.socket_queue, []
-        linger = self.policy == "linger"
-        closed = ClosedConnection(conn.ctx, 0, conn.accepted)
-        keep = [linger and closed.prove(self._parse(d))[0] == 0 for d in queued]
-        for data, kept in zip(queued, keep):
-            if not kept:  # handed to the lingering context below otherwise
-                self.discarded += 1
-                self._emit("discard", peer, None, "arrived before the reset; freed with the "
-                           "connection's socket", count=1, datagram=data.hex(),
-                           records=[repr(r) for r in self._parse(data).records])
-        self._reset(linger=linger, retain=self.policy == "classify")
+    def keep(self, peer: Address, ctx: Context, rtt_ms: float | None, accepted: list[bytes],
+             linger: bool) -> Context:
+        """Keep the old connection (its keys and replay window) for late
+        datagrams: lingering (``linger``) or retained for ``classify``; returns
+        the fresh (or recycled) context the next client is served from."""
+        table = self.lingering if linger else self.closed
+        old = table.pop(peer, None)
+        if old is not None:
+            self.recycle(old.ctx)
+        while len(table) >= _RETAINED_MAX:  # bounded: the oldest goes first
+            addr = min(table, key=lambda a: table[a].until)
+            self.recycle(table.pop(addr).ctx)
+            if linger:
+                self._emit("linger_end", addr, None, "evicted: too many lingering")
         if linger:
-            for data, kept in zip(queued, keep):
-                if kept:
-                    self._feed_lingering(peer, self._lingering[peer].ctx, data, queued=True)
-
-    def _reset(self, linger: bool, retain: bool = False) -> None:
-        self._release_socket()  # mbedtls_net_free, before the reset (the sample's order)
-        conn = self._conn
-        if (linger or retain) and conn.peer is not None:
-            # Keep the old connection (its keys and replay window) for late
-            # datagrams; serve the next client from a fresh (or recycled)
-            # context at once.
-            table = self._lingering if linger else self._closed
-            old = table.pop(conn.peer, None)
-            if old is not None:
-                self._recycle(old.ctx)
-            while len(table) >= _RETAINED_MAX:  # bounded: the oldest goes first
-                addr = min(table, key=lambda a: table[a].until)
-                self._recycle(table.pop(addr).ctx)
-                if linger:
-                    self._emit("linger_end", addr, None, "evicted: too many lingering")
-            if linger:
-                window, how = self.linger_window(conn.rtt_ms)
-            else:
-                window, how = self.recent_ms, "recent_ms"
-            table[conn.peer] = ClosedConnection(conn.ctx, self._now() + window, conn.accepted)
-            if linger:
-                self._emit("linger", conn.peer, None,
-                           f"old connection lingers {window:g} ms ({how})",
-                           window_ms=window, window_rule=how)
-            else:
-                self._emit("retain", conn.peer, None, f"closed connection kept {window:g} ms "
-                           "to authenticate late datagrams (check_record)", window_ms=window)
-            conn.ctx = self._spare.pop() if self._spare else self._new_context()
-            rc = 0
+            window, how = self.linger_window(rtt_ms)
         else:
-            rc = conn.ctx.session_reset()
-            conn.ctx.clear_queues()
-        self._emit("reset", conn.peer, rc)
-        if linger or retain:
-            conn.rtt_ms, conn.accepted = None, []
-        conn.peer, conn.phase, conn.datagrams = None, "idle", 0
-        if self._freed:
-            self._report_freed()
+            window, how = self.recent_ms, "recent_ms"
+        table[peer] = ClosedConnection(ctx, self._now() + window, accepted)
+        if linger:
+            self._emit("linger", peer, None, f"old connection lingers {window:g} ms ({how})",
+                       window_ms=window, window_rule=how)
+        else:
+            self._emit("retain", peer, None, f"closed connection kept {window:g} ms "
+                       "to authenticate late datagrams (check_record)", window_ms=window)
+        return self.fresh_context()
 
-    def _recycle(self, ctx: Context) -> None:
+    def fresh_context(self) -> Context:
+        """A spare context, else a new one."""
+        return self.spare.pop() if self.spare else self._new_context()
+
+    def recycle(self, ctx: Context) -> None:
+        """Reset ``ctx`` and keep it as a spare (closed when ``max_spare`` are kept)."""
+        if self.max_spare is not None and len(self.spare) >= self.max_spare:
+            ctx.close()
+            return
         ctx.session_reset()
         ctx.clear_queues()
-        self._spare.append(ctx)
+        self.spare.append(ctx)
 
-    def _feed_lingering(self, src: Address, ctx: Context, data: bytes,
-                        queued: bool = False) -> None:
+    def take_late(self, src: Address, data: bytes) -> bool:
+        """Feed ``data`` to ``src``'s lingering connection if it authenticates
+        under that connection's keys (then True); anything else is new input."""
+        lingering = self.lingering.get(src) if self.lingering else None
+        if lingering is not None and lingering.prove(self._parse(data))[0] == 0:
+            self.feed_lingering(src, lingering.ctx, data)
+            return True
+        return False
+
+    def feed_lingering(self, src: Address, ctx: Context, data: bytes,
+                       queued: bool = False) -> None:
         """``queued``: it arrived before the reset (it sat in the connection's socket)."""
         ctx.push(data)
-        rc = ctx.read_into(bytearray(16384))
+        rc = ctx.read_into(self._buf)
         self._flush(ctx, src)
         what = [repr(r) for r in self._parse(data).records]
         if rc == Err.SSL_PEER_CLOSE_NOTIFY:
@@ -218,16 +208,34 @@ class PolicyHandling:
         self._emit("linger_consumed", src, rc, note, datagram=data.hex(), records=what,
                    arrived_before_reset=queued)
 
-    def _expire_lingering(self) -> None:
+    def expire(self) -> None:
+        """Recycle the kept connections whose window is over."""
         now = self._now()
         # Inclusive windows: a datagram arriving at exactly ``until`` still
         # belongs to the old connection.
-        for addr, old in list(self._lingering.items()):
+        for addr, old in list(self.lingering.items()):
             if now > old.until:
-                del self._lingering[addr]
-                self._recycle(old.ctx)
+                del self.lingering[addr]
+                self.recycle(old.ctx)
                 self._emit("linger_end", addr, None, "linger window over")
-        for addr, old in list(self._closed.items()):
+        for addr, old in list(self.closed.items()):
             if now > old.until:
-                del self._closed[addr]
-                self._recycle(old.ctx)
+                del self.closed[addr]
+                self.recycle(old.ctx)
+
+    def next_expiry(self) -> int | None:
+        """When ``expire`` must next run for a lingering connection (``None``: none lingers)."""
+        if not self.lingering:
+            return None
+        # Expiry is checked with ``>``: the window's last ms is inclusive.
+        return int(min(c.until for c in self.lingering.values()) + 1)
+
+    def close(self) -> None:
+        """Free every context kept."""
+        for old in [*self.lingering.values(), *self.closed.values()]:
+            old.ctx.close()
+        for ctx in self.spare:
+            ctx.close()
+        self.lingering.clear()
+        self.closed.clear()
+        self.spare.clear()

@@ -9,7 +9,8 @@ ClientHello with the cookie); read the request; echo it; send close_notify;
 code is emitted as a JSON-able event.
 
 The policies (``none``, ``lenient``, ``linger``, ``classify``) are described in
-:mod:`mbedtls_py.server.policies`.
+:mod:`mbedtls_py.server.policies`; the server owns a ``PolicyHandler`` (the
+policy and the closed connections it keeps) and calls it.
 
 The transport is anything with ``sendto(data, addr)``, ``recvfrom() ->
 (data, addr) | None`` (non-blocking) and a ``clock`` with ``now_ms``: the
@@ -26,48 +27,22 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bindings.config import Config
-from ..bindings.context import Context
+from ..bindings.context import Context, VirtualClock
 from ..bindings.errors import Err, as_err
-from ..wire.records import Datagram, parse_datagram
 from .eventlog import EVENT_WINDOW, BoundedLog, event_kind, short_hex
-from ..address import addr_str
 from .events import Address, DatagramTransport, Event, SocketHook, transport_id
-from .policies import PEER_TIMEOUT_MS, POLICIES, Policy, PolicyHandling
+from .policies import PEER_TIMEOUT_MS, POLICIES, Policy, PolicyHandler
+from .connection import Connection, ParseCache
 from .staleness import _ACCEPTED_MAX, ClosedConnection, _digest
-from ..bindings.context import VirtualClock
 
 __all__ = ["DTLSServer"]
 
-_PARSED_MAX = 64  # parsed datagrams remembered (oldest forgotten first)
 _FREED_QUOTED = 8  # datagrams quoted whole per ``discard`` event (``count`` is exact)
-
-
 _FLOW = (Err.SSL_WANT_READ, Err.SSL_WANT_WRITE)
 _ACTIVE = ("handshake", "read")  # phases with a running connection
 
 
-class _Conn:
-    """The server's current connection (one reusable context, as in the sample)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.peer: Address | None = None
-        self.phase = "idle"  # idle | handshake | read | closing
-        self.datagrams = 0
-        self.started_ms = 0
-        self.close_at = 0
-        # Datagrams from the peer while closing: they sit in the connection's
-        # socket, which the sample frees (mbedtls_net_free) with the connection.
-        self.socket_queue: list[bytes] = []
-        # Evidence kept for linger/classify: digests of datagrams that
-        # authenticated after the handshake, and the round trip measured from
-        # a server flight to the peer's next datagram.
-        self.accepted: list[bytes] = []
-        self.flight_sent: tuple[Address, int] | None = None  # (to whom, when)
-        self.rtt_ms: float | None = None
-
-
-class DTLSServer(PolicyHandling):
+class DTLSServer:
     """The ``dtls_server`` sample's loop with a first-flight failure policy.
 
     ``events`` collects every step; ``on_event`` (optional) is called with each
@@ -90,6 +65,7 @@ class DTLSServer(PolicyHandling):
         if rtt_ms <= 0:
             raise ValueError("rtt_ms must be positive")
         self.config = config
+        self._parse = ParseCache()  # every look at a datagram reuses one parse
         self.transport = transport
         self.sockets = [transport]  # the simulated network polls us on their input
         self.clock = transport.clock
@@ -102,17 +78,14 @@ class DTLSServer(PolicyHandling):
         if service_ms < 0:
             raise ValueError("service_ms must be >= 0")
         self.service_ms = int(service_ms)
-        for what, value in (("linger_ms", linger_ms), ("recent_ms", recent_ms),
-                            ("peer_timeout_ms", peer_timeout_ms)):
-            if value is not None and not value >= 0:
-                raise ValueError(f"{what} must be >= 0, not {value!r}")
-        self.rtt_ms = float(rtt_ms)  # the estimate used until a round trip is measured
-        self.peer_timeout_ms = float(peer_timeout_ms)
-        # None: per connection, measured round trip + peer_timeout_ms.
-        self.linger_ms = None if linger_ms is None else float(linger_ms)
-        # How long a closed connection is kept for the classifier's proof.
-        self.recent_ms = (max(self.rtt_ms + self.peer_timeout_ms, 10 * self.rtt_ms)
-                          if recent_ms is None else float(recent_ms))
+        # The policy and the closed connections it keeps (validates the windows).
+        self.policy_handler = handler = PolicyHandler(
+            policy, emit=self._emit, now=self._now, flush=self._flush, parse=self._parse,
+            new_context=self._new_context, rtt_ms=rtt_ms, linger_ms=linger_ms,
+            recent_ms=recent_ms, peer_timeout_ms=peer_timeout_ms,
+            log_window=min(event_window, 1000))
+        self.rtt_ms, self.peer_timeout_ms = handler.rtt_ms, handler.peer_timeout_ms
+        self.linger_ms, self.recent_ms = handler.linger_ms, handler.recent_ms
         self.on_event = on_event
         if not handshake_timeout_ms > 0:
             raise ValueError("handshake_timeout_ms must be positive")
@@ -122,15 +95,11 @@ class DTLSServer(PolicyHandling):
         self.max_backlog = int(max_backlog)
         # Bounded: the last `event_window` events; `events.counts` is exact.
         self.events: BoundedLog[Event] = BoundedLog(event_window, event_kind)
-        self._conn = _Conn(self._new_context())
+        self._conn = Connection(self._new_context())
         self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
-        self._parsed: dict[bytes, Datagram] = {}  # see _parse
-        self._lingering: dict[Address, ClosedConnection] = {}
-        self._spare: list[Context] = []
-        self._closed: dict[Address, ClosedConnection] = {}  # classify's proofs
+        self._buf = bytearray(16384)  # one read buffer, reused for every request
         self.served = 0
-        self.errors: BoundedLog[Event] = BoundedLog(min(event_window, 1000))
-        self.dropped: BoundedLog[Event] = BoundedLog(min(event_window, 1000))
+        self.errors, self.dropped = handler.errors, handler.dropped
         # The sample's per-client socket (``SampleSockets``, set by ``serve``):
         # connected at accept, freed the moment a connection is over, before
         # anything is emitted, as the sample's ``goto reset`` -> mbedtls_net_free.
@@ -146,19 +115,29 @@ class DTLSServer(PolicyHandling):
     def _now(self) -> int:
         return self.clock.now_ms  # an int on both clocks
 
+    def linger_window(self, conn_rtt_ms: float | None = None) -> tuple[float, str]:
+        """See :meth:`PolicyHandler.linger_window`."""
+        return self.policy_handler.linger_window(conn_rtt_ms)
+
     def elapsed_ms(self) -> int:
         """Milliseconds since the run's start (what event times count)."""
         return self.clock.now_ms - self.epoch_ms
 
     def _emit(self, event: str, peer: Address | None = None, rc: int | None = None,
               note: str = "", **data: Any) -> Event:
-        ev = Event(self.clock.now_ms - self.epoch_ms, event,
-                   None if peer is None else peer if type(peer) is str else addr_str(peer),
+        ev = Event(self.clock.now_ms - self.epoch_ms, event, peer,
                    None if rc is None else as_err(rc), note, data)
         self.events.append(ev)
         if self.on_event is not None:
             self.on_event(ev)
         return ev
+
+    def emit_discard(self, peer: Address, data: bytes, note: str) -> Event:
+        """A ``discard`` event for a datagram freed before it reached the server
+        (``serve``'s emulated socket); the caller counts it."""
+        return self._emit("discard", peer, None, note, count=1,
+                          records=[repr(r) for r in self._parse(data).records],
+                          datagram=data.hex())
 
     def _release_socket(self) -> None:
         """Free the client's socket now (idempotent); what it still held is
@@ -193,13 +172,12 @@ class DTLSServer(PolicyHandling):
 
     def poll(self) -> None:
         """Handle every datagram available now and every expired timer."""
-        if self._lingering or self._closed:
-            self._expire_lingering()
+        self.policy_handler.expire()
         conn = self._conn
         # The DTLS timer (retransmission / read timeout) of the current connection.
         if conn.phase in _ACTIVE and conn.ctx.timer_state() == 2:
             self._advance(conn)
-        if conn.phase in _ACTIVE and self._now() >= self._give_up_at(conn):
+        if conn.phase in _ACTIVE and self._now() >= conn.give_up_at(self.handshake_timeout_ms):
             self._timed_out(conn)
         if conn.phase == "closing" and self._now() >= conn.close_at:
             self._finish(conn)
@@ -222,36 +200,22 @@ class DTLSServer(PolicyHandling):
         if phase == "closing":
             best = conn.close_at
         elif phase in _ACTIVE:
-            best = self._give_up_at(conn)
+            best = conn.give_up_at(self.handshake_timeout_ms)
             d = conn.ctx.timer_deadline()
             if d is not None and d < best:
                 best = d
-        if self._lingering:
-            # Expiry is checked with ``>``: the window's last ms is inclusive.
-            first = min(c.until for c in self._lingering.values()) + 1
-            if best is None or first < best:
-                best = first
+        first = self.policy_handler.next_expiry()
+        if first is not None and (best is None or first < best):
+            best = first
         return None if best is None else int(best)
-
-    def _parse(self, data: bytes) -> Datagram:
-        """Parse a datagram once: every later look at it (linger proof,
-        classification, the event's record list) reuses the result."""
-        dgram = self._parsed.get(data)
-        if dgram is None:
-            if len(self._parsed) >= _PARSED_MAX:
-                self._parsed.pop(next(iter(self._parsed)))
-            dgram = self._parsed[data] = parse_datagram(data)
-        return dgram
 
     def _dispatch(self, data: bytes, src: Address) -> None:
         conn = self._conn
         if not self._acceptable_size(data, src):
             return
-        lingering = self._lingering.get(src) if self._lingering else None
         # Only what authenticates under the old connection's keys goes to it;
         # anything else from the same address is new input (and reported if bad).
-        if lingering is not None and lingering.prove(self._parse(data))[0] == 0:
-            self._feed_lingering(src, lingering.ctx, data)
+        if self.policy_handler.take_late(src, data):
             return
         if conn.phase == "idle":
             self._accept(src)
@@ -299,7 +263,7 @@ class DTLSServer(PolicyHandling):
         rc = conn.ctx.set_client_transport_id(transport_id(src))
         self._emit("accept", src, rc, "waiting for ClientHello")
 
-    def _advance(self, conn: _Conn) -> None:
+    def _advance(self, conn: Connection) -> None:
         """Run the current connection as far as its input allows."""
         ctx, peer = conn.ctx, conn.peer
         if conn.phase == "handshake":
@@ -307,13 +271,13 @@ class DTLSServer(PolicyHandling):
             rc = ctx.handshake()
             self._flush(ctx, peer)
             if rc in _FLOW:
-                if first_flight and self._holds_nothing(ctx):
+                if first_flight and conn.holds_nothing():
                     self._stateless_drop(conn)
                 return
             if rc == Err.SSL_HELLO_VERIFY_REQUIRED:
                 self._release_socket()  # goto reset: mbedtls_net_free before any output
                 self._emit("hello_verify", peer, rc, "cookie sent; reset and wait for ClientHello")
-                self._reset(linger=False)
+                self._reset(linger=False, hello_verify=True)
                 return
             if rc != 0:
                 self._handshake_failed(conn, rc, first_flight)
@@ -321,7 +285,7 @@ class DTLSServer(PolicyHandling):
             self._emit("handshake", peer, 0, f"{ctx.ciphersuite}")
             conn.phase = "read"
         if conn.phase == "read":
-            buf = bytearray(16384)
+            buf = self._buf
             rc = ctx.read_into(buf)
             self._flush(ctx, peer)
             if rc in _FLOW:
@@ -339,16 +303,7 @@ class DTLSServer(PolicyHandling):
                 self._emit("write", peer, wrc, f"{wrc} bytes written" if wrc >= 0 else "write failed")
             self._close(conn, send_close_notify=True)
 
-    def _give_up_at(self, conn: _Conn) -> float:
-        return conn.started_ms + self.handshake_timeout_ms
-
-    @staticmethod
-    def _holds_nothing(ctx: Context) -> bool:
-        """The handshake still waits for a first ClientHello and has sent
-        nothing (no timer): the datagram moved nothing forward."""
-        return ctx.state in ("HELLO_REQUEST", "CLIENT_HELLO") and ctx.timer_deadline() is None
-
-    def _stateless_drop(self, conn: _Conn) -> None:
+    def _stateless_drop(self, conn: Connection) -> None:
         """A datagram that did not start a handshake (a plaintext alert, a
         ClientHello fragment, garbage Mbed TLS ignored) keeps no state: report
         it and go back to waiting for anyone (a stray datagram must not
@@ -358,19 +313,64 @@ class DTLSServer(PolicyHandling):
         self._emit("ignored", conn.peer, Err.SSL_WANT_READ, "did not start a handshake; no "
                    "state kept, waiting for the next client", size=len(bad),
                    datagram=short_hex(bad))
-        conn.ctx.session_reset()
-        conn.ctx.clear_queues()
+        conn.reset()
         conn.peer, conn.phase, conn.datagrams = None, "idle", 0
         if self._freed:
             self._report_freed()
 
-    def _timed_out(self, conn: _Conn) -> None:
+    def _timed_out(self, conn: Connection) -> None:
         """A peer that stopped half-way: drop it so the next client is served."""
         self._emit("timeout", conn.peer, None, f"no progress in {self.handshake_timeout_ms:g} "
                    f"ms ({conn.phase}); peer dropped", phase=conn.phase)
         self._reset(linger=False)
 
-    def _close(self, conn: _Conn, send_close_notify: bool) -> None:
+    def _handshake_failed(self, conn: Connection, rc: int, first_flight: bool) -> None:
+        self._release_socket()  # goto reset first; the report comes after
+        bad = conn.ctx.last_datagram() or b""
+        self.policy_handler.first_flight_failed(conn.peer, rc, bad,
+                                                first_flight and conn.datagrams == 1)
+        self._reset(linger=False)
+
+    def _finish(self, conn: Connection) -> None:
+        """End the connection: free its socket and reset (or let it linger)."""
+        self._release_socket()
+        peer = conn.peer
+        queued, conn.socket_queue = conn.socket_queue, []
+        linger = self.policy == "linger"
+        closed = ClosedConnection(conn.ctx, 0, conn.accepted)
+        keep = [linger and closed.prove(self._parse(d))[0] == 0 for d in queued]
+        for data, kept in zip(queued, keep):
+            if not kept:  # handed to the lingering context below otherwise
+                self.discarded += 1
+                self._emit("discard", peer, None, "arrived before the reset; freed with the "
+                           "connection's socket", count=1, datagram=data.hex(),
+                           records=[repr(r) for r in self._parse(data).records])
+        self._reset(linger=linger, retain=self.policy == "classify")
+        if linger:
+            handler = self.policy_handler
+            for data, kept in zip(queued, keep):
+                if kept:
+                    handler.feed_lingering(peer, handler.lingering[peer].ctx, data, queued=True)
+
+    def _reset(self, linger: bool, retain: bool = False, hello_verify: bool = False) -> None:
+        self._release_socket()  # mbedtls_net_free, before the reset (the sample's order)
+        conn = self._conn
+        if (linger or retain) and conn.peer is not None:
+            # The old connection is kept for late datagrams; the next client is
+            # served at once from a fresh (or recycled) context.
+            conn.ctx = self.policy_handler.keep(conn.peer, conn.ctx, conn.rtt_ms,
+                                                conn.accepted, linger)
+            rc = 0
+        else:
+            rc = conn.reset(transport_id(conn.peer) if hello_verify else None)
+        self._emit("reset", conn.peer, rc)
+        if linger or retain:
+            conn.rtt_ms, conn.accepted = None, []
+        conn.peer, conn.phase, conn.datagrams = None, "idle", 0
+        if self._freed:
+            self._report_freed()
+
+    def _close(self, conn: Connection, send_close_notify: bool) -> None:
         ctx, peer = conn.ctx, conn.peer
         if send_close_notify:
             rc = ctx.close_notify()
@@ -388,13 +388,7 @@ class DTLSServer(PolicyHandling):
     def close(self) -> None:
         """Free every context the server holds."""
         self._conn.ctx.close()
-        for old in [*self._lingering.values(), *self._closed.values()]:
-            old.ctx.close()
-        self._closed.clear()
-        for ctx in self._spare:
-            ctx.close()
-        self._lingering.clear()
-        self._spare.clear()
+        self.policy_handler.close()
 
     def events_json(self) -> str:
         """The event log as JSON lines."""

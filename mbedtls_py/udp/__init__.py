@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the lazy names' real types, for type checkers only
     from .client import UDPClient as UDPClient
     from .client import run_client as run_client
     from .proxy import UDPProxy as UDPProxy
-    from .proxy import HeldDatagram as HeldDatagram
+    from .proxy_sessions import HeldDatagram as HeldDatagram
     from .sample_sockets import SampleSockets as SampleSockets
     from .addresses import _norm as _norm
 
@@ -37,6 +37,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "addr_str": "addresses", "parse_hostport": "addresses", "pick_free_udp_port": "addresses",
     "udp_port_free": "addresses", "UDPTransport": "transport", "ServeResult": "loop",
     "serve": "loop", "ServerThread": "loop", "ClientResult": "client", "UDPClient": "client",
-    "run_client": "client", "UDPProxy": "proxy", "HeldDatagram": "proxy",
+    "run_client": "client", "UDPProxy": "proxy", "HeldDatagram": "proxy_sessions",
     "SampleSockets": "sample_sockets", "_norm": "addresses",
 })

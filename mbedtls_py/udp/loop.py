@@ -32,10 +32,8 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from ..server.events import DatagramTransport, Event, SocketHook
+from ..server.events import Address, DatagramTransport, Event, SocketHook
 from ..server.server import DTLSServer
-from ..wire.records import parse_datagram
-from .addresses import parse_hostport
 from .transport import UDPTransport
 
 __all__ = ["serve", "ServeResult", "ServerThread"]
@@ -116,7 +114,7 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
     end_ms = clock.now_ms + max_seconds * 1000.0
     discarded = 0
     user_cb = server.on_event
-    last_kind: dict[str, str] = {}  # emulation only; one entry per peer
+    last_kind: dict[Address, str] = {}  # emulation only; one entry per peer
     pending: list[Event] = []
 
     # hasattr semantics: a wrapper (capture) forwarding to SampleSockets counts
@@ -133,19 +131,8 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
             for ev in batch:
                 sink(ev)
 
-    def report_discard(peer: str, data: bytes, note: str) -> None:
-        nonlocal discarded
-        discarded += 1
-        emit = Event(server.elapsed_ms(), "discard", peer, None, note,
-                     {"count": 1, "records": [repr(r) for r in parse_datagram(data).records],
-                      "datagram": data.hex()})
-        server.events.append(emit)
-        if user_cb is not None:
-            user_cb(emit)
-        if sink is not None:
-            pending.append(emit)
-
     def on_event(ev: Event) -> None:
+        nonlocal discarded
         if user_cb is not None:
             user_cb(ev)
         if sink is not None:
@@ -160,9 +147,10 @@ def serve(server: DTLSServer, transport: DatagramTransport | None = None, *,
         last_kind[ev.peer] = ev.event
         # The end of a connection (not the cookie round, not a lingering one).
         if ev.event == "reset" and previous not in ("hello_verify", "linger", None):
-            for data in transport.discard_from(parse_hostport(ev.peer)):
-                report_discard(ev.peer, data, "arrived before the reset; freed with the "
-                               "connection's socket (emulated)")
+            for data in transport.discard_from(ev.peer):
+                discarded += 1  # parsed once, by the server's cache, for its event
+                server.emit_discard(ev.peer, data, "arrived before the reset; freed with the "
+                                    "connection's socket (emulated)")
 
     server.on_event = on_event
     reason = "max_seconds"

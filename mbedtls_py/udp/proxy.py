@@ -42,31 +42,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import IO, Any
 
 from ..server.eventlog import BoundedLog
 from ..wire import records as _records, rules as _rules
 from .addresses import addr_str, check_host, resolve
-from .proxy_sessions import ProxySessions, Session
+from .proxy_sessions import HeldDatagram, ProxySessions, Session
 
 __all__ = ["UDPProxy", "HeldDatagram", "LOG_WINDOW"]
 
 #: Log entries a proxy keeps in memory (the rest only reach ``log_file``/``on_log``).
 LOG_WINDOW = 5_000
-
-
-
-@dataclass
-class HeldDatagram:
-    """A datagram caught by a ``hold`` rule."""
-
-    t_ms: float
-    direction: str
-    session: int
-    data: bytes
-    tag: str | None
-    rule: str
 
 
 def _summary(dgram: _records.Datagram) -> list[str]:
@@ -76,7 +62,7 @@ def _summary(dgram: _records.Datagram) -> list[str]:
     return out
 
 
-class UDPProxy(ProxySessions):
+class UDPProxy:
     """The impairment proxy.  ``start()`` runs it in a thread (``stop()`` ends
     it; also a context manager); ``run()`` runs it in the caller's thread.
 
@@ -109,16 +95,12 @@ class UDPProxy(ProxySessions):
         self.cid_len = cid_len
         self.max_seconds = float(max_seconds)
         self.release_after_ms = release_after_ms
-        self.max_sessions = max_sessions
-        self.idle_ms = idle_ms
         self.on_log = on_log
         # sees every log entry with its datagram (capture.ProxyTap for --pcap)
         self.on_packet: Callable[[dict[str, Any], bytes | None], None] | None = None
         self._rng = random.Random(f"mbedtls-py proxy {seed}" if seed is not None else None)
         lfam, lsock = resolve(*listen)
-        self._sfam, self.server = resolve(*server)
-        self._bind_host = "" if allow_remote else ("::1" if self._sfam == socket.AF_INET6
-                                                    else "127.0.0.1")
+        sfam, self.server = resolve(*server)
         self._listen = socket.socket(lfam, socket.SOCK_DGRAM)
         self._wake_r, self._wake_w = socket.socketpair()
         try:
@@ -127,7 +109,8 @@ class UDPProxy(ProxySessions):
             self._wake_r.setblocking(False)
             self._wake_w.setblocking(False)
         except BaseException:
-            self._close_sockets()
+            for sock in (self._listen, self._wake_r, self._wake_w):
+                sock.close()
             raise
         self._own_log = False
         self._log_fp: IO[str] | None = None
@@ -140,12 +123,14 @@ class UDPProxy(ProxySessions):
         # the log file sees everything.
         self.log: BoundedLog[dict[str, Any]] = BoundedLog(log_window)
         self.held: list[HeldDatagram] = []
-        self._sessions: dict[Any, Session] = {}
-        self._by_fd: dict[int, Session] = {}
-        self._sid = itertools.count(1)
         self._seq = itertools.count()
         self._heap: list[tuple[float, int, str, int, bytes, float, str]] = []
         self._lock = threading.RLock()
+        # One socket towards the server per client address (a part the proxy owns).
+        self._sessions = ProxySessions(self.server, sfam, allow_remote,
+                                       max_sessions=max_sessions, idle_ms=idle_ms,
+                                       lock=self._lock, log=self._log, now=self._now,
+                                       handle=self._handle)
         self._cond = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -180,15 +165,31 @@ class UDPProxy(ProxySessions):
         if self.error is not None:
             raise self.error
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop, discard what is still scheduled or held, close every socket."""
+    def request_stop(self) -> None:
+        """Ask the loop to end soon (safe from a signal handler; ``run()`` returns)."""
         self._stop.set()
         self._wake()
+
+    def close(self) -> None:
+        """Close every socket and the log file (once the loop has ended)."""
+        self._sessions.close()
+        for sock in (self._listen, self._wake_r, self._wake_w):
+            sock.close()
+        if self._log_fp is not None:
+            if self._own_log:
+                self._log_fp.close()
+            else:
+                self._log_fp.flush()
+            self._log_fp = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop, discard what is still scheduled or held, close every socket."""
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise RuntimeError("the proxy thread did not stop")
-        self._close_sockets()
+        self.close()
         if self.error is not None:
             err, self.error = self.error, None
             raise err
@@ -201,15 +202,12 @@ class UDPProxy(ProxySessions):
     def release(self, tag: str | None = None) -> int:
         """Send on the held datagrams (with ``tag``, only those); return how many."""
         with self._lock:
-            keep: list[Any] = []
-            go: list[Any] = []
+            keep: list[HeldDatagram] = []
+            go: list[HeldDatagram] = []
             for h in self.held:
                 (go if tag is None or h.tag == tag else keep).append(h)
             self.held = keep
-            now = self._now()
-            for h in go:
-                self._log("release", h.direction, h.session, h.data, held_ms=round(now - h.t_ms, 3))
-                self._schedule(now, h.direction, h.session, h.data, h.t_ms, "release")
+            self._release(go, self._now())
         self._wake()
         return len(go)
 
@@ -299,7 +297,7 @@ class UDPProxy(ProxySessions):
                     wait = min(wait, self._heap[0][0] - now)
                 if self.held and self.release_after_ms is not None:
                     wait = min(wait, min(h.t_ms for h in self.held) + self.release_after_ms - now)
-                socks = [self._listen, self._wake_r] + [s.sock for s in self._sessions.values()]
+                socks = [self._listen, self._wake_r, *self._sessions.sockets()]
             readable, _, _ = select.select(socks, [], [], max(0.0, wait) / 1000.0)
             for sock in readable:
                 if sock is self._wake_r:
@@ -309,13 +307,13 @@ class UDPProxy(ProxySessions):
                     except OSError:
                         pass
                 elif sock is self._listen:
-                    self._drain_clients()
+                    self._sessions.drain_clients(self._listen)
                 else:
-                    session = self._by_fd.get(sock.fileno())
+                    session = self._sessions.for_socket(sock)
                     if session is not None:
-                        self._drain_server(session)
+                        self._sessions.drain_server(session)
             self._deliver_due()
-            self._expire()
+            self._sessions.expire(self._busy_sessions)
         self._log("stop", counts=dict(sorted(self.counts.items())))
 
     def _handle(self, session: Session, direction: str, data: bytes) -> None:
@@ -352,6 +350,16 @@ class UDPProxy(ProxySessions):
                 self._schedule(now + due, direction, session.sid, d, now, why)
         self._deliver_due()
 
+    def _release(self, held: list[HeldDatagram], now: float, **why: str) -> None:
+        for h in held:
+            self._log("release", h.direction, h.session, h.data,
+                      held_ms=round(now - h.t_ms, 3), **why)
+            self._schedule(now, h.direction, h.session, h.data, h.t_ms, "release")
+
+    def _busy_sessions(self) -> set[int]:
+        """Sessions with datagrams still scheduled or held (not idle)."""
+        return {item[3] for item in self._heap} | {h.session for h in self.held}
+
     def _schedule(self, due: float, direction: str, sid: int, data: bytes,
                   arrived: float, why: str = "") -> None:
         heapq.heappush(self._heap, (due, next(self._seq), direction, sid, data, arrived, why))
@@ -363,15 +371,11 @@ class UDPProxy(ProxySessions):
                 due = [h for h in self.held if now - h.t_ms >= self.release_after_ms]
                 if due:
                     self.held = [h for h in self.held if h not in due]
-                    for h in due:
-                        self._log("release", h.direction, h.session, h.data,
-                                  held_ms=round(now - h.t_ms, 3), why="release_after")
-                        self._schedule(now, h.direction, h.session, h.data, h.t_ms,
-                                       "release")
+                    self._release(due, now, why="release_after")
             ready = []
             while self._heap and self._heap[0][0] <= now:
                 ready.append(heapq.heappop(self._heap))
-            sessions = {s.sid: s for s in self._sessions.values()}
+            sessions = self._sessions.by_sid()
         for _, _, direction, sid, data, arrived, why in ready:
             session = sessions.get(sid)
             if session is None:

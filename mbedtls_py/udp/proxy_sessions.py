@@ -1,19 +1,33 @@
 """The proxy's sessions: one socket towards the server per client address,
-created on the first datagram, ended when idle (a mixin of
-:class:`~mbedtls_py.udp.proxy.UDPProxy`)."""
+created on the first datagram, ended when idle (and the datagrams a ``hold``
+rule keeps for one).  :class:`ProxySessions` is a
+part :class:`~mbedtls_py.udp.proxy.UDPProxy` owns and calls; it holds its own
+state and reaches the proxy only through what it is built with."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 
 from .addresses import MAX_UDP, addr_str
 
-__all__ = ["Session", "ProxySessions"]
+__all__ = ["Session", "HeldDatagram", "ProxySessions"]
 
+
+@dataclass
+class HeldDatagram:
+    """A datagram caught by a ``hold`` rule."""
+
+    t_ms: float
+    direction: str
+    session: int
+    data: bytes
+    tag: str | None
+    rule: str
 
 
 @dataclass
@@ -26,60 +40,61 @@ class Session:
 
 
 class ProxySessions:
-    """Session bookkeeping of ``UDPProxy``; the state is set up by its ``__init__``."""
+    """Session bookkeeping of ``UDPProxy``: the sessions by client address and
+    by socket, opened towards ``server`` (family ``family``, bound to loopback
+    unless ``allow_remote``), at most ``max_sessions`` (the least recently used ends
+    first), ended after ``idle_ms`` without traffic.  ``log``, ``now`` and
+    ``handle`` are the proxy's log, clock (ms) and datagram handler; ``lock``
+    is the proxy's lock, shared with its schedule."""
 
-    server: tuple[str, int]
-    idle_ms: float
-    max_sessions: int
-    held: list[Any]
-    _sessions: dict[Any, Session]
-    _by_fd: dict[int, Session]
-    _heap: list[Any]
-    _listen: socket.socket
-    _lock: threading.RLock
-    _log_fp: IO[str] | None
-    _sid: Iterator[int]
-    _own_log: bool
-    _wake_r: socket.socket
-    _wake_w: socket.socket
-    _bind_host: str
-    _sfam: socket.AddressFamily
+    def __init__(self, server: tuple[str, int], family: socket.AddressFamily,
+                 allow_remote: bool, *,
+                 max_sessions: int, idle_ms: float, lock: threading.RLock,
+                 log: Callable[..., dict[str, Any]], now: Callable[[], float],
+                 handle: Callable[[Session, str, bytes], None]) -> None:
+        self.server, self.family = server, family
+        self.bind_host = "" if allow_remote else ("::1" if family == socket.AF_INET6
+                                                  else "127.0.0.1")
+        self.max_sessions, self.idle_ms = max_sessions, idle_ms
+        self._lock, self._log, self._now, self._handle = lock, log, now, handle
+        self._by_client: dict[Any, Session] = {}
+        self._by_fd: dict[int, Session] = {}
+        self._sid = itertools.count(1)
 
-    if TYPE_CHECKING:  # defined by UDPProxy
-        def _log(self, event: str, direction: str | None = None, session: int | None = None,
-                 data: bytes | None = None, **extra: Any) -> dict[str, Any]: ...
+    def sockets(self) -> list[socket.socket]:
+        """Every session's socket (to wait on)."""
+        return [s.sock for s in self._by_client.values()]
 
-        def _now(self) -> float: ...
+    def by_sid(self) -> dict[int, Session]:
+        """The open sessions by id."""
+        return {s.sid: s for s in self._by_client.values()}
 
-        def _handle(self, session: Session, direction: str, data: bytes) -> None: ...
+    def for_socket(self, sock: socket.socket) -> Session | None:
+        """The session whose socket ``sock`` is (``None``: it ended)."""
+        return self._by_fd.get(sock.fileno())
 
-    def _close_sockets(self) -> None:
-        for s in self._sessions.values():
+    def close(self) -> None:
+        """Close every session's socket (no ``session_end`` entries)."""
+        for s in self._by_client.values():
             s.sock.close()
-        self._sessions.clear()
+        self._by_client.clear()
         self._by_fd.clear()
-        for sock in (self._listen, self._wake_r, self._wake_w):
-            sock.close()
-        if self._log_fp is not None:
-            if self._own_log:
-                self._log_fp.close()
-            else:
-                self._log_fp.flush()
-            self._log_fp = None
 
-    def _drain_clients(self) -> None:
+    def drain_clients(self, listen: socket.socket) -> None:
+        """Hand what clients sent to ``listen`` to the proxy, each in its session."""
         for _ in range(256):
             try:
-                data, addr = self._listen.recvfrom(MAX_UDP)
+                data, addr = listen.recvfrom(MAX_UDP)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue
-            session = self._session_for(addr)
+            session = self.session_for(addr)
             if session is not None:
                 self._handle(session, "c2s", data)
 
-    def _drain_server(self, session: Session) -> None:
+    def drain_server(self, session: Session) -> None:
+        """Hand what the server sent to ``session``'s socket to the proxy."""
         for _ in range(256):
             try:
                 data, addr = session.sock.recvfrom(MAX_UDP)
@@ -93,17 +108,18 @@ class ProxySessions:
                 continue
             self._handle(session, "s2c", data)
 
-    def _session_for(self, addr: Any) -> Session | None:
+    def session_for(self, addr: Any) -> Session | None:
+        """``addr``'s session, opened on its first datagram (``None``: no socket)."""
         key = tuple(addr[:2])
-        session = self._sessions.get(key)
+        session = self._by_client.get(key)
         if session is not None:
             return session
-        if len(self._sessions) >= self.max_sessions:
-            oldest = min(self._sessions.values(), key=lambda s: s.last_ms)
-            self._end_session(oldest, "too many sessions")
-        sock = socket.socket(self._sfam, socket.SOCK_DGRAM)
+        if len(self._by_client) >= self.max_sessions:
+            oldest = min(self._by_client.values(), key=lambda s: s.last_ms)
+            self.end(oldest, "too many sessions")
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
-            sock.bind((self._bind_host, 0))
+            sock.bind((self.bind_host, 0))
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
@@ -111,24 +127,27 @@ class ProxySessions:
             return None
         session = Session(next(self._sid), key, sock, self._now())
         with self._lock:
-            self._sessions[key] = session
+            self._by_client[key] = session
             self._by_fd[sock.fileno()] = session
         self._log("session", session=session.sid, client=addr_str(key),
                   via=addr_str(sock.getsockname()))
         return session
 
-    def _end_session(self, session: Session, why: str) -> None:
+    def end(self, session: Session, why: str) -> None:
+        """End ``session``: close its socket, log ``session_end``."""
         with self._lock:
-            self._sessions.pop(session.client, None)
+            self._by_client.pop(session.client, None)
             self._by_fd.pop(session.sock.fileno(), None)
             session.sock.close()
         self._log("session_end", session=session.sid, why=why)
 
-    def _expire(self) -> None:
+    def expire(self, busy: Callable[[], set[int]]) -> None:
+        """End the sessions idle for ``idle_ms`` that are not ``busy()`` (ids
+        with datagrams still scheduled or held; called under the lock)."""
         now = self._now()
         with self._lock:
-            busy = {item[3] for item in self._heap} | {h.session for h in self.held}
-            idle = [s for s in self._sessions.values()
-                    if now - s.last_ms > self.idle_ms and s.sid not in busy]
+            keep = busy()
+            idle = [s for s in self._by_client.values()
+                    if now - s.last_ms > self.idle_ms and s.sid not in keep]
         for s in idle:
-            self._end_session(s, f"idle {self.idle_ms:g} ms")
+            self.end(s, f"idle {self.idle_ms:g} ms")

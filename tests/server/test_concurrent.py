@@ -167,7 +167,7 @@ def test_concurrent_server_lingers_with_closed_connections() -> None:
         with ServerThread(srv, max_seconds=30, max_clients=1):
             r = run_client(cc, "127.0.0.1", t.port, b"hello", timeout=10, wait_close_ms=2000)
         assert r.handshake_rc == 0 and r.received == b"hello"
-        assert srv.served == 1 and srv._lingering
+        assert srv.served == 1 and srv.policy_handler.lingering
         deadline = srv.next_deadline()
-        assert deadline is not None and deadline > srv._now()
+        assert deadline is not None and deadline > srv.clock.now_ms
         srv.poll()

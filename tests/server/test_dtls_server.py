@@ -311,13 +311,14 @@ def test_retained_connections_are_bounded() -> None:
     from mbedtls_py.server import staleness
 
     net, server = _after_one_connection("classify")
-    assert len(server._closed) == 1
-    ctx = server._closed["client"].ctx
-    for i in range(staleness._RETAINED_MAX + 5):
-        server._conn.peer, server._conn.phase = f"peer{i}", "read"
-        server._reset(linger=False, retain=True)
-    assert len(server._closed) == staleness._RETAINED_MAX
-    assert "client" not in server._closed and not ctx.closed  # recycled, not leaked
+    handler = server.policy_handler
+    assert len(handler.closed) == 1
+    ctx = handler.closed["client"].ctx
+    for i in range(staleness._RETAINED_MAX + 5):  # peers closing one after another
+        handler.recycle(handler.keep(f"peer{i}", handler.fresh_context(), None, [],
+                                     linger=False))
+    assert len(handler.closed) == staleness._RETAINED_MAX
+    assert "client" not in handler.closed and not ctx.closed  # recycled, not leaked
     server.close()
 
 

@@ -55,12 +55,12 @@ def client_hello_first_fragment(cc: Config) -> bytes:
     return record
 
 
-def send_raw(port: int, data: bytes) -> str:
-    """Send ``data`` from a fresh socket; its address (``host:port``), as events name it."""
+def send_raw(port: int, data: bytes) -> tuple[str, int]:
+    """Send ``data`` from a fresh socket; its address, as events carry it."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.sendto(data, ("127.0.0.1", port))
-        return f"127.0.0.1:{s.getsockname()[1]}"
+        return ("127.0.0.1", s.getsockname()[1])
 
 
 @pytest.mark.parametrize("sockets", ["per-client", "single"])

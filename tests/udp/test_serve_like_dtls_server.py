@@ -92,23 +92,24 @@ def pem_to_der_list(pem: bytes) -> list[bytes]:
         rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", pem, re.S)]
 
 
-def _fates(server: DTLSServer, t: Probed, data: bytes, sender: str) -> int:
+def _fates(server: DTLSServer, t: Probed, data: bytes, sender: tuple[str, int]) -> int:
     """How many copies of ``data`` from ``sender`` the server accounted for:
     read (then handled), or freed with a socket and counted in a ``discard``."""
-    read = sum(1 for d, a in t.read if d == data and f"{a[0]}:{a[1]}" == sender)
+    read = sum(1 for d, a in t.read if d == data and a == sender)
     freed = sum(int(e.data["datagrams"].count(data.hex())) for e in server.events
                 if e.event == "discard" and e.peer == sender and "datagrams" in e.data)
     return read + freed
 
 
-def _cookie_round(sc: Config, cc: Config, t: Probed) -> tuple[DTLSServer, socket.socket, str]:
+def _cookie_round(sc: Config, cc: Config,
+                  t: Probed) -> tuple[DTLSServer, socket.socket, tuple[str, int]]:
     """A client socket sends a cookie-less ClientHello; the server answers with
     a HelloVerifyRequest and frees the socket it had connected to that client."""
     server = DTLSServer(sc, t, policy="none")
     c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     c.bind(("127.0.0.1", 0))
     c.settimeout(5)
-    me = f"127.0.0.1:{c.getsockname()[1]}"
+    me = ("127.0.0.1", c.getsockname()[1])  # the address object events carry
     return server, c, me
 
 
