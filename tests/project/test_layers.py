@@ -190,15 +190,6 @@ PRIVATE_ALLOWED = {
     ("bindings/_ctxbase.py", "sys._getframe"),
 }
 
-# TEMPORARY: areas being reshaped on other branches (udp/proxy, cli/proxy).
-# One line per access; the lead empties this after merging them.
-PRIVATE_ALLOWED_FOR_NOW = {
-    ("cli/proxy.py", "proxy._stop"),  # the signal handler stops UdpProxy's loop
-    ("cli/proxy.py", "proxy._wake"),  # ... and wakes its select()
-    ("cli/proxy.py", "proxy._close_sockets"),  # after run(): UdpProxy has no public close()
-}
-
-
 def test_no_private_attributes_used_across_packages() -> None:
     """``x._name`` (``x`` not ``self``/``cls``) in a package is allowed only if
     that package itself defines ``_name`` (a global, def, class attribute or
@@ -216,12 +207,12 @@ def test_no_private_attributes_used_across_packages() -> None:
         rel = path.relative_to(PKG).as_posix()
         for line, obj, name in _foreign_accesses(tree):
             key = (rel, f"{obj}.{name}")
-            if key in PRIVATE_ALLOWED or key in PRIVATE_ALLOWED_FOR_NOW:
+            if key in PRIVATE_ALLOWED:
                 used.add(key)
             elif name not in defined[_package_of(path)]:
                 crossing.append(f"{rel}:{line} {obj}.{name}")
     assert crossing == []
-    assert (PRIVATE_ALLOWED | PRIVATE_ALLOWED_FOR_NOW) - used == set(), "stale allowlist entries"
+    assert PRIVATE_ALLOWED - used == set(), "stale allowlist entries"
 
 
 # Standard-library-only helpers the loader may use: where the cache and the
