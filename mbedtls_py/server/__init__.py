@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the lazy names' real types, for type checkers only
     from .concurrent import ConcurrentServer as ConcurrentServer
     from .eventlog import BoundedLog as BoundedLog
     from .eventlog import EVENT_WINDOW as EVENT_WINDOW
-    from .connection import _Conn as _Conn
+    from .connection import Connection as Connection
 
 # name -> the module that defines it; imported on first use
 __getattr__, __all__ = lazy_exports(__name__, {
@@ -35,5 +35,5 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "PEER_TIMEOUT_MS": "policies", "Address": "events", "DatagramTransport": "events",
     "Event": "events", "Classification": "staleness", "ClosedConnection": "staleness",
     "classify_datagram": "staleness", "ConcurrentServer": "concurrent", "BoundedLog": "eventlog",
-    "EVENT_WINDOW": "eventlog", "_Conn": "connection",
+    "EVENT_WINDOW": "eventlog", "Connection": "connection",
 })

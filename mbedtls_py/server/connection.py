@@ -50,9 +50,6 @@ class Connection:
             and self.ctx.timer_deadline() is None
 
 
-_Conn = Connection  # the name ``mbedtls_py.server`` exported before
-
-
 class ParseCache:
     """Parse a datagram once: every later look at it (linger proof,
     classification, the event's record list) reuses the result; the last
