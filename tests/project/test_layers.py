@@ -272,8 +272,6 @@ WHITE_BOX = {
         "the C config's reference count (mpy_ref_count) a context retains",
     ("tests/bindings/test_lifetime.py", "ctx._cx"):
         "holds the lock close() takes, to prove every accessor waits for it",
-    ("tests/bindings/test_ownership.py", "server._cx"):
-        "the C struct's MTU after reinit (no public MTU getter)",
     ("tests/capture/test_key_export.py", "ctx._cx"):
         "the C struct's secrets: what a memory dump would show, wiped or never written",
     # the root's standard-library helpers (the install layout, progress lines): no layer's API
