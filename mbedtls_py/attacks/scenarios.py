@@ -18,7 +18,7 @@ from .result import AttackResult, code_name, summarize_debug
 
 __all__ = ["established_ccs_stray_byte", "established_reconnect_decode_error", "early_ccs", "early_short_alert", "forged_ccs_bad_mac",
            "replay_window_poison", "stray_bytes",
-           "SCENARIOS", "run_all", "to_server_hello", "reads_after"]
+           "SCENARIOS", "run_all", "to_server_hello", "reads_after", "judge_handshake"]
 
 _MSGS = [b"ping-%d" % i for i in range(3)]
 
@@ -53,9 +53,15 @@ def reads_after(duo: Duo, target: str) -> tuple[list[int], bytes]:
     return codes, bytes(got)
 
 
-def _judge_handshake(res: AttackResult, kind: Kind, cookies: bool, seed: int | str,
+def judge_handshake(res: AttackResult, kind: Kind, cookies: bool, seed: int | str,
                      inject: Callable[[Duo], int | None], cap_level: int = 1) -> AttackResult:
-    """Control vs attack for a scenario that strikes during the handshake."""
+    """Control vs attack for a scenario that strikes during the handshake: a
+    control ``Duo`` (same ``kind``, ``cookies``, ``seed``) handshakes untouched;
+    a second one is driven to the ServerHello (``to_server_hello``), then
+    ``inject(duo)`` forges (returning the first injected read's code), and the
+    handshake runs on.  Fills ``res`` (codes, debug evidence, facts, verdict:
+    ``conforms`` when it completes at the control's time, ``violates`` when
+    late or failed, ``inconclusive`` when the control fails) and returns it."""
     ctl = Duo(kind, cookies=cookies, seed=seed)
     to_server_hello(ctl)
     ctl_ok = ctl.handshake()
@@ -192,7 +198,7 @@ def early_ccs(kind: Kind = "psk", *, cookies: bool = False, seq: int = 10,
                        f"{content.hex()}, seq {seq}) to a {kind} client before the ServerHello "
                        f"(cookies {'on' if cookies else 'off'})", "client", datagram,
                        __mbedtls_version__)
-    return _judge_handshake(res, kind, cookies, seed, lambda d: d.inject("client", datagram))
+    return judge_handshake(res, kind, cookies, seed, lambda d: d.inject("client", datagram))
 
 
 def early_short_alert(kind: Kind = "psk", *, cookies: bool = False, seq: int = 10,
@@ -204,7 +210,7 @@ def early_short_alert(kind: Kind = "psk", *, cookies: bool = False, seq: int = 1
     res = AttackResult("early-short-alert", f"{len(datagram)}-byte plaintext alert with a "
                        f"{len(body)}-byte body to a {kind} client before the ServerHello",
                        "client", datagram, __mbedtls_version__)
-    return _judge_handshake(res, kind, cookies, seed, lambda d: d.inject("client", datagram))
+    return judge_handshake(res, kind, cookies, seed, lambda d: d.inject("client", datagram))
 
 
 def forged_ccs_bad_mac(kind: Kind = "psk", *, cookies: bool = False, seq: int = 10,
@@ -228,7 +234,7 @@ def forged_ccs_bad_mac(kind: Kind = "psk", *, cookies: bool = False, seq: int = 
         duo.inject("client", ccs_rec)
         return duo.inject("client", garbage)
 
-    return _judge_handshake(res, kind, cookies, seed, inject)
+    return judge_handshake(res, kind, cookies, seed, inject)
 
 
 def replay_window_poison(kind: Kind = "psk", *, cookies: bool = False, seq: int = 1 << 40,
@@ -248,7 +254,7 @@ def replay_window_poison(kind: Kind = "psk", *, cookies: bool = False, seq: int 
             duo.step("server")  # reads the ClientHello, sends its flight (held in its queue)
         return duo.inject(target, datagram)
 
-    return _judge_handshake(res, kind, cookies, seed, inject)
+    return judge_handshake(res, kind, cookies, seed, inject)
 
 
 def stray_bytes(kind: Kind = "psk", *, target: str = "client", seed: int | str = 0,

@@ -362,6 +362,7 @@ class Context(COwner):
     do_set_hostname = forward("_settings", Settings.do_set_hostname)
     set_mtu = forward("_settings", Settings.set_mtu)
     min_mtu = forward("_settings", Settings.min_mtu)
+    mtu = forward("_settings", Settings.mtu)
     set_datagram_packing = forward("_settings", Settings.set_datagram_packing)
     set_cid = forward("_settings", Settings.set_cid)
     do_set_cid = forward("_settings", Settings.do_set_cid)

@@ -105,6 +105,14 @@ class Settings:
             cx.c()
             return int(lib.mpy_conn_min_mtu(cx.conn))
 
+    def mtu(self) -> int:
+        """The MTU :meth:`set_mtu` last set; 0 when none is (a new context, and
+        after ``reinit``): Mbed TLS then sends datagrams of any size."""
+        cx = self._cx
+        with cx.lock:
+            cx.c()
+            return cx.mtu
+
     def set_datagram_packing(self, allow: bool) -> None:
         """``mbedtls_ssl_set_datagram_packing``: several records per datagram (default on)."""
         with self._cx.lock:

@@ -54,10 +54,11 @@ from ..udp.sample_sockets import SampleSockets
 from ..udp.transport import UDPTransport
 from .._cliargs import OneLineParser
 
-__all__ = ["main", "make_server_config"]
+__all__ = ["main", "make_server_config", "build_parser"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``serve`` argument parser."""
     ap = OneLineParser(
         prog="mbedtls-py serve",
         description="The Mbed TLS dtls_server sample's loop over real UDP (echo server), with "
@@ -225,7 +226,7 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the server loop in the foreground; 0 when it ended normally."""
-    ap = _parser()
+    ap = build_parser()
     args = ap.parse_args(argv)
     _check_args(ap, args)
     if args.debug:

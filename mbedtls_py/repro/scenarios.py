@@ -63,7 +63,7 @@ from .verdict import (LATE_SCENARIOS, collect_evidence, expected_outcome,
                       outcome_from_evidence)
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
-           "REQUEST", "OUTCOMES", "FORGED_HEADER_DATAGRAM"]
+           "REQUEST", "OUTCOMES", "FORGED_HEADER_DATAGRAM", "bad_input"]
 
 # A forged header: parses by length, non-zero epoch, authenticates under nothing.
 FORGED_HEADER_DATAGRAM = bytes([0x47, 0x00, 0x00, 0x20, 0x20]) + bytes(6) + (12).to_bytes(2, "big") \
@@ -118,8 +118,10 @@ class RunResult:
         return d
 
 
-def _bad_input(scenario: str, rng: random.Random) -> tuple[str, bytes]:
-    """(source address, datagram) for a bad-input scenario."""
+def bad_input(scenario: str, rng: random.Random) -> tuple[str, bytes]:
+    """(source address, datagram) a bad-input scenario (one of
+    ``BAD_INPUT_SCENARIOS``) sends the server, its random bytes drawn from
+    ``rng``; ``ValueError`` for any other scenario."""
     def header(ctype: int, epoch: int, seq: int, body: bytes) -> bytes:
         return (bytes([ctype, 0xFE, 0xFD]) + epoch.to_bytes(2, "big") + seq.to_bytes(6, "big")
                 + len(body).to_bytes(2, "big") + body)
@@ -279,7 +281,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         net.inject(bad[0], "server", bad[1])
         client2_start = net.clock.now_ms + rtt_ms
     elif not late_kind:
-        bad = src, data = _bad_input(scenario, rng)
+        bad = src, data = bad_input(scenario, rng)
         net.inject(src, "server", data)
         client2_start = net.clock.now_ms + rtt_ms
     client2 = Client(net, "client2", client_conf, start_ms=max(client2_start, net.clock.now_ms),

@@ -53,7 +53,7 @@ from ..udp.proxy import UDPProxy
 from ..udp.transport import UDPTransport
 from .verdict import expected_outcome, offset_words
 
-__all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one"]
+__all__ = ["PEERS", "SCENARIO", "DEFAULT_DELAY_MS", "run_real", "run_one", "udp_outcome"]
 
 PEERS = ("openssl", "upstream-client")
 SCENARIO = "late-close-notify"
@@ -165,7 +165,7 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
     run.update(_judge(events, late_peer))
     rc = run["server_rc"]
     run["server_rc_hex"] = rc_text(rc)
-    run["outcome"], run["evidence"] = _outcome(run)
+    run["outcome"], run["evidence"] = udp_outcome(run)
     run["expected"] = expected_outcome(policy, SCENARIO, run["late"], rc, run["offset_ms"],
                                        run["linger_ms"])
     if policy == "linger" and run["late"]:
@@ -175,8 +175,12 @@ def run_one(peer: str, policy: str, seed: int, delay_ms: float | None = None, *,
     return run
 
 
-def _outcome(run: dict[str, Any]) -> tuple[str, str]:
-    """(outcome, what it rests on); missing evidence gives ``inconclusive``."""
+def udp_outcome(run: dict[str, Any]) -> tuple[str, str]:
+    """(outcome, what it rests on) of one real-UDP run (``run_one``'s dict):
+    ``inconclusive`` when evidence is missing (the proxy never held the alert,
+    the server never reset, no server event accounts for the datagram),
+    ``failed`` when it was reported as an error or the next client was not
+    served, else ``ok``."""
     if not run.get("late_datagram_delayed"):
         return "inconclusive", "the proxy never held the client's encrypted alert"
     if run.get("reset_t_ms") is None:

@@ -43,7 +43,7 @@ from ..bindings.errors import Err
 from ..wire.records import Datagram
 from .eventlog import BoundedLog, short_hex
 from .events import Address, Event
-from .staleness import _RETAINED_MAX, ClosedConnection, classify_datagram
+from .staleness import RETAINED_MAX, ClosedConnection, classify_datagram
 
 __all__ = ["POLICIES", "Policy", "PEER_TIMEOUT_MS", "PolicyHandler", "as_policy"]
 
@@ -152,7 +152,7 @@ class PolicyHandler:
         old = table.pop(peer, None)
         if old is not None:
             self.recycle(old.ctx)
-        while len(table) >= _RETAINED_MAX:  # bounded: the oldest goes first
+        while len(table) >= RETAINED_MAX:  # bounded: the oldest goes first
             addr = min(table, key=lambda a: table[a].until)
             self.recycle(table.pop(addr).ctx)
             if linger:

@@ -22,7 +22,8 @@ from ..bindings.errors import Err, error_name, rc_text
 from ..wire.records import Datagram, parse_datagram
 from .events import Address
 
-__all__ = ["Classification", "ClosedConnection", "FIRST_FLIGHT_REJECTED", "classify_datagram"]
+__all__ = ["Classification", "ClosedConnection", "FIRST_FLIGHT_REJECTED", "RETAINED_MAX",
+           "classify_datagram"]
 
 # What a new connection's handshake returns when its first datagram is a
 # record of the connection before (the seed's late close_notify): 3.x's record
@@ -53,7 +54,7 @@ _ENCRYPTED_KINDS = {
 
 
 _ACCEPTED_MAX = 64  # digests of authenticated datagrams kept per connection
-_RETAINED_MAX = 64  # closed connections kept at once (linger or classify), oldest go first
+RETAINED_MAX = 64  # closed connections kept at once (linger or classify), oldest go first
 
 
 def _digest(data: bytes) -> bytes:

@@ -14,12 +14,16 @@ from ..bindings.context import VirtualClock
 from ..bindings.timeutil import fixed_time, set_time
 from ..wire.vtime import LIMIT_MS, check_due
 
-__all__ = ["_NetClock", "_derive", "TimeKeeper"]
+__all__ = ["_NetClock", "derive_seed", "TimeKeeper"]
 
 _fixed_time_raw = _lib.mpy_get_fixed_time
 
 
-def _derive(seed: bytes, *parts: str) -> bytes:
+def derive_seed(seed: bytes, *parts: str) -> bytes:
+    """The seed of one part of a network seeded by ``seed``: SHA-256 over the
+    length-prefixed ``seed`` and ``parts`` (``"endpoint", name`` for
+    ``Network.seed_for``; ``"link", src, dst`` for a link's random stream;
+    ``"rules"`` for the rules' stream).  Fixed: traces depend on it."""
     h = hashlib.sha256(b"mbedtls-py/net")
     for p in (seed, *(x.encode() for x in parts)):
         h.update(len(p).to_bytes(4, "big"))

@@ -66,7 +66,7 @@ from .driving import Driver
 from .endpoints import ContextEndpoint, Held, SimSocket, _Endpoint
 from .hooks import Hooks, Interceptor
 from .links import Link
-from .netclock import TimeKeeper, _derive
+from .netclock import TimeKeeper, derive_seed
 from .registry import Endpoints
 from .schedule import Schedule
 from .trace import HandshakeResult, RunResult, Stalled, Trace, TraceEvent
@@ -202,7 +202,7 @@ class Network:
 
     def seed_for(self, name: str) -> bytes:
         """A per-endpoint seed derived from the network seed (for ``Config(seed=...)``)."""
-        return _derive(self._seed, "endpoint", name)
+        return derive_seed(self._seed, "endpoint", name)
 
     # -- endpoints -------------------------------------------------------------
 

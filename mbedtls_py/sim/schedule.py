@@ -19,7 +19,7 @@ from ..wire.vtime import LIMIT_MS, check_due, check_ms
 from .endpoints import Held
 from .hooks import Hooks
 from .links import Link, _flip_bits
-from .netclock import _derive, _NetClock
+from .netclock import derive_seed, _NetClock
 from .trace import Trace, TraceEvent
 
 __all__ = ["Schedule", "EventFn"]
@@ -130,7 +130,7 @@ class Schedule:
             # Only a corrupt action draws: the stream starts with the first
             # one, wherever the network is made (seeding costs 5 us).
             if any(isinstance(r.action, _rules.Corrupt) for r in self.rules):
-                rng = self._rule_rng = random.Random(_derive(self._seed, "rules"))
+                rng = self._rule_rng = random.Random(derive_seed(self._seed, "rules"))
             else:
                 rng = _NO_DRAWS
         verdict = _rules.apply(self.rules, src, dst, index, None, data, rng,
@@ -256,7 +256,7 @@ class Schedule:
         if bad:
             raise TypeError(f"unknown link option(s) {sorted(bad)}")
         # the seed derived when the link first draws (a delay-only link never does)
-        link = Link(src, dst, _seed=functools.partial(_derive, self._seed, "link", src, dst),
+        link = Link(src, dst, _seed=functools.partial(derive_seed, self._seed, "link", src, dst),
                     **impairments)
         self.links[(src, dst)] = link
         self._route.clear()

@@ -129,6 +129,17 @@ class UDPClient:
             if left == 0 or left >= queued:  # nothing queued, or nothing taken: wait
                 self.transport.wait(target, max_wait_ms=max(1.0, end - now))
 
+    def handshake_step(self) -> int:
+        """One handshake step, without waiting: take the datagrams that have
+        arrived, call ``mbedtls_ssl_handshake`` once, send what it queued.
+        Returns its code unchanged (``SSL_WANT_READ`` while it waits for the
+        server), and logs no event: for driving a handshake partway (a peer
+        that stops answering mid-handshake); ``handshake`` drives it to the end."""
+        self._receive()
+        rc = self.ctx.handshake()
+        self._flush()
+        return rc
+
     def handshake(self, timeout: float = 10.0) -> int:
         """Handshake (cookies and retransmissions included); 0 when done."""
         rc = self._drive(self.ctx.handshake, timeout)

@@ -145,7 +145,7 @@ def test_forged_ccs_then_bad_mac_record_fails_the_handshake(pin: dict[str, Any],
 
 def test_forged_ccs_alone_is_harmless() -> None:
     """Control: the forged CCS without the bad record changes nothing."""
-    from mbedtls_py.attacks.scenarios import _judge_handshake
+    from mbedtls_py.attacks.scenarios import judge_handshake
     from mbedtls_py.attacks.result import AttackResult
 
     def inject(duo: Duo) -> int | None:
@@ -154,8 +154,8 @@ def test_forged_ccs_alone_is_harmless() -> None:
         duo.step("client")
         return duo.inject("client", forge.ccs(seq=10))
 
-    r = _judge_handshake(AttackResult("ccs-alone", "", "client", b"", __mbedtls_version__),
-                         "psk", False, 9, inject)
+    r = judge_handshake(AttackResult("ccs-alone", "", "client", b"", __mbedtls_version__),
+                        "psk", False, 9, inject)
     assert r.verdict == "conforms", r.observed
 
 

@@ -131,6 +131,7 @@ ACCESSORS: dict[str, Callable[[Context], object]] = {
     "pop": lambda c: c.pop(),
     "repr": repr,
     "min_mtu": lambda c: c.min_mtu(),
+    "mtu": lambda c: c.mtu(),
 }
 
 

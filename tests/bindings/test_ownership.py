@@ -82,7 +82,7 @@ def test_reinit_keeps_the_key_log_and_forgets_the_mtu() -> None:
     server = Context(sc, clock=client.clock)
     server.set_mtu(server.min_mtu())
     assert client.reinit() == 0 and server.reinit() == 0
-    assert server._cx.mtu == 0
+    assert server.mtu() == 0
     sizes: list[int] = []
     assert handshake_pair(client, server, transport_id=b"client",
                           tap=lambda who, d: sizes.append(len(d)) if who == "server" else None) == (0, 0)

@@ -256,3 +256,71 @@ def test_bindings_load_on_first_use() -> None:
                   "print(Err.SSL_WANT_READ == -0x6900, __mbedtls_version__.count('.'))") == "True 2"
     assert _fresh("import mbedtls_py.bindings.context as c, mbedtls_py as m, sys; "
                   "print('mbedtls_py.bindings._lib' in sys.modules, m.__variant__ is not None)") == "True True"
+
+
+TESTS = PKG.parent / "tests"
+
+# White-box tests: private names of the package a test may use, each for a
+# reason the public API cannot serve.  (path, ``module`` or ``x._name``.)
+WHITE_BOX = {
+    # C memory ownership and locking, which the public API cannot observe
+    ("tests/bindings/test_composition.py", "mbedtls_py.bindings._ctxbase.forward"):
+        "how Context/Config forward to their parts (the bindings' structure)",
+    ("tests/bindings/test_composition.py", "mbedtls_py.bindings._owned.COwner"):
+        "the one base class that owns the C objects",
+    ("tests/bindings/test_lifetime.py", "client._owner"):
+        "the C config's reference count (mpy_ref_count) a context retains",
+    ("tests/bindings/test_lifetime.py", "ctx._cx"):
+        "holds the lock close() takes, to prove every accessor waits for it",
+    ("tests/capture/test_key_export.py", "ctx._cx"):
+        "the C struct's secrets: what a memory dump would show, wiped or never written",
+    # the root's standard-library helpers (the install layout, progress lines): no layer's API
+    ("tests/project/test_install.py", "mbedtls_py._csrc"):
+        "where the build machinery is, in a checkout and in a wheel",
+    ("tests/project/test_install.py", "mbedtls_py._progress"):
+        "progress lines off a terminal, with the interval patched to 0",
+    ("tests/repro/test_repro.py", "mbedtls_py._csrc"):
+        "an installation without build machinery, patched in (csrc_dir -> None)",
+}
+
+
+def _private_imports(tree: ast.Module) -> list[tuple[int, str]]:
+    """Every import of a private name of the package: (line, dotted name) for a
+    ``_``-module below ``mbedtls_py`` or an imported ``_name``."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mbedtls_py"):
+            module = node.module or ""
+            for a in node.names:
+                full = f"{module}.{a.name}"
+                if any(_private(p) for p in full.split(".")[1:]):
+                    out.append((node.lineno, full))
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names if a.name.startswith("mbedtls_py")
+                    and any(_private(p) for p in a.name.split(".")[1:])]
+    return out
+
+
+def test_tests_use_public_api_only() -> None:
+    """The tests import no private name of the package (``mbedtls_py.x._y``,
+    ``from ... import _name``) and use no ``x._name`` that tests/ does not
+    define itself, except the white-box tests in WHITE_BOX (``__dunder__``
+    names, ``mbedtls_py.__mbedtls_version__`` among them, are public)."""
+    files = sorted(TESTS.rglob("*.py"))
+    trees = {path: ast.parse(path.read_text()) for path in files}
+    defined: set[str] = set()
+    for tree in trees.values():
+        defined |= _defined_names(tree)
+    private, used = [], set()
+    for path, tree in trees.items():
+        rel = path.relative_to(PKG.parent).as_posix()
+        found = _private_imports(tree)
+        found += [(line, f"{obj}.{name}") for line, obj, name in _foreign_accesses(tree)
+                  if name not in defined]
+        for line, what in found:
+            if (rel, what) in WHITE_BOX:
+                used.add((rel, what))
+            else:
+                private.append(f"{rel}:{line} {what}")
+    assert private == []
+    assert set(WHITE_BOX) - used == set(), "stale WHITE_BOX entries"

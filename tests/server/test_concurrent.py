@@ -29,9 +29,7 @@ def no_leftovers() -> Iterator[None]:
 def stall_after_cookie(client: UDPClient) -> None:
     """Drive a client past the cookie exchange (the server keeps state for it), then stop."""
     for _ in range(200):
-        client._receive()
-        client.ctx.handshake()
-        client._flush()
+        client.handshake_step()
         if client.ctx.state not in ("HELLO_REQUEST", "CLIENT_HELLO", "SERVER_HELLO"):
             return
         client.transport.wait(client.clock.now_ms + 50)

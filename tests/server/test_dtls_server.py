@@ -11,7 +11,7 @@ from mbedtls_py.wire.records import parse_datagram
 from mbedtls_py.server.policies import POLICIES, Policy
 from mbedtls_py.server.server import DTLSServer
 from mbedtls_py.server.staleness import FIRST_FLIGHT_REJECTED, classify_datagram
-from mbedtls_py.repro.scenarios import BAD_INPUT_SCENARIOS, LATE_SCENARIOS, SERVICE_MS, _bad_input, run_scenario
+from mbedtls_py.repro.scenarios import BAD_INPUT_SCENARIOS, LATE_SCENARIOS, SERVICE_MS, bad_input, run_scenario
 from mbedtls_py.repro.scenarios import FORGED_HEADER_DATAGRAM
 from mbedtls_py.parties import Client
 from mbedtls_py.testing import PSK, PSK_IDENTITY, PSK_SUITE
@@ -180,12 +180,12 @@ def test_bad_inputs_are_what_they_claim() -> None:
     import random
 
     rng = random.Random(0)
-    src, data = _bad_input("stale-from-unknown", rng)
+    src, data = bad_input("stale-from-unknown", rng)
     assert src == "stranger" and parse_datagram(data).records[0].epoch == 1
-    _, data = _bad_input("plaintext-not-clienthello", rng)
+    _, data = bad_input("plaintext-not-clienthello", rng)
     rec = parse_datagram(data).records[0]
     assert rec.epoch == 0 and rec.handshake is not None and rec.handshake.type_name == "finished"
-    _, data = _bad_input("non-dtls", rng)
+    _, data = bad_input("non-dtls", rng)
     assert not parse_datagram(data).records or parse_datagram(data).error
 
 
@@ -293,20 +293,20 @@ def test_late_comes_from_the_trace() -> None:
 def test_udp_outcome_needs_the_proxy_and_the_server_events() -> None:
     """Over real UDP, a run where the proxy never held the alert, or the server never
     reset, or no event accounts for the datagram, is inconclusive."""
-    from mbedtls_py.repro.udp import _outcome
+    from mbedtls_py.repro.udp import udp_outcome
 
     base = {"late_datagram_delayed": True, "reset_t_ms": 10, "handled_as": "drop",
             "offset_ms": 5, "second_client_served": True}
-    assert _outcome(base)[0] == "ok"
-    assert _outcome({**base, "late_datagram_delayed": False})[0] == "inconclusive"
-    assert _outcome({**base, "reset_t_ms": None})[0] == "inconclusive"
-    assert _outcome({**base, "handled_as": None})[0] == "inconclusive"
-    assert _outcome({**base, "handled_as": "error"})[0] == "failed"
-    assert _outcome({**base, "second_client_served": False})[0] == "failed"
+    assert udp_outcome(base)[0] == "ok"
+    assert udp_outcome({**base, "late_datagram_delayed": False})[0] == "inconclusive"
+    assert udp_outcome({**base, "reset_t_ms": None})[0] == "inconclusive"
+    assert udp_outcome({**base, "handled_as": None})[0] == "inconclusive"
+    assert udp_outcome({**base, "handled_as": "error"})[0] == "failed"
+    assert udp_outcome({**base, "second_client_served": False})[0] == "failed"
 
 
 def test_retained_connections_are_bounded() -> None:
-    """However many peers close within the window, at most _RETAINED_MAX old contexts
+    """However many peers close within the window, at most RETAINED_MAX old contexts
     are kept (oldest first out)."""
     from mbedtls_py.server import staleness
 
@@ -314,10 +314,10 @@ def test_retained_connections_are_bounded() -> None:
     handler = server.policy_handler
     assert len(handler.closed) == 1
     ctx = handler.closed["client"].ctx
-    for i in range(staleness._RETAINED_MAX + 5):  # peers closing one after another
+    for i in range(staleness.RETAINED_MAX + 5):  # peers closing one after another
         handler.recycle(handler.keep(f"peer{i}", handler.fresh_context(), None, [],
                                      linger=False))
-    assert len(handler.closed) == staleness._RETAINED_MAX
+    assert len(handler.closed) == staleness.RETAINED_MAX
     assert "client" not in handler.closed and not ctx.closed  # recycled, not leaked
     server.close()
 

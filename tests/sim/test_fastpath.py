@@ -15,7 +15,7 @@ import pytest
 from mbedtls_py import Config, Context
 from mbedtls_py.sim import Network
 from mbedtls_py.sim.links import Link
-from mbedtls_py.sim.netclock import _derive
+from mbedtls_py.sim.netclock import derive_seed
 from mbedtls_py.wire.rules import parse_rule
 
 PSK = (bytes(range(16)), b"fastpath")
@@ -85,7 +85,7 @@ def test_a_context_called_directly_is_collected_at_the_next_step() -> None:
 
 
 def test_a_link_draws_from_its_derived_seed_on_first_use() -> None:
-    seed = _derive(b"network seed", "link", "a", "b")
+    seed = derive_seed(b"network seed", "link", "a", "b")
     link = Link("a", "b", loss=0.5, _seed=seed)
     assert link.rng is None  # nothing made until something is drawn
     eager = random.Random(seed)
@@ -106,7 +106,7 @@ def test_each_parsed_rule_has_its_own_counters() -> None:
 def test_a_network_link_derives_its_seed_when_it_first_draws() -> None:
     net = Network(seed=b"network seed")
     link = net.link("a", "b", loss=0.5)
-    eager = random.Random(_derive(b"network seed", "link", "a", "b"))
+    eager = random.Random(derive_seed(b"network seed", "link", "a", "b"))
     assert link.rng is None
     assert [link.random_stream().random() for _ in range(5)] == [eager.random() for _ in range(5)]
 

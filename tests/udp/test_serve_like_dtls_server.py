@@ -261,7 +261,7 @@ def test_upstream_cert_sends_the_samples_chain() -> None:
     if upstream.available() is not None:
         pytest.skip("the upstream samples cannot be built here")
     certs = upstream.test_certificates()
-    sc, _ = cli.make_server_config(cli._parser().parse_args(["--upstream-cert", "--no-cookies"]))
+    sc, _ = cli.make_server_config(cli.build_parser().parse_args(["--upstream-cert", "--no-cookies"]))
     cc, _ = cert_configs(certs, cookies=False)
     client, server = Context(cc), Context(sc)
     client.set_hostname("localhost")
