@@ -23,7 +23,8 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
 # The key tests CI also runs on the second library variant (cheap: ~30 s).
-VARIANT_TESTS="tests/variants/test_variants.py tests/bindings/test_context.py tests/sim/test_network.py
+VARIANT_TESTS="tests/variants/test_variants.py tests/bindings/test_context.py
+               tests/sim/test_network_impairments.py tests/sim/test_network_run.py
                tests/repro/test_repro.py tests/bindings/test_errors.py tests/bindings/test_config.py
                tests/bindings/test_api_rules.py tests/server/test_dtls_server.py tests/explore/test_explore.py
                tests/bindings/test_sessions_and_renegotiation.py tests/bindings/test_ownership.py"

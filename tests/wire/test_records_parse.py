@@ -1,105 +1,24 @@
-"""Tests of mbedtls_py.wire.records, on datagrams built by hand from RFC 6347."""
+"""Tests of mbedtls_py.wire.records on well-formed datagrams built by hand from RFC 6347:
+each record's fields, names and repr, several records per datagram, CIDs, alerts, the
+handshake headers (whole, fragmented, truncated, several per record) and records as
+values (``to_dict``, frozen, bytes-like input).  Malformed datagrams: ``test_records_malformed.py``."""
 
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
 from mbedtls_py.wire.constants import DTLS1_0, DTLS1_2, ContentType, HandshakeType, alert_description_name, content_type_name, handshake_type_name, version_name
 from mbedtls_py.wire.messages import AlertMessage, HandshakeHeader
-from mbedtls_py.wire.records import Datagram, Record, looks_like_dtls, parse_datagram, record_types
-
-try:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - hypothesis is optional
-    HAVE_HYPOTHESIS = False
-else:
-    HAVE_HYPOTHESIS = True
-
-
-def record(
-    content_type: int,
-    epoch: int,
-    seq: int,
-    body: bytes,
-    version: int = DTLS1_2,
-    cid: bytes | None = None,
-    length: int | None = None,
-) -> bytes:
-    """A DTLS record: type(1) version(2) epoch(2) seq(6) [cid] length(2) body."""
-    return (
-        bytes([content_type])
-        + version.to_bytes(2, "big")
-        + epoch.to_bytes(2, "big")
-        + seq.to_bytes(6, "big")
-        + (cid or b"")
-        + (len(body) if length is None else length).to_bytes(2, "big")
-        + body
-    )
-
-
-def handshake(
-    msg_type: int,
-    body: bytes,
-    message_seq: int = 0,
-    fragment_offset: int = 0,
-    total_length: int | None = None,
-) -> bytes:
-    """A DTLS handshake message: type(1) length(3) msg_seq(2) frag_off(3) frag_len(3) body."""
-    return (
-        bytes([msg_type])
-        + (len(body) if total_length is None else total_length).to_bytes(3, "big")
-        + message_seq.to_bytes(2, "big")
-        + fragment_offset.to_bytes(3, "big")
-        + len(body).to_bytes(3, "big")
-        + body
-    )
-
-
-def client_hello_body() -> bytes:
-    """A DTLS 1.2 ClientHello body (RFC 6347 4.2.1), 108 bytes long."""
-    extensions = (
-        # supported_groups: secp256r1
-        b"\x00\x0a\x00\x04\x00\x02\x00\x17"
-        # ec_point_formats: uncompressed
-        + b"\x00\x0b\x00\x02\x01\x00"
-        # signature_algorithms: ecdsa_secp256r1_sha256, rsa_pkcs1_sha256
-        + b"\x00\x0d\x00\x06\x00\x04\x04\x03\x04\x01"
-        # extended_master_secret, encrypt_then_mac
-        + b"\x00\x17\x00\x00\x00\x16\x00\x00"
-        # padding to reach a round size
-        + b"\x00\x15\x00\x1a" + bytes(26)
-    )
-    body = (
-        b"\xfe\xfd"  # client_version
-        + bytes(range(32))  # random
-        + b"\x00"  # session_id
-        + b"\x00"  # cookie
-        + b"\x00\x04\xc0\x2b\xc0\xae"  # cipher_suites
-        + b"\x01\x00"  # compression_methods: null
-        + len(extensions).to_bytes(2, "big")
-        + extensions
-    )
-    assert len(body) == 108
-    return body
-
-
-CLIENT_HELLO = record(22, 0, 0, handshake(1, client_hello_body()))
+from mbedtls_py.wire.records import Record, looks_like_dtls, parse_datagram
+from _records import CLIENT_HELLO, client_hello_body, encrypted_alert, handshake, record
 
 
 def handshake_of(rec: Record) -> HandshakeHeader:
     """``rec.handshake``, which the calling test expects to be there."""
     assert rec.handshake is not None
     return rec.handshake
-
-
-def encrypted_alert(seq: int = 3, size: int = 16, epoch: int = 1) -> bytes:
-    """An epoch-1 alert record whose body is random bytes (ciphertext)."""
-    rng = random.Random(seq)
-    return record(21, epoch, seq, bytes(rng.randrange(256) for _ in range(size)))
 
 
 def test_client_hello_record_fields() -> None:
@@ -347,36 +266,6 @@ def test_48_bit_sequence_number_and_epoch() -> None:
     assert rec.seq == 2**48 - 1 and rec.epoch == 65535 and rec.length == 0
 
 
-def test_truncated_record_header() -> None:
-    """A datagram ending inside a record header keeps the good records and reports the rest."""
-    data = CLIENT_HELLO + b"\x15\xfe\xfd\x00"
-    dg = parse_datagram(data)
-    assert len(dg.records) == 1
-    assert dg.trailing == b"\x15\xfe\xfd\x00"
-    assert dg.error == f"record header truncated at offset {len(CLIENT_HELLO)}: 4 of 13 bytes"
-    assert not dg.ok
-    assert "error='record header truncated" in repr(dg)
-
-
-def test_length_past_end() -> None:
-    """A record whose length runs past the end of the datagram is not a record."""
-    data = record(23, 1, 1, bytes(10), length=300)
-    dg = parse_datagram(data)
-    assert dg.records == []
-    assert dg.trailing == data
-    assert dg.error == "record at offset 0 declares length 300 but only 10 bytes follow its header"
-    assert dg.first is None and dg.max_epoch is None and not dg.is_client_hello
-
-
-def test_empty_datagram() -> None:
-    """An empty datagram has no records, no trailing bytes and no error."""
-    dg = parse_datagram(b"")
-    assert dg == Datagram(records=[], trailing=b"", error=None, data=b"")
-    assert repr(dg) == "<Datagram []>"
-    assert dg.first is None and dg.max_epoch is None and not dg.is_client_hello
-    assert not looks_like_dtls(b"")
-
-
 def test_truncated_handshake_header() -> None:
     """A plaintext handshake record shorter than 12 bytes flags its header as truncated."""
     rec = parse_datagram(record(22, 0, 0, b"\x01\x00\x00\x6c\x00")).first
@@ -472,81 +361,3 @@ def test_bytes_like_inputs() -> None:
     """bytearray and memoryview inputs parse like bytes."""
     assert parse_datagram(memoryview(CLIENT_HELLO)) == parse_datagram(CLIENT_HELLO)
     assert looks_like_dtls(bytearray(CLIENT_HELLO))
-
-
-@pytest.mark.parametrize(
-    ("data", "expected"),
-    [
-        (CLIENT_HELLO, True),
-        (record(23, 1, 1, bytes(45)) + b"junk after", True),
-        (record(22, 0, 0, bytes(5), version=0x0303), False),  # TLS, not DTLS
-        (record(99, 0, 0, bytes(5)), False),  # unknown content type
-        (record(23, 1, 1, bytes(5), length=6), False),  # length past end
-        (CLIENT_HELLO[:12], False),  # header truncated
-        (b"GET / HTTP/1.0\r\n\r\n", False),
-        (record(25, 1, 1, bytes(5), cid=b"ab"), False),  # cid_len not given
-    ],
-)
-def test_looks_like_dtls(data: bytes, expected: bool) -> None:
-    """looks_like_dtls accepts a plausible first record header and rejects the rest."""
-    assert looks_like_dtls(data) is expected
-
-
-def _check_invariants(data: bytes, cid_len: int) -> None:
-    dg = parse_datagram(data, cid_len)
-    assert isinstance(dg, Datagram)
-    assert dg.data == data
-    assert sum(r.size for r in dg.records) + len(dg.trailing) == len(data)
-    assert (dg.error is None) == (dg.trailing == b"")
-    pos = 0
-    for rec in dg.records:
-        assert rec.offset == pos and rec.length == len(rec.payload)
-        pos = rec.end
-    assert data.endswith(dg.trailing)
-    # the header walk the rules use to skip parsing finds the same records
-    assert record_types(data, cid_len) == bytes(r.content_type for r in dg.records)
-    repr(dg)
-    json.dumps(dg.to_dict())
-    _ = (dg.is_client_hello, dg.max_epoch, dg.first, looks_like_dtls(data, cid_len))
-
-
-def test_fuzz_random_bytes_never_raise() -> None:
-    """20,000 random datagrams, and mutations of valid ones, never make the parser raise."""
-    rng = random.Random(6347)
-    seeds = [
-        CLIENT_HELLO,
-        encrypted_alert(),
-        record(20, 0, 5, b"\x01") + record(22, 1, 0, bytes(40)),
-        record(25, 1, 7, bytes(30), cid=b"\x01\x02\x03\x04"),
-        record(22, 0, 1, handshake(2, bytes(10)) + handshake(14, b"")),
-    ]
-    for i in range(20_000):
-        cid_len = rng.choice((0, 0, 1, 4, 8))
-        kind = i % 4
-        if kind == 0:
-            data = rng.randbytes(rng.randrange(0, 80))
-        elif kind == 1:
-            # Plausible headers make the parser go deeper than pure noise.
-            data = bytes([rng.choice((20, 21, 22, 23, 24, 25)), 0xFE, rng.choice((0xFD, 0xFF))])
-            data += rng.randbytes(rng.randrange(0, 120))
-        else:
-            buf = bytearray(rng.choice(seeds))
-            for _ in range(rng.randrange(1, 6)):
-                op = rng.randrange(3)
-                if op == 0 and buf:
-                    buf[rng.randrange(len(buf))] = rng.randrange(256)
-                elif op == 1:
-                    buf = buf[: rng.randrange(len(buf) + 1)]
-                else:
-                    buf += rng.randbytes(rng.randrange(1, 20))
-            data = bytes(buf)
-        _check_invariants(data, cid_len)
-
-
-if HAVE_HYPOTHESIS:
-
-    @settings(max_examples=500, deadline=None)
-    @given(st.binary(max_size=200), st.integers(min_value=0, max_value=16))
-    def test_hypothesis_never_raises(data: bytes, cid_len: int) -> None:
-        """Hypothesis-generated datagrams never make the parser raise and keep its invariants."""
-        _check_invariants(data, cid_len)
