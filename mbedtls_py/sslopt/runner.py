@@ -298,16 +298,21 @@ def run_case(case: Case, seed: int = 1, *, real_peers: bool = False,
             cli_p.exit = 143
         end = world.clock.now_ms + 50 + 1000 * req.srv_delay_seconds
         world.run(lambda: False, end)
-        for p in world.programs:  # the server is killed: its resources go now
-            if p.gen is not None:
-                p.gen.close()
     except Unsupported as e:
         return Result(case, seed, "UNSUPPORTED", str(e))
     except PeerUnavailable as e:  # found missing only now: as _skip_result says it
         return Result(case, seed, "NOTRUN", f"in-process peer: {e}")
     except ValueError as e:  # a program's setting the bindings refuse (an MTU below the floor)
-        return Result(case, seed, "UNSUPPORTED", str(e))
+        # the message names the config by its routing tag (an id): by role
+        # instead, so the same run gives the same reason in every process
+        why = str(e).replace(f"srv-{tag}", "server").replace(f"cli-{tag}", "client")
+        return Result(case, seed, "UNSUPPORTED", why)
     finally:
+        # the server is killed (or the run refused): its resources go now, not
+        # at interpreter exit, when an in-process peer's worker pool is gone
+        for p in world.programs:
+            if p.gen is not None:
+                p.gen.close()
         debug_log.removeHandler(bridge)
         debug_log.setLevel(old[0])
         debug_log.propagate = old[1]

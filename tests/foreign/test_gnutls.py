@@ -187,3 +187,22 @@ def test_explore_with_a_gnutls_client() -> None:
     assert held and all(c["failure"] for c in held)
     assert all(any(n["name"] == "SSL_UNEXPECTED_MESSAGE" for n in c["codes"]["server"])
                for c in held)
+
+
+def test_refused_setting_is_reported_by_role_and_frees_the_peer() -> None:
+    """A case whose client MTU the bindings refuse is UNSUPPORTED with the
+    same reason in every process (the client by role, not by an id-based
+    tag), and the GnuTLS server program is closed with the run, not at
+    interpreter exit (its worker pool is gone by then: a traceback)."""
+    name = "DTLS fragmenting: 3d, MTU=103, gnutls server, DTLS 1.2"
+    code = ("from mbedtls_py.sslopt.parse import load_cases; "
+            "from mbedtls_py.sslopt.runner import run_case; "
+            f"c = [c for c in load_cases() if c.name == {name!r}][0]; "
+            "r = run_case(c, 1); print(r.verdict); print(r.reason)")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT) for _ in range(2)]
+    for out in runs:
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+    verdict, reason = runs[0].stdout.splitlines()
+    assert verdict == "UNSUPPORTED" and reason.startswith("client: MTU 103 is below ")
+    assert runs[1].stdout == runs[0].stdout
