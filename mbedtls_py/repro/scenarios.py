@@ -261,7 +261,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         net.rule(rule)
     # Run the first connection until the server has reset it.
     net.run(until=lambda: bool(first_reset) and client.done, deadline_ms=60_000)
-    reset_ms = next((e.t_ms for e in server.events if e.event == "reset"), None)
+    # The next client is timed from that reset (not the HelloVerify one before it).
+    reset_ms = first_reset[0].t_ms if first_reset else None
     planned = offset_ms
 
     # What reaches the server next, and the next legitimate client.

@@ -5,6 +5,7 @@ import concurrent.futures
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -96,6 +97,23 @@ def test_trace_shows_the_alert_crossing_the_reset() -> None:
     code = f"-0x{-RACE_RC:04x}"  # -0x7700 (2.x: -0x7900)
     error = next(i for i, line in enumerate(lines) if f"** error rc={code}" in line)
     assert reset < late < error
+
+
+@pytest.mark.parametrize("scenario, after_ms", [("late-close-notify-new-client", 0),
+                                                  ("late-close-notify", 10)])
+def test_next_client_is_timed_from_the_connection_ending_reset(scenario: str,
+                                                               after_ms: int) -> None:
+    """The next client's ClientHello reaches the server with the late alert
+    (``-new-client``) or 10 ms after it, timed from the reset that ended the
+    first connection: not from the reset after the cookie exchange, 300 ms
+    earlier, which let the next client arrive whenever the first run ended."""
+    nets: list[Any] = []
+    r = run_scenario(scenario, "none", 3, offset_ms=150, on_network=nets.append)
+    assert r.late and r.offset_ms == 150
+    deliveries = [ev for ev in nets[0].trace if ev.kind == "deliver" and ev.dst == "server"]
+    late = [ev.time_ms for ev in deliveries if ev.src == "client"][-1]
+    hello = next(ev.time_ms for ev in deliveries if ev.src == "client2")
+    assert hello == late + after_ms
 
 
 def test_sweep_on_an_executor() -> None:
