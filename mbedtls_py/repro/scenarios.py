@@ -60,7 +60,7 @@ from ..server.server import DTLSServer
 from ..sim.network import Network
 from ..parties import REQUEST, Client
 from .verdict import (LATE_SCENARIOS, collect_evidence, expected_outcome,
-                      outcome_from_evidence)
+                      next_client_overtaken, outcome_from_evidence)
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
            "REQUEST", "OUTCOMES", "FORGED_HEADER_DATAGRAM", "bad_input"]
@@ -296,7 +296,8 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
                                 verdict["offset_ms"], verdict["linger_ms"])
     result = RunResult(
         seed=seed, peer=peer, mitigation=policy, scenario=scenario,
-        server_rc=verdict["server_rc"], outcome=outcome_from_evidence(verdict, late_kind, client2.delivered),
+        server_rc=verdict["server_rc"], outcome=outcome_from_evidence(
+            verdict, late_kind, client2.delivered, next_client_overtaken(net)),
         late=verdict["late"], offset_ms=verdict["offset_ms"],
         second_client_served=client2.delivered, expected=expected, note=verdict["note"],
         linger_ms=verdict["linger_ms"], planned_offset_ms=planned if late_kind else None,

@@ -198,6 +198,11 @@ class PolicyHandler:
         ctx.push(data)
         rc = ctx.read_into(self._buf)
         self._flush(ctx, src)
+        kept = self.lingering.get(src)
+        if kept is not None and kept.ctx is ctx:
+            # a duplicate of it may follow, which the lingering context's
+            # anti-replay refuses: it is still this connection's, not new input
+            kept.remember(data)
         what = [repr(r) for r in self._parse(data).records]
         if rc == Err.SSL_PEER_CLOSE_NOTIFY:
             note = "late close_notify consumed by the lingering connection"

@@ -71,6 +71,13 @@ class ClosedConnection:
         self.until = until
         self.accepted = frozenset(accepted)
 
+    def remember(self, data: bytes) -> None:
+        """``data`` was consumed by this connection after it closed (a
+        lingering read): a byte-identical copy later is its replay, to be
+        consumed too, not new input (kept to the same bound as ``accepted``)."""
+        if len(self.accepted) < _ACCEPTED_MAX:
+            self.accepted = self.accepted | {_digest(data)}
+
     def prove(self, data: bytes | Datagram) -> tuple[int, str]:
         """(0, why) when ``data`` (bytes, or already parsed) provably belongs to
         this connection, else (the first non-zero ``check_record`` code, why not)."""

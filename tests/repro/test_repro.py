@@ -215,3 +215,27 @@ def test_inconclusive_is_never_success() -> None:
     wrong = run_scenario("late-close-notify", "linger", 3, offset_ms=250, linger_ms=100)
     wrong.expected = "ok"  # pretend the policy promised otherwise
     assert exit_status([wrong, lost]) == 1
+
+
+def test_linger_consumes_the_duplicate_of_a_datagram_it_read_after_the_close() -> None:
+    """Under jitter the first client's close_notify overtakes its request: the
+    lingering connection reads the request after the close, and its anti-replay
+    then refuses the scenario's duplicate of it.  That duplicate is still the
+    old connection's (byte-identical to what it consumed), not a new client's
+    first flight: consumed, not -0x7700."""
+    r = run_scenario("duplicate-after-reset", "linger", 2, timing="jitter")
+    assert r.late and r.outcome == "ok" and r.server_rc == 0
+    assert r.note.startswith("linger_consumed:")
+
+
+@pytest.mark.parametrize("seed, overtaken", [(2, "the next client's request"),
+                                             (11, "the server's echo")])
+def test_a_next_client_undone_by_its_own_reordering_is_inconclusive(seed: int,
+                                                                     overtaken: str) -> None:
+    """The late alert was handled as the policy promises, but jitter made the
+    next connection's own close_notify overtake its data: it goes unserved for
+    a reason of its own, so the run is inconclusive, never a failed promise."""
+    r = run_scenario("late-close-notify", "linger", seed, timing="jitter")
+    assert r.note.startswith("linger_consumed:") and not r.second_client_served
+    assert r.outcome == "inconclusive" and not r.as_promised
+    assert f"a close_notify overtook {overtaken}" in r.evidence
