@@ -5,6 +5,12 @@ one virtual clock (no impairments; for those use :mod:`mbedtls_py.sim.network`).
 until done, then ``read``), moves the datagrams, resets the server after a
 HelloVerifyRequest and, when nothing is in flight, moves the clock to the next
 DTLS timer.  ``handshake_pair`` and ``attacks.Duo`` are both a ``Pair``.
+
+Not a ``Pair``, because they are other ideas: ``Network.handshake`` is a
+discrete-event schedule over links that delay, lose and reorder, which calls
+a side only when something reached it or its timer fired, and records the
+trace; ``sslopt.World`` schedules ssl-opt's program generators (which make
+their own Mbed TLS calls) over socket models, not two contexts.
 """
 
 from __future__ import annotations
