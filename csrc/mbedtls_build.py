@@ -63,7 +63,7 @@ def _load_fetch():
 
 
 def _cache_build_dir() -> Path:
-    spec = importlib.util.spec_from_file_location("_mbedtls_py_cachedir", PKG / "bindings" / "cachedir.py")
+    spec = importlib.util.spec_from_file_location("_mbedtls_py_cachedir", PKG / "cachedir.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return Path(module.cache_dir("build"))

@@ -200,3 +200,21 @@ def test_progress_lines_off_a_terminal(capsys: pytest.CaptureFixture[str],
     silent = _progress.Progress(3, "work", enabled=False)
     silent(3)
     assert capsys.readouterr().err == ""
+
+
+def test_build_script_in_a_wheel_layout_finds_the_cache(tmp_path: Path) -> None:
+    """The build script as a wheel ships it (``mbedtls_py/_build/csrc``, the pins
+    beside it) builds into the per-user cache: it loads the package's own
+    ``cachedir.py`` (it looked for one under ``bindings/`` and raised)."""
+    pkg = tmp_path / "site" / "mbedtls_py"
+    shutil.copytree(ROOT / "mbedtls_py", pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    shutil.copytree(ROOT / "csrc", pkg / "_build" / "csrc",
+                    ignore=shutil.ignore_patterns("_generated", "__pycache__"))
+    shutil.copy2(ROOT / "vendor" / "pins.json", pkg / "_build" / "pins.json")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import mbedtls_build as m; "
+            "print(m.CHECKOUT, m.default_build_dir())")
+    out = subprocess.run([sys.executable, "-c", code, str(pkg / "_build" / "csrc")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "MBEDTLS_PY_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", str(tmp_path / "cache" / "build")]
