@@ -59,8 +59,8 @@ from ..server.policies import POLICIES, as_policy
 from ..server.server import DTLSServer
 from ..sim.network import Network
 from ..parties import REQUEST, Client
-from .verdict import (LATE_SCENARIOS, collect_evidence, expected_outcome,
-                      next_client_overtaken, outcome_from_evidence)
+from .verdict import (LATE_SCENARIOS, collect_evidence, connection_ending_reset,
+                      expected_outcome, next_client_overtaken, outcome_from_evidence)
 
 __all__ = ["SCENARIOS", "LATE_SCENARIOS", "BAD_INPUT_SCENARIOS", "RunResult", "run_scenario",
            "REQUEST", "OUTCOMES", "FORGED_HEADER_DATAGRAM", "bad_input"]
@@ -211,21 +211,19 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
     # The server's steps (accept, reset, error...) go into the timeline, and
     # each event's place in it orders it against deliveries of the same ms.
     where: dict[int, int] = {}
-    # The server's first reset of "client" after its connection: not the one
-    # that follows a HelloVerifyRequest, or a client that is done once it has
-    # sent (OpenSSL's s_client) would end the first run before the server read.
+    # The reset that ended the first connection, as the verdict finds it: not
+    # the one after the HelloVerifyRequest, or a client that is done once it
+    # has sent (OpenSSL's s_client) would end the first run before the server read.
     first_reset: list[Any] = []
-    last_event: list[str] = [""]  # the server's last event for "client"
 
     def on_event(e: Any) -> None:
         rc = "" if e.rc is None else f" rc={rc_text(e.rc)}"
         net.note("server", f"** {e.event}{rc} {e.note}")
         where[id(e)] = len(net.trace) - 1  # the note's index
-        if e.peer != "client":
-            return
-        if not first_reset and e.event == "reset" and last_event[0] != "hello_verify":
-            first_reset.append(e)
-        last_event[0] = e.event
+        if not first_reset and e.event == "reset" and e.peer == "client":
+            reset = connection_ending_reset(server.events)
+            if reset is not None:
+                first_reset.append(reset)
     server = DTLSServer(server_conf, net.socket("server"), policy=as_policy(policy), rtt_ms=rtt_ms,
                         linger_ms=linger_ms, service_ms=SERVICE_MS, on_event=on_event)
     net.add_process(server)
@@ -261,7 +259,7 @@ def run_scenario(scenario: str, policy: str, seed: int, *, auth: str = "psk",
         net.rule(rule)
     # Run the first connection until the server has reset it.
     net.run(until=lambda: bool(first_reset) and client.done, deadline_ms=60_000)
-    # The next client is timed from that reset (not the HelloVerify one before it).
+    # The next client is timed from that reset.
     reset_ms = first_reset[0].t_ms if first_reset else None
     planned = offset_ms
 

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from ..bindings.errors import Err
 
 if TYPE_CHECKING:
+    from ..server.eventlog import BoundedLog
     from ..server.server import DTLSServer
     from ..sim.network import Network
 
 __all__ = ["LATE_SCENARIOS", "offset_words", "expected_outcome", "collect_evidence",
-           "outcome_from_evidence", "next_client_overtaken"]
+           "outcome_from_evidence", "next_client_overtaken", "connection_ending_reset"]
 
 LATE_SCENARIOS = ("late-close-notify", "duplicate-after-reset", "late-close-notify-new-client")
 
@@ -43,6 +44,17 @@ def expected_outcome(policy: str, scenario: str, late: bool, server_rc: int,
 _HANDLING = ("error", "drop", "linger_consumed", "discard")
 
 
+def connection_ending_reset(events: BoundedLog[Any]) -> Any:
+    """The server's reset that ended the first connection (``"client"``'s):
+    the first after it closed or failed reading, not the reset that follows
+    the cookie exchange's HelloVerifyRequest; ``None`` before there is one."""
+    closed = next((i for i, e in enumerate(events) if e.peer == "client"
+                   and e.event in ("close_notify", "read") and (e.rc or 0) <= 0), None)
+    if closed is None:
+        return None
+    return next((e for e in events[closed:] if e.event == "reset" and e.peer == "client"), None)
+
+
 def collect_evidence(scenario: str, net: Network, server: DTLSServer, where: dict[int, int],
              bad: tuple[str, bytes] | None) -> dict[str, Any]:
     """The evidence of one run: the connection-ending reset, the delivery of
@@ -50,11 +62,7 @@ def collect_evidence(scenario: str, net: Network, server: DTLSServer, where: dic
     out: dict[str, Any] = {"late": False, "offset_ms": None, "server_rc": 0, "handled": None,
                            "linger_ms": None, "note": "", "evidence": "", "missing": None}
     evs = server.events
-    # The reset that ended the first connection (not the cookie exchange's).
-    closed = next((i for i, e in enumerate(evs) if e.peer == "client"
-                   and e.event in ("close_notify", "read") and (e.rc or 0) <= 0), None)
-    reset = next((e for e in evs[closed or 0:] if e.event == "reset" and e.peer == "client"),
-                 None) if closed is not None else None
+    reset = connection_ending_reset(evs)
     linger = next((e for e in evs if e.event == "linger" and e.peer == "client"), None)
     if linger is not None:
         out["linger_ms"] = linger.data.get("window_ms")
